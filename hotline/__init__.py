@@ -1,0 +1,1 @@
+"""hotline: an IVR and call-routing server for Asterisk and Twilio."""

@@ -1,0 +1,118 @@
+"""The composition root: build every client and service once, hand them to the channels."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from hotline.banking import DemoBank, HttpBank
+from hotline.complaints import WorkOrderIntake
+from hotline.menus import MenuRepository
+from hotline.redis_server import ensure_local_redis
+from hotline.settings import Settings
+from hotline.store.db import connect
+from hotline.store.models import Recording, WorkOrder
+from ivr.engine import Engine
+from ivr.services import BusinessHours, CoreBanking, ServiceTable
+from recordings.store import RecordingStore, StoredAudio
+from routing.events import EventLog
+from routing.sessions import SessionStore
+from webhooks import TwilioConfig, create_blueprint
+from webhooks.calls import ChannelConfig, TwilioCalls
+from webhooks.recordings import RecordingFetcher
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+@dataclass
+class Hotline:
+    """Everything a process of the hotline shares, built once."""
+
+    settings: Settings
+    redis: redis.Redis
+    sql: sessionmaker
+    menus: MenuRepository
+    engine: Engine
+    sessions: SessionStore
+    events: EventLog
+    recordings: RecordingStore
+    bank: CoreBanking
+
+
+def build_hotline(settings: Settings) -> Hotline:
+    redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)
+    client = redis.Redis.from_url(
+        redis_url, socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s, health_check_interval=30,
+    )
+    sql = connect(settings.sql_url)
+    bank: CoreBanking
+    if settings.bank_url:
+        bank = HttpBank(settings.bank_url, settings.bank_token, settings.bank_timeout_s)
+    else:
+        bank = DemoBank(sql)
+    hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
+    services = ServiceTable(bank, WorkOrderIntake(sql), hours)
+    return Hotline(
+        settings=settings, redis=client, sql=sql, menus=MenuRepository(sql, client),
+        engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s),
+        events=EventLog(client, settings.data_dir / "spool"),
+        recordings=RecordingStore(settings.recordings_dir), bank=bank,
+    )
+
+
+def prepare(settings: Settings) -> Hotline:
+    """One-time set-up before serving: tables, demo cards, the default menu published."""
+    hotline = build_hotline(settings)
+    if isinstance(hotline.bank, DemoBank):
+        hotline.bank.seed()
+    hotline.menus.ensure_published(settings.menu_name)
+    return hotline
+
+
+def create_app(settings: Settings | None = None, hotline: Hotline | None = None) -> Flask:
+    """The web app: Twilio webhooks now, the admin pages later."""
+    hotline = hotline or build_hotline(settings or Settings())
+    s = hotline.settings
+    hotline.menus.ensure_published(s.menu_name)
+    app = Flask("hotline")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+    app.extensions["hotline"] = hotline
+    calls = TwilioCalls(
+        ChannelConfig(s.public_url, s.menu_name, s.twilio_queue_prefix),
+        hotline.engine, hotline.menus, hotline.sessions, hotline.events,
+    )
+    fetcher = RecordingFetcher(
+        hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
+        known=lambda ref: _recording_known(hotline.sql, ref),
+        work_order_for=lambda ref: _work_order_for(hotline.sql, ref),
+        on_saved=lambda meta: _record_recording(hotline.sql, meta),
+    )
+    config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
+    app.register_blueprint(create_blueprint(calls, fetcher, config))
+    app.get("/healthz")(lambda: {"status": "ok"})
+    logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
+    return app
+
+
+def _recording_known(sql: sessionmaker, ref: str) -> bool:
+    with sql() as db:
+        return db.scalar(select(Recording.id).where(Recording.ref == ref)) is not None
+
+
+def _work_order_for(sql: sessionmaker, recording_ref: str) -> str | None:
+    with sql() as db:
+        return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
+
+
+def _record_recording(sql: sessionmaker, meta: StoredAudio) -> None:
+    with sql.begin() as db:
+        db.add(Recording(
+            ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,
+            duration_s=meta.duration_s, sha256=meta.sha256, size_bytes=meta.size_bytes,
+        ))

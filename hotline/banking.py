@@ -1,0 +1,142 @@
+"""Core-banking clients: the embedded demo bank on SQL, and an HTTP client for a real core."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from hotline.store.models import CardFreeze, DemoCard
+from ivr.services import BankUnavailable, Card
+
+
+@dataclass(frozen=True)
+class DemoCardSeed:
+    number: str
+    pin: str
+    id_last6: str
+    balance: Decimal
+    status: str = "active"
+
+
+DEMO_CARDS = (
+    DemoCardSeed("6222021234567894", "123456", "12345X", Decimal("12345.67")),
+    DemoCardSeed("6228480012345671", "654321", "888888", Decimal("88.00")),
+    DemoCardSeed("622202123456789012", "111111", "000123", Decimal("0.00"), status="frozen"),
+)
+"""The demo cards the README lists (X in an ID is typed as *)."""
+
+_SALT = b"hotline-demo-bank"
+
+
+def _digest(value: str) -> str:
+    return hmac.new(_SALT, value.replace("X", "*").encode(), hashlib.sha256).hexdigest()
+
+
+class DemoBank:
+    """A tiny core system on the SQL store, so the whole menu works out of the box."""
+
+    def __init__(self, sessions: sessionmaker) -> None:
+        self._sessions = sessions
+
+    def seed(self, cards: tuple[DemoCardSeed, ...] = DEMO_CARDS) -> None:
+        """Add the demo cards that are not there yet."""
+        with self._sessions.begin() as db:
+            known = set(db.scalars(select(DemoCard.number_hash)))
+            for card in cards:
+                if _digest(card.number) not in known:
+                    db.add(DemoCard(
+                        token=secrets.token_hex(8), number_hash=_digest(card.number),
+                        pin_hash=_digest(card.pin), id_last6_hash=_digest(card.id_last6),
+                        last4=card.number[-4:], balance=card.balance, status=card.status,
+                    ))
+
+    def lookup_card(self, card_number: str) -> Card | None:
+        with self._sessions() as db:
+            row = db.scalar(select(DemoCard).where(DemoCard.number_hash == _digest(card_number)))
+            return Card(row.token, row.status) if row else None
+
+    def verify_pin(self, token: str, pin: str) -> bool:
+        row = self._card(token)
+        return hmac.compare_digest(row.pin_hash, _digest(pin))
+
+    def balance(self, token: str) -> Decimal:
+        return Decimal(self._card(token).balance)
+
+    def card_status(self, token: str) -> str:
+        return self._card(token).status
+
+    def freeze_card(self, token: str, id_last6: str) -> str | None:
+        with self._sessions.begin() as db:
+            row = db.get(DemoCard, token, with_for_update=True)
+            if row is None or not hmac.compare_digest(row.id_last6_hash, _digest(id_last6)):
+                return None
+            if row.status == "frozen" and row.freeze_reference:
+                return row.freeze_reference
+            reference = time.strftime("%y%m%d") + f"{secrets.randbelow(10**6):06d}"
+            row.status, row.freeze_reference = "frozen", reference
+            db.add(CardFreeze(token=token, reference=reference))
+            return reference
+
+    def _card(self, token: str) -> DemoCard:
+        with self._sessions() as db:
+            row = db.get(DemoCard, token)
+        if row is None:
+            raise LookupError("unknown card token")
+        return row
+
+
+class HttpBank:
+    """A real core system over HTTP+JSON with a bearer token and short timeouts.
+
+    POST {base}/cards/lookup {"card_number"} -> 200 {"token","status"} | 404
+    POST {base}/cards/{token}/verify-pin {"pin"} -> 200 {"ok": bool}
+    GET  {base}/cards/{token} -> 200 {"balance","status"}
+    POST {base}/cards/{token}/freeze {"id_last6"} -> 200 {"reference"} | 403 (ID mismatch)
+    """
+
+    def __init__(self, base_url: str, token: str | None, timeout_s: float = 3.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._http = requests.Session()
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+        self._timeout = timeout_s
+
+    def lookup_card(self, card_number: str) -> Card | None:
+        reply = self._call("POST", "/cards/lookup", {"card_number": card_number}, ok=(200, 404))
+        if reply.status_code == 404:
+            return None
+        body = reply.json()
+        return Card(str(body["token"]), str(body["status"]))
+
+    def verify_pin(self, token: str, pin: str) -> bool:
+        return bool(self._call("POST", f"/cards/{token}/verify-pin", {"pin": pin}).json()["ok"])
+
+    def balance(self, token: str) -> Decimal:
+        return Decimal(str(self._call("GET", f"/cards/{token}").json()["balance"]))
+
+    def card_status(self, token: str) -> str:
+        return str(self._call("GET", f"/cards/{token}").json()["status"])
+
+    def freeze_card(self, token: str, id_last6: str) -> str | None:
+        reply = self._call("POST", f"/cards/{token}/freeze", {"id_last6": id_last6}, ok=(200, 403))
+        return None if reply.status_code == 403 else str(reply.json()["reference"])
+
+    def _call(
+        self, method: str, path: str, body: dict | None = None, ok: tuple[int, ...] = (200,)
+    ) -> requests.Response:
+        try:
+            reply = self._http.request(method, self._base + path, json=body, timeout=self._timeout)
+        except requests.RequestException as exc:
+            # Say what failed without the request body (it holds the card number or PIN).
+            raise BankUnavailable(f"{method} {path}: {type(exc).__name__}") from None
+        if reply.status_code not in ok:
+            raise BankUnavailable(f"{method} {path}: HTTP {reply.status_code}")
+        return reply

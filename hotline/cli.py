@@ -1,0 +1,150 @@
+"""The ``hotline`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hotline.settings import Settings
+from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu
+from ivr.masking import RedactingFilter
+from ivr.model import Menu
+from ivr.validate import edges_of
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+@click.group()
+def main() -> None:
+    """hotline: IVR and call routing for Asterisk and Twilio."""
+    configure_logging()
+
+
+@main.command()
+def up() -> None:
+    """Run the whole hotline on this machine (web on :8000, own Redis unless REDIS_URL is set)."""
+    settings = _settings_with_redis()
+    from hotline.app import prepare
+
+    prepare(settings)
+    click.echo(f"hotline up: web on http://{settings.web_host}:{settings.web_port}, "
+               f"Twilio webhook {settings.public_url}/twilio/voice, redis {settings.redis_url}")
+    _serve_web(settings)
+
+
+@main.command()
+def web() -> None:
+    """Run only the web app (Twilio webhooks)."""
+    settings = _settings_with_redis()
+    from hotline.app import prepare
+
+    prepare(settings)
+    _serve_web(settings)
+
+
+@main.group()
+def menu() -> None:
+    """Check, show and publish IVR menus."""
+
+
+@menu.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def menu_validate(file: Path) -> None:
+    """Check a menu file: a summary when valid, one line per problem when not."""
+    try:
+        parsed = load_menu_file(file)
+    except MenuError as exc:
+        lines = node_lines(file.read_bytes())
+        for problem in exc.problems:
+            line = problem.line or lines.get(problem.node or "")
+            click.echo(f"{file}:{line or 1}: {problem}")
+        sys.exit(1)
+    kinds: dict[str, int] = {}
+    for node in parsed.nodes.values():
+        kinds[node.type] = kinds.get(node.type, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    click.echo(f"{file}: valid menu '{parsed.name}': {len(parsed.nodes)} nodes ({summary}), "
+               f"languages {', '.join(parsed.languages)}")
+
+
+@menu.command("show")
+@click.option("--file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Show this file instead of the live menu.")
+def menu_show(file: Path | None) -> None:
+    """Print the live menu as a tree."""
+    if file:
+        parsed = parse_menu(file.read_bytes())
+        click.echo(f"{parsed.name} (file {file})")
+    else:
+        from hotline.app import prepare
+
+        settings = _settings_with_redis()
+        parsed = prepare(settings).menus.live(settings.menu_name)
+        click.echo(f"{parsed.name} version {parsed.version} (live)")
+    for line in menu_tree(parsed):
+        click.echo(line)
+
+
+@menu.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", default=lambda: os.environ.get("USER", "cli"), help="Who publishes.")
+def menu_publish(file: Path, by: str) -> None:
+    """Validate FILE and make it the live menu: new calls use it at once, calls in progress finish on theirs."""
+    from hotline.app import prepare
+
+    settings = _settings_with_redis()
+    try:
+        published = prepare(settings).menus.publish(file.read_text(encoding="utf-8"), published_by=by)
+    except MenuError as exc:
+        for problem in exc.problems:
+            click.echo(f"{file}: {problem}")
+        sys.exit(1)
+    click.echo(f"published {published.name} version {published.version}")
+
+
+def menu_tree(menu: Menu) -> list[str]:
+    """The menu as an indented tree from the start node; nodes seen before are referenced, not repeated."""
+    lines: list[str] = []
+    seen: set[str] = set()
+
+    def walk(node_id: str, label: str, depth: int) -> None:
+        node = menu.nodes[node_id]
+        text = (node.prompt or {}).get(menu.default_language, "")
+        head = f"{'  ' * depth}{label}{node_id} [{node.type}]"
+        if node_id in seen:
+            lines.append(f"{head} (see above)")
+            return
+        seen.add(node_id)
+        lines.append(f"{head} {text[:60]}".rstrip())
+        for edge, target in edges_of(menu, node).items():
+            walk(target, f"{edge} -> ", depth + 1)
+
+    walk(menu.start, "", 0)
+    return lines
+
+
+def _settings_with_redis() -> Settings:
+    """Settings with REDIS_URL filled in: the configured one, or our own local redis-server."""
+    settings = Settings()
+    if settings.redis_url:
+        return settings
+    from hotline.redis_server import ensure_local_redis
+
+    url = ensure_local_redis(settings.data_dir)
+    os.environ["REDIS_URL"] = url  # worker processes build their Settings from the environment
+    return Settings()
+
+
+def _serve_web(settings: Settings) -> None:
+    from hotline.wsgi_server import serve
+
+    serve(settings)

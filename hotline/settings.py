@@ -1,0 +1,46 @@
+"""Settings: defaults <- .env <- environment. The only module that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
+
+    redis_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Field(default=Path("var"), alias="HOTLINE_DATA_DIR")
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="HOTLINE_PUBLIC_URL")
+    web_host: str = Field(default="127.0.0.1", alias="HOTLINE_WEB_HOST")
+    web_port: int = Field(default=8000, alias="HOTLINE_WEB_PORT")
+    web_workers: int = Field(default=2, alias="HOTLINE_WEB_WORKERS")
+    agi_host: str = Field(default="127.0.0.1", alias="HOTLINE_AGI_HOST")
+    agi_port: int = Field(default=4573, alias="HOTLINE_AGI_PORT")
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    api_token: str | None = Field(default=None, alias="HOTLINE_API_TOKEN")
+    timezone: str = Field(default="Asia/Shanghai", alias="HOTLINE_TIMEZONE")
+    business_opens: dt.time = Field(default=dt.time(8, 0), alias="HOTLINE_BUSINESS_OPENS")
+    business_closes: dt.time = Field(default=dt.time(22, 0), alias="HOTLINE_BUSINESS_CLOSES")
+    menu_name: str = Field(default="hotline", alias="HOTLINE_MENU")
+    session_ttl_s: int = Field(default=3600, alias="HOTLINE_SESSION_TTL")
+    redis_timeout_s: float = Field(default=0.5, alias="HOTLINE_REDIS_TIMEOUT")
+    bank_url: str | None = Field(default=None, alias="HOTLINE_BANK_URL")
+    """Base URL of a real core-banking system; unset: the embedded demo bank."""
+    bank_token: str | None = Field(default=None, alias="HOTLINE_BANK_TOKEN")
+    bank_timeout_s: float = Field(default=3.0, alias="HOTLINE_BANK_TIMEOUT")
+    twilio_queue_prefix: str = Field(default="hotline", alias="HOTLINE_TWILIO_QUEUE_PREFIX")
+
+    @property
+    def sql_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.data_dir / "recordings"

@@ -1,0 +1,379 @@
+"""The IVR engine: ``(menu, session, event) -> (session, actions)``, the same for every channel.
+
+Pure apart from the services it is handed: no Redis, no HTTP, no sockets. Sensitive digits live
+only in a per-step ``secrets`` dict that the next action consumes; the session keeps masks.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ivr import actions as act
+from ivr import events as ev
+from ivr.masking import luhn_ok, mask_digits
+from ivr.model import (
+    ActionNode,
+    HangupNode,
+    InputNode,
+    LanguageNode,
+    Menu,
+    MenuNode,
+    NodeBase,
+    QueueNode,
+    RecordNode,
+    SayNode,
+    SurveyNode,
+    TransferNode,
+)
+from ivr.services import CallInfo, ServiceResult
+from ivr.session import Session
+
+MAX_HOPS = 64
+"""Nodes one step may pass through without the caller; validation forbids silent loops."""
+
+INTENT_OF_SKILL = {"inquiry": "inquiry", "loss": "loss", "complaint": "complaint"}
+
+
+class Services(Protocol):
+    def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult: ...
+
+
+class EngineError(RuntimeError):
+    """The menu led the engine somewhere it cannot go (a bug in a published menu)."""
+
+
+class Engine:
+    """Runs menus. One instance serves every call; it keeps no per-call state."""
+
+    def __init__(self, services: Services, clock: Callable[[], float] = time.time) -> None:
+        self.services = services
+        self.clock = clock
+
+    def start(self, menu: Menu, call: ev.CallStarted) -> tuple[Session, list[act.Action]]:
+        """Open a session at the menu's start node."""
+        language = call.language if call.language in menu.languages else menu.default_language
+        session = Session(
+            call_id=call.call_id, channel=call.channel, caller=call.caller, called=call.called,
+            menu=menu.name, menu_version=menu.version, language=language, started_at=self.clock(),
+        )
+        run = _Step(self, menu, session)
+        run.enter(menu.start)
+        return session, run.actions
+
+    def step(self, menu: Menu, session: Session, event: ev.Event) -> tuple[Session, list[act.Action]]:
+        """Apply one caller event to a copy of ``session``."""
+        run = _Step(self, menu, session.copy())
+        run.session.seq += 1
+        run.handle(event)
+        return run.session, run.actions
+
+
+class _Step:
+    """One engine step: the session being changed, the actions so far, and transient secrets."""
+
+    def __init__(self, engine: Engine, menu: Menu, session: Session) -> None:
+        self.engine, self.menu, self.session = engine, menu, session
+        self.actions: list[act.Action] = []
+        self.prefix: list[act.Say] = []
+        self.secrets: dict[str, str] = {}
+
+    # -- moving between nodes --------------------------------------------------------------
+
+    def enter(self, target: str | None) -> None:
+        hops = 0
+        while target is not None:
+            hops += 1
+            if hops > MAX_HOPS:
+                raise EngineError(f"more than {MAX_HOPS} nodes without caller input at '{target}'")
+            node = self.menu.nodes.get(target)
+            if node is None:
+                raise EngineError(f"unknown node '{target}'")
+            visits = self.session.visits.get(target, 0) + 1
+            if node.max_visits and visits > node.max_visits:
+                self.trace(target, "max visits")
+                target = node.on_max_visits
+                continue
+            s = self.session
+            s.visits[target] = visits
+            s.node, s.attempts = target, 0
+            s.intent = s.intent or node.intent or ""
+            s.outcome = node.outcome or s.outcome
+            target = _ENTER[type(node)](self, target, node)
+        self.secrets.clear()
+
+    def handle(self, event: ev.Event) -> None:
+        s = self.session
+        if s.ended:
+            self.actions.append(act.Hangup())
+            return
+        if isinstance(event, ev.Hangup):
+            self.trace(s.node, "hangup")
+            s.ended, s.outcome = True, s.outcome or "hangup"
+            return
+        node = self.menu.nodes.get(s.node)
+        if node is None:
+            raise EngineError(f"session is at unknown node '{s.node}'")
+        self.enter(_ON_EVENT[type(node)](self, s.node, node, event))
+
+    def retry(self, node_id: str, node: NodeBase, kind: str) -> str | None:
+        """Wrong or no input: re-prompt, or after the retries take the fallback."""
+        s = self.session
+        s.attempts += 1
+        self.trace(node_id, kind)
+        if s.attempts > self.menu.retries_of(node):
+            fallback = self.menu.fallback_of(node)
+            if fallback is None:
+                self.actions.append(act.Hangup())
+                s.ended, s.outcome = True, s.outcome or "failed"
+            return fallback
+        d = self.menu.defaults
+        if kind.startswith("invalid"):
+            extra = getattr(node, "invalid_prompt", None) or d.invalid_prompt
+        else:
+            extra = d.no_input_prompt
+        if extra:
+            self.prefix.append(self.say(node_id + ".retry", extra))
+        _ENTER[type(node)](self, node_id, node)
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def trace(self, node_id: str, what: str) -> None:
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.engine.clock()))
+        self.session.path.append({"node": node_id, "input": what, "at": at})
+
+    def say(self, prompt_id: str, prompt: dict[str, str]) -> act.Say:
+        lang = self.session.language
+        return act.Say(_render(prompt[lang], self.session.vars, self.menu, lang), lang, prompt_id)
+
+    def prompts(self, node_id: str, node: NodeBase) -> tuple[act.Say, ...]:
+        own = (self.say(node_id, node.prompt),) if node.prompt else ()
+        out, self.prefix = (*self.prefix, *own), []
+        return out
+
+    def take_buffer(self) -> str | None:
+        typed, self.session.buffer = self.session.buffer, ""
+        return typed or None
+
+    def call_info(self) -> CallInfo:
+        s = self.session
+        return CallInfo(s.call_id, s.caller, s.channel, s.language)
+
+
+# -- entering nodes: return the next node, or None to wait for the caller -------------------
+
+def _enter_say(run: _Step, node_id: str, node: SayNode) -> str | None:
+    assert node.prompt is not None
+    run.actions.extend(run.prefix)
+    run.prefix = []
+    run.actions.append(run.say(node_id, node.prompt))
+    return node.next
+
+
+def _enter_menu(run: _Step, node_id: str, node: MenuNode | SurveyNode) -> str | None:
+    typed = run.take_buffer()
+    if typed:
+        return _ON_EVENT[type(node)](run, node_id, node, ev.Digits(typed))
+    keys = run.menu.options_of(node) if isinstance(node, MenuNode) else {}
+    width = max((len(k) for k in keys), default=1)
+    run.actions.append(act.Gather(
+        max_digits=width, timeout_s=run.menu.timeout_of(node), finish_on_key="",
+        prompt=run.prompts(node_id, node),
+    ))
+    return None
+
+
+def _enter_input(run: _Step, node_id: str, node: InputNode) -> str | None:
+    typed = run.take_buffer()
+    if typed and (len(typed) >= node.max_digits or node.finish_on_key and node.finish_on_key in typed):
+        return _on_input(run, node_id, node, ev.Digits(typed))
+    run.session.buffer = typed or ""
+    run.actions.append(act.Gather(
+        max_digits=node.max_digits - len(run.session.buffer), min_digits=node.min_digits,
+        timeout_s=node.first_digit_timeout, inter_digit_timeout_s=node.inter_digit_timeout,
+        finish_on_key=node.finish_on_key, prompt=() if typed else run.prompts(node_id, node),
+    ))
+    return None
+
+
+def _enter_action(run: _Step, node_id: str, node: ActionNode) -> str | None:
+    args = [run.secrets.get(name, run.session.vars.get(name, "")) for name in node.args]
+    outcome = run.engine.services.call(node.service, args, run.call_info())
+    run.session.vars.update(outcome.outputs)
+    run.trace(node_id, f"result {outcome.result}")
+    target = node.results.get(outcome.result) or node.results.get("default")
+    return target or run.menu.fallback_of(node)
+
+
+def _enter_record(run: _Step, node_id: str, node: RecordNode) -> str | None:
+    run.session.buffer = ""
+    run.actions.append(act.Record(
+        max_seconds=node.max_seconds, finish_on_key=node.finish_on_key,
+        silence_timeout_s=run.menu.timeout_of(node), prompt=run.prompts(node_id, node),
+    ))
+    return None
+
+
+def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
+    s = run.session
+    run.actions.extend(run.prefix)
+    run.prefix = []
+    if node.prompt:
+        run.actions.append(run.say(node_id, node.prompt))
+    s.intent = s.intent or next((INTENT_OF_SKILL[k] for k in node.skills if k in INTENT_OF_SKILL), "agent")
+    s.outcome = "queued"
+    run.trace(node_id, "queued " + ",".join(node.skills))
+    run.actions.append(act.Enqueue(tuple(node.skills), node.priority, s.language, tuple(s.path)))
+    return None
+
+
+def _enter_transfer(run: _Step, node_id: str, node: TransferNode) -> str | None:
+    if node.prompt:
+        run.actions.append(run.say(node_id, node.prompt))
+    run.session.outcome = "transferred"
+    run.actions.append(act.Transfer(node.target))
+    return None
+
+
+def _enter_language(run: _Step, node_id: str, node: LanguageNode) -> str | None:
+    s, langs = run.session, run.menu.languages
+    s.language = node.language or langs[(langs.index(s.language) + 1) % len(langs)]
+    run.trace(node_id, f"language {s.language}")
+    return node.next
+
+
+def _enter_hangup(run: _Step, node_id: str, node: NodeBase) -> str | None:
+    run.actions.extend(run.prefix)
+    run.prefix = []
+    if node.prompt:
+        run.actions.append(run.say(node_id, node.prompt))
+    run.actions.append(act.Hangup())
+    s = run.session
+    s.ended, s.outcome = True, s.outcome or "self_served"
+    return None
+
+
+# -- events at a waiting node: return the next node, or None to stay ------------------------
+
+def _on_menu(run: _Step, node_id: str, node: MenuNode, event: ev.Event) -> str | None:
+    if not isinstance(event, ev.Digits) or not event.digits:
+        return run.retry(node_id, node, "no input" if not isinstance(event, ev.Digits) else "invalid")
+    key, run.session.buffer = event.digits[0], event.digits[1:]
+    target = run.menu.options_of(node).get(key)
+    if target is None:
+        run.session.buffer = ""
+        return run.retry(node_id, node, f"invalid key {key}" if key.isdigit() or key in "*#" else "invalid")
+    run.trace(node_id, f"key {key}")
+    if node.store and key in node.values:
+        run.session.vars[node.store] = node.values[key]
+    return target
+
+
+def _on_input(run: _Step, node_id: str, node: InputNode, event: ev.Event) -> str | None:
+    if not isinstance(event, ev.Digits) or not event.digits:
+        return run.retry(node_id, node, "no input")
+    value, rest = _split_entry(run.session.buffer + event.digits, node)
+    run.session.buffer = rest
+    shown = mask_digits(value) if node.sensitive else value
+    if not _entry_ok(value, node):
+        run.session.buffer = ""
+        return run.retry(node_id, node, f"invalid {shown}")
+    if node.sensitive:
+        run.secrets[node.store] = value
+    run.session.vars[node.store] = shown
+    run.trace(node_id, f"digits {shown}")
+    return node.next
+
+
+def _on_record(run: _Step, node_id: str, node: RecordNode, event: ev.Event) -> str | None:
+    if isinstance(event, ev.RecordingSaved) and event.seconds > 0:
+        run.session.vars[node.store] = event.ref
+        run.trace(node_id, f"recorded {event.seconds:.0f}s")
+        return node.next
+    return run.retry(node_id, node, "no recording")
+
+
+def _on_queue(run: _Step, node_id: str, node: QueueNode, event: ev.Event) -> str | None:
+    s = run.session
+    result = event.result if isinstance(event, ev.QueueResult) else "timeout"
+    run.trace(node_id, f"queue {result}")
+    if result == "bridged":
+        s.outcome = "routed"
+    elif result != "hangup" and node.next:
+        return node.next
+    elif result == "hangup":
+        s.outcome = "abandoned"
+    s.ended = True
+    run.actions.append(act.Hangup())
+    return None
+
+
+def _on_survey(run: _Step, node_id: str, node: SurveyNode, event: ev.Event) -> str | None:
+    if not isinstance(event, ev.Digits) or not event.digits:
+        return run.retry(node_id, node, "no input")
+    key, run.session.buffer = event.digits[0], ""
+    if not key.isdigit() or not 1 <= int(key) <= node.scale:
+        return run.retry(node_id, node, "invalid")
+    run.session.vars[node.store] = key
+    run.trace(node_id, f"answer {key}")
+    return node.next
+
+
+def _on_terminal(run: _Step, node_id: str, node: NodeBase, event: ev.Event) -> str | None:
+    run.session.ended = True
+    run.actions.append(act.Hangup())
+    return None
+
+
+def _never_waits(run: _Step, node_id: str, node: NodeBase, event: ev.Event) -> str | None:
+    raise EngineError(f"node '{node_id}' does not wait for the caller")
+
+
+def _split_entry(digits: str, node: InputNode) -> tuple[str, str]:
+    """Cut one entry off the typed digits: up to the finish key or max_digits; keep the rest."""
+    digits = "".join(ch for ch in digits if ch.isdigit() or ch in "*#")
+    if node.finish_on_key and node.finish_on_key in digits[: node.max_digits + 1]:
+        value, _, rest = digits.partition(node.finish_on_key)
+        return value, rest
+    return digits[: node.max_digits], digits[node.max_digits:]
+
+
+def _entry_ok(value: str, node: InputNode) -> bool:
+    allowed = "0123456789*" if node.allow_star else "0123456789"
+    if not node.min_digits <= len(value) <= node.max_digits or value.strip(allowed):
+        return False
+    return node.check != "luhn" or luhn_ok(value)
+
+
+def _render(template: str, values: dict[str, str], menu: Menu, language: str) -> str:
+    """Fill ``{var}``, ``{var:digits}`` (read one by one) and ``{var:label}`` (a spoken name)."""
+    if "{" not in template:
+        return template
+    out = []
+    for literal, name, spec, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = values.get(name, "")
+        if spec == "label":
+            value = menu.labels.get(name, {}).get(value, {}).get(language, value)
+        elif spec == "digits":
+            value = " ".join(value)
+        out.append(value)
+    return "".join(out)
+
+
+_ENTER: dict[type, Callable[..., str | None]] = {
+    SayNode: _enter_say, MenuNode: _enter_menu, InputNode: _enter_input, ActionNode: _enter_action,
+    RecordNode: _enter_record, QueueNode: _enter_queue, TransferNode: _enter_transfer,
+    LanguageNode: _enter_language, SurveyNode: _enter_menu, HangupNode: _enter_hangup,
+}
+_ON_EVENT: dict[type, Callable[..., str | None]] = {
+    MenuNode: _on_menu, InputNode: _on_input, RecordNode: _on_record, QueueNode: _on_queue,
+    SurveyNode: _on_survey, TransferNode: _on_terminal, HangupNode: _on_terminal,
+    SayNode: _never_waits, ActionNode: _never_waits, LanguageNode: _never_waits,
+}
+

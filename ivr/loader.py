@@ -1,0 +1,132 @@
+"""Reading menu YAML safely: size limit, no aliases, duplicate keys caught with their line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ivr.model import Menu
+
+MAX_MENU_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a menu is refused, tied to the node it is about (None: the whole menu)."""
+
+    node: str | None
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"node '{self.node}'" if self.node else "menu"
+        at = f" (line {self.line})" if self.line else ""
+        return f"{where}{at}: {self.reason}"
+
+
+class MenuError(ValueError):
+    """The menu was refused; ``problems`` says where and why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def parse_menu(text: str | bytes) -> Menu:
+    """Parse and schema-check a menu document (graph rules are in ``validate``)."""
+    raw = _load_yaml(text)
+    try:
+        return Menu.model_validate(raw)
+    except ValidationError as exc:
+        raise MenuError([_problem_from(err) for err in exc.errors()]) from None
+
+
+def load_menu_file(path: str | Path) -> Menu:
+    """Read, parse and fully validate a menu file."""
+    from ivr.validate import validate_menu
+
+    menu = parse_menu(Path(path).read_bytes())
+    validate_menu(menu)
+    return menu
+
+
+def node_lines(text: str | bytes) -> dict[str, int]:
+    """Line number of each node id in the document, for pointing editors at problems."""
+    lines: dict[str, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key, value in root.value:
+        if key.value == "nodes" and isinstance(value, yaml.MappingNode):
+            for node_key, _ in value.value:
+                lines[str(node_key.value)] = node_key.start_mark.line + 1
+    return lines
+
+
+def _load_yaml(text: str | bytes) -> Any:
+    if len(text) > MAX_MENU_BYTES:
+        raise MenuError([Problem(None, f"menu is larger than {MAX_MENU_BYTES // 1024} KiB")])
+    try:
+        data = yaml.load(text, Loader=_MenuLoader)  # noqa: S506 - _MenuLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise MenuError([Problem(None, f"not valid YAML: {_yaml_reason(exc)}", line)]) from None
+    if not isinstance(data, dict):
+        raise MenuError([Problem(None, "a menu must be a YAML mapping")])
+    return data
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    return str(getattr(exc, "problem", None) or getattr(exc, "context", None) or exc).strip()
+
+
+class _MenuLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (no YAML bombs) and duplicate mapping keys."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases and anchors are not allowed in menus", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = str(self.construct_object(key_node, deep=True))
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"duplicate key '{key}' (first on line {seen[key]})", key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        mapping = super().construct_mapping(node, deep=deep)
+        # Keys such as 1 or 0 are digits the caller presses: keep them as text.
+        return {str(k) if isinstance(k, int) else k: v for k, v in mapping.items()}
+
+
+def _problem_from(err: Any) -> Problem:
+    loc = [str(part) for part in err["loc"]]
+    node = None
+    if len(loc) >= 2 and loc[0] == "nodes":
+        node = loc[1]
+        # pydantic puts the union tag after the node id: nodes.<id>.<type>.<field>
+        field = loc[3:] if len(loc) > 3 else loc[2:]
+    else:
+        field = loc
+    where = ".".join(field)
+    reason = err["msg"]
+    if err["type"] == "union_tag_invalid":
+        reason = f"unknown node type {err['input'].get('type')!r}" if isinstance(err["input"], dict) else reason
+    elif err["type"] == "union_tag_not_found":
+        reason = "node has no 'type'"
+    return Problem(node, f"{where}: {reason}" if where else reason)

@@ -1,0 +1,223 @@
+"""The menu model: what a menu YAML document may contain, checked by pydantic."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Prompt = dict[str, str]
+"""A prompt: language code -> text (may hold ``{var}``, ``{var:digits}``, ``{var:label}``)."""
+
+DigitKey = Annotated[str, Field(pattern=r"^[0-9*#]$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeBase(_Strict):
+    """Fields every node has: a prompt, how long to wait, how often to retry, where to go after."""
+
+    prompt: Prompt | None = None
+    timeout: float | None = Field(default=None, gt=0, le=60)
+    retries: int | None = Field(default=None, ge=0, le=5)
+    fallback: str | None = None
+    max_visits: int | None = Field(default=None, ge=1, le=20)
+    on_max_visits: str | None = None
+    intent: Literal["inquiry", "loss", "complaint", "agent", "survey"] | None = None
+    """Entering the node marks why the caller called (first mark wins), for call records."""
+    outcome: Literal["self_served", "survey_completed"] | None = None
+    """Entering the node means the caller got what they came for."""
+
+    def waits_for_caller(self) -> bool:
+        """True when entering this node hands control to the caller (so a cycle through it is fine)."""
+        return False
+
+    def edges(self) -> dict[str, str]:
+        """Every node this one can lead to, labelled by why."""
+        out = {}
+        if self.fallback:
+            out["fallback"] = self.fallback
+        if self.on_max_visits:
+            out["on_max_visits"] = self.on_max_visits
+        return out
+
+
+class SayNode(NodeBase):
+    type: Literal["say"]
+    next: str
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), "next": self.next}
+
+
+class MenuNode(NodeBase):
+    type: Literal["menu"]
+    options: dict[DigitKey, str] = Field(min_length=1)
+    invalid_prompt: Prompt | None = None
+    global_keys: bool = True
+    store: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+    values: dict[DigitKey, str] = {}
+    """With ``store``: the value kept for each key pressed (e.g. a complaint category)."""
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), **{f"key {k}": t for k, t in self.options.items()}}
+
+
+class InputNode(NodeBase):
+    type: Literal["input"]
+    store: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    next: str
+    min_digits: int = Field(default=1, ge=1, le=32)
+    max_digits: int = Field(default=1, ge=1, le=32)
+    finish_on_key: Literal["#", "*", ""] = "#"
+    first_digit_timeout: float = Field(default=8, gt=0, le=60)
+    inter_digit_timeout: float = Field(default=4, gt=0, le=60)
+    check: Literal["luhn"] | None = None
+    allow_star: bool = False
+    """Accept ``*`` for a letter, e.g. the X that ends some Chinese ID numbers."""
+    sensitive: bool = False
+    invalid_prompt: Prompt | None = None
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), "next": self.next}
+
+
+class ActionNode(NodeBase):
+    type: Literal["action"]
+    service: str
+    args: list[str] = []
+    results: dict[str, str] = Field(min_length=1)
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), **{f"result {r}": t for r, t in self.results.items()}}
+
+
+class RecordNode(NodeBase):
+    type: Literal["record"]
+    store: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    next: str
+    max_seconds: int = Field(default=120, ge=1, le=600)
+    finish_on_key: Literal["#", "*"] = "#"
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), "next": self.next}
+
+
+class QueueNode(NodeBase):
+    type: Literal["queue"]
+    skills: list[str] = Field(min_length=1)
+    priority: int = Field(default=5, ge=0, le=10)
+    next: str | None = None
+    """Where a caller goes who leaves the queue without reaching an agent."""
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), **({"next": self.next} if self.next else {})}
+
+
+class TransferNode(NodeBase):
+    type: Literal["transfer"]
+    target: str = Field(min_length=1)
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class LanguageNode(NodeBase):
+    type: Literal["language"]
+    next: str
+    language: str | None = None
+    """The language to switch to; unset means the next one in the menu's list."""
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), "next": self.next}
+
+
+class HangupNode(NodeBase):
+    type: Literal["hangup"]
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+
+class SurveyNode(NodeBase):
+    """A satisfaction question: the key pressed (1..scale) is stored as the answer."""
+
+    type: Literal["survey"]
+    store: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    scale: int = Field(default=5, ge=2, le=9)
+    next: str
+    invalid_prompt: Prompt | None = None
+
+    def waits_for_caller(self) -> bool:
+        return True
+
+    def edges(self) -> dict[str, str]:
+        return {**super().edges(), "next": self.next}
+
+
+Node = Annotated[
+    SayNode | MenuNode | InputNode | ActionNode | RecordNode | QueueNode
+    | TransferNode | LanguageNode | HangupNode | SurveyNode,
+    Field(discriminator="type"),
+]
+
+
+class Defaults(_Strict):
+    timeout: float = Field(default=5, gt=0, le=60)
+    retries: int = Field(default=2, ge=0, le=5)
+    fallback: str | None = None
+    invalid_prompt: Prompt | None = None
+    no_input_prompt: Prompt | None = None
+
+
+class Menu(_Strict):
+    """A whole hotline menu: languages, start node, global keys and the node table."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    version: int = 0
+    languages: list[str] = Field(min_length=1)
+    start: str
+    defaults: Defaults = Defaults()
+    global_keys: dict[DigitKey, str] = {}
+    """Keys that work in every ``menu`` node unless the node says ``global_keys: false``."""
+    labels: dict[str, dict[str, Prompt]] = {}
+    """Spoken names of values, ``labels[var][value][language]``, used by ``{var:label}`` in prompts."""
+    nodes: dict[str, Node] = Field(min_length=1)
+
+    @field_validator("languages")
+    @classmethod
+    def _unique_languages(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("languages are listed twice")
+        return value
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    def timeout_of(self, node: NodeBase) -> float:
+        return node.timeout if node.timeout is not None else self.defaults.timeout
+
+    def retries_of(self, node: NodeBase) -> int:
+        return node.retries if node.retries is not None else self.defaults.retries
+
+    def fallback_of(self, node: NodeBase) -> str | None:
+        return node.fallback or self.defaults.fallback
+
+    def options_of(self, node: MenuNode) -> dict[str, str]:
+        """A menu node's keys, with the global keys under its own."""
+        return {**self.global_keys, **node.options} if node.global_keys else dict(node.options)

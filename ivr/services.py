@@ -1,0 +1,138 @@
+"""Caller-facing services the engine calls by name, behind small interfaces.
+
+The engine knows only ``ServiceTable.call(name, args, call)``; the composition root builds the
+table from a core-banking client, a complaint intake and the business-hours clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ivr.masking import redact
+
+log = logging.getLogger(__name__)
+
+KNOWN_SKILLS = frozenset({"inquiry", "loss", "complaint", "general", "survey"})
+COMPLAINT_CATEGORIES = ("service", "fees", "card_account", "other")
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    call_id: str
+    caller: str
+    channel: str
+    language: str
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    result: str
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Card:
+    token: str
+    """The core system's handle for the card: safe to keep; the number itself is not."""
+    status: str
+
+
+class CoreBanking(Protocol):
+    """The bank's core system, as the IVR needs it."""
+
+    def lookup_card(self, card_number: str) -> Card | None: ...
+    def verify_pin(self, token: str, pin: str) -> bool: ...
+    def balance(self, token: str) -> Decimal: ...
+    def card_status(self, token: str) -> str: ...
+    def freeze_card(self, token: str, id_last6: str) -> str | None:
+        """Freeze the card; return the reference number, or None when the ID digits do not match."""
+        ...
+
+
+class ComplaintIntake(Protocol):
+    def open_work_order(self, call: CallInfo, category: str, recording_ref: str) -> str:
+        """Open a work order for a recorded complaint; return its number."""
+        ...
+
+
+class BankUnavailable(Exception):
+    """The core-banking system did not answer in time or answered nonsense."""
+
+
+ServiceFn = Callable[[list[str], CallInfo], ServiceResult]
+
+SERVICE_SIGNATURES: dict[str, tuple[str, ...]] = {
+    "bank.lookup_card": ("card_number",),
+    "bank.verify_pin": ("card_token", "pin"),
+    "bank.freeze_card": ("card_token", "id_last6"),
+    "complaint.open": ("category", "recording"),
+    "clock.business_hours": (),
+}
+"""Every service a menu may name, with the arguments it takes."""
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    timezone: str = "Asia/Shanghai"
+    opens: dt.time = dt.time(8, 0)
+    closes: dt.time = dt.time(22, 0)
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(self.timezone))
+        return self.opens <= local.time() < self.closes
+
+
+class ServiceTable:
+    """The explicit route table from service names to functions; failures become ``error``."""
+
+    def __init__(self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours) -> None:
+        self._bank, self._complaints, self._hours = bank, complaints, hours
+        self._table: dict[str, ServiceFn] = {
+            "bank.lookup_card": self._lookup_card,
+            "bank.verify_pin": self._verify_pin,
+            "bank.freeze_card": self._freeze_card,
+            "complaint.open": self._open_complaint,
+            "clock.business_hours": self._business_hours,
+        }
+        assert self._table.keys() == SERVICE_SIGNATURES.keys()
+
+    def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult:
+        """Run service ``name``; any failure is logged (masked) and answered as ``error``."""
+        try:
+            return self._table[name](args, call)
+        except Exception as exc:  # the menu's error branch is the caller-facing answer
+            log.warning("service %s failed on call %s: %s", name, call.call_id, redact(repr(exc)))
+            return ServiceResult("error")
+
+    def _lookup_card(self, args: list[str], call: CallInfo) -> ServiceResult:
+        card = self._bank.lookup_card(args[0])
+        if card is None:
+            return ServiceResult("not_found")
+        return ServiceResult("found", {"card_token": card.token, "status": card.status})
+
+    def _verify_pin(self, args: list[str], call: CallInfo) -> ServiceResult:
+        token, pin = args
+        if not self._bank.verify_pin(token, pin):
+            return ServiceResult("wrong_pin")
+        balance = self._bank.balance(token)
+        return ServiceResult("ok", {"balance": f"{balance:.2f}", "status": self._bank.card_status(token)})
+
+    def _freeze_card(self, args: list[str], call: CallInfo) -> ServiceResult:
+        reference = self._bank.freeze_card(*args)
+        if reference is None:
+            return ServiceResult("id_mismatch")
+        return ServiceResult("frozen", {"reference": reference})
+
+    def _open_complaint(self, args: list[str], call: CallInfo) -> ServiceResult:
+        category, recording = args
+        number = self._complaints.open_work_order(call, category, recording)
+        return ServiceResult("opened", {"work_order": number})
+
+    def _business_hours(self, args: list[str], call: CallInfo) -> ServiceResult:
+        return ServiceResult("open" if self._hours.is_open() else "closed")

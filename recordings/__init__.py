@@ -1,0 +1,1 @@
+"""Audio the hotline keeps: complaint messages, call recordings, rendered prompts."""

@@ -1,0 +1,68 @@
+"""Saving audio under stable names, with a metadata file beside each one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    ref: str
+    call_id: str
+    path: str
+    """Relative to the store's root, so the store can move."""
+    duration_s: float
+    sha256: str
+    size_bytes: int
+    kind: str
+    work_order: str | None = None
+    created_at: str = ""
+
+
+class RecordingStore:
+    """``<root>/<kind>/<yyyy>/<mm>/<dd>/<ref>.wav`` plus ``<ref>.json``; written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def save(
+        self, ref: str, call_id: str, audio: bytes, duration_s: float,
+        kind: str = "complaints", work_order: str | None = None, suffix: str = ".wav",
+    ) -> StoredAudio:
+        now = dt.datetime.now(dt.UTC)
+        folder = Path(kind) / f"{now:%Y}" / f"{now:%m}" / f"{now:%d}"
+        relative = folder / (_SAFE.sub("_", ref) + suffix)
+        meta = StoredAudio(
+            ref=ref, call_id=call_id, path=str(relative), duration_s=duration_s,
+            sha256=hashlib.sha256(audio).hexdigest(), size_bytes=len(audio), kind=kind,
+            work_order=work_order, created_at=now.isoformat(timespec="seconds"),
+        )
+        target = self.root / relative
+        _write_atomically(target, audio)
+        _write_atomically(target.with_suffix(".json"), json.dumps(asdict(meta), indent=1).encode())
+        return meta
+
+    def open(self, meta: StoredAudio) -> bytes:
+        """The audio, checked against its checksum."""
+        audio = (self.root / meta.path).read_bytes()
+        if hashlib.sha256(audio).hexdigest() != meta.sha256:
+            raise OSError(f"recording {meta.ref} does not match its checksum")
+        return audio
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(target)

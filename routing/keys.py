@@ -1,0 +1,16 @@
+"""Every Redis key and stream name the hotline uses, defined once."""
+
+from __future__ import annotations
+
+EVENTS_STREAM = "hotline:events"
+EVENTS_MAXLEN = 1_000_000
+
+
+def session_key(call_id: str) -> str:
+    """One hash per call: ``s`` the session JSON, ``twiml`` the last answer (for replays)."""
+    return f"hotline:session:{call_id}"
+
+
+def live_menu_key(menu: str) -> str:
+    """The version number of ``menu`` that new calls start on."""
+    return f"hotline:menu:{menu}:live"

@@ -1,0 +1,85 @@
+"""The Twilio channel: a Flask blueprint that answers voice webhooks with TwiML."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ivr.masking import redact
+from webhooks.calls import BadRequest, TwilioCalls
+from webhooks.recordings import RecordingFetcher, RecordingFetchFailed
+from webhooks.security import twilio_signed
+from webhooks.twiml import apology
+
+log = logging.getLogger(__name__)
+
+APOLOGY = (
+    "对不起，系统暂时无法处理您的请求，正在为您转接人工服务。"
+    "Sorry, something went wrong. Connecting you to an agent."
+)
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    public_url: str
+    auth_token: str | None
+    fallback_queue: str
+
+
+def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: TwilioConfig) -> Blueprint:
+    bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+    @bp.record_once
+    def _register(state: object) -> None:
+        state.app.extensions["hotline.twilio"] = config  # type: ignore[attr-defined]
+
+    @bp.post("/voice")
+    @twilio_signed
+    def voice() -> Response:
+        seq = request.args.get("seq", type=int)
+        twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1")
+        return _twiml(twiml)
+
+    @bp.post("/status")
+    @twilio_signed
+    def status() -> Response:
+        calls.status(request.form)
+        return Response(status=204)
+
+    @bp.post("/recording")
+    @twilio_signed
+    def recording() -> Response:
+        try:
+            fetcher.handle(request.form)
+        except ValueError as exc:
+            return Response(str(exc), status=400, mimetype="text/plain")
+        except RecordingFetchFailed as exc:
+            log.warning("%s", exc)
+            return Response("recording not available yet", status=502, mimetype="text/plain")
+        return Response(status=204)
+
+    @bp.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> Response:
+        return Response(str(exc), status=400, mimetype="text/plain")
+
+    @bp.errorhandler(Exception)
+    def broken(exc: Exception) -> Response | HTTPException:
+        # The channel's one error boundary: the caller hears an apology and reaches an agent.
+        if isinstance(exc, HTTPException):
+            return exc
+        call_id = request.form.get("CallSid", "?")
+        if isinstance(exc, redis.RedisError):
+            log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)
+        else:
+            log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=exc)
+        return _twiml(apology("zh-CN", APOLOGY, config.fallback_queue))
+
+    return bp
+
+
+def _twiml(twiml: str) -> Response:
+    return Response(twiml, mimetype="text/xml")

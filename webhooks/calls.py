@@ -1,0 +1,151 @@
+"""The Twilio channel's work: form fields -> engine event -> TwiML, with the session in Redis."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from ivr import actions as act
+from ivr import events as ev
+from ivr.engine import Engine
+from ivr.masking import mask_phone
+from ivr.model import Menu
+from ivr.session import Session
+from routing.events import EventLog
+from routing.sessions import SessionStore
+from webhooks.twiml import StepUrls, render
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+_KEYS = re.compile(r"[^0-9*#]")
+MAX_DIGITS_FIELD = 64
+
+
+class BadRequest(ValueError):
+    """A webhook without the fields Twilio always sends."""
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    public_url: str
+    menu_name: str
+    queue_prefix: str = "hotline"
+
+
+class MenuSource(Protocol):
+    """What the channel needs from the menu repository."""
+
+    def live(self, name: str) -> Menu: ...
+    def version(self, name: str, version: int) -> Menu: ...
+
+
+class TwilioCalls:
+    def __init__(
+        self, config: ChannelConfig, engine: Engine, menus: MenuSource,
+        sessions: SessionStore, events: EventLog,
+    ) -> None:
+        self.config, self.engine, self.menus = config, engine, menus
+        self.sessions, self.events = sessions, events
+
+    def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool) -> str:
+        """Answer one voice webhook: the first of a call, or one caller event."""
+        call_id = _required(form, "CallSid")
+        stored = self.sessions.load(call_id)
+        if stored is not None and seq != stored.session.seq:
+            return stored.last_answer  # a replayed or out-of-date step: answer as before
+        if stored is None:
+            if seq is not None:
+                log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
+            session, actions = self._start(call_id, form)
+        else:
+            menu = self.menus.version(stored.session.menu, stored.session.menu_version)
+            session, actions = self.engine.step(menu, stored.session, _event(form, timed_out))
+        twiml = render(actions, self._urls(session))
+        self._note_queued(session, actions)
+        self.sessions.save(session, twiml)
+        return twiml
+
+    def status(self, form: Mapping[str, str]) -> None:
+        """A status callback: a final status ends the session and emits ``call_ended`` once."""
+        call_id = _required(form, "CallSid")
+        status = form.get("CallStatus", "")
+        if status not in FINAL_STATUSES:
+            return
+        stored = self.sessions.load(call_id)
+        if stored is None:
+            return
+        session = stored.session
+        if not session.ended:
+            menu = self.menus.version(session.menu, session.menu_version)
+            session, _ = self.engine.step(menu, session, ev.Hangup())
+        if self.sessions.delete(call_id):
+            self._emit_ended(session, status, form.get("CallDuration", ""))
+
+    def _start(self, call_id: str, form: Mapping[str, str]) -> tuple[Session, list[act.Action]]:
+        menu = self.menus.live(self.config.menu_name)
+        call = ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio")
+        session, actions = self.engine.start(menu, call)
+        self.events.emit(
+            "call_started", call_id=call_id, channel="twilio", caller=mask_phone(call.caller),
+            called=call.called, direction=form.get("Direction", "inbound"),
+            menu=menu.name, menu_version=menu.version, language=session.language,
+        )
+        return session, actions
+
+    def _urls(self, session: Session) -> StepUrls:
+        base = self.config.public_url.rstrip("/")
+        step = f"{base}/twilio/voice?{urlencode({'seq': session.seq})}"
+        return StepUrls(
+            step=step, timeout=step + "&timeout=1",
+            recording_status=f"{base}/twilio/recording",
+            queue_name=lambda q: f"{self.config.queue_prefix}-{q.skills[0]}-{q.language}",
+        )
+
+    def _note_queued(self, session: Session, actions: list[act.Action]) -> None:
+        for action in actions:
+            if isinstance(action, act.Enqueue):
+                self.events.emit(
+                    "call_queued", call_id=session.call_id, skills=list(action.skills),
+                    priority=action.priority, language=action.language, ivr_path=session.path,
+                )
+
+    def _emit_ended(self, session: Session, status: str, duration: str) -> None:
+        self.events.emit(
+            "call_ended", call_id=session.call_id, channel=session.channel, status=status,
+            duration_s=duration, intent=session.intent, outcome=session.outcome or "hangup",
+            verified="yes" if "card_token" in session.vars and "balance" in session.vars else "no",
+            language=session.language, menu_version=session.menu_version, ivr_path=session.path,
+        )
+
+
+def _event(form: Mapping[str, str], timed_out: bool) -> ev.Event:
+    if "QueueResult" in form:
+        return ev.QueueResult(form["QueueResult"])
+    if "RecordingSid" in form:
+        seconds = _number(form.get("RecordingDuration", "0"))
+        return ev.RecordingSaved(form["RecordingSid"], seconds)
+    if "DialCallStatus" in form:
+        return ev.Hangup()
+    if form.get("Digits") and not timed_out:
+        # Keys only; anything else Twilio would never send is dropped, leaving an invalid entry.
+        return ev.Digits(_KEYS.sub("", form["Digits"][:MAX_DIGITS_FIELD]))
+    return ev.Timeout()
+
+
+def _number(text: str) -> float:
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        return 0.0
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name, "")
+    if not value or len(value) > 64:
+        raise BadRequest(f"missing or malformed {name}")
+    return value

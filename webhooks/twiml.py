@@ -1,0 +1,98 @@
+"""Engine actions -> TwiML, through ``twilio.twiml.voice_response`` only: one renderer per action."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather as GatherVerb
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import actions as act
+
+# Twilio names Mandarin differently from the menu; Polly voices speak both languages well.
+VOICES: dict[str, tuple[str, str]] = {
+    "zh-CN": ("cmn-CN", "Polly.Zhiyu"),
+    "en-US": ("en-US", "Polly.Joanna"),
+}
+
+
+@dataclass(frozen=True)
+class StepUrls:
+    step: str
+    """Where the next caller event goes (Gather/Record/Enqueue action)."""
+    timeout: str
+    """Where Twilio goes when a Gather or Record ends with nothing: the Redirect after it."""
+    recording_status: str
+    queue_name: Callable[[act.Enqueue], str]
+
+
+def render(actions: list[act.Action], urls: StepUrls) -> str:
+    """A whole TwiML document for one engine step."""
+    response = VoiceResponse()
+    for action in actions:
+        _RENDER[type(action)](response, action, urls)
+    return str(response)
+
+
+def apology(language: str, text: str, queue: str | None) -> str:
+    """What a caller hears when something broke: an apology, then an agent or goodbye."""
+    response = VoiceResponse()
+    _say(response, act.Say(text, language))
+    if queue:
+        response.enqueue(name=queue)
+    response.hangup()
+    return str(response)
+
+
+def _say(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
+    language, voice = VOICES.get(say.language, (say.language, None))
+    parent.say(say.text, language=language, voice=voice)
+
+
+def _render_say(response: VoiceResponse, action: act.Say, urls: StepUrls) -> None:
+    _say(response, action)
+
+
+def _render_gather(response: VoiceResponse, action: act.Gather, urls: StepUrls) -> None:
+    # Prompts nested in <Gather> let the caller press keys while they play (type-ahead).
+    # Twilio has one timeout for first and next digits: use the longer so nobody is cut off.
+    wait = max(action.timeout_s, action.inter_digit_timeout_s or 0)
+    gather = response.gather(
+        action=urls.step, method="POST", num_digits=action.max_digits,
+        finish_on_key=action.finish_on_key, timeout=math.ceil(wait),
+    )
+    for say in action.prompt:
+        _say(gather, say)
+    # A Gather that gets nothing falls through without a request: tell the engine it timed out.
+    response.redirect(urls.timeout, method="POST")
+
+
+def _render_record(response: VoiceResponse, action: act.Record, urls: StepUrls) -> None:
+    for say in action.prompt:
+        _say(response, say)
+    response.record(
+        action=urls.step, method="POST", max_length=action.max_seconds,
+        finish_on_key=action.finish_on_key, timeout=math.ceil(action.silence_timeout_s), play_beep=True,
+        recording_status_callback=urls.recording_status, recording_status_callback_method="POST",
+    )
+    response.redirect(urls.timeout, method="POST")
+
+
+def _render_enqueue(response: VoiceResponse, action: act.Enqueue, urls: StepUrls) -> None:
+    response.enqueue(name=urls.queue_name(action), action=urls.step, method="POST")
+
+
+def _render_transfer(response: VoiceResponse, action: act.Transfer, urls: StepUrls) -> None:
+    response.dial(action.target, action=urls.step, method="POST")
+
+
+def _render_hangup(response: VoiceResponse, action: act.Hangup, urls: StepUrls) -> None:
+    response.hangup()
+
+
+_RENDER: dict[type, Callable] = {
+    act.Say: _render_say, act.Gather: _render_gather, act.Record: _render_record,
+    act.Enqueue: _render_enqueue, act.Transfer: _render_transfer, act.Hangup: _render_hangup,
+}
