@@ -1,0 +1,88 @@
+"""A caller driven the way Twilio drives a call: signed form posts that follow the TwiML."""
+
+from __future__ import annotations
+
+import itertools
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import urlsplit
+
+from twilio.request_validator import RequestValidator
+
+_sids = itertools.count(1)
+
+
+class TwilioCaller:
+    """One phone call. ``dial`` starts it; ``press``, ``wait``, ``record`` answer the last TwiML."""
+
+    def __init__(self, client: Any, auth_token: str, public_url: str,
+                 caller: str = "+8613812345678", called: str = "+861095555") -> None:
+        self.client, self.public_url = client, public_url.rstrip("/")
+        self.validator = RequestValidator(auth_token)
+        self.call_sid = f"CA{next(_sids):032x}"
+        self.caller, self.called = caller, called
+        self.twiml: ET.Element | None = None
+        self.transcript: list[str] = []
+
+    # -- the phone -------------------------------------------------------------------------
+
+    def dial(self) -> ET.Element:
+        return self.post("/twilio/voice")
+
+    def press(self, digits: str) -> ET.Element:
+        """Type keys into the current <Gather>."""
+        return self.post(self._action("Gather"), Digits=digits)
+
+    def wait(self) -> ET.Element:
+        """Press nothing: Twilio falls through the <Gather>/<Record> to the <Redirect>."""
+        return self.post(self.verb("Redirect").text or "")
+
+    def record(self, sid: str, seconds: int, url: str = "") -> ET.Element:
+        return self.post(self._action("Record"), RecordingSid=sid, RecordingDuration=str(seconds),
+                         RecordingUrl=url or f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{sid}")
+
+    def leave_queue(self, result: str) -> ET.Element:
+        return self.post(self._action("Enqueue"), QueueResult=result)
+
+    def hang_up(self, status: str = "completed") -> int:
+        return self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code
+
+    # -- reading what Twilio would do --------------------------------------------------------
+
+    def said(self) -> list[str]:
+        """Every <Say> text of the last answer, nested ones included, in order."""
+        assert self.twiml is not None
+        return [el.text or "" for el in self.twiml.iter("Say")]
+
+    def verb(self, name: str) -> ET.Element:
+        assert self.twiml is not None
+        found = self.twiml.find(name)
+        assert found is not None, f"no <{name}> in {ET.tostring(self.twiml, encoding='unicode')}"
+        return found
+
+    def verbs(self) -> list[str]:
+        assert self.twiml is not None
+        return [child.tag for child in self.twiml]
+
+    # -- the wire ----------------------------------------------------------------------------
+
+    def post(self, url: str, **fields: str) -> ET.Element:
+        reply = self.post_raw(url, **fields)
+        assert reply.status_code == 200, reply.data
+        assert reply.mimetype == "text/xml"
+        self.twiml = ET.fromstring(reply.data)
+        self.transcript.extend(self.said())
+        return self.twiml
+
+    def post_raw(self, url: str, signature: str | None = None, **fields: str) -> Any:
+        form = {"CallSid": self.call_sid, "AccountSid": "ACtest", "From": self.caller, "To": self.called,
+                "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **fields}
+        full = url if url.startswith("http") else self.public_url + url
+        if signature is None:
+            signature = self.validator.compute_signature(full, form)
+        parts = urlsplit(full)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+    def _action(self, verb: str) -> str:
+        return self.verb(verb).attrib["action"]
