@@ -1,4 +1,4 @@
-"""Inquiry over Twilio: card, PIN, balance; and the ways it goes wrong."""
+"""Inquiry over Twilio, in both languages: card, PIN, balance; and three wrong PINs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,53 @@ CARD, PIN = "6222021234567894", "123456"
 def test_inquiry_reads_balance_and_status_in_chinese(caller: TwilioCaller) -> None:
     caller.dial()
     assert caller.verbs() == ["Say", "Gather", "Redirect"]
+    assert caller.verb("Say").attrib["language"] == "cmn-CN"
     caller.press("1")
-    assert caller.verb("Gather").attrib["finishOnKey"] == "#"
+    gather = caller.verb("Gather")
+    assert (gather.attrib["finishOnKey"], gather.attrib["numDigits"]) == ("#", "19")
     caller.press(CARD + "#")
     assert caller.verb("Gather").attrib["numDigits"] == "6"
+    assert caller.said() == ["请输入六位密码。"]
     caller.press(PIN)
-    assert "您的余额为12345.67元，卡片状态：正常。" in caller.said()
+    assert caller.said()[0] == "您的余额为12345.67元，卡片状态：正常。"
+    assert caller.verbs() == ["Say", "Gather", "Redirect"]
+
+
+def test_inquiry_in_english_after_pressing_nine(caller: TwilioCaller) -> None:
+    caller.dial()
+    caller.press("9")
+    assert caller.said()[0].startswith("For balance and card status, press 1.")
+    assert caller.verb("Gather").find("Say").attrib["language"] == "en-US"
+    caller.press("1")
+    caller.press(CARD + "#")
+    caller.press(PIN)
+    assert caller.said()[0] == "Your balance is 12345.67 yuan. Your card is active."
+
+
+def test_frozen_card_status_is_read_out(caller: TwilioCaller) -> None:
+    caller.dial()
+    caller.press("1")
+    caller.press("622202123456789012#")
+    caller.press("111111")
+    assert caller.said()[0] == "您的余额为0.00元，卡片状态：已冻结。"
+
+
+def test_three_wrong_pins_reach_an_inquiry_agent(caller: TwilioCaller) -> None:
+    caller.dial()
+    caller.press("1")
+    for _ in range(3):
+        caller.press(CARD + "#")
+        caller.press("999999")
+    assert caller.said()[-2:] == ["验证失败次数过多，正在为您转接人工服务。", "正在为您转接人工服务，请稍候。"]
+    assert caller.verb("Enqueue").text == "hotline-inquiry-zh-CN"
+
+
+def test_repeat_key_reads_the_balance_again(caller: TwilioCaller) -> None:
+    caller.dial()
+    caller.press("1")
+    caller.press(CARD + "#")
+    caller.press(PIN)
+    caller.press("1")
+    assert caller.said()[0] == "您的余额为12345.67元，卡片状态：正常。"
+    caller.press("2")
+    assert caller.said() == ["查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"]

@@ -1,0 +1,154 @@
+"""The engine on its own: (menu, session, event) -> (session, actions), with the demo bank on SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from hotline.banking import DemoBank
+from hotline.complaints import WorkOrderIntake
+from hotline.store.db import connect
+from ivr import actions as act
+from ivr import events as ev
+from ivr.engine import Engine
+from ivr.loader import load_menu_file
+from ivr.model import Menu
+from ivr.services import BusinessHours, ServiceTable
+from ivr.session import Session
+
+MENU = load_menu_file(Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml")
+CARD, PIN = "6222021234567894", "123456"
+ALWAYS_OPEN = BusinessHours(opens=dt.time(0, 0), closes=dt.time(23, 59, 59))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    sql = connect(f"sqlite:///{tmp_path / 'bank.db'}")
+    bank = DemoBank(sql)
+    bank.seed()
+    return Engine(ServiceTable(bank, WorkOrderIntake(sql), ALWAYS_OPEN), clock=lambda: 1_800_000_000.0)
+
+
+def start(engine: Engine, menu: Menu = MENU) -> tuple[Session, list[act.Action]]:
+    return engine.start(menu, ev.CallStarted("c1", "+8613812345678", "95555", "test"))
+
+
+def run(engine: Engine, session: Session, *steps: ev.Event) -> tuple[Session, list[act.Action]]:
+    actions: list[act.Action] = []
+    for event in steps:
+        session, actions = engine.step(MENU, session, event)
+    return session, actions
+
+
+def texts(actions: list[act.Action]) -> list[str]:
+    out = []
+    for a in actions:
+        if isinstance(a, act.Say):
+            out.append(a.text)
+        elif isinstance(a, act.Gather | act.Record):
+            out.extend(s.text for s in a.prompt)
+    return out
+
+
+def test_start_greets_and_gathers_one_key(engine: Engine) -> None:
+    session, actions = start(engine)
+    assert isinstance(actions[0], act.Say) and actions[0].language == "zh-CN"
+    gather = actions[1]
+    assert isinstance(gather, act.Gather) and gather.max_digits == 1 and gather.finish_on_key == ""
+    assert session.node == "main" and session.menu_version == MENU.version
+
+
+def test_input_node_has_first_and_inter_digit_timeouts_and_finish_key(engine: Engine) -> None:
+    _, actions = run(engine, start(engine)[0], ev.Digits("1"))
+    (gather,) = actions
+    assert isinstance(gather, act.Gather)
+    assert (gather.timeout_s, gather.inter_digit_timeout_s, gather.finish_on_key) == (10, 5, "#")
+    assert (gather.min_digits, gather.max_digits) == (16, 19)
+
+
+def test_caller_can_type_ahead_through_menu_and_card_entry(engine: Engine) -> None:
+    # "1", the card and "#" pressed during the welcome prompt: the next prompt is the PIN.
+    session, actions = run(engine, start(engine)[0], ev.Digits("1" + CARD + "#"))
+    assert session.node == "inquiry_pin"
+    assert texts(actions) == ["请输入六位密码。"]
+
+
+def test_session_keeps_only_masks_of_sensitive_digits(engine: Engine) -> None:
+    card, pin = "6228480012345671", "654321"
+    session, actions = run(engine, start(engine)[0], ev.Digits("1"), ev.Digits(card + "#"), ev.Digits(pin))
+    stored = session.to_json()
+    assert card not in stored and pin not in stored
+    assert session.vars["card_number"] == "6228********5671"
+    assert session.vars["pin"] == "******"
+    assert [p["input"] for p in session.path][:4] == [
+        "key 1", "digits 6228********5671", "result found", "digits ******"]
+    assert "88.00" in texts(actions)[0]
+
+
+def test_bad_luhn_is_reprompted_then_agent_after_retries(engine: Engine) -> None:
+    bad = CARD[:-1] + "5"
+    session, actions = run(engine, start(engine)[0], ev.Digits("1"), ev.Digits(bad + "#"))
+    assert texts(actions) == ["卡号无效。", "请输入您的卡号，以井号键结束。"]
+    assert session.path[-1]["input"] == "invalid 6222********7895"
+    session, actions = run(engine, session, ev.Digits(bad + "#"), ev.Timeout())
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("inquiry",)
+
+
+def test_three_wrong_pins_go_to_an_agent_never_a_loop(engine: Engine) -> None:
+    session, _ = run(engine, start(engine)[0], ev.Digits("1"))
+    for attempt in range(3):
+        session, actions = run(engine, session, ev.Digits(CARD + "#"), ev.Digits("000000"))
+        if attempt < 2:
+            assert texts(actions) == ["卡号或密码不正确。", "请输入您的卡号，以井号键结束。"]
+    assert texts(actions)[-2:] == ["验证失败次数过多，正在为您转接人工服务。", "正在为您转接人工服务，请稍候。"]
+    enqueue = actions[-1]
+    assert isinstance(enqueue, act.Enqueue) and enqueue.skills == ("inquiry",) and enqueue.priority == 5
+    assert session.intent == "inquiry"
+
+
+def test_nine_switches_language_and_back(engine: Engine) -> None:
+    session, actions = run(engine, start(engine)[0], ev.Digits("9"))
+    assert session.language == "en-US"
+    assert texts(actions)[0].startswith("For balance and card status, press 1.")
+    session, _ = run(engine, session, ev.Digits("9"))
+    assert session.language == "zh-CN"
+
+
+def test_no_input_reprompts_then_agent_in_business_hours(engine: Engine) -> None:
+    session, actions = run(engine, start(engine)[0], ev.Timeout())
+    assert texts(actions)[0] == "我们没有收到您的输入。"
+    session, actions = run(engine, session, ev.Digits("7"))
+    assert texts(actions)[0] == "您的输入有误。"
+    session, actions = run(engine, session, ev.Timeout())
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("general",)
+
+
+def test_after_hours_no_input_ends_politely(tmp_path: Path) -> None:
+    sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
+    closed = BusinessHours(opens=dt.time(0, 0), closes=dt.time(0, 0))
+    engine = Engine(ServiceTable(DemoBank(sql), WorkOrderIntake(sql), closed))
+    session, actions = run(engine, start(engine)[0], ev.Timeout(), ev.Timeout(), ev.Timeout())
+    assert texts(actions)[-1] == "感谢您的来电，再见。"
+    assert isinstance(actions[-1], act.Hangup) and session.ended
+
+
+def test_zero_reaches_an_agent_from_any_menu(engine: Engine) -> None:
+    session, actions = run(engine, start(engine)[0], ev.Digits("3"), ev.Digits("0"))
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("complaint",)
+    session, actions = run(engine, start(engine)[0], ev.Digits("0"))
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("general",)
+
+
+def test_hangup_mid_menu_ends_session_with_path(engine: Engine) -> None:
+    session, actions = run(engine, start(engine)[0], ev.Digits("2"), ev.Hangup())
+    assert session.ended and session.outcome == "hangup" and actions == []
+    assert session.path[-1]["node"] == "loss_card" and session.path[-1]["input"] == "hangup"
+
+
+def test_step_does_not_change_the_session_it_was_given(engine: Engine) -> None:
+    before, _ = start(engine)
+    snapshot = before.to_json()
+    run(engine, before, ev.Digits("1"))
+    assert before.to_json() == snapshot
