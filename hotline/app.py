@@ -45,7 +45,7 @@ class Hotline:
 
 
 def build_hotline(settings: Settings) -> Hotline:
-    redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)
+    redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)[0]
     client = redis.Redis.from_url(
         redis_url, socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s, health_check_interval=30,

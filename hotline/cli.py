@@ -38,6 +38,8 @@ def up() -> None:
     prepare(settings)
     click.echo(f"hotline up: web on http://{settings.web_host}:{settings.web_port}, "
                f"Twilio webhook {settings.public_url}/twilio/voice, redis {settings.redis_url}")
+    if not settings.twilio_auth_token:
+        click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
     _serve_web(settings)
 
 
@@ -139,12 +141,29 @@ def _settings_with_redis() -> Settings:
         return settings
     from hotline.redis_server import ensure_local_redis
 
-    url = ensure_local_redis(settings.data_dir)
+    url, started = ensure_local_redis(settings.data_dir)
+    if started:
+        _own_redis.append((os.getpid(), settings.data_dir))
     os.environ["REDIS_URL"] = url  # worker processes build their Settings from the environment
     return Settings()
+
+
+_own_redis: list[tuple[int, Path]] = []
+"""redis-servers this process started (pid, data folder), stopped when it ends."""
+
+
+def _stop_own_redis() -> None:
+    from hotline.redis_server import stop_local_redis
+
+    for pid, data_dir in _own_redis:
+        if pid == os.getpid():  # gunicorn workers are forks of us: only the master stops Redis
+            stop_local_redis(data_dir)
 
 
 def _serve_web(settings: Settings) -> None:
     from hotline.wsgi_server import serve
 
-    serve(settings)
+    try:
+        serve(settings)
+    finally:
+        _stop_own_redis()

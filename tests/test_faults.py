@@ -1,0 +1,54 @@
+"""Redis going away: callers still get an answer, and call events are kept and sent later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from hotline.app import create_app, prepare
+from hotline.settings import Settings
+from routing.events import EventLog
+from routing.keys import EVENTS_STREAM
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, RedisProcess
+from tests.fakes.twilio_caller import TwilioCaller
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_down_mid_call_the_caller_hears_an_apology_and_is_queued(
+    own_redis: RedisProcess, settings: Settings
+) -> None:
+    hotline = prepare(settings.model_copy(update={"redis_url": own_redis.url}))
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    own_redis.stop()
+    caller.press("1")
+    assert caller.verbs() == ["Say", "Enqueue", "Hangup"]
+    assert "Sorry, something went wrong" in caller.said()[0]
+    assert caller.verb("Enqueue").text == "hotline-general"
+
+
+def test_events_spool_to_disk_while_redis_is_down_and_arrive_in_order_after(
+    own_redis: RedisProcess, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(own_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    log = EventLog(client, tmp_path / "spool")
+    log.emit("call_started", call_id="a")
+    own_redis.stop()
+    log.emit("call_ended", call_id="a")
+    log.emit("call_started", call_id="b")
+    assert len(list((tmp_path / "spool").glob("events-*.jsonl"))) == 1
+    own_redis.start()  # a fresh, empty server on the same port
+    log.emit("call_ended", call_id="b")
+    got = [(f[b"type"].decode(), f[b"call_id"].decode()) for _, f in client.xrange(EVENTS_STREAM)]
+    assert got == [("call_ended", "a"), ("call_started", "b"), ("call_ended", "b")]
+    assert list((tmp_path / "spool").iterdir()) == []

@@ -1,0 +1,98 @@
+"""Card numbers, PINs and ID digits never reach logs, TwiML, Redis or the SQL store."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+from sqlalchemy import MetaData, select
+
+from hotline.app import Hotline
+from ivr.masking import RedactingFilter, mask_phone
+from tests.conftest import AUTH_TOKEN
+from tests.fakes.twilio_caller import TwilioCaller
+
+CARD, PIN, ID6 = "6228480012345671", "654321", "888888"
+SECRETS = (CARD, PIN, ID6)
+
+
+def walk_every_sensitive_branch(client, caller: TwilioCaller) -> list[str]:  # noqa: ANN001
+    heard: list[str] = []
+    caller.dial()
+    caller.press("1")
+    caller.press(CARD + "#")
+    caller.press("000000")  # a wrong PIN first
+    caller.press(CARD[:-1] + "0#")  # a number that fails the Luhn check
+    caller.press(CARD + "#")
+    caller.press(PIN)
+    caller.hang_up()
+    heard += caller.transcript
+    loss = TwilioCaller(client, AUTH_TOKEN, caller.public_url)
+    loss.dial()
+    loss.press("2")
+    loss.press(CARD + "#")
+    loss.press(ID6)
+    loss.hang_up()
+    heard += loss.transcript
+    return heard
+
+
+def dump_redis(url: str) -> str:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    out = []
+    for key in client.scan_iter():
+        kind = client.type(key)
+        if kind == "hash":
+            out.append(str(client.hgetall(key)))
+        elif kind == "stream":
+            out.append(str(client.xrange(key)))
+        elif kind == "string":
+            out.append(str(client.get(key)))
+    return "\n".join(out)
+
+
+def dump_sql(hotline: Hotline) -> str:
+    meta = MetaData()
+    with hotline.sql() as db:
+        meta.reflect(bind=db.get_bind())
+        return "\n".join(str(row) for table in meta.sorted_tables for row in db.execute(select(table)))
+
+
+def test_no_secret_in_logs_twiml_redis_or_sql(
+    client, caller: TwilioCaller, hotline: Hotline, redis_url: str, caplog: pytest.LogCaptureFixture  # noqa: ANN001
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    heard = walk_every_sensitive_branch(client, caller)
+    assert any("余额为88.00元" in text for text in heard)  # the calls did get through
+    assert any("挂失编号" in text for text in heard)
+    places = {"logs": caplog.text, "twiml": "\n".join(heard), "redis": dump_redis(redis_url), "sql": dump_sql(hotline)}
+    for where, text in places.items():
+        for secret in SECRETS:
+            assert secret not in text, f"{secret} found in {where}"
+    assert "6228********5671" in places["redis"]  # the mask is what is kept
+
+
+def test_redacting_filter_masks_card_numbers_in_log_lines_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("privacy-test")
+    handler = logging.Handler()
+    seen: list[str] = []
+    handler.emit = lambda record: seen.append(handler.format(record))  # type: ignore[method-assign]
+    handler.addFilter(RedactingFilter())
+    log.addHandler(handler)
+    try:
+        log.warning("lookup failed for %s", CARD)
+        try:
+            raise ValueError(f"bad card {CARD}")
+        except ValueError:
+            log.exception("boom")
+    finally:
+        log.removeHandler(handler)
+    assert CARD not in "\n".join(seen)
+    assert "lookup failed for 6228********5671" in seen[0]
+    assert "bad card 6228********5671" in seen[1]
+
+
+def test_phone_numbers_are_masked_for_display() -> None:
+    assert mask_phone("+8613812345678") == "+86138****5678"
+    assert mask_phone("13812345678") == "138****5678"
