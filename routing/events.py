@@ -32,11 +32,11 @@ class EventLog:
         return self._spool_dir / f"events-{os.getpid()}.jsonl"
 
     def emit(self, kind: str, **fields: Any) -> None:
-        event = {"type": kind, "ts": f"{time.time():.3f}", **{k: _text(v) for k, v in fields.items()}}
+        event: dict[Any, Any] = {"type": kind, "ts": f"{time.time():.3f}", **{k: _text(v) for k, v in fields.items()}}
         with self._lock:
             self._emit(kind, event)
 
-    def _emit(self, kind: str, event: dict[str, str]) -> None:
+    def _emit(self, kind: str, event: dict[Any, Any]) -> None:
         try:
             self._flush_spool()
             self._redis.xadd(EVENTS_STREAM, event, maxlen=EVENTS_MAXLEN, approximate=True)

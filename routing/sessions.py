@@ -22,10 +22,11 @@ class SessionStore:
         self._redis, self._ttl = client, ttl_s
 
     def load(self, call_id: str) -> StoredCall | None:
-        data = self._redis.hmget(session_key(call_id), "s", "answer")
-        if data[0] is None:
+        raw, answer = self._redis.hmget(session_key(call_id), "s", "answer")
+        if raw is None:
             return None
-        return StoredCall(Session.from_json(data[0]), (data[1] or b"").decode())
+        text = answer.decode() if isinstance(answer, bytes) else (answer or "")
+        return StoredCall(Session.from_json(raw), text)
 
     def save(self, session: Session, answer: str) -> None:
         key = session_key(session.call_id)
