@@ -145,7 +145,7 @@ def _unreachable(menu: Menu) -> Iterator[Problem]:
 
 def _silent_loops(menu: Menu) -> Iterator[Problem]:
     """Cycles made only of nodes that never wait for the caller would spin forever."""
-    silent = {nid for nid, node in menu.nodes.items() if not node.waits_for_caller()}
+    silent = [nid for nid, node in menu.nodes.items() if not node.waits_for_caller()]  # document order
     state: dict[str, int] = {}  # 1 = on the DFS stack, 2 = done
     reported: set[str] = set()
 

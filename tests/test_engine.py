@@ -15,7 +15,7 @@ from ivr import events as ev
 from ivr.engine import Engine
 from ivr.loader import load_menu_file
 from ivr.model import Menu
-from ivr.services import BusinessHours, ServiceTable
+from ivr.services import BankUnavailable, BusinessHours, ServiceTable
 from ivr.session import Session
 
 MENU = load_menu_file(Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml")
@@ -152,3 +152,22 @@ def test_step_does_not_change_the_session_it_was_given(engine: Engine) -> None:
     snapshot = before.to_json()
     run(engine, before, ev.Digits("1"))
     assert before.to_json() == snapshot
+
+
+class _CoreDownAtFreeze(DemoBank):
+    """The demo bank, whose freeze call fails as a core system that times out would."""
+
+    def freeze_card(self, token: str, id_last6: str) -> str | None:
+        raise BankUnavailable("POST /cards/x/freeze: ReadTimeout")
+
+
+def test_failed_freeze_goes_to_the_loss_queue_at_top_priority(tmp_path: Path) -> None:
+    sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
+    bank = _CoreDownAtFreeze(sql)
+    bank.seed()
+    engine = Engine(ServiceTable(bank, WorkOrderIntake(sql), ALWAYS_OPEN))
+    session, actions = run(engine, start(engine)[0], ev.Digits("2"), ev.Digits(CARD + "#"), ev.Digits("12345*"))
+    enqueue = actions[-1]
+    assert isinstance(enqueue, act.Enqueue)
+    assert (enqueue.skills, enqueue.priority) == (("loss",), 10)
+    assert session.path[-2]["input"] == "result error"

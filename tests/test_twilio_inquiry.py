@@ -9,8 +9,11 @@ CARD, PIN = "6222021234567894", "123456"
 
 def test_inquiry_reads_balance_and_status_in_chinese(caller: TwilioCaller) -> None:
     caller.dial()
-    assert caller.verbs() == ["Say", "Gather", "Redirect"]
-    assert caller.verb("Say").attrib["language"] == "cmn-CN"
+    # The welcome plays inside the Gather: a caller who knows the menu may press 1 straight away.
+    assert caller.verbs() == ["Gather", "Redirect"]
+    welcome, menu = caller.verb("Gather").findall("Say")
+    assert welcome.text.startswith("您好，欢迎致电") and menu.text.startswith("查询余额")
+    assert welcome.attrib == {"language": "cmn-CN", "voice": "Polly.Zhiyu"}
     caller.press("1")
     gather = caller.verb("Gather")
     assert (gather.attrib["finishOnKey"], gather.attrib["numDigits"]) == ("#", "19")
@@ -19,7 +22,7 @@ def test_inquiry_reads_balance_and_status_in_chinese(caller: TwilioCaller) -> No
     assert caller.said() == ["请输入六位密码。"]
     caller.press(PIN)
     assert caller.said()[0] == "您的余额为12345.67元，卡片状态：正常。"
-    assert caller.verbs() == ["Say", "Gather", "Redirect"]
+    assert caller.verbs() == ["Gather", "Redirect"]
 
 
 def test_inquiry_in_english_after_pressing_nine(caller: TwilioCaller) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
@@ -31,8 +31,21 @@ class StepUrls:
 def render(actions: list[act.Action], urls: StepUrls) -> str:
     """A whole TwiML document for one engine step."""
     response = VoiceResponse()
+    pending: list[act.Say] = []
     for action in actions:
+        if isinstance(action, act.Say):
+            pending.append(action)
+            continue
+        if isinstance(action, act.Gather):
+            # Announcements right before a Gather go inside it: the caller may key ahead during them.
+            action = replace(action, prompt=(*pending, *action.prompt))
+        else:
+            for say in pending:
+                _say(response, say)
+        pending = []
         _RENDER[type(action)](response, action, urls)
+    for say in pending:
+        _say(response, say)
     return str(response)
 
 
@@ -49,10 +62,6 @@ def apology(language: str, text: str, queue: str | None) -> str:
 def _say(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
     language, voice = VOICES.get(say.language, (say.language, None))
     parent.say(say.text, language=language, voice=voice)
-
-
-def _render_say(response: VoiceResponse, action: act.Say, urls: StepUrls) -> None:
-    _say(response, action)
 
 
 def _render_gather(response: VoiceResponse, action: act.Gather, urls: StepUrls) -> None:
@@ -93,6 +102,6 @@ def _render_hangup(response: VoiceResponse, action: act.Hangup, urls: StepUrls) 
 
 
 _RENDER: dict[type, Callable] = {
-    act.Say: _render_say, act.Gather: _render_gather, act.Record: _render_record,
+    act.Gather: _render_gather, act.Record: _render_record,
     act.Enqueue: _render_enqueue, act.Transfer: _render_transfer, act.Hangup: _render_hangup,
 }
