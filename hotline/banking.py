@@ -8,9 +8,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from hotline.store.models import CardFreeze, DemoCard
@@ -81,7 +82,15 @@ class DemoBank:
             if row.status == "frozen" and row.freeze_reference:
                 return row.freeze_reference
             reference = time.strftime("%y%m%d") + f"{secrets.randbelow(10**6):06d}"
-            row.status, row.freeze_reference = "frozen", reference
+            # Compare-and-set: SQLite ignores FOR UPDATE, so two reports at once must not both win.
+            claimed = db.execute(
+                update(DemoCard)
+                .where(DemoCard.token == token, DemoCard.freeze_reference.is_(None))
+                .values(status="frozen", freeze_reference=reference)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                return db.scalar(select(DemoCard.freeze_reference).where(DemoCard.token == token))
             db.add(CardFreeze(token=token, reference=reference))
             return reference
 
@@ -113,21 +122,30 @@ class HttpBank:
         reply = self._call("POST", "/cards/lookup", {"card_number": card_number}, ok=(200, 404))
         if reply.status_code == 404:
             return None
-        body = reply.json()
-        return Card(str(body["token"]), str(body["status"]))
+        token, status = _fields(reply, "token", "status")
+        return Card(str(token), str(status))
 
     def verify_pin(self, token: str, pin: str) -> bool:
-        return bool(self._call("POST", f"/cards/{token}/verify-pin", {"pin": pin}).json()["ok"])
+        (ok,) = _fields(self._call("POST", f"/cards/{token}/verify-pin", {"pin": pin}), "ok")
+        return ok is True  # a stray "false" string must not let a caller in
 
     def balance(self, token: str) -> Decimal:
-        return Decimal(str(self._call("GET", f"/cards/{token}").json()["balance"]))
+        (balance,) = _fields(self._call("GET", f"/cards/{token}"), "balance")
+        try:
+            return Decimal(str(balance))
+        except ArithmeticError:
+            raise BankUnavailable(f"GET /cards/{token}: balance is not a number") from None
 
     def card_status(self, token: str) -> str:
-        return str(self._call("GET", f"/cards/{token}").json()["status"])
+        (status,) = _fields(self._call("GET", f"/cards/{token}"), "status")
+        return str(status)
 
     def freeze_card(self, token: str, id_last6: str) -> str | None:
         reply = self._call("POST", f"/cards/{token}/freeze", {"id_last6": id_last6}, ok=(200, 403))
-        return None if reply.status_code == 403 else str(reply.json()["reference"])
+        if reply.status_code == 403:
+            return None
+        (reference,) = _fields(reply, "reference")
+        return str(reference)
 
     def _call(
         self, method: str, path: str, body: dict | None = None, ok: tuple[int, ...] = (200,)
@@ -140,3 +158,13 @@ class HttpBank:
         if reply.status_code not in ok:
             raise BankUnavailable(f"{method} {path}: HTTP {reply.status_code}")
         return reply
+
+
+def _fields(reply: requests.Response, *names: str) -> list[object]:
+    """The named fields of a JSON object answer; anything else is the core answering nonsense."""
+    try:
+        body = reply.json()
+        return [body[name] for name in names]
+    except (ValueError, KeyError, TypeError):
+        method, path = reply.request.method, urlsplit(reply.request.url or "").path
+        raise BankUnavailable(f"{method} {path}: HTTP {reply.status_code} without {', '.join(names)}") from None

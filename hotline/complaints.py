@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from hotline.store.models import WorkOrder
+from hotline.store.models import Recording, WorkOrder
 from ivr.masking import mask_phone
 from ivr.services import COMPLAINT_CATEGORIES, CallInfo
 
@@ -31,6 +31,8 @@ class WorkOrderIntake:
                 db.add(order)
                 db.flush()
                 order.number = f"{dt.datetime.now(dt.UTC):%y%m%d}{order.id:06d}"
+                # Twilio's recording callback may have come first: link the stored audio now.
+                db.execute(update(Recording).where(Recording.ref == recording_ref).values(work_order=order.number))
                 return order.number
         except IntegrityError:
             with self._sessions() as db:

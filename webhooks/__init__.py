@@ -60,6 +60,10 @@ def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: Twil
         except RecordingFetchFailed as exc:
             log.warning("%s", exc)
             return Response("recording not available yet", status=502, mimetype="text/plain")
+        except Exception as exc:  # disk or SQL: nothing kept, so Twilio must retry, not hear TwiML
+            log.error("recording %s not stored: %s", request.form.get("RecordingSid", "?"), redact(repr(exc)),
+                      exc_info=exc)
+            return Response("recording not stored", status=503, mimetype="text/plain")
         return Response(status=204)
 
     @bp.errorhandler(BadRequest)

@@ -1,0 +1,310 @@
+"""Twilio's recording status callback: the complaint audio is fetched once, with the account's
+credentials, from the configured Twilio API only, and kept on disk and in SQL beside its work order."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from hotline.app import Hotline
+from hotline.settings import Settings
+from hotline.store.models import Recording, WorkOrder
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
+from tests.fakes.twilio_caller import TwilioCaller
+
+SID = "RE0123456789abcdef0123456789abcdef"
+BASIC_AUTH = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>[^/]+)\.wav")
+
+
+def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
+    """A small, real WAV file whose samples are not all the same."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join((i * 37 % 65536).to_bytes(2, "little") for i in range(int(seconds * rate))))
+    return out.getvalue()
+
+
+class MediaServer:
+    """Twilio's media endpoint: ``<RecordingSid>.wav`` behind basic auth with the account SID and token."""
+
+    def __init__(self) -> None:
+        self.audio: dict[str, bytes] = {}
+        self.failure: int | None = None
+        self.redirect_to: str | None = None
+        self.http = LocalHttpServer(self._answer).start()
+
+    @property
+    def base(self) -> str:
+        return self.http.url
+
+    def recording_url(self, sid: str) -> str:
+        """The RecordingUrl Twilio sends: the media without an extension."""
+        return f"{self.base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
+
+    def _answer(self, request: SeenRequest) -> Reply:
+        if request.headers.get("authorization") != BASIC_AUTH:
+            return Reply(401, b"authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        if self.failure:
+            return Reply(self.failure, b"media not available")
+        match = MEDIA_PATH.fullmatch(request.path)
+        if request.method != "GET" or not match or match["account"] != ACCOUNT_SID:
+            return Reply(404)
+        if match["sid"] not in self.audio:
+            return Reply(404)
+        if self.redirect_to:
+            return Reply(302, headers={"Location": f"{self.redirect_to}/{match['sid']}.wav"})
+        return Reply(200, self.audio[match["sid"]], {"Content-Type": "audio/x-wav"})
+
+
+class Storage:
+    """Where Twilio's media URL may redirect to: serves audio to anyone, remembers who asked how."""
+
+    def __init__(self, audio: dict[str, bytes]) -> None:
+        self.audio = audio
+        self.http = LocalHttpServer(self._answer).start()
+
+    def _answer(self, request: SeenRequest) -> Reply:
+        sid = request.path.strip("/").removesuffix(".wav")
+        return Reply(200, self.audio[sid]) if sid in self.audio else Reply(404)
+
+
+@pytest.fixture
+def media() -> Iterator[MediaServer]:
+    server = MediaServer()
+    yield server
+    server.http.stop()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[LocalHttpServer]:
+    """A server that is not the configured Twilio API; it must never be asked for anything."""
+    server = LocalHttpServer(lambda request: Reply(200, wav_bytes())).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, media: MediaServer) -> Settings:
+    return settings.model_copy(update={"twilio_api_base": media.base})
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def complain(caller: TwilioCaller, media: MediaServer, sid: str = SID) -> str:
+    """A whole complaint call up to the work order; returns the number the caller heard."""
+    caller.dial()
+    caller.press("3")
+    caller.press("2")
+    record = caller.verb("Record")
+    assert record.attrib["recordingStatusCallback"] == f"{PUBLIC_URL}/twilio/recording"
+    caller.record(sid, 30, url=media.recording_url(sid))
+    heard = re.search(r"工单号：([0-9 ]+)。", " ".join(caller.said()))
+    assert heard, caller.said()
+    return heard[1].replace(" ", "")
+
+
+def recording_callback(caller: TwilioCaller, url: str, sid: str = SID, signature: str | None = None,
+                       status: str = "completed") -> Any:
+    return caller.post_raw("/twilio/recording", signature=signature, RecordingSid=sid, RecordingUrl=url,
+                           RecordingStatus=status, RecordingDuration="30")
+
+
+def recording_rows(hotline: Hotline) -> list[Recording]:
+    with hotline.sql() as db:
+        return list(db.scalars(select(Recording)))
+
+
+def stored_files(settings: Settings) -> list[Path]:
+    root = settings.recordings_dir
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+# -- the callback ------------------------------------------------------------------------------
+
+def test_completed_recording_is_kept_beside_its_work_order(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    audio = media.audio[SID] = wav_bytes()
+    number = complain(caller, media)
+
+    reply = recording_callback(caller, media.recording_url(SID))
+
+    assert reply.status_code == 204
+    [row] = recording_rows(hotline)
+    assert (row.ref, row.call_id, row.work_order) == (SID, caller.call_sid, number)
+    assert row.duration_s == 30.0 and row.size_bytes == len(audio)
+    assert row.sha256 == hashlib.sha256(audio).hexdigest()
+    wav = settings.recordings_dir / row.path
+    assert wav.name == f"{SID}.wav"
+    assert wav.read_bytes() == audio
+    meta = json.loads(wav.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta["ref"] == SID and meta["call_id"] == caller.call_sid and meta["work_order"] == number
+    assert meta["duration_s"] == 30.0 and meta["sha256"] == hashlib.sha256(audio).hexdigest()
+    assert stored_files(settings) == sorted([wav, wav.with_suffix(".json")])
+    with hotline.sql() as db:
+        order = db.scalar(select(WorkOrder).where(WorkOrder.number == row.work_order))
+    assert order is not None and order.recording_ref == SID and order.call_id == caller.call_sid
+    [fetch] = media.http.requests
+    assert fetch.method == "GET"
+    assert fetch.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.wav"
+    assert fetch.headers["authorization"] == BASIC_AUTH
+
+
+def test_repeated_callback_downloads_and_records_once(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    audio = media.audio[SID] = wav_bytes()
+    complain(caller, media)
+
+    first = recording_callback(caller, media.recording_url(SID))
+    media.audio[SID] = b"RIFF-something-else"
+    again = recording_callback(caller, media.recording_url(SID))
+
+    assert (first.status_code, again.status_code) == (204, 204)
+    assert len(media.http.requests) == 1
+    [row] = recording_rows(hotline)
+    assert (settings.recordings_dir / row.path).read_bytes() == audio
+    assert len(stored_files(settings)) == 2
+
+
+@pytest.mark.parametrize("where", [
+    "https://evil.example.com/2010-04-01/Accounts/{account}/Recordings/{sid}",
+    "{elsewhere}/2010-04-01/Accounts/{account}/Recordings/{sid}",
+    "{media}@evil.example.com/2010-04-01/Accounts/{account}/Recordings/{sid}",
+    "https://api.twilio.com/2010-04-01/Accounts/{account}/Recordings/{sid}",
+])
+def test_recording_url_off_the_configured_api_is_refused_without_a_request(
+    where: str, caller: TwilioCaller, media: MediaServer, elsewhere: LocalHttpServer,
+    hotline: Hotline, settings: Settings,
+) -> None:
+    media.audio[SID] = wav_bytes()
+    complain(caller, media)
+    url = where.format(account=ACCOUNT_SID, sid=SID, elsewhere=elsewhere.url, media=media.base)
+
+    reply = recording_callback(caller, url)
+
+    assert reply.status_code == 400
+    assert media.http.requests == [] and elsewhere.requests == []
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+
+
+@pytest.mark.parametrize("failure", [404, 500])
+def test_media_server_failure_is_502_stores_nothing_and_a_retry_succeeds(
+    failure: int, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    audio = media.audio[SID] = wav_bytes()
+    complain(caller, media)
+    media.failure = failure
+
+    reply = recording_callback(caller, media.recording_url(SID))
+
+    assert reply.status_code == 502
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+    media.failure = None  # Twilio retries the callback once the media is there
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    [row] = recording_rows(hotline)
+    assert (settings.recordings_dir / row.path).read_bytes() == audio
+
+
+def test_missing_recording_is_502(caller: TwilioCaller, media: MediaServer, hotline: Hotline,
+                                  settings: Settings) -> None:
+    complain(caller, media)  # media.audio has no such recording: the media URL answers 404
+
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 502
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+
+
+@pytest.mark.parametrize("signature", ["", "bm90LXRoZS1yaWdodC1zaWduYXR1cmU="])
+def test_unsigned_or_forged_callback_is_403_and_fetches_nothing(
+    signature: str, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    media.audio[SID] = wav_bytes()
+    complain(caller, media)
+
+    reply = recording_callback(caller, media.recording_url(SID), signature=signature)
+
+    assert reply.status_code == 403
+    assert media.http.requests == []
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+
+
+@pytest.mark.parametrize("status", ["absent", "failed"])
+def test_recording_that_did_not_complete_fetches_nothing(
+    status: str, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    media.audio[SID] = wav_bytes()
+    complain(caller, media)
+
+    reply = recording_callback(caller, media.recording_url(SID), status=status)
+
+    assert reply.status_code == 204
+    assert media.http.requests == []
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+
+
+def test_redirect_to_storage_keeps_the_audio_without_handing_over_credentials(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    audio = media.audio[SID] = wav_bytes()
+    storage = Storage(media.audio)
+    try:
+        media.redirect_to = storage.http.url
+        complain(caller, media)
+
+        assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+
+        [row] = recording_rows(hotline)
+        assert (settings.recordings_dir / row.path).read_bytes() == audio
+        [fetch] = storage.http.requests
+        assert "authorization" not in fetch.headers
+    finally:
+        storage.http.stop()
+
+
+def test_storage_failure_is_an_error_twilio_retries_and_the_retry_keeps_the_audio(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+) -> None:
+    audio = media.audio[SID] = wav_bytes()
+    complain(caller, media)
+    blocker = settings.recordings_dir  # a file where the folder should be: the disk refuses to write
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+
+    reply = recording_callback(caller, media.recording_url(SID))
+
+    assert reply.status_code >= 500, (reply.status_code, reply.data)
+    assert recording_rows(hotline) == []
+    blocker.unlink()
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    [row] = recording_rows(hotline)
+    assert (settings.recordings_dir / row.path).read_bytes() == audio
+
+
+def test_callback_before_the_record_step_is_linked_when_the_work_order_opens(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline,
+) -> None:
+    media.audio[SID] = wav_bytes()
+    caller.dial()
+    caller.press("3")
+    caller.press("1")
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert recording_rows(hotline)[0].work_order is None
+    caller.record(SID, 30, url=media.recording_url(SID))
+    heard = re.search(r"工单号：([0-9 ]+)。", " ".join(caller.said()))
+    assert heard
+    assert recording_rows(hotline)[0].work_order == heard[1].replace(" ", "")
