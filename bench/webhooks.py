@@ -47,13 +47,13 @@ from urllib.parse import urlencode
 
 import redis
 from flask import Flask, Response
-from gunicorn.app.base import BaseApplication
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.app import Hotline, create_app, prepare
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
+from hotline.wsgi_server import serve as serve_web
 from ivr import events as ev
 from ivr.engine import Engine
 from ivr.model import Menu
@@ -90,26 +90,11 @@ def bench_app(settings: Settings) -> Flask:
     return app
 
 
-class _Gunicorn(BaseApplication):
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        # Each worker builds its own clients after the fork; settings come from the environment.
-        return bench_app(Settings(_env_file=None))  # type: ignore[call-arg]
-
-
 def serve(port: int, workers: int) -> None:
-    """The ``--serve`` mode: the process the benchmark starts as its server."""
-    _Gunicorn({
-        "bind": f"127.0.0.1:{port}", "workers": workers, "worker_class": "sync", "timeout": 30,
-        "graceful_timeout": 3, "accesslog": None, "errorlog": "-", "loglevel": "warning",
-    }).run()
+    """The ``--serve`` mode: the process the benchmark starts as its server (settings from the environment)."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    serve_web(settings, bench_app, bind=f"127.0.0.1:{port}", workers=workers, graceful_timeout=3,
+              accesslog=None, errorlog="-", loglevel="warning")
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------

@@ -46,9 +46,11 @@ class Hotline:
 
 def build_hotline(settings: Settings) -> Hotline:
     redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)[0]
+    # One connection per process (locked): a webhook makes two or three commands in a row, and
+    # skipping the pool's checkout per command is a fifth of each round trip.
     client = redis.Redis.from_url(
-        redis_url, socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s, health_check_interval=30,
+        redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
+        health_check_interval=30, single_connection_client=True,
     )
     sql = connect(settings.sql_url)
     bank: CoreBanking

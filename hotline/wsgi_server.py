@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Callable
 from typing import Any
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from hotline.settings import Settings
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings, self.options = settings, options
+    def __init__(self, load_app: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self._load_app, self.options = load_app, options
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Any:
+    def load(self) -> Flask:
+        return self._load_app()
+
+
+def _freeze_heap(worker: Any) -> None:
+    # The app's long-lived objects move out of the collector's sight: no 50 ms full-GC pauses later.
+    gc.collect()
+    gc.freeze()
+
+
+def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = None, **overrides: Any) -> None:
+    """Run gunicorn in the foreground; ``app_factory`` defaults to ``hotline.app.create_app``."""
+    if app_factory is None:
         from hotline.app import create_app
 
-        return create_app(self.settings)
-
-
-def serve(settings: Settings, **overrides: Any) -> None:
+        app_factory = create_app
     options = {
         "bind": f"{settings.web_host}:{settings.web_port}",
         "workers": settings.web_workers,
@@ -33,6 +45,7 @@ def serve(settings: Settings, **overrides: Any) -> None:
         "accesslog": "-",
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "post_worker_init": _freeze_heap,
         **overrides,
     }
-    _Gunicorn(settings, options).run()
+    _Gunicorn(lambda: app_factory(settings), options).run()

@@ -37,6 +37,12 @@ class ServiceResult:
 
 
 @dataclass(frozen=True)
+class Account:
+    balance: Decimal
+    status: str
+
+
+@dataclass(frozen=True)
 class Card:
     token: str
     """The core system's handle for the card: safe to keep; the number itself is not."""
@@ -48,8 +54,9 @@ class CoreBanking(Protocol):
 
     def lookup_card(self, card_number: str) -> Card | None: ...
     def verify_pin(self, token: str, pin: str) -> bool: ...
-    def balance(self, token: str) -> Decimal: ...
-    def card_status(self, token: str) -> str: ...
+    def account(self, token: str) -> Account:
+        """Balance and card status, in one request to the core."""
+        ...
     def freeze_card(self, token: str, id_last6: str) -> str | None:
         """Freeze the card; return the reference number, or None when the ID digits do not match."""
         ...
@@ -120,8 +127,8 @@ class ServiceTable:
         token, pin = args
         if not self._bank.verify_pin(token, pin):
             return ServiceResult("wrong_pin")
-        balance = self._bank.balance(token)
-        return ServiceResult("ok", {"balance": f"{balance:.2f}", "status": self._bank.card_status(token)})
+        account = self._bank.account(token)
+        return ServiceResult("ok", {"balance": f"{account.balance:.2f}", "status": account.status})
 
     def _freeze_card(self, args: list[str], call: CallInfo) -> ServiceResult:
         reference = self._bank.freeze_card(*args)

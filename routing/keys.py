@@ -7,7 +7,7 @@ EVENTS_MAXLEN = 1_000_000
 
 
 def session_key(call_id: str) -> str:
-    """One hash per call: ``s`` the session JSON, ``twiml`` the last answer (for replays)."""
+    """One string per call: the session JSON and the last answer (see ``routing.sessions``)."""
     return f"hotline:session:{call_id}"
 
 

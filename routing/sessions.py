@@ -18,23 +18,26 @@ class StoredCall:
 
 
 class SessionStore:
+    """One string per call: the session JSON, a newline, the last answer. JSON never holds a raw
+    newline, so the first one splits them; one GET, one SET and one GETDEL per call step."""
+
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self._redis, self._ttl = client, ttl_s
 
     def load(self, call_id: str) -> StoredCall | None:
-        raw, answer = self._redis.hmget(session_key(call_id), "s", "answer")
-        if raw is None:
-            return None
-        text = answer.decode() if isinstance(answer, bytes) else (answer or "")
-        return StoredCall(Session.from_json(raw), text)
+        return _decode(self._redis.get(session_key(call_id)))
 
     def save(self, session: Session, answer: str) -> None:
-        key = session_key(session.call_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(key, mapping={"s": session.to_json(), "answer": answer})
-        pipe.expire(key, self._ttl)
-        pipe.execute()
+        self._redis.set(session_key(session.call_id), f"{session.to_json()}\n{answer}", ex=self._ttl)
 
-    def delete(self, call_id: str) -> bool:
-        """Remove the session; True only for the one caller that actually removed it."""
-        return bool(self._redis.delete(session_key(call_id)))
+    def take(self, call_id: str) -> StoredCall | None:
+        """Remove and return the session: of racing callers, exactly one gets it."""
+        return _decode(self._redis.getdel(session_key(call_id)))
+
+
+def _decode(raw: bytes | str | None) -> StoredCall | None:
+    if raw is None:
+        return None
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    session_json, _, answer = text.partition("\n")
+    return StoredCall(Session.from_json(session_json), answer)

@@ -14,7 +14,7 @@ import pytest
 from hotline.app import create_app, prepare
 from hotline.banking import HttpBank
 from hotline.settings import Settings
-from ivr.services import BankUnavailable
+from ivr.services import Account, BankUnavailable
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, free_port
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
@@ -121,10 +121,9 @@ def test_verify_pin(bank: HttpBank) -> None:
 
 
 def test_balance_and_status(bank: HttpBank, core: CoreBank) -> None:
-    assert bank.balance(TOKEN) == Decimal(BALANCE)
-    assert bank.card_status(TOKEN) == "active"
+    assert bank.account(TOKEN) == Account(Decimal(BALANCE), "active")
     core.cards[TOKEN].status = "closed"
-    assert bank.card_status(TOKEN) == "closed"
+    assert bank.account(TOKEN).status == "closed"
 
 
 def test_freeze_gives_the_reference_and_a_mismatch_gives_none(bank: HttpBank, core: CoreBank) -> None:
@@ -134,7 +133,7 @@ def test_freeze_gives_the_reference_and_a_mismatch_gives_none(bank: HttpBank, co
     reference = bank.freeze_card(TOKEN, ID_LAST6)
 
     assert reference == "250101000042"
-    assert bank.card_status(TOKEN) == "frozen"
+    assert bank.account(TOKEN).status == "frozen"
 
 
 # -- failures: BankUnavailable, and never a secret in what it says ------------------------------
@@ -143,7 +142,7 @@ Operation = Callable[[HttpBank], object]
 OPERATIONS: dict[str, Operation] = {
     "lookup": lambda b: b.lookup_card(CARD),
     "verify_pin": lambda b: b.verify_pin(TOKEN, PIN),
-    "balance": lambda b: b.balance(TOKEN),
+    "account": lambda b: b.account(TOKEN),
     "freeze": lambda b: b.freeze_card(TOKEN, ID_LAST6),
 }
 

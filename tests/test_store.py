@@ -20,7 +20,7 @@ from hotline.menus import DEFAULT_MENU_FILE, MenuRepository
 from hotline.store.db import connect
 from hotline.store.models import Base, CardFreeze, DemoCard, MenuVersion, WorkOrder
 from ivr.loader import MenuError
-from ivr.services import CallInfo
+from ivr.services import Account, CallInfo
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -238,9 +238,8 @@ def test_demo_cards_answer_lookup_pin_balance_and_status(seed: Any, sql: session
     assert card is not None and card.status == seed.status
     assert bank.verify_pin(card.token, seed.pin) is True
     assert bank.verify_pin(card.token, "999999") is False
-    assert bank.balance(card.token) == seed.balance
-    assert isinstance(bank.balance(card.token), Decimal)
-    assert bank.card_status(card.token) == seed.status
+    assert bank.account(card.token) == Account(seed.balance, seed.status)
+    assert isinstance(bank.account(card.token).balance, Decimal)
 
 
 def test_unknown_card_is_not_found(sql: sessionmaker) -> None:
@@ -258,7 +257,7 @@ def test_freeze_needs_the_id_digits_and_gives_one_reference(sql: sessionmaker) -
     assert card is not None
 
     assert bank.freeze_card(card.token, "999999") is None
-    assert bank.card_status(card.token) == "active"
+    assert bank.account(card.token).status == "active"
 
     typed_id = ID_LAST6.replace("X", "*")  # an X is typed with the star key
     reference = bank.freeze_card(card.token, typed_id)
@@ -266,7 +265,7 @@ def test_freeze_needs_the_id_digits_and_gives_one_reference(sql: sessionmaker) -
 
     assert reference is not None and reference.isdigit() and len(reference) == 12
     assert again == reference
-    assert bank.card_status(card.token) == "frozen"
+    assert bank.account(card.token).status == "frozen"
     found = bank.lookup_card(CARD)
     assert found is not None and found.status == "frozen"
     with sql() as db:

@@ -17,8 +17,8 @@ MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.
 
 
 def stored_session(url: str, call_sid: str) -> dict:
-    raw = redis.Redis.from_url(url).hget(session_key(call_sid), "s")
-    return json.loads(raw) if raw else {}
+    raw = redis.Redis.from_url(url).get(session_key(call_sid))
+    return json.loads(raw.partition(b"\n")[0]) if raw else {}
 
 
 def ended_events(url: str) -> list[dict[str, str]]:

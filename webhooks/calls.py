@@ -76,15 +76,14 @@ class TwilioCalls:
         status = form.get("CallStatus", "")
         if status not in FINAL_STATUSES:
             return
-        stored = self.sessions.load(call_id)
+        stored = self.sessions.take(call_id)
         if stored is None:
             return
         session = stored.session
         if not session.ended:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
-        if self.sessions.delete(call_id):
-            self._emit_ended(session, status, form.get("CallDuration", ""))
+        self._emit_ended(session, status, form.get("CallDuration", ""))
 
     def _start(self, call_id: str, form: Mapping[str, str]) -> tuple[Session, list[act.Action]]:
         menu = self.menus.live(self.config.menu_name)
