@@ -35,6 +35,11 @@ def test_redis_down_mid_call_the_caller_hears_an_apology_and_is_queued(
     assert caller.verbs() == ["Say", "Enqueue", "Hangup"]
     assert "Sorry, something went wrong" in caller.said()[0]
     assert caller.verb("Enqueue").text == "hotline-general"
+    own_redis.start()  # back, empty: the same process serves the next call, the menu version from SQL
+    again = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL)
+    again.dial()
+    again.press("1")
+    assert again.said() == ["请输入您的卡号，以井号键结束。"]
 
 
 def test_events_spool_to_disk_while_redis_is_down_and_arrive_in_order_after(
