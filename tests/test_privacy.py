@@ -59,6 +59,7 @@ def dump_sql(hotline: Hotline) -> str:
         return "\n".join(str(row) for table in meta.sorted_tables for row in db.execute(select(table)))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_no_secret_in_logs_twiml_redis_or_sql(
     client, caller: TwilioCaller, hotline: Hotline, redis_url: str, caplog: pytest.LogCaptureFixture  # noqa: ANN001
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import redis
 from sqlalchemy import select
 
@@ -48,6 +49,7 @@ def test_loss_report_in_english_with_wrong_id_three_times_goes_to_loss_agent_fir
     assert caller.said()[-1] == "Connecting you with priority to a lost-card specialist, please hold."
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_complaint_opens_a_work_order_and_reads_its_number(caller: TwilioCaller, hotline: Hotline) -> None:
     caller.dial()
     caller.press("3")
