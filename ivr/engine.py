@@ -111,7 +111,8 @@ class _Step:
             return
         if isinstance(event, ev.Hangup):
             self.trace(s.node, "hangup")
-            s.ended, s.outcome = True, s.outcome or "hangup"
+            s.ended = True
+            s.outcome = "abandoned" if s.outcome == "queued" else s.outcome or "hangup"
             return
         node = self.menu.nodes.get(s.node)
         if node is None:

@@ -171,3 +171,10 @@ def test_failed_freeze_goes_to_the_loss_queue_at_top_priority(tmp_path: Path) ->
     assert isinstance(enqueue, act.Enqueue)
     assert (enqueue.skills, enqueue.priority) == (("loss",), 10)
     assert session.path[-2]["input"] == "result error"
+
+
+def test_hangup_while_queued_is_an_abandoned_call(engine: Engine) -> None:
+    session, _ = run(engine, start(engine)[0], ev.Digits("0"))
+    assert session.outcome == "queued"
+    session, _ = run(engine, session, ev.Hangup())
+    assert (session.outcome, session.intent, session.ended) == ("abandoned", "agent", True)
