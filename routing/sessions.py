@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
 from ivr.session import Session
 from routing.keys import session_key
+
+_SAVE = (Path(__file__).parent / "lua" / "save_session.lua").read_text()
 
 
 @dataclass(frozen=True)
@@ -18,17 +21,21 @@ class StoredCall:
 
 
 class SessionStore:
-    """One string per call: the session JSON, a newline, the last answer. JSON never holds a raw
-    newline, so the first one splits them; one GET, one SET and one GETDEL per call step."""
+    """One string per call: ``<seq>\\n<session JSON>\\n<last answer>`` (JSON holds no raw newline).
+    One GET to load, one script call to save, one GETDEL to end."""
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self._redis, self._ttl = client, ttl_s
+        self._save = client.register_script(_SAVE)
 
     def load(self, call_id: str) -> StoredCall | None:
         return _decode(self._redis.get(session_key(call_id)))
 
-    def save(self, session: Session, answer: str) -> None:
-        self._redis.set(session_key(session.call_id), f"{session.to_json()}\n{answer}", ex=self._ttl)
+    def save(self, session: Session, answer: str) -> bool:
+        """Store the step; False when another process already stored this step or a later one
+        (the same webhook served twice at once): the caller should answer what is stored."""
+        value = f"{session.seq}\n{session.to_json()}\n{answer}"
+        return bool(self._save(keys=[session_key(session.call_id)], args=[value, session.seq, self._ttl]))
 
     def take(self, call_id: str) -> StoredCall | None:
         """Remove and return the session: of racing callers, exactly one gets it."""
@@ -39,5 +46,6 @@ def _decode(raw: bytes | str | None) -> StoredCall | None:
     if raw is None:
         return None
     text = raw.decode() if isinstance(raw, bytes) else raw
-    session_json, _, answer = text.partition("\n")
+    _seq, _, rest = text.partition("\n")
+    session_json, _, answer = rest.partition("\n")
     return StoredCall(Session.from_json(session_json), answer)

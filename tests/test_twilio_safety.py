@@ -9,7 +9,9 @@ import redis
 
 from hotline.app import Hotline, create_app
 from hotline.settings import Settings
+from ivr.session import Session
 from routing.keys import EVENTS_STREAM, session_key
+from routing.sessions import SessionStore
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -18,7 +20,7 @@ MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.
 
 def stored_session(url: str, call_sid: str) -> dict:
     raw = redis.Redis.from_url(url).get(session_key(call_sid))
-    return json.loads(raw.partition(b"\n")[0]) if raw else {}
+    return json.loads(raw.split(b"\n")[1]) if raw else {}
 
 
 def ended_events(url: str) -> list[dict[str, str]]:
@@ -120,3 +122,15 @@ def test_call_finishes_on_the_menu_version_it_began_with(caller: TwilioCaller, h
     newcomer.dial()
     newcomer.press("1")
     assert newcomer.said() == ["请输入新版卡号，以井号键结束。"]
+
+
+def test_a_step_served_twice_at_once_is_stored_once(hotline: Hotline) -> None:
+    store = SessionStore(hotline.redis, ttl_s=60)
+    first = Session("CAx", "twilio", "+8613800000000", "95555", "hotline", 1, "zh-CN", node="main", seq=3)
+    rival = Session("CAx", "twilio", "+8613800000000", "95555", "hotline", 1, "zh-CN", node="loss_card", seq=3)
+    assert store.save(first, "<Response>first</Response>") is True
+    assert store.save(rival, "<Response>rival</Response>") is False
+    kept = store.load("CAx")
+    assert kept is not None and kept.session.node == "main" and kept.last_answer == "<Response>first</Response>"
+    assert store.save(Session(**{**vars(first), "seq": 4, "node": "inquiry_card"}), "<Response>4</Response>")
+    assert store.load("CAx").session.node == "inquiry_card"

@@ -61,13 +61,20 @@ class TwilioCalls:
         if stored is None:
             if seq is not None:
                 log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
-            session, actions = self._start(call_id, form)
+            menu = self.menus.live(self.config.menu_name)
+            call = ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio")
+            session, actions = self.engine.start(menu, call)
         else:
             menu = self.menus.version(stored.session.menu, stored.session.menu_version)
             session, actions = self.engine.step(menu, stored.session, _event(form, timed_out))
         twiml = render(actions, self._urls(session))
+        if not self.sessions.save(session, twiml):
+            # The same step was served twice at once (a retried webhook): answer as the winner did.
+            winner = self.sessions.load(call_id)
+            return winner.last_answer if winner else twiml
+        if stored is None:
+            self._emit_started(session, form.get("Direction", "inbound"))
         self._note_queued(session, actions)
-        self.sessions.save(session, twiml)
         return twiml
 
     def status(self, form: Mapping[str, str]) -> None:
@@ -85,16 +92,12 @@ class TwilioCalls:
             session, _ = self.engine.step(menu, session, ev.Hangup())
         self._emit_ended(session, status, form.get("CallDuration", ""))
 
-    def _start(self, call_id: str, form: Mapping[str, str]) -> tuple[Session, list[act.Action]]:
-        menu = self.menus.live(self.config.menu_name)
-        call = ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio")
-        session, actions = self.engine.start(menu, call)
+    def _emit_started(self, session: Session, direction: str) -> None:
         self.events.emit(
-            "call_started", call_id=call_id, channel="twilio", caller=mask_phone(call.caller),
-            called=call.called, direction=form.get("Direction", "inbound"),
-            menu=menu.name, menu_version=menu.version, language=session.language,
+            "call_started", call_id=session.call_id, channel=session.channel, caller=mask_phone(session.caller),
+            called=session.called, direction=direction, menu=session.menu, menu_version=session.menu_version,
+            language=session.language,
         )
-        return session, actions
 
     def _urls(self, session: Session) -> StepUrls:
         base = self.config.public_url.rstrip("/")
