@@ -10,7 +10,8 @@ class Say:
     text: str
     language: str
     prompt_id: str = ""
-    """``<node>`` or ``<node>.<part>``: names the rendered audio file for channels that play files."""
+    """Names the audio for channels that play files: ``<node>`` (its prompt), ``<node>.invalid``,
+    ``defaults.invalid`` or ``defaults.no_input``."""
 
 
 @dataclass(frozen=True)

@@ -131,12 +131,15 @@ class _Step:
                 s.ended, s.outcome = True, s.outcome or "failed"
             return fallback
         d = self.menu.defaults
-        if kind.startswith("invalid"):
-            extra = getattr(node, "invalid_prompt", None) or d.invalid_prompt
+        own_invalid = getattr(node, "invalid_prompt", None)
+        if kind.startswith("invalid") and own_invalid:
+            extra, extra_id = own_invalid, f"{node_id}.invalid"
+        elif kind.startswith("invalid"):
+            extra, extra_id = d.invalid_prompt, "defaults.invalid"
         else:
-            extra = d.no_input_prompt
+            extra, extra_id = d.no_input_prompt, "defaults.no_input"
         if extra:
-            self.prefix.append(self.say(node_id + ".retry", extra))
+            self.prefix.append(self.say(extra_id, extra))
         _ENTER[type(node)](self, node_id, node)
         return None
 
