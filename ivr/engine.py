@@ -41,6 +41,13 @@ class Services(Protocol):
     def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult: ...
 
 
+class MenuSource(Protocol):
+    """Published menus, as channels need them: the live one for a new call, any version for a call in progress."""
+
+    def live(self, name: str) -> Menu: ...
+    def version(self, name: str, version: int) -> Menu: ...
+
+
 class EngineError(RuntimeError):
     """The menu led the engine somewhere it cannot go (a bug in a published menu)."""
 

@@ -6,15 +6,13 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlencode
 
 from ivr import actions as act
 from ivr import events as ev
-from ivr.engine import Engine
-from ivr.masking import mask_phone
-from ivr.model import Menu
+from ivr.engine import Engine, MenuSource
 from ivr.session import Session
+from routing.call_events import emit_call_ended, emit_call_started
 from routing.events import EventLog
 from routing.sessions import SessionStore
 from webhooks.twiml import StepUrls, render
@@ -35,13 +33,6 @@ class ChannelConfig:
     public_url: str
     menu_name: str
     queue_prefix: str = "hotline"
-
-
-class MenuSource(Protocol):
-    """What the channel needs from the menu repository."""
-
-    def live(self, name: str) -> Menu: ...
-    def version(self, name: str, version: int) -> Menu: ...
 
 
 class TwilioCalls:
@@ -73,7 +64,7 @@ class TwilioCalls:
             winner = self.sessions.load(call_id)
             return winner.last_answer if winner else twiml
         if stored is None:
-            self._emit_started(session, form.get("Direction", "inbound"))
+            emit_call_started(self.events, session, form.get("Direction", "inbound"))
         self._note_queued(session, actions)
         return twiml
 
@@ -90,14 +81,7 @@ class TwilioCalls:
         if not session.ended:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
-        self._emit_ended(session, status, form.get("CallDuration", ""))
-
-    def _emit_started(self, session: Session, direction: str) -> None:
-        self.events.emit(
-            "call_started", call_id=session.call_id, channel=session.channel, caller=mask_phone(session.caller),
-            called=session.called, direction=direction, menu=session.menu, menu_version=session.menu_version,
-            language=session.language,
-        )
+        emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
 
     def _urls(self, session: Session) -> StepUrls:
         base = self.config.public_url.rstrip("/")
@@ -115,14 +99,6 @@ class TwilioCalls:
                     "call_queued", call_id=session.call_id, skills=list(action.skills),
                     priority=action.priority, language=action.language, ivr_path=session.path,
                 )
-
-    def _emit_ended(self, session: Session, status: str, duration: str) -> None:
-        self.events.emit(
-            "call_ended", call_id=session.call_id, channel=session.channel, status=status,
-            duration_s=duration, intent=session.intent, outcome=session.outcome or "hangup",
-            verified="yes" if "card_token" in session.vars and "balance" in session.vars else "no",
-            language=session.language, menu_version=session.menu_version, ivr_path=session.path,
-        )
 
 
 def _event(form: Mapping[str, str], timed_out: bool) -> ev.Event:

@@ -1,0 +1,139 @@
+"""Engine actions -> AGI commands, and AGI replies -> the caller event the engine waits for."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agi_scripts.agi import AgiReply, HotlineAGI, quote
+from agi_scripts.exceptions import AgiHangup
+from ivr import actions as act
+from ivr import events as ev
+from recordings.spool import RecordingSpool
+
+log = logging.getLogger(__name__)
+
+KEYS = "0123456789*#"
+PLAY_TIMEOUT_S = 120
+"""Longest a prompt may take to play before the peer counts as stuck."""
+REPLY_SLACK_S = 10
+QUEUE_WAIT_S = 3600
+QUEUE_NAME = "hotline-{skill}"
+"""Asterisk queues per skill, as in asterisk_conf/queues.conf."""
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Where rendered prompt audio lives: Asterisk plays ``<sound_prefix>/<menu>/<lang>/<prompt_id>``."""
+
+    root: Path
+    menu: str
+    sound_prefix: str = "hotline"
+
+    def sound(self, say: act.Say) -> str | None:
+        """The file to play, or None (logged) when it was never rendered."""
+        if (self.root / self.menu / say.language / f"{say.prompt_id}.wav").exists():
+            return f"{self.sound_prefix}/{self.menu}/{say.language}/{say.prompt_id}"
+        log.warning("prompt missing: menu %s, node %s, language %s (run `hotline prompts build`)",
+                    self.menu, say.prompt_id, say.language)
+        return None
+
+
+class AgiChannel:
+    """Plays a step's actions on one call and returns the caller's answer as an engine event."""
+
+    def __init__(self, agi: HotlineAGI, prompts: Prompts, spool: RecordingSpool) -> None:
+        self.agi, self.prompts, self.spool = agi, prompts, spool
+        self.call_id = agi.env.get("agi_uniqueid", "call")
+        self._typed = ""
+        self._recordings = 0
+
+    def perform(self, actions: list[act.Action]) -> ev.Event | None:
+        """Run the actions; the last waiting one yields the event (None: the call is over)."""
+        self._typed = ""
+        for index, action in enumerate(actions):
+            if isinstance(action, act.Say):
+                # Keys pressed here are kept only when a Gather follows (type-ahead).
+                keep = any(isinstance(a, act.Gather) for a in actions[index + 1:])
+                self._play(action, escape=KEYS if keep else "")
+            elif isinstance(action, act.Hangup):
+                self.agi.command("HANGUP")
+                return None
+            else:
+                return _PERFORM[type(action)](self, action)
+        return None
+
+    def _play(self, say: act.Say, escape: str) -> None:
+        if escape and self._typed:
+            return  # the caller is already typing: stop talking
+        sound = self.prompts.sound(say)
+        if sound is None:
+            return
+        reply = self.agi.command("STREAM FILE", sound, quote(escape), timeout_s=PLAY_TIMEOUT_S)
+        if reply.result == "-1":
+            # A missing file also answers -1; a hang-up shows as HANGUP/511 on the next command.
+            log.warning("could not play %s", sound)
+        elif reply.result not in ("", "0"):
+            self._typed += _key(reply)
+
+    def _gather(self, gather: act.Gather) -> ev.Event:
+        for say in gather.prompt:
+            self._play(say, escape=KEYS)
+        digits, timeout = self._typed, gather.timeout_s
+        while len(digits) < gather.max_digits and not (gather.finish_on_key and digits.endswith(gather.finish_on_key)):
+            if digits:
+                timeout = gather.inter_digit_timeout_s or gather.timeout_s
+            reply = self.agi.command("WAIT FOR DIGIT", int(timeout * 1000), timeout_s=timeout + REPLY_SLACK_S)
+            if reply.result == "-1":
+                raise AgiHangup("WAIT FOR DIGIT failed")
+            if reply.result in ("", "0"):
+                break
+            digits += _key(reply)
+        return ev.Digits(digits) if digits else ev.Timeout()
+
+    def _record(self, record: act.Record) -> ev.Event:
+        for say in record.prompt:
+            self._play(say, escape="")
+        self._recordings += 1
+        name = f"{self.call_id}-{self._recordings}".replace("/", "_")
+        reply = self.agi.command(
+            "RECORD FILE", self.spool.path_for(name), "wav", quote(record.finish_on_key),
+            record.max_seconds * 1000, "BEEP", f"s={int(record.silence_timeout_s)}",
+            timeout_s=record.max_seconds + REPLY_SLACK_S,
+        )
+        if reply.data == "hangup" or reply.result == "-1":
+            raise AgiHangup("hung up while recording")
+        seconds = (reply.endpos or 0) / 8000  # endpos counts 8 kHz samples
+        if seconds < 1:
+            return ev.Timeout()
+        return ev.RecordingSaved(self.spool.keep(name, self.call_id, seconds), seconds)
+
+    def _enqueue(self, enqueue: act.Enqueue) -> ev.Event:
+        self.agi.command("SET VARIABLE", "QUEUE_PRIO", enqueue.priority)
+        queue = QUEUE_NAME.format(skill=enqueue.skills[0])
+        self.agi.command("EXEC", "Queue", quote(queue), timeout_s=QUEUE_WAIT_S)
+        status = self.agi.command("GET VARIABLE", "QUEUESTATUS")
+        # Queue sets QUEUESTATUS only when the caller left without an agent.
+        return ev.QueueResult(status.data.lower() if status.result == "1" else "bridged")
+
+    def _transfer(self, transfer: act.Transfer) -> ev.Event:
+        self.agi.command("EXEC", "Dial", quote(f"{transfer.target},30"), timeout_s=QUEUE_WAIT_S)
+        return ev.Hangup()
+
+
+def _key(reply: AgiReply) -> str:
+    try:
+        key = chr(int(reply.result))
+    except ValueError:
+        return ""
+    return key if key in KEYS else ""
+
+
+_PERFORM: dict[type, Callable[[AgiChannel, act.Action], ev.Event]] = {
+    act.Gather: AgiChannel._gather,  # type: ignore[dict-item]
+    act.Record: AgiChannel._record,  # type: ignore[dict-item]
+    act.Enqueue: AgiChannel._enqueue,  # type: ignore[dict-item]
+    act.Transfer: AgiChannel._transfer,  # type: ignore[dict-item]
+}

@@ -1,0 +1,25 @@
+"""The call events both channels emit, shaped in one place for the call-record writer."""
+
+from __future__ import annotations
+
+from ivr.masking import mask_phone
+from ivr.session import Session
+from routing.events import EventLog
+
+
+def emit_call_started(events: EventLog, session: Session, direction: str = "inbound") -> None:
+    events.emit(
+        "call_started", call_id=session.call_id, channel=session.channel, caller=mask_phone(session.caller),
+        called=session.called, direction=direction, menu=session.menu, menu_version=session.menu_version,
+        language=session.language,
+    )
+
+
+def emit_call_ended(events: EventLog, session: Session, status: str, duration_s: str = "") -> None:
+    """Once per call, with the IVR path so far (masked like everything in the session)."""
+    events.emit(
+        "call_ended", call_id=session.call_id, channel=session.channel, status=status, duration_s=duration_s,
+        intent=session.intent, outcome=session.outcome or "hangup",
+        verified="yes" if "balance" in session.vars else "no",
+        language=session.language, menu_version=session.menu_version, ivr_path=session.path,
+    )
