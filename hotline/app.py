@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
         known=lambda ref: _recording_known(hotline.sql, ref),
         work_order_for=lambda ref: _work_order_for(hotline.sql, ref),
-        on_saved=lambda meta: _record_recording(hotline.sql, meta),
+        on_saved=lambda meta: record_recording(hotline.sql, meta),
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
     app.register_blueprint(create_blueprint(calls, fetcher, config))
@@ -112,7 +112,8 @@ def _work_order_for(sql: sessionmaker, recording_ref: str) -> str | None:
         return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
 
 
-def _record_recording(sql: sessionmaker, meta: StoredAudio) -> None:
+def record_recording(sql: sessionmaker, meta: StoredAudio) -> None:
+    """The SQL row of a stored recording, linked to its work order when there is one."""
     with sql.begin() as db:
         db.add(Recording(
             ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,7 +41,34 @@ def up() -> None:
                f"Twilio webhook {settings.public_url}/twilio/voice, redis {settings.redis_url}")
     if not settings.twilio_auth_token:
         click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
-    _serve_web(settings)
+    click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
+               f"{settings.agi_port}/{settings.menu_name})")
+    # FastAGI in its own process: gunicorn forks its workers from this one.
+    fastagi = subprocess.Popen([sys.executable, "-c", "from hotline.cli import main; main()", "agi"])
+    master = os.getpid()
+    try:
+        _serve_web(settings)
+    finally:
+        if os.getpid() == master:  # not in gunicorn's forked workers
+            fastagi.terminate()
+            fastagi.wait(timeout=10)
+
+
+@main.command()
+def agi() -> None:
+    """Run only the FastAGI server (Asterisk: AGI(agi://HOST:4573/hotline))."""
+    settings = _settings_with_redis()
+    from hotline.agi_app import create_agi_server
+    from hotline.app import prepare
+
+    server = create_agi_server(prepare(settings))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        _stop_own_redis()
 
 
 @main.command()

@@ -218,6 +218,21 @@ class Menu(_Strict):
     def fallback_of(self, node: NodeBase) -> str | None:
         return node.fallback or self.defaults.fallback
 
+    def prompts(self) -> dict[str, Prompt]:
+        """Every prompt by the id the engine gives it (``Say.prompt_id``): what gets rendered to audio."""
+        out: dict[str, Prompt] = {}
+        if self.defaults.invalid_prompt:
+            out["defaults.invalid"] = self.defaults.invalid_prompt
+        if self.defaults.no_input_prompt:
+            out["defaults.no_input"] = self.defaults.no_input_prompt
+        for node_id, node in self.nodes.items():
+            if node.prompt:
+                out[node_id] = node.prompt
+            invalid = getattr(node, "invalid_prompt", None)
+            if invalid:
+                out[f"{node_id}.invalid"] = invalid
+        return out
+
     def options_of(self, node: MenuNode) -> dict[str, str]:
         """A menu node's keys, with the global keys under its own."""
         return {**self.global_keys, **node.options} if node.global_keys else dict(node.options)

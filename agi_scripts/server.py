@@ -1,0 +1,102 @@
+"""The FastAGI server: one thread per call, a route table by script name, one error boundary.
+
+Threads, not asyncio: pyst2 is a blocking command/reply API, and a call spends its life waiting on
+one socket; a thread per call with a small stack holds hundreds of calls in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from agi_scripts.agi import HotlineAGI, quote
+from agi_scripts.exceptions import AgiError, AgiHangup
+from ivr.masking import redact
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[HotlineAGI, str, dict[str, list[str]]], object]
+"""``handler(agi, script_name, query)``: runs one call."""
+
+ENV_TIMEOUT_S = 10
+THREAD_STACK_BYTES = 512 * 1024
+APOLOGY_SOUND = "hotline/apology"
+
+
+class Routes:
+    """The explicit table from FastAGI script names (``agi://host:port/<name>``) to handlers."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, Handler] = {}
+
+    def register(self, name: str, handler: Handler) -> None:
+        if name in self._table:
+            raise ValueError(f"FastAGI script {name!r} is registered twice")
+        self._table[name] = handler
+
+    def find(self, name: str) -> Handler | None:
+        return self._table.get(name)
+
+
+class FastAgiServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+    def __init__(self, address: tuple[str, int], routes: Routes) -> None:
+        self.routes = routes
+        threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
+        super().__init__(address, _CallHandler)
+
+
+class _CallHandler(socketserver.BaseRequestHandler):
+    server: FastAgiServer
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(ENV_TIMEOUT_S)
+        rfile = sock.makefile("r", encoding="utf-8", newline="\n")
+        wfile = sock.makefile("w", encoding="utf-8", newline="\n")
+        call_id = "?"
+        try:
+            agi = HotlineAGI(rfile, wfile, sock)
+            call_id = agi.env.get("agi_uniqueid", "?")
+            script, query = _script(agi.env)
+            handler = self.server.routes.find(script)
+            if handler is None:
+                log.error("call %s: no FastAGI script %r", call_id, script)
+                agi.command("HANGUP")
+                return
+            handler(agi, script, query)
+        except AgiHangup:
+            pass
+        except Exception as exc:
+            # The channel's one error boundary: log, apologise, hang up; the thread lives on.
+            log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
+            _apologise(wfile)
+        finally:
+            for stream in (rfile, wfile):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+def _script(env: dict[str, str]) -> tuple[str, dict[str, list[str]]]:
+    """``agi_network_script`` is the path after ``host:port/``, query included."""
+    target = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
+    parts = urlsplit(target)
+    return parts.path.strip("/"), parse_qs(parts.query)
+
+
+def _apologise(wfile: object) -> None:
+    try:
+        for line in (f"STREAM FILE {APOLOGY_SOUND} {quote('')}", "HANGUP"):
+            wfile.write(line + "\n")  # type: ignore[attr-defined]
+        wfile.flush()  # type: ignore[attr-defined]
+    except OSError:
+        pass

@@ -1,0 +1,180 @@
+"""A scripted Asterisk: dials the FastAGI server, sends the AGI environment, and answers every
+command with Asterisk's exact result lines while a scripted caller presses keys.
+
+Used by the tests and by admins to try a menu (``hotline call``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_ids = itertools.count(1)
+RECORD_PREFIX = "record:"
+"""An entry ``record:35`` speaks for 35 s into RECORD FILE, then presses the escape key."""
+
+
+@dataclass
+class PeerCall:
+    """What happened on one call: every command the server sent and what the caller heard."""
+
+    commands: list[str] = field(default_factory=list)
+    played: list[str] = field(default_factory=list)
+    closed_by_server: bool = False
+
+
+@dataclass
+class AsteriskPeer:
+    keys: list[str]
+    """One entry per thing the caller answers: ``"1"``, ``"6222...94#"``, ``""`` (silence), ``"record:30"``."""
+    caller: str = "13812345678"
+    language: str = "zh"
+    script: str = "hotline"
+    barge_in: bool = False
+    """Press the next entry's first key during the prompt instead of after it."""
+    hangup_at: int | None = None
+    """Hang up when the server sends its command number ``hangup_at`` (0-based)."""
+    replies: dict[int, str] = field(default_factory=dict)
+    """Raw lines to answer given commands with instead (garbage, 510, 520 ...)."""
+    queue_status: str | None = None
+    """QUEUESTATUS after EXEC Queue; None: the caller was bridged to an agent."""
+    uniqueid: str = field(default_factory=lambda: f"1764000000.{next(_ids)}")
+    timeout_s: float = 10.0
+
+    def dial(self, host: str, port: int) -> PeerCall:
+        with socket.create_connection((host, port), timeout=self.timeout_s) as sock:
+            rfile = sock.makefile("r", encoding="utf-8", newline="\n")
+            wfile = sock.makefile("w", encoding="utf-8", newline="\n")
+            wfile.write(self.environment(host, port))
+            wfile.flush()
+            return self._converse(rfile, wfile)
+
+    def environment(self, host: str, port: int) -> str:
+        env = {
+            "agi_network": "yes", "agi_network_script": self.script,
+            "agi_request": f"agi://{host}:{port}/{self.script}", "agi_channel": "PJSIP/trunk-00000001",
+            "agi_language": self.language, "agi_type": "PJSIP", "agi_uniqueid": self.uniqueid,
+            "agi_version": "20.5.0", "agi_callerid": self.caller, "agi_calleridname": "unknown",
+            "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
+            "agi_dnid": "95555", "agi_rdnis": "unknown", "agi_context": "hotline-inbound",
+            "agi_extension": "95555", "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "",
+            "agi_threadid": "140000000000000",
+        }
+        return "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
+
+    def _converse(self, rfile, wfile) -> PeerCall:  # noqa: ANN001
+        call, entry, hung_up = PeerCall(), _Entries(self.keys), False
+        for index in itertools.count():
+            line = rfile.readline()
+            if not line:
+                call.closed_by_server = True
+                return call
+            command = line.rstrip("\n")
+            call.commands.append(command)
+            if hung_up:
+                reply = "511 Command Not Permitted on a dead channel or intercept routine"
+            elif index == self.hangup_at:
+                hung_up, reply = True, "HANGUP\n200 result=-1 endpos=0"
+            elif index in self.replies:
+                reply = self.replies[index]
+            else:
+                reply = self._answer(command, entry, call)
+            wfile.write(reply + "\n")
+            wfile.flush()
+            if command == "HANGUP" and not hung_up:
+                hung_up = True
+        raise AssertionError("unreachable")
+
+    def _answer(self, command: str, entry: _Entries, call: PeerCall) -> str:
+        words = command.split()
+        verb = " ".join(words[:2]) if words[:1] in (["STREAM"], ["WAIT"], ["RECORD"], ["GET"], ["SET"]) else words[0]
+        answer = _ANSWERS.get(verb)
+        if answer is None:
+            return "510 Invalid or unknown command"
+        return answer(self, words, entry, call)
+
+    def _stream_file(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        call.played.append(words[2])
+        entry.prompt_played()
+        escape = words[3].strip('"') if len(words) > 3 else ""
+        key = entry.peek()
+        if self.barge_in and key and key in escape:
+            entry.pop()
+            return f"200 result={ord(key)} endpos=1600"
+        return "200 result=0 endpos=16000"
+
+    def _wait_for_digit(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        key = entry.pop()
+        return f"200 result={ord(key)}" if key else "200 result=0"
+
+    def _record_file(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        spoken = entry.take_recording()
+        if not spoken:
+            return "200 result=0 (timeout) endpos=0"
+        _write_wav(Path(words[2] + "." + words[3]), spoken)
+        return f"200 result={ord('#')} (dtmf) endpos={spoken * 8000}"
+
+    def _get_variable(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        name = words[2]
+        if name == "QUEUESTATUS":
+            return f"200 result=1 ({self.queue_status})" if self.queue_status else "200 result=0"
+        if name == "DIALSTATUS":
+            return "200 result=1 (ANSWER)"
+        return "200 result=0"
+
+
+class _Entries:
+    """The caller's script: keys are given entry by entry; a prompt starts the next entry."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self._keys, self._index, self._pos = keys, -1, 0
+
+    def prompt_played(self) -> None:
+        if self._index < 0 or self._pos >= len(self._current()):
+            self._index, self._pos = self._index + 1, 0
+
+    def peek(self) -> str:
+        current = self._current()
+        return current[self._pos] if self._pos < len(current) and not current.startswith(RECORD_PREFIX) else ""
+
+    def pop(self) -> str:
+        if self._index < 0:
+            self.prompt_played()
+        key = self.peek()
+        self._pos += len(key)
+        return key
+
+    def take_recording(self) -> int:
+        if self._index < 0 or self._pos >= len(self._current()):
+            self.prompt_played()
+        current = self._current()
+        self._pos = len(current)
+        return int(current.removeprefix(RECORD_PREFIX)) if current.startswith(RECORD_PREFIX) else 0
+
+    def _current(self) -> str:
+        return self._keys[self._index] if 0 <= self._index < len(self._keys) else ""
+
+
+def _write_wav(path: Path, seconds: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(seconds * 8000 * 2))
+
+
+_ANSWERS: dict[str, Callable[[AsteriskPeer, list[str], _Entries, PeerCall], str]] = {
+    "STREAM FILE": AsteriskPeer._stream_file,
+    "WAIT FOR": AsteriskPeer._wait_for_digit,
+    "RECORD FILE": AsteriskPeer._record_file,
+    "GET VARIABLE": AsteriskPeer._get_variable,
+    "SET VARIABLE": lambda peer, words, entry, call: "200 result=1",
+    "EXEC": lambda peer, words, entry, call: "200 result=0",
+    "ANSWER": lambda peer, words, entry, call: "200 result=0",
+    "HANGUP": lambda peer, words, entry, call: "200 result=1",
+}
