@@ -47,8 +47,8 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 512
 
-    def __init__(self, address: tuple[str, int], routes: Routes) -> None:
-        self.routes = routes
+    def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S) -> None:
+        self.routes, self.env_timeout_s = routes, env_timeout_s
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
         super().__init__(address, _CallHandler)
 
@@ -58,13 +58,21 @@ class _CallHandler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
-        sock.settimeout(ENV_TIMEOUT_S)
+        sock.settimeout(self.server.env_timeout_s)
         rfile = sock.makefile("r", encoding="utf-8", newline="\n")
         wfile = sock.makefile("w", encoding="utf-8", newline="\n")
-        call_id = "?"
         try:
             agi = HotlineAGI(rfile, wfile, sock)
-            call_id = agi.env.get("agi_uniqueid", "?")
+        except AgiError as exc:  # no call yet: nothing to say to anyone
+            log.warning("FastAGI connection from %s dropped: %s", self.client_address[0], exc)
+        else:
+            self._run(agi, wfile)
+        finally:
+            _close(rfile, wfile)
+
+    def _run(self, agi: HotlineAGI, wfile: object) -> None:
+        call_id = agi.env.get("agi_uniqueid", "?")
+        try:
             script, query = _script(agi.env)
             handler = self.server.routes.find(script)
             if handler is None:
@@ -78,12 +86,14 @@ class _CallHandler(socketserver.BaseRequestHandler):
             # The channel's one error boundary: log, apologise, hang up; the thread lives on.
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
             _apologise(wfile)
-        finally:
-            for stream in (rfile, wfile):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+
+
+def _close(*streams: object) -> None:
+    for stream in streams:
+        try:
+            stream.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass
 
 
 def _script(env: dict[str, str]) -> tuple[str, dict[str, list[str]]]:

@@ -35,7 +35,7 @@ def build_routes(hotline: Hotline) -> Routes:
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
-    server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline))
+    server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s)
     log.info("FastAGI on %s:%d, scripts: agi://%s:%d/%s", s.agi_host, server.server_address[1],
              s.agi_host, server.server_address[1], s.menu_name)
     return server

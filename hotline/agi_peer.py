@@ -83,8 +83,12 @@ class AsteriskPeer:
                 reply = self.replies[index]
             else:
                 reply = self._answer(command, entry, call)
-            wfile.write(reply + "\n")
-            wfile.flush()
+            try:
+                wfile.write(reply + "\n")
+                wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                call.closed_by_server = True  # the server said its last and hung up
+                return call
             if command == "HANGUP" and not hung_up:
                 hung_up = True
         raise AssertionError("unreachable")

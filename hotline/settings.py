@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     web_workers: int = Field(default=2, alias="HOTLINE_WEB_WORKERS")
     agi_host: str = Field(default="127.0.0.1", alias="HOTLINE_AGI_HOST")
     agi_port: int = Field(default=4573, alias="HOTLINE_AGI_PORT")
+    agi_env_timeout_s: float = Field(default=10.0, alias="HOTLINE_AGI_ENV_TIMEOUT")
+    """A FastAGI peer that has not sent its whole environment by then is dropped."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"

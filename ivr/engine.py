@@ -314,6 +314,7 @@ def _on_queue(run: _Step, node_id: str, node: QueueNode, event: ev.Event) -> str
     if result == "bridged":
         s.outcome = "routed"
     elif result != "hangup" and node.next:
+        s.outcome = "unanswered"  # left the queue without an agent: timeout, full, no agents
         return node.next
     elif result == "hangup":
         s.outcome = "abandoned"

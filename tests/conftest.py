@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 import redis
 import sqlalchemy
 
+from agi_scripts.server import FastAgiServer
+from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
@@ -127,3 +131,31 @@ def client(app):  # noqa: ANN001, ANN201
 @pytest.fixture
 def caller(client) -> TwilioCaller:  # noqa: ANN001
     return TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL)
+
+
+@pytest.fixture
+def prompts(settings: Settings, hotline: Hotline) -> Path:
+    """Every prompt of the live menu as a short WAV, where Asterisk would play it from."""
+    menu = hotline.menus.live(settings.menu_name)
+    root = settings.recordings_dir / "prompts"
+    for prompt_id, texts in menu.prompts().items():
+        for language in texts:
+            path = root / menu.name / language / f"{prompt_id}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with wave.open(str(path), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(8000)
+                out.writeframes(bytes(1600))
+    return root
+
+
+@pytest.fixture
+def agi_server(settings: Settings, hotline: Hotline, prompts: Path) -> Iterator[tuple[str, int]]:
+    hotline.settings = settings.model_copy(update={"agi_port": 0, "agi_env_timeout_s": 1.0})
+    server: FastAgiServer = create_agi_server(hotline)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield "127.0.0.1", server.server_address[1]
+    server.shutdown()
+    server.server_close()

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import wave
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import redis
 from sqlalchemy import select
 
-from agi_scripts.server import FastAgiServer
-from hotline.agi_app import create_agi_server
 from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from hotline.settings import Settings
@@ -20,34 +12,6 @@ from hotline.store.models import Recording, WorkOrder
 from routing.keys import EVENTS_STREAM
 
 CARD, PIN = "6222021234567894", "123456"
-
-
-@pytest.fixture
-def prompts(settings: Settings, hotline: Hotline) -> Path:
-    """Every prompt of the live menu as a short WAV, where Asterisk would play it from."""
-    menu = hotline.menus.live(settings.menu_name)
-    root = settings.recordings_dir / "prompts"
-    for prompt_id, texts in menu.prompts().items():
-        for language in texts:
-            path = root / menu.name / language / f"{prompt_id}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with wave.open(str(path), "wb") as out:
-                out.setnchannels(1)
-                out.setsampwidth(2)
-                out.setframerate(8000)
-                out.writeframes(bytes(1600))
-    return root
-
-
-@pytest.fixture
-def agi_server(settings: Settings, hotline: Hotline, prompts: Path) -> Iterator[tuple[str, int]]:
-    hotline.settings = settings.model_copy(update={"agi_port": 0})
-    server: FastAgiServer = create_agi_server(hotline)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield "127.0.0.1", server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 def ended(redis_url: str) -> list[dict[str, str]]:
@@ -76,3 +40,50 @@ def test_inquiry_sends_exact_agi_commands(agi_server: tuple[str, int], redis_url
     assert (end["outcome"], end["verified"], end["intent"], end["channel"]) == (
         "self_served", "yes", "inquiry", "asterisk")
     assert CARD not in str(call.commands) and CARD not in str(end)
+
+
+def test_inquiry_in_english_reads_the_balance_prompt(agi_server: tuple[str, int], redis_url: str) -> None:
+    call = AsteriskPeer(["1", CARD + "#", PIN, "0"], language="en").dial(*agi_server)
+    assert "hotline/hotline/en-US/inquiry_result" in call.played
+    assert call.commands[-4:] == ["SET VARIABLE QUEUE_PRIO 5", 'EXEC Queue "hotline-inquiry"',
+                                  "GET VARIABLE QUEUESTATUS", "HANGUP"]
+    (end,) = ended(redis_url)
+    assert (end["language"], end["outcome"]) == ("en-US", "routed")
+
+
+def test_caller_can_press_ahead_during_prompts(agi_server: tuple[str, int], redis_url: str) -> None:
+    call = AsteriskPeer(["1", CARD + "#", PIN, ""], barge_in=True).dial(*agi_server)
+    # the 1 pressed during the welcome: the main menu prompt is not played, no wait for a key
+    assert call.played[:2] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/inquiry_card"]
+    assert ended(redis_url)[0]["verified"] == "yes"
+
+
+def test_loss_report_freezes_the_card(agi_server: tuple[str, int], hotline: Hotline, redis_url: str) -> None:
+    call = AsteriskPeer(["2", CARD + "#", "12345*", ""]).dial(*agi_server)
+    assert "hotline/hotline/zh-CN/loss_done" in call.played
+    assert hotline.bank.account(hotline.bank.lookup_card(CARD).token).status == "frozen"
+    assert ended(redis_url)[0]["intent"] == "loss"
+
+
+def test_complaint_recording_is_stored_with_its_work_order(
+    agi_server: tuple[str, int], hotline: Hotline, settings: Settings
+) -> None:
+    peer = AsteriskPeer(["3", "2", "record:12", ""])
+    call = peer.dial(*agi_server)
+    (record,) = [c for c in call.commands if c.startswith("RECORD FILE")]
+    spool = settings.recordings_dir / "spool"
+    assert record == f'RECORD FILE {(spool / (peer.uniqueid + "-1")).resolve()} wav "#" 120000 BEEP s=8'
+    with hotline.sql() as db:
+        order = db.scalar(select(WorkOrder))
+        stored = db.scalar(select(Recording))
+    assert (order.category, order.recording_ref, order.caller_masked) == ("fees", f"{peer.uniqueid}-1", "138****5678")
+    assert stored.work_order == order.number and stored.duration_s == 12
+    assert (settings.recordings_dir / stored.path).stat().st_size == 12 * 8000 * 2 + 44
+    assert list(spool.iterdir()) == []
+
+
+def test_agent_queue_timeout_goes_on_to_goodbye(agi_server: tuple[str, int], redis_url: str) -> None:
+    call = AsteriskPeer(["0"], queue_status="TIMEOUT").dial(*agi_server)
+    assert call.commands[-4:] == ['EXEC Queue "hotline-general"', "GET VARIABLE QUEUESTATUS",
+                                  'STREAM FILE hotline/hotline/zh-CN/goodbye ""', "HANGUP"]
+    assert ended(redis_url)[0]["outcome"] == "unanswered"

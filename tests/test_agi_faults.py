@@ -1,0 +1,102 @@
+"""Hang-ups at every command, protocol errors and silent peers: the call ends cleanly, the server lives on."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import redis
+
+from hotline.agi_peer import AsteriskPeer
+from routing.keys import EVENTS_STREAM
+from tests.test_agi_calls import CARD, PIN
+
+SCRIPTS = {
+    "inquiry": ["1", CARD + "#", PIN, ""],
+    "complaint": ["3", "1", "record:5", "0"],
+}
+
+
+def events(redis_url: str, kind: str) -> list[dict[str, str]]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    return [f for _, f in client.xrange(EVENTS_STREAM) if f["type"] == kind]
+
+
+def still_serves(address: tuple[str, int]) -> bool:
+    return AsteriskPeer(["0"]).dial(*address).commands[-1] == "HANGUP"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_hangup_at_every_command_ends_each_call_once(
+    script: str, agi_server: tuple[str, int], redis_url: str
+) -> None:
+    full = AsteriskPeer(SCRIPTS[script]).dial(*agi_server).commands
+    for n in range(len(full)):
+        peer = AsteriskPeer(SCRIPTS[script], hangup_at=n)
+        call = peer.dial(*agi_server)
+        assert call.closed_by_server
+        assert len(call.commands) <= n + 2, f"kept talking after the hang-up at {n}: {call.commands[n:]}"
+        mine = [e for e in events(redis_url, "call_ended") if e["call_id"] == peer.uniqueid]
+        assert len(mine) == 1, f"hang-up at command {n}"
+        assert CARD not in mine[0]["ivr_path"] and PIN not in mine[0]["ivr_path"]
+    assert still_serves(agi_server)
+
+
+@pytest.mark.parametrize("reply", [
+    "510 Invalid or unknown command",
+    "520 Invalid command syntax.  Proper usage not available.",
+    "520-Invalid command syntax.  Proper usage follows:\nUsage: WAIT FOR DIGIT <timeout>\n520 End of proper usage.",
+    "this is not AGI",
+    "200 reslt=garbage",
+])
+def test_protocol_errors_end_the_call_with_an_apology(
+    reply: str, agi_server: tuple[str, int], redis_url: str
+) -> None:
+    peer = AsteriskPeer(["1", CARD + "#"], replies={2: reply})
+    call = peer.dial(*agi_server)
+    assert call.commands[-2:] == ['STREAM FILE hotline/apology ""', "HANGUP"]
+    assert [e["call_id"] for e in events(redis_url, "call_ended")] == [peer.uniqueid]
+    assert still_serves(agi_server)
+
+
+def test_truncated_environment_or_silent_peer_is_dropped_and_others_are_served(
+    agi_server: tuple[str, int]
+) -> None:
+    with socket.create_connection(agi_server) as silent:
+        silent.sendall(b"agi_network: yes\nagi_network_script: hotline\n")  # and then nothing
+        with socket.create_connection(agi_server) as garbage:
+            garbage.sendall(b"\x00\xff garbage\n\n")
+            assert garbage.recv(100) == b""  # closed at once
+        assert still_serves(agi_server)
+        silent.settimeout(5)
+        assert silent.recv(100) == b""  # closed by the server's environment timeout
+
+
+def test_unknown_script_is_hung_up(agi_server: tuple[str, int]) -> None:
+    call = AsteriskPeer(["1"], script="no-such-hotline").dial(*agi_server)
+    assert call.commands == ["HANGUP"]
+
+
+def test_two_hundred_calls_at_once_without_cross_talk(agi_server: tuple[str, int], redis_url: str) -> None:
+    peers = [AsteriskPeer(SCRIPTS["inquiry"] if i % 2 else ["2", CARD + "#", "000000", "0"], caller=f"1390000{i:04d}")
+             for i in range(200)]
+    results: dict[str, object] = {}
+
+    def dial(peer: AsteriskPeer) -> None:
+        results[peer.uniqueid] = peer.dial(*agi_server)
+
+    threads = [threading.Thread(target=dial, args=(p,)) for p in peers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 200
+    by_call = {e["call_id"]: e for e in events(redis_url, "call_ended")}
+    assert len(by_call) == 200
+    for i, peer in enumerate(peers):
+        end = by_call[peer.uniqueid]
+        assert end["intent"] == ("inquiry" if i % 2 else "loss"), peer.uniqueid
+        assert end["verified"] == ("yes" if i % 2 else "no")
+    starts = {e["call_id"]: e["caller"] for e in events(redis_url, "call_started")}
+    assert all(starts[p.uniqueid] == f"139****{p.caller[-4:]}" for p in peers)
