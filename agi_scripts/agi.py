@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass
 from typing import IO
 
-from asterisk.agi import AGI, AGISIGPIPEHangup
+from asterisk.agi import AGI, AGIHangup
 
 from agi_scripts.exceptions import (
     AgiDeadChannel,
@@ -59,8 +59,13 @@ class HotlineAGI(AGI):  # type: ignore[misc]
             return self.execute(command, *args)  # type: ignore[no-any-return]
         except TimeoutError:
             raise AgiTimeout(f"no reply to {command} within {timeout_s} s") from None
-        except (BrokenPipeError, ConnectionResetError, AGISIGPIPEHangup) as exc:
-            raise AgiHangup(f"connection lost: {type(exc).__name__}") from None
+        except (BrokenPipeError, ConnectionResetError, AGIHangup) as exc:
+            # pyst2 raises its own AGIHangup after SIGHUP (plain AGI) or on a broken pipe.
+            raise AgiHangup(f"hung up: {type(exc).__name__}") from None
+
+    def note_sighup(self, *_: object) -> None:
+        """Plain AGI: Asterisk signals a hang-up with SIGHUP; pyst2 raises on the next command."""
+        self._got_sighup = True
 
     def send_command(self, command: str, *args: object) -> None:
         line = " ".join([command, *(str(a) for a in args)]).strip()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 from agi_scripts.agi import HotlineAGI
+from agi_scripts.exceptions import AgiHangup
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call
 from agi_scripts.server import FastAgiServer, Routes
 from hotline.app import Hotline, record_recording
@@ -39,3 +42,17 @@ def create_agi_server(hotline: Hotline) -> FastAgiServer:
     log.info("FastAGI on %s:%d, scripts: agi://%s:%d/%s", s.agi_host, server.server_address[1],
              s.agi_host, server.server_address[1], s.menu_name)
     return server
+
+
+def run_plain_agi(menu_name: str | None = None) -> None:
+    """``AGI(hotline_agi.py)``: one call over this process's stdin/stdout, then exit."""
+    from hotline.app import build_hotline
+    from hotline.settings import Settings
+
+    settings = Settings()
+    agi = HotlineAGI(sys.stdin, sys.stdout)
+    signal.signal(signal.SIGHUP, agi.note_sighup)
+    try:
+        run_ivr_call(agi, ivr_deps(build_hotline(settings)), menu_name or settings.menu_name)
+    except AgiHangup:
+        pass

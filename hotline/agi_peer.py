@@ -7,7 +7,9 @@ Used by the tests and by admins to try a menu (``hotline call``).
 from __future__ import annotations
 
 import itertools
+import signal
 import socket
+import subprocess
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +55,25 @@ class AsteriskPeer:
             wfile.flush()
             return self._converse(rfile, wfile)
 
-    def environment(self, host: str, port: int) -> str:
+    def run(self, argv: list[str], env: dict[str, str] | None = None) -> PeerCall:
+        """Run a plain AGI script as Asterisk does: environment and commands over its stdin/stdout,
+        SIGHUP when the caller hangs up."""
+        with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              encoding="utf-8", env=env) as proc:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(self.environment())
+            proc.stdin.flush()
+            try:
+                return self._converse(proc.stdout, proc.stdin, hang_up=lambda: proc.send_signal(signal.SIGHUP))
+            finally:
+                proc.stdin.close()
+                proc.wait(timeout=self.timeout_s)
+
+    def environment(self, host: str | None = None, port: int | None = None) -> str:
+        network = {"agi_network": "yes", "agi_network_script": self.script} if host else {}
+        request = f"agi://{host}:{port}/{self.script}" if host else self.script
         env = {
-            "agi_network": "yes", "agi_network_script": self.script,
-            "agi_request": f"agi://{host}:{port}/{self.script}", "agi_channel": "PJSIP/trunk-00000001",
+            **network, "agi_request": request, "agi_channel": "PJSIP/trunk-00000001",
             "agi_language": self.language, "agi_type": "PJSIP", "agi_uniqueid": self.uniqueid,
             "agi_version": "20.5.0", "agi_callerid": self.caller, "agi_calleridname": "unknown",
             "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
@@ -66,7 +83,8 @@ class AsteriskPeer:
         }
         return "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
 
-    def _converse(self, rfile, wfile) -> PeerCall:  # noqa: ANN001
+    def _converse(self, rfile, wfile, hang_up: Callable[[], None] | None = None) -> PeerCall:  # noqa: ANN001
+        """Answer commands until the script closes; ``hang_up`` signals a hang-up (plain AGI)."""
         call, entry, hung_up = PeerCall(), _Entries(self.keys), False
         for index in itertools.count():
             line = rfile.readline()
@@ -79,6 +97,9 @@ class AsteriskPeer:
                 reply = "511 Command Not Permitted on a dead channel or intercept routine"
             elif index == self.hangup_at:
                 hung_up, reply = True, "HANGUP\n200 result=-1 endpos=0"
+                if hang_up is not None:
+                    hang_up()
+                    reply = "200 result=-1 endpos=0"
             elif index in self.replies:
                 reply = self.replies[index]
             else:

@@ -1,0 +1,42 @@
+"""The plain AGI script, run as Asterisk runs it: environment and commands over pipes, SIGHUP to hang up."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import redis
+
+from hotline.agi_peer import AsteriskPeer
+from hotline.settings import Settings
+from routing.keys import EVENTS_STREAM
+
+SCRIPT = Path(__file__).resolve().parent.parent / "agi_scripts" / "hotline_agi.py"
+CARD, PIN = "6222021234567894", "123456"
+
+
+def script_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
+            "HOTLINE_DATA_DIR": str(settings.data_dir)}
+
+
+def test_plain_agi_runs_the_same_inquiry_as_fastagi(settings: Settings, prompts: Path, redis_url: str) -> None:
+    call = AsteriskPeer(["1", CARD + "#", PIN, ""]).run([sys.executable, str(SCRIPT)], script_env(settings))
+    keys = '"0123456789*#"'
+    assert call.commands[:3] == [f"STREAM FILE hotline/hotline/zh-CN/welcome {keys}",
+                                 f"STREAM FILE hotline/hotline/zh-CN/main {keys}", "WAIT FOR DIGIT 6000"]
+    assert f"STREAM FILE hotline/hotline/zh-CN/inquiry_result {keys}" in call.commands
+    assert call.commands[-1] == "HANGUP"
+    ended = [f for _, f in redis.Redis.from_url(redis_url, decode_responses=True).xrange(EVENTS_STREAM)
+             if f["type"] == "call_ended"]
+    assert ended[0]["verified"] == "yes" and ended[0]["channel"] == "asterisk"
+
+
+def test_sighup_mid_call_ends_the_script_cleanly(settings: Settings, prompts: Path, redis_url: str) -> None:
+    peer = AsteriskPeer(["2", CARD + "#"], hangup_at=6)
+    call = peer.run([sys.executable, str(SCRIPT)], script_env(settings))
+    assert call.closed_by_server and len(call.commands) == 7
+    ended = [f for _, f in redis.Redis.from_url(redis_url, decode_responses=True).xrange(EVENTS_STREAM)
+             if f["type"] == "call_ended"]
+    assert [(e["call_id"], e["outcome"], e["intent"]) for e in ended] == [(peer.uniqueid, "hangup", "loss")]
