@@ -46,6 +46,10 @@ class AsteriskPeer:
     """QUEUESTATUS after EXEC Queue; None: the caller was bridged to an agent."""
     uniqueid: str = field(default_factory=lambda: f"1764000000.{next(_ids)}")
     timeout_s: float = 10.0
+    ask: Callable[[str], str] | None = None
+    """Interactive caller: called with what the server waits for when the script has no entry left."""
+    on_play: Callable[[str], None] | None = None
+    """Told the name of every sound the server plays."""
 
     def dial(self, host: str, port: int) -> PeerCall:
         with socket.create_connection((host, port), timeout=self.timeout_s) as sock:
@@ -85,7 +89,7 @@ class AsteriskPeer:
 
     def _converse(self, rfile, wfile, hang_up: Callable[[], None] | None = None) -> PeerCall:  # noqa: ANN001
         """Answer commands until the script closes; ``hang_up`` signals a hang-up (plain AGI)."""
-        call, entry, hung_up = PeerCall(), _Entries(self.keys), False
+        call, entry, hung_up = PeerCall(), _Entries(list(self.keys), self.ask), False
         for index in itertools.count():
             line = rfile.readline()
             if not line:
@@ -124,6 +128,8 @@ class AsteriskPeer:
 
     def _stream_file(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
         call.played.append(words[2])
+        if self.on_play:
+            self.on_play(words[2])
         entry.prompt_played()
         escape = words[3].strip('"') if len(words) > 3 else ""
         key = entry.peek()
@@ -155,12 +161,12 @@ class AsteriskPeer:
 class _Entries:
     """The caller's script: keys are given entry by entry; a prompt starts the next entry."""
 
-    def __init__(self, keys: list[str]) -> None:
-        self._keys, self._index, self._pos = keys, -1, 0
+    def __init__(self, keys: list[str], ask: Callable[[str], str] | None = None) -> None:
+        self._keys, self._index, self._pos, self._ask = keys, -1, 0, ask
 
     def prompt_played(self) -> None:
         if self._index < 0 or self._pos >= len(self._current()):
-            self._index, self._pos = self._index + 1, 0
+            self._index, self._pos = min(self._index + 1, len(self._keys)), 0
 
     def peek(self) -> str:
         current = self._current()
@@ -169,6 +175,7 @@ class _Entries:
     def pop(self) -> str:
         if self._index < 0:
             self.prompt_played()
+        self._ask_if_needed("keys")
         key = self.peek()
         self._pos += len(key)
         return key
@@ -176,9 +183,16 @@ class _Entries:
     def take_recording(self) -> int:
         if self._index < 0 or self._pos >= len(self._current()):
             self.prompt_played()
+        self._ask_if_needed("seconds to speak")
         current = self._current()
+        if current.isdigit():
+            current = RECORD_PREFIX + current
         self._pos = len(current)
         return int(current.removeprefix(RECORD_PREFIX)) if current.startswith(RECORD_PREFIX) else 0
+
+    def _ask_if_needed(self, wanted: str) -> None:
+        if self._ask is not None and self._index >= len(self._keys) and self._pos == 0:
+            self._keys.append(self._ask(wanted))
 
     def _current(self) -> str:
         return self._keys[self._index] if 0 <= self._index < len(self._keys) else ""

@@ -81,6 +81,30 @@ def web() -> None:
     _serve_web(settings)
 
 
+@main.command()
+@click.option("--channel", type=click.Choice(["asterisk", "twilio"]), default="asterisk", show_default=True)
+@click.option("--keys", help='A scripted call: entries separated by commas, e.g. "1,4111111111111111#,123456"; '
+              'an empty entry is silence, "record:30" speaks 30 s. Without it you type the keys.')
+@click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--caller", default="13812345678", show_default=True)
+@click.option("--url", help="Twilio channel: the hotline's base URL (default HOTLINE_PUBLIC_URL).")
+def call(channel: str, keys: str | None, language: str, caller: str, url: str | None) -> None:
+    """Dial the hotline from the terminal, as Asterisk (FastAGI) or Twilio (signed webhooks) would."""
+    from hotline.softphone import call_asterisk, call_twilio
+
+    settings = Settings()
+    entries = keys.split(",") if keys is not None else []
+    ask = None if keys is not None else _ask_keys
+    if channel == "twilio":
+        call_twilio(settings, entries, ask, caller, url)
+    else:
+        call_asterisk(settings, entries, ask, caller, language)
+
+
+def _ask_keys(wanted: str) -> str:
+    return click.prompt(f"  [{wanted}]", default="", show_default=False)
+
+
 @main.group()
 def menu() -> None:
     """Check, show and publish IVR menus."""
