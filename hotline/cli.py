@@ -219,3 +219,39 @@ def _serve_web(settings: Settings) -> None:
         serve(settings)
     finally:
         _stop_own_redis()
+
+
+@main.group()
+def prompts() -> None:
+    """Render menu prompts to the audio Asterisk plays."""
+
+
+@prompts.command("build")
+def prompts_build() -> None:
+    """Render every prompt of every published menu to 8 kHz WAV (espeak-ng + sox), only what changed."""
+    from sqlalchemy import select
+
+    from hotline.app import prepare
+    from hotline.store.models import MenuVersion
+    from recordings.prompts import MissingTool, PromptRenderer, require_tools, summary_lines
+
+    try:
+        require_tools()
+    except MissingTool as exc:
+        click.echo(f"hotline prompts build: {exc}", err=True)
+        sys.exit(1)
+    settings = _settings_with_redis()
+    hotline = prepare(settings)
+    with hotline.sql() as db:
+        names = list(db.scalars(select(MenuVersion.menu).distinct().order_by(MenuVersion.menu)))
+    renderer = PromptRenderer(settings.recordings_dir / "prompts")
+    totals = {"rendered": 0, "unchanged": 0, "dynamic": 0, "failed": 0}
+    for name in names:
+        report = renderer.build(hotline.menus.live(name))
+        for line in summary_lines(report):
+            click.echo(line)
+        totals = {kind: count + report.count(kind) for kind, count in totals.items()}
+    click.echo(f"total: rendered {totals['rendered']}, unchanged {totals['unchanged']}, skipped (dynamic) "
+               f"{totals['dynamic']}, failed {totals['failed']}; audio under {renderer.root}")
+    if totals["failed"]:
+        sys.exit(1)

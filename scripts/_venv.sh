@@ -19,6 +19,14 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
 fi
+# Prompt audio for Asterisk: espeak-ng speaks, sox converts (Debian packages).
+if ! { command -v espeak-ng && command -v sox; } >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null
+  else
+    echo "note: install espeak-ng and sox (sudo apt-get install espeak-ng sox) for prompt audio" >&2
+  fi
+fi
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -e "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
