@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from agi_scripts.agi import AgiReply, HotlineAGI, quote
 from agi_scripts.exceptions import AgiHangup
 from ivr import actions as act
 from ivr import events as ev
+from ivr.model import Menu
 from recordings.spool import RecordingSpool
 
 log = logging.getLogger(__name__)
@@ -19,26 +20,48 @@ KEYS = "0123456789*#"
 PLAY_TIMEOUT_S = 120
 """Longest a prompt may take to play before the peer counts as stuck."""
 REPLY_SLACK_S = 10
+Render = Callable[[str, str, Path], None]
+"""``render(text, language, wav_path)``: speaks a prompt into a file."""
 QUEUE_WAIT_S = 3600
 QUEUE_NAME = "hotline-{skill}"
 """Asterisk queues per skill, as in asterisk_conf/queues.conf."""
 
 
-@dataclass(frozen=True)
 class Prompts:
-    """Where rendered prompt audio lives: Asterisk plays ``<sound_prefix>/<menu>/<lang>/<prompt_id>``."""
+    """Where prompt audio lives: Asterisk plays ``<sound_prefix>/<menu>/<lang>/<prompt_id>``.
 
-    root: Path
-    menu: str
-    sound_prefix: str = "hotline"
+    Static prompts are rendered ahead (``hotline prompts build``); a prompt filled per call (a balance,
+    a reference number) is rendered when first needed, named by a hash of its text.
+    """
+
+    def __init__(self, root: Path, menu: Menu, render: Render | None = None, sound_prefix: str = "hotline") -> None:
+        self.root, self.menu, self._render, self.prefix = root, menu.name, render, sound_prefix
+        self._templates = menu.prompts()
 
     def sound(self, say: act.Say) -> str | None:
-        """The file to play, or None (logged) when it was never rendered."""
+        """The file to play, or None (logged) when there is none: the call goes on without it."""
+        template = self._templates.get(say.prompt_id, {}).get(say.language)
+        if template is not None and template != say.text:
+            return self._dynamic(say)
         if (self.root / self.menu / say.language / f"{say.prompt_id}.wav").exists():
-            return f"{self.sound_prefix}/{self.menu}/{say.language}/{say.prompt_id}"
+            return f"{self.prefix}/{self.menu}/{say.language}/{say.prompt_id}"
         log.warning("prompt missing: menu %s, node %s, language %s (run `hotline prompts build`)",
                     self.menu, say.prompt_id, say.language)
         return None
+
+    def _dynamic(self, say: act.Say) -> str | None:
+        name = hashlib.sha256(f"{say.language}\n{say.text}".encode()).hexdigest()[:24]
+        path = self.root / self.menu / say.language / "dynamic" / f"{name}.wav"
+        if not path.exists():
+            if self._render is None:
+                log.warning("prompt %s (%s) is filled per call and no renderer is set", say.prompt_id, say.language)
+                return None
+            try:
+                self._render(say.text, say.language, path)
+            except Exception as exc:  # a missing voice must not silence the rest of the call
+                log.warning("rendering prompt %s (%s) failed: %s", say.prompt_id, say.language, type(exc).__name__)
+                return None
+        return f"{self.prefix}/{self.menu}/{say.language}/dynamic/{name}"
 
 
 class AgiChannel:

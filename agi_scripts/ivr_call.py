@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agi_scripts.agi import HotlineAGI
-from agi_scripts.commands import AgiChannel, Prompts
+from agi_scripts.commands import AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
@@ -31,6 +31,8 @@ class IvrDeps:
     spool: RecordingSpool
     prompts_root: Path
     """Rendered prompts (``<data dir>/recordings/prompts``)."""
+    render: Render | None = None
+    """Speaks prompts filled per call; None: they are skipped (logged)."""
 
 
 def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
@@ -44,7 +46,7 @@ def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
     )
     session, actions = deps.engine.start(menu, call)
     emit_call_started(deps.events, session)
-    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu.name), deps.spool)
+    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool)
     status = "completed"
     try:
         for _ in range(MAX_STEPS):

@@ -25,6 +25,8 @@ Handler = Callable[[HotlineAGI, str, dict[str, list[str]]], object]
 ENV_TIMEOUT_S = 10
 THREAD_STACK_BYTES = 512 * 1024
 APOLOGY_SOUND = "hotline/apology"
+APOLOGY_FILE = "apology.wav"
+"""``APOLOGY_SOUND`` under the prompts folder (``hotline prompts build`` renders it)."""
 
 
 class Routes:

@@ -11,6 +11,7 @@ from agi_scripts.exceptions import AgiHangup
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call
 from agi_scripts.server import FastAgiServer, Routes
 from hotline.app import Hotline, record_recording
+from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def ivr_deps(hotline: Hotline) -> IvrDeps:
     spool = RecordingSpool(
         recordings_dir / "spool", hotline.recordings, on_saved=lambda meta: record_recording(hotline.sql, meta)
     )
-    return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts")
+    return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav)
 
 
 def build_routes(hotline: Hotline) -> Routes:

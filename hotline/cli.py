@@ -229,11 +229,10 @@ def prompts() -> None:
 @prompts.command("build")
 def prompts_build() -> None:
     """Render every prompt of every published menu to 8 kHz WAV (espeak-ng + sox), only what changed."""
-    from sqlalchemy import select
-
+    from agi_scripts.server import APOLOGY_FILE
     from hotline.app import prepare
-    from hotline.store.models import MenuVersion
-    from recordings.prompts import MissingTool, PromptRenderer, require_tools, summary_lines
+    from recordings.prompts import MissingTool, PromptRenderer, render_wav, require_tools, summary_lines
+    from webhooks import APOLOGY
 
     try:
         require_tools()
@@ -242,9 +241,10 @@ def prompts_build() -> None:
         sys.exit(1)
     settings = _settings_with_redis()
     hotline = prepare(settings)
-    with hotline.sql() as db:
-        names = list(db.scalars(select(MenuVersion.menu).distinct().order_by(MenuVersion.menu)))
+    names = hotline.menus.names()
     renderer = PromptRenderer(settings.recordings_dir / "prompts")
+    if not (renderer.root / APOLOGY_FILE).exists():  # what a caller hears when the FastAGI side fails
+        render_wav(APOLOGY, "zh-CN", renderer.root / APOLOGY_FILE)
     totals = {"rendered": 0, "unchanged": 0, "dynamic": 0, "failed": 0}
     for name in names:
         report = renderer.build(hotline.menus.live(name))

@@ -51,6 +51,11 @@ class MenuRepository:
         except MenuNotFound:
             return self.publish(path.read_text(encoding="utf-8"), published_by="hotline (default menu)")
 
+    def names(self) -> list[str]:
+        """Every menu ever published."""
+        with self._sessions() as db:
+            return list(db.scalars(select(MenuVersion.menu).distinct().order_by(MenuVersion.menu)))
+
     def live(self, name: str) -> Menu:
         """The version new calls start on."""
         try:

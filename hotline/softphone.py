@@ -11,6 +11,7 @@ from hotline.settings import Settings
 from hotline.twilio_peer import TwilioPeer
 
 Ask = Callable[[str], str] | None
+_FILLED = "(a prompt filled for this call)"
 
 
 def call_asterisk(settings: Settings, keys: list[str], ask: Ask, caller: str, language: str) -> None:
@@ -18,7 +19,7 @@ def call_asterisk(settings: Settings, keys: list[str], ask: Ask, caller: str, la
     texts = _prompt_texts(settings)
     host = "127.0.0.1" if settings.agi_host in ("0.0.0.0", "") else settings.agi_host
     peer = AsteriskPeer(keys, caller=caller, language=language, script=settings.menu_name, ask=ask,
-                        on_play=lambda sound: click.echo(f"  < {texts.get(sound, sound)}"), timeout_s=60)
+                        on_play=lambda sound: click.echo(f"  < {texts.get(sound, _FILLED)}"), timeout_s=60)
     call = peer.dial(host, settings.agi_port)
     click.echo(f"call {peer.uniqueid} ended: {len(call.commands)} AGI commands, last {call.commands[-1:]}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 import redis
@@ -100,3 +101,14 @@ def test_two_hundred_calls_at_once_without_cross_talk(agi_server: tuple[str, int
         assert end["verified"] == ("yes" if i % 2 else "no")
     starts = {e["call_id"]: e["caller"] for e in events(redis_url, "call_started")}
     assert all(starts[p.uniqueid] == f"139****{p.caller[-4:]}" for p in peers)
+
+
+def test_missing_prompt_is_logged_and_the_call_goes_on(
+    agi_server: tuple[str, int], prompts: Path, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (prompts / "hotline" / "zh-CN" / "inquiry_card.wav").unlink()
+    call = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*agi_server)
+    assert not any("inquiry_card" in c for c in call.commands)
+    assert "WAIT FOR DIGIT 10000" in call.commands  # the caller is still asked for the card
+    assert "prompt missing: menu hotline, node inquiry_card, language zh-CN" in caplog.text
+    assert events(redis_url, "call_ended")[0]["verified"] == "yes"

@@ -31,7 +31,7 @@ def test_scripted_call_over_fastagi_prints_the_prompts(
     lines = result.stdout.splitlines()
     assert lines[:2] == ["  < 您好，欢迎致电客户服务热线。For English, press 9.",
                          "  < 查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"]
-    assert "  < 您的余额为{balance}元，卡片状态：{status:label}。" in lines
+    assert "  < (a prompt filled for this call)" in lines  # the balance
     assert lines[-1].endswith("AGI commands, last ['HANGUP']")
 
 
