@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +37,7 @@ class Prompts:
 
     def __init__(self, root: Path, menu: Menu, render: Render | None = None, sound_prefix: str = "hotline") -> None:
         self.root, self.menu, self._render, self.prefix = root, menu.name, render, sound_prefix
-        self._templates = menu.prompts()
+        self._templates = _templates_of(menu)
 
     def sound(self, say: act.Say) -> str | None:
         """The file to play, or None (logged) when there is none: the call goes on without it."""
@@ -57,11 +58,37 @@ class Prompts:
                 log.warning("prompt %s (%s) is filled per call and no renderer is set", say.prompt_id, say.language)
                 return None
             try:
-                self._render(say.text, say.language, path)
+                _render_once(self._render, say.text, say.language, path)
             except Exception as exc:  # a missing voice must not silence the rest of the call
                 log.warning("rendering prompt %s (%s) failed: %s", say.prompt_id, say.language, type(exc).__name__)
                 return None
         return f"{self.prefix}/{self.menu}/{say.language}/dynamic/{name}"
+
+
+_RENDER_SLOTS = threading.BoundedSemaphore(4)
+"""Renders at once: each is two subprocesses, and a burst of calls must not fork hundreds."""
+_in_flight: dict[Path, threading.Lock] = {}
+_in_flight_guard = threading.Lock()
+
+
+def _render_once(render: Render, text: str, language: str, path: Path) -> None:
+    """Render ``path`` unless another call is rendering the same text: then wait for that one."""
+    with _in_flight_guard:
+        lock = _in_flight.setdefault(path, threading.Lock())
+    with lock:
+        if not path.exists():
+            with _RENDER_SLOTS:
+                render(text, language, path)
+    with _in_flight_guard:
+        _in_flight.pop(path, None)
+
+
+def _templates_of(menu: Menu) -> dict[str, dict[str, str]]:
+    """The menu's prompt texts, worked out once per published version rather than once per call."""
+    return _templates_cache.setdefault((menu.name, menu.version), menu.prompts())
+
+
+_templates_cache: dict[tuple[str, int], dict[str, dict[str, str]]] = {}
 
 
 class AgiChannel:

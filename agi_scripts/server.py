@@ -47,7 +47,7 @@ class Routes:
 class FastAgiServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 512
+    request_queue_size = 4096  # a burst of calls (the kernel caps it at net.core.somaxconn)
 
     def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S) -> None:
         self.routes, self.env_timeout_s = routes, env_timeout_s
