@@ -7,10 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hotline.settings import Settings
+
+if TYPE_CHECKING:
+    from hotline.app import Hotline
 from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu
 from ivr.masking import RedactingFilter
 from ivr.model import Menu
@@ -35,8 +39,14 @@ def up() -> None:
     """Run the whole hotline on this machine (web on :8000, own Redis unless REDIS_URL is set)."""
     settings = _settings_with_redis()
     from hotline.app import prepare
+    from recordings.prompts import MissingTool, require_tools
 
-    prepare(settings)
+    hotline = prepare(settings)
+    try:
+        require_tools()
+        _build_prompts(hotline, verbose=False)  # Asterisk callers hear the menu as published
+    except MissingTool as exc:
+        click.echo(f"no prompt audio for Asterisk: {exc}", err=True)
     click.echo(f"hotline up: web on http://{settings.web_host}:{settings.web_port}, "
                f"Twilio webhook {settings.public_url}/twilio/voice, redis {settings.redis_url}")
     if not settings.twilio_auth_token:
@@ -229,10 +239,8 @@ def prompts() -> None:
 @prompts.command("build")
 def prompts_build() -> None:
     """Render every prompt of every published menu to 8 kHz WAV (espeak-ng + sox), only what changed."""
-    from agi_scripts.server import APOLOGY_FILE
     from hotline.app import prepare
-    from recordings.prompts import MissingTool, PromptRenderer, render_wav, require_tools, summary_lines
-    from webhooks import APOLOGY
+    from recordings.prompts import MissingTool, require_tools
 
     try:
         require_tools()
@@ -240,18 +248,25 @@ def prompts_build() -> None:
         click.echo(f"hotline prompts build: {exc}", err=True)
         sys.exit(1)
     settings = _settings_with_redis()
-    hotline = prepare(settings)
-    names = hotline.menus.names()
-    renderer = PromptRenderer(settings.recordings_dir / "prompts")
+    if _build_prompts(prepare(settings), verbose=True)["failed"]:
+        sys.exit(1)
+
+
+def _build_prompts(hotline: Hotline, verbose: bool) -> dict[str, int]:
+    """Render what changed in every published menu, and the FastAGI apology; return the counts."""
+    from agi_scripts.server import APOLOGY_FILE
+    from recordings.prompts import PromptRenderer, render_wav, summary_lines
+    from webhooks import APOLOGY
+
+    renderer = PromptRenderer(hotline.settings.recordings_dir / "prompts")
     if not (renderer.root / APOLOGY_FILE).exists():  # what a caller hears when the FastAGI side fails
         render_wav(APOLOGY, "zh-CN", renderer.root / APOLOGY_FILE)
     totals = {"rendered": 0, "unchanged": 0, "dynamic": 0, "failed": 0}
-    for name in names:
+    for name in hotline.menus.names():
         report = renderer.build(hotline.menus.live(name))
-        for line in summary_lines(report):
+        for line in summary_lines(report) if verbose else ():
             click.echo(line)
         totals = {kind: count + report.count(kind) for kind, count in totals.items()}
     click.echo(f"total: rendered {totals['rendered']}, unchanged {totals['unchanged']}, skipped (dynamic) "
                f"{totals['dynamic']}, failed {totals['failed']}; audio under {renderer.root}")
-    if totals["failed"]:
-        sys.exit(1)
+    return totals

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from hotline.agi_peer import AsteriskPeer, PeerCall
 from tests.conftest import AUTH_TOKEN, free_port
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -36,9 +37,9 @@ class _Reply:
 
 
 def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> None:
-    port = free_port()
+    port, agi_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port),
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port), HOTLINE_AGI_PORT=str(agi_port),
                HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1")
     hotline = Path(sys.executable).with_name("hotline")
     proc = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
@@ -52,12 +53,26 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
         assert caller.said() == ["请输入您的卡号，以井号键结束。"]
         redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
         assert redis.Redis.from_url(redis_url).xlen("hotline:events") == 1
+        agi_call = _dial_agi(agi_port)
+        assert agi_call.commands[-1] == "HANGUP" and "EXEC Queue \"hotline-general\"" in agi_call.commands
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert "hotline up: web on" in output
     assert (tmp_path / "var" / "hotline.db").exists()
     _assert_stopped(redis_url)
+
+
+def _dial_agi(port: int, seconds: float = 20) -> PeerCall:
+    """The FastAGI server is a separate process: dial until it listens."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return AsteriskPeer(["0"]).dial("127.0.0.1", port)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _wait_for(url: str, seconds: float = 20) -> None:
