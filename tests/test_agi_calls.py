@@ -6,6 +6,7 @@ import re
 import wave
 from pathlib import Path
 
+import pytest
 import redis
 from sqlalchemy import select
 
@@ -100,3 +101,31 @@ def test_agent_queue_timeout_goes_on_to_goodbye(agi_server: tuple[str, int], red
     assert call.commands[-4:] == ['EXEC Queue "hotline-general"', "GET VARIABLE QUEUESTATUS",
                                   'STREAM FILE hotline/hotline/zh-CN/goodbye ""', "HANGUP"]
     assert ended(redis_url)[0]["outcome"] == "unanswered"
+
+
+BRANCHES = {
+    # keys, intent, outcome at the end
+    "inquiry": (["1", CARD + "#", PIN, ""], "inquiry", "self_served"),
+    "inquiry, three wrong PINs": (["1", CARD + "#", "000000", CARD + "#", "000000", CARD + "#", "000000"],
+                                  "inquiry", "routed"),
+    "loss": (["2", CARD + "#", "12345*", ""], "loss", "self_served"),
+    "complaint": (["3", "4", "record:20", ""], "complaint", "self_served"),
+    "agent": (["0"], "agent", "routed"),
+    "silence": (["", "", ""], "agent", "routed"),
+}
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+@pytest.mark.parametrize("branch", BRANCHES)
+def test_every_branch_in_both_languages(
+    branch: str, language: str, agi_server: tuple[str, int], redis_url: str
+) -> None:
+    keys, intent, outcome = BRANCHES[branch]
+    peer = AsteriskPeer(keys, language=language)
+    call = peer.dial(*agi_server)
+    lang = "zh-CN" if language == "zh" else "en-US"
+    assert call.played[0] == f"hotline/hotline/{lang}/welcome"
+    assert all(f"/{lang}/" in sound for sound in call.played)
+    assert call.commands[-1] == "HANGUP"
+    (end,) = ended(redis_url)
+    assert (end["call_id"], end["intent"], end["outcome"], end["language"]) == (peer.uniqueid, intent, outcome, lang)

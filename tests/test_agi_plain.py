@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from hotline.agi_peer import AsteriskPeer
@@ -40,3 +41,17 @@ def test_sighup_mid_call_ends_the_script_cleanly(settings: Settings, prompts: Pa
     ended = [f for _, f in redis.Redis.from_url(redis_url, decode_responses=True).xrange(EVENTS_STREAM)
              if f["type"] == "call_ended"]
     assert [(e["call_id"], e["outcome"], e["intent"]) for e in ended] == [(peer.uniqueid, "hangup", "loss")]
+
+
+@pytest.mark.parametrize(("keys", "intent"), [
+    (["2", CARD + "#", "12345*", ""], "loss"),
+    (["3", "1", "record:5", ""], "complaint"),
+])
+def test_plain_agi_loss_and_complaint(
+    keys: list[str], intent: str, settings: Settings, prompts: Path, redis_url: str
+) -> None:
+    call = AsteriskPeer(keys, language="en").run([sys.executable, str(SCRIPT)], script_env(settings))
+    assert call.commands[-1] == "HANGUP"
+    ended = [f for _, f in redis.Redis.from_url(redis_url, decode_responses=True).xrange(EVENTS_STREAM)
+             if f["type"] == "call_ended"]
+    assert (ended[0]["intent"], ended[0]["outcome"], ended[0]["language"]) == (intent, "self_served", "en-US")
