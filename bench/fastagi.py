@@ -49,7 +49,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import wave
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -261,6 +260,7 @@ def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str
     from hotline.app import prepare
     from hotline.banking import DemoBank, DemoCardSeed
     from hotline.settings import Settings
+    from recordings.prompts import write_placeholder_prompts
 
     env = {"REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp / 'hotline.db'}",
            "HOTLINE_DATA_DIR": str(tmp / "data"),
@@ -274,17 +274,7 @@ def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str
         assert isinstance(hotline.bank, DemoBank)
         hotline.bank.seed(tuple(DemoCardSeed(number, PIN, "000000", Decimal(f"{1000 + i}.{i % 100:02d}"))
                                 for i, number in enumerate(extra_cards)))
-    menu = hotline.menus.live(settings.menu_name)
-    root = settings.recordings_dir / "prompts"
-    for prompt_id, texts in menu.prompts().items():
-        for language in texts:
-            path = root / menu.name / language / f"{prompt_id}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with wave.open(str(path), "wb") as out:
-                out.setnchannels(1)
-                out.setsampwidth(2)
-                out.setframerate(8000)
-                out.writeframes(bytes(1600))
+    write_placeholder_prompts(hotline.menus.live(settings.menu_name), settings.recordings_dir / "prompts")
     hotline.redis.close()
     hotline.sql.kw["bind"].dispose()
     return env

@@ -15,6 +15,7 @@ import shutil
 import string
 import subprocess
 import tempfile
+import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -268,3 +269,17 @@ def summary_lines(report: BuildReport) -> list[str]:
     for language, done in report.languages.items():
         lines.extend(f"  failed {language}/{prompt_id}: {why}" for prompt_id, why in done.failed.items())
     return lines
+
+
+def write_placeholder_prompts(menu: Menu, root: Path, seconds: float = 0.1) -> None:
+    """Short silent WAVs for every static prompt: for tests and benchmarks of the AGI channel,
+    where what matters is that a file is there to play, not what it says."""
+    for prompt_id, texts in menu.prompts().items():
+        for language in texts:
+            path = root / menu.name / language / f"{prompt_id}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with wave.open(str(path), "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(SAMPLE_RATE_HZ)
+                out.writeframes(bytes(int(seconds * SAMPLE_RATE_HZ) * 2))

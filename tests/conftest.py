@@ -7,7 +7,6 @@ import socket
 import subprocess
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
+from recordings.prompts import write_placeholder_prompts
 from tests.fakes.twilio_caller import TwilioCaller
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -136,17 +136,8 @@ def caller(client) -> TwilioCaller:  # noqa: ANN001
 @pytest.fixture
 def prompts(settings: Settings, hotline: Hotline) -> Path:
     """Every prompt of the live menu as a short WAV, where Asterisk would play it from."""
-    menu = hotline.menus.live(settings.menu_name)
     root = settings.recordings_dir / "prompts"
-    for prompt_id, texts in menu.prompts().items():
-        for language in texts:
-            path = root / menu.name / language / f"{prompt_id}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with wave.open(str(path), "wb") as out:
-                out.setnchannels(1)
-                out.setsampwidth(2)
-                out.setframerate(8000)
-                out.writeframes(bytes(1600))
+    write_placeholder_prompts(hotline.menus.live(settings.menu_name), root)
     return root
 
 
