@@ -18,8 +18,8 @@ from recordings.spool import RecordingSpool
 log = logging.getLogger(__name__)
 
 KEYS = "0123456789*#"
-PLAY_TIMEOUT_S = 120
-"""Longest a prompt may take to play before the peer counts as stuck."""
+PLAY_TIMEOUT_S = 120.0
+"""Longest a prompt may take to play before the peer counts as stuck (settings may lower it)."""
 REPLY_SLACK_S = 10
 Render = Callable[[str, str, Path], None]
 """``render(text, language, wav_path)``: speaks a prompt into a file."""
@@ -94,8 +94,11 @@ _templates_cache: dict[tuple[str, int], dict[str, dict[str, str]]] = {}
 class AgiChannel:
     """Plays a step's actions on one call and returns the caller's answer as an engine event."""
 
-    def __init__(self, agi: HotlineAGI, prompts: Prompts, spool: RecordingSpool) -> None:
+    def __init__(
+        self, agi: HotlineAGI, prompts: Prompts, spool: RecordingSpool, play_timeout_s: float = PLAY_TIMEOUT_S
+    ) -> None:
         self.agi, self.prompts, self.spool = agi, prompts, spool
+        self.play_timeout_s = play_timeout_s
         self.call_id = agi.env.get("agi_uniqueid", "call")
         self._typed = ""
         self._recordings = 0
@@ -121,7 +124,7 @@ class AgiChannel:
         sound = self.prompts.sound(say)
         if sound is None:
             return
-        reply = self.agi.command("STREAM FILE", sound, quote(escape), timeout_s=PLAY_TIMEOUT_S)
+        reply = self.agi.command("STREAM FILE", sound, quote(escape), timeout_s=self.play_timeout_s)
         if reply.result == "-1":
             # A missing file also answers -1; a hang-up shows as HANGUP/511 on the next command.
             log.warning("could not play %s", sound)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agi_scripts.agi import HotlineAGI
-from agi_scripts.commands import AgiChannel, Prompts, Render
-from agi_scripts.exceptions import AgiHangup
+from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
+from agi_scripts.exceptions import AgiHangup, AgiTimeout
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
 from ivr.session import Session
@@ -33,6 +33,8 @@ class IvrDeps:
     """Rendered prompts (``<data dir>/recordings/prompts``)."""
     render: Render | None = None
     """Speaks prompts filled per call; None: they are skipped (logged)."""
+    play_timeout_s: float = PLAY_TIMEOUT_S
+    """A peer that does not finish playing a prompt by then counts as stuck: the call is ended."""
 
 
 def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
@@ -46,7 +48,7 @@ def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
     )
     session, actions = deps.engine.start(menu, call)
     emit_call_started(deps.events, session)
-    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool)
+    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.play_timeout_s)
     status = "completed"
     try:
         for _ in range(MAX_STEPS):
@@ -54,7 +56,7 @@ def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
             if event is None:
                 break
             session, actions = deps.engine.step(menu, session, event)
-    except AgiHangup:
+    except (AgiHangup, AgiTimeout):
         session, _ = deps.engine.step(menu, session, ev.Hangup())
     finally:
         emit_call_ended(deps.events, session, status)

@@ -32,8 +32,10 @@ APOLOGY_FILE = "apology.wav"
 class Routes:
     """The explicit table from FastAGI script names (``agi://host:port/<name>``) to handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, fallback: Callable[[str], Handler | None] | None = None) -> None:
         self._table: dict[str, Handler] = {}
+        self._fallback = fallback
+        """Asked for names not in the table (e.g. any published menu)."""
 
     def register(self, name: str, handler: Handler) -> None:
         if name in self._table:
@@ -41,7 +43,10 @@ class Routes:
         self._table[name] = handler
 
     def find(self, name: str) -> Handler | None:
-        return self._table.get(name)
+        handler = self._table.get(name)
+        if handler is None and self._fallback is not None:
+            handler = self._fallback(name)
+        return handler
 
 
 class FastAgiServer(socketserver.ThreadingTCPServer):

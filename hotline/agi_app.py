@@ -9,7 +9,7 @@ import sys
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call
-from agi_scripts.server import FastAgiServer, Routes
+from agi_scripts.server import FastAgiServer, Handler, Routes
 from hotline.app import Hotline, record_recording
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
@@ -22,19 +22,21 @@ def ivr_deps(hotline: Hotline) -> IvrDeps:
     spool = RecordingSpool(
         recordings_dir / "spool", hotline.recordings, on_saved=lambda meta: record_recording(hotline.sql, meta)
     )
-    return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav)
+    return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav,
+                   hotline.settings.agi_play_timeout_s)
 
 
 def build_routes(hotline: Hotline) -> Routes:
-    """``agi://host:port/<menu>`` runs that menu; today the configured one."""
+    """``agi://host:port/<menu>`` runs that menu: any published one, also those published after start."""
     deps = ivr_deps(hotline)
-    routes = Routes()
 
     def ivr(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         run_ivr_call(agi, deps, script)
 
-    routes.register(hotline.settings.menu_name, ivr)
-    return routes
+    def published_menu(name: str) -> Handler | None:
+        return ivr if name in hotline.menus.names() else None
+
+    return Routes(fallback=published_menu)
 
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:

@@ -40,6 +40,8 @@ class AsteriskPeer:
     """Press the next entry's first key during the prompt instead of after it."""
     hangup_at: int | None = None
     """Hang up when the server sends its command number ``hangup_at`` (0-based)."""
+    silent_at: int | None = None
+    """Stop answering at command number ``silent_at``, as a stuck Asterisk would (tests the server's timeouts)."""
     replies: dict[int, str] = field(default_factory=dict)
     """Raw lines to answer given commands with instead (garbage, 510, 520 ...)."""
     queue_status: str | None = None
@@ -97,6 +99,8 @@ class AsteriskPeer:
                 return call
             command = line.rstrip("\n")
             call.commands.append(command)
+            if index == self.silent_at:
+                continue  # say nothing; the server must give up on its own
             if hung_up:
                 reply = "511 Command Not Permitted on a dead channel or intercept routine"
             elif index == self.hangup_at:

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     agi_port: int = Field(default=4573, alias="HOTLINE_AGI_PORT")
     agi_env_timeout_s: float = Field(default=10.0, alias="HOTLINE_AGI_ENV_TIMEOUT")
     """A FastAGI peer that has not sent its whole environment by then is dropped."""
+    agi_play_timeout_s: float = Field(default=120.0, alias="HOTLINE_AGI_PLAY_TIMEOUT")
+    """A peer still 'playing' a prompt after this long is stuck: the call is ended, the thread freed."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"

@@ -143,7 +143,7 @@ def prompts(settings: Settings, hotline: Hotline) -> Path:
 
 @pytest.fixture
 def agi_server(settings: Settings, hotline: Hotline, prompts: Path) -> Iterator[tuple[str, int]]:
-    hotline.settings = settings.model_copy(update={"agi_port": 0, "agi_env_timeout_s": 1.0})
+    hotline.settings = settings.model_copy(update={"agi_port": 0, "agi_env_timeout_s": 1.0, "agi_play_timeout_s": 1.0})
     server: FastAgiServer = create_agi_server(hotline)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

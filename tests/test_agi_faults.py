@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from hotline.agi_peer import AsteriskPeer
+from hotline.app import Hotline
 from routing.keys import EVENTS_STREAM
 from tests.test_agi_calls import CARD, PIN
 
@@ -112,3 +114,21 @@ def test_missing_prompt_is_logged_and_the_call_goes_on(
     assert "WAIT FOR DIGIT 10000" in call.commands  # the caller is still asked for the card
     assert "prompt missing: menu hotline, node inquiry_card, language zh-CN" in caplog.text
     assert events(redis_url, "call_ended")[0]["verified"] == "yes"
+
+
+def test_peer_silent_mid_call_is_given_up_and_the_call_ended(agi_server: tuple[str, int], redis_url: str) -> None:
+    peer = AsteriskPeer(["1", CARD + "#"], silent_at=3)  # stuck while "playing" the card prompt
+    started = time.monotonic()
+    call = peer.dial(*agi_server)
+    assert call.closed_by_server and len(call.commands) == 4
+    assert time.monotonic() - started < 5  # the play timeout (1 s here), not forever
+    (end,) = events(redis_url, "call_ended")
+    assert end["call_id"] == peer.uniqueid and end["outcome"] == "hangup"
+    assert still_serves(agi_server)
+
+
+def test_any_published_menu_is_a_fastagi_script(agi_server: tuple[str, int], hotline: Hotline) -> None:
+    source = (Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml").read_text(encoding="utf-8")
+    hotline.menus.publish(source.replace("name: hotline", "name: telecom", 1), published_by="test")
+    call = AsteriskPeer(["0"], script="telecom").dial(*agi_server)
+    assert 'EXEC Queue "hotline-general"' in call.commands
