@@ -11,6 +11,7 @@ from agi_scripts.exceptions import AgiHangup
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from hotline.app import Hotline, record_recording
+from hotline.menus import MenuNotFound
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 
@@ -34,7 +35,12 @@ def build_routes(hotline: Hotline) -> Routes:
         run_ivr_call(agi, deps, script)
 
     def published_menu(name: str) -> Handler | None:
-        return ivr if name in hotline.menus.names() else None
+        # live() is one Redis GET and a cached parse: no SQL query on every call's route lookup.
+        try:
+            hotline.menus.live(name)
+        except MenuNotFound:
+            return None
+        return ivr
 
     return Routes(fallback=published_menu)
 

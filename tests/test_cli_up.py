@@ -9,13 +9,17 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
 from hotline.agi_peer import AsteriskPeer, PeerCall
 from tests.conftest import AUTH_TOKEN, free_port
 from tests.fakes.twilio_caller import TwilioCaller
+
+T = TypeVar("T")
 
 
 class _HttpClient:
@@ -63,24 +67,25 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
     _assert_stopped(redis_url)
 
 
-def _dial_agi(port: int, seconds: float = 20) -> PeerCall:
+def _dial_agi(port: int) -> PeerCall:
     """The FastAGI server is a separate process: dial until it listens."""
+    return _retry(lambda: AsteriskPeer(["0"]).dial("127.0.0.1", port))
+
+
+def _wait_for(url: str) -> None:
+    def get() -> None:
+        with urllib.request.urlopen(url, timeout=1):
+            pass
+
+    _retry(get)
+
+
+def _retry(attempt: Callable[[], T], seconds: float = 20) -> T:
+    """``attempt()`` until it stops failing to connect, for at most ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            return AsteriskPeer(["0"]).dial("127.0.0.1", port)
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def _wait_for(url: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
+            return attempt()
         except OSError:
             if time.monotonic() > deadline:
                 raise
