@@ -14,3 +14,9 @@ def session_key(call_id: str) -> str:
 def live_menu_key(menu: str) -> str:
     """The version number of ``menu`` that new calls start on."""
     return f"hotline:menu:{menu}:live"
+
+
+def router_prefix(hotline: str) -> str:
+    """Every router key of one hotline starts with this; the ``{...}`` hash tag keeps them in one
+    Redis Cluster slot, so the Lua scripts may touch any of them."""
+    return f"hotline:{{{hotline}}}:"

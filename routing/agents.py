@@ -1,0 +1,106 @@
+"""Agents: who they are, what they can do, where to ring them, and their state in the router."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing.router import Offer, Router, _offers, _text
+from routing.scripts import RouterScripts
+
+AGENT_STATES = ("offline", "available", "offered", "busy", "wrap_up", "not_ready")
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SKILL = re.compile(r"^[a-z_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    endpoint: str
+    """Asterisk ``PJSIP/1001``, a Twilio ``client:alice`` identity, or a phone number."""
+    skills: Mapping[str, int]
+    """Skill -> level 1-10."""
+    languages: Sequence[str]
+    max_calls: int = 1
+    state: str = "offline"
+    since: float | None = None
+    idle_since: float | None = None
+    calls_today: int = 0
+    call: str | None = None
+    wrap_until: float | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def check(self, known_skills: Sequence[str]) -> None:
+        """Raises ValueError with what is wrong."""
+        if not _ID.match(self.id):
+            raise ValueError(f"agent id {self.id!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        if not self.endpoint:
+            raise ValueError(f"agent {self.id}: an endpoint to ring is required")
+        if not self.skills:
+            raise ValueError(f"agent {self.id}: at least one skill is required")
+        for skill, level in self.skills.items():
+            if not _SKILL.match(skill) or (known_skills and skill not in known_skills):
+                raise ValueError(f"agent {self.id}: unknown skill {skill!r} (known: {', '.join(known_skills)})")
+            if not 1 <= int(level) <= 10:
+                raise ValueError(f"agent {self.id}: skill {skill} level {level} is not 1-10")
+        if not self.languages:
+            raise ValueError(f"agent {self.id}: at least one language is required")
+        if self.max_calls != 1:
+            raise ValueError(f"agent {self.id}: voice agents take one call at a time (max_calls 1)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "endpoint": self.endpoint, "skills": dict(self.skills),
+            "languages": list(self.languages), "max_calls": self.max_calls, "state": self.state,
+            "since": self.since, "idle_since": self.idle_since, "calls_today": self.calls_today,
+            "call": self.call, "wrap_until": self.wrap_until,
+        }
+
+
+class AgentRegistry:
+    def __init__(self, router: Router, known_skills: Sequence[str] = ()) -> None:
+        self.router, self.known_skills = router, tuple(known_skills)
+
+    def put(self, agent: Agent) -> list[Offer]:
+        """Create or update (state kept). Raises ValueError for a malformed agent."""
+        agent.check(self.known_skills)
+        skills = ",".join(f"{skill}:{int(level)}" for skill, level in agent.skills.items())
+        reply = self.router.scripts.run(
+            "agent_put", agent.id, agent.name, agent.endpoint, skills, ",".join(agent.languages), agent.max_calls,
+        )
+        return _offers(reply)
+
+    def get(self, agent_id: str) -> Agent | None:
+        data = self.router.redis.hgetall(self.router.key(f"agent:{agent_id}"))
+        return _agent({_text(k): _text(v) for k, v in data.items()}, self.router.scripts) if data else None
+
+    def all(self) -> list[Agent]:
+        ids = sorted(_text(i) for i in self.router.redis.smembers(self.router.key("agents")))
+        pipe = self.router.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hgetall(self.router.key(f"agent:{agent_id}"))
+        rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
+        return [_agent(row, self.router.scripts) for row in rows if row]
+
+    def remove(self, agent_id: str) -> list[Offer]:
+        """Raises NoSuchAgent, or AgentOnCall while they talk."""
+        return _offers(self.router.scripts.run("agent_remove", agent_id))
+
+
+def _agent(data: dict[str, str], scripts: RouterScripts) -> Agent:
+    skills = {s: int(level) for s, _, level in (p.partition(":") for p in data.get("skills", "").split(",") if p)}
+    calls = int(data.get("calls_today") or 0) if data.get("day") == scripts.today() else 0
+    return Agent(
+        id=data["id"], name=data.get("name", ""), endpoint=data.get("endpoint", ""), skills=skills,
+        languages=[lang for lang in data.get("languages", "").split(",") if lang],
+        max_calls=int(data.get("max_calls") or 1), state=data.get("state", "offline"),
+        since=_float(data.get("since")), idle_since=_float(data.get("idle_since")), calls_today=calls,
+        call=data.get("call") or None, wrap_until=_float(data.get("wrap_until")),
+    )
+
+
+def _float(text: str | None) -> float | None:
+    return float(text) if text else None

@@ -1,0 +1,266 @@
+-- Shared by every router script: routing/scripts.py puts this file in front of each operation.
+-- KEYS[1] = the events stream
+-- ARGV[1] = key prefix carrying the hotline's hash tag, e.g. "hotline:{hotline}:"
+-- ARGV[2] = now, epoch seconds (from the caller, so tests can move the clock)
+-- ARGV[3] = today's date, for agents' calls-taken-today counter
+-- Each operation's own arguments start at ARGV[4].
+local P, NOW, TODAY, EVENTS = ARGV[1], tonumber(ARGV[2]), ARGV[3], KEYS[1]
+local WORKING = {available = true, offered = true, busy = true, wrap_up = true}
+local QUEUE_DEFAULTS = {
+  strategy = 'longest_idle', min_level = 1, lower_level_after = 0, overflow_after = 0,
+  overflow_to = 'general', callback_after = 0, offer_timeout = 20, wrap_up = 10,
+}
+
+local function emit(kind, fields)
+  local args = {'XADD', EVENTS, 'MAXLEN', '~', '1000000', '*', 'type', kind, 'ts', string.format('%.3f', NOW)}
+  for i = 1, #fields do args[#args + 1] = tostring(fields[i]) end
+  redis.call(unpack(args))
+end
+
+local function hgetall(key)
+  local flat, t = redis.call('HGETALL', key), {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+local function call_key(id) return P .. 'call:' .. id end
+local function agent_key(id) return P .. 'agent:' .. id end
+
+local conf_cache = {}
+local function qconf(skill)
+  local c = conf_cache[skill]
+  if c then return c end
+  c = hgetall(P .. 'qconf:' .. skill)
+  for k, v in pairs(QUEUE_DEFAULTS) do
+    if c[k] == nil then c[k] = v elseif type(v) == 'number' then c[k] = tonumber(c[k]) end
+  end
+  conf_cache[skill] = c
+  return c
+end
+
+-- "loss:9,complaint:6" -> {{'loss', 9}, {'complaint', 6}}
+local function skills_of(agent)
+  local out = {}
+  for skill, level in string.gmatch(agent.skills or '', '([^:,]+):(%d+)') do out[#out + 1] = {skill, tonumber(level)} end
+  return out
+end
+
+local function languages_of(agent)
+  local out = {}
+  for lang in string.gmatch(agent.languages or '', '[^,]+') do out[#out + 1] = lang end
+  return out
+end
+
+-- The queues ("skill:language") an agent serves.
+local function agent_queues(agent)
+  local out = {}
+  for _, sl in ipairs(skills_of(agent)) do
+    for _, lang in ipairs(languages_of(agent)) do out[#out + 1] = sl[1] .. ':' .. lang end
+  end
+  return out
+end
+
+local function calls_today(agent)
+  if agent.day ~= TODAY then return 0 end
+  return tonumber(agent.calls_today or 0)
+end
+
+-- Lower scores are offered first; the queue's strategy decides what "first" means.
+local function pool_score(skill, id, level, agent)
+  local strategy = qconf(skill).strategy
+  local idle = tonumber(agent.idle_since or NOW)
+  if strategy == 'most_skilled' then return (10 - level) * 1e10 + idle end
+  if strategy == 'fewest_calls' then return calls_today(agent) * 1e10 + idle end
+  if strategy == 'round_robin' then return tonumber(redis.call('HGET', P .. 'rr:' .. skill, id) or 0) end
+  return idle
+end
+
+-- Moves the agent to `state`, keeping the available pools and staffed sets in step.
+local function set_agent_state(id, agent, state, reason)
+  local old = agent.state or 'offline'
+  for _, sl in ipairs(skills_of(agent)) do
+    for _, lang in ipairs(languages_of(agent)) do
+      local pool = P .. 'pool:' .. sl[1] .. ':' .. lang
+      if state == 'available' then redis.call('ZADD', pool, pool_score(sl[1], id, sl[2], agent), id)
+      else redis.call('ZREM', pool, id) end
+      local staffed = P .. 'staffed:' .. sl[1] .. ':' .. lang
+      if WORKING[state] then redis.call('SADD', staffed, id) else redis.call('SREM', staffed, id) end
+    end
+  end
+  agent.state = state
+  redis.call('HSET', agent_key(id), 'state', state, 'since', NOW)
+  if state ~= 'offered' and state ~= 'busy' then redis.call('HDEL', agent_key(id), 'call') end
+  if old ~= state then emit('agent_state', {'agent', id, 'state', state, 'previous', old, 'reason', reason or ''}) end
+end
+
+local function make_available(id, agent, reason, keep_idle_since)
+  if not keep_idle_since or not agent.idle_since then
+    agent.idle_since = NOW
+    redis.call('HSET', agent_key(id), 'idle_since', NOW)
+  end
+  redis.call('ZREM', P .. 'wrapups', id)
+  set_agent_state(id, agent, 'available', reason)
+end
+
+local function queues_of(call)
+  local out = {}
+  for q in string.gmatch(call.queues or '', '%S+') do out[#out + 1] = q end
+  return out
+end
+
+-- When the call's next escalation step is due, or nil when none is left.
+local function next_escalation(call)
+  local conf = qconf(call.skill)
+  local at = tonumber(call.enqueued_at)
+  local waited, best = NOW - at, nil
+  for _, after in ipairs({conf.lower_level_after, conf.overflow_after, conf.callback_after}) do
+    if after > 0 and after > waited and (best == nil or after < best) then best = after end
+  end
+  if best then return at + best end
+  return nil
+end
+
+local function schedule_escalation(id, call)
+  local due = next_escalation(call)
+  if due then redis.call('ZADD', P .. 'escalate', due, id) else redis.call('ZREM', P .. 'escalate', id) end
+end
+
+local function min_level(call, skill)
+  local conf = qconf(skill)
+  if conf.lower_level_after > 0 and NOW - tonumber(call.enqueued_at) >= conf.lower_level_after then return 1 end
+  return conf.min_level
+end
+
+local SCAN = 32
+local MAX_SCAN = 256
+-- The first agent in the pool's strategy order with at least `need` in the skill.
+local function find_agent(skill, lang, need)
+  local pool = P .. 'pool:' .. skill .. ':' .. lang
+  for start = 0, MAX_SCAN - 1, SCAN do
+    local ids = redis.call('ZRANGE', pool, start, start + SCAN - 1)
+    if #ids == 0 then return nil end
+    if need <= 1 then return ids[1] end
+    for _, id in ipairs(ids) do
+      if tonumber(redis.call('HGET', P .. 'level:' .. skill, id) or 0) >= need then return id end
+    end
+  end
+  return nil
+end
+
+local function offer(id, call, agent_id, skill, offers)
+  local agent = hgetall(agent_key(agent_id))
+  local conf = qconf(skill)
+  for _, q in ipairs(queues_of(call)) do redis.call('ZREM', P .. 'queue:' .. q, id) end
+  redis.call('ZREM', P .. 'escalate', id)
+  local deadline = NOW + conf.offer_timeout
+  redis.call('HSET', call_key(id), 'state', 'offered', 'agent', agent_id, 'offered_skill', skill,
+    'offer_until', deadline, 'offered_at', NOW)
+  redis.call('ZADD', P .. 'offers', deadline, id)
+  redis.call('HSET', agent_key(agent_id), 'call', id)
+  set_agent_state(agent_id, agent, 'offered', 'call ' .. id)
+  if conf.strategy == 'round_robin' then
+    redis.call('HSET', P .. 'rr:' .. skill, agent_id, redis.call('INCR', P .. 'rrseq:' .. skill))
+  end
+  redis.call('RPUSH', P .. 'notify:' .. id, agent_id)
+  redis.call('EXPIRE', P .. 'notify:' .. id, conf.offer_timeout + 5)
+  emit('call_offered', {'call_id', id, 'agent', agent_id, 'skill', skill,
+    'wait_s', string.format('%.3f', NOW - tonumber(call.enqueued_at))})
+  offers[#offers + 1] = {id, agent_id, agent.endpoint or '', call.channel or '',
+    call.callback_number and 'callback' or 'live'}
+end
+
+-- Offers the head of one queue to the best agent, while both exist.
+local function dispatch_queue(q, offers)
+  local skill, lang = string.match(q, '^(.-):(.*)$')
+  local key = P .. 'queue:' .. q
+  for _ = 1, 64 do
+    local head = redis.call('ZRANGE', key, 0, 0)[1]
+    if not head then return end
+    local call = hgetall(call_key(head))
+    if call.state == nil then
+      redis.call('ZREM', key, head)  -- a call that ended without leaving the line
+    else
+      local agent_id = find_agent(skill, lang, min_level(call, skill))
+      if not agent_id then return end
+      offer(head, call, agent_id, skill, offers)
+    end
+  end
+end
+
+-- Dispatches several queues, the one whose head waits with the best claim (priority, then age) first,
+-- so an agent serving many queues takes the call that should go first.
+local function dispatch_queues(queues, offers)
+  local seen, heads = {}, {}
+  for _, q in ipairs(queues) do
+    if not seen[q] then
+      seen[q] = true
+      local head = redis.call('ZRANGE', P .. 'queue:' .. q, 0, 0, 'WITHSCORES')
+      if head[1] then heads[#heads + 1] = {q, tonumber(head[2])} end
+    end
+  end
+  table.sort(heads, function(a, b) return a[2] < b[2] end)
+  for _, h in ipairs(heads) do dispatch_queue(h[1], offers) end
+end
+
+-- An offered call goes back to its place in line (same score). Returns the call, or nil if not offered.
+local function requeue(id)
+  local key = call_key(id)
+  local call = hgetall(key)
+  if call.state ~= 'offered' then return nil end
+  redis.call('ZREM', P .. 'offers', id)
+  redis.call('HDEL', key, 'agent', 'offer_until', 'offered_skill', 'offered_at', 'agent_leg')
+  call.state = call.callback_number and 'callback' or 'waiting'
+  redis.call('HSET', key, 'state', call.state)
+  for _, q in ipairs(queues_of(call)) do redis.call('ZADD', P .. 'queue:' .. q, call.score, id) end
+  schedule_escalation(id, call)
+  redis.call('DEL', P .. 'notify:' .. id)
+  return call
+end
+
+local function forget_call(id, call)
+  for _, q in ipairs(queues_of(call)) do redis.call('ZREM', P .. 'queue:' .. q, id) end
+  for _, index in ipairs({'offers', 'leases', 'escalate'}) do redis.call('ZREM', P .. index, id) end
+  if call.callback_key then redis.call('DEL', P .. 'callback_by:' .. call.callback_key) end
+  redis.call('DEL', call_key(id), P .. 'notify:' .. id)
+end
+
+-- Ends a call in any state. Returns the agent it was offered to (now free again) and that agent's
+-- call leg, so the channel can cancel the ringing; `touched` gets the queues that may dispatch now.
+local function end_call(id, reason, touched)
+  local call = hgetall(call_key(id))
+  if not call.state then return nil end
+  local agent_id, freed = call.agent, nil
+  if call.state == 'busy' and agent_id then
+    local conf = qconf(call.offered_skill or call.skill)
+    local talk = NOW - tonumber(call.answered_at or NOW)
+    local aht = P .. 'aht:' .. (call.offered_skill or call.skill)
+    redis.call('LPUSH', aht, string.format('%.3f', talk + conf.wrap_up))
+    redis.call('LTRIM', aht, 0, 49)
+    emit('call_completed', {'call_id', id, 'agent', agent_id, 'talk_s', string.format('%.3f', talk),
+      'reason', reason})
+    local agent = hgetall(agent_key(agent_id))
+    if agent.state == 'busy' and agent.call == id then
+      if conf.wrap_up > 0 then
+        redis.call('HSET', agent_key(agent_id), 'wrap_until', NOW + conf.wrap_up)
+        redis.call('ZADD', P .. 'wrapups', NOW + conf.wrap_up, agent_id)
+        set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id)
+      else
+        make_available(agent_id, agent, 'call ' .. id)
+        for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
+      end
+    end
+  else
+    emit('call_abandoned', {'call_id', id, 'state', call.state, 'reason', reason,
+      'wait_s', string.format('%.3f', NOW - tonumber(call.enqueued_at))})
+    if call.state == 'offered' and agent_id then
+      local agent = hgetall(agent_key(agent_id))
+      if agent.state == 'offered' and agent.call == id then
+        make_available(agent_id, agent, 'offer withdrawn', true)
+        for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
+        freed = {agent_id, call.agent_leg or ''}
+      end
+    end
+  end
+  forget_call(id, call)
+  return freed
+end

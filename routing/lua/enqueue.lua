@@ -1,0 +1,30 @@
+-- Puts a call in line and offers it (or the queue's head) to an agent when one is free.
+-- ARGV[4] = call id, ARGV[5] = skill, ARGV[6] = language, ARGV[7] = priority (0-99, higher first),
+-- ARGV[8] = channel, ARGV[9] = enqueued_at ('' = now; a callback or re-entry keeps its place),
+-- ARGV[10] = lease seconds, ARGV[11..] = more call fields as name, value pairs.
+-- Returns the offers made: {{call, agent, endpoint, channel, kind}, ...}; {} if the call is already routed.
+local id, skill, lang, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[8]
+local prio = math.max(0, math.min(99, tonumber(ARGV[7])))
+local key = call_key(id)
+if redis.call('EXISTS', key) == 1 then return {} end
+local at = tonumber(ARGV[9]) or NOW
+local score = (100 - prio) * 1e13 + math.floor(at * 1000)
+local q = skill .. ':' .. lang
+local fields = {'state', 'waiting', 'skill', skill, 'language', lang, 'priority', prio, 'channel', channel,
+  'enqueued_at', string.format('%.3f', at), 'score', string.format('%.0f', score), 'queues', q}
+for i = 11, #ARGV, 2 do
+  fields[#fields + 1] = ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+  if ARGV[i] == 'callback_number' then fields[2] = 'callback' end
+end
+redis.call('HSET', key, unpack(fields))
+redis.call('ZADD', P .. 'queue:' .. q, score, id)
+redis.call('SADD', P .. 'queues', q)
+redis.call('ZADD', P .. 'leases', NOW + tonumber(ARGV[10]), id)
+local call = hgetall(key)
+schedule_escalation(id, call)
+emit('call_queued', {'call_id', id, 'skill', skill, 'language', lang, 'priority', prio, 'channel', channel,
+  'enqueued_at', call.enqueued_at, 'predicted_wait_s', call.predicted_wait_s or ''})
+local offers = {}
+dispatch_queues({q}, offers)
+return offers

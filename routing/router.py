@@ -1,0 +1,225 @@
+"""The skill router: calls wait in per-skill queues in Redis and are offered to the best agent.
+
+Every state change is one Lua script (``routing/lua``): atomic, so a call is never offered to two
+agents and an agent never holds two calls, whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from routing.config import DEFAULT_QUEUES, QueueConfig
+from routing.estimates import WaitEstimate, WaitEstimator
+from routing.exceptions import NotWaiting
+from routing.keys import EVENTS_STREAM, router_prefix
+from routing.scripts import Clock, RouterScripts
+
+CALL_STATES = ("waiting", "offered", "busy", "callback")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The router reserved ``agent_id`` for ``call_id``: the channel now rings the agent."""
+
+    call_id: str
+    agent_id: str
+    endpoint: str
+    channel: str
+    kind: str
+    """``live`` (a caller on hold) or ``callback`` (dial the agent, then the customer)."""
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A call asking for an agent."""
+
+    call_id: str
+    skill: str
+    language: str
+    priority: int
+    channel: str
+    caller: str = ""
+    """Masked: for screens and records only."""
+    ivr_path: Sequence[Mapping[str, str]] = ()
+    intent: str = ""
+    vip: bool = False
+    enqueued_at: float | None = None
+    """Keep an earlier place in line (a callback retried, a re-entry)."""
+    callback_number: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Ended:
+    offers: list[Offer]
+    freed_agent: str | None = None
+    """The agent the call was ringing, free again: the channel cancels that ring."""
+    agent_leg: str | None = None
+
+
+@dataclass(frozen=True)
+class Answered:
+    wait_s: float
+    predicted_wait_s: float | None
+    channel: str
+    callback_number: str | None
+
+
+@dataclass(frozen=True)
+class CallView:
+    call_id: str
+    state: str
+    queue: str
+    position: int | None
+    expected_wait_s: float | None
+    estimate_confident: bool
+    agent: str | None
+    waited_s: float
+    callback_offer: bool
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TickResult:
+    offers: list[Offer]
+    ended: list[Ended]
+
+
+class Router:
+    """Typed front of the router scripts. ``clock`` is injectable: tests move time by hand."""
+
+    def __init__(
+        self, client: redis.Redis, hotline: str = "hotline", queues: Mapping[str, QueueConfig] | None = None,
+        events_stream: str = EVENTS_STREAM, clock: Clock = time.time, lease_s: float = 30, vip_boost: int = 3,
+        utc_offset_s: int = 0,
+    ) -> None:
+        self.redis, self.prefix, self.clock = client, router_prefix(hotline), clock
+        self.queues = dict(DEFAULT_QUEUES if queues is None else queues)
+        self.lease_s, self.vip_boost = lease_s, vip_boost
+        self.scripts = RouterScripts(client, self.prefix, events_stream, clock, utc_offset_s)
+        self.estimator = WaitEstimator(client, self.prefix)
+
+    def configure(self) -> None:
+        """Store the queue settings where the scripts read them (every process may do it: same values)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for skill, config in self.queues.items():
+            for name, value in config.as_redis().items():
+                pipe.hset(self.key(f"qconf:{skill}"), name, value)
+        pipe.execute()
+
+    def key(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    def enqueue(self, request: CallRequest, lease_s: float | None = None) -> list[Offer]:
+        """Put the call in line; returns the offers this made (possibly for this very call)."""
+        priority = request.priority + (self.vip_boost if request.vip else 0)
+        at = request.enqueued_at or self.clock()
+        score = (100 - max(0, min(99, priority))) * 1e13 + int(at * 1000)
+        predicted = self.estimator.for_score(request.skill, request.language, score)
+        fields: dict[str, str] = {
+            "caller": request.caller, "intent": request.intent, "vip": "1" if request.vip else "",
+            "ivr_path": json.dumps(list(request.ivr_path), ensure_ascii=False, separators=(",", ":")),
+            "predicted_wait_s": "" if predicted.seconds is None else str(predicted.seconds),
+            **request.extra,
+        }
+        if request.callback_number:
+            fields["callback_number"] = request.callback_number
+        flat = [item for pair in fields.items() for item in pair]
+        reply = self.scripts.run(
+            "enqueue", request.call_id, request.skill, request.language, priority, request.channel,
+            repr(at), lease_s or self.lease_s, *flat,
+        )
+        return _offers(reply)
+
+    def set_agent_state(self, agent_id: str, state: str, reason: str = "") -> list[Offer]:
+        """available / not_ready / offline. Raises NoSuchAgent, AgentOnCall, BadState."""
+        return _offers(self.scripts.run("agent_state", agent_id, state, reason))
+
+    def answer(self, call_id: str, agent_id: str, lease_s: float | None = None) -> Answered:
+        """The agent picked up. Raises NotOffered when the offer is gone (the agent must be hung up)."""
+        wait, predicted, channel, number = self.scripts.run("answer", call_id, agent_id, lease_s or self.lease_s)
+        return Answered(float(wait), float(predicted) if predicted else None, _text(channel), _text(number) or None)
+
+    def reject(self, call_id: str, agent_id: str, reason: str) -> list[Offer]:
+        """The agent did not take the call: agent not_ready, call offered again at its place."""
+        return _offers(self.scripts.run("reject", call_id, agent_id, reason))
+
+    def end_call(self, call_id: str, reason: str, cancel_callback: bool = False) -> Ended:
+        """The call is over (talked, or abandoned). A pending callback stands unless cancelled."""
+        offers, agent, leg = self.scripts.run("end_call", call_id, reason, "1" if cancel_callback else "")
+        return Ended(_offers(offers), _text(agent) or None, _text(leg) or None)
+
+    def tick(self, limit: int = 500) -> TickResult:
+        """Reconcile: expired offers, wrap-ups over, lost calls, escalation steps due."""
+        offers, ended = self.scripts.run("tick", limit)
+        return TickResult(_offers(offers), [Ended([], _text(a) or None, _text(leg) or None) for _, a, leg in ended])
+
+    def request_callback(self, call_id: str, number: str, lifetime_s: float = 4 * 3600) -> None:
+        """The waiting caller leaves the line but keeps their place; raises NotWaiting if too late."""
+        self.scripts.run("callback", call_id, number, caller_key(number), lifetime_s)
+
+    def cancel_callback_of(self, number: str) -> Ended | None:
+        """A caller who asked for a callback calls again: the callback is cancelled."""
+        call_id = self.redis.get(self.key(f"callback_by:{caller_key(number)}"))
+        if call_id is None:
+            return None
+        return self.end_call(_text(call_id), "callback_cancelled", cancel_callback=True)
+
+    def renew(self, call_ids: Iterable[str], lease_s: float | None = None) -> None:
+        """The channel still holds these calls: push their leases out (never shortening one)."""
+        until = self.clock() + (lease_s or self.lease_s)
+        mapping = {call_id: until for call_id in call_ids}
+        if mapping:
+            self.redis.zadd(self.key("leases"), mapping, xx=True, gt=True)
+
+    def wait_for_offer(self, call_id: str, timeout_s: float) -> str | None:
+        """Block up to ``timeout_s`` for an agent to be reserved for the call; returns the agent id."""
+        got = self.redis.blpop([self.key(f"notify:{call_id}")], timeout=timeout_s)
+        return _text(got[1]) if got else None
+
+    def note_agent_leg(self, call_id: str, leg: str) -> None:
+        """The channel's id of the call ringing the agent, so it can be cancelled."""
+        self.redis.hset(self.key(f"call:{call_id}"), "agent_leg", leg)
+
+    def call(self, call_id: str) -> CallView | None:
+        """Where a call stands: state, queue, position, expected wait, agent."""
+        data = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key(f"call:{call_id}")).items()}
+        if not data:
+            return None
+        now, queue = self.clock(), f"{data['skill']}:{data['language']}"
+        estimate = WaitEstimate(0, None, False)
+        if data["state"] in ("waiting", "callback"):
+            estimate = self.estimator.for_score(data["skill"], data["language"], float(data["score"]))
+        return CallView(
+            call_id=call_id, state=data["state"], queue=queue,
+            position=estimate.position or None, expected_wait_s=estimate.seconds,
+            estimate_confident=estimate.confident, agent=data.get("agent"),
+            waited_s=round(now - float(data["enqueued_at"]), 3), callback_offer=data.get("callback_offer") == "1",
+            fields=data,
+        )
+
+    def waiting_call(self, call_id: str) -> CallView:
+        view = self.call(call_id)
+        if view is None or view.state != "waiting":
+            raise NotWaiting(f"call {call_id} is not waiting")
+        return view
+
+
+def caller_key(number: str) -> str:
+    """Index key for a caller's number, without keeping the number in the key name."""
+    return hashlib.sha256(number.encode()).hexdigest()[:32]
+
+
+def _offers(reply: Any) -> list[Offer]:
+    return [Offer(*(_text(part) for part in row)) for row in reply]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
