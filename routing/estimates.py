@@ -7,7 +7,9 @@ departure-rate core of Erlang C, applied to a known position instead of an avera
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -30,14 +32,21 @@ class WaitEstimator:
         self._redis, self._prefix = client, prefix
 
     def for_score(self, skill: str, language: str, score: float) -> WaitEstimate:
-        """The estimate for a caller whose place in the ``skill:language`` line has ``score``."""
+        """The estimate for a caller about to join the ``skill:language`` line with ``score``."""
+        return self._estimate(skill, language, lambda pipe, line: pipe.zcount(line, "-inf", score))
+
+    def for_call(self, skill: str, language: str, call_id: str) -> WaitEstimate:
+        """The estimate for a caller in the ``skill:language`` line now (None: not in it)."""
+        return self._estimate(skill, language, lambda pipe, line: pipe.zrank(line, call_id))
+
+    def _estimate(self, skill: str, language: str, ahead: Callable[[Any, str], object]) -> WaitEstimate:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zcount(f"{self._prefix}queue:{skill}:{language}", "-inf", f"({score}")
+        ahead(pipe, f"{self._prefix}queue:{skill}:{language}")
         pipe.zcard(f"{self._prefix}pool:{skill}:{language}")
         pipe.scard(f"{self._prefix}staffed:{skill}:{language}")
         pipe.lrange(f"{self._prefix}aht:{skill}", 0, -1)
-        ahead, free, staffed, samples = pipe.execute()
-        return estimate(int(ahead) + 1, int(free), int(staffed), [float(s) for s in samples])
+        before, free, staffed, samples = pipe.execute()
+        return estimate(int(before or 0) + 1, int(free), int(staffed), [float(s) for s in samples])
 
 
 def estimate(position: int, free_agents: int, staffed: int, handle_times: list[float]) -> WaitEstimate:

@@ -196,7 +196,7 @@ class Router:
         now, queue = self.clock(), f"{data['skill']}:{data['language']}"
         estimate = WaitEstimate(0, None, False)
         if data["state"] in ("waiting", "callback"):
-            estimate = self.estimator.for_score(data["skill"], data["language"], float(data["score"]))
+            estimate = self.estimator.for_call(data["skill"], data["language"], call_id)
         return CallView(
             call_id=call_id, state=data["state"], queue=queue,
             position=estimate.position or None, expected_wait_s=estimate.seconds,
