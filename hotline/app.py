@@ -12,18 +12,23 @@ from sqlalchemy.orm import sessionmaker
 
 from hotline.banking import DemoBank, HttpBank
 from hotline.complaints import WorkOrderIntake
+from hotline.connector import AgentDialer, OfferConnector
 from hotline.menus import MenuRepository
 from hotline.redis_server import ensure_local_redis
 from hotline.settings import Settings
 from hotline.store.db import connect
 from hotline.store.models import Recording, WorkOrder
 from ivr.engine import Engine
-from ivr.services import BusinessHours, CoreBanking, ServiceTable
+from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
 from recordings.store import RecordingStore, StoredAudio
+from routing.agents import AgentRegistry
 from routing.events import EventLog
+from routing.router import Router
 from routing.sessions import SessionStore
 from webhooks import TwilioConfig, create_blueprint
+from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
+from webhooks.hold import HoldConfig, TwilioHold
 from webhooks.recordings import RecordingFetcher
 
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -42,6 +47,9 @@ class Hotline:
     events: EventLog
     recordings: RecordingStore
     bank: CoreBanking
+    router: Router
+    agents: AgentRegistry
+    connector: OfferConnector
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -60,12 +68,28 @@ def build_hotline(settings: Settings) -> Hotline:
         bank = DemoBank(sql)
     hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
     services = ServiceTable(bank, WorkOrderIntake(sql), hours)
+    router = Router(
+        client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,
+        vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
+    )
     return Hotline(
         settings=settings, redis=client, sql=sql, menus=MenuRepository(sql, client),
         engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s),
         events=EventLog(client, settings.data_dir / "spool"),
         recordings=RecordingStore(settings.recordings_dir), bank=bank,
+        router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
+        connector=OfferConnector(_agent_dialers(settings, router)),
     )
+
+
+def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]:
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        return {}  # no Twilio account: Twilio callers cannot be connected (logged when one queues)
+    offer_timeout = int(settings.queue_configs["general"].offer_timeout)
+    return {"twilio": TwilioAgentDialer(AgentLegConfig(
+        settings.public_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
+        settings.twilio_number, offer_timeout, settings.twilio_sip_domain,
+    ), router)}
 
 
 def prepare(settings: Settings) -> Hotline:
@@ -74,6 +98,7 @@ def prepare(settings: Settings) -> Hotline:
     if isinstance(hotline.bank, DemoBank):
         hotline.bank.seed()
     hotline.menus.ensure_published(settings.menu_name)
+    hotline.router.configure()
     return hotline
 
 
@@ -85,9 +110,13 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     app = Flask("hotline")
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
     app.extensions["hotline"] = hotline
+    hotline.router.configure()
+    hold = TwilioHold(HoldConfig(
+        s.public_url, s.twilio_number, s.twilio_hold_music_url, s.hold_announce_every_s,
+        callback_lifetime_s=s.callback_lifetime_s,
+    ), hotline.router, hotline.connector)
     calls = TwilioCalls(
-        ChannelConfig(s.public_url, s.menu_name, s.twilio_queue_prefix),
-        hotline.engine, hotline.menus, hotline.sessions, hotline.events,
+        ChannelConfig(s.public_url, s.menu_name), hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold,
     )
     fetcher = RecordingFetcher(
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,

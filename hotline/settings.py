@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from routing.config import DEFAULT_QUEUES, QueueConfig
 
 
 class Settings(BaseSettings):
@@ -40,10 +43,38 @@ class Settings(BaseSettings):
     bank_token: str | None = Field(default=None, alias="HOTLINE_BANK_TOKEN")
     bank_timeout_s: float = Field(default=3.0, alias="HOTLINE_BANK_TIMEOUT")
     twilio_queue_prefix: str = Field(default="hotline", alias="HOTLINE_TWILIO_QUEUE_PREFIX")
+    twilio_number: str = Field(default="", alias="HOTLINE_TWILIO_NUMBER")
+    """The hotline's Twilio number: caller id of the calls that ring agents and dial callbacks."""
+    twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
+    """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
+    twilio_hold_music_url: str = Field(
+        default="http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
+        alias="HOTLINE_TWILIO_HOLD_MUSIC")
+    hotline_name: str = Field(default="hotline", alias="HOTLINE_NAME")
+    """Names this hotline's router keys (their Redis Cluster hash tag)."""
+    queues: dict[str, QueueConfig] = Field(default_factory=dict, alias="HOTLINE_QUEUES")
+    """Per-skill routing settings as JSON, over the defaults in ``routing.config.DEFAULT_QUEUES``."""
+    router_lease_s: float = Field(default=30, alias="HOTLINE_ROUTER_LEASE")
+    """A call whose channel stops renewing it for this long is ended and its agent freed."""
+    router_tick_s: float = Field(default=0.5, alias="HOTLINE_ROUTER_TICK")
+    hold_announce_every_s: float = Field(default=45, alias="HOTLINE_HOLD_ANNOUNCE_EVERY")
+    hold_max_wait_s: float = Field(default=1800, alias="HOTLINE_HOLD_MAX_WAIT")
+    """A caller still waiting after this long leaves the line for the menu's next node."""
+    callback_lifetime_s: float = Field(default=4 * 3600, alias="HOTLINE_CALLBACK_LIFETIME")
+    vip_boost: int = Field(default=3, alias="HOTLINE_VIP_BOOST")
 
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"
+
+    @property
+    def queue_configs(self) -> dict[str, QueueConfig]:
+        return {**DEFAULT_QUEUES, **self.queues}
+
+    @property
+    def utc_offset_s(self) -> int:
+        offset = dt.datetime.now(ZoneInfo(self.timezone)).utcoffset()
+        return int(offset.total_seconds()) if offset else 0
 
     @property
     def recordings_dir(self) -> Path:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from ivr import actions as act
 from ivr.masking import mask_phone
 from ivr.session import Session
 from routing.events import EventLog
+from routing.router import CallRequest
 
 
 def emit_call_started(events: EventLog, session: Session, direction: str = "inbound") -> None:
@@ -22,4 +24,13 @@ def emit_call_ended(events: EventLog, session: Session, status: str, duration_s:
         intent=session.intent, outcome=session.outcome or "hangup",
         verified="yes" if "balance" in session.vars else "no",
         language=session.language, menu_version=session.menu_version, ivr_path=session.path,
+    )
+
+
+def queue_request(session: Session, enqueue: act.Enqueue, channel: str) -> CallRequest:
+    """What the router needs to queue a caller who reached a ``queue`` node, from either channel."""
+    return CallRequest(
+        call_id=session.call_id, skill=enqueue.skills[0], language=enqueue.language, priority=enqueue.priority,
+        channel=channel, caller=mask_phone(session.caller), ivr_path=enqueue.ivr_path or tuple(session.path),
+        intent=session.intent, vip=session.vars.get("vip") == "1",
     )

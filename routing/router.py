@@ -62,6 +62,8 @@ class Ended:
     freed_agent: str | None = None
     """The agent the call was ringing, free again: the channel cancels that ring."""
     agent_leg: str | None = None
+    state: str = ""
+    """The state the call was in when it ended (busy = it had been answered); '' if nothing ended."""
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,12 @@ class Router:
         """The agent did not take the call: agent not_ready, call offered again at its place."""
         return _offers(self.scripts.run("reject", call_id, agent_id, reason))
 
-    def end_call(self, call_id: str, reason: str, cancel_callback: bool = False) -> Ended:
-        """The call is over (talked, or abandoned). A pending callback stands unless cancelled."""
-        offers, agent, leg = self.scripts.run("end_call", call_id, reason, "1" if cancel_callback else "")
-        return Ended(_offers(offers), _text(agent) or None, _text(leg) or None)
+    def end_call(self, call_id: str, reason: str, cancel_callback: bool = False, agent: str = "") -> Ended:
+        """The call is over (talked, or abandoned). A pending callback stands unless cancelled.
+        With ``agent``, only while the call is with that agent (a late report changes nothing)."""
+        offers, freed, leg, state = self.scripts.run(
+            "end_call", call_id, reason, "1" if cancel_callback else "", agent)
+        return Ended(_offers(offers), _text(freed) or None, _text(leg) or None, _text(state))
 
     def tick(self, limit: int = 500) -> TickResult:
         """Reconcile: expired offers, wrap-ups over, lost calls, escalation steps due."""

@@ -238,7 +238,7 @@ def test_caller_reaches_an_agent_when_the_core_bank_fails(how: str, settings: Se
     caller.press(CARD + "#")
 
     assert caller.verbs()[-1] == "Enqueue"
-    assert caller.verb("Enqueue").text == "hotline-inquiry-zh-CN"
+    assert caller.queue() == "inquiry:zh-CN"
     assert "正在为您转接人工服务，请稍候。" in caller.said()
     assert APOLOGY not in caller.transcript
 
@@ -255,6 +255,6 @@ def test_caller_reaches_an_agent_when_the_core_bank_stops_answering_mid_call(
     core.slow = True
     caller.press(PIN)
 
-    assert caller.verb("Enqueue").text == "hotline-inquiry-zh-CN"
+    assert caller.queue() == "inquiry:zh-CN"
     assert not any("您的余额为" in text for text in caller.transcript)
     assert APOLOGY not in caller.transcript

@@ -51,7 +51,7 @@ def test_three_wrong_pins_reach_an_inquiry_agent(caller: TwilioCaller) -> None:
         caller.press(CARD + "#")
         caller.press("999999")
     assert caller.said()[-2:] == ["验证失败次数过多，正在为您转接人工服务。", "正在为您转接人工服务，请稍候。"]
-    assert caller.verb("Enqueue").text == "hotline-inquiry-zh-CN"
+    assert caller.queue() == "inquiry:zh-CN"
 
 
 def test_repeat_key_reads_the_balance_again(caller: TwilioCaller) -> None:

@@ -45,7 +45,7 @@ def test_loss_report_in_english_with_wrong_id_three_times_goes_to_loss_agent_fir
         assert caller.said() == ["The ID digits do not match.",
                                  "Enter the last six digits of your ID number. If the last one is X, press star."]
     caller.press("000000")
-    assert caller.verb("Enqueue").text == "hotline-loss-en-US"
+    assert caller.queue() == "loss:en-US"
     assert caller.said()[-1] == "Connecting you with priority to a lost-card specialist, please hold."
 
 
@@ -64,7 +64,7 @@ def test_complaint_opens_a_work_order_and_reads_its_number(caller: TwilioCaller,
     assert order.caller_masked == "+86138****5678"
     assert caller.said()[0] == f"我们已受理您的投诉，工单号：{' '.join(order.number)}。我们会尽快处理并回访您。"
     caller.press("0")
-    assert caller.verb("Enqueue").text == "hotline-complaint-zh-CN"
+    assert caller.queue() == "complaint:zh-CN"
 
 
 def test_complaint_in_english_with_nothing_recorded_twice_goes_to_complaint_agent(caller: TwilioCaller) -> None:
@@ -75,16 +75,17 @@ def test_complaint_in_english_with_nothing_recorded_twice_goes_to_complaint_agen
     caller.wait()
     assert caller.verbs() == ["Say", "Say", "Record", "Redirect"]
     caller.wait()
-    assert caller.verb("Enqueue").text == "hotline-complaint-en-US"
+    assert caller.queue() == "complaint:en-US"
 
 
 def test_agent_key_queues_with_skill_priority_and_ivr_path(caller: TwilioCaller, redis_url: str) -> None:
     caller.dial()
     caller.press("0")
-    assert caller.verb("Enqueue").text == "hotline-general-zh-CN"
+    assert caller.queue() == "general:zh-CN"
     queued = [e for e in events(redis_url) if e["type"] == "call_queued"]
-    assert queued[0]["skills"] == '["general"]' and queued[0]["priority"] == "5"
-    assert [step["input"] for step in json.loads(queued[0]["ivr_path"])] == ["key 0", "queued general"]
+    assert (queued[0]["skill"], queued[0]["priority"], queued[0]["channel"]) == ("general", "5", "twilio")
+    view = caller.client.application.extensions["hotline"].router.call(caller.call_sid)
+    assert [step["input"] for step in json.loads(view.fields["ivr_path"])] == ["key 0", "queued general"]
     caller.leave_queue("bridged")
     assert caller.verbs() == ["Hangup"]
     assert caller.hang_up() == 204
@@ -98,4 +99,4 @@ def test_silence_reprompts_then_reaches_an_agent_in_business_hours(caller: Twili
     assert caller.said()[0] == "我们没有收到您的输入。"
     caller.wait()
     caller.wait()
-    assert caller.verb("Enqueue").text == "hotline-general-zh-CN"
+    assert caller.queue() == "general:zh-CN"

@@ -50,6 +50,32 @@ def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: Twil
         calls.status(request.form)
         return Response(status=204)
 
+    @bp.post("/queue/wait")
+    @twilio_signed
+    def queue_wait() -> Response:
+        return _twiml(calls.hold.wait(_arg("call")))
+
+    @bp.post("/queue/choice")
+    @twilio_signed
+    def queue_choice() -> Response:
+        return _twiml(calls.hold.choice(_arg("call"), request.form))
+
+    @bp.post("/agent/connect")
+    @twilio_signed
+    def agent_connect() -> Response:
+        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent")))
+
+    @bp.post("/agent/done")
+    @twilio_signed
+    def agent_done() -> Response:
+        return _twiml(calls.hold.agent_done(_arg("call"), _arg("agent"), request.form))
+
+    @bp.post("/agent/status")
+    @twilio_signed
+    def agent_status() -> Response:
+        calls.hold.agent_status(_arg("call"), _arg("agent"), request.form)
+        return Response(status=204)
+
     @bp.post("/recording")
     @twilio_signed
     def recording() -> Response:
@@ -83,6 +109,13 @@ def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: Twil
         return _twiml(apology("zh-CN", APOLOGY, config.fallback_queue))
 
     return bp
+
+
+def _arg(name: str) -> str:
+    value = request.args.get(name, "")
+    if not value or len(value) > 64:
+        raise BadRequest(f"missing or malformed {name}")
+    return value
 
 
 def _twiml(twiml: str) -> Response:

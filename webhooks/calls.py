@@ -12,9 +12,11 @@ from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
 from ivr.session import Session
-from routing.call_events import emit_call_ended, emit_call_started
+from routing.call_events import emit_call_ended, emit_call_started, queue_request
 from routing.events import EventLog
+from routing.router import Ended
 from routing.sessions import SessionStore
+from webhooks.hold import TwilioHold
 from webhooks.twiml import StepUrls, render
 
 log = logging.getLogger(__name__)
@@ -32,16 +34,16 @@ class BadRequest(ValueError):
 class ChannelConfig:
     public_url: str
     menu_name: str
-    queue_prefix: str = "hotline"
 
 
 class TwilioCalls:
     def __init__(
         self, config: ChannelConfig, engine: Engine, menus: MenuSource,
-        sessions: SessionStore, events: EventLog,
+        sessions: SessionStore, events: EventLog, hold: TwilioHold,
     ) -> None:
         self.config, self.engine, self.menus = config, engine, menus
-        self.sessions, self.events = sessions, events
+        self.sessions, self.events, self.hold = sessions, events, hold
+        self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool) -> str:
         """Answer one voice webhook: the first of a call, or one caller event."""
@@ -65,7 +67,9 @@ class TwilioCalls:
             return winner.last_answer if winner else twiml
         if stored is None:
             emit_call_started(self.events, session, form.get("Direction", "inbound"))
-        self._note_queued(session, actions)
+            if session.caller:
+                self._settle(self.router.cancel_callback_of(session.caller))
+        self._enqueue(session, actions)
         return twiml
 
     def status(self, form: Mapping[str, str]) -> None:
@@ -74,6 +78,7 @@ class TwilioCalls:
         status = form.get("CallStatus", "")
         if status not in FINAL_STATUSES:
             return
+        self._settle(self.router.end_call(call_id, "caller_hangup"))
         stored = self.sessions.take(call_id)
         if stored is None:
             return
@@ -87,18 +92,18 @@ class TwilioCalls:
         base = self.config.public_url.rstrip("/")
         step = f"{base}/twilio/voice?{urlencode({'seq': session.seq})}"
         return StepUrls(
-            step=step, timeout=step + "&timeout=1",
-            recording_status=f"{base}/twilio/recording",
-            queue_name=lambda q: f"{self.config.queue_prefix}-{q.skills[0]}-{q.language}",
+            step=step, timeout=step + "&timeout=1", recording_status=f"{base}/twilio/recording",
+            queue_name=self.hold.queue_name(session.call_id), wait=self.hold.wait_url(session.call_id),
         )
 
-    def _note_queued(self, session: Session, actions: list[act.Action]) -> None:
+    def _enqueue(self, session: Session, actions: list[act.Action]) -> None:
         for action in actions:
             if isinstance(action, act.Enqueue):
-                self.events.emit(
-                    "call_queued", call_id=session.call_id, skills=list(action.skills),
-                    priority=action.priority, language=action.language, ivr_path=session.path,
-                )
+                self.connector.connect(self.router.enqueue(queue_request(session, action, "twilio")))
+
+    def _settle(self, ended: Ended | None) -> None:
+        if ended is not None:
+            self.connector.settle(ended)
 
 
 def _event(form: Mapping[str, str], timed_out: bool) -> ev.Event:

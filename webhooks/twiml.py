@@ -25,7 +25,10 @@ class StepUrls:
     timeout: str
     """Where Twilio goes when a Gather or Record ends with nothing: the Redirect after it."""
     recording_status: str
-    queue_name: Callable[[act.Enqueue], str]
+    queue_name: str
+    """This caller's own Twilio queue (see ``webhooks.hold``)."""
+    wait: str
+    """The hold TwiML: position, expected wait, callback offer, music."""
 
 
 def render(actions: list[act.Action], urls: StepUrls) -> str:
@@ -41,25 +44,25 @@ def render(actions: list[act.Action], urls: StepUrls) -> str:
             action = replace(action, prompt=(*pending, *action.prompt))
         else:
             for say in pending:
-                _say(response, say)
+                speak(response, say)
         pending = []
         _RENDER[type(action)](response, action, urls)
     for say in pending:
-        _say(response, say)
+        speak(response, say)
     return str(response)
 
 
 def apology(language: str, text: str, queue: str | None) -> str:
     """What a caller hears when something broke: an apology, then an agent or goodbye."""
     response = VoiceResponse()
-    _say(response, act.Say(text, language))
+    speak(response, act.Say(text, language))
     if queue:
         response.enqueue(name=queue)
     response.hangup()
     return str(response)
 
 
-def _say(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
+def speak(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
     language, voice = VOICES.get(say.language, (say.language, None))
     parent.say(say.text, language=language, voice=voice)
 
@@ -73,14 +76,14 @@ def _render_gather(response: VoiceResponse, action: act.Gather, urls: StepUrls) 
         finish_on_key=action.finish_on_key, timeout=math.ceil(wait),
     )
     for say in action.prompt:
-        _say(gather, say)
+        speak(gather, say)
     # A Gather that gets nothing falls through without a request: tell the engine it timed out.
     response.redirect(urls.timeout, method="POST")
 
 
 def _render_record(response: VoiceResponse, action: act.Record, urls: StepUrls) -> None:
     for say in action.prompt:
-        _say(response, say)
+        speak(response, say)
     response.record(
         action=urls.step, method="POST", max_length=action.max_seconds,
         finish_on_key=action.finish_on_key, timeout=math.ceil(action.silence_timeout_s), play_beep=True,
@@ -90,7 +93,8 @@ def _render_record(response: VoiceResponse, action: act.Record, urls: StepUrls) 
 
 
 def _render_enqueue(response: VoiceResponse, action: act.Enqueue, urls: StepUrls) -> None:
-    response.enqueue(name=urls.queue_name(action), action=urls.step, method="POST")
+    response.enqueue(name=urls.queue_name, action=urls.step, method="POST", wait_url=urls.wait,
+                     wait_url_method="POST")
 
 
 def _render_transfer(response: VoiceResponse, action: act.Transfer, urls: StepUrls) -> None:

@@ -162,7 +162,7 @@ local function offer(id, call, agent_id, skill, offers)
     redis.call('HSET', P .. 'rr:' .. skill, agent_id, redis.call('INCR', P .. 'rrseq:' .. skill))
   end
   redis.call('RPUSH', P .. 'notify:' .. id, agent_id)
-  redis.call('EXPIRE', P .. 'notify:' .. id, conf.offer_timeout + 5)
+  redis.call('EXPIRE', P .. 'notify:' .. id, math.ceil(conf.offer_timeout) + 5)
   emit('call_offered', {'call_id', id, 'agent', agent_id, 'skill', skill,
     'wait_s', string.format('%.3f', NOW - tonumber(call.enqueued_at))})
   offers[#offers + 1] = {id, agent_id, agent.endpoint or '', call.channel or '',

@@ -2,12 +2,16 @@
 -- or ringing (a ringing agent is freed, keeping their place among idle agents).
 -- ARGV[4] = call id, ARGV[5] = reason, ARGV[6] = '1' to end a callback request too (cancelled by
 -- the caller); otherwise a caller who hangs up after asking for a callback keeps it.
--- Returns {offers, freed agent or '', that agent's call leg or ''}.
-local id, reason = ARGV[4], ARGV[5]
+-- ARGV[7] = agent id or '': end the call only while it is with that agent (a late report from an
+-- agent's leg must not end the call after it moved on to another agent).
+-- Returns {offers, freed agent or '', that agent's call leg or '', the state the call ended in or ''}.
+local id, reason, only_agent = ARGV[4], ARGV[5], ARGV[7]
 local offers, touched = {}, {}
-local state = redis.call('HGET', call_key(id), 'state')
-if not state or (state == 'callback' and ARGV[6] ~= '1') then return {offers, '', ''} end
+local current = redis.call('HMGET', call_key(id), 'state', 'agent')
+local state = current[1]
+if not state or (state == 'callback' and ARGV[6] ~= '1') then return {offers, '', '', ''} end
+if only_agent ~= '' and current[2] ~= only_agent then return {offers, '', '', ''} end
 local freed = end_call(id, reason, touched)
 dispatch_queues(touched, offers)
-if freed then return {offers, freed[1], freed[2]} end
-return {offers, '', ''}
+if freed then return {offers, freed[1], freed[2], state} end
+return {offers, '', '', state}

@@ -16,6 +16,9 @@ for i = 11, #ARGV, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
   if ARGV[i] == 'callback_number' then fields[2] = 'callback' end
+  if ARGV[i] == 'callback_key' then
+    redis.call('SET', P .. 'callback_by:' .. ARGV[i + 1], id, 'EX', math.ceil(tonumber(ARGV[10])))
+  end
 end
 redis.call('HSET', key, unpack(fields))
 redis.call('ZADD', P .. 'queue:' .. q, score, id)

@@ -54,6 +54,12 @@ class TwilioCaller:
         assert self.twiml is not None
         return [el.text or "" for el in self.twiml.iter("Say")]
 
+    def queue(self) -> str:
+        """The router queue ("skill:language") this caller waits in, once TwiML put them on hold for it."""
+        assert self.verb("Enqueue").text == f"hotline-{self.call_sid}"
+        view = self.client.application.extensions["hotline"].router.call(self.call_sid)
+        return view.queue if view else ""
+
     def verb(self, name: str) -> ET.Element:
         assert self.twiml is not None
         found = self.twiml.find(name)

@@ -1,0 +1,78 @@
+"""Rings agents for Twilio callers: a REST ``calls.create`` whose TwiML then connects the caller."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from routing.router import Offer, Router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentLegConfig:
+    public_url: str
+    account_sid: str
+    auth_token: str
+    api_base: str
+    caller_id: str
+    """The hotline's Twilio number, shown to the agent."""
+    offer_timeout_s: int = 20
+    sip_domain: str = ""
+
+
+class TwilioAgentDialer:
+    """Places the agent leg off the request thread: the caller's webhook answers without waiting on Twilio."""
+
+    def __init__(self, config: AgentLegConfig, router: Router, workers: int = 4) -> None:
+        self.config, self.router = config, router
+        self.client = Client(config.account_sid, config.auth_token)
+        self.client.api.base_url = config.api_base.rstrip("/")
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent-leg")
+
+    def ring(self, offer: Offer) -> None:
+        self._pool.submit(self._ring, offer)
+
+    def cancel(self, agent_leg: str) -> None:
+        self._pool.submit(self._cancel, agent_leg)
+
+    def address(self, endpoint: str) -> str | None:
+        """Where Twilio can reach the agent: a client identity, a number, a SIP URI."""
+        if endpoint.startswith(("client:", "sip:", "+")):
+            return endpoint
+        if endpoint.upper().startswith(("PJSIP/", "SIP/")) and self.config.sip_domain:
+            return f"sip:{endpoint.split('/', 1)[1]}@{self.config.sip_domain}"
+        return None
+
+    def _ring(self, offer: Offer) -> None:
+        to = self.address(offer.endpoint)
+        query = urlencode({"call": offer.call_id, "agent": offer.agent_id})
+        base = self.config.public_url.rstrip("/")
+        try:
+            if to is None:
+                raise ValueError(f"endpoint {offer.endpoint!r} cannot be reached from Twilio")
+            leg = self.client.calls.create(
+                to=to, from_=self.config.caller_id, url=f"{base}/twilio/agent/connect?{query}", method="POST",
+                status_callback=f"{base}/twilio/agent/status?{query}", status_callback_method="POST",
+                status_callback_event=["completed"], timeout=self.config.offer_timeout_s,
+            )
+        except (TwilioException, ValueError, OSError) as exc:
+            log.warning("call %s: could not ring agent %s (%s)", offer.call_id, offer.agent_id, exc)
+            for again in self.router.reject(offer.call_id, offer.agent_id, "failed"):
+                if again.channel == "twilio":
+                    self.ring(again)
+            return
+        if leg.sid:
+            self.router.note_agent_leg(offer.call_id, leg.sid)
+
+    def _cancel(self, agent_leg: str) -> None:
+        try:
+            self.client.calls(agent_leg).update(status="canceled")
+        except (TwilioException, OSError) as exc:
+            log.info("agent leg %s not cancelled (%s): it has ended already", agent_leg, type(exc).__name__)

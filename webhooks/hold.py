@@ -1,0 +1,156 @@
+"""Twilio callers waiting for an agent: the wait URL, the callback choice, and the agent's leg."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from hotline.connector import OfferConnector
+from ivr import actions as act
+from routing import announcements as say
+from routing.exceptions import NotOffered, NotWaiting
+from routing.router import CallRequest, Router
+from webhooks.twiml import speak
+
+log = logging.getLogger(__name__)
+
+FINAL_AGENT_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled"})
+TWILIO_MAX_CALL_S = 4 * 3600
+"""Twilio ends any call after four hours: the longest a connected call's lease needs to be."""
+CALLBACK_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class HoldConfig:
+    public_url: str
+    caller_id: str
+    hold_music_url: str
+    announce_every_s: float = 45
+    wait_lease_s: float = 600
+    """Twilio fetches the wait URL again when its TwiML ends: a call not seen for this long is gone."""
+    callback_lifetime_s: float = 4 * 3600
+
+
+class TwilioHold:
+    def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector) -> None:
+        self.config, self.router, self.connector = config, router, connector
+
+    def queue_name(self, call_id: str) -> str:
+        """One Twilio queue per caller, so the agent's ``<Dial><Queue>`` connects exactly that caller."""
+        return f"hotline-{call_id}"
+
+    def wait_url(self, call_id: str) -> str:
+        return self._url("/twilio/queue/wait", call=call_id)
+
+    def wait(self, call_id: str) -> str:
+        """TwiML played on hold, fetched again by Twilio each time it ends."""
+        response = VoiceResponse()
+        view = self.router.call(call_id)
+        if view is None:
+            response.leave()  # the router no longer has the call: back to the menu's next node
+            return str(response)
+        self.router.renew([call_id], self.config.wait_lease_s)
+        language = view.fields["language"]
+        if view.state == "waiting":
+            self._announce(response, view.fields, language, call_id)
+            if view.callback_offer:
+                choice = self._url("/twilio/queue/choice", call=call_id)
+                gather = response.gather(num_digits=1, timeout=5, action=choice, method="POST")
+                speak(gather, act.Say(say.text(say.CALLBACK_OFFER, language), language))
+        response.play(self.config.hold_music_url)
+        return str(response)
+
+    def choice(self, call_id: str, form: Mapping[str, str]) -> str:
+        """The caller's key after the callback offer: 1 takes it; anything else keeps waiting."""
+        response = VoiceResponse()
+        if form.get("Digits") == "1" and form.get("From"):
+            try:
+                self.router.request_callback(call_id, form["From"], self.config.callback_lifetime_s)
+            except NotWaiting:
+                response.redirect(self.wait_url(call_id), method="POST")  # an agent is ringing already
+                return str(response)
+            view = self.router.call(call_id)
+            language = view.fields.get("language", "zh-CN") if view else "zh-CN"
+            speak(response, act.Say(say.text(say.CALLBACK_CONFIRMED, language), language))
+            response.hangup()
+            return str(response)
+        response.redirect(self.wait_url(call_id), method="POST")
+        return str(response)
+
+    def agent_connect(self, call_id: str, agent_id: str) -> str:
+        """The agent picked up: connect them to the caller (or dial the customer for a callback)."""
+        response = VoiceResponse()
+        view = self.router.call(call_id)
+        language = view.fields.get("language", "zh-CN") if view else "zh-CN"
+        try:
+            answered = self.router.answer(call_id, agent_id, TWILIO_MAX_CALL_S)
+        except NotOffered:
+            speak(response, act.Say(say.text(say.CALL_GONE, language), language))
+            response.hangup()
+            return str(response)
+        done = self._url("/twilio/agent/done", call=call_id, agent=agent_id)
+        if answered.callback_number:
+            speak(response, act.Say(say.text(say.CALLBACK_WHISPER, language), language))
+            dial = response.dial(action=done, method="POST", caller_id=self.config.caller_id or None)
+            dial.number(answered.callback_number)
+        else:
+            intent = view.fields.get("intent", "") if view else ""
+            whisper = say.text(say.AGENT_WHISPER, language, intent=intent or "-", seconds=round(answered.wait_s))
+            speak(response, act.Say(whisper, language))
+            dial = response.dial(action=done, method="POST")
+            dial.queue(self.queue_name(call_id))
+        return str(response)
+
+    def agent_done(self, call_id: str, agent_id: str, form: Mapping[str, str]) -> str:
+        """The agent's Dial ended. A callback nobody answered is tried again, keeping its place."""
+        view = self.router.call(call_id)
+        ended = self.router.end_call(call_id, "completed", agent=agent_id)
+        self.connector.settle(ended)
+        if view and view.fields.get("callback_number") and form.get("DialCallStatus") != "completed":
+            self._retry_callback(call_id, view.fields)
+        response = VoiceResponse()
+        response.hangup()
+        return str(response)
+
+    def agent_status(self, call_id: str, agent_id: str, form: Mapping[str, str]) -> None:
+        """The agent's leg ended: unanswered means the agent goes not_ready and the call is offered again."""
+        status = form.get("CallStatus", "")
+        if status in FINAL_AGENT_STATUSES:
+            self.connector.connect(self.router.reject(call_id, agent_id, status))
+        elif status == "completed":
+            self.connector.settle(self.router.end_call(call_id, "completed", agent=agent_id))
+
+    def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> None:
+        now = time.time()
+        last = float(fields.get("announced_at") or fields.get("enqueued_at") or 0)
+        first = "announced_at" not in fields
+        if not first and now - last < self.config.announce_every_s:
+            return
+        estimate = self.router.estimator.for_call(fields["skill"], language, call_id)
+        text = say.position_announcement(language, estimate)
+        if text:
+            speak(response, act.Say(text, language))
+        self.router.redis.hset(self.router.key(f"call:{call_id}"), "announced_at", f"{now:.3f}")
+
+    def _retry_callback(self, call_id: str, fields: Mapping[str, str]) -> None:
+        """Dial the customer again later, at the same place in line, up to CALLBACK_ATTEMPTS times."""
+        attempts = int(fields.get("attempts") or 0) + 1
+        if attempts >= CALLBACK_ATTEMPTS:
+            log.info("callback for call %s: no answer after %d attempts, given up", call_id, attempts)
+            return
+        origin = call_id.split("~", 1)[0]
+        self.connector.connect(self.router.enqueue(CallRequest(
+            call_id=f"{origin}~{attempts}", skill=fields["skill"],
+            language=fields["language"], priority=int(fields["priority"]), channel="twilio",
+            caller=fields.get("caller", ""), intent=fields.get("intent", ""),
+            enqueued_at=float(fields["enqueued_at"]), callback_number=fields["callback_number"],
+            extra={"attempts": str(attempts), "callback_key": fields["callback_key"]},
+        ), self.config.callback_lifetime_s))
+
+    def _url(self, path: str, **query: str) -> str:
+        return f"{self.config.public_url.rstrip('/')}{path}?{urlencode(query)}"
