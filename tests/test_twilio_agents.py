@@ -1,0 +1,178 @@
+"""Twilio callers reach agents through the router: signed webhooks in, REST calls to agents out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs
+
+import pytest
+
+from hotline.app import Hotline, create_app, prepare
+from hotline.settings import Settings
+from routing.agents import Agent
+from routing.config import QueueConfig
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
+from tests.fakes.twilio_caller import TwilioCaller
+
+HOTLINE_NUMBER = "+861095555"
+
+
+class TwilioApi:
+    """Twilio's REST API on loopback: answers calls.create with a new call sid, keeps every request."""
+
+    def __init__(self) -> None:
+        self.server = LocalHttpServer(self._answer)
+        self._legs = 0
+
+    def _answer(self, request: SeenRequest) -> Reply:
+        self._legs += 1
+        return Reply.json(201, {"sid": f"CAagentleg{self._legs:022d}", "status": "queued"})
+
+    def created(self, count: int, timeout_s: float = 5) -> list[dict[str, str]]:
+        """The form of each calls.create, once ``count`` have arrived (the dialer works off-thread)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            creates = [r for r in self.server.requests if r.path.endswith("/Calls.json")]
+            if len(creates) >= count:
+                return [{k: v[0] for k, v in parse_qs(r.body.decode()).items()} for r in creates]
+            time.sleep(0.01)
+        raise AssertionError(f"expected {count} agent calls, Twilio got {self.server.requests}")
+
+    def updates(self) -> list[tuple[str, dict[str, str]]]:
+        return [(r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
+                for r in self.server.requests if not r.path.endswith("/Calls.json")]
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[TwilioApi]:
+    api = TwilioApi()
+    api.server.start()
+    yield api
+    api.server.stop()
+
+
+@pytest.fixture
+def hotline(settings: Settings, twilio_api: TwilioApi) -> Hotline:
+    fast = QueueConfig(lower_level_after=0, overflow_after=0, callback_after=0, wrap_up=5)
+    return prepare(settings.model_copy(update={
+        "twilio_api_base": twilio_api.server.url, "twilio_number": HOTLINE_NUMBER,
+        "queues": {"general": fast},
+    }))
+
+
+@pytest.fixture
+def caller(hotline: Hotline) -> TwilioCaller:
+    app = create_app(hotline=hotline)
+    app.testing = True
+    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678")
+
+
+def staff(hotline: Hotline, *names: str) -> None:
+    for name in names:
+        hotline.agents.put(Agent(name, name.title(), f"client:{name}", {"general": 5, "inquiry": 5}, ["zh-CN"]))
+        hotline.router.set_agent_state(name, "available")
+        time.sleep(0.002)  # distinct idle-since: the first named has waited longest
+
+
+def agent_leg(caller: TwilioCaller) -> TwilioCaller:
+    """The agent's side of the call, as Twilio would post it (its own call sid)."""
+    return TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER)
+
+
+def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann", "bob")
+    caller.dial()
+    caller.press("0")
+    assert caller.queue() == "general:zh-CN"
+    enqueue = caller.verb("Enqueue")
+    assert enqueue.attrib["waitUrl"] == f"{PUBLIC_URL}/twilio/queue/wait?call={caller.call_sid}"
+
+    (create,) = twilio_api.created(1)
+    assert (create["To"], create["From"], create["Timeout"]) == ("client:ann", HOTLINE_NUMBER, "20")
+    assert create["Url"] == f"{PUBLIC_URL}/twilio/agent/connect?call={caller.call_sid}&agent=ann"
+    assert create["StatusCallback"] == f"{PUBLIC_URL}/twilio/agent/status?call={caller.call_sid}&agent=ann"
+
+    ann = agent_leg(caller)
+    ann.post(create["Url"])
+    assert ann.verbs() == ["Say", "Dial"]
+    assert ann.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"  # exactly this caller
+    assert "已等待" in ann.said()[0]
+    assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
+
+    caller.leave_queue("bridged")
+    ann.post(ann.verb("Dial").attrib["action"], DialCallStatus="completed")
+    assert hotline.agents.get("ann").state == "wrap_up"  # type: ignore[union-attr]
+    assert caller.hang_up() == 204
+    assert hotline.router.call(caller.call_sid) is None
+
+
+def test_agent_who_does_not_answer_goes_not_ready_and_the_next_agent_is_rung(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann", "bob")
+    caller.dial()
+    caller.press("0")
+    first = twilio_api.created(1)[0]
+    ann = agent_leg(caller)
+    status = ann.post_raw(first["StatusCallback"], CallStatus="no-answer")
+    assert status.status_code == 204
+    second = twilio_api.created(2)[1]
+    assert second["To"] == "client:bob"
+    assert hotline.agents.get("ann").state == "not_ready"  # type: ignore[union-attr]
+    # ann picks up late: told the call is gone, hung up; bob still has it
+    ann.post(first["Url"])
+    assert ann.verbs() == ["Say", "Hangup"]
+    assert hotline.router.call(caller.call_sid).agent == "bob"  # type: ignore[union-attr]
+
+
+def test_caller_hanging_up_while_an_agent_rings_cancels_the_ring(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller.dial()
+    caller.press("0")
+    twilio_api.created(1)
+    deadline = time.monotonic() + 5
+    while not hotline.router.call(caller.call_sid).fields.get("agent_leg"):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert caller.hang_up() == 204
+    deadline = time.monotonic() + 5
+    while not twilio_api.updates():
+        assert time.monotonic() < deadline, "the agent's ring was never cancelled"
+        time.sleep(0.01)
+    path, form = twilio_api.updates()[0]
+    assert path.endswith("/Calls/CAagentleg0000000000000000000001.json") and form == {"Status": "canceled"}
+    assert hotline.agents.get("ann").state == "available"  # type: ignore[union-attr]
+
+
+def test_waiting_caller_hears_music_then_takes_a_callback_that_keeps_the_place(
+    caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))  # offline
+    hotline.redis.hset(hotline.router.key("qconf:general"), "callback_after", "60")
+    caller.dial()
+    caller.press("0")
+    queue = caller.queue()
+    wait_url = caller.verb("Enqueue").attrib["waitUrl"]
+    caller.post(wait_url, QueuePosition="1", QueueTime="0")
+    assert caller.verbs() == ["Play"] and caller.verb("Play").text.endswith(".mp3")
+
+    now = time.time()
+    hotline.router.tick()  # nothing due yet: no callback offer
+    caller.post(wait_url)
+    assert caller.verbs() == ["Play"]
+    hotline.router.scripts.run("tick", 500, now=now + 61)  # a minute later: the callback step is due
+    caller.post(wait_url)
+    gather = caller.verb("Gather")
+    assert "按1" in "".join(caller.said())
+    caller.post(gather.attrib["action"], Digits="1")
+    assert caller.verbs() == ["Say", "Hangup"]
+    assert caller.hang_up() == 204  # hanging up after choosing the callback keeps it
+    view = hotline.router.call(caller.call_sid)
+    assert view is not None and (view.state, view.queue) == ("callback", queue)
+    assert view.fields["callback_number"] == "+8613912345678"
