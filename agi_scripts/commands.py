@@ -10,10 +10,13 @@ from pathlib import Path
 
 from agi_scripts.agi import AgiReply, HotlineAGI, quote
 from agi_scripts.exceptions import AgiHangup
+from agi_scripts.hold import AgiHold, HoldDeps
 from ivr import actions as act
 from ivr import events as ev
 from ivr.model import Menu
+from ivr.session import Session
 from recordings.spool import RecordingSpool
+from routing.call_events import queue_request
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,6 @@ REPLY_SLACK_S = 10
 Render = Callable[[str, str, Path], None]
 """``render(text, language, wav_path)``: speaks a prompt into a file."""
 QUEUE_WAIT_S = 3600
-QUEUE_NAME = "hotline-{skill}"
-"""Asterisk queues per skill, as in asterisk_conf/queues.conf."""
 
 
 class Prompts:
@@ -42,7 +43,7 @@ class Prompts:
     def sound(self, say: act.Say) -> str | None:
         """The file to play, or None (logged) when there is none: the call goes on without it."""
         template = self._templates.get(say.prompt_id, {}).get(say.language)
-        if template is not None and template != say.text:
+        if template != say.text:  # filled per call, or not a menu prompt at all (hold announcements)
             return self._dynamic(say)
         if (self.root / self.menu / say.language / f"{say.prompt_id}.wav").exists():
             return f"{self.prefix}/{self.menu}/{say.language}/{say.prompt_id}"
@@ -95,10 +96,13 @@ class AgiChannel:
     """Plays a step's actions on one call and returns the caller's answer as an engine event."""
 
     def __init__(
-        self, agi: HotlineAGI, prompts: Prompts, spool: RecordingSpool, play_timeout_s: float = PLAY_TIMEOUT_S
+        self, agi: HotlineAGI, prompts: Prompts, spool: RecordingSpool, hold: HoldDeps,
+        play_timeout_s: float = PLAY_TIMEOUT_S,
     ) -> None:
-        self.agi, self.prompts, self.spool = agi, prompts, spool
+        self.agi, self.prompts, self.spool, self.hold = agi, prompts, spool, hold
         self.play_timeout_s = play_timeout_s
+        self.session: Session | None = None
+        """The call's session as of the step being performed (the router wants its path and caller)."""
         self.call_id = agi.env.get("agi_uniqueid", "call")
         self._typed = ""
         self._recordings = 0
@@ -117,6 +121,10 @@ class AgiChannel:
             else:
                 return _PERFORM[type(action)](self, action)
         return None
+
+    def say(self, say: act.Say) -> None:
+        """Play one prompt without listening for keys (hold announcements)."""
+        self._play(say, escape="")
 
     def _play(self, say: act.Say, escape: str) -> None:
         if escape and self._typed:
@@ -164,12 +172,9 @@ class AgiChannel:
         return ev.RecordingSaved(self.spool.keep(name, self.call_id, seconds), seconds)
 
     def _enqueue(self, enqueue: act.Enqueue) -> ev.Event:
-        self.agi.command("SET VARIABLE", "QUEUE_PRIO", enqueue.priority)
-        queue = QUEUE_NAME.format(skill=enqueue.skills[0])
-        self.agi.command("EXEC", "Queue", quote(queue), timeout_s=QUEUE_WAIT_S)
-        status = self.agi.command("GET VARIABLE", "QUEUESTATUS")
-        # Queue sets QUEUESTATUS only when the caller left without an agent.
-        return ev.QueueResult(status.data.lower() if status.result == "1" else "bridged")
+        assert self.session is not None, "the IVR loop sets the session before each step"
+        hold = AgiHold(self.agi, self.hold, self.say)
+        return hold.wait_for_agent(queue_request(self.session, enqueue, "asterisk"))
 
     def _transfer(self, transfer: act.Transfer) -> ev.Event:
         self.agi.command("EXEC", "Dial", quote(f"{transfer.target},30"), timeout_s=QUEUE_WAIT_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,12 +10,16 @@ from pathlib import Path
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
+from agi_scripts.hold import AgiHold, HoldDeps
 from ivr import events as ev
-from ivr.engine import Engine, MenuSource
+from ivr.engine import INTENT_OF_SKILL, Engine, MenuSource
+from ivr.masking import mask_phone
+from ivr.model import Menu
 from ivr.session import Session
 from recordings.spool import RecordingSpool
 from routing.call_events import emit_call_ended, emit_call_started
 from routing.events import EventLog
+from routing.router import CallRequest, Ended
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,8 @@ class IvrDeps:
     """Rendered prompts (``<data dir>/recordings/prompts``)."""
     render: Render | None = None
     """Speaks prompts filled per call; None: they are skipped (logged)."""
+    hold: HoldDeps | None = None
+    """The router side: how callers wait for agents. Required for menus with queue nodes."""
     play_timeout_s: float = PLAY_TIMEOUT_S
     """A peer that does not finish playing a prompt by then counts as stuck: the call is ended."""
 
@@ -48,10 +55,15 @@ def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
     )
     session, actions = deps.engine.start(menu, call)
     emit_call_started(deps.events, session)
-    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.play_timeout_s)
+    assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
+    if session.caller:
+        deps.hold.connector.settle(deps.hold.router.cancel_callback_of(session.caller) or Ended([]))
+    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
+                         deps.play_timeout_s)
     status = "completed"
     try:
         for _ in range(MAX_STEPS):
+            channel.session = session
             event = channel.perform(actions)
             if event is None:
                 break
@@ -62,3 +74,21 @@ def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
         emit_call_ended(deps.events, session, status)
     return session
 
+
+
+def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[str, list[str]]) -> None:
+    """The ``queue`` script: a caller transferred into the router (``hotline-queues`` in the dialplan)
+    waits for an agent of ``?skill=`` at ``?priority=``, hearing ``menu``'s language and prompts."""
+    assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
+    env = agi.env
+    skill = (query.get("skill") or ["general"])[0]
+    priority = int((query.get("priority") or ["5"])[0] or 5)
+    language = ASTERISK_LANGUAGES.get(env.get("agi_language", ""), menu.languages[0])
+    channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
+                         deps.play_timeout_s)
+    request = CallRequest(
+        call_id=env.get("agi_uniqueid", ""), skill=skill, language=language, priority=priority, channel="asterisk",
+        caller=mask_phone(env.get("agi_callerid", "")), intent=INTENT_OF_SKILL.get(skill, "agent"),
+    )
+    with contextlib.suppress(AgiHangup, AgiTimeout):
+        AgiHold(agi, deps.hold, channel.say).wait_for_agent(request)

@@ -6,14 +6,19 @@ import logging
 import signal
 import sys
 
+import redis
+
+from agi_scripts.agent_login import agent_login
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
-from agi_scripts.ivr_call import IvrDeps, run_ivr_call
+from agi_scripts.hold import HoldDeps, agent_answered
+from agi_scripts.ivr_call import IvrDeps, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from hotline.app import Hotline, record_recording
 from hotline.menus import MenuNotFound
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
+from routing.leases import LeaseKeeper
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +29,19 @@ def ivr_deps(hotline: Hotline) -> IvrDeps:
         recordings_dir / "spool", hotline.recordings, on_saved=lambda meta: record_recording(hotline.sql, meta)
     )
     return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav,
-                   hotline.settings.agi_play_timeout_s)
+                   hold=hold_deps(hotline), play_timeout_s=hotline.settings.agi_play_timeout_s)
+
+
+def hold_deps(hotline: Hotline) -> HoldDeps:
+    s = hotline.settings
+    poll_s = 1.0
+    # Blocking reads get their own pooled connections: the shared client is one locked connection.
+    waiting = redis.Redis.from_url(
+        hotline.redis_url, socket_timeout=poll_s + 2, socket_connect_timeout=s.redis_timeout_s)
+    return HoldDeps(
+        hotline.router, hotline.agents, hotline.connector, LeaseKeeper(hotline.router), waiting,
+        announce_every_s=s.hold_announce_every_s, max_wait_s=s.hold_max_wait_s, poll_s=poll_s,
+    )
 
 
 def build_routes(hotline: Hotline) -> Routes:
@@ -34,6 +51,15 @@ def build_routes(hotline: Hotline) -> Routes:
     def ivr(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         run_ivr_call(agi, deps, script)
 
+    def answered(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
+        agent_answered(agi, hotline.router, query, hotline.router.lease_s)
+
+    def login(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
+        agent_login(agi, hotline.agents, hotline.router, query)
+
+    def queue(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
+        transfer_to_queue(agi, deps, hotline.menus.live(hotline.settings.menu_name), query)
+
     def published_menu(name: str) -> Handler | None:
         # live() is one Redis GET and a cached parse: no SQL query on every call's route lookup.
         try:
@@ -42,7 +68,11 @@ def build_routes(hotline: Hotline) -> Routes:
             return None
         return ivr
 
-    return Routes(fallback=published_menu)
+    routes = Routes(fallback=published_menu)
+    routes.register("agent-answered", answered)
+    routes.register("agent-login", login)
+    routes.register("queue", queue)
+    return routes
 
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:

@@ -7,9 +7,12 @@ Used by the tests and by admins to try a menu (``hotline call``).
 from __future__ import annotations
 
 import itertools
+import re
 import signal
 import socket
 import subprocess
+import threading
+import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +30,11 @@ class PeerCall:
     commands: list[str] = field(default_factory=list)
     played: list[str] = field(default_factory=list)
     closed_by_server: bool = False
+    hung_up: bool = False
+    held_since: float | None = None
+    """When music on hold started."""
+    agent_legs: list[PeerCall] = field(default_factory=list)
+    """The ``agent-answered`` AGI calls the Dial ``U()`` gosub made on the agents' channels."""
 
 
 @dataclass
@@ -44,8 +52,14 @@ class AsteriskPeer:
     """Stop answering at command number ``silent_at``, as a stuck Asterisk would (tests the server's timeouts)."""
     replies: dict[int, str] = field(default_factory=dict)
     """Raw lines to answer given commands with instead (garbage, 510, 520 ...)."""
-    queue_status: str | None = None
-    """QUEUESTATUS after EXEC Queue; None: the caller was bridged to an agent."""
+    patience_s: float = 0.0
+    """How long the caller stays on hold (music on) before hanging up; 0: at once."""
+    dial_status: str = "ANSWER"
+    """DIALSTATUS after ``EXEC Dial``: ANSWER, NOANSWER, BUSY, CHANUNAVAIL ..."""
+    talk_s: float = 0.0
+    """How long the agent and the caller talk once connected."""
+    dial_gate: threading.Event | None = None
+    """When set, ``EXEC Dial`` answers only once the event is set: the call stays connected till then."""
     uniqueid: str = field(default_factory=lambda: f"1764000000.{next(_ids)}")
     timeout_s: float = 10.0
     ask: Callable[[str], str] | None = None
@@ -54,6 +68,7 @@ class AsteriskPeer:
     """Told the name of every sound the server plays."""
 
     def dial(self, host: str, port: int) -> PeerCall:
+        self._server = (host, port)
         with socket.create_connection((host, port), timeout=self.timeout_s) as sock:
             rfile = sock.makefile("r", encoding="utf-8", newline="\n")
             wfile = sock.makefile("w", encoding="utf-8", newline="\n")
@@ -101,7 +116,7 @@ class AsteriskPeer:
             call.commands.append(command)
             if index == self.silent_at:
                 continue  # say nothing; the server must give up on its own
-            if hung_up:
+            if hung_up or call.hung_up:
                 reply = "511 Command Not Permitted on a dead channel or intercept routine"
             elif index == self.hangup_at:
                 hung_up, reply = True, "HANGUP\n200 result=-1 endpos=0"
@@ -154,11 +169,33 @@ class AsteriskPeer:
         return f"200 result={ord('#')} (dtmf) endpos={spoken * 8000}"
 
     def _get_variable(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
-        name = words[2]
-        if name == "QUEUESTATUS":
-            return f"200 result=1 ({self.queue_status})" if self.queue_status else "200 result=0"
-        if name == "DIALSTATUS":
-            return "200 result=1 (ANSWER)"
+        if words[2] == "DIALSTATUS":
+            return f"200 result=1 ({self.dial_status})"
+        return "200 result=0"
+
+    def _on_hold(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        """SET MUSIC and NOOP while holding: the caller hangs up once out of patience."""
+        if words[:3] == ["SET", "MUSIC", "on"] and call.held_since is None:
+            call.held_since = time.monotonic()
+        if call.held_since is not None and time.monotonic() - call.held_since >= self.patience_s:
+            call.hung_up = True
+            return "HANGUP\n200 result=-1"
+        return "200 result=0"
+
+    def _exec(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        if words[1] != "Dial":
+            return "200 result=0"
+        # Dial "PJSIP/1001,20,U(hotline-agent-answer^<call>^<agent>)": on pick-up Asterisk runs the
+        # gosub on the agent's channel, which runs the agent-answered FastAGI script.
+        gosub = re.search(r"U\(([^)]*)\)", " ".join(words[2:]))
+        if self.dial_status == "ANSWER" and gosub and getattr(self, "_server", None):
+            _, call_id, agent_id = gosub.group(1).split("^")
+            agent = AsteriskPeer([], caller=words[2].strip('"').split(",")[0],
+                                 script=f"agent-answered?call={call_id}&agent={agent_id}")
+            call.agent_legs.append(agent.dial(*self._server))
+        if self.dial_gate is not None:
+            self.dial_gate.wait(self.timeout_s * 6)
+        time.sleep(self.talk_s)
         return "200 result=0"
 
 
@@ -217,7 +254,9 @@ _ANSWERS: dict[str, Callable[[AsteriskPeer, list[str], _Entries, PeerCall], str]
     "RECORD FILE": AsteriskPeer._record_file,
     "GET VARIABLE": AsteriskPeer._get_variable,
     "SET VARIABLE": lambda peer, words, entry, call: "200 result=1",
-    "EXEC": lambda peer, words, entry, call: "200 result=0",
+    "SET MUSIC": AsteriskPeer._on_hold,
+    "NOOP": AsteriskPeer._on_hold,
+    "EXEC": AsteriskPeer._exec,
     "ANSWER": lambda peer, words, entry, call: "200 result=0",
     "HANGUP": lambda peer, words, entry, call: "200 result=1",
 }

@@ -40,6 +40,7 @@ class Hotline:
 
     settings: Settings
     redis: redis.Redis
+    redis_url: str
     sql: sessionmaker
     menus: MenuRepository
     engine: Engine
@@ -73,7 +74,7 @@ def build_hotline(settings: Settings) -> Hotline:
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
     )
     return Hotline(
-        settings=settings, redis=client, sql=sql, menus=MenuRepository(sql, client),
+        settings=settings, redis=client, redis_url=redis_url, sql=sql, menus=MenuRepository(sql, client),
         engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s),
         events=EventLog(client, settings.data_dir / "spool"),
         recordings=RecordingStore(settings.recordings_dir), bank=bank,

@@ -270,3 +270,7 @@ def _build_prompts(hotline: Hotline, verbose: bool) -> dict[str, int]:
     click.echo(f"total: rendered {totals['rendered']}, unchanged {totals['unchanged']}, skipped (dynamic) "
                f"{totals['dynamic']}, failed {totals['failed']}; audio under {renderer.root}")
     return totals
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -143,10 +144,20 @@ def prompts(settings: Settings, hotline: Hotline) -> Path:
 
 @pytest.fixture
 def agi_server(settings: Settings, hotline: Hotline, prompts: Path) -> Iterator[tuple[str, int]]:
-    hotline.settings = settings.model_copy(update={"agi_port": 0, "agi_env_timeout_s": 1.0, "agi_play_timeout_s": 1.0})
+    with serve_agi(hotline) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def serve_agi(hotline: Hotline, **settings: object) -> Iterator[tuple[str, int]]:
+    """A FastAGI server for ``hotline`` on a free port, in a thread, with test-sized timeouts."""
+    hotline.settings = hotline.settings.model_copy(update={
+        "agi_port": 0, "agi_env_timeout_s": 1.0, "agi_play_timeout_s": 1.0, **settings})
     server: FastAgiServer = create_agi_server(hotline)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield "127.0.0.1", server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    try:
+        yield "127.0.0.1", server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -14,7 +14,9 @@ from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from hotline.settings import Settings
 from hotline.store.models import Recording, WorkOrder
+from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
+from tests.conftest import serve_agi
 
 CARD, PIN = "6222021234567894", "123456"
 
@@ -59,10 +61,11 @@ def test_inquiry_sends_exact_agi_commands(agi_server: tuple[str, int], redis_url
 def test_inquiry_in_english_reads_the_balance_prompt(agi_server: tuple[str, int], redis_url: str) -> None:
     call = AsteriskPeer(["1", CARD + "#", PIN, "0"], language="en").dial(*agi_server)
     assert any(sound.startswith("hotline/hotline/en-US/dynamic/") for sound in call.played)
-    assert call.commands[-4:] == ["SET VARIABLE QUEUE_PRIO 5", 'EXEC Queue "hotline-inquiry"',
-                                  "GET VARIABLE QUEUESTATUS", "HANGUP"]
+    # no agent on duty: held with music; this caller hangs up at once, seen at the next command
+    assert call.commands[-3:] == ['STREAM FILE hotline/hotline/en-US/agent_inquiry ""', "SET MUSIC on default",
+                                  "NOOP"]
     (end,) = ended(redis_url)
-    assert (end["language"], end["outcome"]) == ("en-US", "routed")
+    assert (end["language"], end["outcome"]) == ("en-US", "abandoned")
 
 
 def test_caller_can_press_ahead_during_prompts(agi_server: tuple[str, int], redis_url: str) -> None:
@@ -96,11 +99,13 @@ def test_complaint_recording_is_stored_with_its_work_order(
     assert list(spool.iterdir()) == []
 
 
-def test_agent_queue_timeout_goes_on_to_goodbye(agi_server: tuple[str, int], redis_url: str) -> None:
-    call = AsteriskPeer(["0"], queue_status="TIMEOUT").dial(*agi_server)
-    assert call.commands[-4:] == ['EXEC Queue "hotline-general"', "GET VARIABLE QUEUESTATUS",
-                                  'STREAM FILE hotline/hotline/zh-CN/goodbye ""', "HANGUP"]
+def test_agent_queue_timeout_goes_on_to_goodbye(hotline: Hotline, prompts: Path, redis_url: str) -> None:
+    with serve_agi(hotline, hold_max_wait_s=0.5) as server:
+        call = AsteriskPeer(["0"], patience_s=30).dial(*server)
+    assert call.commands[-4:] == ["NOOP", "SET MUSIC off default", 'STREAM FILE hotline/hotline/zh-CN/goodbye ""',
+                                  "HANGUP"]
     assert ended(redis_url)[0]["outcome"] == "unanswered"
+    assert hotline.router.call(ended(redis_url)[0]["call_id"]) is None
 
 
 BRANCHES = {
@@ -118,10 +123,13 @@ BRANCHES = {
 @pytest.mark.parametrize("language", ["zh", "en"])
 @pytest.mark.parametrize("branch", BRANCHES)
 def test_every_branch_in_both_languages(
-    branch: str, language: str, agi_server: tuple[str, int], redis_url: str
+    branch: str, language: str, agi_server: tuple[str, int], redis_url: str, hotline: Hotline
 ) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {s: 9 for s in ("inquiry", "loss", "complaint", "general")},
+                             ["zh-CN", "en-US"]))
+    hotline.router.set_agent_state("ann", "available")
     keys, intent, outcome = BRANCHES[branch]
-    peer = AsteriskPeer(keys, language=language)
+    peer = AsteriskPeer(keys, language=language, patience_s=30)
     call = peer.dial(*agi_server)
     lang = "zh-CN" if language == "zh" else "en-US"
     assert call.played[0] == f"hotline/hotline/{lang}/welcome"

@@ -27,7 +27,9 @@ def events(redis_url: str, kind: str) -> list[dict[str, str]]:
 
 
 def still_serves(address: tuple[str, int]) -> bool:
-    return AsteriskPeer(["0"]).dial(*address).commands[-1] == "HANGUP"
+    """A new call is greeted and walked to the agent queue (where this caller hangs up)."""
+    call = AsteriskPeer(["0"]).dial(*address)
+    return call.played[:1] == ["hotline/hotline/zh-CN/welcome"] and "SET MUSIC on default" in call.commands
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -131,4 +133,4 @@ def test_any_published_menu_is_a_fastagi_script(agi_server: tuple[str, int], hot
     source = (Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml").read_text(encoding="utf-8")
     hotline.menus.publish(source.replace("name: hotline", "name: telecom", 1), published_by="test")
     call = AsteriskPeer(["0"], script="telecom").dial(*agi_server)
-    assert 'EXEC Queue "hotline-general"' in call.commands
+    assert "SET MUSIC on default" in call.commands  # held for an agent

@@ -7,12 +7,12 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
-from agi_scripts.commands import QUEUE_NAME
+from agi_scripts.hold import ANSWER_GOSUB, HoldDeps
 from agi_scripts.ivr_call import ASTERISK_LANGUAGES
 from hotline.settings import Settings
 
@@ -239,12 +239,6 @@ def pjsip() -> list[Section]:
     return load("pjsip.conf")
 
 
-@pytest.fixture(scope="module")
-def queues() -> dict[str, list[tuple[str, str]]]:
-    sections = load("queues.conf")
-    return {s.name: resolved(s, sections) for s in sections if not s.is_template and s.name != "general"}
-
-
 def of_type(sections: list[Section], kind: str, templates: bool = False) -> dict[str, list[tuple[str, str]]]:
     """pjsip objects of one type (endpoint, auth, aor, ...) by name, templates resolved."""
     out = {}
@@ -350,50 +344,38 @@ def test_every_jump_and_include_lands_on_an_existing_extension(dialplan: Dialpla
         assert dialplan.handles(context, exten), f"extensions.conf:{step.line}: no {exten!r} in [{context}]"
 
 
-# -- queues.conf -----------------------------------------------------------------------------------
+# -- the router's queues ---------------------------------------------------------------------------
 
 
-def menu_queues() -> set[str]:
-    """The queues the AGI channel sends callers to: one per skill of every shipped menu's queue nodes."""
-    names = set()
+def menu_skills() -> set[str]:
+    """The skills the shipped menus queue callers for."""
+    skills = set()
     for path in MENUS.glob("*.yaml"):
         for node in (yaml.safe_load(path.read_text(encoding="utf-8")).get("nodes") or {}).values():
             if node.get("type") == "queue":
-                names |= {QUEUE_NAME.format(skill=skill) for skill in node["skills"]}
-    return names
+                skills |= set(node["skills"])
+    return skills
 
 
-def test_every_queue_used_is_defined_with_agents_that_exist(
-    dialplan: Dialplan, queues: dict[str, list[tuple[str, str]]], pjsip: list[Section]
-) -> None:
-    used = {step.args[0] for step in dialplan.calls("Queue")} | menu_queues()
-    assert {"hotline-inquiry", "hotline-loss", "hotline-complaint", "hotline-general"} <= used
-    endpoints = of_type(pjsip, "endpoint")
-    for queue in sorted(used):
-        assert queue in queues, f"queue {queue!r} is not in queues.conf"
-        members = values(queues[queue], "member")
-        assert members, f"queue {queue!r} has no members"
-        for member in members:
-            interface, penalty = (part.strip() for part in member.split(",")[:2])
-            tech, _, name = interface.partition("/")
-            assert tech == "PJSIP" and name in endpoints, f"{queue}: member {interface} is not a pjsip endpoint"
-            assert penalty.isdigit()
-        assert value(queues[queue], "strategy") == "leastrecent"
+def test_every_menu_skill_can_be_transferred_to_through_the_router(dialplan: Dialplan) -> None:
+    steps = dialplan.calls("AGI", "hotline-queues")
+    by_exten = {step.exten: parse_qs(urlsplit(step.args[0]).query) for step in steps}
+    assert set(by_exten) == menu_skills() == {"inquiry", "loss", "complaint", "general"}
+    for exten, query in by_exten.items():
+        assert query["skill"] == [exten]
+    assert all(int(by_exten["loss"]["priority"][0]) > int(q["priority"][0]) for e, q in by_exten.items() if e != "loss")
+    assert not dialplan.calls("Queue"), "app_queue is not used: the router holds callers"
 
 
-def test_every_queue_has_an_extension_in_hotline_queues(
-    dialplan: Dialplan, queues: dict[str, list[tuple[str, str]]]
-) -> None:
-    in_context = {step.args[0] for step in dialplan.calls("Queue", "hotline-queues")}
-    assert in_context == set(queues)
+def test_the_answer_gosub_reports_the_pick_up_and_returns(dialplan: Dialplan) -> None:
+    steps = dialplan.in_context(ANSWER_GOSUB)
+    assert [step.app for step in steps] == ["AGI", "Return"]
+    assert steps[0].args[0] == fastagi("agent-answered?call=${ARG1}&agent=${ARG2}")
 
 
-def test_lost_cards_weigh_most_and_hold_music_exists(queues: dict[str, list[tuple[str, str]]]) -> None:
-    weight = {name: int(value(settings, "weight") or 0) for name, settings in queues.items()}
-    assert all(weight["hotline-loss"] > w for name, w in weight.items() if name != "hotline-loss")
+def test_hold_music_class_exists() -> None:
     classes = {s.name for s in load("musiconhold.conf") if s.name != "general"}
-    for name, settings in queues.items():
-        assert (value(settings, "musicclass") or "default") in classes, name
+    assert HoldDeps.__dataclass_fields__["music_class"].default in classes
 
 
 # -- pjsip.conf ------------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Asterisk callers waiting for an agent: music on hold and announcements while the router looks,
+then ``Dial`` to the agent it reserved. The agent's pick-up reaches the router through the Dial
+``U()`` gosub, which runs the ``agent-answered`` FastAGI script on the agent's channel."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from agi_scripts.agi import HotlineAGI, quote
+from agi_scripts.exceptions import AgiHangup, AgiTimeout
+from hotline.connector import OfferConnector
+from ivr import actions as act
+from ivr import events as ev
+from routing import announcements
+from routing.agents import AgentRegistry
+from routing.exceptions import NotOffered
+from routing.leases import LeaseKeeper
+from routing.router import CallRequest, Router
+
+log = logging.getLogger(__name__)
+
+ANSWER_GOSUB = "hotline-agent-answer"
+"""asterisk_conf/extensions.conf: runs ``agent-answered`` on the agent's channel when they pick up."""
+LONGEST_CALL_S = 4 * 3600
+
+
+@dataclass(frozen=True)
+class HoldDeps:
+    router: Router
+    agents: AgentRegistry
+    connector: OfferConnector
+    keeper: LeaseKeeper
+    waiting: redis.Redis
+    """A pooled connection for the blocking wait on offers (the shared one must never block)."""
+    announce_every_s: float = 45
+    max_wait_s: float = 1800
+    poll_s: float = 1.0
+    music_class: str = "default"
+
+
+class AgiHold:
+    def __init__(self, agi: HotlineAGI, deps: HoldDeps, play: Callable[[act.Say], None]) -> None:
+        self.agi, self.deps, self.play = agi, deps, play
+
+    def wait_for_agent(self, request: CallRequest) -> ev.QueueResult:
+        """Queue the caller and hold them until an agent took the call (bridged) or the wait is over."""
+        router = self.deps.router
+        self.deps.connector.connect(router.enqueue(request))
+        self.deps.keeper.hold(request.call_id)
+        try:
+            return self._hold(request)
+        except (AgiHangup, AgiTimeout):
+            self.deps.connector.settle(router.end_call(request.call_id, "caller_hangup"))
+            raise
+        finally:
+            self.deps.keeper.release(request.call_id)
+
+    def _hold(self, request: CallRequest) -> ev.QueueResult:
+        started = time.monotonic()
+        next_announcement = started
+        self._music(True)
+        while True:
+            agent_id = self._next_offer(request.call_id)
+            if agent_id is not None:
+                if self._ring(request.call_id, agent_id):
+                    return ev.QueueResult("bridged")
+                self._music(True)
+                continue
+            self.agi.command("NOOP")  # a caller who hung up shows here as HANGUP
+            now = time.monotonic()
+            if now - started >= self.deps.max_wait_s:
+                self.deps.connector.settle(self.deps.router.end_call(request.call_id, "timeout"))
+                self._music(False)
+                return ev.QueueResult("timeout")
+            if now >= next_announcement:
+                next_announcement = now + self.deps.announce_every_s
+                self._announce(request)
+
+    def _next_offer(self, call_id: str) -> str | None:
+        try:
+            got = self.deps.waiting.blpop([self.deps.router.key(f"notify:{call_id}")], timeout=self.deps.poll_s)
+        except redis.RedisError as exc:  # keep the caller on hold; routing resumes when Redis is back
+            log.warning("call %s: waiting for an agent without redis (%s)", call_id, type(exc).__name__)
+            time.sleep(self.deps.poll_s)
+            return None
+        return got[1].decode() if got else None
+
+    def _ring(self, call_id: str, agent_id: str) -> bool:
+        """Dial the reserved agent; True once they talked to the caller."""
+        router = self.deps.router
+        view, agent = router.call(call_id), self.deps.agents.get(agent_id)
+        if view is None or agent is None or view.state != "offered" or view.agent != agent_id:
+            return False  # a stale notice: the offer moved on
+        skill = view.fields.get("offered_skill") or view.fields["skill"]
+        timeout = int(router.queues[skill].offer_timeout if skill in router.queues else 20)
+        self._music(False)
+        target = f"{dial_string(agent.endpoint)},{timeout},U({ANSWER_GOSUB}^{call_id}^{agent_id})"
+        self.agi.command("EXEC", "Dial", quote(target), timeout_s=LONGEST_CALL_S)
+        status = self.agi.command("GET VARIABLE", "DIALSTATUS")
+        dial_status = status.data.upper() if status.result == "1" else ""
+        after = router.call(call_id)
+        if after is not None and after.state == "busy" and after.agent == agent_id:
+            self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
+            return True
+        if dial_status == "CANCEL":
+            raise AgiHangup("the caller hung up while the agent was ringing")
+        reason = (dial_status or "noanswer").lower()
+        self.deps.connector.connect(router.reject(call_id, agent_id, reason))
+        return False
+
+    def _announce(self, request: CallRequest) -> None:
+        router = self.deps.router
+        view = router.call(request.call_id)
+        if view is None:  # the router lost the call (Redis restarted without it): queue it again, same place
+            log.warning("call %s: not in the router any more, queued again", request.call_id)
+            self.deps.connector.connect(router.enqueue(request))
+            return
+        if view.state != "waiting":
+            return
+        text = announcements.position_announcement(request.language, router.estimator.for_call(
+            view.fields["skill"], request.language, request.call_id))
+        if text:
+            self._music(False)
+            self.play(act.Say(text, request.language, "hold.position"))
+            self._music(True)
+
+    def _music(self, on: bool) -> None:
+        self.agi.command("SET MUSIC", "on" if on else "off", self.deps.music_class)
+
+
+def dial_string(endpoint: str) -> str:
+    """``PJSIP/1001`` as is; a bare extension or number goes out over PJSIP."""
+    return endpoint if "/" in endpoint else f"PJSIP/{endpoint}"
+
+
+def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float) -> None:
+    """The ``agent-answered`` script, run by the Dial ``U()`` gosub on the agent's channel at pick-up.
+    When the offer is gone (timed out, caller left), the agent's leg is hung up and the caller's goes on."""
+    call_id, agent_id = (query.get("call") or [""])[0], (query.get("agent") or [""])[0]
+    try:
+        router.answer(call_id, agent_id, lease_s)
+    except NotOffered:
+        log.info("agent %s picked up call %s after the offer ended", agent_id, call_id)
+        agi.command("SET VARIABLE", "GOSUB_RESULT", "CONTINUE")
