@@ -356,3 +356,16 @@ def test_every_transition_is_on_the_events_stream(router: Router, clock: Clock) 
     assert events(router, "call_completed")[0]["talk_s"] == "30.000"
     states = [(e["previous"], e["state"]) for e in events(router, "agent_state")]
     assert states == [("offline", "available"), ("available", "offered"), ("offered", "busy"), ("busy", "available")]
+
+
+def test_skill_floor_finds_the_expert_behind_hundreds_of_juniors(redis_url: str, clock: Clock) -> None:
+    router = make_router(redis_url, clock, loss=QueueConfig(min_level=5, lower_level_after=0, overflow_after=0,
+                                                            callback_after=0))
+    registry = AgentRegistry(router, SKILLS)
+    for n in range(300):
+        registry.put(Agent(f"junior{n}", "J", f"PJSIP/{n}", {"loss": 4}, ["zh-CN"]))
+        router.set_agent_state(f"junior{n}", "available")
+    clock.advance(1)
+    registry.put(Agent("expert", "E", "PJSIP/999", {"loss": 9}, ["zh-CN"]))
+    router.set_agent_state("expert", "available")  # idle the shortest time of all
+    assert offered_to(router, call("c1", skill="loss")) == "expert"

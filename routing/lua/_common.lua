@@ -75,16 +75,25 @@ local function pool_score(skill, id, level, agent)
   return idle
 end
 
--- Moves the agent to `state`, keeping the available pools and staffed sets in step.
+-- Moves the agent to `state`, keeping the available pools and staffed sets in step. Only the
+-- indexes whose membership changes are written: most transitions (offered -> busy) touch none.
 local function set_agent_state(id, agent, state, reason)
   local old = agent.state or 'offline'
-  for _, sl in ipairs(skills_of(agent)) do
-    for _, lang in ipairs(languages_of(agent)) do
-      local pool = P .. 'pool:' .. sl[1] .. ':' .. lang
-      if state == 'available' then redis.call('ZADD', pool, pool_score(sl[1], id, sl[2], agent), id)
-      else redis.call('ZREM', pool, id) end
-      local staffed = P .. 'staffed:' .. sl[1] .. ':' .. lang
-      if WORKING[state] then redis.call('SADD', staffed, id) else redis.call('SREM', staffed, id) end
+  local pools = (state == 'available') ~= (old == 'available')
+  local staffing = (WORKING[state] or false) ~= (WORKING[old] or false)
+  if pools or staffing then
+    for _, sl in ipairs(skills_of(agent)) do
+      for _, lang in ipairs(languages_of(agent)) do
+        if pools then
+          local pool = P .. 'pool:' .. sl[1] .. ':' .. lang
+          if state == 'available' then redis.call('ZADD', pool, pool_score(sl[1], id, sl[2], agent), id)
+          else redis.call('ZREM', pool, id) end
+        end
+        if staffing then
+          local staffed = P .. 'staffed:' .. sl[1] .. ':' .. lang
+          if WORKING[state] then redis.call('SADD', staffed, id) else redis.call('SREM', staffed, id) end
+        end
+      end
     end
   end
   agent.state = state
@@ -131,20 +140,22 @@ local function min_level(call, skill)
   return conf.min_level
 end
 
-local SCAN = 32
-local MAX_SCAN = 256
--- The first agent in the pool's strategy order with at least `need` in the skill.
+local SCAN = 64
+-- The first agent in the pool's strategy order with at least `need` in the skill. With a floor
+-- above 1 the pool is read in batches, levels fetched with one HMGET per batch.
 local function find_agent(skill, lang, need)
   local pool = P .. 'pool:' .. skill .. ':' .. lang
-  for start = 0, MAX_SCAN - 1, SCAN do
+  if need <= 1 then return redis.call('ZRANGE', pool, 0, 0)[1] end
+  local start = 0
+  while true do
     local ids = redis.call('ZRANGE', pool, start, start + SCAN - 1)
     if #ids == 0 then return nil end
-    if need <= 1 then return ids[1] end
-    for _, id in ipairs(ids) do
-      if tonumber(redis.call('HGET', P .. 'level:' .. skill, id) or 0) >= need then return id end
+    local levels = redis.call('HMGET', P .. 'level:' .. skill, unpack(ids))
+    for i, id in ipairs(ids) do
+      if tonumber(levels[i] or 0) >= need then return id end
     end
+    start = start + SCAN
   end
-  return nil
 end
 
 local function offer(id, call, agent_id, skill, offers)
