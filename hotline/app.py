@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from admin.api import create_api
 from hotline.banking import DemoBank, HttpBank
 from hotline.complaints import WorkOrderIntake
 from hotline.connector import AgentDialer, OfferConnector
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
     app.register_blueprint(create_blueprint(calls, fetcher, config))
+    app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, s.api_token))
     app.get("/healthz")(lambda: {"status": "ok"})
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app

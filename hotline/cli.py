@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hotline import cli_router
 from hotline.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,15 +54,17 @@ def up() -> None:
         click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
     click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
                f"{settings.agi_port}/{settings.menu_name})")
-    # FastAGI in its own process: gunicorn forks its workers from this one.
-    fastagi = subprocess.Popen([sys.executable, "-c", "from hotline.cli import main; main()", "agi"])
+    # FastAGI and the router reconciler in their own processes: gunicorn forks its workers from this one.
+    children = [subprocess.Popen([sys.executable, "-m", "hotline.cli", command]) for command in ("agi", "router")]
     master = os.getpid()
     try:
         _serve_web(settings)
     finally:
         if os.getpid() == master:  # not in gunicorn's forked workers
-            fastagi.terminate()
-            fastagi.wait(timeout=10)
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait(timeout=10)
 
 
 @main.command()
@@ -270,6 +273,15 @@ def _build_prompts(hotline: Hotline, verbose: bool) -> dict[str, int]:
     click.echo(f"total: rendered {totals['rendered']}, unchanged {totals['unchanged']}, skipped (dynamic) "
                f"{totals['dynamic']}, failed {totals['failed']}; audio under {renderer.root}")
     return totals
+
+
+def _hotline_for_cli() -> Hotline:
+    from hotline.app import build_hotline
+
+    return build_hotline(_settings_with_redis())
+
+
+cli_router.register(main, _hotline_for_cli)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""The JSON API for agents, queues and calls, behind the bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from hotline.app import Hotline, create_app, prepare
+from hotline.cli import main
+from hotline.settings import Settings
+from routing.router import CallRequest
+
+TOKEN = "api-token-for-tests-0123456789"
+ANN = {"name": "Ann", "endpoint": "PJSIP/1001", "skills": {"loss": 9, "general": 5}, "languages": ["zh-CN"]}
+
+
+@pytest.fixture
+def hotline(settings: Settings) -> Hotline:
+    return prepare(settings.model_copy(update={"api_token": TOKEN}))
+
+
+@pytest.fixture
+def api(hotline: Hotline) -> Any:
+    app = create_app(hotline=hotline)
+    app.testing = True
+    client = app.test_client()
+
+    def call(method: str, path: str, body: object = None, token: str | None = TOKEN) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return client.open(path, method=method, json=body, headers=headers)
+
+    return call
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_no_or_wrong_token_is_refused(api: Any, token: str | None) -> None:
+    reply = api("GET", "/api/agents", token=token)
+    assert reply.status_code == 401 and "bearer token" in reply.json["error"]
+    assert api("PUT", "/api/agents/ann", ANN, token=token).status_code == 401
+
+
+def test_agent_lifecycle(api: Any) -> None:
+    created = api("PUT", "/api/agents/ann", ANN)
+    assert created.status_code == 201
+    assert (created.json["state"], created.json["skills"]) == ("offline", {"loss": 9, "general": 5})
+    assert api("PUT", "/api/agents/ann", {**ANN, "name": "Ann Li"}).status_code == 200
+    assert api("GET", "/api/agents/ann").json["name"] == "Ann Li"
+    assert api("POST", "/api/agents/ann/state", {"state": "available"}).json["state"] == "available"
+    assert [a["id"] for a in api("GET", "/api/agents").json] == ["ann"]
+    assert api("DELETE", "/api/agents/ann").status_code == 204
+    missing = api("GET", "/api/agents/ann")
+    assert missing.status_code == 404 and missing.json["error"] == "agent ann does not exist"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({**ANN, "skills": {"astrology": 5}}, "unknown skill 'astrology'"),
+    ({**ANN, "skills": {"loss": 11}}, "level 11 is not 1-10"),
+    ({**ANN, "endpoint": ""}, "an endpoint to ring is required"),
+    ({**ANN, "languages": "zh-CN"}, "languages must be a list"),
+    ("not an object", "the body must be a JSON object"),
+])
+def test_malformed_agent_is_rejected_with_the_reason(api: Any, body: object, message: str) -> None:
+    reply = api("PUT", "/api/agents/ann", body)
+    assert reply.status_code == 400 and message in reply.json["error"]
+    assert api("GET", "/api/agents/ann").status_code == 404
+
+
+def test_state_changes_that_cannot_be_made(api: Any, hotline: Hotline) -> None:
+    api("PUT", "/api/agents/ann", ANN)
+    assert api("POST", "/api/agents/ann/state", {"state": "busy"}).status_code == 400
+    api("POST", "/api/agents/ann/state", {"state": "available"})
+    hotline.router.enqueue(CallRequest("c1", "general", "zh-CN", 5, "asterisk"))
+    hotline.router.answer("c1", "ann")
+    refused = api("POST", "/api/agents/ann/state", {"state": "offline"})
+    assert refused.status_code == 409 and "on a call" in refused.json["error"]
+    assert api("DELETE", "/api/agents/ann").status_code == 409
+
+
+def test_queues_and_calls_show_what_callers_wait_for(api: Any, hotline: Hotline) -> None:
+    api("PUT", "/api/agents/ann", ANN)
+    for n in range(2):
+        hotline.router.enqueue(CallRequest(f"c{n}", "loss", "zh-CN", 10, "twilio", intent="loss"))
+    (loss,) = [q for q in api("GET", "/api/queues").json if q["queue"] == "loss:zh-CN"]
+    assert (loss["waiting"], loss["agents"]) == (2, {"offline": 1})
+    assert loss["longest_wait_s"] >= 0
+    second = api("GET", "/api/calls/c1").json
+    assert (second["state"], second["queue"], second["position"], second["agent"]) == ("waiting", "loss:zh-CN", 2, None)
+    api("POST", "/api/agents/ann/state", {"state": "available"})  # ann is offered the first caller
+    assert api("GET", "/api/calls/c0").json["agent"] == "ann"
+    assert api("GET", "/api/calls/c1").json["position"] == 1
+    assert api("GET", "/api/calls/nope").status_code == 404
+
+
+def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("REDIS_URL", settings.redis_url), ("DATABASE_URL", settings.database_url),
+                        ("HOTLINE_DATA_DIR", str(settings.data_dir))):
+        monkeypatch.setenv(name, value or "")
+    runner = CliRunner()
+    added = runner.invoke(main, ["agents", "add", "ann", "--endpoint", "PJSIP/1001", "--skill", "loss:9",
+                                 "--skill", "general:5", "--language", "zh-CN", "--language", "en-US"])
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(main, ["agents", "state", "ann", "available"]).exit_code == 0
+    listed = runner.invoke(main, ["agents", "list"]).output.splitlines()
+    assert listed[0].split() == ["ID", "NAME", "STATE", "SKILLS", "LANGUAGES", "TODAY", "ENDPOINT"]
+    assert listed[1].split() == ["ann", "ann", "available", "loss:9,general:5", "zh-CN,en-US", "0", "PJSIP/1001"]
+    table = runner.invoke(main, ["queues"]).output
+    assert "loss:en-US" in table and "available=1" in table
+    bad = runner.invoke(main, ["agents", "add", "bob", "--endpoint", "PJSIP/1002", "--skill", "loss:12"])
+    assert bad.exit_code != 0 and "level 12 is not 1-10" in bad.output
+    assert runner.invoke(main, ["agents", "remove", "ann"]).exit_code == 0
+    assert "ann" not in runner.invoke(main, ["agents", "list"]).output
