@@ -55,7 +55,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.delete("/agents/<agent_id>")
     def delete_agent(agent_id: str) -> Response:
-        connector.connect(agents.remove(agent_id))
+        connector.settle(agents.remove(agent_id))
         return Response(status=204)
 
     @api.post("/agents/<agent_id>/state")

@@ -49,7 +49,7 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
     def agents_remove(agent_id: str) -> None:
         hotline = hotline_for_cli()
         try:
-            hotline.connector.connect(hotline.agents.remove(agent_id))
+            hotline.connector.settle(hotline.agents.remove(agent_id))
         except RouterError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"agent {agent_id} removed")

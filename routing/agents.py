@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routing.router import Offer, Router, _offers, _text
+from routing.router import Ended, Offer, Router, _offers, _text
 from routing.scripts import RouterScripts
 
 AGENT_STATES = ("offline", "available", "offered", "busy", "wrap_up", "not_ready")
@@ -85,9 +85,11 @@ class AgentRegistry:
         rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
         return [_agent(row, self.router.scripts) for row in rows if row]
 
-    def remove(self, agent_id: str) -> list[Offer]:
-        """Raises NoSuchAgent, or AgentOnCall while they talk."""
-        return _offers(self.router.scripts.run("agent_remove", agent_id))
+    def remove(self, agent_id: str) -> Ended:
+        """Raises NoSuchAgent, or AgentOnCall while they talk. A call ringing them goes back to its place
+        in line; ``agent_leg`` is that ring, for the channel to cancel."""
+        offers, leg = self.router.scripts.run("agent_remove", agent_id)
+        return Ended(_offers(offers), agent_id, _text(leg) or None)
 
 
 def _agent(data: dict[str, str], scripts: RouterScripts) -> Agent:

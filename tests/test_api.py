@@ -81,7 +81,7 @@ def test_state_changes_that_cannot_be_made(api: Any, hotline: Hotline) -> None:
 def test_queues_and_calls_show_what_callers_wait_for(api: Any, hotline: Hotline) -> None:
     api("PUT", "/api/agents/ann", ANN)
     for n in range(2):
-        hotline.router.enqueue(CallRequest(f"c{n}", "loss", "zh-CN", 10, "twilio", intent="loss"))
+        hotline.router.enqueue(CallRequest(f"c{n}", "loss", "zh-CN", 10, "asterisk", intent="loss"))
     (loss,) = [q for q in api("GET", "/api/queues").json if q["queue"] == "loss:zh-CN"]
     assert (loss["waiting"], loss["agents"]) == (2, {"offline": 1})
     assert loss["longest_wait_s"] >= 0

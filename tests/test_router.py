@@ -369,3 +369,14 @@ def test_skill_floor_finds_the_expert_behind_hundreds_of_juniors(redis_url: str,
     registry.put(Agent("expert", "E", "PJSIP/999", {"loss": 9}, ["zh-CN"]))
     router.set_agent_state("expert", "available")  # idle the shortest time of all
     assert offered_to(router, call("c1", skill="loss")) == "expert"
+
+
+def test_removing_a_ringing_agent_puts_the_call_back_and_says_so(router: Router, clock: Clock) -> None:
+    registry = staff(router, clock, ("ann", {"inquiry": 5}))
+    router.enqueue(call("c1"))
+    router.note_agent_leg("c1", "CA-ring")
+    removed = registry.remove("ann")
+    assert removed.agent_leg == "CA-ring"  # the channel cancels that ring
+    assert router.call("c1").state == "waiting"  # type: ignore[union-attr]
+    assert events(router, "call_requeued")[0]["reason"] == "agent removed"
+    assert registry.get("ann") is None
