@@ -11,20 +11,9 @@ from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.exceptions import AgentOnCall, NotOffered
 from routing.router import CallRequest, Offer, Router
+from tests.fakes.clock import Clock
 
 SKILLS = ("loss", "complaint", "inquiry", "general", "survey")
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

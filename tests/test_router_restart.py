@@ -21,8 +21,8 @@ from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Offer, Router
 from tests.conftest import RedisProcess
+from tests.fakes.clock import Clock
 
-T0 = 1_800_000_000.0
 WRAP_UP_S = 10
 QUEUES = {"loss": QueueConfig(lower_level_after=0, overflow_after=0, callback_after=0, offer_timeout=300,
                               wrap_up=WRAP_UP_S)}
@@ -45,17 +45,6 @@ class DurableRedis(RedisProcess):
             except redis.ConnectionError:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -1,0 +1,16 @@
+"""A clock the test moves by hand, injected where the router reads the time."""
+
+from __future__ import annotations
+
+T0 = 1_800_000_000.0
+
+
+class Clock:
+    def __init__(self, start: float = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
