@@ -123,12 +123,9 @@ class Router:
         """Put the call in line; returns the offers this made (possibly for this very call)."""
         priority = request.priority + (self.vip_boost if request.vip else 0)
         at = request.enqueued_at or self.clock()
-        score = (100 - max(0, min(99, priority))) * 1e13 + int(at * 1000)
-        predicted = self.estimator.for_score(request.skill, request.language, score)
         fields: dict[str, str] = {
             "caller": request.caller, "intent": request.intent, "vip": "1" if request.vip else "",
             "ivr_path": json.dumps(list(request.ivr_path), ensure_ascii=False, separators=(",", ":")),
-            "predicted_wait_s": "" if predicted.seconds is None else str(predicted.seconds),
             **request.extra,
         }
         if request.callback_number:

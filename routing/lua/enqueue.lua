@@ -10,12 +10,29 @@ if redis.call('EXISTS', key) == 1 then return {} end
 local at = tonumber(ARGV[9]) or NOW
 local score = (100 - prio) * 1e13 + math.floor(at * 1000)
 local q = skill .. ':' .. lang
-local fields = {'state', 'waiting', 'skill', skill, 'language', lang, 'priority', prio, 'channel', channel,
-  'enqueued_at', string.format('%.3f', at), 'score', string.format('%.0f', score), 'queues', q}
+-- The wait predicted now, logged with the actual one when answered (same formula as
+-- routing/estimates.py, which serves callers already in line).
+local position = redis.call('ZCOUNT', P .. 'queue:' .. q, '-inf', score) + 1
+local free = redis.call('ZCARD', P .. 'pool:' .. q)
+local staffed = redis.call('SCARD', P .. 'staffed:' .. q)
+local samples = redis.call('LRANGE', P .. 'aht:' .. skill, 0, -1)
+local predicted = ''
+if position <= free then
+  predicted = '0.0'
+elseif staffed > 0 and #samples > 0 then
+  local sum = 0
+  for _, v in ipairs(samples) do sum = sum + tonumber(v) end
+  predicted = string.format('%.1f', (position - free) * (sum / #samples) / staffed)
+end
+local state = 'waiting'
+for i = 11, #ARGV, 2 do
+  if ARGV[i] == 'callback_number' then state = 'callback' end
+end
+local fields = {'predicted_wait_s', predicted, 'state', state, 'skill', skill, 'language', lang,
+  'priority', prio, 'channel', channel, 'enqueued_at', string.format('%.3f', at), 'score', string.format('%.0f', score), 'queues', q}
 for i = 11, #ARGV, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
-  if ARGV[i] == 'callback_number' then fields[2] = 'callback' end
   if ARGV[i] == 'callback_key' then
     redis.call('SET', P .. 'callback_by:' .. ARGV[i + 1], id, 'EX', math.ceil(tonumber(ARGV[10])))
   end
