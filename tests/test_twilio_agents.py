@@ -176,3 +176,27 @@ def test_waiting_caller_hears_music_then_takes_a_callback_that_keeps_the_place(
     view = hotline.router.call(caller.call_sid)
     assert view is not None and (view.state, view.queue) == ("callback", queue)
     assert view.fields["callback_number"] == "+8613912345678"
+
+
+def test_hold_announces_position_and_expected_wait_when_confident(caller: TwilioCaller, hotline: Hotline) -> None:
+    from routing.router import CallRequest
+
+    staff(hotline, "ann")
+    router = hotline.router
+    router.enqueue(CallRequest("warm", "general", "zh-CN", 5, "asterisk"))
+    router.answer("warm", "ann")  # ann is busy: one agent staffed, none free
+    router.enqueue(CallRequest("ahead", "general", "zh-CN", 5, "asterisk"))
+    wait_url = f"{PUBLIC_URL}/twilio/queue/wait?call={caller.call_sid}"
+
+    hotline.redis.lpush(router.key("aht:general"), *(["120"] * 4))
+    caller.dial()
+    caller.press("0")
+    caller.post(wait_url)
+    assert caller.said() == [] and caller.verbs() == ["Play"]  # 4 handle times: not confident enough to say
+
+    hotline.redis.hdel(router.key(f"call:{caller.call_sid}"), "announced_at")
+    hotline.redis.lpush(router.key("aht:general"), "120")
+    caller.post(wait_url)
+    assert caller.said() == ["您前面还有1位客户，预计等待约4分钟。"]  # 2nd in line x 120 s / 1 agent
+    caller.post(wait_url)
+    assert caller.said() == []  # not again before HOTLINE_HOLD_ANNOUNCE_EVERY
