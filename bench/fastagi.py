@@ -162,33 +162,6 @@ def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: s
         time.sleep(0.05)
 
 
-@contextmanager
-def redis_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    import redis
-
-    from hotline.redis_server import redis_server_binary
-
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--maxclients", "10000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-
-    def answers() -> bool:
-        try:
-            return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
-        except redis.RedisError:
-            return False
-
-    try:
-        wait_until(answers, proc, "redis-server")
-        yield url, proc
-    finally:
-        stop(proc)
-
-
 @dataclass(frozen=True)
 class ServerProc:
     kind: str
@@ -834,7 +807,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
           "the same calls once more, paced)")
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-fastagi-bench-")))
     (tmp / "redis").mkdir()
-    redis_url, redis_proc = stack.enter_context(redis_server(tmp / "redis"))
+    from hotline.redis_server import scratch_redis
+
+    redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis", "--maxclients", "10000"))
     paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0
     numbers = card_numbers(sum(counts) + paced_n) if args.distinct_cards else []
     cards = iter(numbers) if args.distinct_cards else None

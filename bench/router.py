@@ -30,9 +30,7 @@ import heapq
 import itertools
 import math
 import random
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import deque
@@ -43,7 +41,7 @@ from typing import Any, TypeVar
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
-from hotline.redis_server import redis_server_binary
+from hotline.redis_server import scratch_redis
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
@@ -101,29 +99,12 @@ def percentile(values: list[float], p: float) -> float:
 
 @contextmanager
 def redis_server() -> Iterator[redis.Redis]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    with tempfile.TemporaryDirectory(prefix="bench-router-") as folder:
-        proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        client = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True)
+    with tempfile.TemporaryDirectory(prefix="bench-router-") as folder, scratch_redis(Path(folder)) as (url, _):
+        client = redis.Redis.from_url(url, single_connection_client=True)
         try:
-            while proc.poll() is None and not _pings(client):
-                time.sleep(0.05)
             yield client
         finally:
             client.close()
-            proc.kill()
-            proc.wait()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def make_agents(rng: random.Random, count: int) -> list[Agent]:

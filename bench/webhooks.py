@@ -45,13 +45,12 @@ from queue import Empty
 from typing import Any
 from urllib.parse import urlencode
 
-import redis
 from flask import Flask, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from hotline.app import Hotline, create_app, prepare
-from hotline.redis_server import redis_server_binary
+from hotline.redis_server import scratch_redis
 from hotline.settings import Settings
 from hotline.wsgi_server import serve as serve_web
 from ivr import events as ev
@@ -139,29 +138,6 @@ def child_pids(pid: int) -> list[int]:
         return [int(p) for p in children.read_text().split()]
     except (FileNotFoundError, ProcessLookupError):
         return []
-
-
-@contextmanager
-def redis_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        wait_until(lambda: _redis_answers(url), proc, "redis-server")
-        yield url, proc
-    finally:
-        stop(proc)
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
-    except redis.RedisError:
-        return False
 
 
 @contextmanager
@@ -668,7 +644,7 @@ def start_servers(stack: ExitStack) -> tuple[Hotline, Servers, Path]:
     """redis-server, the SQLite store and ``prepare()``; gunicorn (pid 0 until then) by ``serve_http``."""
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-")))
     (tmp / "redis").mkdir()
-    redis_url, redis_proc = stack.enter_context(redis_server(tmp / "redis"))
+    redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis"))
     port = free_port()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, redis_url=redis_url, database_url=f"sqlite:///{tmp / 'hotline.db'}",

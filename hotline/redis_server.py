@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -48,6 +50,24 @@ def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
     _wait_until_up(url)
     url_file.write_text(url + "\n")
     return url, True
+
+
+@contextmanager
+def scratch_redis(folder: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server keeping nothing on disk, on a free loopback port, killed on exit (benchmarks)."""
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder), *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        _wait_until_up(url)
+        yield url, proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def stop_local_redis(data_dir: Path) -> None:
