@@ -42,17 +42,17 @@ import os
 import random
 import resource
 import select
-import signal
-import socket
 import socketserver
 import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+
+from bench.harness import percentile, run_until_done, stop
 
 # The project is imported inside functions only: the echo server process is meant to be minimal,
 # and its idle RSS should not carry the hotline's modules.
@@ -132,35 +132,6 @@ def raise_nofile(need: int = 65536) -> tuple[int, int]:
 
 
 # -- processes the benchmark owns -------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for stream in (proc.stdout, proc.stdin):
-        if stream is not None:
-            stream.close()
-
-
-def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not come up in {seconds:.0f} s")
-        time.sleep(0.05)
-
 
 @dataclass(frozen=True)
 class ServerProc:
@@ -650,13 +621,6 @@ def log_lines(server: ServerProc) -> tuple[int, list[str]]:
 
 # -- figures -------------------------------------------------------------------------------------
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted ``values``."""
-    if not values:
-        return math.nan
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
-
 def ms(values: list[float], p: float) -> float:
     return percentile(values, p) * 1e3
 
@@ -839,14 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.serve, args.backlog, args.stack_kb)
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        with ExitStack() as stack:
-            run(args, stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        return 130
-    return 0
+    return run_until_done(run, args)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve
 import argparse
 import heapq
 import itertools
-import math
 import random
 import statistics
 import tempfile
@@ -41,6 +40,7 @@ from typing import Any, TypeVar
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
+from bench.harness import percentile
 from hotline.redis_server import scratch_redis
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
@@ -90,11 +90,6 @@ class Meter:
 
     def latencies(self) -> list[float]:
         return sorted(itertools.chain.from_iterable(self.assigning.values()))
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted ``values``."""
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)] if values else math.nan
 
 
 @contextmanager

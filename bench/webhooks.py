@@ -49,6 +49,7 @@ from flask import Flask, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from bench.harness import child_pids, free_port, percentile, run_until_done, stop, wait_until
 from hotline.app import Hotline, create_app, prepare
 from hotline.redis_server import scratch_redis
 from hotline.settings import Settings
@@ -97,48 +98,6 @@ def serve(port: int, workers: int) -> None:
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not come up in {seconds:.0f} s")
-        time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a process this script started, then any child of it still in its process group."""
-    children = child_pids(proc.pid)
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    for pid in children:  # gunicorn workers an arbiter left behind
-        try:
-            if os.getpgid(pid) == proc.pid:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def child_pids(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(p) for p in children.read_text().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
 
 @contextmanager
 def gunicorn_server(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
@@ -497,13 +456,6 @@ def _cut(name: str, load: Load, concurrency: int, start: float, all_: Samples, c
 
 # -- figures -------------------------------------------------------------------------------------
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted ``values``."""
-    if not values:
-        return math.nan
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
-
-
 @dataclass(frozen=True)
 class Row:
     label: str
@@ -748,14 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.port, args.workers)
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        with ExitStack() as stack:
-            run(args, stack)
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        return 130
-    return 0
+    return run_until_done(run, args)
 
 
 if __name__ == "__main__":
