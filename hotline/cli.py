@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -81,7 +82,6 @@ def agi() -> None:
         pass
     finally:
         server.server_close()
-        _stop_own_redis()
 
 
 @main.command()
@@ -208,7 +208,10 @@ def _settings_with_redis() -> Settings:
 
     url, started = ensure_local_redis(settings.data_dir)
     if started:
+        # Stopped however this process ends (a crash while preparing too), but only by this process:
+        # gunicorn workers are forks of it.
         _own_redis.append((os.getpid(), settings.data_dir))
+        atexit.register(_stop_own_redis)
     os.environ["REDIS_URL"] = url  # worker processes build their Settings from the environment
     return Settings()
 
@@ -228,10 +231,7 @@ def _stop_own_redis() -> None:
 def _serve_web(settings: Settings) -> None:
     from hotline.wsgi_server import serve
 
-    try:
-        serve(settings)
-    finally:
-        _stop_own_redis()
+    serve(settings)
 
 
 @main.group()

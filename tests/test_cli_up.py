@@ -101,3 +101,14 @@ def _assert_stopped(url: str, seconds: float = 5) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("hotline up left its redis-server running")
+
+
+def test_a_hotline_that_fails_to_start_stops_the_redis_it_started(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"),
+               DATABASE_URL=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none")  # nothing listens
+    hotline = Path(sys.executable).with_name("hotline")
+    result = subprocess.run([str(hotline), "web"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    assert result.returncode != 0
+    redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
+    _assert_stopped(redis_url)
