@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -31,21 +43,133 @@ class MenuVersion(Base):
 
 
 class WorkOrder(Base):
-    """A complaint, from the recorded message to its closure."""
+    """A complaint, from the recorded message to its closure (see ``workers.work_orders``)."""
 
     __tablename__ = "work_orders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     call_id: Mapped[str] = mapped_column(String(64), unique=True)
-    category: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(32), index=True)
     caller_masked: Mapped[str] = mapped_column(String(32))
     callback_number: Mapped[str] = mapped_column(String(32))
     """The number the return visit dials: a phone number, never a card number."""
     language: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    """The channel the complaint came in on; the return visit goes out on the same one."""
     recording_ref: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The customer's last answer to the satisfaction question: 1 very satisfied .. 5 very dissatisfied."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    first_contact_due: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolve_due: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    first_contact_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When someone first acted on it (assigned, worked or resolved): the 'replied' of the reports."""
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    overdue: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """Which deadline passed (``first_contact`` or ``resolution``); set by the escalation job."""
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class WorkOrderChange(Base):
+    """The audit trail of a work order: every change, who made it and when."""
+
+    __tablename__ = "work_order_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class CallRecord(Base):
+    """One row per call, folded from the call events by ``workers.records``."""
+
+    __tablename__ = "call_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    caller_masked: Mapped[str] = mapped_column(String(32), default="")
+    caller_key: Mapped[str] = mapped_column(String(16), default="", index=True)
+    """A keyed hash of the caller's number: finds repeat callers without keeping the number."""
+    called: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ivr_path: Mapped[list] = mapped_column(JSON, default=list)
+    intent: Mapped[str] = mapped_column(String(16), default="")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    queue: Mapped[str] = mapped_column(String(32), default="")
+    wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_wait_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    agent_id: Mapped[str] = mapped_column(String(64), default="")
+    talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(24), default="")
+    """self_served, routed, abandoned, failed, survey_completed (``workers.records.outcome_of``)."""
+    end_status: Mapped[str] = mapped_column(String(24), default="")
+    language: Mapped[str] = mapped_column(String(16), default="")
+    menu_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ReturnVisit(Base):
+    """The satisfaction call-back after a work order is resolved (see ``workers.return_visits``)."""
+
+    __tablename__ = "return_visits"
+    __table_args__ = (Index("ix_return_visits_number_key", "number_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    number_key: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    """scheduled, dialing, in_call, completed, unreachable, refused (do-not-call), cancelled."""
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class VisitAttempt(Base):
+    """One dial of a return visit, with how it ended."""
+
+    __tablename__ = "visit_attempts"
+    __table_args__ = (UniqueConstraint("visit_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("return_visits.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    number_key: Mapped[str] = mapped_column(String(16), index=True)
+    placed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    provider_call_id: Mapped[str] = mapped_column(String(64), default="")
+    disposition: Mapped[str] = mapped_column(String(16), default="dialing")
+    """dialing, answered, no-answer, busy, voicemail, refused, failed."""
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DoNotCall(Base):
+    """Numbers that must never get a return-visit call, kept as keyed hashes."""
+
+    __tablename__ = "do_not_call"
+
+    number_key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    number_masked: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Recording(Base):

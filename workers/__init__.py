@@ -1,0 +1,1 @@
+"""RQ workers and the jobs they run: call records, work orders, return visits, reports."""
