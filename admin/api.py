@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
+from admin.auth import json_body, json_error, require_token
 from hotline.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
@@ -19,16 +18,7 @@ log = logging.getLogger(__name__)
 
 def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector, token: str | None) -> Blueprint:
     api = Blueprint("api", __name__, url_prefix="/api")
-    if not token:
-        log.warning("HOTLINE_API_TOKEN is not set: every /api request is refused with 401")
-
-    @api.before_request
-    def _authorize() -> Response | None:
-        given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "a valid bearer token is required (Authorization: Bearer <HOTLINE_API_TOKEN>)",
-                          {"WWW-Authenticate": 'Bearer realm="hotline"'})
-        return None
+    require_token(api, token)
 
     @api.get("/agents")
     def list_agents() -> Response:
@@ -36,7 +26,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.put("/agents/<agent_id>")
     def put_agent(agent_id: str) -> tuple[Response, int]:
-        body = _json_body()
+        body = json_body()
         existed = agents.get(agent_id) is not None
         agent = Agent(
             id=agent_id, name=str(body.get("name") or agent_id), endpoint=str(body.get("endpoint") or ""),
@@ -60,7 +50,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.post("/agents/<agent_id>/state")
     def set_state(agent_id: str) -> Response:
-        state = str(_json_body().get("state") or "")
+        state = str(json_body().get("state") or "")
         connector.connect(router.set_agent_state(agent_id, state, "api"))
         return jsonify(agents.get(agent_id).to_json())  # type: ignore[union-attr]
 
@@ -72,7 +62,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
     def call(call_id: str) -> Response | tuple[Response, int]:
         view = router.call(call_id)
         if view is None:
-            return _error(404, f"call {call_id} is not waiting or connected")
+            return json_error(404, f"call {call_id} is not waiting or connected")
         return jsonify({
             "call_id": call_id, "state": view.state, "queue": view.queue, "position": view.position,
             "expected_wait_s": view.expected_wait_s, "estimate_confident": view.estimate_confident,
@@ -82,25 +72,18 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.errorhandler(NoSuchAgent)
     def _not_found(exc: Exception) -> tuple[Response, int]:
-        return _error(404, str(exc))
+        return json_error(404, str(exc))
 
     @api.errorhandler(AgentOnCall)
     def _conflict(exc: Exception) -> tuple[Response, int]:
-        return _error(409, str(exc))
+        return json_error(409, str(exc))
 
     @api.errorhandler(BadState)
     @api.errorhandler(ValueError)
     def _bad(exc: Exception) -> tuple[Response, int]:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
 
     return api
-
-
-def _json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body
 
 
 def _skills(value: object) -> dict[str, int]:
@@ -113,11 +96,3 @@ def _languages(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError('languages must be a list, e.g. ["zh-CN", "en-US"]')
     return list(value)
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
-    response = jsonify({"error": message})
-    response.status_code = status
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response, status
