@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from routing.config import DEFAULT_QUEUES, QueueConfig
+from workers.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
 
 
 class Settings(BaseSettings):
@@ -63,6 +64,40 @@ class Settings(BaseSettings):
     callback_lifetime_s: float = Field(default=4 * 3600, alias="HOTLINE_CALLBACK_LIFETIME")
     vip_boost: int = Field(default=3, alias="HOTLINE_VIP_BOOST")
 
+    # -- records, work orders, return visits, reports (issue 5) ------------------------------
+    service_level_s: float = Field(default=20, alias="HOTLINE_SERVICE_LEVEL_SECONDS")
+    """Service level counts calls answered within this many seconds of queuing."""
+    record_retention_days: int = Field(default=365, alias="HOTLINE_RECORD_RETENTION_DAYS")
+    """Call records (and their recordings) older than this are purged by a scheduled job."""
+    records_claim_idle_s: float = Field(default=30, alias="HOTLINE_RECORDS_CLAIM_IDLE")
+    """Events a record writer read but did not acknowledge for this long are taken over by another."""
+    complaint_deadlines: dict[str, ComplaintDeadline] = Field(default_factory=dict, alias="HOTLINE_COMPLAINT_DEADLINES")
+    """Per-category deadlines as JSON, over ``DEFAULT_DEADLINES``."""
+    survey_menu: str = Field(default="survey", alias="HOTLINE_SURVEY_MENU")
+    visit_delay_s: float = Field(default=3600, alias="HOTLINE_VISIT_DELAY")
+    """How long after a work order is resolved its return visit is due (then moved into the window)."""
+    calling_window_start: dt.time = Field(default=dt.time(9, 0), alias="HOTLINE_CALLING_WINDOW_START")
+    calling_window_end: dt.time = Field(default=dt.time(20, 0), alias="HOTLINE_CALLING_WINDOW_END")
+    holidays: list[dt.date] = Field(default_factory=list, alias="HOTLINE_HOLIDAYS")
+    """Days without return-visit calls, as a JSON list of ISO dates."""
+    visit_retries: int = Field(default=3, alias="HOTLINE_VISIT_RETRIES")
+    visit_backoff_s: list[float] = Field(
+        default_factory=lambda: [1800.0, 7200.0, 86400.0], alias="HOTLINE_VISIT_BACKOFF")
+    """Wait before retry 1, 2, 3... after no answer, busy or voicemail (the last value repeats)."""
+    max_calls_per_number: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PER_NUMBER")
+    max_calls_period_days: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PERIOD_DAYS")
+    visit_channel: str = Field(default="auto", alias="HOTLINE_VISIT_CHANNEL")
+    """auto (the channel the complaint came in on), twilio or asterisk."""
+    ring_timeout_s: int = Field(default=30, alias="HOTLINE_RING_TIMEOUT")
+    ami_host: str = Field(default="127.0.0.1", alias="HOTLINE_AMI_HOST")
+    ami_port: int = Field(default=5038, alias="HOTLINE_AMI_PORT")
+    ami_username: str = Field(default="hotline", alias="HOTLINE_AMI_USERNAME")
+    ami_secret: str | None = Field(default=None, alias="HOTLINE_AMI_SECRET")
+    """Unset: Asterisk return visits are not placed (logged and retried later)."""
+    ami_channel: str = Field(default="PJSIP/{number}@hotline-trunk", alias="HOTLINE_AMI_CHANNEL")
+    """The outbound channel of a return visit; ``{number}`` is the customer's number."""
+    ami_caller_id: str = Field(default="", alias="HOTLINE_AMI_CALLER_ID")
+
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"
@@ -70,6 +105,10 @@ class Settings(BaseSettings):
     @property
     def queue_configs(self) -> dict[str, QueueConfig]:
         return {**DEFAULT_QUEUES, **self.queues}
+
+    @property
+    def deadlines(self) -> dict[str, ComplaintDeadline]:
+        return {**DEFAULT_DEADLINES, **self.complaint_deadlines}
 
     @property
     def utc_offset_s(self) -> int:
