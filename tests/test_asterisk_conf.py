@@ -15,6 +15,7 @@ import yaml
 from agi_scripts.hold import ANSWER_GOSUB, HoldDeps
 from agi_scripts.ivr_call import ASTERISK_LANGUAGES
 from hotline.settings import Settings
+from workers.dialers import AmiConfig, AmiVisitDialer, VisitCall
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "asterisk_conf"
@@ -323,7 +324,20 @@ def test_outbound_return_visits_run_the_survey_script(dialplan: Dialplan) -> Non
     for step in agi:
         url = urlsplit(step.args[0])
         assert f"{url.scheme}://{url.netloc}{url.path}" == fastagi("survey"), f"extensions.conf:{step.line}"
+        # The channel variables AmiVisitDialer's Originate sets (workers/dialers.py).
+        assert parse_qs(url.query) == {"visit": ["${HOTLINE_VISIT}"], "attempt": ["${HOTLINE_ATTEMPT}"]}, \
+            f"extensions.conf:{step.line}"
     assert dialplan.handles("hotline-outbound", "s"), "AMI Originate uses Exten=s"
+    languages = [s.args[0] for s in dialplan.calls("Set", "hotline-outbound") if s.args[0].startswith("CHANNEL(language)=")]
+    assert languages and "${HOTLINE_LANGUAGE}" in languages[0], "the survey starts in the language the dialer set"
+    # Every HOTLINE_* variable the context reads is one the dialer's Originate sets.
+    dialer = AmiVisitDialer(AmiConfig(host="127.0.0.1", port=5038, username="hotline", secret="x"))
+    headers = dialer.originate_headers(VisitCall(visit_id=1, attempt=1, number="13800138000", language="zh-CN"))
+    set_by_dialer = {str(v).split("=", 1)[0] for k, v in headers if k == "Variable"}
+    read = {name for step in dialplan.in_context("hotline-outbound") for arg in step.args
+            for name in re.findall(r"\$\{(HOTLINE_[A-Z_]+)\}", arg)}
+    assert read == set_by_dialer == {"HOTLINE_VISIT", "HOTLINE_ATTEMPT", "HOTLINE_LANGUAGE"}
+    assert dict(headers)["Context"] == "hotline-outbound" and dict(headers)["Exten"] == "s"
 
 
 def test_every_fastagi_url_points_at_the_hotline(dialplan: Dialplan) -> None:
