@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 import redis
 from flask import Flask
+from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from admin.api import create_api
+from admin.reports_api import create_reports_api
 from hotline.banking import DemoBank, HttpBank
-from hotline.complaints import WorkOrderIntake
 from hotline.connector import AgentDialer, OfferConnector
-from hotline.menus import MenuRepository
+from hotline.menus import SURVEY_MENU_FILE, MenuRepository
 from hotline.redis_server import ensure_local_redis
 from hotline.settings import Settings
 from hotline.store.db import connect
@@ -31,6 +33,12 @@ from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.hold import HoldConfig, TwilioHold
 from webhooks.recordings import RecordingFetcher
+from workers.calling_window import CallingWindow
+from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer, VisitDialer
+from workers.jobs import QUEUE, visit_enqueuer
+from workers.retention import Retention
+from workers.return_visits import ReturnVisits, VisitPolicy
+from workers.work_orders import WorkOrderDesk
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 
@@ -52,6 +60,10 @@ class Hotline:
     router: Router
     agents: AgentRegistry
     connector: OfferConnector
+    jobs: Queue
+    desk: WorkOrderDesk
+    visits: ReturnVisits
+    retention: Retention
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -69,19 +81,49 @@ def build_hotline(settings: Settings) -> Hotline:
     else:
         bank = DemoBank(sql)
     hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
-    services = ServiceTable(bank, WorkOrderIntake(sql), hours)
+    events = EventLog(client, settings.data_dir / "spool")
+    jobs = Queue(QUEUE, connection=redis.Redis.from_url(redis_url, socket_connect_timeout=settings.redis_timeout_s))
+    desk = WorkOrderDesk(sql, events, settings.deadlines)
+    visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
+    services = ServiceTable(bank, desk, hours, visits)
+    recordings = RecordingStore(settings.recordings_dir)
     router = Router(
         client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
     )
     return Hotline(
         settings=settings, redis=client, redis_url=redis_url, sql=sql, menus=MenuRepository(sql, client),
-        engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s),
-        events=EventLog(client, settings.data_dir / "spool"),
-        recordings=RecordingStore(settings.recordings_dir), bank=bank,
-        router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
-        connector=OfferConnector(_agent_dialers(settings, router)),
+        engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s), events=events,
+        recordings=recordings, bank=bank, router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
+        connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
+        retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
     )
+
+
+def visit_policy(settings: Settings) -> VisitPolicy:
+    window = CallingWindow(settings.calling_window_start, settings.calling_window_end, settings.holidays,
+                           settings.timezone)
+    return VisitPolicy(
+        window=window, delay=dt.timedelta(seconds=settings.visit_delay_s), retries=settings.visit_retries,
+        backoff=tuple(dt.timedelta(seconds=s) for s in settings.visit_backoff_s),
+        max_calls=settings.max_calls_per_number, period=dt.timedelta(days=settings.max_calls_period_days),
+        channel=settings.visit_channel,
+    )
+
+
+def _visit_dialers(settings: Settings) -> dict[str, VisitDialer]:
+    """Return visits go out on the channel the complaint came in on, when that channel is configured."""
+    dialers: dict[str, VisitDialer] = {}
+    if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_number:
+        dialers["twilio"] = TwilioVisitDialer(TwilioVisitConfig(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
+            settings.twilio_number, settings.public_url, settings.ring_timeout_s))
+    if settings.ami_secret:
+        dialers["asterisk"] = AmiVisitDialer(AmiConfig(
+            settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
+            channel_template=settings.ami_channel, caller_id=settings.ami_caller_id,
+            ring_timeout_s=settings.ring_timeout_s))
+    return dialers
 
 
 def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]:
@@ -100,6 +142,7 @@ def prepare(settings: Settings) -> Hotline:
     if isinstance(hotline.bank, DemoBank):
         hotline.bank.seed()
     hotline.menus.ensure_published(settings.menu_name)
+    hotline.menus.ensure_published(settings.survey_menu, SURVEY_MENU_FILE)
     hotline.router.configure()
     return hotline
 
@@ -129,6 +172,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
     app.register_blueprint(create_blueprint(calls, fetcher, config))
     app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, s.api_token))
+    app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s, s.api_token))
     app.get("/healthz")(lambda: {"status": "ok"})
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hotline import cli_router
+from hotline import cli_reports, cli_router
 from hotline.settings import Settings
 
 if TYPE_CHECKING:
@@ -282,6 +282,7 @@ def _hotline_for_cli() -> Hotline:
 
 
 cli_router.register(main, _hotline_for_cli)
+cli_reports.register(main, _hotline_for_cli)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from routing.keys import live_menu_key
 log = logging.getLogger(__name__)
 
 DEFAULT_MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml"
+SURVEY_MENU_FILE = DEFAULT_MENU_FILE.with_name("survey.yaml")
 
 
 class MenuNotFound(LookupError):

@@ -65,6 +65,7 @@ class Engine:
         session = Session(
             call_id=call.call_id, channel=call.channel, caller=call.caller, called=call.called,
             menu=menu.name, menu_version=menu.version, language=language, started_at=self.clock(),
+            vars=dict(call.vars),
         )
         run = _Step(self, menu, session)
         run.enter(menu.start)
@@ -327,6 +328,9 @@ def _on_survey(run: _Step, node_id: str, node: SurveyNode, event: ev.Event) -> s
     if not isinstance(event, ev.Digits) or not event.digits:
         return run.retry(node_id, node, "no input")
     key, run.session.buffer = event.digits[0], ""
+    if key in node.options:
+        run.trace(node_id, f"key {key}")
+        return node.options[key]
     if not key.isdigit() or not 1 <= int(key) <= node.scale:
         return run.retry(node_id, node, "invalid")
     run.session.vars[node.store] = key

@@ -12,6 +12,8 @@ class CallStarted:
     called: str
     channel: str
     language: str | None = None
+    vars: tuple[tuple[str, str], ...] = ()
+    """Variables the call starts with, e.g. the return visit an outbound survey call is about."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
@@ -53,3 +54,12 @@ def luhn_ok(digits: str) -> bool:
             n = n * 2 - 9 if n > 4 else n * 2
         total += n
     return total % 10 == 0
+
+
+def number_key(number: str) -> str:
+    """A stable pseudonym of a phone number (last 11 digits, keyed BLAKE2b): finds repeat callers and
+    do-not-call entries without storing the number. Not a secret: phone numbers are few enough to enumerate."""
+    digits = "".join(ch for ch in number if ch.isdigit())[-11:]
+    if not digits:
+        return ""
+    return hashlib.blake2b(digits.encode(), key=b"hotline-number", digest_size=8).hexdigest()

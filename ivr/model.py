@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Prompt = dict[str, str]
 """A prompt: language code -> text (may hold ``{var}``, ``{var:digits}``, ``{var:label}``)."""
@@ -160,13 +160,22 @@ class SurveyNode(NodeBase):
     store: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
     scale: int = Field(default=5, ge=2, le=9)
     next: str
+    options: dict[DigitKey, str] = {}
+    """Keys besides the answers, e.g. one to never be called again."""
     invalid_prompt: Prompt | None = None
+
+    @model_validator(mode="after")
+    def _options_beside_answers(self) -> SurveyNode:
+        taken = sorted(k for k in self.options if k.isdigit() and 1 <= int(k) <= self.scale)
+        if taken:
+            raise ValueError(f"option keys {', '.join(taken)} are answers of the {self.scale}-point scale")
+        return self
 
     def waits_for_caller(self) -> bool:
         return True
 
     def edges(self) -> dict[str, str]:
-        return {**super().edges(), "next": self.next}
+        return {**super().edges(), "next": self.next, **{f"key {k}": t for k, t in self.options.items()}}
 
 
 Node = Annotated[

@@ -68,6 +68,24 @@ class ComplaintIntake(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class VisitFacts:
+    """What a return-visit survey tells the customer about their complaint."""
+
+    visit_id: int
+    work_order: str
+    category: str
+    language: str
+
+
+class ReturnVisitDesk(Protocol):
+    """The return visits, as the survey menu needs them."""
+
+    def facts(self, visit_id: int) -> VisitFacts | None: ...
+    def rate(self, visit_id: int, rating: int) -> str: ...
+    def opt_out(self, visit_id: int) -> None: ...
+
+
 class BankUnavailable(Exception):
     """The core-banking system did not answer in time or answered nonsense."""
 
@@ -80,6 +98,9 @@ SERVICE_SIGNATURES: dict[str, tuple[str, ...]] = {
     "bank.freeze_card": ("card_token", "id_last6"),
     "complaint.open": ("category", "recording"),
     "clock.business_hours": (),
+    "visit.load": ("visit",),
+    "visit.rate": ("visit", "rating"),
+    "visit.opt_out": ("visit",),
 }
 """Every service a menu may name, with the arguments it takes."""
 
@@ -98,14 +119,20 @@ class BusinessHours:
 class ServiceTable:
     """The explicit route table from service names to functions; failures become ``error``."""
 
-    def __init__(self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours) -> None:
-        self._bank, self._complaints, self._hours = bank, complaints, hours
+    def __init__(
+        self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours,
+        visits: ReturnVisitDesk | None = None,
+    ) -> None:
+        self._bank, self._complaints, self._hours, self._visits = bank, complaints, hours, visits
         self._table: dict[str, ServiceFn] = {
             "bank.lookup_card": self._lookup_card,
             "bank.verify_pin": self._verify_pin,
             "bank.freeze_card": self._freeze_card,
             "complaint.open": self._open_complaint,
             "clock.business_hours": self._business_hours,
+            "visit.load": self._load_visit,
+            "visit.rate": self._rate_visit,
+            "visit.opt_out": self._opt_out,
         }
         assert self._table.keys() == SERVICE_SIGNATURES.keys()
 
@@ -143,3 +170,23 @@ class ServiceTable:
 
     def _business_hours(self, args: list[str], call: CallInfo) -> ServiceResult:
         return ServiceResult("open" if self._hours.is_open() else "closed")
+
+    def _visit_desk(self) -> ReturnVisitDesk:
+        if self._visits is None:
+            raise RuntimeError("return visits are not configured in this process")
+        return self._visits
+
+    def _load_visit(self, args: list[str], call: CallInfo) -> ServiceResult:
+        facts = self._visit_desk().facts(int(args[0])) if args[0].isdigit() else None
+        if facts is None:
+            return ServiceResult("not_found")
+        return ServiceResult("found", {"work_order": facts.work_order, "category": facts.category})
+
+    def _rate_visit(self, args: list[str], call: CallInfo) -> ServiceResult:
+        visit, rating = args
+        self._visit_desk().rate(int(visit), int(rating))
+        return ServiceResult("saved")
+
+    def _opt_out(self, args: list[str], call: CallInfo) -> ServiceResult:
+        self._visit_desk().opt_out(int(args[0]))
+        return ServiceResult("done")

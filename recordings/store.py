@@ -57,6 +57,14 @@ class RecordingStore:
             raise OSError(f"recording {meta.ref} does not match its checksum")
         return audio
 
+    def delete(self, relative_path: str) -> None:
+        """Remove a recording and its metadata file; a file already gone is not an error."""
+        target = self.root / relative_path
+        if self.root.resolve() not in target.resolve().parents:
+            raise ValueError(f"{relative_path} is outside the recordings folder")
+        target.unlink(missing_ok=True)
+        target.with_suffix(".json").unlink(missing_ok=True)
+
 
 def _write_atomically(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr import actions as act
-from ivr.masking import mask_phone
+from ivr.masking import mask_phone, number_key
 from ivr.session import Session
 from routing.events import EventLog
 from routing.router import CallRequest
@@ -12,6 +12,7 @@ from routing.router import CallRequest
 def emit_call_started(events: EventLog, session: Session, direction: str = "inbound") -> None:
     events.emit(
         "call_started", call_id=session.call_id, channel=session.channel, caller=mask_phone(session.caller),
+        caller_key=number_key(session.caller),
         called=session.called, direction=direction, menu=session.menu, menu_version=session.menu_version,
         language=session.language,
     )

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from hotline.banking import DemoBank
-from hotline.complaints import WorkOrderIntake
 from hotline.store.db import connect
 from ivr import actions as act
 from ivr import events as ev
@@ -17,6 +16,7 @@ from ivr.loader import load_menu_file
 from ivr.model import Menu
 from ivr.services import BankUnavailable, BusinessHours, ServiceTable
 from ivr.session import Session
+from workers.work_orders import WorkOrderDesk
 
 MENU = load_menu_file(Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml")
 CARD, PIN = "6222021234567894", "123456"
@@ -28,7 +28,7 @@ def engine(tmp_path: Path) -> Engine:
     sql = connect(f"sqlite:///{tmp_path / 'bank.db'}")
     bank = DemoBank(sql)
     bank.seed()
-    return Engine(ServiceTable(bank, WorkOrderIntake(sql), ALWAYS_OPEN), clock=lambda: 1_800_000_000.0)
+    return Engine(ServiceTable(bank, WorkOrderDesk(sql), ALWAYS_OPEN), clock=lambda: 1_800_000_000.0)
 
 
 def start(engine: Engine, menu: Menu = MENU) -> tuple[Session, list[act.Action]]:
@@ -128,7 +128,7 @@ def test_no_input_reprompts_then_agent_in_business_hours(engine: Engine) -> None
 def test_after_hours_no_input_ends_politely(tmp_path: Path) -> None:
     sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
     closed = BusinessHours(opens=dt.time(0, 0), closes=dt.time(0, 0))
-    engine = Engine(ServiceTable(DemoBank(sql), WorkOrderIntake(sql), closed))
+    engine = Engine(ServiceTable(DemoBank(sql), WorkOrderDesk(sql), closed))
     session, actions = run(engine, start(engine)[0], ev.Timeout(), ev.Timeout(), ev.Timeout())
     assert texts(actions)[-1] == "感谢您的来电，再见。"
     assert isinstance(actions[-1], act.Hangup) and session.ended
@@ -165,7 +165,7 @@ def test_failed_freeze_goes_to_the_loss_queue_at_top_priority(tmp_path: Path) ->
     sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
     bank = _CoreDownAtFreeze(sql)
     bank.seed()
-    engine = Engine(ServiceTable(bank, WorkOrderIntake(sql), ALWAYS_OPEN))
+    engine = Engine(ServiceTable(bank, WorkOrderDesk(sql), ALWAYS_OPEN))
     session, actions = run(engine, start(engine)[0], ev.Digits("2"), ev.Digits(CARD + "#"), ev.Digits("12345*"))
     enqueue = actions[-1]
     assert isinstance(enqueue, act.Enqueue)

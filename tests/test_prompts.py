@@ -131,7 +131,8 @@ def test_cli_builds_every_published_menu_and_prints_the_summary(
         "  zh-CN: rendered 0, unchanged 24, skipped (dynamic) 3",
         "  en-US: rendered 0, unchanged 24, skipped (dynamic) 3",
     ]
-    assert lines[-1].startswith("total: rendered 48, unchanged 48, skipped (dynamic) 12, failed 0")
+    # The survey menu (published with the default one) adds 6 fixed and 2 dynamic prompts per language.
+    assert lines[-1].startswith("total: rendered 60, unchanged 48, skipped (dynamic) 16, failed 0")
     assert renderer.path("branch", "en-US", "welcome").exists()
 
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import sessionmaker
 
 from hotline.app import Hotline
 from hotline.banking import DEMO_CARDS, DemoBank
-from hotline.complaints import WorkOrderIntake
 from hotline.menus import DEFAULT_MENU_FILE, MenuRepository
 from hotline.store.db import connect
 from hotline.store.models import Base, CardFreeze, DemoCard, MenuVersion, WorkOrder
@@ -23,6 +22,7 @@ from ivr.loader import MenuError
 from ivr.services import Account, CallInfo
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
+from workers.work_orders import WorkOrderDesk
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -76,7 +76,7 @@ def in_threads(n: int, work: Callable[[int], str]) -> list[str]:
 # -- work orders -------------------------------------------------------------------------------
 
 def test_one_work_order_per_call_with_the_caller_masked(sql: sessionmaker) -> None:
-    intake = WorkOrderIntake(sql)
+    intake = WorkOrderDesk(sql)
 
     number = intake.open_work_order(call(), "fees", "RE-first")
     again = intake.open_work_order(call(), "fees", "RE-first")
@@ -92,7 +92,7 @@ def test_one_work_order_per_call_with_the_caller_masked(sql: sessionmaker) -> No
 
 
 def test_each_call_gets_its_own_work_order_and_unknown_categories_are_other(sql: sessionmaker) -> None:
-    intake = WorkOrderIntake(sql)
+    intake = WorkOrderDesk(sql)
 
     first = intake.open_work_order(call("CA-a"), "service", "RE-a")
     second = intake.open_work_order(call("CA-b", "+8613900001111"), "free beer", "RE-b")
@@ -104,7 +104,7 @@ def test_each_call_gets_its_own_work_order_and_unknown_categories_are_other(sql:
 
 
 def test_simultaneous_complaints_each_get_a_number(sql: sessionmaker) -> None:
-    intake = WorkOrderIntake(sql)
+    intake = WorkOrderDesk(sql)
 
     numbers = in_threads(6, lambda i: intake.open_work_order(call(f"CA-busy-{i}"), "fees", f"RE-{i}"))
 
@@ -113,7 +113,7 @@ def test_simultaneous_complaints_each_get_a_number(sql: sessionmaker) -> None:
 
 
 def test_a_retried_step_racing_the_first_gets_the_same_number(sql: sessionmaker) -> None:
-    intake = WorkOrderIntake(sql)
+    intake = WorkOrderDesk(sql)
 
     numbers = in_threads(4, lambda i: intake.open_work_order(call("CA-retried"), "fees", "RE-retried"))
 

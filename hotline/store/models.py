@@ -118,6 +118,8 @@ class CallRecord(Base):
     talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     outcome: Mapped[str] = mapped_column(String(24), default="")
     """self_served, routed, abandoned, failed, survey_completed (``workers.records.outcome_of``)."""
+    ivr_outcome: Mapped[str] = mapped_column(String(24), default="")
+    """What the channel's ``call_ended`` said (self_served, queued, hangup, failed, ...); input to ``outcome``."""
     end_status: Mapped[str] = mapped_column(String(24), default="")
     language: Mapped[str] = mapped_column(String(16), default="")
     menu_version: Mapped[int | None] = mapped_column(Integer, nullable=True)

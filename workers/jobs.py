@@ -1,0 +1,87 @@
+"""RQ job functions: thin and idempotent, found by dotted path (``workers.jobs.dial_visit``).
+
+They run in ``hotline worker`` processes, which install the hotline they serve; a worker started some
+other way (``rq worker``) builds one from the settings on its first job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import redis
+from rq import Queue, Retry
+
+from workers.retention import Retention
+from workers.return_visits import ReturnVisits
+from workers.work_orders import WorkOrderDesk
+
+log = logging.getLogger(__name__)
+
+QUEUE = "hotline"
+DIAL_RETRY = Retry(max=3, interval=[30, 120, 600])
+"""A dial job killed with its worker, or failing on a database outage, runs again; ``dial`` is idempotent."""
+
+
+class JobContext(Protocol):
+    desk: WorkOrderDesk
+    visits: ReturnVisits
+    retention: Retention
+
+
+_context: JobContext | None = None
+
+
+def install(context: JobContext) -> None:
+    global _context
+    _context = context
+
+
+def _ctx() -> JobContext:
+    global _context
+    if _context is None:
+        from hotline.app import build_hotline  # the composition root, only when no worker installed one
+        from hotline.settings import Settings
+
+        _context = build_hotline(Settings())
+    return _context
+
+
+def dial_visit(visit_id: int, attempt: int) -> str:
+    return _ctx().visits.dial(visit_id, attempt)
+
+
+def flag_overdue() -> int:
+    return len(_ctx().desk.flag_overdue())
+
+
+def sweep_visits() -> int:
+    return _ctx().visits.sweep()
+
+
+def purge_old_records() -> tuple[int, int]:
+    return _ctx().retention.purge()
+
+
+PERIODIC: dict[str, tuple[Callable[[], Any], float]] = {
+    "flag_overdue": (flag_overdue, 60.0),
+    "sweep_visits": (sweep_visits, 60.0),
+    "purge_old_records": (purge_old_records, 3600.0),
+}
+"""Jobs every worker offers to enqueue on their period; a Redis lock lets only one of them do it."""
+
+
+def visit_enqueuer(queue: Queue) -> Callable[[dt.datetime, int, int], None]:
+    """``enqueue(when, visit, attempt)`` for ``ReturnVisits``: one RQ job per attempt, at its time."""
+
+    def enqueue(when: dt.datetime, visit_id: int, attempt: int) -> None:
+        try:
+            queue.enqueue_at(when, dial_visit, visit_id, attempt, job_id=f"visit-{visit_id}-{attempt}",
+                             retry=DIAL_RETRY, result_ttl=7 * 86400, failure_ttl=30 * 86400)
+        except redis.RedisError as exc:  # the visit is in SQL: the sweep job enqueues it once Redis is back
+            log.warning("return visit %d attempt %d not enqueued (%s): the sweep will", visit_id, attempt,
+                        type(exc).__name__)
+
+    return enqueue

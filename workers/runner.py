@@ -1,0 +1,76 @@
+"""``hotline worker``: an RQ worker with its scheduler, plus the call-record writer and the job clock.
+
+Three loops in one process: RQ's work loop (main thread: it owns the signal handlers), the stream
+consumer that writes call records, and a clock that enqueues the periodic jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+
+import redis
+from rq import Queue, SimpleWorker
+
+from routing.keys import EVENTS_STREAM
+from workers.jobs import PERIODIC, QUEUE, JobContext, install
+from workers.records import RecordWriter
+from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
+
+log = logging.getLogger(__name__)
+
+CRON_KEY = "hotline:cron:{}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    redis_url: str
+    claim_idle_s: float = 30.0
+    clock_every_s: float = 5.0
+    name: str = ""
+
+    @property
+    def worker_name(self) -> str:
+        return self.name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, burst: bool = False) -> None:
+    """Serve until SIGTERM (or, with ``burst``, until the queue is empty)."""
+    install(context)
+    # No socket timeout for RQ: its dequeue blocks; the stream reader's timeout is above its block time.
+    connection = redis.Redis.from_url(config.redis_url)
+    reader = redis.Redis.from_url(config.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    queue = Queue(QUEUE, connection=connection)
+    consumer = StreamConsumer(reader, ConsumerConfig(
+        EVENTS_STREAM, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s), writer.write)
+    stop = threading.Event()
+    loops = [
+        threading.Thread(target=consumer.run, args=(stop,), name="record-writer", daemon=True),
+        threading.Thread(target=_job_clock, args=(connection, queue, config.clock_every_s, stop),
+                         name="job-clock", daemon=True),
+    ]
+    for loop in loops:
+        loop.start()
+    log.info("worker %s: call records from %s, jobs from queue %r", config.worker_name, EVENTS_STREAM, QUEUE)
+    try:
+        SimpleWorker([queue], connection=connection, name=config.worker_name).work(
+            with_scheduler=True, burst=burst, logging_level="WARNING")
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(timeout=5)
+
+
+def _job_clock(connection: redis.Redis, queue: Queue, every_s: float, stop: threading.Event) -> None:
+    """Enqueue each periodic job once per period across all workers (the first to take its lock does)."""
+    while not stop.wait(every_s):
+        for name, (job, period_s) in PERIODIC.items():
+            try:
+                if connection.set(CRON_KEY.format(name), os.getpid(), nx=True, ex=max(1, int(period_s))):
+                    queue.enqueue(job, result_ttl=3600, failure_ttl=7 * 86400)
+            except redis.RedisError as exc:
+                log.warning("periodic job %s not enqueued: %s", name, type(exc).__name__)
+                break
