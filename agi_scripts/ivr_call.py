@@ -44,17 +44,22 @@ class IvrDeps:
     """A peer that does not finish playing a prompt by then counts as stuck: the call is ended."""
 
 
-def run_ivr_call(agi: HotlineAGI, deps: IvrDeps, menu_name: str) -> Session:
-    """Walk the caller through ``menu_name`` until the menu or the caller ends the call."""
+def run_ivr_call(
+    agi: HotlineAGI, deps: IvrDeps, menu_name: str, variables: tuple[tuple[str, str], ...] = (),
+    direction: str = "inbound",
+) -> Session:
+    """Walk the caller through ``menu_name`` until the menu or the caller ends the call.
+
+    ``variables`` start the session (an outbound survey's visit); ``direction`` goes into the call record."""
     env = agi.env
     menu = deps.menus.live(menu_name)
     call = ev.CallStarted(
         call_id=env.get("agi_uniqueid", ""), caller=env.get("agi_callerid", ""),
         called=env.get("agi_dnid") or env.get("agi_extension", ""), channel="asterisk",
-        language=ASTERISK_LANGUAGES.get(env.get("agi_language", "")),
+        language=ASTERISK_LANGUAGES.get(env.get("agi_language", "")), vars=variables,
     )
     session, actions = deps.engine.start(menu, call)
-    emit_call_started(deps.events, session)
+    emit_call_started(deps.events, session, direction)
     assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
     if session.caller:
         deps.hold.connector.settle(deps.hold.router.cancel_callback_of(session.caller) or Ended([]))

@@ -60,6 +60,17 @@ def build_routes(hotline: Hotline) -> Routes:
     def queue(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         transfer_to_queue(agi, deps, hotline.menus.live(hotline.settings.menu_name), query)
 
+    def survey(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
+        # AMI Originate of a return visit, answered: hotline-outbound runs survey?visit=<id>&attempt=<n>.
+        visit = (query.get("visit") or [""])[0]
+        if not visit.isdigit():
+            log.warning("survey script without a visit id (%r): hanging up", visit[:20])
+            return
+        try:
+            run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", visit),), direction="outbound")
+        finally:
+            hotline.visits.call_ended(int(visit))
+
     def published_menu(name: str) -> Handler | None:
         # live() is one Redis GET and a cached parse: no SQL query on every call's route lookup.
         try:
@@ -72,6 +83,7 @@ def build_routes(hotline: Hotline) -> Routes:
     routes.register("agent-answered", answered)
     routes.register("agent-login", login)
     routes.register("queue", queue)
+    routes.register("survey", survey)
     return routes
 
 

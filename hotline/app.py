@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from admin.api import create_api
+from admin.complaints_api import create_complaints_api
 from admin.reports_api import create_reports_api
 from hotline.banking import DemoBank, HttpBank
 from hotline.connector import AgentDialer, OfferConnector
@@ -161,7 +162,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         callback_lifetime_s=s.callback_lifetime_s,
     ), hotline.router, hotline.connector)
     calls = TwilioCalls(
-        ChannelConfig(s.public_url, s.menu_name), hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold,
+        ChannelConfig(s.public_url, s.menu_name, s.survey_menu), hotline.engine, hotline.menus, hotline.sessions,
+        hotline.events, hold,
     )
     fetcher = RecordingFetcher(
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
@@ -170,8 +172,9 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         on_saved=lambda meta: record_recording(hotline.sql, meta),
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
-    app.register_blueprint(create_blueprint(calls, fetcher, config))
+    app.register_blueprint(create_blueprint(calls, fetcher, config, hotline.visits))
     app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, s.api_token))
+    app.register_blueprint(create_complaints_api(hotline.desk, s.api_token))
     app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s, s.api_token))
     app.get("/healthz")(lambda: {"status": "ok"})
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hotline import cli_reports, cli_router
+from hotline import cli_reports, cli_router, cli_workers
 from hotline.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,8 +55,9 @@ def up() -> None:
         click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
     click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
                f"{settings.agi_port}/{settings.menu_name})")
-    # FastAGI and the router reconciler in their own processes: gunicorn forks its workers from this one.
-    children = [subprocess.Popen([sys.executable, "-m", "hotline.cli", command]) for command in ("agi", "router")]
+    # FastAGI, the router reconciler and the RQ worker in their own processes: gunicorn forks from this one.
+    children = [subprocess.Popen([sys.executable, "-m", "hotline.cli", command])
+                for command in ("agi", "router", "worker")]
     master = os.getpid()
     try:
         _serve_web(settings)
@@ -283,6 +284,7 @@ def _hotline_for_cli() -> Hotline:
 
 cli_router.register(main, _hotline_for_cli)
 cli_reports.register(main, _hotline_for_cli)
+cli_workers.register(main, _hotline_for_cli)
 
 
 if __name__ == "__main__":

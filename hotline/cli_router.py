@@ -42,7 +42,7 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
         """Every agent with state, skills and calls taken today."""
         rows = [(a.id, a.name, a.state, ",".join(f"{s}:{lv}" for s, lv in a.skills.items()),
                  ",".join(a.languages), str(a.calls_today), a.endpoint) for a in hotline_for_cli().agents.all()]
-        _table(("ID", "NAME", "STATE", "SKILLS", "LANGUAGES", "TODAY", "ENDPOINT"), rows)
+        print_table(("ID", "NAME", "STATE", "SKILLS", "LANGUAGES", "TODAY", "ENDPOINT"), rows)
 
     @agents.command("remove")
     @click.argument("agent_id")
@@ -78,7 +78,7 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
                 rows.append((q.queue, str(q.waiting), f"{q.longest_wait_s:.0f}s", agents_by_state, expected))
             if watch:
                 click.clear()
-            _table(("QUEUE", "WAITING", "LONGEST", "AGENTS", "EXPECTED WAIT"), rows)
+            print_table(("QUEUE", "WAITING", "LONGEST", "AGENTS", "EXPECTED WAIT"), rows)
             if not watch:
                 return
             time.sleep(1)
@@ -98,7 +98,7 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
             pass
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     for row in (header, *rows):
         click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())

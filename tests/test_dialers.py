@@ -14,6 +14,7 @@ import pytest
 
 from tests.fakes.ami_server import FakeAmiServer
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
+from webhooks.dispositions import twilio_disposition
 from workers.dialers import (
     AmiConfig,
     AmiVisitDialer,
@@ -21,7 +22,6 @@ from workers.dialers import (
     TwilioVisitConfig,
     TwilioVisitDialer,
     VisitCall,
-    twilio_disposition,
 )
 
 ACCOUNT_SID = "ACvisit0123456789abcdef0123456789"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.masking import redact
-from webhooks.calls import BadRequest, TwilioCalls
+from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
+from webhooks.dispositions import twilio_disposition
 from webhooks.recordings import RecordingFetcher, RecordingFetchFailed
 from webhooks.security import twilio_signed
 from webhooks.twiml import apology
@@ -23,6 +25,13 @@ APOLOGY = (
 )
 
 
+class VisitOutcomes(Protocol):
+    """Return visits, as their status callback needs them."""
+
+    def finish_attempt(self, visit_id: int, attempt: int, disposition: str) -> None: ...
+    def call_ended(self, visit_id: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class TwilioConfig:
     public_url: str
@@ -30,7 +39,9 @@ class TwilioConfig:
     fallback_queue: str
 
 
-def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: TwilioConfig) -> Blueprint:
+def create_blueprint(
+    calls: TwilioCalls, fetcher: RecordingFetcher, config: TwilioConfig, visits: VisitOutcomes,
+) -> Blueprint:
     bp = Blueprint("twilio", __name__, url_prefix="/twilio")
 
     @bp.record_once
@@ -41,13 +52,33 @@ def create_blueprint(calls: TwilioCalls, fetcher: RecordingFetcher, config: Twil
     @twilio_signed
     def voice() -> Response:
         seq = request.args.get("seq", type=int)
-        twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1")
+        outbound = None
+        if request.args.get("menu"):  # a call the hotline placed (signed URL: the query is ours)
+            outbound = OutboundStart(request.args["menu"], request.args.get("visit", ""),
+                                     request.args.get("lang") or None)
+        twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound)
         return _twiml(twiml)
 
     @bp.post("/status")
     @twilio_signed
     def status() -> Response:
         calls.status(request.form)
+        return Response(status=204)
+
+    @bp.post("/visit/status")
+    @twilio_signed
+    def visit_status() -> Response:
+        """Status of a return-visit call: the attempt's disposition, and the end of its survey."""
+        visit, attempt = request.args.get("visit", type=int), request.args.get("attempt", type=int)
+        if visit is None or attempt is None:
+            raise BadRequest("missing or malformed visit or attempt")
+        disposition = twilio_disposition(request.form)
+        if disposition is None:
+            return Response(status=204)
+        calls.status(request.form)  # the survey's session ends and its call record closes
+        visits.finish_attempt(visit, attempt, disposition)
+        if disposition == "answered":
+            visits.call_ended(visit)
         return Response(status=204)
 
     @bp.post("/queue/wait")

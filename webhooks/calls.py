@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
+from ivr.model import Menu
 from ivr.session import Session
 from routing.call_events import emit_call_ended, emit_call_started, queue_request
 from routing.events import EventLog
@@ -34,6 +35,16 @@ class BadRequest(ValueError):
 class ChannelConfig:
     public_url: str
     menu_name: str
+    survey_menu: str = "survey"
+
+
+@dataclass(frozen=True)
+class OutboundStart:
+    """The first webhook of a call the hotline placed: which menu, about which return visit."""
+
+    menu: str
+    visit: str
+    language: str | None = None
 
 
 class TwilioCalls:
@@ -45,7 +56,8 @@ class TwilioCalls:
         self.sessions, self.events, self.hold = sessions, events, hold
         self.router, self.connector = hold.router, hold.connector
 
-    def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool) -> str:
+    def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
+              outbound: OutboundStart | None = None) -> str:
         """Answer one voice webhook: the first of a call, or one caller event."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
@@ -54,8 +66,7 @@ class TwilioCalls:
         if stored is None:
             if seq is not None:
                 log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
-            menu = self.menus.live(self.config.menu_name)
-            call = ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio")
+            menu, call = self._start(call_id, form, outbound)
             session, actions = self.engine.start(menu, call)
         else:
             menu = self.menus.version(stored.session.menu, stored.session.menu_version)
@@ -87,6 +98,19 @@ class TwilioCalls:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+
+    def _start(
+        self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None,
+    ) -> tuple[Menu, ev.CallStarted]:
+        if outbound is None:
+            return self.menus.live(self.config.menu_name), ev.CallStarted(
+                call_id, form.get("From", ""), form.get("To", ""), "twilio")
+        if outbound.menu != self.config.survey_menu or not outbound.visit.isdigit():
+            raise BadRequest(f"no outbound menu {outbound.menu!r} for visit {outbound.visit!r}")
+        # The hotline called the customer: they are "To", and the survey needs the visit it is about.
+        return self.menus.live(outbound.menu), ev.CallStarted(
+            call_id, form.get("To", ""), form.get("From", ""), "twilio", outbound.language,
+            vars=(("visit", outbound.visit),))
 
     def _urls(self, session: Session) -> StepUrls:
         base = self.config.public_url.rstrip("/")

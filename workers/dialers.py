@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import urlencode
@@ -117,21 +116,6 @@ class TwilioVisitDialer:
         log.warning("visit %s attempt %s: call to %s not placed: %s", call.visit_id, call.attempt,
                     mask_phone(call.number), detail)
         return DialResult("failed", detail=detail)
-
-
-_FINAL_STATUS: dict[str, Disposition] = {
-    "completed": "answered", "busy": "busy", "no-answer": "no-answer", "failed": "failed", "canceled": "failed",
-}
-
-
-def twilio_disposition(form: Mapping[str, str]) -> Disposition | None:
-    """How a Twilio call ended, from its status callback; None while it is still going on."""
-    outcome = _FINAL_STATUS.get(form.get("CallStatus", ""))
-    if outcome == "answered":
-        answered_by = form.get("AnsweredBy", "")
-        if answered_by.startswith("machine_") or answered_by == "fax":
-            return "voicemail"
-    return outcome
 
 
 # -- Asterisk AMI ----------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class BadTransition(WorkOrderError):
     pass
 
 
+class MissingField(WorkOrderError, ValueError):
+    pass
+
+
 class Events(Protocol):
     def emit(self, kind: str, **fields: Any) -> None: ...
 
@@ -124,7 +128,7 @@ class WorkOrderDesk:
         if rule is None:
             raise BadTransition(f"unknown action {action!r}: one of {', '.join(TRANSITIONS)}")
         if action == "assign" and not assignee:
-            raise BadTransition("assign needs the assignee")
+            raise MissingField("assign needs the assignee (who takes the work order)")
         now = self._clock()
         with self._sql.begin() as db:
             order = self._locked(db, number)

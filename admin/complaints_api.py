@@ -1,0 +1,51 @@
+"""``/api/complaints``: work orders as JSON, changed through the same desk as the CLI and the jobs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from admin.auth import json_body, json_error, require_token
+from workers.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
+
+
+def create_complaints_api(desk: WorkOrderDesk, token: str | None) -> Blueprint:
+    api = Blueprint("complaints_api", __name__, url_prefix="/api/complaints")
+    require_token(api, token)
+
+    @api.get("")
+    def list_orders() -> Response:
+        overdue = request.args.get("overdue")
+        return jsonify(desk.list(
+            status=request.args.get("status") or None, category=request.args.get("category") or None,
+            overdue=None if overdue is None else overdue in ("1", "true", "yes"),
+            limit=min(1000, request.args.get("limit", 200, type=int) or 200),
+        ))
+
+    @api.get("/<number>")
+    def show(number: str) -> Response:
+        return jsonify(desk.show(number))
+
+    @api.post("/<number>/<action>")
+    def act(number: str, action: str) -> Response | tuple[Response, int]:
+        if action not in TRANSITIONS:
+            return json_error(404, f"no action {action!r}: one of {', '.join(TRANSITIONS)}")
+        body = json_body()
+        actor = str(body.get("by") or "").strip()
+        if not actor:
+            return json_error(400, '"by" (who does it) is required: it goes into the audit trail')
+        return jsonify(desk.act(number, action, actor, note=str(body.get("note") or ""),
+                                assignee=body.get("to") and str(body["to"])))
+
+    @api.errorhandler(NoSuchWorkOrder)
+    def _missing(exc: Exception) -> tuple[Response, int]:
+        return json_error(404, str(exc))
+
+    @api.errorhandler(BadTransition)
+    def _conflict(exc: Exception) -> tuple[Response, int]:
+        return json_error(409, str(exc))
+
+    @api.errorhandler(ValueError)
+    def _bad(exc: Exception) -> tuple[Response, int]:
+        return json_error(400, str(exc))
+
+    return api
