@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from workers.reports import build_report, parse_period
 
+if TYPE_CHECKING:
+    from hotline.app import Hotline
 
-def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the CLI's own loader
+
+def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     """Adds ``hotline report`` to ``main``; ``hotline_for_cli()`` builds the hotline as the CLI does."""
 
     @main.command()

@@ -185,7 +185,8 @@ class Report:
     hourly: list[HourFigures]
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        body: dict[str, Any] = _jsonable(asdict(self))
+        return body
 
     def csv_rows(self) -> list[tuple[str, str, str]]:
         """(section, metric, value): nested keys joined with '.', hours as ``09.calls``, None as ''."""
@@ -243,12 +244,12 @@ class Report:
                              f"refused {v.refused})"),
                 ("attempted", str(v.attempted)),
                 ("reach rate", _rate(v.reach_rate, v.reached, v.finished, "finished")),
-                ("ratings", ", ".join(f"{k} {rc.label} {rc.count}" for k, rc in v.ratings.items())),
+                ("ratings", ", ".join(f"{k} {rc.label}: {rc.count}" for k, rc in v.ratings.items())),
                 ("CSAT (rated 1-2)", _rate(v.csat, sum(v.ratings[k].count for k in ("1", "2")), v.rated, "rated")),
             ]),
         ]
+        width = max(len(label) for _, items in sections for label, _ in items)
         for title, items in sections:
-            width = max(len(label) for label, _ in items)
             lines.append(title)
             lines.extend(f"  {label.ljust(width)}  {value}".rstrip() for label, value in items)
             lines.append("")
@@ -283,6 +284,8 @@ def build_report(sql: sessionmaker, start: dt.date, end: dt.date, timezone: str,
         dialect = db.get_bind().dialect.name
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"reports need SQLite or PostgreSQL, not {dialect}")
+        if dialect == "postgresql":  # one snapshot for every query: the sections agree while calls are written
+            db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         calls, queue, prediction = _call_figures(db, lo, hi, service_level_s)
         return Report(
             period=period, calls=calls, queue=queue, wait_prediction=prediction,
@@ -322,7 +325,7 @@ def _call_figures(db: Session, lo: dt.datetime, hi: dt.datetime,
     predicted = waited & r.predicted_wait_s.is_not(None)
     talked = r.answered_at.is_not(None) & r.talk_s.is_not(None)
     error = r.predicted_wait_s - r.wait_s
-    sums = {
+    sums: dict[str, ColumnElement[Any]] = {
         "queued": _count(queued),
         "answered": _count(answered),
         "within_sl": _count(answered & (r.wait_s <= service_level_s)),
@@ -493,7 +496,8 @@ def _offset(zone: ZoneInfo, at: dt.datetime) -> int:
 
 def _offset_stretches(zone: ZoneInfo, lo: dt.datetime, hi: dt.datetime) -> list[tuple[dt.datetime, dt.datetime, int]]:
     """[lo, hi) cut where the zone's UTC offset changes (daylight saving), with each stretch's offset."""
-    stretches, start, offset, at = [], lo, _offset(zone, lo), lo
+    stretches: list[tuple[dt.datetime, dt.datetime, int]] = []
+    start, offset, at = lo, _offset(zone, lo), lo
     while at < hi:
         step = min(at + dt.timedelta(hours=1), hi)
         if _offset(zone, step) == offset:
