@@ -83,6 +83,21 @@ def apply_event(row: dict[str, Any], kind: str, event: Mapping[str, str]) -> Non
         _latest(row, "ended_at", at)
 
 
+def fold(row: dict[str, Any], events: Iterable[Mapping[str, str]]) -> dict[str, Any]:
+    """``row`` with ``events`` merged in and its outcome derived: the record as it will be written."""
+    for event in sorted(events, key=lambda e: e.get("ts", "")):
+        apply_event(row, event["type"], event)
+    row["outcome"] = outcome_of(row)
+    row.pop("_abandoned", None)
+    _clip(row)
+    return row
+
+
+def new_record(call_id: str, events: Iterable[Mapping[str, str]]) -> dict[str, Any]:
+    """The full row a call's first events make (every column, defaults filled in)."""
+    return _with_defaults(fold({"call_id": call_id}, events))
+
+
 class RecordWriter:
     """Writes a batch of stream events as call records in one transaction."""
 
@@ -103,18 +118,13 @@ class RecordWriter:
             inserts, updates = [], []
             for call_id, call_events in by_call.items():
                 old = existing.get(call_id)
-                row = dict(old) if old else {"call_id": call_id}
-                for event in sorted(call_events, key=lambda e: e.get("ts", "")):
-                    apply_event(row, event["type"], event)
-                row["outcome"] = outcome_of(row)
-                row.pop("_abandoned", None)
-                _clip(row)
+                row = fold(dict(old) if old else {"call_id": call_id}, call_events)
                 if old is None:
-                    inserts.append(row)
+                    inserts.append(_with_defaults(row))
                 elif row != old:
                     updates.append(row)
             if inserts:
-                db.execute(insert(CallRecord), [_with_defaults(r) for r in inserts])
+                db.execute(insert(CallRecord), inserts)
             if updates:
                 db.execute(update(CallRecord), updates)
         return len(inserts) + len(updates)
