@@ -1,0 +1,75 @@
+"""The worker's scheduled jobs: escalation run by a real worker process on its own, and retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from sqlalchemy import select
+
+from hotline.app import Hotline
+from hotline.store.models import CallRecord, Recording, WorkOrder
+from ivr.services import CallInfo
+from workers.records import RecordWriter
+from workers.retention import Retention
+from workers.work_orders import WorkOrderDesk
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2027, 3, 2, 6, 0, tzinfo=dt.UTC)
+
+
+def test_a_running_worker_escalates_overdue_work_orders_by_itself(hotline: Hotline, tmp_path: Path) -> None:
+    s = hotline.settings
+    # Opened 30 hours ago: the 24 h first-contact deadline of a fees complaint has passed.
+    desk = WorkOrderDesk(hotline.sql, hotline.events, s.deadlines,
+                         clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(hours=30))
+    number = desk.open_work_order(CallInfo("CA-late", "13812345678", "twilio", "zh-CN"), "fees", "RE1")
+    env = {**os.environ, "REDIS_URL": hotline.redis_url, "DATABASE_URL": s.sql_url,
+           "HOTLINE_DATA_DIR": str(s.data_dir)}
+    worker = subprocess.Popen([sys.executable, "-m", "hotline.cli", "worker"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and hotline.desk.show(number)["overdue"] is None:
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    order = hotline.desk.show(number)
+    assert (order["overdue"], order["priority"]) == ("first_contact", 6)
+    assert order["changes"][-1]["actor"] == "scheduler"
+    events = redis.Redis.from_url(hotline.redis_url, decode_responses=True).xrange("hotline:events")
+    assert {"type": "work_order_overdue", "work_order": number, "deadline": "first_contact"}.items() <= next(
+        e for _, e in events if e["type"] == "work_order_overdue").items()
+
+
+def test_retention_purges_old_records_with_their_recordings_but_keeps_evidence_of_open_complaints(
+        hotline: Hotline) -> None:
+    writer = RecordWriter(hotline.sql)
+    old, recent = NOW - dt.timedelta(days=400), NOW - dt.timedelta(days=30)
+    writer.write([{"type": "call_started", "ts": f"{at.timestamp():.3f}", "call_id": call_id, "channel": "twilio"}
+                  for call_id, at in (("old-1", old), ("old-2", old), ("new-1", recent))])
+    saved = {}
+    for call_id, work_order in (("old-1", None), ("old-2", "2601010001"), ("new-1", None)):
+        meta = hotline.recordings.save(f"RE-{call_id}", call_id, b"RIFF....", 3.0, work_order=work_order)
+        saved[call_id] = hotline.recordings.root / meta.path
+        with hotline.sql.begin() as db:
+            db.add(Recording(ref=meta.ref, call_id=call_id, work_order=work_order, path=meta.path, duration_s=3.0,
+                             sha256=meta.sha256, size_bytes=meta.size_bytes))
+    with hotline.sql.begin() as db:  # old-2's complaint is still being worked
+        db.add(WorkOrder(number="2601010001", call_id="old-2", category="fees", caller_masked="138****5678",
+                         callback_number="13812345678", language="zh-CN", recording_ref="RE-old-2", status="assigned"))
+
+    purged = Retention(hotline.sql, hotline.recordings, dt.timedelta(days=365), clock=lambda: NOW).purge()
+
+    assert purged == (2, 1)
+    with hotline.sql() as db:
+        assert set(db.scalars(select(CallRecord.call_id))) == {"new-1"}
+        assert set(db.scalars(select(Recording.call_id))) == {"old-2", "new-1"}
+    assert not saved["old-1"].exists() and not saved["old-1"].with_suffix(".json").exists()
+    assert saved["old-2"].exists() and saved["new-1"].exists()
