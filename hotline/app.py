@@ -14,6 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from admin.api import create_api
 from admin.complaints_api import create_complaints_api
+from admin.records_api import create_records_api
 from admin.reports_api import create_reports_api
 from hotline.banking import DemoBank, HttpBank
 from hotline.connector import AgentDialer, OfferConnector
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     app.register_blueprint(create_blueprint(calls, fetcher, config, hotline.visits))
     app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, s.api_token))
     app.register_blueprint(create_complaints_api(hotline.desk, s.api_token))
+    app.register_blueprint(create_records_api(hotline.sql, s.api_token))
     app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s, s.api_token))
     app.get("/healthz")(lambda: {"status": "ok"})
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -111,3 +112,23 @@ def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, mon
     assert bad.exit_code != 0 and "level 12 is not 1-10" in bad.output
     assert runner.invoke(main, ["agents", "remove", "ann"]).exit_code == 0
     assert "ann" not in runner.invoke(main, ["agents", "list"]).output
+
+
+def test_call_records_are_read_through_the_api_with_their_recordings(api: Any, hotline: Hotline) -> None:
+    from hotline.app import record_recording
+    from tests.fakes.call_events import call_ended, routed_call
+    from workers.records import RecordWriter
+
+    RecordWriter(hotline.sql).write(routed_call("CA-api") + [call_ended("CA-self", at=1_800_000_500.0)])
+    record_recording(hotline.sql, hotline.recordings.save("RE-api", "CA-api", b"RIFF", 2.0))
+
+    one = api("GET", "/api/records/CA-api").json
+    assert (one["caller_masked"], one["outcome"], one["queue"], one["agent_id"], one["wait_s"]) == (
+        "138****5678", "routed", "general", "a7", 12.5)
+    assert one["recordings"] == [{"ref": "RE-api", "duration_s": 2.0, "work_order": None}]
+    assert "caller_key" not in one and "13812345678" not in json.dumps(one)
+    routed = api("GET", "/api/records?outcome=routed").json
+    assert [r["call_id"] for r in routed] == ["CA-api"]
+    assert api("GET", "/api/records/nope").status_code == 404
+    assert api("GET", "/api/records?since=yesterday").status_code == 400
+    assert api("GET", "/api/records", token=None).status_code == 401
