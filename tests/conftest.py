@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy
+from sqlalchemy.orm import sessionmaker
 
 from agi_scripts.server import FastAgiServer
 from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
+from hotline.store.db import connect
 from recordings.prompts import write_placeholder_prompts
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -101,6 +103,14 @@ def fresh_postgres() -> str:
     finally:
         engine.dispose()
     return POSTGRES_URL
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[sessionmaker]:
+    """The SQL store alone (tables created), for tests that need no hotline around it."""
+    sessions = connect(database_url)
+    yield sessions
+    sessions.kw["bind"].dispose()
 
 
 @pytest.fixture

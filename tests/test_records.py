@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from hotline.store.db import connect
 from hotline.store.models import CallRecord
 from routing.keys import EVENTS_STREAM
 from tests.fakes.call_events import T0, call_ended, routed_call
@@ -32,13 +30,6 @@ from workers.records import RecordWriter
 from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[sessionmaker]:
-    sessions = connect(database_url)
-    yield sessions
-    sessions.kw["bind"].dispose()
 
 
 def count(sql: sessionmaker) -> int:

@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,6 @@ from sqlalchemy.orm import sessionmaker
 from hotline.app import create_app, prepare
 from hotline.cli import main
 from hotline.settings import Settings
-from hotline.store.db import connect
 from hotline.store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
 from workers.reports import Report, build_report
 
@@ -103,13 +101,6 @@ VISITS = [
     ("scheduled", None, None, ["no-answer"]),  # not finished yet
     ("in_call", None, None, ["answered"]),
 ]
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[sessionmaker]:
-    sessions = connect(database_url)
-    yield sessions
-    sessions.kw["bind"].dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -30,13 +30,6 @@ DEFAULT_MENU = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
 OLD_WELCOME, NEW_WELCOME = "您好，欢迎致电客户服务热线。", "您好，欢迎致电新版客户服务热线。"
 CARD, PIN, ID_LAST6 = DEMO_CARDS[0].number, DEMO_CARDS[0].pin, DEMO_CARDS[0].id_last6
 UNKNOWN_CARD = "4111111111111111"
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[sessionmaker]:
-    sessions = connect(database_url)
-    yield sessions
-    sessions.kw["bind"].dispose()
 
 
 @pytest.fixture
