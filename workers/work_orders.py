@@ -148,7 +148,7 @@ class WorkOrderDesk:
                 order.closed_at = now
             if rating is not None:
                 order.rating = rating
-            detail = "; ".join(x for x in (f"assignee {assignee}" if assignee else "", f"rating {rating}"
+            detail = "; ".join(x for x in (f"assignee {assignee}" if action == "assign" else "", f"rating {rating}"
                                            if rating is not None else "", note) if x)
             _audit(db, order, now, actor, action, before, order.status, detail)
             if action == "resolve" and self.on_resolved is not None:
@@ -175,7 +175,8 @@ class WorkOrderDesk:
             late_resolution = select(WorkOrder).where(
                 WorkOrder.status.in_(WORKING), WorkOrder.resolve_due < now,
                 (WorkOrder.overdue.is_(None)) | (WorkOrder.overdue != "resolution"))
-            for deadline, query in (("resolution", late_resolution), ("first_contact", late_contact)):
+            # First contact before resolution: a job that was down while both passed escalates twice.
+            for deadline, query in (("first_contact", late_contact), ("resolution", late_resolution)):
                 for order in db.scalars(query.with_for_update()):
                     if order.overdue == deadline:
                         continue
