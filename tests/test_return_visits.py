@@ -354,6 +354,24 @@ def test_dial_job_run_twice_places_one_call(sql: sessionmaker, twilio_api: Local
     assert [a[1:3] for a in rig.attempts()] == [(1, "no-answer"), (2, "dialing")]
 
 
+def test_sweep_requeues_a_lost_job_and_fails_a_call_whose_outcome_never_came(
+    sql: sessionmaker, twilio_api: LocalHttpServer,
+) -> None:
+    rig = make_rig(sql, {"twilio": twilio_dialer(twilio_api.url)})
+    lost = rig.visit(rig.resolve(local(2, 10), channel="twilio")).id  # due 11:00; Redis lost its job
+    silent = rig.visit(rig.resolve(local(2, 10, 10), channel="twilio")).id
+    assert rig.dial(local(2, 11, 10), silent, 1) == "attempt 1: pending"  # no status callback ever comes
+    rig.enqueued.clear()
+
+    rig.now.at = local(2, 11, 10)
+    assert rig.visits.sweep() == 0, "15 minutes' grace"
+    rig.now.at = local(2, 11, 25, 1)
+    assert rig.visits.sweep() == 2
+    assert rig.enqueued == [(local(2, 11, 25, 1), lost, 1), (local(2, 11, 55, 1), silent, 2)]
+    assert rig.attempts() == [(silent, 1, "failed", local(2, 11, 10))]
+    assert rig.dial(local(2, 11, 25, 1), lost, 1) == "attempt 1: pending"
+
+
 def test_twilio_refusing_the_call_is_a_failed_attempt_and_retried(sql: sessionmaker) -> None:
     error = {"code": 21215, "message": "Geo permission not enabled", "status": 400}
     server = LocalHttpServer(lambda request: Reply.json(400, error)).start()

@@ -78,7 +78,7 @@ class TwilioCalls:
             return winner.last_answer if winner else twiml
         if stored is None:
             emit_call_started(self.events, session, form.get("Direction", "inbound"))
-            if session.caller:
+            if session.caller and outbound is None:  # the hotline calling the customer is not them calling again
                 self._settle(self.router.cancel_callback_of(session.caller))
         self._enqueue(session, actions)
         return twiml
