@@ -217,6 +217,43 @@ def test_number_put_on_the_list_after_scheduling_is_not_called(sql: sessionmaker
     assert twilio_api.requests == [] and rig.attempts() == [] and rig.enqueued == [(local(2, 11), visit_id, 1)]
 
 
+def test_reopened_work_order_is_not_surveyed_until_resolved_again(
+    sql: sessionmaker, twilio_api: LocalHttpServer,
+) -> None:
+    rig = make_rig(sql, {"twilio": twilio_dialer(twilio_api.url)})
+    number = rig.resolve(local(2, 10), channel="twilio")
+    first = rig.visit(number).id
+    rig.now.at = local(2, 10, 30)
+    rig.desk.act(number, "reopen", "alice", note="customer called again: the card still does not work")
+
+    assert rig.dial(local(2, 11), first, 1).startswith("skipped")
+    assert twilio_api.requests == [], "no call asking how satisfied they are with work still going on"
+    assert rig.visit_rows()[0].status == "cancelled"
+
+    rig.now.at = local(2, 14)
+    rig.desk.act(number, "resolve", "bob", note="card replaced")
+    second = rig.visit(number).id
+    assert rig.enqueued[-1] == (local(2, 15), second, 1)
+    assert rig.dial(local(2, 15), second, 1) == "attempt 1: pending"
+    assert len(twilio_api.requests) == 1
+
+
+def test_resolving_again_replaces_the_visit_still_waiting(sql: sessionmaker, twilio_api: LocalHttpServer) -> None:
+    rig = make_rig(sql, {"twilio": twilio_dialer(twilio_api.url)})
+    number = rig.resolve(local(2, 10), channel="twilio")
+    first = rig.visit(number).id
+    rig.now.at = local(2, 10, 20)
+    rig.desk.act(number, "reopen", "alice")
+    rig.now.at = local(2, 10, 40)
+    rig.desk.act(number, "resolve", "bob", note="fee refunded after all")
+    second = rig.visit(number).id
+
+    assert [v.status for v in rig.visit_rows()] == ["cancelled", "scheduled"]
+    assert rig.dial(local(2, 11), first, 1).startswith("skipped"), "the first visit's job still runs"
+    assert rig.dial(local(2, 11, 40), second, 1) == "attempt 1: pending"
+    assert len(twilio_api.requests) == 1, "the customer is called once about the work order"
+
+
 # -- retries, backoff, unreachable --------------------------------------------------------------------------
 
 

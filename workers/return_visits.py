@@ -23,7 +23,7 @@ from ivr.masking import mask_phone, number_key
 from ivr.services import VisitFacts
 from workers.calling_window import CallingWindow
 from workers.dialers import DialResult, VisitCall, VisitDialer
-from workers.work_orders import TRANSITIONS, WorkOrderDesk
+from workers.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ class ReturnVisits:
 
     def _schedule_in(self, db: Session, order: WorkOrder, now: dt.datetime) -> None:
         """Runs inside the transaction that resolves ``order``."""
+        # Resolved again after a reopen: the visit still waiting for the first resolution is replaced.
+        for earlier in db.scalars(select(ReturnVisit).where(
+                ReturnVisit.work_order_id == order.id, ReturnVisit.status == "scheduled").with_for_update()):
+            earlier.status, earlier.finished_at = "cancelled", now
         key = number_key(order.callback_number)
         visit = ReturnVisit(
             work_order_id=order.id, number=order.callback_number, number_key=key, language=order.language,
@@ -103,6 +107,9 @@ class ReturnVisits:
             if db.get(DoNotCall, visit.number_key) is not None:
                 visit.status, visit.finished_at = "refused", now
                 return "skipped: the number is on the do-not-call list"
+            if db.scalar(select(WorkOrder.status).where(WorkOrder.id == visit.work_order_id)) in WORKING:
+                visit.status, visit.finished_at = "cancelled", now  # resolving it again schedules a new visit
+                return "skipped: the work order is being worked on again"
             not_before = self._allowed_from(db, visit, now)
             if not_before > now:
                 visit.due_at = not_before
