@@ -26,7 +26,6 @@ from sqlalchemy.orm import sessionmaker
 
 from hotline.app import Hotline, prepare, visit_policy
 from hotline.settings import Settings
-from hotline.store.db import connect
 from hotline.store.models import ReturnVisit, VisitAttempt, WorkOrder
 from ivr.services import CallInfo
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
@@ -103,13 +102,6 @@ class Rig:
     def dial(self, at: dt.datetime, visit_id: int, attempt: int) -> str:
         self.now.at = at
         return self.visits.dial(visit_id, attempt)
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[sessionmaker]:
-    sessions = connect(database_url)
-    yield sessions
-    sessions.kw["bind"].dispose()
 
 
 def make_rig(sql: sessionmaker, dialers: dict[str, VisitDialer] | None = None,

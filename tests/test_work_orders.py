@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from sqlalchemy.orm import sessionmaker
 from hotline.app import Hotline, create_app, prepare
 from hotline.cli import main
 from hotline.settings import Settings
-from hotline.store.db import connect
 from hotline.store.models import ReturnVisit
 from ivr.services import CallInfo
 from routing.events import EventLog
@@ -52,13 +50,6 @@ class Now:
 @pytest.fixture
 def now() -> Now:
     return Now(T0)
-
-
-@pytest.fixture
-def sql(database_url: str) -> Iterator[sessionmaker]:
-    sessions = connect(database_url)
-    yield sessions
-    sessions.kw["bind"].dispose()
 
 
 @pytest.fixture
