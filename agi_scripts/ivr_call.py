@@ -61,7 +61,7 @@ def run_ivr_call(
     session, actions = deps.engine.start(menu, call)
     emit_call_started(deps.events, session, direction)
     assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
-    if session.caller:
+    if session.caller and direction == "inbound":  # calling in again replaces a pending callback
         deps.hold.connector.settle(deps.hold.router.cancel_callback_of(session.caller) or Ended([]))
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
                          deps.play_timeout_s)
