@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -171,3 +172,18 @@ def serve_agi(hotline: Hotline, **settings: object) -> Iterator[tuple[str, int]]
     finally:
         server.shutdown()
         server.server_close()
+
+
+def api_caller(hotline: Hotline, token: str) -> Any:
+    """``call(method, path, body=None, token=<token>, **kwargs)`` against the hotline's web app, with a bearer token."""
+    app = create_app(hotline=hotline)
+    app.testing = True
+    client = app.test_client()
+
+    def call(method: str, path: str, body: object = None, token: str | None = token, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is not None:
+            kwargs["json"] = body
+        return client.open(path, method=method, headers=headers, **kwargs)
+
+    return call

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from hotline.app import Hotline, create_app, prepare
+from hotline.app import Hotline, prepare
 from hotline.cli import main
 from hotline.settings import Settings
 from routing.router import CallRequest
+from tests.conftest import api_caller
 
 TOKEN = "api-token-for-tests-0123456789"
 ANN = {"name": "Ann", "endpoint": "PJSIP/1001", "skills": {"loss": 9, "general": 5}, "languages": ["zh-CN"]}
@@ -24,15 +25,7 @@ def hotline(settings: Settings) -> Hotline:
 
 @pytest.fixture
 def api(hotline: Hotline) -> Any:
-    app = create_app(hotline=hotline)
-    app.testing = True
-    client = app.test_client()
-
-    def call(method: str, path: str, body: object = None, token: str | None = TOKEN) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return client.open(path, method=method, json=body, headers=headers)
-
-    return call
+    return api_caller(hotline, TOKEN)
 
 
 @pytest.mark.parametrize("token", [None, "wrong"])

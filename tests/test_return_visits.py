@@ -30,6 +30,7 @@ from hotline.store.models import ReturnVisit, VisitAttempt, WorkOrder
 from ivr.services import CallInfo
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.ami_server import FakeAmiServer
+from tests.fakes.clock import Now
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from workers import jobs
 from workers.calling_window import CallingWindow
@@ -54,14 +55,6 @@ def local(day: int, hh: int, mm: int = 0, ss: int = 0, month: int = 3) -> dt.dat
 def aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite gives stored UTC times back without their zone."""
     return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-class Now:
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
 
 
 @dataclass

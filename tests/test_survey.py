@@ -29,6 +29,7 @@ from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, serve_agi
 from tests.fakes.ami_server import FakeAmiServer
+from tests.fakes.clock import Now
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -44,14 +45,6 @@ RATING_PROMPT = ("请您对处理结果进行评价：非常满意请按1，满�
 
 def local(day: int, hh: int, mm: int = 0, ss: int = 0) -> dt.datetime:
     return dt.datetime(2026, 3, day, hh, mm, ss, tzinfo=SHANGHAI).astimezone(dt.UTC)
-
-
-class Now:
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
 
 
 @pytest.fixture

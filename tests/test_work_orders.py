@@ -18,13 +18,15 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from hotline.app import Hotline, create_app, prepare
+from hotline.app import Hotline, prepare
 from hotline.cli import main
 from hotline.settings import Settings
 from hotline.store.models import ReturnVisit
 from ivr.services import CallInfo
 from routing.events import EventLog
 from routing.keys import EVENTS_STREAM
+from tests.conftest import api_caller
+from tests.fakes.clock import Now
 from workers import jobs
 from workers.work_orders import BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 
@@ -35,16 +37,6 @@ CUSTOMER = "+8613812345678"
 MASKED = "+86138****5678"
 TOKEN = "complaints-token-for-tests-0123456789"
 H, MIN, S = dt.timedelta(hours=1), dt.timedelta(minutes=1), dt.timedelta(seconds=1)
-
-
-class Now:
-    """The desk's clock, set by the test."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
 
 
 @pytest.fixture
@@ -363,17 +355,7 @@ def api_hotline(settings: Settings) -> Hotline:
 
 @pytest.fixture
 def api(api_hotline: Hotline) -> Any:
-    app = create_app(hotline=api_hotline)
-    app.testing = True
-    client = app.test_client()
-
-    def call(method: str, path: str, body: object = None, token: str | None = TOKEN, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if body is not None:
-            kwargs["json"] = body
-        return client.open(path, method=method, headers=headers, **kwargs)
-
-    return call
+    return api_caller(api_hotline, TOKEN)
 
 
 def test_api_needs_the_bearer_token(api: Any, api_hotline: Hotline) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 T0 = 1_800_000_000.0
 
 
@@ -14,3 +16,13 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class Now:
+    """A datetime clock the test sets by hand (``now.at = ...``), for the desk and the return visits."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
