@@ -73,3 +73,24 @@ def test_retention_purges_old_records_with_their_recordings_but_keeps_evidence_o
         assert set(db.scalars(select(Recording.call_id))) == {"old-2", "new-1"}
     assert not saved["old-1"].exists() and not saved["old-1"].with_suffix(".json").exists()
     assert saved["old-2"].exists() and saved["new-1"].exists()
+
+
+def test_a_job_scheduled_for_later_runs_and_a_killed_worker_leaves_no_process_behind(hotline: Hotline) -> None:
+    s = hotline.settings
+    env = {**os.environ, "REDIS_URL": hotline.redis_url, "DATABASE_URL": s.sql_url, "HOTLINE_DATA_DIR": str(s.data_dir)}
+    worker = subprocess.Popen([sys.executable, "-m", "hotline.cli", "worker"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        job = hotline.jobs.enqueue_at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), "workers.jobs.sweep_visits")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and job.get_status(refresh=True) != "finished":
+            time.sleep(0.1)
+        assert job.get_status(refresh=True) == "finished"
+        assert job.return_value() == 0
+    finally:
+        worker.kill()
+        worker.wait()
+    # Nothing of the worker (RQ forks its scheduler by default) goes on running against this Redis.
+    time.sleep(0.5)
+    survivors = subprocess.run(["pgrep", "-s", str(worker.pid)], capture_output=True, text=True).stdout.split()
+    assert survivors == []

@@ -1,7 +1,7 @@
 """``hotline worker``: an RQ worker with its scheduler, plus the call-record writer and the job clock.
 
-Three loops in one process: RQ's work loop (main thread: it owns the signal handlers), the stream
-consumer that writes call records, and a clock that enqueues the periodic jobs.
+Four loops in one process: RQ's work loop (main thread: it owns the signal handlers), RQ's scheduler,
+the stream consumer that writes call records, and a clock that enqueues the periodic jobs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.scheduler import RQScheduler
 
 from routing.keys import EVENTS_STREAM
 from workers.jobs import PERIODIC, QUEUE, JobContext, install
@@ -46,8 +47,10 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     queue = Queue(QUEUE, connection=connection)
     consumer = StreamConsumer(reader, ConsumerConfig(
         EVENTS_STREAM, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s), writer.write)
+    scheduler = _ThreadScheduler([queue], connection=connection, logging_level="WARNING")
     stop = threading.Event()
     loops = [
+        threading.Thread(target=scheduler.work, name="rq-scheduler", daemon=True),
         threading.Thread(target=consumer.run, args=(stop,), name="record-writer", daemon=True),
         threading.Thread(target=_job_clock, args=(connection, queue, config.clock_every_s, stop),
                          name="job-clock", daemon=True),
@@ -57,11 +60,24 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     log.info("worker %s: call records from %s, jobs from queue %r", config.worker_name, EVENTS_STREAM, QUEUE)
     try:
         SimpleWorker([queue], connection=connection, name=config.worker_name).work(
-            with_scheduler=True, burst=burst, logging_level="WARNING")
+            with_scheduler=False, burst=burst, logging_level="WARNING")
     finally:
         stop.set()
+        scheduler.request_stop()
         for loop in loops:
             loop.join(timeout=5)
+
+
+class _ThreadScheduler(RQScheduler):
+    """RQ's scheduler (moves ``enqueue_at`` jobs to the queue when due) in a thread of the worker.
+
+    RQ forks it into a process of its own, which outlives a SIGKILLed worker and goes on scheduling,
+    unseen, against whatever Redis it knew. In a thread it lives and dies with its worker; the
+    worker's signal handlers stay the only ones.
+    """
+
+    def _install_signal_handlers(self) -> None:
+        pass
 
 
 def _job_clock(connection: redis.Redis, queue: Queue, every_s: float, stop: threading.Event) -> None:
