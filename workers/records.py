@@ -130,7 +130,7 @@ class RecordWriter:
         return len(inserts) + len(updates)
 
     def _existing(self, db: Any, call_ids: list[str]) -> dict[str, dict[str, Any]]:
-        columns = [c for c in CallRecord.__table__.columns]
+        columns = list(CallRecord.__table__.columns)
         found: dict[str, dict[str, Any]] = {}
         for i in range(0, len(call_ids), SELECT_CHUNK):
             chunk = call_ids[i:i + SELECT_CHUNK]

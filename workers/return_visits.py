@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,13 +23,13 @@ from ivr.masking import mask_phone, number_key
 from ivr.services import VisitFacts
 from workers.calling_window import CallingWindow
 from workers.dialers import DialResult, VisitCall, VisitDialer
+from workers.reports import RATING_LABELS
 from workers.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({"no-answer", "busy", "voicemail", "failed"})
 FINAL_VISIT_STATUSES = frozenset({"completed", "unreachable", "refused", "cancelled"})
-RATING_LABELS = {1: "very satisfied", 2: "satisfied", 3: "neutral", 4: "dissatisfied", 5: "very dissatisfied"}
 DISSATISFIED = frozenset({4, 5})
 
 Enqueue = Callable[[dt.datetime, int, int], None]
@@ -277,9 +277,3 @@ def add_do_not_call(db: Session, number: str, source: str, now: dt.datetime) -> 
     except IntegrityError:
         return False
     return True
-
-
-def calls_to_number(db: Session, number: str, since: dt.datetime) -> int:
-    """Return-visit dials to ``number`` since ``since``, across all visits."""
-    return db.scalar(select(func.count()).select_from(VisitAttempt).where(
-        VisitAttempt.number_key == number_key(number), VisitAttempt.placed_at > since)) or 0
