@@ -6,7 +6,9 @@ import logging
 
 from flask import Blueprint, Response, jsonify
 
-from admin.auth import json_body, json_error, require_token
+from admin.access import allow, current
+from admin.audit import AuditLog
+from admin.auth import json_body, json_error
 from hotline.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
@@ -16,15 +18,16 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 
-def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector, token: str | None) -> Blueprint:
+def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector, audit: AuditLog) -> Blueprint:
     api = Blueprint("api", __name__, url_prefix="/api")
-    require_token(api, token)
 
     @api.get("/agents")
+    @allow("admin", "supervisor")
     def list_agents() -> Response:
         return jsonify([a.to_json() for a in agents.all()])
 
     @api.put("/agents/<agent_id>")
+    @allow("admin")
     def put_agent(agent_id: str) -> tuple[Response, int]:
         body = json_body()
         existed = agents.get(agent_id) is not None
@@ -34,9 +37,13 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
             max_calls=int(body.get("max_calls") or 1),
         )
         connector.connect(agents.put(agent))
+        who = current()
+        audit.write(who.name, who.role, "agent_updated" if existed else "agent_created", agent_id,
+                    skills=dict(agent.skills), languages=list(agent.languages), endpoint=agent.endpoint)
         return jsonify(agents.get(agent_id).to_json()), 200 if existed else 201  # type: ignore[union-attr]
 
     @api.get("/agents/<agent_id>")
+    @allow("admin", "supervisor")
     def get_agent(agent_id: str) -> Response:
         agent = agents.get(agent_id)
         if agent is None:
@@ -44,21 +51,30 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
         return jsonify(agent.to_json())
 
     @api.delete("/agents/<agent_id>")
+    @allow("admin")
     def delete_agent(agent_id: str) -> Response:
         connector.settle(agents.remove(agent_id))
+        who = current()
+        audit.write(who.name, who.role, "agent_removed", agent_id)
         return Response(status=204)
 
     @api.post("/agents/<agent_id>/state")
+    @allow("admin", "supervisor")
     def set_state(agent_id: str) -> Response:
-        state = str(json_body().get("state") or "")
-        connector.connect(router.set_agent_state(agent_id, state, "api"))
+        body = json_body()
+        state, reason = str(body.get("state") or ""), str(body.get("reason") or "")[:64]
+        who = current()
+        connector.connect(router.set_agent_state(agent_id, state, reason or f"set by {who.name}"))
+        audit.write(who.name, who.role, "agent_state_set", agent_id, state=state, reason=reason)
         return jsonify(agents.get(agent_id).to_json())  # type: ignore[union-attr]
 
     @api.get("/queues")
+    @allow("admin", "supervisor")
     def queues() -> Response:
         return jsonify([q.to_json() for q in queue_summaries(router, agents.all())])
 
     @api.get("/calls/<call_id>")
+    @allow("admin", "supervisor")
     def call(call_id: str) -> Response | tuple[Response, int]:
         view = router.call(call_id)
         if view is None:

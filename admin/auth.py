@@ -1,28 +1,10 @@
-"""The bearer-token guard every ``/api`` blueprint shares, and the JSON error shape."""
+"""The JSON body and error shapes every ``/api`` blueprint shares (who may call what: ``admin.access``)."""
 
 from __future__ import annotations
 
-import hmac
-import logging
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-
-log = logging.getLogger(__name__)
-
-
-def require_token(blueprint: Blueprint, token: str | None) -> None:
-    """Refuse every request of ``blueprint`` with 401 unless it carries ``Authorization: Bearer <token>``."""
-    if not token:
-        log.warning("HOTLINE_API_TOKEN is not set: every %s request is refused with 401", blueprint.url_prefix)
-
-    @blueprint.before_request
-    def _authorize() -> Response | None:
-        given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return json_error(401, "a valid bearer token is required (Authorization: Bearer <HOTLINE_API_TOKEN>)",
-                              {"WWW-Authenticate": 'Bearer realm="hotline"'})[0]
-        return None
+from flask import jsonify, request
 
 
 def json_body() -> dict[str, Any]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from admin.auth import json_body, json_error, require_token
+from admin.access import allow, current
+from admin.audit import AuditLog
+from admin.auth import json_body, json_error
 from workers.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
 
 
-def create_complaints_api(desk: WorkOrderDesk, token: str | None) -> Blueprint:
+def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
     api = Blueprint("complaints_api", __name__, url_prefix="/api/complaints")
-    require_token(api, token)
 
     @api.get("")
+    @allow("admin", "supervisor")
     def list_orders() -> Response:
         overdue = request.args.get("overdue")
         return jsonify(desk.list(
@@ -22,19 +24,26 @@ def create_complaints_api(desk: WorkOrderDesk, token: str | None) -> Blueprint:
         ))
 
     @api.get("/<number>")
+    @allow("admin", "supervisor")
     def show(number: str) -> Response:
         return jsonify(desk.show(number))
 
     @api.post("/<number>/<action>")
+    @allow("admin", "supervisor")
     def act(number: str, action: str) -> Response | tuple[Response, int]:
         if action not in TRANSITIONS:
             return json_error(404, f"no action {action!r}: one of {', '.join(TRANSITIONS)}")
         body = json_body()
-        actor = str(body.get("by") or "").strip()
+        who = current()
+        # A person acts as themselves; the shared API token must say on whose behalf.
+        actor = who.name if who.via == "session" else str(body.get("by") or "").strip()
         if not actor:
             return json_error(400, '"by" (who does it) is required: it goes into the audit trail')
-        return jsonify(desk.act(number, action, actor, note=str(body.get("note") or ""),
-                                assignee=body.get("to") and str(body["to"])))
+        order = desk.act(number, action, actor, note=str(body.get("note") or ""),
+                         assignee=body.get("to") and str(body["to"]))
+        audit.write(actor, who.role, f"work_order_{action}", number, note=str(body.get("note") or "")[:500],
+                    to=body.get("to") and str(body["to"]), status=order.get("status"))
+        return jsonify(order)
 
     @api.errorhandler(NoSuchWorkOrder)
     def _missing(exc: Exception) -> tuple[Response, int]:

@@ -9,18 +9,19 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from admin.auth import json_error, require_token
+from admin.access import allow
+from admin.auth import json_error
 from hotline.store.models import CallRecord, Recording
 
 MAX_PAGE = 500
 _HIDDEN = {"id", "caller_key"}
 
 
-def create_records_api(sql: sessionmaker, token: str | None) -> Blueprint:
+def create_records_api(sql: sessionmaker) -> Blueprint:
     api = Blueprint("records_api", __name__, url_prefix="/api/records")
-    require_token(api, token)
 
     @api.get("")
+    @allow("admin", "supervisor")
     def list_records() -> Response | tuple[Response, int]:
         query = select(CallRecord).order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
         try:
@@ -41,6 +42,7 @@ def create_records_api(sql: sessionmaker, token: str | None) -> Blueprint:
                             for row in rows])
 
     @api.get("/<call_id>")
+    @allow("admin", "supervisor")
     def show(call_id: str) -> Response | tuple[Response, int]:
         with sql() as db:
             row = db.scalar(select(CallRecord).where(CallRecord.call_id == call_id))

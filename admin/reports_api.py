@@ -5,26 +5,28 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import sessionmaker
 
-from admin.auth import json_error, require_token
+from admin.access import allow
+from admin.auth import json_error
 from workers.reports import Report, build_report, parse_period
 
 MAX_DAYS = 366
 """A longer period is refused: one request should not scan years of call records."""
 
 
-def create_reports_api(sql: sessionmaker, timezone: str, service_level_s: float, token: str | None) -> Blueprint:
+def create_reports_api(sql: sessionmaker, timezone: str, service_level_s: float) -> Blueprint:
     api = Blueprint("reports_api", __name__, url_prefix="/api/reports")
-    require_token(api, token)
 
     def report() -> Report:
         start, end = parse_period(request.args.get("from"), request.args.get("to"), MAX_DAYS)
         return build_report(sql, start, end, timezone, service_level_s)
 
     @api.get("/summary")
+    @allow("admin", "supervisor")
     def summary() -> Response:
         return jsonify(report().to_json())
 
     @api.get("/summary.csv")
+    @allow("admin", "supervisor")
     def summary_csv() -> Response:
         result = report()
         name = f"hotline-report-{result.period.start}-{result.period.end}.csv"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 from flask import Flask
@@ -12,10 +13,14 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from admin.access import public
+from admin.accounts import Accounts
 from admin.api import create_api
+from admin.audit import AuditLog
 from admin.complaints_api import create_complaints_api
 from admin.records_api import create_records_api
 from admin.reports_api import create_reports_api
+from admin.web import finish_web, init_web
 from hotline.banking import DemoBank, HttpBank
 from hotline.connector import AgentDialer, OfferConnector
 from hotline.menus import SURVEY_MENU_FILE, MenuRepository
@@ -43,6 +48,7 @@ from workers.return_visits import ReturnVisits, VisitPolicy
 from workers.work_orders import WorkOrderDesk
 
 MAX_WEBHOOK_BYTES = 64 * 1024
+ADMIN_DIR = Path(__file__).resolve().parent.parent / "admin"
 
 
 @dataclass
@@ -66,6 +72,8 @@ class Hotline:
     desk: WorkOrderDesk
     visits: ReturnVisits
     retention: Retention
+    accounts: Accounts
+    audit: AuditLog
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -99,6 +107,7 @@ def build_hotline(settings: Settings) -> Hotline:
         recordings=recordings, bank=bank, router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
+        accounts=Accounts(sql, settings.login_max_failures, settings.login_lockout_s), audit=AuditLog(sql),
     )
 
 
@@ -154,9 +163,10 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     hotline = hotline or build_hotline(settings or Settings())
     s = hotline.settings
     hotline.menus.ensure_published(s.menu_name)
-    app = Flask("hotline")
+    app = Flask("hotline", template_folder=str(ADMIN_DIR / "templates"), static_folder=str(ADMIN_DIR / "static"))
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
     app.extensions["hotline"] = hotline
+    init_web(app, hotline)
     hotline.router.configure()
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, s.twilio_hold_music_url, s.hold_announce_every_s,
@@ -174,11 +184,12 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
     app.register_blueprint(create_blueprint(calls, fetcher, config, hotline.visits))
-    app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, s.api_token))
-    app.register_blueprint(create_complaints_api(hotline.desk, s.api_token))
-    app.register_blueprint(create_records_api(hotline.sql, s.api_token))
-    app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s, s.api_token))
-    app.get("/healthz")(lambda: {"status": "ok"})
+    app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit))
+    app.register_blueprint(create_complaints_api(hotline.desk, hotline.audit))
+    app.register_blueprint(create_records_api(hotline.sql))
+    app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s))
+    app.get("/healthz")(public(lambda: {"status": "ok"}))
+    finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
 

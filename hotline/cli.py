@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hotline import cli_reports, cli_router, cli_workers
+from hotline import cli_reports, cli_router, cli_users, cli_workers
 from hotline.settings import Settings
 
 if TYPE_CHECKING:
@@ -285,6 +285,7 @@ def _hotline_for_cli() -> Hotline:
 cli_router.register(main, _hotline_for_cli)
 cli_reports.register(main, _hotline_for_cli)
 cli_workers.register(main, _hotline_for_cli)
+cli_users.register(main)
 
 
 if __name__ == "__main__":

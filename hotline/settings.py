@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     """The outbound channel of a return visit; ``{number}`` is the customer's number."""
     ami_caller_id: str = Field(default="", alias="HOTLINE_AMI_CALLER_ID")
 
+    # -- admin and agent web (issue 6) ----------------------------------------------------------
+    secret_key: str | None = Field(default=None, alias="HOTLINE_SECRET_KEY")
+    """Signs session cookies, CSRF tokens and recording links; unset: generated once into the data folder."""
+    secure_cookies: bool = Field(default=False, alias="HOTLINE_SECURE_COOKIES")
+    """Set it when the admin pages are served over HTTPS: cookies are then never sent in clear."""
+    session_hours: float = Field(default=9, alias="HOTLINE_SESSION_HOURS")
+    """A login lasts one shift; then the person logs in again."""
+    login_max_failures: int = Field(default=5, alias="HOTLINE_LOGIN_MAX_FAILURES")
+    login_lockout_s: float = Field(default=900, alias="HOTLINE_LOGIN_LOCKOUT")
+    """After that many wrong passwords in a row the account is locked for this long."""
+    recording_link_s: int = Field(default=300, alias="HOTLINE_RECORDING_LINK_SECONDS")
+    """How long a signed recording link plays."""
+    web_threads: int = Field(default=16, alias="HOTLINE_WEB_THREADS")
+    """Threads per web worker: live dashboards and agent consoles each hold one open event stream."""
+
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'hotline.db').resolve()}"

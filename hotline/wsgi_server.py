@@ -1,4 +1,4 @@
-"""Serving the web app with gunicorn (sync workers; each builds its own clients after fork)."""
+"""Serving the web app with gunicorn (threaded workers; each builds its own clients after fork)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
     options = {
         "bind": f"{settings.web_host}:{settings.web_port}",
         "workers": settings.web_workers,
-        "worker_class": "sync",
+        # Threads, not sync workers: a live dashboard or agent console holds an event stream open.
+        "worker_class": "gthread",
+        "threads": settings.web_threads,
         "timeout": 30,
         "accesslog": "-",
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.

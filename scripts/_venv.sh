@@ -19,12 +19,16 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
   fi
 fi
-# Prompt audio for Asterisk: espeak-ng speaks, sox converts (Debian packages).
-if ! { command -v espeak-ng && command -v sox; } >/dev/null; then
+# Prompt audio for Asterisk: espeak-ng speaks, sox converts; the browser tests drive Chromium (Debian packages).
+missing=()
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v sox >/dev/null || missing+=(sox)
+[ -n "${HOTLINE_NO_BROWSER:-}" ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq espeak-ng sox >/dev/null
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: install espeak-ng and sox (sudo apt-get install espeak-ng sox) for prompt audio" >&2
+    echo "note: install ${missing[*]} (sudo apt-get install ${missing[*]}) for prompt audio and browser tests" >&2
   fi
 fi
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)

@@ -1,0 +1,44 @@
+"""The audit log: every change made through the web or API (and every recording played), with who and when."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from hotline.store.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+
+class AuditLog:
+    def __init__(self, sql: sessionmaker) -> None:
+        self.sql = sql
+
+    def write(self, actor: str, role: str, action: str, target: str, **detail: Any) -> None:
+        """One entry, committed at once: the action already happened, so its trace must not wait."""
+        with self.sql.begin() as db:
+            db.add(AuditEntry(actor=actor, role=role, action=action, target=str(target)[:128], detail=detail))
+        log.info("audit: %s (%s) %s %s", actor, role, action, target)
+
+    def entries(self, action: str | None = None, actor: str | None = None, target: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+        """Newest first."""
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+        if action:
+            query = query.where(AuditEntry.action == action)
+        if actor:
+            query = query.where(AuditEntry.actor == actor)
+        if target:
+            query = query.where(AuditEntry.target == target)
+        with self.sql() as db:
+            return [_view(entry) for entry in db.scalars(query)]
+
+
+def _view(entry: AuditEntry) -> dict[str, Any]:
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=dt.UTC)
+    return {"id": entry.id, "at": at.isoformat(), "actor": entry.actor, "role": entry.role,
+            "action": entry.action, "target": entry.target, "detail": entry.detail or {}}

@@ -1,0 +1,74 @@
+"""Puts the admin and agent web on the app: accounts, the guard, every page and API, the OpenAPI document."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, g
+
+from admin.access import Access
+from admin.auth_pages import create_auth_pages
+from admin.openapi import register_openapi
+
+if TYPE_CHECKING:
+    from hotline.app import Hotline
+
+NAV = (
+    ("Menus", "/admin/menus", ("admin",)),
+    ("Agents", "/admin/agents", ("admin",)),
+    ("Users", "/admin/users", ("admin",)),
+    ("Dashboard", "/admin/dashboard", ("admin", "supervisor")),
+    ("Reports", "/admin/reports", ("admin", "supervisor")),
+    ("Work orders", "/admin/work-orders", ("admin", "supervisor")),
+    ("Audit", "/admin/audit", ("admin",)),
+    ("Console", "/agent", ("agent",)),
+)
+EXEMPT_BLUEPRINTS = ("twilio",)
+"""Twilio's webhooks check Twilio's signature instead of a login."""
+
+
+def init_web(app: Flask, hotline: Hotline) -> Access:
+    """Accounts, sessions, CSRF and the role guard; call before registering the blueprints."""
+    s = hotline.settings
+    app.secret_key = s.secret_key or _stored_secret(s.data_dir)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=s.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=s.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=s.session_hours),
+    )
+    access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
+    access.init_app(app)
+
+    @app.context_processor
+    def _layout() -> dict[str, Any]:
+        principal = g.get("principal")
+        links = [{"label": label, "href": href} for label, href, roles in NAV
+                 if principal is not None and principal.role in roles]
+        return {"principal": principal, "nav_links": links}
+
+    app.register_blueprint(create_auth_pages(hotline.accounts, hotline.audit))
+    return access
+
+
+def finish_web(app: Flask) -> None:
+    """After every blueprint: the OpenAPI document of what was registered."""
+    register_openapi(app)
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """One secret per installation, shared by every web process and kept across restarts."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(48), encoding="ascii")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):  # two processes starting at once: the first one's stays
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text(encoding="ascii").strip()
