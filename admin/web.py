@@ -55,6 +55,22 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
     return access
 
 
+def register_pages(app: Flask, hotline: Hotline) -> None:
+    """Every admin and agent page with its JSON API."""
+    from admin.agents_web import create_agents_web
+    from admin.console_web import create_console_web
+    from admin.live_web import create_live_web
+    from admin.menus_web import create_menus_web
+    from admin.recordings_web import create_recordings_web
+    from admin.reports_web import create_reports_web
+    from admin.users_web import create_users_web
+    from admin.work_orders_web import create_work_orders_web
+
+    for factory in (create_menus_web, create_live_web, create_agents_web, create_reports_web,
+                    create_work_orders_web, create_recordings_web, create_console_web, create_users_web):
+        app.register_blueprint(factory(hotline))
+
+
 def finish_web(app: Flask) -> None:
     """After every blueprint: the OpenAPI document of what was registered."""
     register_openapi(app)

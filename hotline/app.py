@@ -20,7 +20,7 @@ from admin.audit import AuditLog
 from admin.complaints_api import create_complaints_api
 from admin.records_api import create_records_api
 from admin.reports_api import create_reports_api
-from admin.web import finish_web, init_web
+from admin.web import finish_web, init_web, register_pages
 from hotline.banking import DemoBank, HttpBank
 from hotline.connector import AgentDialer, OfferConnector
 from hotline.menus import SURVEY_MENU_FILE, MenuRepository
@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     app.register_blueprint(create_records_api(hotline.sql))
     app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s))
     app.get("/healthz")(public(lambda: {"status": "ok"}))
+    register_pages(app, hotline)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app

@@ -1,0 +1,14 @@
+"""The live dashboard and its event stream (pages under /admin or /agent, JSON under /api)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint
+
+if TYPE_CHECKING:
+    from hotline.app import Hotline
+
+
+def create_live_web(hotline: Hotline) -> Blueprint:
+    return Blueprint("live_web", __name__)

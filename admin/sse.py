@@ -1,0 +1,66 @@
+"""Server-sent events from the call-event stream, for the live dashboard and the agent console.
+
+Each open page holds one blocking ``XREAD`` on its own connection (from a pool kept apart from the
+process's shared client, which a blocking read would hold up for every other request).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+from flask import Response, stream_with_context
+
+from routing.keys import EVENTS_STREAM
+
+HEARTBEAT_S = 15.0
+"""A comment line this often: proxies keep the stream open and a closed page is noticed."""
+
+
+class EventTail:
+    def __init__(self, redis_url: str, stream: str = EVENTS_STREAM) -> None:
+        self.pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=HEARTBEAT_S + 5)
+        self.stream = stream
+
+    def follow(self, block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
+        """Batches of events appended from now on; an empty batch when ``block_s`` passed with none."""
+        client = redis.Redis(connection_pool=self.pool, decode_responses=True)
+        last = "$"
+        while True:
+            reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)
+            batch: list[dict[str, str]] = []
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    batch.append(fields)
+            yield batch
+
+
+def sse_response(frames: Iterator[tuple[str, Any] | None]) -> Response:
+    """A ``text/event-stream`` of ``(event name, JSON data)`` frames; ``None`` sends a heartbeat comment."""
+
+    def encode() -> Iterator[str]:
+        yield "retry: 2000\n\n"  # the browser reconnects 2 s after a drop
+        for frame in frames:
+            if frame is None:
+                yield ": heartbeat\n\n"
+                continue
+            name, data = frame
+            yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+    return Response(stream_with_context(encode()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def snapshots(tail: EventTail, snapshot: Callable[[], Any], wanted: Callable[[dict[str, str]], bool],
+              name: str = "snapshot") -> Iterator[tuple[str, Any] | None]:
+    """A snapshot at once, then a fresh one after each batch of wanted events (a burst of events
+    gives one snapshot, not one per event); heartbeats in between."""
+    yield name, snapshot()
+    for batch in tail.follow():
+        if not batch:
+            yield None
+        elif any(wanted(event) for event in batch):
+            yield name, snapshot()
