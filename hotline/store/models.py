@@ -277,3 +277,18 @@ class CallDisposition(Base):
     code: Mapped[str] = mapped_column(String(32))
     notes: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AgentProfile(Base):
+    """A deactivated agent's profile, kept out of the router so reactivating restores it (``admin.agent_roster``)."""
+
+    __tablename__ = "agent_profiles"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    endpoint: Mapped[str] = mapped_column(String(128))
+    skills: Mapped[dict] = mapped_column(JSON)
+    """Skill -> level 1-10, as the agent had them."""
+    languages: Mapped[list] = mapped_column(JSON)
+    deactivated_by: Mapped[str] = mapped_column(String(64))
+    deactivated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
