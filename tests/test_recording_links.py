@@ -1,0 +1,100 @@
+"""Recordings are served only through short-lived links signed for the person who asked, and every play is audited."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from admin.recordings_web import SALT
+from hotline.app import Hotline, record_recording
+from tests.web import SessionClient, add_user
+
+AUDIO = b"RIFF" + bytes(range(256)) * 40
+
+
+@pytest.fixture
+def stored(hotline: Hotline) -> str:
+    meta = hotline.recordings.save("RE0001", "CA0001", AUDIO, 3.5, work_order="261125000001")
+    record_recording(hotline.sql, meta)
+    return meta.ref
+
+
+def session(app: Any, hotline: Hotline, name: str, role: str) -> SessionClient:
+    add_user(hotline, name, role)
+    return SessionClient(app.test_client(), name)
+
+
+def test_supervisor_plays_the_recording_through_a_link_issued_to_them(app: Any, hotline: Hotline, stored: str) -> None:
+    sue = session(app, hotline, "sue", "supervisor")
+    reply = sue("POST", f"/api/recordings/{stored}/link")
+    assert reply.status_code == 200
+    link = reply.json
+    assert link["url"].startswith("/recordings/play/") and link["work_order"] == "261125000001"
+
+    played = sue("GET", link["url"])
+    assert played.status_code == 200 and played.data == AUDIO
+    assert played.headers["Cache-Control"] == "private, no-store"
+    assert played.headers["Content-Type"].startswith("audio/")
+    part = sue("GET", link["url"], headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.data == AUDIO[100:200]
+
+    entries = hotline.audit.entries(action="recording_played")
+    assert len(entries) == 1  # the range request of the same play is not a second play
+    assert (entries[0]["actor"], entries[0]["target"]) == ("sue", stored)
+    assert entries[0]["detail"]["work_order"] == "261125000001"
+
+
+def test_an_admin_may_play_too_and_the_file_is_never_static(app: Any, hotline: Hotline, stored: str) -> None:
+    ana = session(app, hotline, "ana", "admin")
+    assert ana("GET", f"/static/../recordings/{stored}.wav").status_code == 404
+    url = ana("POST", f"/api/recordings/{stored}/link").json["url"]
+    assert ana("GET", url).data == AUDIO
+
+
+def test_links_of_someone_else_expired_or_altered_are_refused_with_a_reason(
+    app: Any, hotline: Hotline, stored: str,
+) -> None:
+    sue, sam = session(app, hotline, "sue", "supervisor"), session(app, hotline, "sam", "supervisor")
+    url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+
+    other = sam("GET", url)
+    assert other.status_code == 403 and "issued to someone else" in other.get_data(as_text=True)
+
+    altered = sue("GET", url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb"))
+    assert altered.status_code == 403 and "not valid" in altered.get_data(as_text=True)
+
+    old = _token_from_the_past(app.secret_key, {"ref": stored, "user": "sue"},
+                               hotline.settings.recording_link_s + 1)
+    expired = sue("GET", f"/recordings/play/{old}")
+    assert expired.status_code == 403 and "expired" in expired.get_data(as_text=True)
+    assert hotline.audit.entries(action="recording_played") == []
+
+
+def test_agents_get_no_link_and_no_audio(app: Any, hotline: Hotline, stored: str) -> None:
+    sue = session(app, hotline, "sue", "supervisor")
+    url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+    amy = session(app, hotline, "amy", "agent")
+    assert amy("POST", f"/api/recordings/{stored}/link").status_code == 403
+    assert amy("GET", url).status_code == 403
+    anonymous = app.test_client().get(url)
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+
+def test_unknown_or_deleted_recordings_are_404(app: Any, hotline: Hotline, stored: str) -> None:
+    sue = session(app, hotline, "sue", "supervisor")
+    assert sue("POST", "/api/recordings/RE404/link").status_code == 404
+    url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+    for wav in hotline.settings.recordings_dir.rglob("*.wav"):
+        wav.unlink()
+    assert sue("GET", url).status_code == 404
+
+
+def _token_from_the_past(secret: str, claim: dict[str, str], age_s: int) -> str:
+    class Earlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_s
+
+    return URLSafeTimedSerializer(secret, salt=SALT, signer=Earlier).dumps(claim)
