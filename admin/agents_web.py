@@ -1,14 +1,102 @@
-"""The agents and skills pages (pages under /admin or /agent, JSON under /api)."""
+"""The agents and skills page, and the roster API behind it (deactivate, reactivate).
+
+Admins edit; supervisors see the same list read-only (who is on shift, with which skills, how many
+calls today), as they already may through ``GET /api/agents``. Creating and editing go through the
+existing ``PUT /api/agents/<id>`` (admin.api), so its validation and audit rows are the only ones.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint
+from flask import Blueprint, Response, jsonify, render_template
+from pydantic import BaseModel, RootModel
+
+from admin.access import allow, current
+from admin.agent_roster import AgentRoster, AlreadyActive
+from admin.auth import json_error
+from admin.openapi import ErrorBody, doc
+from routing.exceptions import AgentOnCall, NoSuchAgent
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
 
 
+class RosterAgent(BaseModel):
+    """An agent as the roster lists them: the router's view, or the kept profile of a deactivated one."""
+
+    id: str
+    name: str
+    endpoint: str
+    skills: dict[str, int]
+    languages: list[str]
+    max_calls: int
+    state: str
+    """A router state, or ``deactivated``."""
+    since: float | None
+    idle_since: float | None
+    calls_today: int
+    call: str | None
+    wrap_until: float | None
+    active: bool
+    deactivated_at: str | None
+    deactivated_by: str | None
+
+
+class Roster(RootModel[list[RosterAgent]]):
+    pass
+
+
 def create_agents_web(hotline: Hotline) -> Blueprint:
-    return Blueprint("agents_web", __name__)
+    web = Blueprint("agents_web", __name__)
+    roster = AgentRoster(hotline.agents, hotline.connector, hotline.sql)
+
+    @web.get("/admin/agents")
+    @allow("admin", "supervisor")
+    def agents_page() -> str:
+        return render_template("agents.html", known_skills=hotline.agents.known_skills,
+                               can_edit=current().role == "admin")
+
+    @web.get("/api/roster")
+    @allow("admin", "supervisor")
+    @doc({200: Roster}, tags=("agents",))
+    def list_roster() -> Response:
+        """Every agent: active ones from the router, then deactivated ones with their kept profile."""
+        return jsonify(roster.entries())
+
+    @web.post("/api/agents/<agent_id>/deactivate")
+    @allow("admin")
+    @doc({200: RosterAgent, 404: ErrorBody, 409: ErrorBody}, tags=("agents",))
+    def deactivate(agent_id: str) -> Response:
+        """Take the agent out of the router, keeping their profile; 409 while they are on a call."""
+        who = current()
+        entry = roster.deactivate(agent_id, who.name)
+        hotline.audit.write(who.name, who.role, "agent_deactivated", agent_id, skills=entry["skills"],
+                            languages=entry["languages"], endpoint=entry["endpoint"])
+        return jsonify(entry)
+
+    @web.post("/api/agents/<agent_id>/reactivate")
+    @allow("admin")
+    @doc({200: RosterAgent, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, tags=("agents",))
+    def reactivate(agent_id: str) -> Response:
+        """Put a deactivated agent back in the router (offline) with their kept profile."""
+        entry = roster.reactivate(agent_id)
+        who = current()
+        hotline.audit.write(who.name, who.role, "agent_reactivated", agent_id, skills=entry["skills"],
+                            languages=entry["languages"], endpoint=entry["endpoint"])
+        return jsonify(entry)
+
+    @web.errorhandler(NoSuchAgent)
+    def _not_found(exc: Exception) -> tuple[Response, int]:
+        return json_error(404, str(exc))
+
+    @web.errorhandler(AgentOnCall)
+    @web.errorhandler(AlreadyActive)
+    def _conflict(exc: Exception) -> tuple[Response, int]:
+        return json_error(409, str(exc))
+
+    @web.errorhandler(ValueError)
+    def _bad(exc: Exception) -> tuple[Response, int]:
+        return json_error(400, str(exc))
+
+    return web
