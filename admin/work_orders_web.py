@@ -1,14 +1,74 @@
-"""The work-order pages (pages under /admin or /agent, JSON under /api)."""
+"""The work-order pages: a filtered list, and each work order with its trail, its recording and its actions.
+
+Actions go through ``WorkOrderDesk.act`` like ``/api/complaints`` and are audited the same way, as the
+person logged in; a transition the status forbids is answered 409 with the desk's sentence.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint
+from flask import Blueprint, Response, flash, redirect, render_template, request
+
+from admin.access import allow, current
+from ivr.services import COMPLAINT_CATEGORIES
+from workers.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
 
+STATUSES = ("open", "assigned", "in_progress", "resolved", "visited", "closed", "reopened")
+PAGE_ACTIONS = ("assign", "start", "resolve", "close")
+"""What a person does from the page (visit and reopen come from the return-visit survey)."""
+
 
 def create_work_orders_web(hotline: Hotline) -> Blueprint:
-    return Blueprint("work_orders_web", __name__)
+    bp = Blueprint("work_orders_web", __name__, url_prefix="/admin/work-orders")
+
+    @bp.get("")
+    @allow("admin", "supervisor")
+    def index() -> str:
+        wanted = {name: request.args.get(name, "") for name in ("status", "category", "overdue")}
+        orders = hotline.desk.list(status=wanted["status"] or None, category=wanted["category"] or None,
+                                   overdue={"yes": True, "no": False}.get(wanted["overdue"]))
+        return render_template("work_orders.html", orders=orders, wanted=wanted, statuses=STATUSES,
+                               categories=COMPLAINT_CATEGORIES)
+
+    @bp.get("/<number>")
+    @allow("admin", "supervisor")
+    def detail(number: str) -> str | tuple[str, int]:
+        return _detail(hotline, number)
+
+    @bp.post("/<number>")
+    @allow("admin", "supervisor")
+    def act(number: str) -> Response | str | tuple[str, int]:
+        action = request.form.get("action", "")
+        if action not in PAGE_ACTIONS:
+            return _detail(hotline, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
+        note, to = request.form.get("note", "").strip()[:2000], request.form.get("to", "").strip()[:64] or None
+        who = current()
+        try:
+            order = hotline.desk.act(number, action, who.name, note=note, assignee=to)
+        except BadTransition as exc:
+            return _detail(hotline, number, str(exc), 409)
+        except MissingField as exc:
+            return _detail(hotline, number, str(exc), 400)
+        hotline.audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
+                            status=order["status"])
+        flash(f"work order {number}: {action} done, now {order['status']}", "ok")
+        return redirect(f"/admin/work-orders/{number}", code=303)  # type: ignore[return-value]
+
+    return bp
+
+
+def _detail(hotline: Hotline, number: str, error: str = "", status: int = 200) -> tuple[str, int]:
+    try:
+        order = hotline.desk.show(number)
+    except NoSuchWorkOrder as exc:
+        return render_template("error.html", status=404, message=str(exc)), 404
+    return render_template("work_orders_detail.html", order=order, error=error,
+                           actions=_possible(order), all_actions=PAGE_ACTIONS), status
+
+
+def _possible(order: dict[str, Any]) -> list[str]:
+    return [a for a in PAGE_ACTIONS if order["status"] in TRANSITIONS[a].sources]
