@@ -41,6 +41,10 @@ cancelled visits are left out)
 
 hourly (per local hour of the day 0-23, summed over the days of the period)
   calls = all calls started in that hour; service_level as above, for the calls queued in that hour.
+
+weekly (per ISO week, Monday to Sunday, of the local day a work order was created; every week the
+period touches, in order, clipped to the period: ``start``/``end`` are its first and last days in it)
+  complaints = work orders created in those days; by_category = the same per category.
 """
 
 from __future__ import annotations
@@ -174,6 +178,16 @@ class HourFigures:
 
 
 @dataclass
+class WeekFigures:
+    week: str
+    """ISO week, e.g. ``2026-W10``."""
+    start: dt.date
+    end: dt.date
+    complaints: int = 0
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class Report:
     period: Period
     calls: CallCounts
@@ -183,6 +197,7 @@ class Report:
     complaints: Complaints
     return_visits: ReturnVisits
     hourly: list[HourFigures]
+    weekly: list[WeekFigures]
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = _jsonable(asdict(self))
@@ -194,6 +209,8 @@ class Report:
         for section, body in self.to_json().items():
             if section == "hourly":
                 body = {f"{h['hour']:02d}": {k: v for k, v in h.items() if k != "hour"} for h in body}
+            elif section == "weekly":
+                body = {w["week"]: {k: v for k, v in w.items() if k != "week"} for w in body}
             for metric, value in _flatten(body):
                 rows.append((section, metric, _csv_value(value)))
         return rows
@@ -262,6 +279,12 @@ class Report:
         lines.extend(_table(("hour", "calls", "queued", "service level"), [
             (f"{h.hour:02d}", str(h.calls), str(h.queued), _percent(h.service_level))
             for h in self.hourly if h.calls]))
+        lines.append("")
+        lines.append("Complaints per week")
+        lines.extend(_table(("week", "from", "to", "total", *KNOWN_CATEGORIES), [
+            (w.week, str(w.start), str(w.end), str(w.complaints), *(str(w.by_category.get(c, 0))
+                                                                    for c in KNOWN_CATEGORIES))
+            for w in self.weekly]))
         return lines
 
 
@@ -293,6 +316,7 @@ def build_report(sql: sessionmaker, start: dt.date, end: dt.date, timezone: str,
             complaints=_complaints(db, lo, hi, now),
             return_visits=_return_visits(db, lo, hi),
             hourly=_hourly(db, dialect, zone, lo, hi, service_level_s),
+            weekly=_weekly(db, dialect, zone, start, end, lo, hi),
         )
 
 
@@ -481,6 +505,35 @@ def _hourly(db: Session, dialect: str, zone: ZoneInfo, lo: dt.datetime, hi: dt.d
     for h in hours:
         h.service_level = _ratio(h.answered_within_sl, h.queued)
     return hours
+
+
+def _weekly(db: Session, dialect: str, zone: ZoneInfo, start: dt.date, end: dt.date, lo: dt.datetime,
+            hi: dt.datetime) -> list[WeekFigures]:
+    w = WorkOrder
+    weeks: dict[dt.date, WeekFigures] = {}
+    monday = start - dt.timedelta(days=start.weekday())
+    while monday <= end:
+        year, number, _ = monday.isocalendar()
+        sunday = monday + dt.timedelta(days=6)
+        weeks[monday] = WeekFigures(f"{year}-W{number:02d}", max(monday, start), min(sunday, end),
+                                    by_category=dict.fromkeys(KNOWN_CATEGORIES, 0))
+        monday += dt.timedelta(days=7)
+    if dialect == "postgresql":
+        pieces = [(lo, hi, func.date(func.timezone(zone.key, w.created_at)))]
+    else:
+        pieces = [(a, b, func.date(w.created_at, f"{offset:+d} seconds"))
+                  for a, b, offset in _offset_stretches(zone, lo, hi)]
+    for a, b, local_day in pieces:
+        days = select(local_day.label("day"), w.category.label("category")).where(
+            w.created_at >= a, w.created_at < b).subquery()
+        for day, category, n in db.execute(
+                select(days.c.day, days.c.category, func.count()).group_by(days.c.day, days.c.category)).all():
+            local = dt.date.fromisoformat(str(day))
+            week = weeks[local - dt.timedelta(days=local.weekday())]
+            week.complaints += n
+            key = category or "other"
+            week.by_category[key] = week.by_category.get(key, 0) + n
+    return list(weeks.values())
 
 
 # -- helpers ----------------------------------------------------------------------------------
