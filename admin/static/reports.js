@@ -68,8 +68,10 @@
     const hours = data.hourly.map((h) => String(h.hour).padStart(2, "0"));
     draw("chart-calls-hour", "bar", hours, [{ label: "calls", data: data.hourly.map((h) => h.calls),
                                               backgroundColor: "#0b63ce" }], { y: { beginAtZero: true } });
-    draw("chart-sl-hour", "bar", hours, [{ label: "service level %", data: data.hourly.map((h) => pct(h.service_level)),
-                                           backgroundColor: "#067647" }], { y: { min: 0, max: 100 } });
+    // A line of points, not bars: 0 % shows as a point, an hour without queued calls as a gap.
+    draw("chart-sl-hour", "line", hours, [{ label: "service level %", data: data.hourly.map((h) => pct(h.service_level)),
+                                            borderColor: "#067647", backgroundColor: "#067647", pointRadius: 4,
+                                            spanGaps: false }], { y: { min: 0, max: 100 } });
     draw("chart-complaints-week", "bar", data.weekly.map((w) => w.week),
       labels.categories.map((category, i) => ({
         label: category, data: data.weekly.map((w) => w.by_category[category] || 0),
