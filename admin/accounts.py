@@ -28,6 +28,18 @@ class AccountError(ValueError):
     """A user could not be created or changed; the message says why."""
 
 
+class NoSuchUser(AccountError, LookupError):
+    """No user by that name."""
+
+
+class UserExists(AccountError):
+    """The name is taken."""
+
+
+class LastAdmin(AccountError):
+    """The change would leave no active admin to manage the others."""
+
+
 class LoginRefused(Exception):
     """Wrong name or password, locked or deactivated: the message is safe to show."""
 
@@ -65,11 +77,10 @@ class Accounts:
         if role not in ROLES:
             raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
         _check_password(password)
-        if role == "agent":
-            agent_id = agent_id or name
+        agent_id = _agent_id(role, agent_id, name)
         with self.sql.begin() as db:
             if db.scalar(select(User.id).where(User.name == name)) is not None:
-                raise AccountError(f"user {name!r} already exists")
+                raise UserExists(f"user {name!r} already exists")
             user = User(name=name, role=role, password_hash=generate_password_hash(password), agent_id=agent_id,
                         active=True, failed_logins=0, session_epoch=0)
             db.add(user)
@@ -126,7 +137,7 @@ class Accounts:
             raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
 
         def change(user: User) -> None:
-            user.role, user.agent_id = role, (agent_id or user.agent_id or user.name) if role == "agent" else None
+            user.role, user.agent_id = role, _agent_id(role, agent_id or user.agent_id, user.name)
             user.session_epoch += 1
 
         return self._change(name, change)
@@ -150,11 +161,17 @@ class Accounts:
             return db.scalar(select(User.agent_profile).where(User.name == name))
 
     def _change(self, name: str, change: Callable[[User], None]) -> Account:
+        """Apply ``change``; raises LastAdmin (nothing changed) when no active admin would be left."""
         with self.sql.begin() as db:
+            # Locking every active admin first: two admins demoting each other at once cannot both succeed.
+            admins = list(db.scalars(select(User).where(User.role == "admin", User.active.is_(True))
+                                     .order_by(User.id).with_for_update()))
             user = db.scalar(select(User).where(User.name == name))
             if user is None:
-                raise AccountError(f"no user {name!r}")
+                raise NoSuchUser(f"no user {name!r}")
             change(user)
+            if admins and not any(a.role == "admin" and a.active for a in admins):
+                raise LastAdmin(f"{name} is the last active admin: make another admin first")
             return _account(user)
 
 
@@ -167,6 +184,16 @@ def _set_password(user: User, password: str) -> None:
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise AccountError(f"user name {name[:70]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+
+
+def _agent_id(role: str, agent_id: str | None, name: str) -> str | None:
+    """The router agent an agent works as (their own name unless given); other roles have none."""
+    if role != "agent":
+        return None
+    agent_id = agent_id or name
+    if not _NAME.match(agent_id):
+        raise AccountError(f"agent id {agent_id[:70]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+    return agent_id
 
 
 def _check_password(password: str) -> None:

@@ -7,8 +7,10 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from admin.access import allow, current
+from admin.api_models import AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
+from admin.openapi import ErrorBody, doc
 from hotline.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
@@ -23,18 +25,22 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.get("/agents")
     @allow("admin", "supervisor")
+    @doc({200: AgentList}, tags=("agents",))
     def list_agents() -> Response:
+        """Every agent with their skills and live state."""
         return jsonify([a.to_json() for a in agents.all()])
 
     @api.put("/agents/<agent_id>")
     @allow("admin")
+    @doc({200: AgentView, 201: AgentView, 400: ErrorBody}, json=AgentBody, tags=("agents",))
     def put_agent(agent_id: str) -> tuple[Response, int]:
+        """Create (201) or update (200) an agent; the state is kept."""
         body = json_body()
         existed = agents.get(agent_id) is not None
         agent = Agent(
             id=agent_id, name=str(body.get("name") or agent_id), endpoint=str(body.get("endpoint") or ""),
             skills=_skills(body.get("skills")), languages=_languages(body.get("languages")),
-            max_calls=int(body.get("max_calls") or 1),
+            max_calls=_max_calls(body.get("max_calls")),
         )
         connector.connect(agents.put(agent))
         who = current()
@@ -44,6 +50,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.get("/agents/<agent_id>")
     @allow("admin", "supervisor")
+    @doc({200: AgentView, 404: ErrorBody}, tags=("agents",))
     def get_agent(agent_id: str) -> Response:
         agent = agents.get(agent_id)
         if agent is None:
@@ -52,7 +59,9 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.delete("/agents/<agent_id>")
     @allow("admin")
+    @doc({204: None, 404: ErrorBody, 409: ErrorBody}, tags=("agents",))
     def delete_agent(agent_id: str) -> Response:
+        """Remove an agent (refused with 409 while they are on a call)."""
         connector.settle(agents.remove(agent_id))
         who = current()
         audit.write(who.name, who.role, "agent_removed", agent_id)
@@ -60,7 +69,9 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.post("/agents/<agent_id>/state")
     @allow("admin", "supervisor")
+    @doc({200: AgentView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=AgentStateBody, tags=("agents",))
     def set_state(agent_id: str) -> Response:
+        """Set an agent available, not ready or offline."""
         body = json_body()
         state, reason = str(body.get("state") or ""), str(body.get("reason") or "")[:64]
         who = current()
@@ -70,11 +81,14 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
 
     @api.get("/queues")
     @allow("admin", "supervisor")
+    @doc({200: QueueList}, tags=("queues",))
     def queues() -> Response:
+        """Every queue: callers waiting, longest wait, agents by state, expected wait."""
         return jsonify([q.to_json() for q in queue_summaries(router, agents.all())])
 
     @api.get("/calls/<call_id>")
     @allow("admin", "supervisor")
+    @doc({200: CallView, 404: ErrorBody}, tags=("queues",))
     def call(call_id: str) -> Response | tuple[Response, int]:
         view = router.call(call_id)
         if view is None:
@@ -106,6 +120,14 @@ def _skills(value: object) -> dict[str, int]:
     if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
         raise ValueError('skills must be an object of skill -> level 1-10, e.g. {"loss": 9}')
     return {str(k): int(v) for k, v in value.items()}
+
+
+def _max_calls(value: object) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("max_calls must be a whole number (1 for voice agents)")
+    return value
 
 
 def _languages(value: object) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from admin.access import allow, current
+from admin.api_models import WorkOrderAction, WorkOrderDetail, WorkOrderList, WorkOrderQuery, WorkOrderView
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
+from admin.openapi import ErrorBody, doc
 from workers.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
 
 
@@ -15,22 +17,29 @@ def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
 
     @api.get("")
     @allow("admin", "supervisor")
+    @doc({200: WorkOrderList}, query=WorkOrderQuery, tags=("work orders",))
     def list_orders() -> Response:
+        """Work orders, highest priority then oldest first."""
         overdue = request.args.get("overdue")
         return jsonify(desk.list(
             status=request.args.get("status") or None, category=request.args.get("category") or None,
             overdue=None if overdue is None else overdue in ("1", "true", "yes"),
-            limit=min(1000, request.args.get("limit", 200, type=int) or 200),
+            limit=max(1, min(1000, request.args.get("limit", 200, type=int) or 200)),
         ))
 
     @api.get("/<number>")
     @allow("admin", "supervisor")
+    @doc({200: WorkOrderDetail, 404: ErrorBody}, tags=("work orders",))
     def show(number: str) -> Response:
+        """One work order with its audit trail."""
         return jsonify(desk.show(number))
 
     @api.post("/<number>/<action>")
     @allow("admin", "supervisor")
+    @doc({200: WorkOrderView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=WorkOrderAction,
+         tags=("work orders",))
     def act(number: str, action: str) -> Response | tuple[Response, int]:
+        """Apply an action (assign, start, resolve, visit, reopen, close); 409 when the status forbids it."""
         if action not in TRANSITIONS:
             return json_error(404, f"no action {action!r}: one of {', '.join(TRANSITIONS)}")
         body = json_body()

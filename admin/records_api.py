@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from admin.access import allow
+from admin.api_models import RecordList, RecordQuery, RecordView
 from admin.auth import json_error
+from admin.openapi import ErrorBody, doc
 from hotline.store.models import CallRecord, Recording
 
 MAX_PAGE = 500
@@ -22,7 +24,9 @@ def create_records_api(sql: sessionmaker) -> Blueprint:
 
     @api.get("")
     @allow("admin", "supervisor")
+    @doc({200: RecordList, 400: ErrorBody}, query=RecordQuery, tags=("call records",))
     def list_records() -> Response | tuple[Response, int]:
+        """Call records, newest first, each with the recordings of its call."""
         query = select(CallRecord).order_by(CallRecord.started_at.desc(), CallRecord.id.desc())
         try:
             since, until = _time(request.args.get("since")), _time(request.args.get("until"))
@@ -43,7 +47,9 @@ def create_records_api(sql: sessionmaker) -> Blueprint:
 
     @api.get("/<call_id>")
     @allow("admin", "supervisor")
+    @doc({200: RecordView, 404: ErrorBody}, tags=("call records",))
     def show(call_id: str) -> Response | tuple[Response, int]:
+        """One call's record with its recordings."""
         with sql() as db:
             row = db.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
             if row is None:

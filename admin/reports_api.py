@@ -6,7 +6,9 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.orm import sessionmaker
 
 from admin.access import allow
+from admin.api_models import ReportBody, ReportQuery
 from admin.auth import json_error
+from admin.openapi import ErrorBody, doc
 from workers.reports import Report, build_report, parse_period
 
 MAX_DAYS = 366
@@ -22,12 +24,16 @@ def create_reports_api(sql: sessionmaker, timezone: str, service_level_s: float)
 
     @api.get("/summary")
     @allow("admin", "supervisor")
+    @doc({200: ReportBody, 400: ErrorBody}, query=ReportQuery, tags=("reports",))
     def summary() -> Response:
+        """The report of the local days from..to: every figure is defined in workers/reports.py."""
         return jsonify(report().to_json())
 
     @api.get("/summary.csv")
     @allow("admin", "supervisor")
+    @doc({200: None, 400: ErrorBody}, query=ReportQuery, tags=("reports",))
     def summary_csv() -> Response:
+        """The same report as a CSV download: section, metric, value."""
         result = report()
         name = f"hotline-report-{result.period.start}-{result.period.end}.csv"
         return Response(result.to_csv(), mimetype="text/csv",

@@ -1,0 +1,200 @@
+"""The shapes of the existing ``/api`` answers, queries and bodies, for the OpenAPI document.
+
+The views build their JSON themselves; these models say what it looks like, field for field, and
+schemathesis checks in the tests that every answer matches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from workers.reports import Report
+
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+# -- agents, queues, calls (admin/api.py) ---------------------------------------------------------
+
+
+class AgentView(BaseModel):
+    id: str
+    name: str
+    endpoint: str
+    skills: dict[str, int] = Field(description="skill -> level 1-10")
+    languages: list[str]
+    max_calls: int
+    state: str = Field(description="offline, available, offered, busy, wrap_up or not_ready")
+    since: float | None = Field(description="epoch seconds of the last state change")
+    idle_since: float | None
+    calls_today: int
+    call: str | None = Field(description="the call the agent is offered or on")
+    wrap_until: float | None
+
+
+class AgentList(RootModel[list[AgentView]]):
+    pass
+
+
+class AgentBody(BaseModel):
+    """An agent as the router knows it; the id is in the path."""
+
+    name: str | None = None
+    endpoint: str = Field(description="PJSIP/1001, client:alice or a phone number")
+    skills: dict[str, int] = Field(description='skill -> level 1-10, e.g. {"loss": 9}')
+    languages: list[str] = Field(description='e.g. ["zh-CN", "en-US"]')
+    max_calls: int = 1
+
+
+class AgentStateBody(BaseModel):
+    state: str = Field(description="available, not_ready or offline")
+    reason: str | None = None
+
+
+class QueueView(BaseModel):
+    queue: str
+    skill: str
+    language: str
+    waiting: int
+    longest_wait_s: float
+    agents: dict[str, int] = Field(description="agents serving this queue, by state")
+    expected_wait_s: float | None
+
+
+class QueueList(RootModel[list[QueueView]]):
+    pass
+
+
+class CallView(BaseModel):
+    call_id: str
+    state: str
+    queue: str
+    position: int | None
+    expected_wait_s: float | None
+    estimate_confident: bool
+    agent: str | None
+    waited_s: float
+    channel: str | None
+    intent: str | None
+    priority: int
+
+
+# -- work orders (admin/complaints_api.py) -------------------------------------------------------
+
+
+class WorkOrderView(BaseModel):
+    number: str
+    status: str
+    category: str
+    priority: int
+    caller: str = Field(description="the caller's number, masked")
+    language: str
+    channel: str
+    assignee: str | None
+    resolution: str | None
+    rating: int | None
+    overdue: str | None = Field(description="first_contact or resolution once that deadline passed")
+    call_id: str
+    recording_ref: str
+    created_at: str | None
+    first_contact_due: str | None
+    first_contact_at: str | None
+    resolve_due: str | None
+    resolved_at: str | None
+    closed_at: str | None
+
+
+class WorkOrderList(RootModel[list[WorkOrderView]]):
+    pass
+
+
+class WorkOrderChangeView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: str | None
+    actor: str
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    detail: str
+
+
+class WorkOrderDetail(WorkOrderView):
+    changes: list[WorkOrderChangeView] = Field(description="the audit trail, oldest change first")
+
+
+class WorkOrderQuery(BaseModel):
+    status: str | None = None
+    category: str | None = None
+    overdue: str | None = Field(None, description="1, true or yes: only overdue ones; anything else: not overdue")
+    limit: int | None = Field(None, description="at most 1000 (default 200)")
+
+
+class WorkOrderAction(BaseModel):
+    by: str | None = Field(None, description="who does it: required with the API token (a person acts as themselves)")
+    note: str | None = None
+    to: str | None = Field(None, description="the assignee, for assign")
+
+
+# -- call records (admin/records_api.py) ---------------------------------------------------------
+
+
+class RecordingRef(BaseModel):
+    ref: str
+    duration_s: float
+    work_order: str | None
+
+
+class RecordView(BaseModel):
+    call_id: str
+    channel: str
+    direction: str
+    caller_masked: str
+    called: str
+    started_at: str | None
+    queued_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    ivr_path: list[Any] = Field(description="the IVR steps of the call, one object per node")
+    intent: str
+    verified: bool
+    queue: str
+    wait_s: float | None
+    predicted_wait_s: float | None
+    agent_id: str
+    talk_s: float | None
+    outcome: str
+    ivr_outcome: str
+    end_status: str
+    language: str
+    menu_version: int | None
+    recordings: list[RecordingRef]
+
+
+class RecordList(RootModel[list[RecordView]]):
+    pass
+
+
+class RecordQuery(BaseModel):
+    since: str | None = Field(None, description="ISO date or time (UTC when no zone), inclusive")
+    until: str | None = Field(None, description="ISO date or time, exclusive")
+    channel: str | None = None
+    intent: str | None = None
+    outcome: str | None = None
+    queue: str | None = None
+    agent_id: str | None = None
+    limit: int | None = Field(None, description="1-500 (default 100)")
+
+
+# -- reports (admin/reports_api.py) --------------------------------------------------------------
+
+
+class ReportQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", pattern=DATE_PATTERN, description="first local day")
+    to: str = Field(pattern=DATE_PATTERN, description="last local day (at most 366 days after from)")
+
+
+class ReportBody(RootModel[Report]):
+    """Every figure is defined in ``workers/reports.py``."""

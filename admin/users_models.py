@@ -1,0 +1,65 @@
+"""The shapes of ``/api/users`` and ``/api/audit`` for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, RootModel
+
+
+class UserView(BaseModel):
+    """A user as admins see them: never the password or its hash."""
+
+    name: str
+    role: str = Field(description="admin, supervisor or agent")
+    agent_id: str | None = Field(description="for an agent: the router agent they work as")
+    active: bool
+    locked: bool = Field(description="locked out after too many failed logins, until locked_until")
+    locked_until: str | None
+    last_login_at: str | None
+
+
+class UserList(RootModel[list[UserView]]):
+    pass
+
+
+Role = Literal["admin", "supervisor", "agent"]
+NAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
+
+
+class NewUser(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Role
+    password: str = Field(min_length=10, description="the initial password")
+    agent_id: str | None = Field(None, pattern=NAME_PATTERN,
+                                 description="for an agent: the router agent they work as (default: the name)")
+
+
+class RoleBody(BaseModel):
+    role: Role
+    agent_id: str | None = Field(None, pattern=NAME_PATTERN)
+
+
+class PasswordBody(BaseModel):
+    password: str = Field(min_length=10)
+
+
+class AuditEntryView(BaseModel):
+    id: int
+    at: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class AuditList(RootModel[list[AuditEntryView]]):
+    pass
+
+
+class AuditQuery(BaseModel):
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    limit: int | None = Field(None, description="1-1000 (default 200)")
