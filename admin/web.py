@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 NAV = (
     ("Menus", "/admin/menus", ("admin",)),
-    ("Agents", "/admin/agents", ("admin",)),
+    ("Agents", "/admin/agents", ("admin", "supervisor")),
     ("Users", "/admin/users", ("admin",)),
     ("Dashboard", "/admin/dashboard", ("admin", "supervisor")),
     ("Reports", "/admin/reports", ("admin", "supervisor")),
