@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -17,12 +19,25 @@ from routing.keys import live_menu_key
 
 log = logging.getLogger(__name__)
 
+_RAISE_LIVE = (Path(__file__).resolve().parent.parent / "routing" / "lua" / "raise_live_menu.lua").read_text()
+
 DEFAULT_MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml"
 SURVEY_MENU_FILE = DEFAULT_MENU_FILE.with_name("survey.yaml")
 
 
 class MenuNotFound(LookupError):
     """No published version of this menu exists."""
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """One published version of a menu, as the version history shows it."""
+
+    menu: str
+    version: int
+    source: str
+    published_by: str
+    published_at: dt.datetime
 
 
 class MenuRepository:
@@ -32,6 +47,7 @@ class MenuRepository:
     def __init__(self, sessions: sessionmaker, client: redis.Redis) -> None:
         self._sessions, self._redis = sessions, client
         self._parsed: dict[tuple[str, int], Menu] = {}
+        self._raise_live = client.register_script(_RAISE_LIVE)
 
     def publish(self, source: str, published_by: str) -> Menu:
         """Validate ``source`` and store it as the next version; raises ``MenuError`` if invalid."""
@@ -41,7 +57,7 @@ class MenuRepository:
             latest = db.scalar(select(func.max(MenuVersion.version)).where(MenuVersion.menu == menu.name))
             version = (latest or 0) + 1
             db.add(MenuVersion(menu=menu.name, version=version, source=source, published_by=published_by))
-        self._redis.set(live_menu_key(menu.name), version)
+        self._raise_live(keys=[live_menu_key(menu.name)], args=[version])
         log.info("menu %s version %d published by %s", menu.name, version, published_by)
         return menu.model_copy(update={"version": version})
 
@@ -59,12 +75,29 @@ class MenuRepository:
 
     def live(self, name: str) -> Menu:
         """The version new calls start on."""
+        return self.version(name, self.live_version(name))
+
+    def live_version(self, name: str) -> int:
+        """The version number new calls start on."""
         try:
             raw = self._redis.get(live_menu_key(name))
         except redis.RedisError:
             raw = None  # Redis away: the SQL store still knows the latest version.
-        version = int(raw) if raw else self._latest_version(name)
-        return self.version(name, version)
+        return int(raw) if raw else self._latest_version(name)
+
+    def history(self, name: str) -> list[PublishedVersion]:
+        """Every published version of ``name``, oldest first."""
+        query = select(MenuVersion).where(MenuVersion.menu == name).order_by(MenuVersion.version)
+        with self._sessions() as db:
+            return [_published(row) for row in db.scalars(query)]
+
+    def published(self, name: str, version: int) -> PublishedVersion:
+        """One published version with its source and who published it."""
+        with self._sessions() as db:
+            row = db.scalar(select(MenuVersion).where(MenuVersion.menu == name, MenuVersion.version == version))
+            if row is None:
+                raise MenuNotFound(f"menu {name!r} has no version {version}")
+            return _published(row)
 
     def version(self, name: str, version: int) -> Menu:
         """A published version, for a call that began on it."""
@@ -86,3 +119,8 @@ class MenuRepository:
         if version is None:
             raise MenuNotFound(f"menu {name!r} has never been published")
         return int(version)
+
+
+def _published(row: MenuVersion) -> PublishedVersion:
+    at = row.published_at if row.published_at.tzinfo else row.published_at.replace(tzinfo=dt.UTC)
+    return PublishedVersion(row.menu, row.version, row.source, row.published_by, at)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 from rq import Queue, Retry
@@ -63,6 +63,25 @@ def sweep_visits() -> int:
 
 def purge_old_records() -> tuple[int, int]:
     return _ctx().retention.purge()
+
+
+class PromptContext(Protocol):
+    settings: Any
+    menus: Any
+
+
+def render_menu_prompts(menu: str, version: int) -> dict[str, int]:
+    """After a publish: render the prompts of ``menu`` that changed. Renders the live version, not
+    ``version``: the audio files are per prompt, not per version, so a job that runs late (after a
+    newer publish) must not put older words back."""
+    from recordings.prompts import PromptRenderer  # espeak-ng and sox only for this job
+
+    context = cast(PromptContext, _ctx())
+    report = PromptRenderer(context.settings.recordings_dir / "prompts").build(context.menus.live(menu))
+    log.info("prompts of %s (published as version %d, live %d): rendered %d, unchanged %d, failed %d",
+             menu, version, report.version, report.count("rendered"), report.count("unchanged"),
+             report.count("failed"))
+    return {kind: report.count(kind) for kind in ("rendered", "unchanged", "dynamic", "failed")}
 
 
 PERIODIC: dict[str, tuple[Callable[[], Any], float]] = {

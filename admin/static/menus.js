@@ -1,0 +1,329 @@
+// The menu editor: live checks while typing, the flow graph, TRY IT, publish, versions and rollback.
+"use strict";
+(() => {
+  const page = document.getElementById("editor-page");
+  if (!page) return;
+  const name = page.dataset.menu;
+  const api = `/api/menus/${encodeURIComponent(name)}`;
+  const $ = (id) => document.getElementById(id);
+  const source = $("source");
+  const gutter = $("gutter");
+  const CHECK_DELAY_MS = 300;
+  const state = { detail: null, baseVersion: null, savedText: source.value, checkSeq: 0, graphKey: "",
+                  problemLines: new Set(), sim: null, typed: "" };
+
+  // -- the text and its line numbers ----------------------------------------------------------
+
+  function lineCount() { return source.value.split("\n").length; }
+
+  function drawGutter() {
+    const lines = [];
+    for (let n = 1; n <= lineCount(); n++) lines.push(state.problemLines.has(n) ? `<b>${n}</b>` : String(n));
+    gutter.innerHTML = lines.join("\n");
+    gutter.scrollTop = source.scrollTop;
+  }
+
+  function selectLine(line) {
+    const lines = source.value.split("\n");
+    const start = lines.slice(0, line - 1).reduce((sum, text) => sum + text.length + 1, 0);
+    const end = start + (lines[line - 1] || "").length;
+    source.focus();
+    source.setSelectionRange(start, end);
+    const lineHeight = parseFloat(getComputedStyle(source).lineHeight) || 18;
+    source.scrollTop = Math.max(0, (line - 5) * lineHeight);
+    drawGutter();
+  }
+
+  function lineOfNode(id) {
+    const lines = source.value.split("\n");
+    const found = lines.findIndex((text) => new RegExp(`^\\s+["']?${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}["']?\\s*:`).test(text));
+    return found < 0 ? null : found + 1;
+  }
+
+  // -- live checks ----------------------------------------------------------------------------
+
+  let checkTimer = null;
+  function changed() {
+    $("dirty").hidden = source.value === state.savedText;
+    drawGutter();
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(runCheck, CHECK_DELAY_MS);
+  }
+
+  async function runCheck() {
+    const seq = ++state.checkSeq;
+    let result;
+    try {
+      result = await hotline.api("POST", `${api}/check`, { source: source.value });
+    } catch (error) {
+      if (seq === state.checkSeq) hotline.show(error.message);
+      return;
+    }
+    if (seq !== state.checkSeq) return; // an older answer arriving after a newer one
+    showProblems(result.problems);
+    const status = $("check-status");
+    status.textContent = result.valid ? "valid" : `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`;
+    status.className = `tag ${result.valid ? "good" : "bad"}`;
+    $("publish").disabled = !result.valid;
+    if (result.valid && result.graph) drawGraph(result.graph);
+  }
+
+  function showProblems(problems) {
+    const list = $("problems");
+    state.problemLines = new Set(problems.filter((p) => p.line).map((p) => p.line));
+    list.replaceChildren(...(problems.length ? problems.map(problemItem) : [hotline.el("li", { class: "muted" }, "none")]));
+    drawGutter();
+  }
+
+  function problemItem(problem) {
+    const where = [problem.node ? `node ${problem.node}` : "menu", problem.line ? `line ${problem.line}` : null]
+      .filter(Boolean).join(" · ");
+    const attrs = { type: "button", class: "problem", "data-line": problem.line || "", "data-node": problem.node || "" };
+    if (problem.line) attrs.onclick = () => selectLine(problem.line);
+    return hotline.el("li", null, hotline.el("button", attrs, hotline.el("strong", null, where), " ", problem.reason));
+  }
+
+  // -- the flow graph -------------------------------------------------------------------------
+
+  let graph = null;
+  const SHAPES = { menu: "round-rectangle", input: "round-rectangle", say: "rectangle", action: "diamond",
+                   queue: "hexagon", hangup: "octagon", transfer: "octagon", record: "ellipse",
+                   language: "ellipse", survey: "round-rectangle" };
+  const COLOURS = { menu: "#dbeafe", input: "#e0f2fe", say: "#f2f4f7", action: "#fef0c7", queue: "#dcfae6",
+                    hangup: "#fee4e2", transfer: "#fee4e2", record: "#f4ebff", language: "#f2f4f7", survey: "#dbeafe" };
+
+  function drawGraph(data) {
+    const key = JSON.stringify(data);
+    if (key === state.graphKey) return;
+    state.graphKey = key;
+    const elements = [
+      ...data.nodes.map((n) => ({ data: { id: n.id, label: n.label, type: n.type } })),
+      ...data.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target, label: e.label } })),
+    ];
+    if (!graph) {
+      graph = cytoscape({ container: $("graph"), elements, style: graphStyle(), wheelSensitivity: 0.3,
+                          autoungrabify: true, boxSelectionEnabled: false });
+      graph.on("tap", "node", (event) => { const line = lineOfNode(event.target.id()); if (line) selectLine(line); });
+      window.menuGraph = graph; // for people and tests poking at the page
+    } else {
+      graph.elements().remove();
+      graph.add(elements);
+    }
+    graph.layout({ name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 60, edgeSep: 10 }).run();
+    $("graph").dataset.nodes = String(data.nodes.length);
+  }
+
+  function graphStyle() {
+    return [
+      { selector: "node", style: {
+        shape: (n) => SHAPES[n.data("type")] || "rectangle",
+        "background-color": (n) => COLOURS[n.data("type")] || "#fff",
+        "border-width": 1, "border-color": "#98a2b3", label: "data(label)", "text-wrap": "wrap",
+        "text-max-width": 170, "text-valign": "center", "font-size": 10, width: 180, height: 58, color: "#1d2433" } },
+      { selector: "edge", style: {
+        width: 1.2, "line-color": "#98a2b3", "target-arrow-color": "#98a2b3", "target-arrow-shape": "triangle",
+        "curve-style": "bezier", label: "data(label)", "font-size": 8, color: "#475467",
+        "text-background-color": "#fff", "text-background-opacity": 1, "text-background-padding": 1 } },
+    ];
+  }
+
+  // -- status, saving, publishing -------------------------------------------------------------
+
+  async function loadDetail() {
+    const detail = await hotline.api("GET", api);
+    state.detail = detail;
+    state.baseVersion = detail.draft ? detail.draft.base_version : detail.live_version;
+    const live = detail.live_version ? `Live: version ${detail.live_version}, published by ${detail.published_by} at ${when(detail.published_at)}.`
+                                     : "Never published.";
+    const draft = detail.draft ? ` Draft saved by ${detail.draft.updated_by} at ${when(detail.draft.updated_at)}, based on version ${detail.draft.base_version}.`
+                               : " No saved draft: the editor holds the live text.";
+    $("status").textContent = live + draft;
+    const stale = $("stale");
+    stale.hidden = !(detail.draft && detail.draft.stale);
+    stale.textContent = stale.hidden ? "" : `Version ${detail.live_version} went live (published by ${detail.published_by}) after this draft began from version ${detail.draft.base_version}: check the versions below before publishing.`;
+    $("discard").disabled = !detail.draft;
+  }
+
+  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "–"; }
+
+  async function save() {
+    try {
+      await hotline.api("PUT", `${api}/draft`, { source: source.value, base_version: state.baseVersion });
+      state.savedText = source.value;
+      $("dirty").hidden = true;
+      hotline.show("Draft saved.", "ok");
+      await loadDetail();
+    } catch (error) { hotline.show(error.message); }
+  }
+
+  async function discard() {
+    try {
+      await hotline.api("DELETE", `${api}/draft`);
+      await loadDetail();
+      source.value = state.detail.live_source || "";
+      state.savedText = source.value;
+      changed();
+      hotline.show("Draft discarded: the editor holds the live text again.", "ok");
+    } catch (error) { hotline.show(error.message); }
+  }
+
+  async function publish(overwrite) {
+    $("publish-stale").hidden = true;
+    try {
+      const published = await hotline.api("POST", `${api}/publish`,
+        { source: source.value, base_version: state.baseVersion, overwrite: !!overwrite });
+      state.savedText = source.value;
+      $("dirty").hidden = true;
+      $("last-publish").hidden = false;
+      $("last-publish-summary").textContent = `Published version ${published.version} by ${published.published_by} — what changed`;
+      $("last-diff").textContent = published.diff || "(no change)";
+      hotline.show(`Version ${published.version} is live: new calls hear it now.`, "ok");
+      await Promise.all([loadDetail(), loadVersions()]);
+    } catch (error) {
+      if (error.status === 409) {
+        $("publish-stale-text").textContent = error.message + " ";
+        $("publish-stale").hidden = false;
+      } else {
+        if (error.data && error.data.problems) showProblems(error.data.problems);
+        hotline.show(error.message);
+      }
+    }
+  }
+
+  // -- versions and rollback ------------------------------------------------------------------
+
+  async function loadVersions() {
+    const versions = await hotline.api("GET", `${api}/versions`).catch(() => []);
+    const rows = versions.map((v) => hotline.el("tr", { "data-version": v.version },
+      hotline.el("td", null, `v${v.version} `, v.live ? hotline.el("span", { class: "tag good" }, "live") : null),
+      hotline.el("td", null, v.published_by),
+      hotline.el("td", null, when(v.published_at)),
+      hotline.el("td", null, hotline.el("details", null, hotline.el("summary", null, diffSize(v.diff)),
+                                        hotline.el("pre", { class: "diff" }, v.diff || "(no change)"))),
+      hotline.el("td", null, v.live ? null : hotline.el("button", {
+        type: "button", class: "secondary rollback", id: `rollback-${v.version}`, onclick: () => rollback(v.version),
+      }, `Roll back to v${v.version}`))));
+    $("versions").tBodies[0].replaceChildren(...rows);
+  }
+
+  function diffSize(diff) {
+    const lines = (diff || "").split("\n");
+    const added = lines.filter((l) => l.startsWith("+") && !l.startsWith("+++")).length;
+    const removed = lines.filter((l) => l.startsWith("-") && !l.startsWith("---")).length;
+    return `+${added} −${removed}`;
+  }
+
+  async function rollback(version) {
+    try {
+      const published = await hotline.api("POST", `${api}/rollback`, { version });
+      hotline.show(`Version ${version} is live again as version ${published.version}.`, "ok");
+      await Promise.all([loadDetail(), loadVersions()]);
+    } catch (error) { hotline.show(error.message); }
+  }
+
+  // -- TRY IT ---------------------------------------------------------------------------------
+
+  async function simCall() {
+    state.typed = "";
+    $("sim-path").replaceChildren();
+    $("sim-effects").replaceChildren();
+    try {
+      showSim(await hotline.api("POST", `${api}/simulations`, { source: source.value }));
+    } catch (error) {
+      if (error.data && error.data.problems) showProblems(error.data.problems);
+      hotline.show(error.message);
+    }
+  }
+
+  async function simSend(body) {
+    if (!state.sim) return;
+    state.typed = "";
+    try {
+      showSim(await hotline.api("POST", `${api}/simulations/${encodeURIComponent(state.sim.id)}`, body));
+    } catch (error) { hotline.show(error.message); }
+  }
+
+  function pressKey(key) {
+    const sim = state.sim;
+    if (!sim) return;
+    const waiting = sim.waiting;
+    if (waiting.kind === "record") {
+      if (key === "#" || key === "*") simSend({ event: "recording", seconds: 5 });
+      return;
+    }
+    if (waiting.kind !== "keys") return;
+    state.typed += key;
+    showTyped();
+    // As a phone's gather: done at the finish key or when enough digits are in.
+    if ((waiting.finish_on_key && key === waiting.finish_on_key) || state.typed.length >= waiting.max_digits) {
+      simSend({ event: "keys", digits: state.typed });
+    }
+  }
+
+  function simSilence() {
+    if (state.typed) simSend({ event: "keys", digits: state.typed });
+    else simSend({ event: "timeout" });
+  }
+
+  function showTyped() {
+    const sensitive = state.sim && state.sim.waiting.sensitive;
+    $("sim-typed").textContent = sensitive ? "•".repeat(state.typed.length) : state.typed;
+  }
+
+  function showSim(sim) {
+    state.sim = sim;
+    const screen = $("sim-screen");
+    screen.replaceChildren(...(sim.said.length ? sim.said.map((s) => hotline.el("p", { class: "said", lang: s.language,
+      "data-prompt": s.prompt_id }, s.text)) : [hotline.el("p", { class: "muted" }, "(silence)")]));
+    for (const effect of sim.effects) $("sim-effects").append(hotline.el("li", null, effect));
+    $("sim-path").replaceChildren(...sim.path.map((step) => hotline.el("li", null,
+      hotline.el("code", null, step.node), " ", step.input)));
+    const kind = sim.waiting.kind;
+    const live = kind !== "ended";
+    document.querySelectorAll("#keypad .key").forEach((b) => { b.disabled = !(kind === "keys" || kind === "record"); });
+    $("sim-timeout").disabled = !(kind === "keys" || kind === "record");
+    $("sim-hangup").disabled = !live;
+    $("sim-recorded").hidden = kind !== "record";
+    $("sim-agent").hidden = $("sim-no-agent").hidden = kind !== "queue";
+    $("sim-waiting").textContent = waitingText(sim);
+    showTyped();
+  }
+
+  function waitingText(sim) {
+    const w = sim.waiting;
+    if (w.kind === "keys") return `at ${sim.node}: waiting for ${w.max_digits > 1 ? `up to ${w.max_digits} keys` : "a key"}` +
+      (w.finish_on_key ? `, ${w.finish_on_key} to finish` : "");
+    if (w.kind === "record") return `at ${sim.node}: recording (press # to finish)`;
+    if (w.kind === "queue") return `at ${sim.node}: waiting for an agent`;
+    if (w.kind === "transfer") return `transferred to ${w.target}`;
+    return `call ended (${sim.outcome || "hangup"})`;
+  }
+
+  // -- wiring ---------------------------------------------------------------------------------
+
+  source.addEventListener("input", changed);
+  source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
+  source.addEventListener("keydown", (event) => {
+    if (event.key === "Tab") { // two spaces, as YAML wants, instead of leaving the editor
+      event.preventDefault();
+      source.setRangeText("  ", source.selectionStart, source.selectionEnd, "end");
+      changed();
+    }
+  });
+  $("save").addEventListener("click", save);
+  $("discard").addEventListener("click", discard);
+  $("publish").addEventListener("click", () => publish(false));
+  $("publish-anyway").addEventListener("click", () => publish(true));
+  $("sim-call").addEventListener("click", simCall);
+  $("sim-hangup").addEventListener("click", () => simSend({ event: "hangup" }));
+  $("sim-timeout").addEventListener("click", simSilence);
+  $("sim-recorded").addEventListener("click", () => simSend({ event: "recording", seconds: 5 }));
+  $("sim-agent").addEventListener("click", () => simSend({ event: "queue", result: "bridged" }));
+  $("sim-no-agent").addEventListener("click", () => simSend({ event: "queue", result: "timeout" }));
+  document.querySelectorAll("#keypad .key").forEach((b) => b.addEventListener("click", () => pressKey(b.dataset.key)));
+
+  drawGutter();
+  loadDetail().catch((error) => hotline.show(error.message));
+  loadVersions();
+  runCheck();
+})();
