@@ -43,10 +43,18 @@ def graph(menu: Menu) -> dict[str, list[dict[str, str]]]:
     """Nodes (id, type, label) and edges (source, target, label) for the page's graph."""
     nodes = [{"id": node_id, "type": _type(node), "label": _label(menu, node_id)}
              for node_id, node in menu.nodes.items()]
-    edges = [{"source": node_id, "target": target, "label": label}
+    edges = [{"source": node_id, "target": target, "label": label, "kind": _kind(label, node)}
              for node_id, node in menu.nodes.items()
              for label, target in edges_of(menu, node).items() if target in menu.nodes]
     return {"nodes": nodes, "edges": edges}
+
+
+def _kind(label: str, node: NodeBase) -> str:
+    """``own`` for what the node says; ``global`` (a global key) and ``fallback`` (the menu's default)
+    for what every node inherits, which the page draws faintly."""
+    if label in node.edges():
+        return "own"
+    return "fallback" if label == "fallback" else "global"
 
 
 def _label(menu: Menu, node_id: str) -> str:

@@ -30,6 +30,8 @@ class GraphEdge(BaseModel):
     source: str
     target: str
     label: str = Field(description="key 1, next, result found, fallback...")
+    kind: Literal["own", "global", "fallback"] = Field(
+        description="own: written on the node; global: a global key; fallback: the menu's default fallback")
 
 
 class Graph(BaseModel):
@@ -83,7 +85,7 @@ class PublishBody(BaseModel):
 
 
 class RollbackBody(BaseModel):
-    version: int = Field(description="the older version to put live again, as a new version")
+    version: int = Field(ge=1, description="the older version to put live again, as a new version")
 
 
 class VersionView(BaseModel):

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 _RAISE_LIVE = (Path(__file__).resolve().parent.parent / "routing" / "lua" / "raise_live_menu.lua").read_text()
 
+MAX_VERSION = 2**31 - 1
+"""The column is a 32-bit integer on PostgreSQL: a larger number names no version, it is not an error."""
 DEFAULT_MENU_FILE = Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml"
 SURVEY_MENU_FILE = DEFAULT_MENU_FILE.with_name("survey.yaml")
 
@@ -93,6 +95,8 @@ class MenuRepository:
 
     def published(self, name: str, version: int) -> PublishedVersion:
         """One published version with its source and who published it."""
+        if not 1 <= version <= MAX_VERSION:
+            raise MenuNotFound(f"menu {name!r} has no version {version}")
         with self._sessions() as db:
             row = db.scalar(select(MenuVersion).where(MenuVersion.menu == name, MenuVersion.version == version))
             if row is None:

@@ -93,12 +93,16 @@
                     hangup: "#fee4e2", transfer: "#fee4e2", record: "#f4ebff", language: "#f2f4f7", survey: "#dbeafe" };
 
   function drawGraph(data) {
-    const key = JSON.stringify(data);
+    const inherited = $("show-inherited").checked;
+    const key = JSON.stringify([data, inherited]);
     if (key === state.graphKey) return;
     state.graphKey = key;
+    state.graphData = data;
+    // Global keys and the default fallback leave every node: drawn only on request, or they hide the flow.
+    const edges = data.edges.filter((e) => inherited || e.kind === "own");
     const elements = [
       ...data.nodes.map((n) => ({ data: { id: n.id, label: n.label, type: n.type } })),
-      ...data.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target, label: e.label } })),
+      ...edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target, label: e.label, kind: e.kind } })),
     ];
     if (!graph) {
       graph = cytoscape({ container: $("graph"), elements, style: graphStyle(), wheelSensitivity: 0.3,
@@ -124,6 +128,8 @@
         width: 1.2, "line-color": "#98a2b3", "target-arrow-color": "#98a2b3", "target-arrow-shape": "triangle",
         "curve-style": "bezier", label: "data(label)", "font-size": 8, color: "#475467",
         "text-background-color": "#fff", "text-background-opacity": 1, "text-background-padding": 1 } },
+      { selector: "edge[kind != 'own']", style: { "line-style": "dashed", "line-color": "#d0d5dd",
+        "target-arrow-color": "#d0d5dd", color: "#98a2b3" } },
     ];
   }
 
@@ -314,6 +320,7 @@
   $("discard").addEventListener("click", discard);
   $("publish").addEventListener("click", () => publish(false));
   $("publish-anyway").addEventListener("click", () => publish(true));
+  $("show-inherited").addEventListener("change", () => { if (state.graphData) drawGraph(state.graphData); });
   $("sim-call").addEventListener("click", simCall);
   $("sim-hangup").addEventListener("click", () => simSend({ event: "hangup" }));
   $("sim-timeout").addEventListener("click", simSilence);

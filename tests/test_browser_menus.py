@@ -1,0 +1,90 @@
+"""The menu editor in a real browser: edit, see the problem at its line, fix it, try it, publish, call, roll back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from hotline.app import Hotline
+from hotline.menus import DEFAULT_MENU_FILE
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.web import PASSWORD, add_user
+
+DEFAULT = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
+OLD_MAIN = "查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"
+NEW_MAIN = "新菜单：查询余额请按1，挂失请按2，投诉请按3，咨询理财请按4，人工服务请按0。"
+OPTIONS = '      "3": complaint_category\n'
+
+
+def log_in(page: Any, site: str, name: str) -> None:
+    page.goto(f"{site}/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(f"{site}/admin/**")
+
+
+def new_call(client: Any) -> TwilioCaller:
+    call = TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL)
+    call.dial()
+    return call
+
+
+def test_an_admin_edits_tries_publishes_and_rolls_back_the_menu(hotline: Hotline, site: str, page: Any,
+                                                                client: Any) -> None:
+    add_user(hotline, "ada", "admin")
+    log_in(page, site, "ada")
+    page.goto(f"{site}/admin/menus")
+    page.click("#menus a:text('hotline')")
+    expect(page.locator("#check-status")).to_have_text("valid")
+    expect(page.locator("#status")).to_contain_text("Live: version 1")
+
+    # A new prompt and a key 4 that points at a node nobody wrote yet.
+    typo = DEFAULT.replace(OLD_MAIN, NEW_MAIN).replace(OPTIONS, OPTIONS + '      "4": wealth_desk\n')
+    page.fill("#source", typo)
+    expect(page.locator("#check-status")).to_have_text("1 problem")
+    line = next(n for n, text in enumerate(typo.splitlines(), 1) if "wealth_desk" in text)
+    problem = page.locator("#problems button.problem")
+    expect(problem).to_have_text(f"node main · line {line} unknown target 'wealth_desk' for key 4")
+    expect(page.locator("#publish")).to_be_disabled()
+    problem.click()
+    selected = page.evaluate("() => { const s = document.getElementById('source');"
+                             " return s.value.slice(s.selectionStart, s.selectionEnd); }")
+    assert selected == '      "4": wealth_desk'
+    expect(page.locator("#gutter b")).to_have_text(str(line))
+
+    page.fill("#source", typo.replace("wealth_desk", "agent_general"))
+    expect(page.locator("#check-status")).to_have_text("valid")
+    expect(page.locator("#problems")).to_have_text("none")
+    page.wait_for_function("() => window.menuGraph && window.menuGraph.edges('[source = \"main\"]')"
+                           ".some(e => e.data('label') === 'key 4' && e.data('target') === 'agent_general')")
+    assert page.evaluate("() => window.menuGraph.nodes().length") == 30
+    assert page.evaluate("() => window.menuGraph.$id('main').data('label')").startswith("main\nmenu\n新菜单")
+
+    # TRY IT: the draft, not the live menu, and nothing queued for real.
+    page.click("#sim-call")
+    expect(page.locator("#sim-screen")).to_contain_text(NEW_MAIN)
+    page.click("#keypad .key[data-key='4']")
+    expect(page.locator("#sim-screen")).to_have_text("正在为您转接人工服务，请稍候。")
+    expect(page.locator("#sim-path")).to_contain_text("main key 4")
+    expect(page.locator("#sim-effects")).to_contain_text("would queue the call for general")
+    page.click("#sim-hangup")
+    expect(page.locator("#sim-waiting")).to_contain_text("call ended (abandoned)")
+    assert hotline.menus.live_version("hotline") == 1
+    assert OLD_MAIN in new_call(client).said()
+
+    page.click("#publish")
+    expect(page.locator("#message")).to_contain_text("Version 2 is live")
+    expect(page.locator("#versions tr[data-version='2']")).to_contain_text("live")
+    expect(page.locator("#last-diff")).to_contain_text(f"+      zh-CN: {NEW_MAIN}")
+    assert NEW_MAIN in new_call(client).said()
+
+    page.click("#rollback-1")
+    expect(page.locator("#message")).to_contain_text("Version 1 is live again as version 3")
+    expect(page.locator("#versions tr[data-version='3']")).to_contain_text("ada")
+    heard = new_call(client).said()
+    assert OLD_MAIN in heard and NEW_MAIN not in heard
+    (entry,) = hotline.audit.entries(action="menu_rolled_back")
+    assert (entry["actor"], entry["detail"]["version"]) == ("ada", 3)
