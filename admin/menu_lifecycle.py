@@ -66,6 +66,7 @@ class MenuEditor:
         live = self._live(name)
         base = base_version if base_version is not None else (live.version if live else 0)
         draft = self.drafts.save(name, source, base, who.name)
+        self.audit.write(who.name, who.role, "menu_draft_saved", name, base_version=base, bytes=len(source.encode()))
         return _draft_view(draft, live.version if live else 0)
 
     def discard_draft(self, name: str, who: Actor) -> bool:

@@ -4,6 +4,7 @@ progress on their old version, rollback, the TRY IT simulator that changes nothi
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import redis
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
+from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline, build_hotline, create_app
 from hotline.menus import DEFAULT_MENU_FILE
 from hotline.settings import Settings
@@ -45,7 +47,7 @@ def new_caller(client: Any) -> TwilioCaller:
 
 # -- drafts and live checks ------------------------------------------------------------------------
 
-def test_a_saved_draft_comes_back_with_who_and_its_base_version(admin: SessionClient) -> None:
+def test_a_saved_draft_comes_back_with_who_and_its_base_version(admin: SessionClient, hotline: Hotline) -> None:
     assert admin("GET", "/api/menus/hotline").get_json()["draft"] is None
 
     saved = admin("PUT", "/api/menus/hotline/draft", {"source": CHANGED})
@@ -55,6 +57,8 @@ def test_a_saved_draft_comes_back_with_who_and_its_base_version(admin: SessionCl
     assert shown["live_version"] == 1 and shown["live_source"] == DEFAULT
     assert {k: shown["draft"][k] for k in ("source", "base_version", "updated_by", "stale")} == {
         "source": CHANGED, "base_version": 1, "updated_by": "ada", "stale": False}
+    (entry,) = hotline.audit.entries(action="menu_draft_saved")
+    assert (entry["actor"], entry["target"], entry["detail"]["base_version"]) == ("ada", "hotline", 1)
     listed = admin("GET", "/api/menus").get_json()
     assert [(m["name"], m["live_version"], m["draft"] and m["draft"]["updated_by"]) for m in listed] == [
         ("hotline", 1, "ada"), ("survey", 1, None)]
@@ -316,3 +320,31 @@ def test_pages_list_the_menus_and_open_the_editor(admin: SessionClient) -> None:
     editor = admin("GET", "/admin/menus/hotline")
     assert editor.status_code == 200 and "Call the draft" in editor.get_data(as_text=True)
     assert admin("GET", "/admin/menus/nothing").status_code == 404
+
+
+# -- FastAGI: the same publish, seen by a running FastAGI server ----------------------------------------
+
+WEALTH = CHANGED.replace('      "3": complaint_category\n', '      "3": complaint_category\n      "4": wealth\n') + """
+  wealth:
+    type: say
+    prompt:
+      zh-CN: 理财服务即将上线。
+      en-US: Wealth management is coming soon.
+    next: main
+"""
+
+
+def test_a_running_fastagi_server_starts_new_calls_on_a_publish_and_finishes_old_ones_on_theirs(
+        admin: SessionClient, hotline: Hotline, agi_server: tuple[str, int], prompts: Path) -> None:
+    def publish_then_press(waiting_for: str) -> str:
+        assert admin("POST", "/api/menus/hotline/publish", {"source": WEALTH}).status_code == 201
+        write_placeholder_prompts(hotline.menus.live("hotline"), prompts)  # the prompt job's work, tested above
+        return "4"
+
+    during = AsteriskPeer([], ask=publish_then_press).dial(*agi_server)
+    after = AsteriskPeer(["4"]).dial(*agi_server)
+
+    keys = '"0123456789*#"'
+    assert f"STREAM FILE hotline/hotline/zh-CN/defaults.invalid {keys}" in during.commands  # no key 4 in v1
+    assert not any("wealth" in command for command in during.commands)
+    assert f"STREAM FILE hotline/hotline/zh-CN/wealth {keys}" in after.commands
