@@ -74,6 +74,8 @@ def _type(node: NodeBase) -> str:
 
 
 def _with_lines(source: str, problems: list[Problem]) -> list[Problem]:
+    if all(p.line for p in problems):
+        return problems  # nothing to look up: spare a second YAML parse
     starts = node_lines(source)
     lines = source.splitlines()
     return [p if p.line else Problem(p.node, p.reason, _line_of(p, starts, lines)) for p in problems]
