@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from ivr.loader import MenuError, Problem
 log = logging.getLogger(__name__)
 
 PROMPTS_JOB = "workers.jobs.render_menu_prompts"
+MENU_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+"""``ivr.model.Menu.name``, within the 64 characters the SQL columns hold."""
 
 
 class NothingToPublish(ValueError):
@@ -63,6 +66,8 @@ class MenuEditor:
         return checked
 
     def save_draft(self, name: str, source: str, base_version: int | None, who: Actor) -> dict[str, Any]:
+        if not MENU_NAME.fullmatch(name):
+            raise ValueError("a menu name is up to 64 lower-case letters, digits, - and _, starting with a letter")
         live = self._live(name)
         base = base_version if base_version is not None else (live.version if live else 0)
         draft = self.drafts.save(name, source, base, who.name)
@@ -99,6 +104,8 @@ class MenuEditor:
     def rollback(self, name: str, version: int, who: Actor) -> dict[str, Any]:
         """Publish an older version's text again, as a new version."""
         old = self.menus.published(name, version)
+        if version == self.menus.live_version(name):
+            raise ValueError(f"version {version} of {name} is live already")
         new = self.menus.publish(old.source, who.name).version
         return self._went_live(name, new, who, "menu_rolled_back", restored=version)
 

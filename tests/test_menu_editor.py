@@ -188,6 +188,8 @@ def test_rollback_republishes_an_old_version_as_a_new_one(admin: SessionClient, 
     assert (entry["actor"], entry["detail"]["version"], entry["detail"]["restored"]) == ("ada", 3, 1)
     assert [v["version"] for v in admin("GET", "/api/menus/hotline/versions").get_json() if v["live"]] == [3]
     assert admin("POST", "/api/menus/hotline/rollback", {"version": 9}).status_code == 404
+    assert admin("POST", "/api/menus/hotline/rollback", {"version": 3}).get_json() == {
+        "error": "version 3 of hotline is live already"}
 
 
 # -- TRY IT --------------------------------------------------------------------------------------------
