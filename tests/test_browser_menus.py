@@ -84,7 +84,32 @@ def test_an_admin_edits_tries_publishes_and_rolls_back_the_menu(hotline: Hotline
     page.click("#rollback-1")
     expect(page.locator("#message")).to_contain_text("Version 1 is live again as version 3")
     expect(page.locator("#versions tr[data-version='3']")).to_contain_text("ada")
+    expect(page.locator("#source")).to_have_value(DEFAULT)  # nothing unsaved: the editor shows what is live
     heard = new_call(client).said()
     assert OLD_MAIN in heard and NEW_MAIN not in heard
     (entry,) = hotline.audit.entries(action="menu_rolled_back")
     assert (entry["actor"], entry["detail"]["version"]) == ("ada", 3)
+
+
+def test_a_saved_draft_is_there_after_a_reload_and_supervisors_are_kept_out(hotline: Hotline, site: str,
+                                                                            page: Any, browser: Any) -> None:
+    add_user(hotline, "ada", "admin")
+    add_user(hotline, "sue", "supervisor")
+    log_in(page, site, "ada")
+    page.goto(f"{site}/admin/menus/hotline")
+    expect(page.locator("#check-status")).to_have_text("valid")
+    page.fill("#source", DEFAULT.replace(OLD_MAIN, NEW_MAIN))
+    expect(page.locator("#dirty")).to_be_visible()
+    page.click("#save")
+    expect(page.locator("#status")).to_contain_text("Draft saved by ada")
+    page.reload()
+    expect(page.locator("#source")).to_have_value(DEFAULT.replace(OLD_MAIN, NEW_MAIN))
+    expect(page.locator("#dirty")).to_be_hidden()
+    page.goto(f"{site}/admin/menus")
+    expect(page.locator("#menus tr[data-menu='hotline']")).to_contain_text("draft by ada from v1")
+
+    other = browser.new_context().new_page()
+    log_in(other, site, "sue")
+    assert other.locator("header nav a:text('Menus')").count() == 0
+    assert other.goto(f"{site}/admin/menus/hotline").status == 403
+    other.context.close()

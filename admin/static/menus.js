@@ -142,7 +142,7 @@
     const live = detail.live_version ? `Live: version ${detail.live_version}, published by ${detail.published_by} at ${when(detail.published_at)}.`
                                      : "Never published.";
     const draft = detail.draft ? ` Draft saved by ${detail.draft.updated_by} at ${when(detail.draft.updated_at)}, based on version ${detail.draft.base_version}.`
-                               : " No saved draft: the editor holds the live text.";
+                               : " No saved draft.";
     $("status").textContent = live + draft;
     const stale = $("stale");
     stale.hidden = !(detail.draft && detail.draft.stale);
@@ -223,7 +223,12 @@
     try {
       const published = await hotline.api("POST", `${api}/rollback`, { version });
       hotline.show(`Version ${version} is live again as version ${published.version}.`, "ok");
+      const untouched = source.value === state.savedText;
       await Promise.all([loadDetail(), loadVersions()]);
+      if (untouched && !state.detail.draft) { // nothing of the admin's to keep: show what is live now
+        source.value = state.savedText = state.detail.live_source;
+        changed();
+      }
     } catch (error) { hotline.show(error.message); }
   }
 
