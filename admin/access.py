@@ -97,6 +97,7 @@ class Access:
         app.register_error_handler(CSRFError, _csrf_refused)
         app.register_error_handler(404, _not_found)
         app.register_error_handler(405, _not_allowed)
+        app.register_error_handler(413, _too_large)
 
     def _load_user(self, user_id: str) -> SessionUser | None:
         raw_id, _, epoch = user_id.partition(":")
@@ -170,6 +171,10 @@ def _not_found(exc: Exception) -> Response:
 
 def _not_allowed(exc: Exception) -> Response:
     return _error_page(405, f"{request.method} is not allowed on {request.path}")
+
+
+def _too_large(exc: Exception) -> Response:
+    return _error_page(413, f"the request body is larger than this address accepts ({request.path})")
 
 
 def _error_page(status: int, message: str) -> Response:
