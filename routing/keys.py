@@ -4,6 +4,8 @@ from __future__ import annotations
 
 EVENTS_STREAM = "hotline:events"
 EVENTS_MAXLEN = 1_000_000
+IVR_CALLS = "hotline:ivr_calls"
+"""Sorted set: call id -> epoch seconds of its last IVR step, for calls in the menus (not queued, not ended)."""
 
 
 def session_key(call_id: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 from ivr.session import Session
-from routing.keys import session_key
+from routing.keys import IVR_CALLS, session_key
 
 _SAVE = (Path(__file__).parent / "lua" / "save_session.lua").read_text()
 
@@ -22,7 +23,11 @@ class StoredCall:
 
 class SessionStore:
     """One string per call: ``<seq>\\n<session JSON>\\n<last answer>`` (JSON holds no raw newline).
-    One GET to load, one script call to save, one GETDEL to end."""
+    One GET to load, one round trip to save (script + the set below), one to end.
+
+    Calls in the menus (neither queued nor ended) are also kept in the sorted set ``IVR_CALLS``, scored
+    by their last step, so counting them costs O(log n) at any scale; a call whose status callback never
+    came drops out of the count once its session would have expired."""
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self._redis, self._ttl = client, ttl_s
@@ -34,12 +39,35 @@ class SessionStore:
     def save(self, session: Session, answer: str) -> bool:
         """Store the step; False when another process already stored this step or a later one
         (the same webhook served twice at once): the caller should answer what is stored."""
-        value = f"{session.seq}\n{session.to_json()}\n{answer}"
-        return bool(self._save(keys=[session_key(session.call_id)], args=[value, session.seq, self._ttl]))
+        key, args = session_key(session.call_id), (f"{session.seq}\n{session.to_json()}\n{answer}", session.seq,
+                                                   self._ttl)
+        # EVALSHA by hand: a Script in a pipeline costs one more round trip (SCRIPT EXISTS) per save.
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.evalsha(self._save.sha, 1, key, *args)
+        # Only the same step served twice can race here, so both writers agree on where the call is.
+        if session.ended or session.outcome == "queued":
+            pipe.zrem(IVR_CALLS, session.call_id)
+        else:
+            pipe.zadd(IVR_CALLS, {session.call_id: time.time()})
+        try:
+            return bool(pipe.execute()[0])
+        except redis.exceptions.NoScriptError:  # a restarted Redis forgot the script: load it and save again
+            return bool(self._save(keys=[key], args=list(args)))
 
     def take(self, call_id: str) -> StoredCall | None:
         """Remove and return the session: of racing callers, exactly one gets it."""
-        return _decode(self._redis.getdel(session_key(call_id)))
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.getdel(session_key(call_id))
+        pipe.zrem(IVR_CALLS, call_id)
+        return _decode(pipe.execute()[0])
+
+    def in_ivr(self, now: float | None = None) -> int:
+        """Calls in the menus right now; entries older than the session TTL are dropped as they go."""
+        oldest = (time.time() if now is None else now) - self._ttl
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(IVR_CALLS, "-inf", f"({oldest}")
+        pipe.zcard(IVR_CALLS)
+        return int(pipe.execute()[1])
 
 
 def _decode(raw: bytes | str | None) -> StoredCall | None:

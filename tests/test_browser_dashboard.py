@@ -1,0 +1,61 @@
+"""The live dashboard in a real browser: a supervisor watches a call arrive without reloading."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from playwright.sync_api import expect
+
+from hotline.app import Hotline
+from routing.agents import Agent
+from routing.router import CallRequest
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.web import PASSWORD, add_user
+
+
+def test_supervisor_sees_a_call_reach_the_menus_then_the_queue_without_reload(
+        hotline: Hotline, site: str, page: Any, caller: TwilioCaller) -> None:
+    add_user(hotline, "sue", "supervisor")
+    hotline.agents.put(Agent(id="a1", name="Ann", endpoint="PJSIP/a1", skills={"general": 5}, languages=["zh-CN"]))
+    hotline.router.set_agent_state("a1", "not_ready")
+    page.goto(f"{site}/login")
+    page.fill("#name", "sue")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(f"{site}/admin/dashboard")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    page.evaluate("window.stillThisPage = true")
+    expect(page.locator("#waiting")).to_have_text("0")
+    expect(page.locator("#longest-wait")).to_have_text("–")
+    expect(page.locator("#agents-not_ready")).to_have_text("1")
+    expect(page.locator("#link")).to_have_text("live")
+
+    caller.dial()
+    expect(page.locator("#in-ivr")).to_have_text("1")
+    caller.press("0")  # to an agent: the only one serving general zh-CN is not ready, so the caller waits
+    expect(page.locator("#waiting")).to_have_text("1")
+    expect(page.locator("#in-ivr")).to_have_text("0")
+    row = page.locator('#queues tr[data-queue="general:zh-CN"]')
+    expect(row.locator("td.waiting")).to_have_text("1")
+    expect(row).to_contain_text("1 not ready")
+
+    hotline.router.enqueue(CallRequest("c-early", "general", "zh-CN", 0, "twilio", caller="139****0000",
+                                       enqueued_at=time.time() - 95))
+    expect(page.locator("#waiting")).to_have_text("2")
+    expect(page.locator("#longest-wait")).to_have_text(re.compile(r"^1m 3\ds$"))
+    expect(row.locator("td.longest")).to_have_text(re.compile(r"^1m 3\ds$"))
+    assert page.evaluate("window.stillThisPage") is True
+
+
+def test_an_agent_is_refused_the_dashboard(hotline: Hotline, site: str, page: Any) -> None:
+    add_user(hotline, "al", "agent", agent_id="a1")
+    page.goto(f"{site}/login")
+    page.fill("#name", "al")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_load_state()
+    reply = page.goto(f"{site}/admin/dashboard")
+    assert reply is not None and reply.status == 403
+    assert "may not" in page.inner_text("main")
