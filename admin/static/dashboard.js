@@ -53,6 +53,7 @@
     $("queues").tBodies[0].replaceChildren(rows);
     $("as-of").textContent = new Date(snap.at * 1000).toLocaleTimeString();
     tick();
+    if (!document.body.dataset.ready) document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
     document.body.dataset.snapshotAt = String(snap.at);
   }
