@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import Blueprint, Response, jsonify, render_template
@@ -19,6 +19,7 @@ from admin.sse import HEARTBEAT_S, EventTail, snapshots, sse_response
 if TYPE_CHECKING:
     from hotline.app import Hotline
 
+Frame = tuple[str, Any] | None
 LIVE_EVENTS = ("call", "agent")
 """Event types (by prefix) that change the picture: calls starting, queuing, ending; agents changing state."""
 
@@ -49,13 +50,31 @@ def create_live_web(hotline: Hotline) -> Blueprint:
         batch of call or agent events; a comment line every 15 s keeps the connection open."""
         request_tail = _TailFromSnapshot(tail)
 
-        def snapshot() -> dict[str, object]:
+        def snapshot() -> dict[str, Any]:
             request_tail.mark()
             return board.snapshot(time.monotonic())
 
-        return _unread(sse_response(snapshots(request_tail, snapshot, _wanted)))
+        return _unread(sse_response(with_late_records(snapshots(request_tail, snapshot, _wanted), snapshot)))
 
     return web
+
+
+def with_late_records(frames: Iterator[Frame], snapshot: Callable[[], dict[str, Any]]) -> Iterator[Frame]:
+    """A call's record lands about a second after its ``call_ended`` event, too late for that event's
+    snapshot: on a quiet stream, a heartbeat becomes a snapshot when today's figures have changed since."""
+    shown: dict[str, Any] | None = None
+    for frame in frames:
+        if frame is None and shown is not None:
+            fresh = snapshot()
+            if _figures(fresh) != _figures(shown):
+                frame = ("snapshot", fresh)
+        if frame is not None:
+            shown = frame[1]
+        yield frame
+
+
+def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in snapshot["today"].items() if k != "as_of"}
 
 
 class _TailFromSnapshot(EventTail):
@@ -71,7 +90,7 @@ class _TailFromSnapshot(EventTail):
             self.start = _text(newest[0][0]) if newest else "0-0"
 
     def follow(self, block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
-        client = redis.Redis(connection_pool=self.pool, decode_responses=True)
+        client = redis.Redis(connection_pool=self.pool)  # bytes, as EventTail's own pool gives
         last = self.start or "$"
         while True:
             reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)

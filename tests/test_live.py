@@ -19,6 +19,7 @@ import pytest
 import redis
 import requests
 
+from admin.live_web import with_late_records
 from hotline.app import Hotline
 from hotline.store.models import CallRecord
 from routing.agents import Agent
@@ -207,3 +208,14 @@ class _Stream:
 
 def next_snapshot(frames: queue.Queue[dict[str, Any]], timeout: float = 5.0) -> dict[str, Any]:
     return frames.get(timeout=timeout)
+
+
+def test_a_quiet_stream_brings_late_records_with_the_heartbeat() -> None:
+    def snap(service_level: float, as_of: float) -> dict[str, Any]:
+        return {"waiting": 0, "today": {"service_level": service_level, "as_of": as_of}}
+
+    later = iter([snap(0.5, 2), snap(0.5, 3), snap(0.75, 4)])
+    frames = [("snapshot", snap(0.5, 1)), None, None, None]
+    sent = list(with_late_records(iter(frames), lambda: next(later)))
+    # unchanged figures (only as_of moved): heartbeats stay heartbeats; changed: a snapshot instead
+    assert sent == [("snapshot", snap(0.5, 1)), None, None, ("snapshot", snap(0.75, 4))]
