@@ -1,14 +1,135 @@
-"""The the agent console (pages under /admin or /agent, JSON under /api)."""
+"""The agent console: ``/agent`` and ``/api/agent/...``, for the logged-in agent's own state and calls only.
+
+Accept means the same on every channel: ``Router.answer`` (``admin.console``); a Twilio agent still
+picks up the ringing leg to talk, an Asterisk agent their phone. Decline is ``Router.reject`` plus
+cancelling the ring. After the call the agent is in wrap_up until the disposition is submitted or the
+queue's wrap-up time runs out (the router's tick then makes them available).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Blueprint
+from flask import Blueprint, Response, jsonify, render_template
+from pydantic import BaseModel
+
+from admin.access import allow, current
+from admin.auth import json_body, json_error
+from admin.console import Console, ConsoleRefused, ConsoleView, NoAgent
+from admin.openapi import ErrorBody, doc
+from admin.sse import EventTail, snapshots, sse_response
+from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
 
+TAGS = ("agent console",)
+
+
+class StateBody(BaseModel):
+    state: str
+    """available, not_ready or offline."""
+    reason: str = ""
+
+
+class WrapUpBody(BaseModel):
+    call_id: str
+    code: str
+    notes: str = ""
+
 
 def create_console_web(hotline: Hotline) -> Blueprint:
-    return Blueprint("console_web", __name__)
+    bp = Blueprint("console_web", __name__)
+    console, tail = Console(hotline), EventTail(hotline.redis_url)
+
+    @bp.get("/agent")
+    @allow("agent")
+    def page() -> str:
+        return render_template("console.html")
+
+    @bp.get("/api/agent/console")
+    @allow("agent")
+    @doc({200: ConsoleView, 404: ErrorBody}, tags=TAGS)
+    def show() -> Response:
+        return _answer(console, _me())
+
+    @bp.get("/api/agent/stream")
+    @allow("agent")
+    @doc({200: None, 404: ErrorBody}, tags=TAGS)
+    def stream() -> Response:
+        """Server-sent ``console`` events: the console view now, and again after each event about this agent."""
+        me = _me()
+        console.view(me)  # an agent missing from the router is a 404 now, not a broken stream
+        streamed = sse_response(snapshots(tail, lambda: console.view(me).model_dump(mode="json"),
+                                          lambda event: event.get("agent") == me, name="console"))
+        # As (body, status, headers): spectree's wrapper reads a Response's whole body, which never ends here.
+        return streamed.response, 200, dict(streamed.headers)  # type: ignore[return-value]
+
+    @bp.post("/api/agent/state")
+    @allow("agent")
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=StateBody, tags=TAGS)
+    def set_state() -> Response:
+        body = json_body()
+        state, reason = str(body.get("state") or ""), str(body.get("reason") or "").strip()[:64]
+        console.set_state(_me(), state, reason)
+        _audit(hotline, "agent_state_set", state=state, reason=reason)
+        return _answer(console, _me())
+
+    @bp.post("/api/agent/calls/<call_id>/accept")
+    @allow("agent")
+    @doc({200: ConsoleView, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
+    def accept(call_id: str) -> Response:
+        console.accept(_me(), call_id)
+        _audit(hotline, "call_accepted", call_id=call_id)
+        return _answer(console, _me())
+
+    @bp.post("/api/agent/calls/<call_id>/decline")
+    @allow("agent")
+    @doc({200: ConsoleView, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
+    def decline(call_id: str) -> Response:
+        console.decline(_me(), call_id)
+        _audit(hotline, "call_declined", call_id=call_id)
+        return _answer(console, _me())
+
+    @bp.post("/api/agent/wrap-up")
+    @allow("agent")
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=WrapUpBody, tags=TAGS)
+    def wrap_up() -> Response:
+        body = json_body()
+        call_id, code = str(body.get("call_id") or ""), str(body.get("code") or "")
+        console.wrap_up(_me(), call_id, code, str(body.get("notes") or ""))
+        _audit(hotline, "call_disposition", call_id=call_id, code=code)
+        return _answer(console, _me())
+
+    @bp.errorhandler(NoAgent)
+    @bp.errorhandler(NoSuchAgent)
+    def _missing(exc: Exception) -> tuple[Response, int]:
+        return json_error(404, str(exc))  # type: ignore[no-any-return]
+
+    @bp.errorhandler(ConsoleRefused)
+    @bp.errorhandler(AgentOnCall)
+    def _conflict(exc: Exception) -> tuple[Response, int]:
+        return json_error(409, str(exc))  # type: ignore[no-any-return]
+
+    @bp.errorhandler(BadState)
+    @bp.errorhandler(ValueError)
+    def _bad(exc: Exception) -> tuple[Response, int]:
+        return json_error(400, str(exc))  # type: ignore[no-any-return]
+
+    return bp
+
+
+def _me() -> str:
+    who = current()
+    if not who.agent_id:
+        raise NoAgent(f"user {who.name} is not linked to an agent: ask an admin")
+    return who.agent_id
+
+
+def _answer(console: Console, agent_id: str) -> Response:
+    return jsonify(console.view(agent_id).model_dump(mode="json"))
+
+
+def _audit(hotline: Hotline, action: str, **detail: str) -> None:
+    who = current()
+    hotline.audit.write(who.name, who.role, action, who.agent_id or "", **detail)

@@ -23,7 +23,7 @@ def emit_call_ended(events: EventLog, session: Session, status: str, duration_s:
     events.emit(
         "call_ended", call_id=session.call_id, channel=session.channel, status=status, duration_s=duration_s,
         intent=session.intent, outcome=session.outcome or "hangup",
-        verified="yes" if "balance" in session.vars else "no",
+        verified="yes" if verified(session) else "no",
         language=session.language, menu_version=session.menu_version, ivr_path=session.path,
     )
 
@@ -34,4 +34,12 @@ def queue_request(session: Session, enqueue: act.Enqueue, channel: str) -> CallR
         call_id=session.call_id, skill=enqueue.skills[0], language=enqueue.language, priority=enqueue.priority,
         channel=channel, caller=mask_phone(session.caller), ivr_path=enqueue.ivr_path or tuple(session.path),
         intent=session.intent, vip=session.vars.get("vip") == "1",
+        # For the agent's screen pop: whether the caller proved who they are, and the key that finds
+        # their open work orders (the router holds no phone number).
+        extra={"verified": "yes" if verified(session) else "no", "caller_key": number_key(session.caller)},
     )
+
+
+def verified(session: Session) -> bool:
+    """The caller passed the card and PIN check (the balance service ran for them)."""
+    return "balance" in session.vars

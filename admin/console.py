@@ -1,0 +1,217 @@
+"""What the agent console shows and does: the agent's state, the call offered or taken, the wrap-up.
+
+The router forgets a call when it ends, so the console keeps the card of the agent's last call
+(masked caller, intent, IVR path, open work orders) in one Redis hash per agent until its wrap-up is
+submitted. Accepting in the console is ``Router.answer``: the agent and the call are busy at once and
+the offer can no longer time out; the channel's own answer then finds the call taken by this agent
+and connects it (``webhooks/hold.py``, ``agi_scripts/hold.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from hotline.store.models import CallDisposition, CallRecord, WorkOrder
+from ivr.masking import redact
+from routing.exceptions import NotOffered, RouterError
+from routing.router import CallView, Ended
+from workers.work_orders import WORKING
+
+if TYPE_CHECKING:
+    from hotline.app import Hotline
+
+DISPOSITIONS = ("resolved", "follow_up", "complaint_opened", "transferred", "wrong_number", "other")
+NOT_READY_REASONS = ("break", "lunch", "meeting", "training", "coaching", "other")
+CARD_TTL_S = 24 * 3600
+
+
+class OpenWorkOrder(BaseModel):
+    number: str
+    status: str
+    category: str
+    created_at: str | None
+
+
+class CallCard(BaseModel):
+    """One call as the agent sees it: never the caller's full number."""
+
+    call_id: str
+    channel: str
+    caller: str
+    verified: bool | None
+    intent: str
+    queue: str
+    ivr_path: list[dict[str, Any]]
+    waited_s: float
+    work_orders: list[OpenWorkOrder]
+
+
+class AgentStatus(BaseModel):
+    id: str
+    name: str
+    state: str
+    since: float | None
+    reason: str
+    wrap_until: float | None
+    calls_today: int
+
+
+class ConsoleView(BaseModel):
+    agent: AgentStatus
+    offer: CallCard | None
+    call: CallCard | None
+    wrap_up: CallCard | None
+    """The last call, waiting for its disposition."""
+    dispositions: list[str]
+    not_ready_reasons: list[str]
+
+
+class ConsoleRefused(Exception):
+    """The agent cannot do that now; the message says why (answered 409)."""
+
+
+class NoAgent(LookupError):
+    """The user's agent id is not set up in the router."""
+
+
+class Console:
+    def __init__(self, hotline: Hotline) -> None:
+        self.hotline = hotline
+
+    def view(self, agent_id: str) -> ConsoleView:
+        agent = self.hotline.agents.get(agent_id)
+        if agent is None:
+            raise NoAgent(f"agent {agent_id} is not set up in the router: ask an admin to add it")
+        kept = self._kept(agent_id)
+        card = _card(kept)
+        live = None
+        if agent.call and agent.state in ("offered", "busy"):
+            if card is None or card.call_id != agent.call:
+                view = self.hotline.router.call(agent.call)
+                card = self._remember(agent_id, view) if view else None
+            elif agent.state == "busy" and kept.get("answered") != "1":
+                self._key_set(agent_id, answered="1")
+            live = card
+        waiting = card is not None and card is not live and (kept.get("answered") == "1" or agent.state == "wrap_up")
+        return ConsoleView(
+            agent=AgentStatus(id=agent.id, name=agent.name, state=agent.state, since=agent.since,
+                              reason=kept.get("reason", "") if agent.state == "not_ready" else "",
+                              wrap_until=agent.wrap_until, calls_today=agent.calls_today),
+            offer=live if agent.state == "offered" else None, call=live if agent.state == "busy" else None,
+            wrap_up=card if waiting else None, dispositions=list(DISPOSITIONS),
+            not_ready_reasons=list(NOT_READY_REASONS),
+        )
+
+    def set_state(self, agent_id: str, state: str, reason: str) -> None:
+        """available / not_ready (with a reason) / offline (logged out)."""
+        if state == "not_ready" and not reason:
+            raise ValueError(f"not ready needs a reason: one of {', '.join(NOT_READY_REASONS)}")
+        h = self.hotline
+        h.connector.connect(h.router.set_agent_state(agent_id, state, reason or "console"))
+        self._key_set(agent_id, reason=reason if state == "not_ready" else "")
+
+    def accept(self, agent_id: str, call_id: str) -> None:
+        router = self.hotline.router
+        try:
+            router.answer(call_id, agent_id)
+        except NotOffered:
+            raise ConsoleRefused(f"call {call_id} is not offered to you (any more)") from None
+        view = router.call(call_id)
+        if view is not None:
+            self._remember(agent_id, view)
+        self._key_set(agent_id, answered="1")
+
+    def decline(self, agent_id: str, call_id: str) -> None:
+        """The call goes back to its place in line and to the next agent; this agent is not ready."""
+        h = self.hotline
+        view = h.router.call(call_id)
+        if view is None or view.state != "offered" or view.agent != agent_id:
+            raise ConsoleRefused(f"call {call_id} is not offered to you (any more)")
+        offers = h.router.reject(call_id, agent_id, "declined")
+        h.connector.cancel(Ended([], agent_id, view.fields.get("agent_leg") or None))
+        h.connector.connect(offers)
+        h.redis.delete(self._key(agent_id))
+        self._key_set(agent_id, reason="declined a call")
+
+    def wrap_up(self, agent_id: str, call_id: str, code: str, notes: str) -> bool:
+        """Store the disposition of the agent's last call; ends the wrap-up. True if the agent is available."""
+        if code not in DISPOSITIONS:
+            raise ValueError(f"disposition {code!r}: one of {', '.join(DISPOSITIONS)}")
+        card = self.view(agent_id).wrap_up
+        if card is None or card.call_id != call_id:
+            raise ConsoleRefused(f"call {call_id} is not waiting for your wrap-up")
+        h = self.hotline
+        with h.sql.begin() as db:
+            db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=code, notes=redact(notes)[:4000]))
+        h.events.emit("call_disposition", call_id=call_id, agent=agent_id, code=code)
+        h.redis.hdel(self._key(agent_id), "card", "call_id", "answered")
+        agent = h.agents.get(agent_id)
+        if agent is not None and agent.state == "wrap_up":
+            try:
+                h.connector.connect(h.router.set_agent_state(agent_id, "available", "wrap-up done"))
+            except RouterError:
+                return False
+        return True
+
+    # -- the kept card ------------------------------------------------------------------------------
+
+    def _key(self, agent_id: str) -> str:
+        return self.hotline.router.key(f"console:{agent_id}")
+
+    def _kept(self, agent_id: str) -> dict[str, str]:
+        raw = self.hotline.redis.hgetall(self._key(agent_id))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def _key_set(self, agent_id: str, **fields: str) -> None:
+        pipe = self.hotline.redis.pipeline(transaction=False)
+        pipe.hset(self._key(agent_id), mapping=fields)
+        pipe.expire(self._key(agent_id), CARD_TTL_S)
+        pipe.execute()
+
+    def _remember(self, agent_id: str, view: CallView) -> CallCard:
+        card = CallCard(
+            call_id=view.call_id, channel=view.fields.get("channel", ""), caller=view.fields.get("caller", ""),
+            verified={"yes": True, "no": False}.get(view.fields.get("verified", "")),
+            intent=view.fields.get("intent", ""), queue=view.queue, ivr_path=_path(view.fields.get("ivr_path")),
+            waited_s=view.waited_s, work_orders=self._open_orders(view.fields.get("caller_key", "")),
+        )
+        self._key_set(agent_id, call_id=view.call_id, card=card.model_dump_json(),
+                      answered="1" if view.state == "busy" else "0")
+        return card
+
+    def _open_orders(self, caller_key: str) -> list[OpenWorkOrder]:
+        if not caller_key:
+            return []
+        calls = select(CallRecord.call_id).where(CallRecord.caller_key == caller_key)
+        query = (select(WorkOrder).where(WorkOrder.call_id.in_(calls), WorkOrder.status.in_(WORKING))
+                 .order_by(WorkOrder.created_at.desc()).limit(5))
+        with self.hotline.sql() as db:
+            return [OpenWorkOrder(number=o.number, status=o.status, category=o.category,
+                                  created_at=_iso(o.created_at)) for o in db.scalars(query)]
+
+
+def _card(kept: dict[str, str]) -> CallCard | None:
+    return CallCard.model_validate_json(kept["card"]) if kept.get("card") else None
+
+
+def _path(text: str | None) -> list[dict[str, Any]]:
+    try:
+        steps = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [step for step in steps if isinstance(step, dict)] if isinstance(steps, list) else []
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

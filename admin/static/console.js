@@ -1,0 +1,99 @@
+// The agent console: state buttons, the offer pop-up (masked caller, IVR path, open work orders),
+// accept / decline, and the wrap-up form. Kept current by the server's "console" events.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const el = hotline.el;
+  let view = null;
+
+  function card(call) {
+    const verified = call.verified === null ? "unknown" : call.verified ? "verified" : "not verified";
+    const orders = call.work_orders.length
+      ? el("ul", { class: "orders" }, call.work_orders.map((o) => el("li", {},
+          el("a", { href: `/admin/work-orders/${o.number}` }, o.number), ` ${o.category} · ${o.status}`)))
+      : el("span", { class: "muted" }, "none");
+    const path = call.ivr_path.length
+      ? el("ol", { class: "path" }, call.ivr_path.map((s) => el("li", {}, s.node + (s.input ? ` → ${s.input}` : ""))))
+      : el("span", { class: "muted" }, "–");
+    return el("dl", {},
+      el("dt", {}, "Caller"), el("dd", { class: "caller" }, call.caller || "unknown"),
+      el("dt", {}, "Identity"), el("dd", {}, el("span", { class: `tag verified ${call.verified ? "good" : "bad"}` }, verified)),
+      el("dt", {}, "Intent"), el("dd", { class: "intent" }, call.intent || "–"),
+      el("dt", {}, "Queue"), el("dd", {}, `${call.queue} · waited ${hotline.seconds(call.waited_s)}`),
+      el("dt", {}, "IVR path"), el("dd", { class: "ivr-path" }, path),
+      el("dt", {}, "Open work orders"), el("dd", { class: "work-orders" }, orders));
+  }
+
+  function fill(id, call) {
+    $(id).replaceChildren(call ? card(call) : "");
+  }
+
+  function render(next) {
+    const previous = view;
+    view = next;
+    const agent = next.agent;
+    $("state").textContent = agent.state.replace("_", " ");
+    $("state").className = `tag ${agent.state}`;
+    $("state").dataset.state = agent.state;
+    $("state-since").textContent = agent.since ? `since ${new Date(agent.since * 1000).toLocaleTimeString()}` : "";
+    $("state-reason").textContent = agent.reason ? `(${agent.reason})` : "";
+    if (!previous) {
+      $("not-ready-reason").replaceChildren(...next.not_ready_reasons.map((r) => el("option", { value: r }, r)));
+      $("disposition").replaceChildren(el("option", { value: "" }, "choose…"),
+        ...next.dispositions.map((d) => el("option", { value: d }, d.replace("_", " "))));
+    }
+    $("offer").hidden = !next.offer;
+    fill("offer-card", next.offer);
+    $("on-call").hidden = !next.call;
+    fill("call-card", next.call);
+    const wrapping = next.wrap_up && !next.offer && !next.call;
+    const sameWrap = previous && previous.wrap_up && next.wrap_up && previous.wrap_up.call_id === next.wrap_up.call_id;
+    $("wrap-up").hidden = !wrapping;
+    if (!sameWrap) {
+      fill("wrap-card", next.wrap_up);
+      $("wrap-form").reset();
+    }
+    $("wrap-left").textContent = agent.state === "wrap_up" && agent.wrap_until
+      ? `(ends on its own at ${new Date(agent.wrap_until * 1000).toLocaleTimeString()})` : "";
+    $("idle-note").hidden = Boolean(next.offer || next.call || wrapping);
+    $("go-available").disabled = agent.state === "available" || agent.state === "offered" || agent.state === "busy";
+  }
+
+  async function act(method, path, body) {
+    try {
+      render(await hotline.api(method, path, body));
+    } catch (error) {
+      hotline.show(error.message);
+      if (error.status === 409) refresh();
+    }
+  }
+
+  async function refresh() {
+    try {
+      render(await hotline.api("GET", "/api/agent/console"));
+    } catch (error) {
+      hotline.show(error.message);
+    }
+  }
+
+  $("go-available").addEventListener("click", () => act("POST", "/api/agent/state", { state: "available" }));
+  $("go-not-ready").addEventListener("click", () =>
+    act("POST", "/api/agent/state", { state: "not_ready", reason: $("not-ready-reason").value }));
+  $("go-offline").addEventListener("click", () => act("POST", "/api/agent/state", { state: "offline" }));
+  $("accept").addEventListener("click", () =>
+    view && view.offer && act("POST", `/api/agent/calls/${encodeURIComponent(view.offer.call_id)}/accept`));
+  $("decline").addEventListener("click", () =>
+    view && view.offer && act("POST", `/api/agent/calls/${encodeURIComponent(view.offer.call_id)}/decline`));
+  $("wrap-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!view || !view.wrap_up) return;
+    if (!$("disposition").value) { hotline.show("choose a disposition"); return; }
+    act("POST", "/api/agent/wrap-up", { call_id: view.wrap_up.call_id, code: $("disposition").value,
+                                        notes: $("notes").value });
+  });
+
+  refresh().then(() => {
+    const events = new EventSource("/api/agent/stream");
+    events.addEventListener("console", (event) => render(JSON.parse(event.data)));
+  });
+})();
