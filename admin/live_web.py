@@ -6,15 +6,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import redis
 from flask import Blueprint, Response, jsonify, render_template
-from werkzeug.wrappers import Response as PlainResponse
 
 from admin.access import allow
 from admin.live_board import LiveBoard
 from admin.live_models import LiveSnapshot
 from admin.openapi import doc
-from admin.sse import HEARTBEAT_S, EventTail, snapshots, sse_response
+from admin.sse import EventTail, snapshots, sse_response
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -45,16 +43,14 @@ def create_live_web(hotline: Hotline) -> Blueprint:
     @web.get("/api/live/stream")
     @allow("admin", "supervisor")
     @doc({200: None}, tags=("live",))
-    def live_stream() -> PlainResponse:
+    def live_stream() -> Response:
         """Server-sent events: a ``snapshot`` event (the body of ``/api/live``) at once, then one after each
         batch of call or agent events; a comment line every 15 s keeps the connection open."""
-        request_tail = _TailFromSnapshot(tail)
 
         def snapshot() -> dict[str, Any]:
-            request_tail.mark()
             return board.snapshot(time.monotonic())
 
-        return _unread(sse_response(with_late_records(snapshots(request_tail, snapshot, _wanted), snapshot)))
+        return sse_response(with_late_records(snapshots(tail, snapshot, _wanted), snapshot))
 
     return web
 
@@ -77,42 +73,5 @@ def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in snapshot["today"].items() if k != "as_of"}
 
 
-class _TailFromSnapshot(EventTail):
-    """``EventTail.follow`` starts at ``$`` once the first snapshot is sent, so an event landing in between
-    would not show until the next one; this follows from the stream's last entry as of the first snapshot."""
-
-    def __init__(self, tail: EventTail) -> None:
-        self.pool, self.stream, self.start = tail.pool, tail.stream, ""
-
-    def mark(self) -> None:
-        if not self.start:
-            newest = redis.Redis(connection_pool=self.pool).xrevrange(self.stream, count=1)
-            self.start = _text(newest[0][0]) if newest else "0-0"
-
-    def follow(self, block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
-        client = redis.Redis(connection_pool=self.pool)  # bytes, as EventTail's own pool gives
-        last = self.start or "$"
-        while True:
-            reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)
-            batch = []
-            for _, entries in reply or ():
-                for entry_id, fields in entries:
-                    last = entry_id
-                    batch.append(fields)
-            yield batch
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _unread(response: Response) -> PlainResponse:
-    """spectree reads the whole body of a ``flask.Response`` it wraps (``get_data``), which an endless event
-    stream never gives; a plain werkzeug response passes through untouched and Flask takes it as it is."""
-    return PlainResponse(response.response, status=response.status, headers=response.headers)
-
-
 def _wanted(event: dict[str, str]) -> bool:
-    # EventTail's pool does not decode (decode_responses on a client with a given pool is ignored): take both.
-    kind = event.get("type") or event.get(b"type", b"")  # type: ignore[call-overload]
-    return (kind.decode() if isinstance(kind, bytes) else kind).startswith(LIVE_EVENTS)
+    return event.get("type", "").startswith(LIVE_EVENTS)

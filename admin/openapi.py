@@ -8,6 +8,7 @@ validate; schemathesis checks in the tests that the document and the answers agr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -39,6 +40,18 @@ def doc(responses: Mapping[int, type[BaseModel] | None], *, query: type[BaseMode
     return mark
 
 
+def _passthrough(view: F, documented: Callable[..., Any]) -> F:
+    """Serve with the view itself, documented through ``__wrapped__``: spectree's own wrapper reads and
+    rebuilds every response, which would hold an event stream forever and load whole recordings in memory."""
+
+    @functools.wraps(view)
+    def serve(*args: Any, **kwargs: Any) -> Any:
+        return view(*args, **kwargs)
+
+    serve.__wrapped__ = documented  # type: ignore[attr-defined]
+    return serve  # type: ignore[return-value]
+
+
 def register_openapi(app: Flask, title: str = "hotline API", version: str = "1") -> SpecTree:
     """Wrap every ``@doc`` view of ``app`` and serve the document; call after all blueprints are registered."""
     spec = SpecTree(
@@ -58,11 +71,11 @@ def register_openapi(app: Flask, title: str = "hotline API", version: str = "1")
         if allowed_roles(view) is not None:  # not public: the guard may refuse before the view runs
             responses.setdefault(401, ErrorBody)
             responses.setdefault(403, ErrorBody)
-        wrapped = spec.validate(
+        documented = spec.validate(
             resp=Response(**{f"HTTP_{status}": model for status, model in sorted(responses.items())}),
             query=marked["query"], json=marked["json"], tags=list(marked["tags"]), skip_validation=True,
         )(view)
-        app.view_functions[endpoint] = wrapped
+        app.view_functions[endpoint] = _passthrough(view, documented)
     app.add_url_rule(DOCUMENT_PATH, "openapi_document", lambda: spec.spec)
     for rule in app.url_map.iter_rules():  # the document and spectree's own viewer pages are open to all
         if rule.rule == DOCUMENT_PATH or rule.rule.startswith("/api/docs"):

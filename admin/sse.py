@@ -7,6 +7,7 @@ process's shared client, which a blocking read would hold up for every other req
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,21 +16,32 @@ from flask import Response, stream_with_context
 
 from routing.keys import EVENTS_STREAM
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_S = 15.0
 """A comment line this often: proxies keep the stream open and a closed page is noticed."""
 
 
 class EventTail:
     def __init__(self, redis_url: str, stream: str = EVENTS_STREAM) -> None:
-        self.pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=HEARTBEAT_S + 5)
+        self.pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=HEARTBEAT_S + 5, decode_responses=True)
         self.stream = stream
 
-    def follow(self, block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
-        """Batches of events appended from now on; an empty batch when ``block_s`` passed with none."""
-        client = redis.Redis(connection_pool=self.pool, decode_responses=True)
-        last = "$"
+    def position(self) -> str:
+        """The id of the newest event now: following from it misses nothing that comes after."""
+        newest = redis.Redis(connection_pool=self.pool).xrevrange(self.stream, count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    def follow(self, start: str = "$", block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
+        """Batches of events after ``start``; an empty batch when ``block_s`` passed with none."""
+        client = redis.Redis(connection_pool=self.pool)
+        last = start
         while True:
-            reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)
+            try:
+                reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)
+            except redis.RedisError as exc:  # the stream ends; the page's EventSource reconnects in 2 s
+                log.info("event stream closed: redis unavailable (%s)", type(exc).__name__)
+                return
             batch: list[dict[str, str]] = []
             for _, entries in reply or ():
                 for entry_id, fields in entries:
@@ -58,8 +70,9 @@ def snapshots(tail: EventTail, snapshot: Callable[[], Any], wanted: Callable[[di
               name: str = "snapshot") -> Iterator[tuple[str, Any] | None]:
     """A snapshot at once, then a fresh one after each batch of wanted events (a burst of events
     gives one snapshot, not one per event); heartbeats in between."""
+    start = tail.position()  # before the snapshot: an event landing while it is built shows in the next one
     yield name, snapshot()
-    for batch in tail.follow():
+    for batch in tail.follow(start):
         if not batch:
             yield None
         elif any(wanted(event) for event in batch):
