@@ -1,0 +1,236 @@
+"""Who may call what, route by route: every route of the app against a policy written out here.
+
+The policy below is the decision, not the views' own ``@allow`` (comparing with those would test
+nothing). A route added without an entry fails the test until someone decides who may use it.
+Allowed means the guard lets the request through (any status but 401/403: a 404 for a made-up id
+is fine); refused means 401 for nobody logged in (JSON under /api, a redirect to /login for pages)
+and 403 for a logged-in person of another role.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from hotline.app import Hotline, create_app
+from ivr.services import CallInfo
+from routing.agents import Agent
+from tests.web import PASSWORD, SessionClient, add_user
+
+A, S, G = "admin", "supervisor", "agent"
+ALL = (A, S, G)
+STAFF = (A, S)
+TOKEN = "role-matrix-token-0123456789"
+
+POLICY: dict[tuple[str, str], tuple[str, ...]] = {
+    # everyone logged in
+    ("GET", "/"): ALL,
+    ("POST", "/logout"): ALL,
+    ("GET", "/api/me"): ALL,
+    # the agent console: agents only (an admin is not an agent)
+    ("GET", "/agent"): (G,),
+    ("GET", "/api/agent/console"): (G,),
+    ("GET", "/api/agent/stream"): (G,),
+    ("POST", "/api/agent/state"): (G,),
+    ("POST", "/api/agent/wrap-up"): (G,),
+    ("POST", "/api/agent/calls/<call_id>/accept"): (G,),
+    ("POST", "/api/agent/calls/<call_id>/decline"): (G,),
+    # dashboards, live queues and calls
+    ("GET", "/admin/dashboard"): STAFF,
+    ("GET", "/api/live"): STAFF,
+    ("GET", "/api/live/stream"): STAFF,
+    ("GET", "/api/queues"): STAFF,
+    ("GET", "/api/calls/<call_id>"): STAFF,
+    # agents: supervisors read the list and set an agent's state; admins edit
+    ("GET", "/admin/agents"): STAFF,
+    ("GET", "/api/agents"): STAFF,
+    ("GET", "/api/roster"): STAFF,
+    ("GET", "/api/agents/<agent_id>"): STAFF,
+    ("POST", "/api/agents/<agent_id>/state"): STAFF,
+    ("PUT", "/api/agents/<agent_id>"): (A,),
+    ("DELETE", "/api/agents/<agent_id>"): (A,),
+    ("POST", "/api/agents/<agent_id>/deactivate"): (A,),
+    ("POST", "/api/agents/<agent_id>/reactivate"): (A,),
+    # reports and call records
+    ("GET", "/admin/reports"): STAFF,
+    ("GET", "/api/reports/summary"): STAFF,
+    ("GET", "/api/reports/summary.csv"): STAFF,
+    ("GET", "/api/records"): STAFF,
+    ("GET", "/api/records/<call_id>"): STAFF,
+    # work orders and their recordings
+    ("GET", "/admin/work-orders"): STAFF,
+    ("GET", "/admin/work-orders/<number>"): STAFF,
+    ("POST", "/admin/work-orders/<number>"): STAFF,
+    ("GET", "/api/complaints"): STAFF,
+    ("GET", "/api/complaints/<number>"): STAFF,
+    ("POST", "/api/complaints/<number>/<action>"): STAFF,
+    ("POST", "/api/recordings/<ref>/link"): STAFF,
+    ("GET", "/recordings/play/<token>"): STAFF,
+    # menus: admins only
+    ("GET", "/admin/menus"): (A,),
+    ("GET", "/admin/menus/<name>"): (A,),
+    ("GET", "/api/menus"): (A,),
+    ("GET", "/api/menus/<name>"): (A,),
+    ("POST", "/api/menus/<name>/check"): (A,),
+    ("PUT", "/api/menus/<name>/draft"): (A,),
+    ("DELETE", "/api/menus/<name>/draft"): (A,),
+    ("POST", "/api/menus/<name>/publish"): (A,),
+    ("POST", "/api/menus/<name>/rollback"): (A,),
+    ("POST", "/api/menus/<name>/simulations"): (A,),
+    ("POST", "/api/menus/<name>/simulations/<sim_id>"): (A,),
+    ("GET", "/api/menus/<name>/versions"): (A,),
+    ("GET", "/api/menus/<name>/versions/<int:version>"): (A,),
+    # users and the audit log: admins only
+    ("GET", "/admin/users"): (A,),
+    ("GET", "/admin/audit"): (A,),
+    ("GET", "/api/users"): (A,),
+    ("POST", "/api/users"): (A,),
+    ("GET", "/api/users/<name>"): (A,),
+    ("POST", "/api/users/<name>/role"): (A,),
+    ("POST", "/api/users/<name>/password"): (A,),
+    ("POST", "/api/users/<name>/deactivate"): (A,),
+    ("POST", "/api/users/<name>/reactivate"): (A,),
+    ("POST", "/api/users/<name>/unlock"): (A,),
+    ("GET", "/api/audit"): (A,),
+}
+"""(method, rule) -> the roles allowed. The bearer token acts as an admin."""
+
+OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/login$|^/api/openapi\.json$|^/api/docs/")
+"""Not behind a login: assets, Twilio (its own signature), health, the login form, the API document."""
+PARAMS = {"name": "nobody", "number": "999999999999", "call_id": "CA-nobody", "agent_id": "nobody",
+          "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token"}
+"""Ids that exist nowhere: an allowed call may answer 404, it must not change anything."""
+
+
+def routes(app: Any) -> list[tuple[str, str]]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        if OPEN.search(rule.rule):
+            continue
+        found |= {(method, rule.rule) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return sorted(found, key=lambda r: (r[1], r[0]))
+
+
+def concrete(rule: str) -> str:
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: PARAMS.get(m.group(1), "x"), rule)
+
+
+@pytest.fixture
+def token_app(hotline: Hotline) -> Any:
+    hotline.settings = hotline.settings.model_copy(update={"api_token": TOKEN})
+    app = create_app(hotline=hotline)
+    app.testing = True
+    return app
+
+
+def test_every_route_has_a_decision_in_the_policy(token_app: Any) -> None:
+    present = routes(token_app)
+    missing = [f"add {method} {rule} to POLICY" for method, rule in present if (method, rule) not in POLICY]
+    assert not missing, "\n".join(missing)
+    gone = [f"{method} {rule} is in POLICY but not in the app" for method, rule in POLICY if (method, rule)
+            not in present]
+    assert not gone, "\n".join(gone)
+
+
+def test_every_route_lets_in_exactly_the_roles_of_the_policy(hotline: Hotline, token_app: Any) -> None:
+    for name, role in (("ana", A), ("bo", S), ("cy", G)):
+        add_user(hotline, name, role)
+    clients = {role: SessionClient(token_app.test_client(), name) for name, role in (("ana", A), ("bo", S),
+                                                                                      ("cy", G))}
+    anonymous, bearer = token_app.test_client(), token_app.test_client()
+    wrong: list[str] = []
+    for method, rule in routes(token_app):
+        path, allowed = concrete(rule), POLICY.get((method, rule), ())
+        for who, call in [(role, clients[role]) for role in ALL] + [("token", _bearer(bearer))]:
+            reply = call(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+            wrong += _judge(method, path, who, A if who == "token" else who, allowed, reply)
+            if rule == "/logout" and who != "token":
+                clients[who] = SessionClient(token_app.test_client(), {A: "ana", S: "bo", G: "cy"}[who])
+        reply = anonymous.open(path, method=method, json={} if method in ("POST", "PUT") else None)
+        wrong += _judge_anonymous(method, path, reply)
+    assert not wrong, "\n".join(wrong)
+
+
+def _bearer(client: Any) -> Any:
+    def call(method: str, path: str, body: object = None) -> Any:
+        return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    return call
+
+
+def _judge(method: str, path: str, who: str, role: str, allowed: tuple[str, ...], reply: Any) -> list[str]:
+    status = reply.status_code
+    try:
+        if role in allowed:
+            return [f"{who}: {method} {path} refused ({status}), policy allows"] if _guard_refused(reply) else []
+        if status != 403:
+            return [f"{who}: {method} {path} answered {status}, policy refuses (403 expected)"]
+        if path.startswith("/api/") and "error" not in (reply.get_json(silent=True) or {}):
+            return [f"{who}: {method} {path} 403 without a JSON error"]
+        if not path.startswith("/api/") and "text/html" not in reply.content_type:
+            return [f"{who}: {method} {path} 403 is not an HTML page"]
+        return []
+    finally:
+        reply.close()  # an event stream that was let through is not read
+
+
+def _guard_refused(reply: Any) -> bool:
+    """401, or the guard's 403 (a view may answer 403 itself, e.g. to a forged playback link)."""
+    return reply.status_code == 401 or (reply.status_code == 403 and "may not use" in reply.get_data(as_text=True))
+
+
+def _judge_anonymous(method: str, path: str, reply: Any) -> list[str]:
+    status = reply.status_code
+    reply.close()
+    if path.startswith("/api/"):
+        if status != 401 or "error" not in (reply.get_json(silent=True) or {}):
+            return [f"anonymous: {method} {path} answered {status}, a JSON 401 expected"]
+        return []
+    if status != 302 or not reply.headers["Location"].startswith("/login?next="):
+        return [f"anonymous: {method} {path} answered {status}, a redirect to /login expected"]
+    return []
+
+
+def test_a_wrong_bearer_token_is_refused_even_where_anyone_logged_in_may_go(token_app: Any) -> None:
+    client = token_app.test_client()
+    for path in ("/api/me", "/api/users", "/api/agents"):
+        reply = client.get(path, headers={"Authorization": f"Bearer {TOKEN}x"})
+        assert reply.status_code == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {TOKEN}"}).json["name"] == "api-token"
+
+
+# -- CSRF: a cookie-authenticated write without the token is refused and changes nothing ----------
+
+AGENT = {"name": "Li", "endpoint": "PJSIP/1001", "skills": {"general": 5}, "languages": ["zh-CN"]}
+
+
+def test_cookie_writes_without_the_csrf_token_are_refused_and_change_nothing(hotline: Hotline,
+                                                                            token_app: Any) -> None:
+    for name, role in (("ana", A), ("bo", S), ("cy", G)):
+        add_user(hotline, name, role)
+    hotline.agents.put(Agent("cy", "Cy", "PJSIP/1003", {"general": 5}, ["zh-CN"]))
+    number = hotline.desk.open_work_order(CallInfo("CA-1", "+8613800001111", "twilio", "zh-CN"), "fees", "RE-1")
+    admin, supervisor, agent = (SessionClient(token_app.test_client(), n) for n in ("ana", "bo", "cy"))
+    audited = len(hotline.audit.entries())
+    samples = [
+        (admin, "PUT", "/api/agents/li", {"json": AGENT}),
+        (admin, "POST", "/api/users", {"json": {"name": "ed", "role": "admin", "password": PASSWORD}}),
+        (admin, "POST", "/api/users/bo/deactivate", {"json": {}}),
+        (admin, "POST", f"/api/menus/{hotline.settings.menu_name}/publish", {"json": {}}),
+        (supervisor, "POST", f"/api/complaints/{number}/assign", {"json": {"to": "bo"}}),
+        (supervisor, "POST", f"/admin/work-orders/{number}", {"data": {"action": "assign", "to": "bo"}}),
+        (agent, "POST", "/api/agent/state", {"json": {"state": "available"}}),
+        (agent, "POST", "/logout", {"data": {}}),
+    ]
+    for who, method, path, kwargs in samples:
+        for headers in ({}, {"X-CSRFToken": "forged-token"}):
+            reply = who.client.open(path, method=method, headers=headers, **kwargs)
+            assert reply.status_code == 400 and "CSRF" in reply.get_data(as_text=True), (method, path, headers)
+    assert hotline.agents.get("li") is None and hotline.accounts.get("ed") is None
+    assert hotline.accounts.get("bo").active  # type: ignore[union-attr]
+    assert hotline.desk.show(number)["status"] == "open"
+    assert hotline.agents.get("cy").state == "offline"  # type: ignore[union-attr]
+    assert agent("GET", "/api/me").status_code == 200  # still logged in: the forged logout did nothing
+    assert len(hotline.audit.entries()) == audited
+    assert agent("POST", "/api/agent/state", {"state": "available"}).status_code == 200  # with the token: fine
