@@ -77,7 +77,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
 
     @bp.post("/api/agent/calls/<call_id>/accept")
     @allow("agent")
-    @doc({200: ConsoleView, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
     def accept(call_id: str) -> Response:
         console.accept(_me(), call_id)
         _audit(hotline, "call_accepted", call_id=call_id)
@@ -85,7 +85,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
 
     @bp.post("/api/agent/calls/<call_id>/decline")
     @allow("agent")
-    @doc({200: ConsoleView, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
     def decline(call_id: str) -> Response:
         console.decline(_me(), call_id)
         _audit(hotline, "call_declined", call_id=call_id)

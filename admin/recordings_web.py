@@ -47,7 +47,7 @@ def create_recordings_web(hotline: Hotline) -> Blueprint:
 
     @bp.post("/api/recordings/<ref>/link")
     @allow("admin", "supervisor")
-    @doc({200: RecordingLink, 404: ErrorBody}, tags=("recordings",))
+    @doc({200: RecordingLink, 400: ErrorBody, 404: ErrorBody}, tags=("recordings",))
     def link(ref: str) -> Response | tuple[Response, int]:
         row = _recording(hotline, ref)
         if row is None:

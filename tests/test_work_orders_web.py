@@ -10,7 +10,7 @@ import pytest
 
 from hotline.app import Hotline, record_recording
 from ivr.services import CallInfo
-from tests.web import SessionClient, add_user
+from tests.web import PASSWORD, SessionClient, add_user
 from workers.work_orders import WorkOrderDesk
 
 CUSTOMER = "+8613812345678"
@@ -121,3 +121,22 @@ def test_the_pages_are_for_admins_and_supervisors_and_writes_need_the_csrf_token
     assert ana("GET", f"/admin/work-orders/{orders['fees']}").status_code == 200
     forged = sue.client.post(f"/admin/work-orders/{orders['fees']}", data={"action": "start"})
     assert forged.status_code == 400 and hotline.desk.show(orders["fees"])["status"] == "assigned"
+
+
+def test_browser_plays_the_recording_and_sees_the_409_sentence(hotline: Hotline, orders: dict[str, str], site: str,
+                                                                page: Any) -> None:
+    add_user(hotline, "sue", "supervisor")
+    page.goto(f"{site}/login")
+    page.fill("#name", "sue")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.goto(f"{site}/admin/work-orders?category=fees")
+    page.click(f"text={orders['fees']}")
+    page.click("#play-recording")
+    page.wait_for_function("document.getElementById('player').src.includes('/recordings/play/')")
+    page.click("#do-close")
+    assert "cannot close" in page.inner_text("#action-error")
+    page.fill("form[data-action=start] input[name=note]", "calling the customer")
+    page.click("#do-start")
+    assert page.inner_text("#order-status") == "in_progress"
+    assert "calling the customer" in page.inner_text("#trail")

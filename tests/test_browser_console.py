@@ -1,0 +1,60 @@
+"""In Chromium: an agent takes a real Twilio caller from the console, from the pop-up to the wrap-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from hotline.app import Hotline
+from hotline.store.models import CallDisposition
+from routing.agents import Agent
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.test_console import CUSTOMER, MASKED, TwilioApi, agent_leg, app, caller, hotline, twilio_api  # noqa: F401
+from tests.web import PASSWORD, add_user
+
+
+def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
+    hotline: Hotline, caller: TwilioCaller, twilio_api: TwilioApi, site: str, page: Any,  # noqa: F811
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
+    add_user(hotline, "ann", "agent")
+    page.goto(f"{site}/login")
+    page.fill("#name", "ann")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(f"{site}/agent")
+    expect(page.locator("#state")).to_have_text("offline")
+    page.click("#go-available")
+    expect(page.locator("#state")).to_have_text("available")
+
+    caller.dial()
+    caller.press("0")  # a real Twilio caller asks for an agent
+    offer = page.locator("#offer")
+    expect(offer).to_be_visible()
+    expect(offer.locator(".caller")).to_have_text(MASKED)
+    expect(offer.locator(".ivr-path")).to_contain_text("main")
+    expect(offer.locator(".verified")).to_have_text("not verified")
+    assert CUSTOMER not in page.content()
+
+    page.click("#accept")
+    expect(page.locator("#state")).to_have_text("busy")
+    expect(page.locator("#on-call .caller")).to_have_text(MASKED)
+    (create,) = twilio_api.created(1)
+    leg = agent_leg(caller)
+    leg.post(create["Url"])  # the phone leg picks up after the console accept: connected
+    assert leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+
+    caller.leave_queue("bridged")
+    leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")  # the call ends
+    expect(page.locator("#state")).to_have_text("wrap up")
+    expect(page.locator("#wrap-up")).to_be_visible()
+    page.select_option("#disposition", "follow_up")
+    page.fill("#notes", "call back about the fee")
+    page.click("#submit-wrap-up")
+    expect(page.locator("#state")).to_have_text("available")
+    expect(page.locator("#wrap-up")).to_be_hidden()
+    with hotline.sql() as db:
+        row = db.scalar(select(CallDisposition).where(CallDisposition.call_id == caller.call_sid))
+    assert (row.agent_id, row.code, row.notes) == ("ann", "follow_up", "call back about the fee")
