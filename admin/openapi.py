@@ -61,7 +61,7 @@ def register_openapi(app: Flask, title: str = "hotline API", version: str = "1")
             SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer")),
             SecurityScheme(name="session", data=SecuritySchemeData(type="apiKey", name="session", field_in="cookie")),
         ],
-        security={"bearer": [], "session": []},
+        security=[{"bearer": []}, {"session": []}],  # either one, not both
     )
     for endpoint, view in list(app.view_functions.items()):
         marked: dict[str, Any] | None = getattr(view, "openapi", None)
