@@ -142,23 +142,17 @@ class Accounts:
 
         return self._change(name, change)
 
-    def set_active(self, name: str, active: bool, agent_profile: dict[str, Any] | None = None) -> Account:
+    def set_active(self, name: str, active: bool) -> Account:
         def change(user: User) -> None:
             user.active = active
             if not active:
                 user.session_epoch += 1  # logged out everywhere
-                if agent_profile is not None:
-                    user.agent_profile = agent_profile
         return self._change(name, change)
 
     def unlock(self, name: str) -> Account:
         def change(user: User) -> None:
             user.locked_until, user.failed_logins = None, 0
         return self._change(name, change)
-
-    def agent_profile(self, name: str) -> dict[str, Any] | None:
-        with self.sql() as db:
-            return db.scalar(select(User.agent_profile).where(User.name == name))
 
     def _change(self, name: str, change: Callable[[User], None]) -> Account:
         """Apply ``change``; raises LastAdmin (nothing changed) when no active admin would be left."""

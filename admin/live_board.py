@@ -25,7 +25,7 @@ from routing.agents import AGENT_STATES, AgentRegistry
 from routing.live import queue_summaries
 from routing.router import Router
 from routing.sessions import SessionStore
-from workers.reports import _call_figures, _utc_midnight
+from workers.reports import queue_figures_of_day
 
 TODAY_REFRESH_S = 5.0
 """Today's figures are read again at most this often: a call record lands about a second after its
@@ -76,9 +76,7 @@ class LiveBoard:
         cached = self._today
         if cached is not None and cached[1].day == day.isoformat() and time.monotonic() - cached[0] < TODAY_REFRESH_S:
             return cached[1]
-        lo, hi = _utc_midnight(day, self.zone), _utc_midnight(day + dt.timedelta(days=1), self.zone)
-        with self.sql() as db:
-            _, queue, _ = _call_figures(db, lo, hi, self.service_level_s)
+        queue = queue_figures_of_day(self.sql, day, self.zone, self.service_level_s)
         today = Today(
             day=day.isoformat(), service_level_s=self.service_level_s, queued=queue.queued, answered=queue.answered,
             answered_within_sl=queue.answered_within_sl, service_level=queue.service_level,

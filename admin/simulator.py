@@ -25,16 +25,12 @@ from ivr.loader import parse_menu
 from ivr.model import InputNode, Menu
 from ivr.services import SERVICE_SIGNATURES, BusinessHours, CallInfo, CoreBanking, ReturnVisitDesk, ServiceResult
 from ivr.session import Session
+from routing.keys import simulation_key
 
 SIM_TTL_S = 1800
 MAX_KEYS = 64
 _KEYS = re.compile(r"[^0-9*#]")
 _references = itertools.count(1)
-
-
-def simulation_key(sim_id: str) -> str:
-    """One string per simulated call: owner, menu text, session and what it waits for."""
-    return f"hotline:sim:{sim_id}"
 
 
 class NoSimulation(LookupError):

@@ -13,6 +13,11 @@ def session_key(call_id: str) -> str:
     return f"hotline:session:{call_id}"
 
 
+def simulation_key(sim_id: str) -> str:
+    """A menu-editor "try it" call: the draft it runs and its engine session (see ``admin.simulator``)."""
+    return f"hotline:sim:{sim_id}"
+
+
 def live_menu_key(menu: str) -> str:
     """The version number of ``menu`` that new calls start on."""
     return f"hotline:menu:{menu}:live"

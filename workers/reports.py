@@ -320,6 +320,14 @@ def build_report(sql: sessionmaker, start: dt.date, end: dt.date, timezone: str,
         )
 
 
+def queue_figures_of_day(sql: sessionmaker, day: dt.date, zone: ZoneInfo, service_level_s: float) -> QueueFigures:
+    """Service level, abandonment and their counts for one local day, as the report computes them
+    (the live dashboard shows today's without building the whole report)."""
+    lo, hi = _utc_midnight(day, zone), _utc_midnight(day + dt.timedelta(days=1), zone)
+    with sql() as db:
+        return _call_figures(db, lo, hi, service_level_s)[1]
+
+
 def parse_period(start: str | None, end: str | None, max_days: int | None = None) -> tuple[dt.date, dt.date]:
     """``YYYY-MM-DD`` strings as dates; ValueError with the reason when missing, malformed or reversed."""
     if not start or not end:

@@ -233,8 +233,6 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     """Raised on password change or deactivation: every older session cookie stops working."""
-    agent_profile: Mapped[dict | None] = mapped_column(JSON, nullable=True)
-    """Skills, languages and endpoint of a deactivated agent, so reactivating restores them."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
