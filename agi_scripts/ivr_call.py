@@ -20,6 +20,7 @@ from recordings.spool import RecordingSpool
 from routing.call_events import emit_call_ended, emit_call_started
 from routing.events import EventLog
 from routing.router import CallRequest, Ended
+from routing.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class IvrDeps:
     """The router side: how callers wait for agents. Required for menus with queue nodes."""
     play_timeout_s: float = PLAY_TIMEOUT_S
     """A peer that does not finish playing a prompt by then counts as stuck: the call is ended."""
+    sessions: SessionStore | None = None
+    """Only to count the call among the calls in the menus (the session itself stays in this process)."""
 
 
 def run_ivr_call(
@@ -69,6 +72,7 @@ def run_ivr_call(
     try:
         for _ in range(MAX_STEPS):
             channel.session = session
+            _count_in_menus(deps, session)
             event = channel.perform(actions)
             if event is None:
                 break
@@ -77,7 +81,14 @@ def run_ivr_call(
         session, _ = deps.engine.step(menu, session, ev.Hangup())
     finally:
         emit_call_ended(deps.events, session, status)
+        if deps.sessions is not None:
+            deps.sessions.note_in_ivr(session.call_id, False)
     return session
+
+
+def _count_in_menus(deps: IvrDeps, session: Session) -> None:
+    if deps.sessions is not None:
+        deps.sessions.note_in_ivr(session.call_id, not session.ended and session.outcome != "queued")
 
 
 

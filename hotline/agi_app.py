@@ -29,7 +29,8 @@ def ivr_deps(hotline: Hotline) -> IvrDeps:
         recordings_dir / "spool", hotline.recordings, on_saved=lambda meta: record_recording(hotline.sql, meta)
     )
     return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav,
-                   hold=hold_deps(hotline), play_timeout_s=hotline.settings.agi_play_timeout_s)
+                   hold=hold_deps(hotline), play_timeout_s=hotline.settings.agi_play_timeout_s,
+                   sessions=hotline.sessions)
 
 
 def hold_deps(hotline: Hotline) -> HoldDeps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,9 @@ from ivr.session import Session
 from routing.keys import IVR_CALLS, session_key
 
 _SAVE = (Path(__file__).parent / "lua" / "save_session.lua").read_text()
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,17 @@ class SessionStore:
         pipe.getdel(session_key(call_id))
         pipe.zrem(IVR_CALLS, call_id)
         return _decode(pipe.execute()[0])
+
+    def note_in_ivr(self, call_id: str, in_menus: bool) -> None:
+        """For channels that keep the session themselves (FastAGI): the call is in the menus, or left them.
+        Only the dashboard's count depends on it, so Redis being away costs the call nothing."""
+        try:
+            if in_menus:
+                self._redis.zadd(IVR_CALLS, {call_id: time.time()})
+            else:
+                self._redis.zrem(IVR_CALLS, call_id)
+        except redis.RedisError as exc:
+            log.debug("calls-in-IVR count not updated for %s: %s", call_id, type(exc).__name__)
 
     def in_ivr(self, now: float | None = None) -> int:
         """Calls in the menus right now; entries older than the session TTL are dropped as they go."""

@@ -20,6 +20,7 @@ import redis
 import requests
 
 from admin.live_web import with_late_records
+from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from hotline.store.models import CallRecord
 from routing.agents import Agent
@@ -219,3 +220,15 @@ def test_a_quiet_stream_brings_late_records_with_the_heartbeat() -> None:
     sent = list(with_late_records(iter(frames), lambda: next(later)))
     # unchanged figures (only as_of moved): heartbeats stay heartbeats; changed: a snapshot instead
     assert sent == [("snapshot", snap(0.5, 1)), None, None, ("snapshot", snap(0.75, 4))]
+
+
+def test_fastagi_calls_in_the_menus_count_until_they_hang_up(hotline: Hotline, agi_server: tuple[str, int],
+                                                              client: Any) -> None:
+    add_user(hotline, "sue", "supervisor")
+    login(client, "sue")
+    counted: list[int] = []
+    peer = AsteriskPeer(keys=[], on_play=lambda sound: counted.append(client.get("/api/live").json["in_ivr"]),
+                        hangup_at=4)
+    call = peer.dial(*agi_server)
+    assert call.played and counted and set(counted) == {1}  # the dashboard saw the Asterisk caller in the menus
+    assert client.get("/api/live").json["in_ivr"] == 0  # and not after the hang-up
