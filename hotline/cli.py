@@ -55,6 +55,7 @@ def up() -> None:
         click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
     click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
                f"{settings.agi_port}/{settings.menu_name})")
+    _first_admin(hotline, settings)
     # FastAGI, the router reconciler and the RQ worker in their own processes: gunicorn forks from this one.
     children = [subprocess.Popen([sys.executable, "-m", "hotline.cli", command])
                 for command in ("agi", "router", "worker")]
@@ -67,6 +68,18 @@ def up() -> None:
                 child.terminate()
             for child in children:
                 child.wait(timeout=10)
+
+
+def _first_admin(hotline: Hotline, settings: Settings) -> None:
+    """On a hotline nobody can log in to yet: an ``admin`` with a random password, shown once, here only."""
+    import secrets
+
+    if hotline.accounts.all():
+        return
+    password = secrets.token_urlsafe(12)
+    hotline.accounts.add("admin", "admin", password)
+    click.echo(f"no users yet: log in at http://{settings.web_host}:{settings.web_port}/login as admin with "
+               f"password {password} (shown only now; change it on Users, or: hotline users passwd admin)")
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from typing import TypeVar
 
 import redis
 
+from admin.accounts import Accounts
 from hotline.agi_peer import AsteriskPeer, PeerCall
+from hotline.store.db import connect
 from tests.conftest import AUTH_TOKEN, free_port
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -59,12 +62,19 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
         assert redis.Redis.from_url(redis_url).xlen("hotline:events") == 1
         agi_call = _dial_agi(agi_port)
         assert agi_call.commands[-2:] == ["SET MUSIC on default", "NOOP"]  # held for an agent, then hung up
+        with urllib.request.urlopen(base + "/login", timeout=5) as login_page:
+            assert login_page.status == 200 and b'name="password"' in login_page.read()
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert "hotline up: web on" in output
     assert (tmp_path / "var" / "hotline.db").exists()
     _assert_stopped(redis_url)
+    # the first start made an admin whose password was shown once, and it works
+    shown = re.search(r"as admin with password (\S+) ", output)
+    assert shown, output
+    accounts = Accounts(connect(f"sqlite:///{tmp_path / 'var' / 'hotline.db'}"))
+    assert accounts.authenticate("admin", shown.group(1)).role == "admin"
 
 
 def _dial_agi(port: int) -> PeerCall:
