@@ -2,9 +2,9 @@
 
 The router forgets a call when it ends, so the console keeps the card of the agent's last call
 (masked caller, intent, IVR path, open work orders) in one Redis hash per agent until its wrap-up is
-submitted. Accepting in the console is ``Router.answer``: the agent and the call are busy at once and
-the offer can no longer time out; the channel's own answer then finds the call taken by this agent
-and connects it (``webhooks/hold.py``, ``agi_scripts/hold.py``).
+submitted. Accepting in the console is ``Router.accept``: the offer stops timing out while the agent's
+phone rings on; the phone's pick-up answers the call as without a console. A phone that never picks up
+puts the call back at its place in line, as any unanswered offer: the caller never loses it.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class CallCard(BaseModel):
     ivr_path: list[dict[str, Any]]
     waited_s: float
     work_orders: list[OpenWorkOrder]
+    accepted: bool = False
+    """Accepted on screen: the agent's phone is ringing for them to pick up."""
 
 
 class AgentStatus(BaseModel):
@@ -118,13 +120,12 @@ class Console:
     def accept(self, agent_id: str, call_id: str) -> None:
         router = self.hotline.router
         try:
-            router.answer(call_id, agent_id)
+            router.accept(call_id, agent_id, self.hotline.settings.ring_timeout_s)
         except NotOffered:
             raise ConsoleRefused(f"call {call_id} is not offered to you (any more)") from None
         view = router.call(call_id)
         if view is not None:
             self._remember(agent_id, view)
-        self._key_set(agent_id, answered="1")
 
     def decline(self, agent_id: str, call_id: str) -> None:
         """The call goes back to its place in line and to the next agent; this agent is not ready."""
@@ -179,6 +180,7 @@ class Console:
             verified={"yes": True, "no": False}.get(view.fields.get("verified", "")),
             intent=view.fields.get("intent", ""), queue=view.queue, ivr_path=_path(view.fields.get("ivr_path")),
             waited_s=view.waited_s, work_orders=self._open_orders(view.fields.get("caller_key", "")),
+            accepted=bool(view.fields.get("accepted_at")),
         )
         self._key_set(agent_id, call_id=view.call_id, card=card.model_dump_json(),
                       answered="1" if view.state == "busy" else "0")

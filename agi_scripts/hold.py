@@ -145,8 +145,5 @@ def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]],
     try:
         router.answer(call_id, agent_id, lease_s)
     except NotOffered:
-        view = router.call(call_id)
-        if view is not None and view.state == "busy" and view.agent == agent_id:
-            return  # accepted in the agent console first: this pick-up connects the call
         log.info("agent %s picked up call %s after the offer ended", agent_id, call_id)
         agi.command("SET VARIABLE", "GOSUB_RESULT", "CONTINUE")

@@ -146,6 +146,11 @@ class Router:
         wait, predicted, channel, number = self.scripts.run("answer", call_id, agent_id, lease_s or self.lease_s)
         return Answered(float(wait), float(predicted) if predicted else None, _text(channel), _text(number) or None)
 
+    def accept(self, call_id: str, agent_id: str, ring_s: float) -> None:
+        """The agent took the offer on screen: it stops timing out for ``ring_s``; the phone's pick-up
+        answers it. Raises NotOffered when the offer is gone."""
+        self.scripts.run("accept", call_id, agent_id, ring_s)
+
     def reject(self, call_id: str, agent_id: str, reason: str) -> list[Offer]:
         """The agent did not take the call: agent not_ready, call offered again at its place."""
         return _offers(self.scripts.run("reject", call_id, agent_id, reason))

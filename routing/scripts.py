@@ -13,7 +13,9 @@ from redis.commands.core import Script
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent, NotOffered, NotWaiting, RouterError
 
 _LUA = Path(__file__).parent / "lua"
-OPERATIONS = ("enqueue", "agent_state", "agent_put", "agent_remove", "answer", "reject", "end_call", "tick", "callback")
+OPERATIONS = (
+    "enqueue", "agent_state", "agent_put", "agent_remove", "accept", "answer", "reject", "end_call", "tick", "callback",
+)
 _ERRORS: dict[str, type[RouterError]] = {
     "NO_AGENT": NoSuchAgent, "ON_CALL": AgentOnCall, "BAD_STATE": BadState,
     "NOT_OFFERED": NotOffered, "NOT_WAITING": NotWaiting,

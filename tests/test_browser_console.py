@@ -39,12 +39,14 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
     assert CUSTOMER not in page.content()
 
     page.click("#accept")
-    expect(page.locator("#state")).to_have_text("busy")
-    expect(page.locator("#on-call .caller")).to_have_text(MASKED)
+    expect(page.locator("#pick-up")).to_be_visible()  # accepted: her phone rings on
+    expect(page.locator("#accept")).to_be_hidden()
     (create,) = twilio_api.created(1)
     leg = agent_leg(caller)
-    leg.post(create["Url"])  # the phone leg picks up after the console accept: connected
+    leg.post(create["Url"])  # she picks up the phone: connected
     assert leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    expect(page.locator("#state")).to_have_text("busy")
+    expect(page.locator("#on-call .caller")).to_have_text(MASKED)
 
     caller.leave_queue("bridged")
     leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")  # the call ends

@@ -147,14 +147,19 @@ def test_accept_in_the_console_then_the_phone_leg_connects_the_caller_then_wrap_
     caller.dial()
     caller.press("0")
     (create,) = twilio_api.created(1)
+    offered_until = float(hotline.router.call(caller.call_sid).fields["offer_until"])  # type: ignore[union-attr]
     view = ann("POST", f"/api/agent/calls/{caller.call_sid}/accept").json
-    assert view["agent"]["state"] == "busy" and view["call"]["call_id"] == caller.call_sid and view["offer"] is None
-    assert hotline.router.call(caller.call_sid).state == "busy"  # type: ignore[union-attr]
+    # accepted on screen: still ringing her phone, and the offer no longer runs out before the ring does
+    assert view["agent"]["state"] == "offered" and view["offer"]["accepted"] is True and view["call"] is None
+    taken = hotline.router.call(caller.call_sid)
+    assert taken.state == "offered" and float(taken.fields["offer_until"]) > offered_until  # type: ignore[union-attr]
 
     leg = agent_leg(caller)
-    leg.post(create["Url"])  # ann picks up the phone: connected, not told the call is gone
+    leg.post(create["Url"])  # ann picks up the phone: connected
     assert leg.verbs() == ["Say", "Dial"] and leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
-    assert ann("POST", f"/api/agent/calls/{caller.call_sid}/accept").status_code == 409  # accepted once
+    view = ann("GET", "/api/agent/console").json
+    assert view["agent"]["state"] == "busy" and view["call"]["call_id"] == caller.call_sid and view["offer"] is None
+    assert ann("POST", f"/api/agent/calls/{caller.call_sid}/accept").status_code == 409  # no longer an offer
 
     caller.leave_queue("bridged")
     leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")
@@ -217,6 +222,7 @@ def test_an_agent_cannot_act_on_another_agents_call(app: Any, hotline: Hotline, 
         assert reply.status_code == 409 and "not offered to you" in reply.json["error"]
     assert bob("GET", "/api/agent/console").json["offer"] is None
     consoles["ann"]("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    hotline.router.answer(caller.call_sid, "ann")  # her phone picked up
     hotline.connector.settle(hotline.router.end_call(caller.call_sid, "completed"))
     stolen = bob("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "resolved"})
     assert stolen.status_code == 409
@@ -231,6 +237,8 @@ def test_wrap_up_time_running_out_makes_the_agent_available_and_the_form_stays(
     caller.dial()
     caller.press("0")
     ann("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    hotline.router.answer(caller.call_sid, "ann")  # her phone picked up
+    assert ann("GET", "/api/agent/console").json["call"]["call_id"] == caller.call_sid  # her open page sees it
     hotline.connector.settle(hotline.router.end_call(caller.call_sid, "completed", agent="ann"))
     assert ann("POST", "/api/agent/state", {"state": "offline"}).status_code == 200  # wrap_up -> offline allowed
     go(ann, "available")
@@ -241,18 +249,22 @@ def test_wrap_up_time_running_out_makes_the_agent_available_and_the_form_stays(
         "agent"]["state"] == "available"
 
 
-def test_phone_leg_unanswered_after_accept_ends_the_call_instead_of_stranding_the_caller(
+def test_phone_leg_unanswered_after_accept_puts_the_call_back_in_line_for_the_next_agent(
     app: Any, hotline: Hotline, caller: TwilioCaller, twilio_api: TwilioApi,
 ) -> None:
-    ann = staff(app, hotline, "ann")["ann"]
-    go(ann, "available")
+    consoles = staff(app, hotline, "ann", "bob")
+    go(consoles["ann"], "available")
     caller.dial()
     caller.press("0")
     (create,) = twilio_api.created(1)
-    ann("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    consoles["ann"]("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    go(consoles["bob"], "available")  # bob comes back from his break while ann's phone rings
     assert agent_leg(caller).post_raw(create["StatusCallback"], CallStatus="no-answer").status_code == 204
-    assert hotline.router.call(caller.call_sid) is None
-    assert ann("GET", "/api/agent/console").json["agent"]["state"] == "wrap_up"
+    # the caller keeps the call: offered to bob now, his phone rung; ann is not ready
+    assert hotline.router.call(caller.call_sid).agent == "bob"  # type: ignore[union-attr]
+    assert twilio_api.created(2)[1]["To"] == "client:bob"
+    assert consoles["ann"]("GET", "/api/agent/console").json["agent"]["state"] == "not_ready"
+    assert consoles["bob"]("GET", "/api/agent/console").json["offer"]["call_id"] == caller.call_sid
 
 
 def test_the_stream_sends_the_console_at_once_and_again_when_an_offer_comes(

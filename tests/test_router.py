@@ -209,6 +209,31 @@ def test_unanswered_offer_sends_agent_not_ready_and_reoffers_at_its_place(router
     assert events(router, "call_offer_failed")[0]["reason"] == "offer_timeout"
 
 
+def test_an_offer_accepted_on_screen_rings_on_past_its_timeout_then_runs_out_like_any_offer(
+    router: Router, clock: Clock,
+) -> None:
+    registry = staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"inquiry": 5}), available=False)
+    router.set_agent_state("ann", "available")
+    router.enqueue(call("first"))
+    clock.advance(15)
+    with pytest.raises(NotOffered):
+        router.accept("first", "bob", ring_s=30)  # not offered to bob
+    router.accept("first", "ann", ring_s=30)  # ann clicks accept: her phone may ring 30 s more
+    assert events(router, "call_accepted")[0]["agent"] == "ann"
+    clock.advance(10)  # 25 s since the offer: past the 20 s offer timeout
+    router.tick()
+    assert router.call("first").state == "offered"  # type: ignore[union-attr]
+    router.answer("first", "ann")  # the phone picks up: answered as without a console
+    assert registry.get("ann").state == "busy"  # type: ignore[union-attr]
+    router.end_call("first", "completed")
+    assert offered_to(router, call("second")) == "ann"  # free again at once (no wrap-up here)
+    router.accept("second", "ann", ring_s=30)
+    clock.advance(31)  # accepted, but the phone never picks up: back in line, ann not ready
+    router.tick()
+    assert router.call("second").state == "waiting" and "accepted_at" not in router.call("second").fields  # type: ignore[union-attr]
+    assert registry.get("ann").state == "not_ready"  # type: ignore[union-attr]
+
+
 def test_agent_reporting_no_answer_goes_not_ready_and_the_call_goes_on(router: Router, clock: Clock) -> None:
     registry = staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"inquiry": 5}))
     assert offered_to(router, call("c1")) == "ann"

@@ -14,7 +14,7 @@ from hotline.connector import OfferConnector
 from ivr import actions as act
 from routing import announcements as say
 from routing.exceptions import NotOffered, NotWaiting
-from routing.router import Answered, CallRequest, CallView, Router
+from routing.router import CallRequest, Router
 from webhooks.twiml import speak
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,9 @@ class TwilioHold:
         try:
             answered = self.router.answer(call_id, agent_id, TWILIO_MAX_CALL_S)
         except NotOffered:
-            if not _taken_by(view, agent_id):
-                speak(response, act.Say(say.text(say.CALL_GONE, language), language))
-                response.hangup()
-                return str(response)
-            answered = self._accepted_in_console(view)  # type: ignore[arg-type]
+            speak(response, act.Say(say.text(say.CALL_GONE, language), language))
+            response.hangup()
+            return str(response)
         done = self._url("/twilio/agent/done", call=call_id, agent=agent_id)
         if answered.callback_number:
             speak(response, act.Say(say.text(say.CALLBACK_WHISPER, language), language))
@@ -123,23 +121,9 @@ class TwilioHold:
         """The agent's leg ended: unanswered means the agent goes not_ready and the call is offered again."""
         status = form.get("CallStatus", "")
         if status in FINAL_AGENT_STATUSES:
-            view = self.router.call(call_id)
-            if _taken_by(view, agent_id):
-                # Accepted in the console, but the phone never picked up: the call cannot be talked.
-                self.connector.settle(self.router.end_call(call_id, f"agent_leg_{status}", agent=agent_id))
-                return
             self.connector.connect(self.router.reject(call_id, agent_id, status))
         elif status == "completed":
             self.connector.settle(self.router.end_call(call_id, "completed", agent=agent_id))
-
-    def _accepted_in_console(self, view: CallView) -> Answered:
-        """The agent accepted in the console first (``Router.answer`` done): this leg connects the call."""
-        self.router.renew([view.call_id], TWILIO_MAX_CALL_S)
-        predicted = view.fields.get("predicted_wait_s")
-        answered_at = float(view.fields.get("answered_at") or 0) or None
-        wait = answered_at - float(view.fields["enqueued_at"]) if answered_at else view.waited_s
-        return Answered(wait, float(predicted) if predicted else None, view.fields.get("channel", ""),
-                        view.fields.get("callback_number") or None)
 
     def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> None:
         now = time.time()
@@ -170,8 +154,3 @@ class TwilioHold:
 
     def _url(self, path: str, **query: str) -> str:
         return f"{self.config.public_url.rstrip('/')}{path}?{urlencode(query)}"
-
-
-def _taken_by(view: CallView | None, agent_id: str) -> bool:
-    """The call is already answered by this agent (accepted in the agent console)."""
-    return view is not None and view.state == "busy" and view.agent == agent_id

@@ -44,6 +44,9 @@
     }
     $("offer").hidden = !next.offer;
     fill("offer-card", next.offer);
+    const accepted = Boolean(next.offer && next.offer.accepted);
+    $("accept").hidden = accepted;
+    $("pick-up").hidden = !accepted;
     $("on-call").hidden = !next.call;
     fill("call-card", next.call);
     const wrapping = next.wrap_up && !next.offer && !next.call;
