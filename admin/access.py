@@ -94,6 +94,7 @@ class Access:
         self.logins.session_protection = "basic"
         self.logins.user_loader(self._load_user)
         app.before_request(self._guard)
+        app.after_request(_security_headers)
         app.register_error_handler(CSRFError, _csrf_refused)
         app.register_error_handler(404, _not_found)
         app.register_error_handler(405, _not_allowed)
@@ -137,6 +138,23 @@ class Access:
             account = current_user.account
             return Principal(account.name, account.role, account.agent_id, "session"), None
         return None, None
+
+
+CONTENT_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+                  "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+"""Pages run only this site's own scripts (libraries are vendored) and cannot be framed by another site."""
+
+
+def _security_headers(response: Response) -> Response:
+    if request.blueprint in ("twilio",) or request.path.startswith("/api/docs/"):
+        return response  # TwiML for Twilio; spectree's viewer pages load their scripts from a CDN
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        headers.setdefault("Content-Security-Policy", CONTENT_POLICY)
+        headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 def is_api() -> bool:

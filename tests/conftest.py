@@ -215,6 +215,8 @@ def page(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # a script or style the page's Content-Security-Policy blocked is a broken page too
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     context.close()
     assert not errors, f"script errors in the page: {errors}"

@@ -178,3 +178,11 @@ def test_browser_logs_in_and_out(hotline: Hotline, site: str, page: Any) -> None
     page.wait_for_url(f"{site}/admin/dashboard")
     page.click("#logout")
     page.wait_for_url(f"{site}/login")
+
+
+def test_pages_cannot_be_framed_and_run_only_this_sites_scripts(client: Any, caller: Any) -> None:
+    page = client.get("/login")
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-eval" not in policy
+    assert "Content-Security-Policy" not in caller.post_raw("/twilio/voice").headers  # TwiML is not a page
