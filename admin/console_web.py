@@ -55,15 +55,13 @@ def create_console_web(hotline: Hotline) -> Blueprint:
 
     @bp.get("/api/agent/stream")
     @allow("agent")
-    @doc({200: None, 404: ErrorBody}, tags=TAGS)
+    @doc({200: None, 404: ErrorBody, 503: ErrorBody}, tags=TAGS)
     def stream() -> Response:
         """Server-sent ``console`` events: the console view now, and again after each event about this agent."""
         me = _me()
         console.view(me)  # an agent missing from the router is a 404 now, not a broken stream
-        streamed = sse_response(snapshots(tail, lambda: console.view(me).model_dump(mode="json"),
-                                          lambda event: event.get("agent") == me, name="console"))
-        # As (body, status, headers): spectree's wrapper reads a Response's whole body, which never ends here.
-        return streamed.response, 200, dict(streamed.headers)  # type: ignore[return-value]
+        return sse_response(snapshots(tail, lambda: console.view(me).model_dump(mode="json"),
+                                      lambda event: event.get("agent") == me, name="console"))
 
     @bp.post("/api/agent/state")
     @allow("agent")

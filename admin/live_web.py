@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, render_template
 from admin.access import allow
 from admin.live_board import LiveBoard
 from admin.live_models import LiveSnapshot
-from admin.openapi import doc
+from admin.openapi import ErrorBody, doc
 from admin.sse import EventTail, snapshots, sse_response
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def create_live_web(hotline: Hotline) -> Blueprint:
 
     @web.get("/api/live/stream")
     @allow("admin", "supervisor")
-    @doc({200: None}, tags=("live",))
+    @doc({200: None, 503: ErrorBody}, tags=("live",))
     def live_stream() -> Response:
         """Server-sent events: a ``snapshot`` event (the body of ``/api/live``) at once, then one after each
         batch of call or agent events; a comment line every 15 s keeps the connection open."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
-from flask import Response, stream_with_context
+from flask import Response, current_app, stream_with_context
 
 from routing.keys import EVENTS_STREAM
 
@@ -50,17 +51,43 @@ class EventTail:
             yield batch
 
 
-def sse_response(frames: Iterator[tuple[str, Any] | None]) -> Response:
-    """A ``text/event-stream`` of ``(event name, JSON data)`` frames; ``None`` sends a heartbeat comment."""
+class StreamSlots:
+    """How many event streams this process keeps open at once. Each holds a web thread for as long as
+    the page is open, so the cap leaves threads free for Twilio's webhooks whatever the number of pages."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def take(self) -> bool:
+        return self._free.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        self._free.release()
+
+
+def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | None = None) -> Response:
+    """A ``text/event-stream`` of ``(event name, JSON data)`` frames; ``None`` sends a heartbeat comment.
+    When every slot is taken: 503 with Retry-After, and the page tries again later."""
+    slots = slots or current_app.extensions.get("stream_slots")
+    if slots is not None and not slots.take():
+        log.warning("event stream refused: all %d streams of this process are open", slots.limit)
+        return Response(json.dumps({"error": f"all {slots.limit} live streams of this server process are open: "
+                                             "try again in a few seconds"}), status=503,
+                        mimetype="application/json", headers={"Retry-After": "5"})
 
     def encode() -> Iterator[str]:
-        yield "retry: 2000\n\n"  # the browser reconnects 2 s after a drop
-        for frame in frames:
-            if frame is None:
-                yield ": heartbeat\n\n"
-                continue
-            name, data = frame
-            yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+        try:
+            yield "retry: 2000\n\n"  # the browser reconnects 2 s after a drop
+            for frame in frames:
+                if frame is None:
+                    yield ": heartbeat\n\n"
+                    continue
+                name, data = frame
+                yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+        finally:  # the page closed (the server closes the generator) or the stream ended
+            if slots is not None:
+                slots.give_back()
 
     return Response(stream_with_context(encode()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -14,6 +14,7 @@ from flask import Flask, g
 from admin.access import Access
 from admin.auth_pages import create_auth_pages
 from admin.openapi import register_openapi
+from admin.sse import StreamSlots
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -28,6 +29,7 @@ NAV = (
     ("Audit", "/admin/audit", ("admin",)),
     ("Console", "/agent", ("agent",)),
 )
+STREAM_RESERVE = 8
 EXEMPT_BLUEPRINTS = ("twilio",)
 """Twilio's webhooks check Twilio's signature instead of a login."""
 
@@ -41,6 +43,8 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=s.secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=s.session_hours),
     )
+    # Live pages may hold all threads but STREAM_RESERVE of each web worker: those always serve webhooks.
+    app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE))
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
 

@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     """After that many wrong passwords in a row the account is locked for this long."""
     recording_link_s: int = Field(default=300, alias="HOTLINE_RECORDING_LINK_SECONDS")
     """How long a signed recording link plays."""
-    web_threads: int = Field(default=16, alias="HOTLINE_WEB_THREADS")
-    """Threads per web worker: live dashboards and agent consoles each hold one open event stream."""
+    web_threads: int = Field(default=64, alias="HOTLINE_WEB_THREADS")
+    """Threads per web worker. Each open dashboard or agent console holds one (its event stream); all but
+    8 of them may, the rest always serve webhooks. Open pages at once: workers x (threads - 8)."""
 
     @property
     def sql_url(self) -> str:

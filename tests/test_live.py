@@ -20,6 +20,7 @@ import redis
 import requests
 
 from admin.live_web import with_late_records
+from admin.sse import StreamSlots
 from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from hotline.store.models import CallRecord
@@ -232,3 +233,27 @@ def test_fastagi_calls_in_the_menus_count_until_they_hang_up(hotline: Hotline, a
     call = peer.dial(*agi_server)
     assert call.played and counted and set(counted) == {1}  # the dashboard saw the Asterisk caller in the menus
     assert client.get("/api/live").json["in_ivr"] == 0  # and not after the hang-up
+
+
+def test_streams_over_the_process_cap_get_503_and_a_closed_page_frees_its_slot(hotline: Hotline, app: Any) -> None:
+    app.extensions["stream_slots"] = StreamSlots(1)  # as if every thread but the webhooks' reserve were taken
+    add_user(hotline, "sue", "supervisor")
+    with live_server(app) as url:
+        second = requests.Session()
+        login_form = second.get(f"{url}/login").text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', login_form).group(1)  # type: ignore[union-attr]
+        second.post(f"{url}/login", data={"name": "sue", "password": PASSWORD, "csrf_token": token})
+        with stream(url, "sue") as frames:
+            next_snapshot(frames)
+            refused = second.get(f"{url}/api/live/stream", stream=True, timeout=5)
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+            assert "try again" in refused.json()["error"]
+        deadline = time.monotonic() + 10
+        while True:  # the server notices the closed page at its next write: give it events to write
+            hotline.events.emit("call_started", call_id=f"poke-{time.monotonic()}")
+            again = second.get(f"{url}/api/live/stream", stream=True, timeout=5)
+            if again.status_code == 200:
+                again.close()
+                break
+            assert time.monotonic() < deadline, "the closed page never gave its slot back"
+            time.sleep(0.2)

@@ -95,8 +95,18 @@
                                         notes: $("notes").value });
   });
 
-  refresh().then(() => {
+  // A refused stream (503: the server's live streams are all open) is tried again every 5 s; meanwhile
+  // the console is read once a second so no offer is missed.
+  function follow() {
     const events = new EventSource("/api/agent/stream");
+    let polling = null;
     events.addEventListener("console", (event) => render(JSON.parse(event.data)));
-  });
+    events.addEventListener("open", () => { clearInterval(polling); polling = null; });
+    events.addEventListener("error", () => {
+      if (events.readyState !== EventSource.CLOSED) return;
+      polling = polling || setInterval(refresh, 1000);
+      setTimeout(() => { clearInterval(polling); follow(); }, 5000);
+    });
+  }
+  refresh().then(follow);
 })();

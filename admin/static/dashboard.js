@@ -75,16 +75,20 @@
   }
 
   stateCards(Object.fromEntries(STATES.map((s) => [s, 0])));
-  const source = new EventSource("/api/live/stream");
-  source.addEventListener("snapshot", (event) => {
-    latest = JSON.parse(event.data);
-    if (!frame) frame = requestAnimationFrame(draw);
-  });
-  source.addEventListener("open", () => link("live", "good"));
-  source.addEventListener("error", () => {
-    // CLOSED: the server refused the stream (logged out, or no longer allowed); the browser will not retry.
-    if (source.readyState === EventSource.CLOSED) link("disconnected: reload the page", "bad");
-    else link("reconnecting…", "bad");
-  });
+  // The browser retries a dropped stream by itself; a refused one (503: the server's live streams are all
+  // open, or the session ended) is tried again here, every 5 s.
+  function follow() {
+    const source = new EventSource("/api/live/stream");
+    source.addEventListener("snapshot", (event) => {
+      latest = JSON.parse(event.data);
+      if (!frame) frame = requestAnimationFrame(draw);
+    });
+    source.addEventListener("open", () => link("live", "good"));
+    source.addEventListener("error", () => {
+      link("reconnecting…", "bad");
+      if (source.readyState === EventSource.CLOSED) setTimeout(follow, 5000);
+    });
+  }
+  follow();
   setInterval(tick, 1000);
 })();
