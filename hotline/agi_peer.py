@@ -58,6 +58,8 @@ class AsteriskPeer:
     """DIALSTATUS after ``EXEC Dial``: ANSWER, NOANSWER, BUSY, CHANUNAVAIL ..."""
     talk_s: float = 0.0
     """How long the agent and the caller talk once connected."""
+    ring_gate: threading.Event | None = None
+    """When set, ``EXEC Dial`` rings the agent until the event is set, then answers with ``dial_status``."""
     dial_gate: threading.Event | None = None
     """When set, ``EXEC Dial`` answers only once the event is set: the call stays connected till then."""
     uniqueid: str = field(default_factory=lambda: f"1764000000.{next(_ids)}")
@@ -185,6 +187,8 @@ class AsteriskPeer:
     def _exec(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
         if words[1] != "Dial":
             return "200 result=0"
+        if self.ring_gate is not None:
+            self.ring_gate.wait(self.timeout_s * 6)
         # Dial "PJSIP/1001,20,U(hotline-agent-answer^<call>^<agent>)": on pick-up Asterisk runs the
         # gosub on the agent's channel, which runs the agent-answered FastAGI script.
         gosub = re.search(r"U\(([^)]*)\)", " ".join(words[2:]))
