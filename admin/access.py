@@ -38,7 +38,7 @@ class Principal:
     """``session`` or ``token``."""
 
 
-class SessionUser(UserMixin):
+class SessionUser(UserMixin):  # type: ignore[misc]  # flask_login ships no type hints: UserMixin is Any
     """Flask-Login's view of an account. The id carries the session epoch: a password change or a
     deactivation raises it, and every cookie issued before stops working."""
 
@@ -172,14 +172,14 @@ def _unauthenticated() -> Response:
 def _forbidden(principal: Principal) -> Response:
     message = f"{principal.name} ({principal.role}) may not use {request.method} {request.path}"
     if is_api():
-        return json_error(403, message)[0]  # type: ignore[no-any-return]
+        return json_error(403, message)[0]
     return Response(render_template("error.html", status=403, message=message), status=403)
 
 
 def _csrf_refused(exc: CSRFError) -> Response:
     message = f"refused: {exc.description} (reload the page and try again)"
     if is_api():
-        return json_error(400, message)[0]  # type: ignore[no-any-return]
+        return json_error(400, message)[0]
     return Response(render_template("error.html", status=400, message=message), status=400)
 
 
@@ -197,5 +197,5 @@ def _too_large(exc: Exception) -> Response:
 
 def _error_page(status: int, message: str) -> Response:
     if is_api() or request.path.startswith("/twilio/"):
-        return json_error(status, message)[0]  # type: ignore[no-any-return]
+        return json_error(status, message)[0]
     return Response(render_template("error.html", status=status, message=message), status=status)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from hotline.store.models import User, utcnow
@@ -67,7 +67,7 @@ class Account:
 class Accounts:
     """The one place users are created, checked and changed."""
 
-    def __init__(self, sql: sessionmaker, max_failures: int = 5, lockout_s: float = 900,
+    def __init__(self, sql: sessionmaker[Session], max_failures: int = 5, lockout_s: float = 900,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.sql, self.max_failures, self.clock = sql, max_failures, clock
         self.lockout = dt.timedelta(seconds=lockout_s)

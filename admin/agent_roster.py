@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.connector import OfferConnector
 from hotline.store.models import AgentProfile
@@ -27,7 +27,7 @@ class AlreadyActive(Exception):
 
 
 class AgentRoster:
-    def __init__(self, agents: AgentRegistry, connector: OfferConnector, sql: sessionmaker) -> None:
+    def __init__(self, agents: AgentRegistry, connector: OfferConnector, sql: sessionmaker[Session]) -> None:
         self.agents, self.connector, self.sql = agents, connector, sql
 
     def entries(self) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import AuditEntry
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class AuditLog:
-    def __init__(self, sql: sessionmaker) -> None:
+    def __init__(self, sql: sessionmaker[Session]) -> None:
         self.sql = sql
 
     def write(self, actor: str, role: str, action: str, target: str, **detail: Any) -> None:

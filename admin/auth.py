@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 
 
 def json_body() -> dict[str, Any]:
@@ -14,7 +14,7 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> tuple[Response, int]:
     response = jsonify({"error": message})
     response.status_code = status
     for name, value in (headers or {}).items():

@@ -170,7 +170,8 @@ class Console:
 
     def _key_set(self, agent_id: str, **fields: str) -> None:
         pipe = self.hotline.redis.pipeline(transaction=False)
-        pipe.hset(self._key(agent_id), mapping=fields)
+        # redis types the mapping as Mapping[<every key type>, ...]: no dict[str, str] fits (Mapping keys are invariant)
+        pipe.hset(self._key(agent_id), mapping=fields)  # type: ignore[arg-type]
         pipe.expire(self._key(agent_id), CARD_TTL_S)
         pipe.execute()
 

@@ -102,17 +102,17 @@ def create_console_web(hotline: Hotline) -> Blueprint:
     @bp.errorhandler(NoAgent)
     @bp.errorhandler(NoSuchAgent)
     def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))  # type: ignore[no-any-return]
+        return json_error(404, str(exc))
 
     @bp.errorhandler(ConsoleRefused)
     @bp.errorhandler(AgentOnCall)
     def _conflict(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))  # type: ignore[no-any-return]
+        return json_error(409, str(exc))
 
     @bp.errorhandler(BadState)
     @bp.errorhandler(ValueError)
     def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))  # type: ignore[no-any-return]
+        return json_error(400, str(exc))
 
     return bp
 

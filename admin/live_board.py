@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.live_models import LiveSnapshot, QueueRow, Today
 from routing.agents import AGENT_STATES, AgentRegistry
@@ -40,7 +40,7 @@ class _Taken:
 
 
 class LiveBoard:
-    def __init__(self, router: Router, agents: AgentRegistry, sessions: SessionStore, sql: sessionmaker,
+    def __init__(self, router: Router, agents: AgentRegistry, sessions: SessionStore, sql: sessionmaker[Session],
                  timezone: str, service_level_s: float, wall: Callable[[], float] = time.time) -> None:
         self.router, self.agents, self.sessions, self.sql = router, agents, sessions, sql
         self.zone, self.service_level_s, self.wall = ZoneInfo(timezone), service_level_s, wall

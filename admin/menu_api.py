@@ -143,18 +143,18 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
 
     @bp.errorhandler(StaleDraft)
     def _stale(exc: StaleDraft) -> tuple[Response, int]:
-        return json_error(409, str(exc))  # type: ignore[no-any-return]
+        return json_error(409, str(exc))
 
     @bp.errorhandler(MenuNotFound)
     @bp.errorhandler(NoSimulation)
     def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))  # type: ignore[no-any-return]
+        return json_error(404, str(exc))
 
     @bp.errorhandler(NothingToPublish)
     @bp.errorhandler(EngineError)
     @bp.errorhandler(ValueError)
     def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))  # type: ignore[no-any-return]
+        return json_error(400, str(exc))
 
 
 def _source(body: dict[str, Any]) -> str:

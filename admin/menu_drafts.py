@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import MenuDraft
 
@@ -25,7 +25,7 @@ class Draft:
 class MenuDrafts:
     """One draft per menu in SQL, shared by every admin: the last save wins, and says who saved it."""
 
-    def __init__(self, sql: sessionmaker) -> None:
+    def __init__(self, sql: sessionmaker[Session]) -> None:
         self.sql = sql
 
     def get(self, menu: str) -> Draft | None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from flask import Flask
 from pydantic import BaseModel
 from spectree import Response, SecurityScheme, SpecTree
-from spectree.models import SecuritySchemeData
+from spectree.models import InType, SecureType, SecuritySchemeData
 
 from admin.access import allowed_roles
 
@@ -48,7 +48,7 @@ def _passthrough(view: F, documented: Callable[..., Any]) -> F:
     def serve(*args: Any, **kwargs: Any) -> Any:
         return view(*args, **kwargs)
 
-    serve.__wrapped__ = documented  # type: ignore[attr-defined]
+    serve.__wrapped__ = documented
     return serve  # type: ignore[return-value]
 
 
@@ -58,8 +58,9 @@ def register_openapi(app: Flask, title: str = "hotline API", version: str = "1")
         "flask", app=app, mode="strict", path="api/docs", title=title, version=version,
         validation_error_status=400, validation_error_model=ErrorBody,
         security_schemes=[
-            SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer")),
-            SecurityScheme(name="session", data=SecuritySchemeData(type="apiKey", name="session", field_in="cookie")),
+            SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")),
+            SecurityScheme(name="session", data=SecuritySchemeData(type=SecureType.API_KEY, name="session",
+                                                                   field_in=InType.COOKIE)),
         ],
         security=[{"bearer": []}, {"session": []}],  # either one, not both
     )
@@ -79,5 +80,5 @@ def register_openapi(app: Flask, title: str = "hotline API", version: str = "1")
     app.add_url_rule(DOCUMENT_PATH, "openapi_document", lambda: spec.spec)
     for rule in app.url_map.iter_rules():  # the document and spectree's own viewer pages are open to all
         if rule.rule == DOCUMENT_PATH or rule.rule.startswith("/api/docs"):
-            app.view_functions[rule.endpoint].public = True  # type: ignore[attr-defined]
+            app.view_functions[rule.endpoint].public = True  # type: ignore[union-attr]
     return spec

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow
 from admin.api_models import RecordList, RecordQuery, RecordView
@@ -19,7 +19,7 @@ MAX_PAGE = 500
 _HIDDEN = {"id", "caller_key"}
 
 
-def create_records_api(sql: sessionmaker) -> Blueprint:
+def create_records_api(sql: sessionmaker[Session]) -> Blueprint:
     api = Blueprint("records_api", __name__, url_prefix="/api/records")
 
     @api.get("")

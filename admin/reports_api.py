@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow
 from admin.api_models import ReportBody, ReportQuery
@@ -15,7 +15,7 @@ MAX_DAYS = 366
 """A longer period is refused: one request should not scan years of call records."""
 
 
-def create_reports_api(sql: sessionmaker, timezone: str, service_level_s: float) -> Blueprint:
+def create_reports_api(sql: sessionmaker[Session], timezone: str, service_level_s: float) -> Blueprint:
     api = Blueprint("reports_api", __name__, url_prefix="/api/reports")
 
     def report() -> Report:

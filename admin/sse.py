@@ -43,8 +43,9 @@ class EventTail:
             except redis.RedisError as exc:  # the stream ends; the page's EventSource reconnects in 2 s
                 log.info("event stream closed: redis unavailable (%s)", type(exc).__name__)
                 return
+            assert isinstance(reply, list), "a RESP2 connection answers [[stream, entries], ...]"
             batch: list[dict[str, str]] = []
-            for _, entries in reply or ():
+            for _, entries in reply:
                 for entry_id, fields in entries:
                     last = entry_id
                     batch.append(fields)

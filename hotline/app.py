@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 from rq import Queue
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import public
 from admin.accounts import Accounts
@@ -58,7 +58,7 @@ class Hotline:
     settings: Settings
     redis: redis.Redis
     redis_url: str
-    sql: sessionmaker
+    sql: sessionmaker[Session]
     menus: MenuRepository
     engine: Engine
     sessions: SessionStore
@@ -195,17 +195,17 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     return app
 
 
-def _recording_known(sql: sessionmaker, ref: str) -> bool:
+def _recording_known(sql: sessionmaker[Session], ref: str) -> bool:
     with sql() as db:
         return db.scalar(select(Recording.id).where(Recording.ref == ref)) is not None
 
 
-def _work_order_for(sql: sessionmaker, recording_ref: str) -> str | None:
+def _work_order_for(sql: sessionmaker[Session], recording_ref: str) -> str | None:
     with sql() as db:
         return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
 
 
-def record_recording(sql: sessionmaker, meta: StoredAudio) -> None:
+def record_recording(sql: sessionmaker[Session], meta: StoredAudio) -> None:
     """The SQL row of a stored recording, linked to its work order when there is one."""
     with sql.begin() as db:
         db.add(Recording(

@@ -8,12 +8,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Row, Select, bindparam, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import CursorResult, Engine, Row, Select, bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import CardFreeze, DemoCard
 from ivr.services import Account, BankUnavailable, Card
@@ -48,9 +48,9 @@ def _digest(value: str) -> str:
 class DemoBank:
     """A tiny core system on the SQL store, so the whole menu works out of the box."""
 
-    def __init__(self, sessions: sessionmaker) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._engine = sessions.kw["bind"]
+        self._engine: Engine = sessions.kw["bind"]
 
     def seed(self, cards: tuple[DemoCardSeed, ...] = DEMO_CARDS) -> None:
         """Add the demo cards that are not there yet."""
@@ -92,18 +92,19 @@ class DemoBank:
                 return row.freeze_reference
             reference = time.strftime("%y%m%d") + f"{secrets.randbelow(10**6):06d}"
             # Compare-and-set: SQLite ignores FOR UPDATE, so two reports at once must not both win.
-            claimed = db.execute(
+            # An UPDATE without RETURNING gives a CursorResult; Session.execute is typed Result (SQLAlchemy: cast).
+            claimed = cast(CursorResult[Any], db.execute(
                 update(DemoCard)
                 .where(DemoCard.token == token, DemoCard.freeze_reference.is_(None))
                 .values(status="frozen", freeze_reference=reference)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            )).rowcount
             if not claimed:
                 return db.scalar(select(DemoCard.freeze_reference).where(DemoCard.token == token))
             db.add(CardFreeze(token=token, reference=reference))
             return reference
 
-    def _first(self, statement: Select[Any], **params: str) -> Row[Any] | None:
+    def _first(self, statement: Select[*tuple[Any, ...]], **params: str) -> Row[*tuple[Any, ...]] | None:
         with self._engine.connect() as conn:
             return conn.execute(statement, params).first()
 
@@ -150,7 +151,7 @@ class HttpBank:
         return str(reference)
 
     def _call(
-        self, method: str, path: str, body: dict | None = None, ok: tuple[int, ...] = (200,)
+        self, method: str, path: str, body: dict[str, Any] | None = None, ok: tuple[int, ...] = (200,)
     ) -> requests.Response:
         try:
             reply = self._http.request(method, self._base + path, json=body, timeout=self._timeout)

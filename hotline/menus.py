@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import MenuVersion
 from ivr.loader import parse_menu
@@ -46,7 +46,7 @@ class MenuRepository:
     """Published menus live in SQL; Redis holds the live version number so every process
     sees a publish on its next call without a restart. Parsed versions are cached per process."""
 
-    def __init__(self, sessions: sessionmaker, client: redis.Redis) -> None:
+    def __init__(self, sessions: sessionmaker[Session], client: redis.Redis) -> None:
         self._sessions, self._redis = sessions, client
         self._parsed: dict[tuple[str, int], Menu] = {}
         self._raise_live = client.register_script(_RAISE_LIVE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
@@ -105,7 +106,7 @@ def _render_hangup(response: VoiceResponse, action: act.Hangup, urls: StepUrls) 
     response.hangup()
 
 
-_RENDER: dict[type, Callable] = {
+_RENDER: dict[type, Callable[[VoiceResponse, Any, StepUrls], None]] = {
     act.Gather: _render_gather, act.Record: _render_record,
     act.Enqueue: _render_enqueue, act.Transfer: _render_transfer, act.Hangup: _render_hangup,
 }

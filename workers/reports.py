@@ -290,7 +290,7 @@ class Report:
 
 # -- building it ------------------------------------------------------------------------------
 
-def build_report(sql: sessionmaker, start: dt.date, end: dt.date, timezone: str, service_level_s: float = 20,
+def build_report(sql: sessionmaker[Session], start: dt.date, end: dt.date, timezone: str, service_level_s: float = 20,
                  *, now: dt.datetime | None = None) -> Report:
     """The report of the local days ``start``..``end`` in ``timezone``; ``now`` decides which deadlines passed."""
     if start > end:
@@ -320,7 +320,8 @@ def build_report(sql: sessionmaker, start: dt.date, end: dt.date, timezone: str,
         )
 
 
-def queue_figures_of_day(sql: sessionmaker, day: dt.date, zone: ZoneInfo, service_level_s: float) -> QueueFigures:
+def queue_figures_of_day(sql: sessionmaker[Session], day: dt.date, zone: ZoneInfo,
+                         service_level_s: float) -> QueueFigures:
     """Service level, abandonment and their counts for one local day, as the report computes them
     (the live dashboard shows today's without building the whole report)."""
     lo, hi = _utc_midnight(day, zone), _utc_midnight(day + dt.timedelta(days=1), zone)

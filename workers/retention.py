@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import CallRecord, Recording, WorkOrder
 from recordings.store import RecordingStore
@@ -22,7 +22,7 @@ KEEP_FOR_OPEN_ORDERS = ("open", "assigned", "in_progress", "resolved", "reopened
 
 @dataclass
 class Retention:
-    sql: sessionmaker
+    sql: sessionmaker[Session]
     recordings: RecordingStore
     max_age: dt.timedelta
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)

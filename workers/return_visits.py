@@ -54,7 +54,7 @@ class VisitPolicy:
 
 @dataclass
 class ReturnVisits:
-    sql: sessionmaker
+    sql: sessionmaker[Session]
     desk: WorkOrderDesk
     policy: VisitPolicy
     enqueue: Enqueue

@@ -79,7 +79,8 @@ class WorkOrderDesk:
     """The one place work orders change: the IVR's intake, the CLI, the API and the jobs call it."""
 
     def __init__(
-        self, sql: sessionmaker, events: Events | None = None, deadlines: dict[str, ComplaintDeadline] | None = None,
+        self, sql: sessionmaker[Session], events: Events | None = None,
+        deadlines: dict[str, ComplaintDeadline] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._sql, self._events, self._clock = sql, events or _NoEvents(), clock

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import Base
 
 
-def connect(url: str) -> sessionmaker:
+def connect(url: str) -> sessionmaker[Session]:
     """A session factory for ``url``; tables are created if missing."""
     engine = _engine(url)
     Base.metadata.create_all(engine)

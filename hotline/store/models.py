@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -108,7 +109,7 @@ class CallRecord(Base):
     queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    ivr_path: Mapped[list] = mapped_column(JSON, default=list)
+    ivr_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
     intent: Mapped[str] = mapped_column(String(16), default="")
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     queue: Mapped[str] = mapped_column(String(32), default="")
@@ -248,7 +249,7 @@ class AuditEntry(Base):
     role: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(48), index=True)
     target: Mapped[str] = mapped_column(String(128))
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class MenuDraft(Base):
@@ -285,8 +286,8 @@ class AgentProfile(Base):
     agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     endpoint: Mapped[str] = mapped_column(String(128))
-    skills: Mapped[dict] = mapped_column(JSON)
+    skills: Mapped[dict[str, int]] = mapped_column(JSON)
     """Skill -> level 1-10, as the agent had them."""
-    languages: Mapped[list] = mapped_column(JSON)
+    languages: Mapped[list[str]] = mapped_column(JSON)
     deactivated_by: Mapped[str] = mapped_column(String(64))
     deactivated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
