@@ -229,3 +229,26 @@ def site(app: Any) -> Iterator[str]:
 
     with live_server(app) as url:
         yield url
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[Any]:
+    """Twilio's REST API on loopback (``tests.fakes.twilio_api.TwilioApi``), started and stopped."""
+    from tests.fakes.twilio_api import TwilioApi
+
+    api = TwilioApi()
+    api.server.start()
+    yield api
+    api.server.stop()
+
+
+API_TOKEN = "test-api-token-0123456789"
+
+
+@pytest.fixture
+def token_app(hotline: Hotline) -> Any:
+    """The web app with ``HOTLINE_API_TOKEN`` set to ``API_TOKEN``."""
+    hotline.settings = hotline.settings.model_copy(update={"api_token": API_TOKEN})
+    app = create_app(hotline=hotline)
+    app.testing = True
+    return app

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from hotline.app import Hotline
 from hotline.store.models import CallDisposition
 from routing.agents import Agent
+from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.test_console import CUSTOMER, MASKED, TwilioApi, agent_leg, app, caller, hotline, twilio_api  # noqa: F401
+from tests.test_console import CUSTOMER, MASKED, agent_leg, app, caller, hotline  # noqa: F401
 from tests.web import PASSWORD, add_user
 
 

@@ -23,22 +23,14 @@ from routing.agents import Agent
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.fakes.twilio_api import HOTLINE_NUMBER, TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.test_twilio_agents import HOTLINE_NUMBER, TwilioApi
 from tests.web import PASSWORD, SessionClient, add_user, live_server
 from workers.records import RecordWriter
 
 CUSTOMER = "+8613912345678"
 MASKED = "+86139****5678"
 CARD, PIN = "6222021234567894", "123456"
-
-
-@pytest.fixture
-def twilio_api() -> Iterator[TwilioApi]:
-    api = TwilioApi()
-    api.server.start()
-    yield api
-    api.server.stop()
 
 
 @pytest.fixture

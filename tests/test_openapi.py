@@ -21,27 +21,19 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from hotline.app import Hotline, create_app
+from hotline.app import Hotline
 from hotline.store.models import CallRecord, Recording
 from ivr.services import CallInfo
 from routing.agents import Agent
+from tests.conftest import API_TOKEN
 
-TOKEN = "schemathesis-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 25
 STREAMS = frozenset({"GET /api/live/stream", "GET /api/agent/stream"})
 """Server-sent events: an answer that never ends."""
 MAIN_PATHS = ("/api/agents", "/api/complaints", "/api/records", "/api/reports/summary", "/api/users", "/api/audit",
               "/api/me")
-
-
-@pytest.fixture
-def token_app(hotline: Hotline) -> Any:
-    hotline.settings = hotline.settings.model_copy(update={"api_token": TOKEN})
-    app = create_app(hotline=hotline)
-    app.testing = True
-    return app
 
 
 @pytest.fixture

@@ -12,17 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
-from hotline.app import Hotline, create_app
+from hotline.app import Hotline
 from ivr.services import CallInfo
 from routing.agents import Agent
+from tests.conftest import API_TOKEN
 from tests.web import PASSWORD, SessionClient, add_user
 
 A, S, G = "admin", "supervisor", "agent"
 ALL = (A, S, G)
 STAFF = (A, S)
-TOKEN = "role-matrix-token-0123456789"
 
 POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     # everyone logged in
@@ -117,14 +115,6 @@ def concrete(rule: str) -> str:
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: PARAMS.get(m.group(1), "x"), rule)
 
 
-@pytest.fixture
-def token_app(hotline: Hotline) -> Any:
-    hotline.settings = hotline.settings.model_copy(update={"api_token": TOKEN})
-    app = create_app(hotline=hotline)
-    app.testing = True
-    return app
-
-
 def test_every_route_has_a_decision_in_the_policy(token_app: Any) -> None:
     present = routes(token_app)
     missing = [f"add {method} {rule} to POLICY" for method, rule in present if (method, rule) not in POLICY]
@@ -155,7 +145,7 @@ def test_every_route_lets_in_exactly_the_roles_of_the_policy(hotline: Hotline, t
 
 def _bearer(client: Any) -> Any:
     def call(method: str, path: str, body: object = None) -> Any:
-        return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        return client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {API_TOKEN}"})
     return call
 
 
@@ -195,9 +185,9 @@ def _judge_anonymous(method: str, path: str, reply: Any) -> list[str]:
 def test_a_wrong_bearer_token_is_refused_even_where_anyone_logged_in_may_go(token_app: Any) -> None:
     client = token_app.test_client()
     for path in ("/api/me", "/api/users", "/api/agents"):
-        reply = client.get(path, headers={"Authorization": f"Bearer {TOKEN}x"})
+        reply = client.get(path, headers={"Authorization": f"Bearer {API_TOKEN}x"})
         assert reply.status_code == 401 and reply.headers["WWW-Authenticate"].startswith("Bearer")
-    assert client.get("/api/me", headers={"Authorization": f"Bearer {TOKEN}"}).json["name"] == "api-token"
+    assert client.get("/api/me", headers={"Authorization": f"Bearer {API_TOKEN}"}).json["name"] == "api-token"
 
 
 # -- CSRF: a cookie-authenticated write without the token is refused and changes nothing ----------
