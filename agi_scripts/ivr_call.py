@@ -69,10 +69,11 @@ def run_ivr_call(
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
                          deps.play_timeout_s)
     status = "completed"
+    counted: bool | None = None
     try:
         for _ in range(MAX_STEPS):
             channel.session = session
-            _count_in_menus(deps, session)
+            counted = _count_in_menus(deps, session, counted)
             event = channel.perform(actions)
             if event is None:
                 break
@@ -86,9 +87,12 @@ def run_ivr_call(
     return session
 
 
-def _count_in_menus(deps: IvrDeps, session: Session) -> None:
-    if deps.sessions is not None:
-        deps.sessions.note_in_ivr(session.call_id, not session.ended and session.outcome != "queued")
+def _count_in_menus(deps: IvrDeps, session: Session, counted: bool | None) -> bool:
+    """Note the call in (or out of) the dashboard's count when that changes: not a Redis trip per step."""
+    in_menus = not session.ended and session.outcome != "queued"
+    if deps.sessions is not None and in_menus != counted:
+        deps.sessions.note_in_ivr(session.call_id, in_menus)
+    return in_menus
 
 
 
