@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from hotline.app import Hotline, record_recording
 from ivr.services import CallInfo
@@ -133,7 +134,8 @@ def test_browser_plays_the_recording_and_sees_the_409_sentence(hotline: Hotline,
     page.goto(f"{site}/admin/work-orders?category=fees")
     page.click(f"text={orders['fees']}")
     page.click("#play-recording")
-    page.wait_for_function("document.getElementById('player').src.includes('/recordings/play/')")
+    # (an expect, not wait_for_function: a polled string is eval'd, which the page's CSP rightly refuses)
+    expect(page.locator("#player")).to_have_attribute("src", re.compile("/recordings/play/"))
     page.click("#do-close")
     assert "cannot close" in page.inner_text("#action-error")
     page.fill("form[data-action=start] input[name=note]", "calling the customer")
