@@ -8,7 +8,7 @@ from typing import Any
 
 from hotline.app import Hotline
 from tests.test_reports import seed
-from tests.web import PASSWORD, add_user
+from tests.web import add_user, browser_login
 
 CHARTS = ("chart-calls-hour", "chart-sl-hour", "chart-complaints-week", "chart-satisfaction")
 READ_CHARTS = """ids => Object.fromEntries(ids.map(id => {
@@ -19,11 +19,7 @@ READ_CHARTS = """ids => Object.fromEntries(ids.map(id => {
 
 
 def log_in(page: Any, site: str, name: str) -> None:
-    page.goto(f"{site}/login")
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(lambda url: "/login" not in url)
+    browser_login(page, site, name)
 
 
 def test_admin_creates_edits_deactivates_and_reactivates_an_agent(hotline: Hotline, site: str, page: Any) -> None:

@@ -13,7 +13,7 @@ from routing.agents import Agent
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_console import CUSTOMER, MASKED, agent_leg, app, caller, hotline  # noqa: F401
-from tests.web import PASSWORD, add_user
+from tests.web import add_user, browser_login
 
 
 def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
@@ -21,11 +21,7 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
 ) -> None:
     hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
     add_user(hotline, "ann", "agent")
-    page.goto(f"{site}/login")
-    page.fill("#name", "ann")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(f"{site}/agent")
+    browser_login(page, site, "ann", "/agent")
     expect(page.locator("#state")).to_have_text("offline")
     page.click("#go-available")
     expect(page.locator("#state")).to_have_text("available")

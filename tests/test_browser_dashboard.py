@@ -12,7 +12,7 @@ from hotline.app import Hotline
 from routing.agents import Agent
 from routing.router import CallRequest
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.web import PASSWORD, add_user
+from tests.web import add_user, browser_login
 
 
 def test_supervisor_sees_a_call_reach_the_menus_then_the_queue_without_reload(
@@ -20,11 +20,7 @@ def test_supervisor_sees_a_call_reach_the_menus_then_the_queue_without_reload(
     add_user(hotline, "sue", "supervisor")
     hotline.agents.put(Agent(id="a1", name="Ann", endpoint="PJSIP/a1", skills={"general": 5}, languages=["zh-CN"]))
     hotline.router.set_agent_state("a1", "not_ready")
-    page.goto(f"{site}/login")
-    page.fill("#name", "sue")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(f"{site}/admin/dashboard")
+    browser_login(page, site, "sue", "/admin/dashboard")
     expect(page.locator("body")).to_have_attribute("data-ready", "1")
     page.evaluate("window.stillThisPage = true")
     expect(page.locator("#waiting")).to_have_text("0")
@@ -51,11 +47,7 @@ def test_supervisor_sees_a_call_reach_the_menus_then_the_queue_without_reload(
 
 def test_an_agent_is_refused_the_dashboard(hotline: Hotline, site: str, page: Any) -> None:
     add_user(hotline, "al", "agent", agent_id="a1")
-    page.goto(f"{site}/login")
-    page.fill("#name", "al")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_load_state()
+    browser_login(page, site, "al", "/agent")
     reply = page.goto(f"{site}/admin/dashboard")
     assert reply is not None and reply.status == 403
     assert "may not" in page.inner_text("main")

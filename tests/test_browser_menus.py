@@ -10,7 +10,7 @@ from hotline.app import Hotline
 from hotline.menus import DEFAULT_MENU_FILE
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.web import PASSWORD, add_user
+from tests.web import add_user, browser_login
 
 DEFAULT = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
 OLD_MAIN = "查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"
@@ -19,11 +19,7 @@ OPTIONS = '      "3": complaint_category\n'
 
 
 def log_in(page: Any, site: str, name: str) -> None:
-    page.goto(f"{site}/login")
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(f"{site}/admin/**")
+    browser_login(page, site, name, "/admin/**")
 
 
 def new_call(client: Any) -> TwilioCaller:

@@ -9,7 +9,7 @@ import pytest
 
 from admin.accounts import LoginRefused
 from hotline.app import Hotline
-from tests.web import PASSWORD, SessionClient, add_user, csrf_of, login
+from tests.web import PASSWORD, SessionClient, add_user, browser_login, csrf_of, login
 
 NEW_PASSWORD = "a brand new password"
 
@@ -195,11 +195,7 @@ def test_audit_api_and_page_filter_by_action_actor_and_target(hotline: Hotline, 
 def test_browser_admin_creates_a_supervisor_who_then_logs_in(hotline: Hotline, site: str, page: Any,
                                                               browser: Any) -> None:
     add_user(hotline, "ana", "admin")
-    page.goto(f"{site}/login")
-    page.fill("#name", "ana")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url(f"{site}/admin/menus")
+    browser_login(page, site, "ana", "/admin/menus")
     page.goto(f"{site}/admin/users")
     page.wait_for_selector('tr[data-user="ana"]')
     assert page.is_hidden("#new-agent")  # the agent id is asked only for agents

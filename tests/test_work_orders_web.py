@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from hotline.app import Hotline, record_recording
 from ivr.services import CallInfo
-from tests.web import PASSWORD, SessionClient, add_user
+from tests.web import SessionClient, add_user, browser_login
 from workers.work_orders import WorkOrderDesk
 
 CUSTOMER = "+8613812345678"
@@ -127,10 +127,7 @@ def test_the_pages_are_for_admins_and_supervisors_and_writes_need_the_csrf_token
 def test_browser_plays_the_recording_and_sees_the_409_sentence(hotline: Hotline, orders: dict[str, str], site: str,
                                                                 page: Any) -> None:
     add_user(hotline, "sue", "supervisor")
-    page.goto(f"{site}/login")
-    page.fill("#name", "sue")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
+    browser_login(page, site, "sue", "/admin/dashboard")
     page.goto(f"{site}/admin/work-orders?category=fees")
     page.click(f"text={orders['fees']}")
     page.click("#play-recording")

@@ -37,6 +37,16 @@ def login(client: Any, name: str, password: str = PASSWORD) -> str:
     return token
 
 
+def browser_login(page: Any, site: str, name: str, lands: str | None = None) -> None:
+    """Log in through the /login form in the browser; wait until it lands on ``lands`` (a URL or glob under
+    ``site``), or anywhere but the login page."""
+    page.goto(f"{site}/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url(f"{site}{lands}" if lands else lambda url: "/login" not in url)
+
+
 class SessionClient:
     """A logged-in Flask test client whose JSON writes carry the CSRF header, as the pages' script does."""
 
