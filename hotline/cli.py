@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ import click
 
 from hotline import cli_reports, cli_router, cli_users, cli_workers
 from hotline.settings import Settings
+from hotline.supervisor import Child, Supervisor
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -56,18 +56,22 @@ def up() -> None:
     click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
                f"{settings.agi_port}/{settings.menu_name})")
     _first_admin(hotline, settings)
-    # FastAGI, the router reconciler and the RQ worker in their own processes: gunicorn forks from this one.
-    children = [subprocess.Popen([sys.executable, "-m", "hotline.cli", command])
-                for command in ("agi", "router", "worker")]
+    # FastAGI, the router reconciler and the RQ workers in their own processes, restarted when one dies;
+    # gunicorn forks its web workers from this one (and restarts those itself).
+    supervisor = Supervisor(_children(settings))
+    supervisor.start()
     master = os.getpid()
     try:
         _serve_web(settings)
     finally:
         if os.getpid() == master:  # not in gunicorn's forked workers
-            for child in children:
-                child.terminate()
-            for child in children:
-                child.wait(timeout=10)
+            supervisor.stop()
+
+
+def _children(settings: Settings) -> list[Child]:
+    command = [sys.executable, "-m", "hotline.cli"]
+    workers = [Child(f"worker-{n}", [*command, "worker"]) for n in range(1, settings.worker_processes + 1)]
+    return [Child("agi", [*command, "agi"]), Child("router", [*command, "router"]), *workers]
 
 
 def _first_admin(hotline: Hotline, settings: Settings) -> None:

@@ -40,6 +40,14 @@ def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
         if _answers(url):
             return url, False
     port = _free_port()
+    url = start_local_redis(folder, port)
+    url_file.write_text(url + "\n")
+    return url, True
+
+
+def start_local_redis(folder: Path, port: int) -> str:
+    """Start (or start again, after a crash or restart) the hotline's own redis-server: it keeps its data in
+    ``folder`` (append-only file), so a restart loses nothing."""
     subprocess.run(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
          "--dir", str(folder), "--pidfile", str(folder / "redis.pid"), "--logfile", str(folder / "redis.log"),
@@ -48,8 +56,7 @@ def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
     )
     url = f"redis://127.0.0.1:{port}/0"
     _wait_until_up(url)
-    url_file.write_text(url + "\n")
-    return url, True
+    return url
 
 
 @contextmanager

@@ -17,12 +17,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
 
     redis_url: str | None = None
+    """``redis://`` one server, ``redis+sentinel://`` a master found by Sentinel, ``redis+cluster://`` a
+    Redis Cluster (``hotline.redis_clients``); unset: the hotline starts its own local redis-server."""
+    rq_redis_url: str | None = Field(default=None, alias="HOTLINE_RQ_REDIS_URL")
+    """RQ's jobs (``redis://`` or ``redis+sentinel://``); unset: ``REDIS_URL``, which then must not be a cluster."""
     database_url: str | None = None
     data_dir: Path = Field(default=Path("var"), alias="HOTLINE_DATA_DIR")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="HOTLINE_PUBLIC_URL")
     web_host: str = Field(default="127.0.0.1", alias="HOTLINE_WEB_HOST")
     web_port: int = Field(default=8000, alias="HOTLINE_WEB_PORT")
     web_workers: int = Field(default=2, alias="HOTLINE_WEB_WORKERS")
+    worker_processes: int = Field(default=1, ge=1, alias="HOTLINE_WORKERS")
+    """RQ worker processes ``hotline up`` runs (each also writes call records and runs the job clock)."""
     agi_host: str = Field(default="127.0.0.1", alias="HOTLINE_AGI_HOST")
     agi_port: int = Field(default=4573, alias="HOTLINE_AGI_PORT")
     agi_env_timeout_s: float = Field(default=10.0, alias="HOTLINE_AGI_ENV_TIMEOUT")
@@ -39,6 +45,9 @@ class Settings(BaseSettings):
     menu_name: str = Field(default="hotline", alias="HOTLINE_MENU")
     session_ttl_s: int = Field(default=3600, alias="HOTLINE_SESSION_TTL")
     redis_timeout_s: float = Field(default=0.5, alias="HOTLINE_REDIS_TIMEOUT")
+    db_timeout_s: float = Field(default=5.0, gt=0, alias="HOTLINE_DB_TIMEOUT")
+    """How long SQL waits for the database (connect, pooled connection, SQLite lock) before the caller's
+    fallback runs: an outage costs a webhook at most this, well inside Twilio's 15 s."""
     bank_url: str | None = Field(default=None, alias="HOTLINE_BANK_URL")
     """Base URL of a real core-banking system; unset: the embedded demo bank."""
     bank_token: str | None = Field(default=None, alias="HOTLINE_BANK_TOKEN")

@@ -19,6 +19,7 @@ import redis
 from admin.accounts import Accounts
 from hotline.agi_peer import AsteriskPeer, PeerCall
 from hotline.store.db import connect
+from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, free_port
 from tests.fakes.twilio_caller import TwilioCaller
 
@@ -59,7 +60,7 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
         caller.press("1")
         assert caller.said() == ["请输入您的卡号，以井号键结束。"]
         redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
-        assert redis.Redis.from_url(redis_url).xlen("hotline:events") == 1
+        assert redis.Redis.from_url(redis_url).xlen(EVENTS_STREAM) == 1
         agi_call = _dial_agi(agi_port)
         assert agi_call.commands[-2:] == ["SET MUSIC on default", "NOOP"]  # held for an agent, then hung up
         with urllib.request.urlopen(base + "/login", timeout=5) as login_page:
@@ -122,3 +123,53 @@ def test_a_hotline_that_fails_to_start_stops_the_redis_it_started(tmp_path: Path
     assert result.returncode != 0
     redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
     _assert_stopped(redis_url)
+
+
+def test_hotline_up_starts_a_killed_fastagi_server_and_worker_again(tmp_path: Path) -> None:
+    port, agi_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port), HOTLINE_AGI_PORT=str(agi_port),
+               HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1",
+               HOTLINE_WORKERS="2")
+    hotline = Path(sys.executable).with_name("hotline")
+    proc = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _dial_agi(agi_port)
+        before = _children_by_role(proc.pid)
+        assert _counts(before) == {"agi": 1, "router": 1, "worker": 2}
+        for role in ("agi", "worker"):
+            os.kill(before[role][0], signal.SIGKILL)
+        _retry(lambda: _wanted(lambda: _counts(_children_by_role(proc.pid)) == _counts(before)
+                                   and _children_by_role(proc.pid)["agi"] != before["agi"]))
+        after = _children_by_role(proc.pid)
+        assert after["agi"] != before["agi"] and len(set(after["worker"]) - set(before["worker"])) == 1
+        assert _dial_agi(agi_port).commands[-2:] == ["SET MUSIC on default", "NOOP"]  # Asterisk served again
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert re.search(r"agi \(pid \d+\) stopped.*starting it again", output), output
+
+
+def _children_by_role(pid: int) -> dict[str, list[int]]:
+    """``hotline up``'s child processes by their ``hotline.cli`` command (gunicorn's web workers left out)."""
+    roles: dict[str, list[int]] = {}
+    # Children are listed per thread that started them: the supervisor's thread starts the restarted ones.
+    children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    for child in children:
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"hotline.cli" in argv:
+            roles.setdefault(argv[argv.index(b"hotline.cli") + 1].decode(), []).append(int(child))
+    return roles
+
+
+def _counts(roles: dict[str, list[int]]) -> dict[str, int]:
+    return {role: len(pids) for role, pids in roles.items()}
+
+
+def _wanted(ready: Callable[[], bool]) -> None:
+    if not ready():
+        raise OSError("not yet")  # _retry tries again
