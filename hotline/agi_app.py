@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 def ivr_deps(hotline: Hotline) -> IvrDeps:
     recordings_dir = hotline.settings.recordings_dir
     spool = RecordingSpool(
-        recordings_dir / "spool", hotline.recordings, on_saved=lambda meta: record_recording(hotline.sql, meta)
+        recordings_dir / "spool", hotline.recordings,
+        on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
     )
     return IvrDeps(hotline.engine, hotline.menus, hotline.events, spool, recordings_dir / "prompts", render_wav,
                    hold=hold_deps(hotline), play_timeout_s=hotline.settings.agi_play_timeout_s,

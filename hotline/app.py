@@ -26,7 +26,7 @@ from hotline.connector import AgentDialer, OfferConnector
 from hotline.menus import SURVEY_MENU_FILE, MenuRepository
 from hotline.redis_server import ensure_local_redis
 from hotline.settings import Settings
-from hotline.store.db import connect
+from hotline.store.db import UNAVAILABLE, connect
 from hotline.store.models import Recording, WorkOrder
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
@@ -43,6 +43,7 @@ from webhooks.recordings import RecordingFetcher
 from workers.calling_window import CallingWindow
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer, VisitDialer
 from workers.jobs import QUEUE, visit_enqueuer
+from workers.pending_writes import PendingWrites
 from workers.retention import Retention
 from workers.return_visits import ReturnVisits, VisitPolicy
 from workers.work_orders import WorkOrderDesk
@@ -84,7 +85,7 @@ def build_hotline(settings: Settings) -> Hotline:
         redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30, single_connection_client=True,
     )
-    sql = connect(settings.sql_url)
+    sql = connect(settings.sql_url, settings.db_timeout_s)
     bank: CoreBanking
     if settings.bank_url:
         bank = HttpBank(settings.bank_url, settings.bank_token, settings.bank_timeout_s)
@@ -93,7 +94,7 @@ def build_hotline(settings: Settings) -> Hotline:
     hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
     events = EventLog(client, settings.data_dir / "spool")
     jobs = Queue(QUEUE, connection=redis.Redis.from_url(redis_url, socket_connect_timeout=settings.redis_timeout_s))
-    desk = WorkOrderDesk(sql, events, settings.deadlines)
+    desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
     services = ServiceTable(bank, desk, hours, visits)
     recordings = RecordingStore(settings.recordings_dir)
@@ -180,7 +181,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
         known=lambda ref: _recording_known(hotline.sql, ref),
         work_order_for=lambda ref: _work_order_for(hotline.sql, ref),
-        on_saved=lambda meta: record_recording(hotline.sql, meta),
+        on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
     app.register_blueprint(create_blueprint(calls, fetcher, config, hotline.visits))
@@ -196,19 +197,31 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
 
 
 def _recording_known(sql: sessionmaker[Session], ref: str) -> bool:
-    with sql() as db:
-        return db.scalar(select(Recording.id).where(Recording.ref == ref)) is not None
+    try:
+        with sql() as db:
+            return db.scalar(select(Recording.id).where(Recording.ref == ref)) is not None
+    except UNAVAILABLE:
+        return False  # fetch it again: storing is idempotent, and its row waits for the database
 
 
 def _work_order_for(sql: sessionmaker[Session], recording_ref: str) -> str | None:
-    with sql() as db:
-        return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
+    try:
+        with sql() as db:
+            return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
+    except UNAVAILABLE:
+        return None  # the row is linked when it is written
 
 
-def record_recording(sql: sessionmaker[Session], meta: StoredAudio) -> None:
-    """The SQL row of a stored recording, linked to its work order when there is one."""
-    with sql.begin() as db:
-        db.add(Recording(
-            ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,
-            duration_s=meta.duration_s, sha256=meta.sha256, size_bytes=meta.size_bytes,
-        ))
+def record_recording(sql: sessionmaker[Session], meta: StoredAudio, pending: PendingWrites | None = None) -> None:
+    """The SQL row of a stored recording, linked to its work order when there is one; kept in ``pending``
+    while the database is away (the caller's call goes on)."""
+    try:
+        with sql.begin() as db:
+            db.add(Recording(
+                ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,
+                duration_s=meta.duration_s, sha256=meta.sha256, size_bytes=meta.size_bytes,
+            ))
+    except UNAVAILABLE:
+        if pending is None:
+            raise
+        pending.recording(meta)

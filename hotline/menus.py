@@ -11,11 +11,12 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.store.db import UNAVAILABLE
 from hotline.store.models import MenuVersion
 from ivr.loader import parse_menu
 from ivr.model import Menu
 from ivr.validate import validate_menu
-from routing.keys import live_menu_key
+from routing.keys import live_menu_key, menu_source_key
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class MenuRepository:
             latest = db.scalar(select(func.max(MenuVersion.version)).where(MenuVersion.menu == menu.name))
             version = (latest or 0) + 1
             db.add(MenuVersion(menu=menu.name, version=version, source=source, published_by=published_by))
+        self._keep_copy(menu.name, version, source)
         self._raise_live(keys=[live_menu_key(menu.name)], args=[version])
         log.info("menu %s version %d published by %s", menu.name, version, published_by)
         return menu.model_copy(update={"version": version})
@@ -108,14 +110,43 @@ class MenuRepository:
         key = (name, version)
         menu = self._parsed.get(key)
         if menu is None:
-            with self._sessions() as db:
-                source = db.scalar(select(MenuVersion.source).where(
-                    MenuVersion.menu == name, MenuVersion.version == version))
+            source = self._source(name, version)
             if source is None:
                 raise MenuNotFound(f"menu {name!r} has no version {version}")
             menu = parse_menu(source).model_copy(update={"version": version})
             self._parsed[key] = menu
         return menu
+
+    def _source(self, name: str, version: int) -> str | None:
+        """From SQL, copied to Redis on the way; from that copy while the database is away, so a process
+        (re)started during an outage still answers calls."""
+        try:
+            with self._sessions() as db:
+                source = db.scalar(select(MenuVersion.source).where(
+                    MenuVersion.menu == name, MenuVersion.version == version))
+        except UNAVAILABLE:
+            copy = self._copy(name, version)
+            if copy is None:
+                raise
+            log.warning("menu %s version %d read from its Redis copy: database unavailable", name, version)
+            return copy
+        if source is not None:
+            self._keep_copy(name, version, source)
+        return source
+
+    def _copy(self, name: str, version: int) -> str | None:
+        try:
+            raw = self._redis.get(menu_source_key(name, version))
+        except redis.RedisError:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def _keep_copy(self, name: str, version: int, source: str) -> None:
+        # Published versions never change: a copy needs no expiry, and an old one is never wrong.
+        try:
+            self._redis.set(menu_source_key(name, version), source)
+        except redis.RedisError as exc:
+            log.info("menu %s version %d not copied to Redis: %s", name, version, type(exc).__name__)
 
     def _latest_version(self, name: str) -> int:
         with self._sessions() as db:

@@ -27,3 +27,18 @@ def router_prefix(hotline: str) -> str:
     """Every router key of one hotline starts with this; the ``{...}`` hash tag keeps them in one
     Redis Cluster slot, so the Lua scripts may touch any of them."""
     return f"hotline:{{{hotline}}}:"
+
+
+def menu_source_key(menu: str, version: int) -> str:
+    """The YAML of a published menu version, copied from SQL: calls start while the database is away."""
+    return f"hotline:menu:{menu}:source:{version}"
+
+
+def pending_work_order_seq_key(day: str) -> str:
+    """The day's (``yymmdd``) sequence of work-order numbers given while the database was away."""
+    return f"hotline:work_orders:pending_seq:{day}"
+
+
+def pending_work_order_key(call_id: str) -> str:
+    """The pending work-order number a call was given (a replayed step gets the same one)."""
+    return f"hotline:work_orders:pending:{call_id}"

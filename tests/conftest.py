@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from agi_scripts.server import FastAgiServer
 from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
+from hotline.private_postgres import BIN_GLOB, PrivatePostgres, postgres_bin_dir
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
 from hotline.store.db import connect
@@ -88,6 +89,8 @@ def redis_url(redis_server: RedisProcess) -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hotline.db'}"
+    if request.param == "private_postgres":
+        return str(request.getfixturevalue("private_postgres_url"))
     return fresh_postgres()
 
 
@@ -104,6 +107,35 @@ def fresh_postgres() -> str:
     finally:
         engine.dispose()
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the session's own (initdb + pg_ctl on a free loopback port, trust auth, fsync off)
+    that a test may stop and start: ``.stop()``, ``.start()``, ``with .outage():``. Required in CI; skipped
+    where the server binaries are not installed."""
+    if postgres_bin_dir() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"no PostgreSQL server binaries under {BIN_GLOB}: .ci/run needs Debian's postgresql")
+        pytest.skip(f"PostgreSQL server binaries are not installed ({BIN_GLOB})")
+    server = PrivatePostgres()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def private_postgres_url(private_postgres: PrivatePostgres) -> str:
+    """The private server's database, running and emptied."""
+    if not private_postgres.running():
+        private_postgres.start()  # a test that failed mid-outage left it stopped
+    engine = sqlalchemy.create_engine(private_postgres.url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return private_postgres.url
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
 from hotline.store.models import CallRecord
+from workers.pending_writes import PENDING_EVENTS, write_pending
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +106,21 @@ class RecordWriter:
         self._sql = sql
 
     def write(self, events: Iterable[Mapping[str, str]]) -> int:
-        """Upsert the records the events touch; returns how many records were written."""
+        """Upsert the records the events touch, and write what was kept while the database was away
+        (``workers.pending_writes``) in the same transaction; returns how many records were written."""
         by_call: dict[str, list[Mapping[str, str]]] = {}
+        pending: list[Mapping[str, str]] = []
         for event in events:
             kind, call_id = event.get("type", ""), event.get("call_id", "")
             if kind in RECORD_EVENTS and call_id and len(call_id) <= 64:
                 by_call.setdefault(call_id, []).append(event)
-        if not by_call:
+            elif kind in PENDING_EVENTS:
+                pending.append(event)
+        if not by_call and not pending:
             return 0
         with self._sql.begin() as db:
+            if pending:
+                write_pending(db, pending)
             existing = self._existing(db, list(by_call))
             inserts, updates = [], []
             for call_id, call_events in by_call.items():

@@ -17,10 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.store.db import UNAVAILABLE
 from hotline.store.models import Recording, WorkOrder, WorkOrderChange
 from ivr.masking import mask_phone
 from ivr.services import COMPLAINT_CATEGORIES, CallInfo
 from workers.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
+from workers.pending_writes import PendingWrites
 
 log = logging.getLogger(__name__)
 
@@ -81,29 +83,45 @@ class WorkOrderDesk:
     def __init__(
         self, sql: sessionmaker[Session], events: Events | None = None,
         deadlines: dict[str, ComplaintDeadline] | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), pending: PendingWrites | None = None,
     ) -> None:
         self._sql, self._events, self._clock = sql, events or _NoEvents(), clock
         self.deadlines = {**DEFAULT_DEADLINES, **(deadlines or {})}
         self.on_resolved: OnResolved | None = None
         """Set by the return-visit scheduler: runs inside the resolving transaction."""
+        self.pending = pending
+        """Keeps complaints taken while the database is away; None: the intake fails then."""
 
     # -- intake (the IVR's ``complaint.open`` service) -----------------------------------------
 
     def open_work_order(self, call: CallInfo, category: str, recording_ref: str) -> str:
-        """One work order per call: a replayed step gets the number already given."""
+        """One work order per call: a replayed step gets the number already given. With the database
+        away, the complaint is kept (``pending``) and its number given all the same."""
         if category not in COMPLAINT_CATEGORIES:
             category = "other"
         now, rule = self._clock(), self.deadlines.get(category, DEFAULT_DEADLINES["other"])
+        values = {
+            "call_id": call.call_id, "category": category, "caller_masked": mask_phone(call.caller),
+            "callback_number": call.caller, "language": call.language, "channel": call.channel,
+            "recording_ref": recording_ref, "priority": rule.priority, "created_at": now,
+            "first_contact_due": now + dt.timedelta(hours=rule.first_contact_h),
+            "resolve_due": now + dt.timedelta(hours=rule.resolve_h),
+        }
+        kept = self.pending.known(call.call_id) if self.pending is not None else None
+        if kept is not None:  # the call's complaint is already waiting for the database: one work order per call
+            return kept
+        try:
+            return self._open(call, values)
+        except UNAVAILABLE:
+            if self.pending is None:
+                raise
+            return self.pending.work_order(values)
+
+    def _open(self, call: CallInfo, values: dict[str, Any]) -> str:
+        now, category, recording_ref = values["created_at"], values["category"], values["recording_ref"]
         try:
             with self._sql.begin() as db:
-                order = WorkOrder(
-                    number="", call_id=call.call_id, category=category, caller_masked=mask_phone(call.caller),
-                    callback_number=call.caller, language=call.language, channel=call.channel,
-                    recording_ref=recording_ref, status="open", priority=rule.priority, created_at=now,
-                    first_contact_due=now + dt.timedelta(hours=rule.first_contact_h),
-                    resolve_due=now + dt.timedelta(hours=rule.resolve_h),
-                )
+                order = WorkOrder(number="", status="open", **values)
                 db.add(order)
                 db.flush()
                 order.number = f"{now:%y%m%d}{order.id:06d}"

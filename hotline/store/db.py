@@ -2,28 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotline.store.models import Base
 
+log = logging.getLogger(__name__)
 
-def connect(url: str) -> sessionmaker[Session]:
-    """A session factory for ``url``; tables are created if missing."""
-    engine = _engine(url)
-    Base.metadata.create_all(engine)
+DEFAULT_TIMEOUT_S = 5.0
+"""How long a statement waits for the database (to connect, for a free pooled connection, for a SQLite
+lock) before failing: webhooks must answer well inside Twilio's 15 s, with the fallback the menu gives."""
+
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+"""Errors that mean "the database is not there right now" (down, unreachable, locked), not a bad statement."""
+
+
+def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> sessionmaker[Session]:
+    """A session factory for ``url``; tables are created if missing (checked later when the database is away)."""
+    engine = _engine(url, timeout_s)
+    try:
+        conn = engine.connect()
+    except UNAVAILABLE as exc:
+        # A process (re)started during an outage still serves calls; the tables exist in any running hotline.
+        log.warning("database unavailable at start, tables not checked: %s", str(exc).splitlines()[0][:200])
+    else:
+        with conn:
+            Base.metadata.create_all(conn)
+            conn.commit()
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, timeout_s: float) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # Fail fast when the server is down or unreachable: connect timeout, TCP keepalives, and a cap on
+        # unacknowledged data (a server gone mid-query); pre-ping drops connections a restart closed.
+        seconds = max(2, math.ceil(timeout_s))
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=timeout_s,
+                             connect_args={"connect_timeout": seconds, "keepalives": 1, "keepalives_idle": 10,
+                                           "keepalives_interval": 2, "keepalives_count": 3,
+                                           "tcp_user_timeout": seconds * 1000})
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 10})
+    engine = create_engine(url, connect_args={"timeout": timeout_s})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -1,0 +1,268 @@
+"""The database unavailable during calls: every call is still answered on both channels, a complaint is kept
+with the number the caller heard, and once the database is back every call has one record and every
+complaint one work order with that number.
+
+PostgreSQL is a private server the test stops for the outage and starts again. A locked SQLite is another
+connection holding ``BEGIN EXCLUSIVE``: readers go on, so inquiries are still answered; writers fail
+after their busy timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy
+from sqlalchemy import func, select
+
+from hotline.agi_peer import AsteriskPeer, PeerCall
+from hotline.app import Hotline, build_hotline, create_app
+from hotline.private_postgres import PrivatePostgres
+from hotline.settings import Settings
+from hotline.sqlite_lock import SqliteLock, hold_locked
+from hotline.store.db import connect
+from hotline.store.models import CallRecord, DemoCard, MenuVersion, Recording, WorkOrder
+from routing.keys import EVENTS_STREAM
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, serve_agi
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.test_recordings import MediaServer, recording_callback, wav_bytes
+from workers.records import RecordWriter
+from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
+
+CARD, PIN, ID_LAST6 = "6222021234567894", "123456", "12345*"
+HEARD = re.compile(r"工单号：([0-9 ]+)。")
+
+
+@pytest.fixture
+def media() -> Iterator[MediaServer]:
+    server = MediaServer()
+    yield server
+    server.http.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, media: MediaServer) -> Settings:
+    # A short SQL timeout: a locked SQLite makes each write wait this long before the caller's fallback.
+    return settings.model_copy(update={"twilio_api_base": media.base, "db_timeout_s": 1.0})
+
+
+def twilio_calls(hotline: Hotline, media: MediaServer, sqlite_readable: bool) -> dict[str, TwilioCaller]:
+    """An inquiry, a loss report, a complaint (with its recording callback) and an agent call, each hung up."""
+    client = create_app(hotline=hotline).test_client()
+    calls = {kind: TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL) for kind in ("inquiry", "loss", "complaint", "agent")}
+    for caller, keys in ((calls["inquiry"], ["1", CARD + "#"] + ([PIN] if sqlite_readable else [])),
+                         (calls["loss"], ["2", CARD + "#"] + ([ID_LAST6] if sqlite_readable else [])),
+                         (calls["complaint"], ["3", "2"]), (calls["agent"], ["0"])):
+        caller.dial()  # TwilioCaller asserts every answer is 200 TwiML: never a 500
+        for key in keys:
+            caller.press(key)
+    complaint = calls["complaint"]
+    sid = f"RE{complaint.call_sid[2:]}"
+    media.audio[sid] = wav_bytes()
+    complaint.record(sid, 20, url=media.recording_url(sid))
+    assert recording_callback(complaint, media.recording_url(sid), sid=sid).status_code == 204
+    for caller in calls.values():
+        assert caller.hang_up() == 204
+    return calls
+
+
+def agi_calls(address: tuple[str, int], sqlite_readable: bool) -> dict[str, tuple[AsteriskPeer, PeerCall]]:
+    scripts = {
+        "inquiry": ["1", CARD + "#"] + ([PIN, ""] if sqlite_readable else []),
+        "loss": ["2", CARD + "#"] + ([ID_LAST6] if sqlite_readable else []),
+        "complaint": ["3", "2", "record:3", ""],
+        "agent": ["0"],
+    }
+    calls = {}
+    for kind, keys in scripts.items():
+        peer = AsteriskPeer(keys, caller=f"1390000000{len(calls)}")
+        calls[kind] = (peer, peer.dial(*address))
+    return calls
+
+
+def records_consumer(hotline: Hotline) -> StreamConsumer:
+    consumer = StreamConsumer(redis.Redis.from_url(hotline.redis_url),
+                              ConsumerConfig(EVENTS_STREAM, RECORDS_GROUP, "test-writer", block_ms=100),
+                              RecordWriter(hotline.sql).write)
+    consumer.ensure_group()
+    return consumer
+
+
+def pending(hotline: Hotline) -> int:
+    return int(redis.Redis.from_url(hotline.redis_url).xpending(EVENTS_STREAM, RECORDS_GROUP)["pending"])
+
+
+def drain(consumer: StreamConsumer, hotline: Hotline) -> None:
+    """The record writer's loop, after the outage: until every event is written and acknowledged."""
+    while consumer.step() or pending(hotline):
+        pass
+
+
+def queued(hotline: Hotline, call_id: str) -> tuple[str, str]:
+    """(skill, priority) the call waited with, from the router's ``call_queued`` event."""
+    client = redis.Redis.from_url(hotline.redis_url, decode_responses=True)
+    found = [(e["skill"], e["priority"]) for _, e in client.xrange(EVENTS_STREAM)
+             if e["type"] == "call_queued" and e["call_id"] == call_id]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def heard_number(said: list[str]) -> str:
+    match = HEARD.search(" ".join(said))
+    assert match, said
+    return match[1].replace(" ", "")
+
+
+def dynamic_sound(text: str) -> str:
+    """The sound FastAGI plays for a prompt filled per call (``agi_scripts.commands.Prompts``)."""
+    return hashlib.sha256(f"zh-CN\n{text}".encode()).hexdigest()[:24]
+
+
+def heard_over_agi(call: PeerCall, number: str) -> bool:
+    text = f"我们已受理您的投诉，工单号：{' '.join(number)}。我们会尽快处理并回访您。"
+    return any(sound.endswith("/dynamic/" + dynamic_sound(text)) for sound in call.played)
+
+
+def assert_answered(agi: dict[str, tuple[AsteriskPeer, PeerCall]]) -> None:
+    """No FastAGI call ended at the server's error boundary (its apology)."""
+    for kind, (_, call) in agi.items():
+        assert "hotline/apology" not in str(call.commands), f"the {kind} call was dropped with an apology"
+
+
+def assert_written_once(hotline: Hotline, call_ids: list[str]) -> dict[str, WorkOrder]:
+    """One record per call, none twice; returns the work orders by call id."""
+    with hotline.sql() as db:
+        counts = dict(db.execute(select(CallRecord.call_id, func.count()).group_by(CallRecord.call_id)).all())
+        orders = {o.call_id: o for o in db.scalars(select(WorkOrder))}
+        order_counts = db.execute(select(WorkOrder.call_id, func.count()).group_by(WorkOrder.call_id)).all()
+    assert counts == dict.fromkeys(call_ids, 1)
+    assert all(n == 1 for _, n in order_counts)
+    return orders
+
+
+# -- PostgreSQL stopped ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_calls_during_a_postgres_outage_are_answered_and_everything_is_written_after(
+        hotline: Hotline, private_postgres: PrivatePostgres, media: MediaServer, prompts: Path) -> None:
+    consumer = records_consumer(hotline)
+    with serve_agi(hotline) as address:
+        private_postgres.stop()
+        try:
+            twilio = twilio_calls(hotline, media, sqlite_readable=False)
+            agi = agi_calls(address, sqlite_readable=False)
+            with pytest.raises(sqlalchemy.exc.OperationalError):
+                consumer.step()  # the record writer cannot write: the events stay unacknowledged
+            assert pending(hotline) > 0
+        finally:
+            private_postgres.start()
+    drain(consumer, hotline)
+
+    assert_answered(agi)
+    for kind, skill in (("inquiry", "inquiry"), ("loss", "loss")):  # both need the bank: an agent takes over
+        assert queued(hotline, twilio[kind].call_sid) == queued(hotline, agi[kind][0].uniqueid) == (
+            skill, "10" if skill == "loss" else "5")
+    assert twilio["loss"].transcript[-1] == "正在为您优先转接挂失专员，请稍候。"
+
+    call_ids = [c.call_sid for c in twilio.values()] + [peer.uniqueid for peer, _ in agi.values()]
+    orders = assert_written_once(hotline, call_ids)
+    twilio_order, agi_order = orders[twilio["complaint"].call_sid], orders[agi["complaint"][0].uniqueid]
+    assert twilio_order.number == heard_number(twilio["complaint"].transcript)
+    assert heard_over_agi(agi["complaint"][1], agi_order.number)
+    assert len(orders) == 2 and all(re.fullmatch(r"\d{6}0\d{6}", o.number) for o in orders.values())
+    assert (twilio_order.category, twilio_order.status, twilio_order.callback_number) == (
+        "fees", "open", twilio["complaint"].caller)
+    with hotline.sql() as db:
+        recordings = {r.call_id: r for r in db.scalars(select(Recording))}
+    # Both recordings were stored while the database was away; their rows came after, linked.
+    assert recordings[twilio["complaint"].call_sid].work_order == twilio_order.number
+    assert recordings[agi["complaint"][0].uniqueid].work_order == agi_order.number
+    assert hotline.desk.show(twilio_order.number)["changes"][0]["action"] == "open"
+
+    drain(consumer, hotline)  # written twice (a replayed batch): nothing doubles
+    assert_written_once(hotline, call_ids)
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_process_started_during_the_outage_answers_calls_with_the_menu_copied_to_redis(
+        hotline: Hotline, settings: Settings, private_postgres: PrivatePostgres, prompts: Path) -> None:
+    with private_postgres.outage():
+        fresh = build_hotline(settings)  # a web or FastAGI process restarted while the database is away
+        caller = TwilioCaller(create_app(hotline=fresh).test_client(), AUTH_TOKEN, PUBLIC_URL)
+        caller.dial()
+        caller.press("3")
+        assert caller.said() == ["服务态度请按1，收费问题请按2，银行卡和账户问题请按3，其他问题请按4。"]
+        with serve_agi(fresh) as address:
+            call = AsteriskPeer(["0"]).dial(*address)
+    assert call.played[:2] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/main"]
+    assert "hotline/apology" not in str(call.commands)
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_complaint_made_twice_in_one_call_during_the_outage_gets_one_number(
+        hotline: Hotline, private_postgres: PrivatePostgres) -> None:
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    with private_postgres.outage():
+        caller.dial()
+        numbers = []
+        for attempt in range(2):  # complain, back to the main menu, complain again
+            caller.press("3")
+            caller.press("4")
+            caller.record(f"RE-twice-{attempt}", 10)
+            numbers.append(heard_number(caller.said()))
+            caller.press("2")
+        caller.hang_up()
+    drain(records_consumer(hotline), hotline)
+    assert numbers[0] == numbers[1]
+    with hotline.sql() as db:
+        assert [o.number for o in db.scalars(select(WorkOrder))] == [numbers[0]]
+
+
+# -- SQLite locked --------------------------------------------------------------------------------
+
+
+def test_calls_while_sqlite_is_locked_read_what_they_can_and_everything_is_written_after(
+        hotline: Hotline, settings: Settings, media: MediaServer, prompts: Path) -> None:
+    consumer = records_consumer(hotline)
+    with serve_agi(hotline) as address, SqliteLock(settings.sql_url):
+        twilio = twilio_calls(hotline, media, sqlite_readable=True)
+        agi = agi_calls(address, sqlite_readable=True)
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="database is locked"):
+            consumer.step()
+        assert pending(hotline) > 0
+    drain(consumer, hotline)
+
+    assert_answered(agi)
+    # Reads go on under the lock: the inquiry is answered in full.
+    assert twilio["inquiry"].transcript[-2].startswith("您的余额为12345.67元")
+    # The freeze is a write: it waits, fails, and the caller goes to the loss queue first.
+    assert queued(hotline, twilio["loss"].call_sid) == queued(hotline, agi["loss"][0].uniqueid) == ("loss", "10")
+    with hotline.sql() as db:
+        assert db.scalar(select(DemoCard.status).where(DemoCard.last4 == CARD[-4:])) == "active"
+
+    call_ids = [c.call_sid for c in twilio.values()] + [peer.uniqueid for peer, _ in agi.values()]
+    orders = assert_written_once(hotline, call_ids)
+    assert orders[twilio["complaint"].call_sid].number == heard_number(twilio["complaint"].transcript)
+    assert heard_over_agi(agi["complaint"][1], orders[agi["complaint"][0].uniqueid].number)
+
+
+def test_hold_locked_refuses_writers_until_it_lets_go_and_readers_go_on(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    sql = connect(url, timeout_s=0.2)
+    with sql.begin() as db:
+        db.add(MenuVersion(menu="m", version=1, source="before", published_by="test"))
+    released = hold_locked(url, 1.0)  # what the day simulator uses for its SQLite outage
+    with sql() as db:
+        assert db.scalar(select(MenuVersion.source)) == "before"
+    with pytest.raises(sqlalchemy.exc.OperationalError, match="database is locked"), sql.begin() as db:
+        db.add(MenuVersion(menu="m", version=2, source="during", published_by="test"))
+    released.join()
+    with sql.begin() as db:
+        db.add(MenuVersion(menu="m", version=2, source="after", published_by="test"))
+    with sql() as db:
+        assert list(db.scalars(select(MenuVersion.source).order_by(MenuVersion.version))) == ["before", "after"]
