@@ -17,7 +17,7 @@ from admin.access import allow, current
 from admin.auth import json_body, json_error
 from admin.console import Console, ConsoleRefused, ConsoleView, NoAgent
 from admin.openapi import ErrorBody, doc
-from admin.sse import EventTail, snapshots, sse_response
+from admin.sse import event_tail, snapshots, sse_response
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class WrapUpBody(BaseModel):
 
 def create_console_web(hotline: Hotline) -> Blueprint:
     bp = Blueprint("console_web", __name__)
-    console, tail = Console(hotline), EventTail(hotline.redis_url)
+    console, tail = Console(hotline), event_tail(hotline)
 
     @bp.get("/agent")
     @allow("agent")

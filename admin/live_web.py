@@ -12,7 +12,7 @@ from admin.access import allow
 from admin.live_board import LiveBoard
 from admin.live_models import LiveSnapshot
 from admin.openapi import ErrorBody, doc
-from admin.sse import EventTail, snapshots, sse_response
+from admin.sse import event_tail, snapshots, sse_response
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -25,7 +25,7 @@ LIVE_EVENTS = ("call", "agent")
 def create_live_web(hotline: Hotline) -> Blueprint:
     s = hotline.settings
     board = LiveBoard(hotline.router, hotline.agents, hotline.sessions, hotline.sql, s.timezone, s.service_level_s)
-    tail = EventTail(hotline.redis_url)
+    tail = event_tail(hotline)
     web = Blueprint("live_web", __name__)
 
     @web.get("/admin/dashboard")

@@ -1,7 +1,7 @@
 """Server-sent events from the call-event stream, for the live dashboard and the agent console.
 
-Each open page holds one blocking ``XREAD`` on its own connection (from a pool kept apart from the
-process's shared client, which a blocking read would hold up for every other request).
+Each open page holds one blocking ``XREAD`` on its own connection (from a client with a pool kept apart
+from the process's shared client, which a blocking read would hold up for every other request).
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import Response, current_app, stream_with_context
 
 from routing.keys import EVENTS_STREAM
+
+if TYPE_CHECKING:
+    from hotline.app import Hotline
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +26,25 @@ HEARTBEAT_S = 15.0
 """A comment line this often: proxies keep the stream open and a closed page is noticed."""
 
 
+SOCKET_TIMEOUT_S = HEARTBEAT_S + 5
+"""The read timeout the tail's client needs: above the longest block."""
+
+
 class EventTail:
-    def __init__(self, redis_url: str, stream: str = EVENTS_STREAM) -> None:
-        self.pool = redis.ConnectionPool.from_url(redis_url, socket_timeout=HEARTBEAT_S + 5, decode_responses=True)
-        self.stream = stream
+    """``client``: a pooled client (``decode_responses=True``, ``socket_timeout=SOCKET_TIMEOUT_S``) that
+    is not the process's shared single connection (``hotline.redis_clients.RedisClients.blocking``)."""
+
+    def __init__(self, client: redis.Redis, stream: str = EVENTS_STREAM) -> None:
+        self.client, self.stream = client, stream
 
     def position(self) -> str:
         """The id of the newest event now: following from it misses nothing that comes after."""
-        newest = redis.Redis(connection_pool=self.pool).xrevrange(self.stream, count=1)
+        newest = self.client.xrevrange(self.stream, count=1)
         return str(newest[0][0]) if newest else "0-0"
 
     def follow(self, start: str = "$", block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
         """Batches of events after ``start``; an empty batch when ``block_s`` passed with none."""
-        client = redis.Redis(connection_pool=self.pool)
+        client = self.client
         last = start
         while True:
             try:
@@ -50,6 +59,12 @@ class EventTail:
                     last = entry_id
                     batch.append(fields)
             yield batch
+
+
+def event_tail(hotline: Hotline) -> EventTail:
+    """The hotline's events stream, read on a client of its own (standalone, Sentinel or Cluster)."""
+    client = hotline.redis_clients.blocking(SOCKET_TIMEOUT_S, decode_responses=True)
+    return EventTail(client, hotline.events.stream)
 
 
 class StreamSlots:

@@ -6,8 +6,6 @@ import logging
 import signal
 import sys
 
-import redis
-
 from agi_scripts.agent_login import agent_login
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
@@ -38,8 +36,7 @@ def hold_deps(hotline: Hotline) -> HoldDeps:
     s = hotline.settings
     poll_s = 1.0
     # Blocking reads get their own pooled connections: the shared client is one locked connection.
-    waiting = redis.Redis.from_url(
-        hotline.redis_url, socket_timeout=poll_s + 2, socket_connect_timeout=s.redis_timeout_s)
+    waiting = hotline.redis_clients.blocking(poll_s + 2)
     return HoldDeps(
         hotline.router, hotline.agents, hotline.connector, LeaseKeeper(hotline.router), waiting,
         announce_every_s=s.hold_announce_every_s, max_wait_s=s.hold_max_wait_s, poll_s=poll_s,

@@ -24,6 +24,7 @@ from admin.web import finish_web, init_web, register_pages
 from hotline.banking import DemoBank, HttpBank
 from hotline.connector import AgentDialer, OfferConnector
 from hotline.menus import SURVEY_MENU_FILE, MenuRepository
+from hotline.redis_clients import RedisClients
 from hotline.redis_server import ensure_local_redis
 from hotline.settings import Settings
 from hotline.store.db import UNAVAILABLE, connect
@@ -33,6 +34,7 @@ from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
 from recordings.store import RecordingStore, StoredAudio
 from routing.agents import AgentRegistry
 from routing.events import EventLog
+from routing.keys import events_stream
 from routing.router import Router
 from routing.sessions import SessionStore
 from webhooks import TwilioConfig, create_blueprint
@@ -59,6 +61,8 @@ class Hotline:
     settings: Settings
     redis: redis.Redis
     redis_url: str
+    redis_clients: RedisClients
+    """Builds the process's other Redis clients (blocking reads, RQ) for any ``REDIS_URL`` mode."""
     sql: sessionmaker[Session]
     menus: MenuRepository
     engine: Engine
@@ -79,12 +83,8 @@ class Hotline:
 
 def build_hotline(settings: Settings) -> Hotline:
     redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)[0]
-    # One connection per process (locked): a webhook makes two or three commands in a row, and
-    # skipping the pool's checkout per command is a fifth of each round trip.
-    client = redis.Redis.from_url(
-        redis_url, socket_timeout=settings.redis_timeout_s, socket_connect_timeout=settings.redis_timeout_s,
-        health_check_interval=30, single_connection_client=True,
-    )
+    redis_clients = RedisClients(redis_url, settings.rq_redis_url, settings.redis_timeout_s)
+    client = redis_clients.shared()
     sql = connect(settings.sql_url, settings.db_timeout_s)
     bank: CoreBanking
     if settings.bank_url:
@@ -92,8 +92,8 @@ def build_hotline(settings: Settings) -> Hotline:
     else:
         bank = DemoBank(sql)
     hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
-    events = EventLog(client, settings.data_dir / "spool")
-    jobs = Queue(QUEUE, connection=redis.Redis.from_url(redis_url, socket_connect_timeout=settings.redis_timeout_s))
+    events = EventLog(client, settings.data_dir / "spool", events_stream(settings.hotline_name))
+    jobs = Queue(QUEUE, connection=redis_clients.jobs(settings.redis_timeout_s))
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
     services = ServiceTable(bank, desk, hours, visits)
@@ -103,7 +103,8 @@ def build_hotline(settings: Settings) -> Hotline:
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
     )
     return Hotline(
-        settings=settings, redis=client, redis_url=redis_url, sql=sql, menus=MenuRepository(sql, client),
+        settings=settings, redis=client, redis_url=redis_url, redis_clients=redis_clients, sql=sql,
+        menus=MenuRepository(sql, client),
         engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s), events=events,
         recordings=recordings, bank=bank, router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,

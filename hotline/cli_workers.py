@@ -22,9 +22,10 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
 
         hotline = hotline_for_cli()
         s = hotline.settings
-        click.echo(f"worker: call records into {s.sql_url.split('@')[-1]}, jobs from {hotline.redis_url}")
-        run_worker(WorkerConfig(hotline.redis_url, claim_idle_s=s.records_claim_idle_s), RecordWriter(hotline.sql),
-                   hotline, burst=burst)
+        clients = hotline.redis_clients
+        click.echo(f"worker: call records into {s.sql_url.split('@')[-1]}, from {clients.describe()}")
+        run_worker(WorkerConfig(hotline.events.stream, claim_idle_s=s.records_claim_idle_s), RecordWriter(hotline.sql),
+                   hotline, clients.jobs(), clients.blocking(10, connect_timeout_s=5), burst=burst)
 
     @main.group()
     def complaints() -> None:

@@ -1,4 +1,4 @@
-"""Call events on the Redis stream ``hotline:events``; spooled to disk while Redis is away."""
+"""Call events on the hotline's Redis stream (``routing.keys.events_stream``); spooled to disk while Redis is away."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class EventLog:
     """Appends events to the stream. An event that cannot reach Redis is kept in a spool
     file and sent, in order, with the next event that can: an outage delays records, never loses them."""
 
-    def __init__(self, client: redis.Redis, spool_dir: Path) -> None:
-        self._redis = client
+    def __init__(self, client: redis.Redis, spool_dir: Path, stream: str = EVENTS_STREAM) -> None:
+        self._redis, self.stream = client, stream
         self._spool_dir = spool_dir
         self._lock = threading.Lock()
 
@@ -39,7 +39,7 @@ class EventLog:
     def _emit(self, kind: str, event: dict[Any, Any]) -> None:
         try:
             self._flush_spool()
-            self._redis.xadd(EVENTS_STREAM, event, maxlen=EVENTS_MAXLEN, approximate=True)
+            self._redis.xadd(self.stream, event, maxlen=EVENTS_MAXLEN, approximate=True)
         except redis.RedisError as exc:
             log.warning("event %s spooled to disk: redis unavailable (%s)", kind, type(exc).__name__)
             self._spool_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ class EventLog:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for event in events:
-                pipe.xadd(EVENTS_STREAM, event, maxlen=EVENTS_MAXLEN, approximate=True)
+                pipe.xadd(self.stream, event, maxlen=EVENTS_MAXLEN, approximate=True)
             pipe.execute()
         except redis.RedisError:
             with self._spool.open("a", encoding="utf-8") as out:

@@ -1,11 +1,33 @@
-"""Every Redis key and stream name the hotline uses, defined once."""
+"""Every Redis key and stream name the hotline uses, defined once.
+
+Redis Cluster places a key by the part between its first ``{`` and ``}`` (the hash tag). Everything a
+Lua script or transaction touches together must share one: the router's keys and the events stream
+(every router script appends to it) carry the hotline's name as their tag. Sessions, menu versions and
+the menu editor's calls are touched one key at a time, so they carry none and spread over the cluster.
+"""
 
 from __future__ import annotations
 
-EVENTS_STREAM = "hotline:events"
+DEFAULT_HOTLINE = "hotline"
 EVENTS_MAXLEN = 1_000_000
 IVR_CALLS = "hotline:ivr_calls"
 """Sorted set: call id -> epoch seconds of its last IVR step, for calls in the menus (not queued, not ended)."""
+
+
+def router_prefix(hotline: str) -> str:
+    """Every router key of one hotline starts with this; the ``{...}`` hash tag keeps them in one
+    Redis Cluster slot, so the Lua scripts may touch any of them."""
+    return f"hotline:{{{hotline}}}:"
+
+
+def events_stream(hotline: str = DEFAULT_HOTLINE) -> str:
+    """The hotline's call events. Under the router's hash tag: each router script appends its events
+    in the same atomic step as it changes the router's keys."""
+    return router_prefix(hotline) + "events"
+
+
+EVENTS_STREAM = events_stream(DEFAULT_HOTLINE)
+"""The events stream of the default hotline (``HOTLINE_NAME`` unset)."""
 
 
 def session_key(call_id: str) -> str:
@@ -21,12 +43,6 @@ def simulation_key(sim_id: str) -> str:
 def live_menu_key(menu: str) -> str:
     """The version number of ``menu`` that new calls start on."""
     return f"hotline:menu:{menu}:live"
-
-
-def router_prefix(hotline: str) -> str:
-    """Every router key of one hotline starts with this; the ``{...}`` hash tag keeps them in one
-    Redis Cluster slot, so the Lua scripts may touch any of them."""
-    return f"hotline:{{{hotline}}}:"
 
 
 def menu_source_key(menu: str, version: int) -> str:

@@ -18,7 +18,7 @@ import redis
 from routing.config import DEFAULT_QUEUES, QueueConfig
 from routing.estimates import WaitEstimate, WaitEstimator
 from routing.exceptions import NotWaiting
-from routing.keys import EVENTS_STREAM, router_prefix
+from routing.keys import events_stream, router_prefix
 from routing.scripts import Clock, RouterScripts
 
 CALL_STATES = ("waiting", "offered", "busy", "callback")
@@ -99,13 +99,13 @@ class Router:
 
     def __init__(
         self, client: redis.Redis, hotline: str = "hotline", queues: Mapping[str, QueueConfig] | None = None,
-        events_stream: str = EVENTS_STREAM, clock: Clock = time.time, lease_s: float = 30, vip_boost: int = 3,
-        utc_offset_s: int = 0,
+        clock: Clock = time.time, lease_s: float = 30, vip_boost: int = 3, utc_offset_s: int = 0,
     ) -> None:
         self.redis, self.prefix, self.clock = client, router_prefix(hotline), clock
+        self.events_stream = events_stream(hotline)  # under the prefix's hash tag: the scripts append to it
         self.queues = dict(DEFAULT_QUEUES if queues is None else queues)
         self.lease_s, self.vip_boost = lease_s, vip_boost
-        self.scripts = RouterScripts(client, self.prefix, events_stream, clock, utc_offset_s)
+        self.scripts = RouterScripts(client, self.prefix, self.events_stream, clock, utc_offset_s)
         self.estimator = WaitEstimator(client, self.prefix)
 
     def configure(self) -> None:

@@ -45,9 +45,11 @@ class SessionStore:
         (the same webhook served twice at once): the caller should answer what is stored."""
         key, args = session_key(session.call_id), (f"{session.seq}\n{session.to_json()}\n{answer}", session.seq,
                                                    self._ttl)
-        # EVALSHA by hand: a Script in a pipeline costs one more round trip (SCRIPT EXISTS) per save.
+        # EVALSHA by hand: a Script in a pipeline costs one more round trip (SCRIPT EXISTS) per save. As a
+        # command, not ``pipe.evalsha``: redis-py's cluster pipeline refuses that method, and sends the
+        # command to the node of the session key (IVR_CALLS may live on another; the pipeline is not atomic).
         pipe = self._redis.pipeline(transaction=False)
-        pipe.evalsha(self._save.sha, 1, key, *args)
+        pipe.execute_command("EVALSHA", self._save.sha, 1, key, *args)  # type: ignore[no-untyped-call]
         # Only the same step served twice can race here, so both writers agree on where the call is.
         if session.ended or session.outcome == "queued":
             pipe.zrem(IVR_CALLS, session.call_id)

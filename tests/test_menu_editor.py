@@ -18,6 +18,7 @@ from hotline.menus import DEFAULT_MENU_FILE
 from hotline.settings import Settings
 from hotline.store.models import CallRecord, CardFreeze, DemoCard, MenuVersion, ReturnVisit, WorkOrder
 from recordings.prompts import content_hash, is_dynamic, write_placeholder_prompts
+from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import SessionClient, add_user
@@ -203,7 +204,7 @@ def real_state(hotline: Hotline) -> dict[str, Any]:
         cards = sorted(db.execute(select(DemoCard.last4, DemoCard.status, DemoCard.freeze_reference)).all())
     keys = {key for key in client.scan_iter() if not key.startswith("hotline:sim:")}
     return {"rows": rows, "cards": cards, "keys": keys,
-            "events": client.xlen("hotline:events") if client.exists("hotline:events") else 0}
+            "events": client.xlen(EVENTS_STREAM) if client.exists(EVENTS_STREAM) else 0}
 
 
 def test_the_simulator_runs_the_draft_and_changes_nothing_real(admin: SessionClient, hotline: Hotline) -> None:

@@ -10,6 +10,7 @@ import redis
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.exceptions import AgentOnCall, NotOffered
+from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Offer, Router
 from tests.fakes.clock import Clock
 
@@ -63,7 +64,7 @@ def talk(router: Router, clock: Clock, call_id: str, agent_id: str, seconds: flo
 
 
 def events(router: Router, kind: str) -> list[dict[str, str]]:
-    rows = router.redis.xrange("hotline:events")
+    rows = router.redis.xrange(EVENTS_STREAM)
     decoded = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
     return [e for e in decoded if e["type"] == kind]
 
@@ -362,7 +363,7 @@ def test_every_transition_is_on_the_events_stream(router: Router, clock: Clock) 
     router.enqueue(call("c1"))
     clock.advance(4)
     talk(router, clock, "c1", "ann", 30)
-    kinds = [f[b"type"].decode() for _, f in router.redis.xrange("hotline:events")]
+    kinds = [f[b"type"].decode() for _, f in router.redis.xrange(EVENTS_STREAM)]
     assert kinds == ["agent_state", "call_queued", "agent_state", "call_offered", "agent_state", "call_answered",
                      "call_completed", "agent_state"]
     answered = events(router, "call_answered")[0]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from hotline.app import Hotline
 from hotline.store.models import CallRecord, Recording, WorkOrder
 from ivr.services import CallInfo
+from routing.keys import EVENTS_STREAM
 from workers.records import RecordWriter
 from workers.retention import Retention
 from workers.work_orders import WorkOrderDesk
@@ -43,7 +44,7 @@ def test_a_running_worker_escalates_overdue_work_orders_by_itself(hotline: Hotli
     order = hotline.desk.show(number)
     assert (order["overdue"], order["priority"]) == ("first_contact", 6)
     assert order["changes"][-1]["actor"] == "scheduler"
-    events = redis.Redis.from_url(hotline.redis_url, decode_responses=True).xrange("hotline:events")
+    events = redis.Redis.from_url(hotline.redis_url, decode_responses=True).xrange(EVENTS_STREAM)
     assert {"type": "work_order_overdue", "work_order": number, "deadline": "first_contact"}.items() <= next(
         e for _, e in events if e["type"] == "work_order_overdue").items()
 

@@ -28,7 +28,7 @@ CRON_KEY = "hotline:cron:{}"
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    redis_url: str
+    events_stream: str = EVENTS_STREAM
     claim_idle_s: float = 30.0
     clock_every_s: float = 5.0
     name: str = ""
@@ -38,15 +38,17 @@ class WorkerConfig:
         return self.name or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, burst: bool = False) -> None:
-    """Serve until SIGTERM (or, with ``burst``, until the queue is empty)."""
+def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, connection: redis.Redis,
+               reader: redis.Redis, burst: bool = False) -> None:
+    """Serve until SIGTERM (or, with ``burst``, until the queue is empty).
+
+    ``connection`` is RQ's (no socket timeout: its dequeue blocks); ``reader`` reads the events stream
+    (a socket timeout above its block time, ``ConsumerConfig.block_ms``). They may be different Redis
+    deployments: RQ cannot run on a Redis Cluster, the events stream can."""
     install(context)
-    # No socket timeout for RQ: its dequeue blocks; the stream reader's timeout is above its block time.
-    connection = redis.Redis.from_url(config.redis_url)
-    reader = redis.Redis.from_url(config.redis_url, socket_timeout=10, socket_connect_timeout=5)
     queue = Queue(QUEUE, connection=connection)
     consumer = StreamConsumer(reader, ConsumerConfig(
-        EVENTS_STREAM, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s), writer.write)
+        config.events_stream, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s), writer.write)
     scheduler = _ThreadScheduler([queue], connection=connection, logging_level="WARNING")
     stop = threading.Event()
     loops = [
@@ -57,7 +59,7 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     ]
     for loop in loops:
         loop.start()
-    log.info("worker %s: call records from %s, jobs from queue %r", config.worker_name, EVENTS_STREAM, QUEUE)
+    log.info("worker %s: call records from %s, jobs from queue %r", config.worker_name, config.events_stream, QUEUE)
     try:
         SimpleWorker([queue], connection=connection, name=config.worker_name).work(
             with_scheduler=False, burst=burst, logging_level="WARNING")

@@ -1,5 +1,6 @@
 -- Shared by every router script: routing/scripts.py puts this file in front of each operation.
--- KEYS[1] = the events stream
+-- KEYS[1] = the events stream, under the same hash tag as the prefix (routing.keys.events_stream): on
+--           Redis Cluster it routes the script to the slot every key below lives in
 -- ARGV[1] = key prefix carrying the hotline's hash tag, e.g. "hotline:{hotline}:"
 -- ARGV[2] = now, epoch seconds (from the caller, so tests can move the clock)
 -- ARGV[3] = today's date, for agents' calls-taken-today counter
