@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -142,20 +141,6 @@ class PrivatePostgres:
             log_tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
             raise subprocess.CalledProcessError(done.returncode, [program, *args],
                                                 done.stdout, f"{done.stderr}\n{log_tail}")
-
-
-def wait_until_reachable(url_or_dsn: str, timeout_s: float = 30) -> None:
-    """Block until a connection to the server succeeds (after ``start``, from another process)."""
-    dsn = url_or_dsn.replace("postgresql+psycopg://", "postgresql://")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            psycopg.connect(dsn, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def _server_account() -> pwd.struct_passwd | None:
