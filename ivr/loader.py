@@ -16,10 +16,12 @@ MAX_MENU_BYTES = 256 * 1024
 MAX_YAML_DEPTH = 24
 """The menu schema nests 5 deep; YAML composers recurse, so a `[[[[...` document would otherwise end in a
 RecursionError (pure Python) or a stack overflow (libyaml) instead of a refusal."""
-MAX_YAML_NODES = 50_000
-"""The default menu is 611 YAML nodes; a 1,300-node menu filling MAX_MENU_BYTES one key per line is ~26,000.
-50,000 refuses no menu under the byte limit and stops dense filler (`[1,1,...]` packs 130,000 into 256 KiB)
-before anything is built from it."""
+MAX_YAML_NODES = 30_000
+"""The default menu is 611 YAML nodes; a 1,200-node menu filling MAX_MENU_BYTES one key per line is ~24,000.
+30,000 refuses no such menu and stops dense filler (`[1,1,...]` packs 130,000 into 256 KiB) before anything
+is built from it; building costs ~6 us a node (bench/hostile_menus.py)."""
+MAX_PROBLEMS = 50
+"""Problems listed per refusal: a flood of broken nodes would otherwise give an error larger than the menu."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class MenuError(ValueError):
     """The menu was refused; ``problems`` says where and why."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        if len(problems) > MAX_PROBLEMS + 1:  # + 1: a capped list passed on again stays as it is
+            more = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], Problem(None, f"and {more} more problems")]
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
 

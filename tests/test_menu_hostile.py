@@ -68,6 +68,8 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     "wrong types everywhere": (
         "name: [1, 2]\nlanguages: zh-CN\nstart: {a: 1}\nnodes: [welcome, main]\ndefaults: 7\n", "name:"),
     "node of the wrong type": (DEFAULT.replace("    type: say\n", "    type: 42\n", 1), "unknown node type 42"),
+    "broken node flood": ("name: x\nlanguages: [zh-CN]\nstart: n0\nnodes:\n" + "".join(
+        f"  n{i}: {{type: say, tx: x}}\n" for i in range(MAX_YAML_NODES // 6 - 10)), "and 9930 more problems"),
     "duplicate key": (DEFAULT.replace("start: welcome\n", "start: welcome\nstart: main\n"), "duplicate key 'start'"),
 }
 
