@@ -266,3 +266,14 @@ def test_hold_locked_refuses_writers_until_it_lets_go_and_readers_go_on(tmp_path
         db.add(MenuVersion(menu="m", version=2, source="after", published_by="test"))
     with sql() as db:
         assert list(db.scalars(select(MenuVersion.source).order_by(MenuVersion.version))) == ["before", "after"]
+
+
+def test_a_malformed_pending_work_order_does_not_hold_back_the_call_records(hotline: Hotline) -> None:
+    client = redis.Redis.from_url(hotline.redis_url)
+    client.xadd(EVENTS_STREAM, {"type": "work_order_pending", "call_id": "CA-bad", "work_order": "2601010000001",
+                                "priority": "high", "created_at": "soon"})
+    client.xadd(EVENTS_STREAM, {"type": "call_ended", "call_id": "CA-next", "ts": "1764000000", "outcome": "hangup"})
+    drain(records_consumer(hotline), hotline)
+    with hotline.sql() as db:
+        assert list(db.scalars(select(CallRecord.call_id))) == ["CA-next"]
+        assert db.scalar(select(func.count()).select_from(WorkOrder)) == 0

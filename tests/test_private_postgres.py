@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from hotline.app import Hotline, create_app
 from hotline.private_postgres import PrivatePostgres
 from hotline.store.db import connect
-from hotline.store.models import CallRecord, MenuVersion
+from hotline.store.models import CallRecord, MenuVersion, WorkOrder
 from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
@@ -73,10 +74,18 @@ def test_call_records_reach_postgres_through_a_worker_and_wait_out_a_restart(
             during.dial()
             during.press("0")
             during.hang_up()
+            complaint = TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL)
+            complaint.dial()
+            complaint.press("3")
+            complaint.press("1")
+            complaint.record("RE-during-outage", 15)
+            heard = re.search(r"工单号：([0-9 ]+)。", complaint.said()[0])
+            assert heard, complaint.said()
+            complaint.hang_up()
             wait_for(lambda: "record writer: OperationalError" in log.read_text(), 60,
                      "the worker to find the database gone")
             assert redis.Redis.from_url(redis_url).xpending(EVENTS_STREAM, RECORDS_GROUP)["pending"] > 0
-        wait_for(lambda: len(records(hotline)) == 2, 90, "the record held back by the outage")
+        wait_for(lambda: len(records(hotline)) == 3, 90, "the records held back by the outage")
     finally:
         stop(worker)
     got = records(hotline)
@@ -87,4 +96,8 @@ def test_call_records_reach_postgres_through_a_worker_and_wait_out_a_restart(
     assert CARD not in str(first.ivr_path) and PIN not in str(first.ivr_path)
     assert (second.intent, second.queue, second.ended_at is not None) == ("agent", "general", True)
     with hotline.sql() as db:
-        assert db.scalar(select(func.count()).select_from(CallRecord)) == 2
+        assert db.scalar(select(func.count()).select_from(CallRecord)) == 3
+        order = db.scalar(select(WorkOrder))  # the worker opened the complaint kept during the outage
+    assert (order.number, order.call_id, order.category, order.recording_ref) == (
+        heard[1].replace(" ", ""), complaint.call_sid, "service", "RE-during-outage")
+    assert got[complaint.call_sid].intent == "complaint"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -96,8 +96,17 @@ def write_pending(db: Session, events: Iterable[Mapping[str, str]]) -> int:
     rows already there are left alone. Returns how many rows were inserted."""
     orders = {e["call_id"]: e for e in events if e.get("type") == WORK_ORDER_PENDING and e.get("call_id")}
     recordings = {e["ref"]: e for e in events if e.get("type") == RECORDING_PENDING and e.get("ref")}
-    written = sum(_open(db, event) for event in orders.values())
-    return written + sum(_record(db, event) for event in recordings.values())
+    written = sum(_safely(_open, db, event) for event in orders.values())
+    return written + sum(_safely(_record, db, event) for event in recordings.values())
+
+
+def _safely(write: Callable[[Session, Mapping[str, str]], bool], db: Session, event: Mapping[str, str]) -> bool:
+    # A malformed event must not fail its batch on every retry: the call records behind it would wait forever.
+    try:
+        return write(db, event)
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
+        log.error("%s of call %s not written, malformed: %s", event.get("type"), event.get("call_id"), exc)
+        return False
 
 
 def _open(db: Session, event: Mapping[str, str]) -> bool:
