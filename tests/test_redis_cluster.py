@@ -5,15 +5,20 @@ RQ's jobs go to a standalone Redis beside it (``HOTLINE_RQ_REDIS_URL``), as docs
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from rq import Queue
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from admin.sse import event_tail
 from hotline.agi_peer import AsteriskPeer
@@ -21,20 +26,25 @@ from hotline.app import Hotline, build_hotline, create_app, prepare
 from hotline.redis_clients import RedisClients, RedisUrlError, parse_redis_url
 from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
+from hotline.store.db import connect
 from hotline.store.models import CallRecord
 from ivr.session import Session
 from recordings.prompts import write_placeholder_prompts
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
+from routing.events import EventLog
 from routing.keys import events_stream, router_prefix
 from routing.router import CallRequest, Router
 from routing.sessions import SessionStore
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, serve_agi
+from tests.fakes.call_events import routed_call
 from tests.fakes.clock import Clock
 from tests.fakes.twilio_caller import TwilioCaller
+from workers.jobs import QUEUE
 from workers.records import RecordWriter
 from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
 
+REPO = Path(__file__).resolve().parent.parent
 SLOTS = 16384
 SKILLS = ("loss", "complaint", "inquiry", "general", "survey")
 
@@ -344,6 +354,39 @@ def _write_records(hotline: Hotline) -> int:
 
 
 # -- RQ beside the cluster -----------------------------------------------------------------------------
+
+
+def test_a_hotline_worker_writes_records_from_the_cluster_and_runs_jobs_from_the_rq_redis(
+    cluster_url: str, redis_url: str, tmp_path: Path,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'hotline.db'}"
+    env = {**os.environ, "REDIS_URL": cluster_url, "HOTLINE_RQ_REDIS_URL": redis_url, "DATABASE_URL": database_url,
+           "HOTLINE_DATA_DIR": str(tmp_path / "data")}
+    sql = connect(database_url)
+    events = EventLog(RedisClients(cluster_url, redis_url).shared(), tmp_path / "spool", events_stream("hotline"))
+    job = Queue(QUEUE, connection=redis.Redis.from_url(redis_url)).enqueue("workers.jobs.sweep_visits")
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen([sys.executable, "-m", "hotline.cli", "worker"], cwd=REPO, env=env,
+                              stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        for call_id in ("CA1", "CA2"):
+            for event in routed_call(call_id):
+                events.emit(event.pop("type"), **event)
+        _wait(lambda: _records(sql) == 2 and job.get_status(refresh=True) == "finished",
+              "the worker to write both records and run the job")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    with sql() as db:
+        assert {(r.call_id, r.agent_id, r.outcome) for r in db.scalars(select(CallRecord))} == {
+            ("CA1", "a7", "routed"), ("CA2", "a7", "routed")}
+    sql.kw["bind"].dispose()
+    assert "redis cluster via 127.0.0.1" in log.read_text()  # it says where it reads from, without secrets
+
+
+def _records(sql: sessionmaker[Any]) -> int:
+    with sql() as db:
+        return len(db.scalars(select(CallRecord.id)).all())
 
 
 def test_jobs_go_to_the_rq_redis_not_the_cluster(cluster_hotline: Hotline, redis_url: str,

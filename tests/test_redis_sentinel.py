@@ -38,6 +38,8 @@ class SentinelSetup:
     def start(self) -> None:
         self._server("master", self.master_port)
         self._server("replica", self.replica_port, "--replicaof", "127.0.0.1", str(self.master_port))
+        # The sentinel learns of replicas from the master's INFO, at once and then every 10 s: in sync first.
+        _wait(lambda: _replica_online(self.master_port), "the replica did not sync with the master")
         config = self.folder / "sentinel.conf"  # a sentinel rewrites its config file: it must be its own
         config.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\ndir {self.folder}\n"
@@ -82,6 +84,14 @@ class SentinelSetup:
             return False
         return any(r["port"] == self.replica_port and r.get("master-link-status") == "ok"
                    and not ({"s_down", "disconnected"} & set(r["flags"].split(","))) for r in replicas)
+
+
+def _replica_online(master_port: int) -> bool:
+    try:
+        info = redis.Redis(port=master_port).info("replication")
+    except redis.RedisError:
+        return False
+    return info.get("connected_slaves") == 1 and info["slave0"]["state"] == "online"
 
 
 def _role(port: int) -> str:

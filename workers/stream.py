@@ -1,4 +1,4 @@
-"""Reading ``hotline:events`` with a consumer group: acknowledged only after the batch is committed.
+"""Reading the events stream (``hotline:{<name>}:events``) with a consumer group, acknowledged after the commit.
 
 Why a consumer group rather than one RQ job per event: the stream already holds every event durably,
 in order, with per-consumer pending lists. A writer killed mid-batch leaves its entries pending;
