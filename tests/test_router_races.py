@@ -2,7 +2,7 @@
 
 Callers enqueue, renew and hang up calls; agent processes answer, reject, complete and flip states;
 a ticker reconciles; a chaos process races everyone (answering the same offer, wrong agents,
-duplicate call ids). Afterwards the ``hotline:events`` stream is replayed into a model of every
+duplicate call ids). Afterwards the events stream is replayed into a model of every
 call and agent, which must never show a call offered twice, an agent holding two calls, or an
 event that does not follow from the one before; and what is left in Redis must match the model
 (no call lost, nobody stuck ringing, in wrap-up or in a queue next to an idle agent).
