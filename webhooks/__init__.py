@@ -8,7 +8,7 @@ from typing import Protocol
 
 import redis
 from flask import Blueprint, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ivr.masking import redact
 from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
@@ -47,6 +47,14 @@ def create_blueprint(
     @bp.record_once
     def _register(state: object) -> None:
         state.app.extensions["hotline.twilio"] = config  # type: ignore[attr-defined]
+
+    @bp.before_request
+    def whole_bodies_only() -> None:
+        # A chunked body (no Content-Length) past MAX_CONTENT_LENGTH is cut at the limit by werkzeug,
+        # not refused: refuse it here as one with a Content-Length would be (Twilio always sends one).
+        limit = request.max_content_length
+        if request.content_length is None and limit is not None and len(request.get_data(cache=True)) >= limit:
+            raise RequestEntityTooLarge()
 
     @bp.post("/voice")
     @twilio_signed

@@ -44,4 +44,5 @@ def _valid(auth_token: str, url: str, signature: str) -> bool:
     # validate() always signs the URL twice (with and without the port); the exact URL is
     # what Twilio signs, so try it alone first and fall back to the library for the variants.
     exact = validator.compute_signature(url, request.form)
-    return hmac.compare_digest(exact, signature) or validator.validate(url, request.form, signature)
+    # As bytes: compare_digest raises TypeError on a str with non-ASCII characters, which a forger may send.
+    return hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(url, request.form, signature)
