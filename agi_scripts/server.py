@@ -52,18 +52,48 @@ class Routes:
 class FastAgiServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Several FastAGI processes may listen on one port (HOTLINE_AGI_PROCESSES): the kernel spreads new
+    # calls over them, and one that restarts hands its share to the others instead of refusing calls.
+    allow_reuse_port = True
     request_queue_size = 4096  # a burst of calls (the kernel caps it at net.core.somaxconn)
 
     def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S) -> None:
         self.routes, self.env_timeout_s = routes, env_timeout_s
+        self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
         super().__init__(address, _CallHandler)
+
+    @property
+    def calls(self) -> int:
+        """Calls being served now."""
+        return self._calls
+
+    def count_call(self, delta: int) -> None:
+        with self._calls_changed:
+            self._calls += delta
+            self._calls_changed.notify_all()
+
+    def drain(self, timeout_s: float) -> int:
+        """After ``shutdown()``: stop listening (new calls go to the other processes on the port, or wait
+        for the restarted one), let the calls in progress finish for up to ``timeout_s``; return how many
+        are still going (they end with this process)."""
+        self.socket.close()
+        with self._calls_changed:
+            self._calls_changed.wait_for(lambda: self._calls == 0, timeout=timeout_s)
+            return self._calls
 
 
 class _CallHandler(socketserver.BaseRequestHandler):
     server: FastAgiServer
 
     def handle(self) -> None:
+        self.server.count_call(1)
+        try:
+            self._handle()
+        finally:
+            self.server.count_call(-1)
+
+    def _handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(self.server.env_timeout_s)
         rfile = sock.makefile("r", encoding="utf-8", newline="\n")

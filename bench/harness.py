@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import socket
@@ -13,6 +12,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+from simulate.clock import percentile
+
+__all__ = ["percentile"]
 
 
 def free_port() -> int:
@@ -58,13 +61,6 @@ def child_pids(pid: int) -> list[int]:
         return [int(p) for p in children.read_text().split()]
     except (FileNotFoundError, ProcessLookupError):
         return []
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile of already sorted ``values``."""
-    if not values:
-        return math.nan
-    return values[max(0, math.ceil(p / 100 * len(values)) - 1)]
 
 
 def run_until_done(run: Callable[[Any, ExitStack], object], args: Any) -> int:

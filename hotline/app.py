@@ -120,7 +120,7 @@ def visit_policy(settings: Settings) -> VisitPolicy:
         window=window, delay=dt.timedelta(seconds=settings.visit_delay_s), retries=settings.visit_retries,
         backoff=tuple(dt.timedelta(seconds=s) for s in settings.visit_backoff_s),
         max_calls=settings.max_calls_per_number, period=dt.timedelta(days=settings.max_calls_period_days),
-        channel=settings.visit_channel,
+        channel=settings.visit_channel, stale_after=dt.timedelta(seconds=settings.visit_stale_s),
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,7 +73,8 @@ def up() -> None:
 def _children(settings: Settings) -> list[Child]:
     command = [sys.executable, "-m", "hotline.cli"]
     workers = [Child(f"worker-{n}", [*command, "worker"]) for n in range(1, settings.worker_processes + 1)]
-    return [Child("agi", [*command, "agi"]), Child("router", [*command, "router"]), *workers]
+    agis = [Child(f"agi-{n}", [*command, "agi"]) for n in range(1, settings.agi_processes + 1)]
+    return [*agis, Child("router", [*command, "router"]), *workers]
 
 
 def _first_admin(hotline: Hotline, settings: Settings) -> None:
@@ -94,12 +97,19 @@ def agi() -> None:
     from hotline.app import prepare
 
     server = create_agi_server(prepare(settings))
+    # SIGTERM (a restart, or `hotline up` stopping) lets the calls in progress finish first.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        if server.calls:
+            click.echo(f"FastAGI stopping: waiting up to {settings.agi_drain_s:.0f} s for {server.calls} calls",
+                       err=True)
+        left = server.drain(settings.agi_drain_s)
+        if left:
+            click.echo(f"FastAGI stopped with {left} calls still in progress (cut)", err=True)
 
 
 @main.command()

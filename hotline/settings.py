@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     """RQ worker processes ``hotline up`` runs (each also writes call records and runs the job clock)."""
     agi_host: str = Field(default="127.0.0.1", alias="HOTLINE_AGI_HOST")
     agi_port: int = Field(default=4573, alias="HOTLINE_AGI_PORT")
+    agi_processes: int = Field(default=1, ge=1, alias="HOTLINE_AGI_PROCESSES")
+    """FastAGI server processes ``hotline up`` runs on the one port (the kernel spreads calls over them)."""
+    agi_drain_s: float = Field(default=30.0, ge=0, alias="HOTLINE_AGI_DRAIN")
+    """On SIGTERM a FastAGI process stops taking calls and gives those in progress this long to end."""
     agi_env_timeout_s: float = Field(default=10.0, alias="HOTLINE_AGI_ENV_TIMEOUT")
     """A FastAGI peer that has not sent its whole environment by then is dropped."""
     agi_play_timeout_s: float = Field(default=120.0, alias="HOTLINE_AGI_PLAY_TIMEOUT")
@@ -93,6 +97,9 @@ class Settings(BaseSettings):
     visit_backoff_s: list[float] = Field(
         default_factory=lambda: [1800.0, 7200.0, 86400.0], alias="HOTLINE_VISIT_BACKOFF")
     """Wait before retry 1, 2, 3... after no answer, busy or voicemail (the last value repeats)."""
+    visit_stale_s: float = Field(default=900, gt=0, alias="HOTLINE_VISIT_STALE_AFTER")
+    """A due visit without its job (lost with Redis), or a dial without an outcome, is taken up again by
+    the sweep after this long."""
     max_calls_per_number: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PER_NUMBER")
     max_calls_period_days: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PERIOD_DAYS")
     visit_channel: str = Field(default="auto", alias="HOTLINE_VISIT_CHANNEL")

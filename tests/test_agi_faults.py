@@ -134,3 +134,46 @@ def test_any_published_menu_is_a_fastagi_script(agi_server: tuple[str, int], hot
     hotline.menus.publish(source.replace("name: hotline", "name: telecom", 1), published_by="test")
     call = AsteriskPeer(["0"], script="telecom").dial(*agi_server)
     assert "SET MUSIC on default" in call.commands  # held for an agent
+
+
+def test_a_stopping_fastagi_process_finishes_its_calls_while_another_takes_new_ones() -> None:
+    """A restart (SIGTERM) of one of two FastAGI processes on a port: its call in progress goes on to its
+    end, and new calls are served by the other process meanwhile, none refused."""
+    from agi_scripts.server import FastAgiServer, Routes
+
+    release = threading.Event()
+    served: list[str] = []
+
+    def handler(name: str):  # noqa: ANN202 - a route: (agi, script, query)
+        def serve(agi, script, query) -> None:  # noqa: ANN001
+            agi.command("ANSWER")
+            if name == "old":
+                release.wait(10)
+            served.append(name)
+        return serve
+
+    old = FastAgiServer(("127.0.0.1", 0), Routes(fallback=lambda _: handler("old")))
+    port = old.server_address[1]
+    new = FastAgiServer(("127.0.0.1", port), Routes(fallback=lambda _: handler("new")))
+    for server in (old, new):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    # A long call lands on the old process (the kernel picks; dial until one does).
+    long_calls: list[threading.Thread] = []
+    while not old.calls:
+        t = threading.Thread(target=lambda: AsteriskPeer([]).dial("127.0.0.1", port), daemon=True)
+        t.start()
+        long_calls.append(t)
+        time.sleep(0.05)
+    old.shutdown()
+    left: list[int] = []
+    draining = threading.Thread(target=lambda: left.append(old.drain(10)))
+    draining.start()
+    time.sleep(0.1)
+    for _ in range(20):  # every new call is taken by the process still listening
+        assert AsteriskPeer([]).dial("127.0.0.1", port).commands[0] == "ANSWER"
+    assert draining.is_alive()  # still waiting for its call
+    release.set()
+    draining.join(5)
+    assert left == [0] and "old" in served and served.count("new") >= 20
+    new.shutdown()
+    new.server_close()

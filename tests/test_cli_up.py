@@ -148,7 +148,7 @@ def test_hotline_up_starts_a_killed_fastagi_server_and_worker_again(tmp_path: Pa
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
-    assert re.search(r"agi \(pid \d+\) stopped.*starting it again", output), output
+    assert re.search(r"agi-1 \(pid \d+\) stopped.*starting it again", output), output
 
 
 def _children_by_role(pid: int) -> dict[str, list[int]]:

@@ -57,3 +57,20 @@ def test_events_spool_to_disk_while_redis_is_down_and_arrive_in_order_after(
     got = [(f[b"type"].decode(), f[b"call_id"].decode()) for _, f in client.xrange(EVENTS_STREAM)]
     assert got == [("call_ended", "a"), ("call_started", "b"), ("call_ended", "b")]
     assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_a_call_redis_refused_still_gets_its_record_once_redis_is_back(
+    own_redis: RedisProcess, settings: Settings
+) -> None:
+    hotline = prepare(settings.model_copy(update={"redis_url": own_redis.url}))
+    client = create_app(hotline=hotline).test_client()
+    own_redis.stop()
+    caller = TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678")
+    caller.dial()  # the very first webhook fails: apology
+    assert "Sorry, something went wrong" in caller.said()[0]
+    own_redis.start()
+    TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL).dial()  # the next event sends the spooled ones first
+    stream = redis.Redis.from_url(own_redis.url, decode_responses=True).xrange(hotline.events.stream)
+    kept = [f for _, f in stream if f["call_id"] == caller.call_sid]
+    assert [(f["type"], f.get("outcome", "")) for f in kept] == [("call_started", ""), ("call_ended", "failed")]
+    assert kept[0]["caller"] == "+86139****5678"  # masked like every call record

@@ -228,3 +228,29 @@ def test_records_written_while_the_database_is_locked_arrive_when_it_is_back(
     finally:
         stop(worker)
     assert "OperationalError" in (tmp_path / "worker.log").read_text()  # it said why it waited
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+def test_two_writers_merging_one_calls_events_at_once_lose_neither(sql: sessionmaker) -> None:
+    """After a writer takes over another's events, both may write one call's record at the same moment:
+    the answer one writes and the talk time the other writes must both be in the record."""
+    first, second = RecordWriter(sql), RecordWriter(sql)
+    calls = [routed_call(f"CArace{i:04d}", at=T0 + i) for i in range(150)]
+    first.write([e for trail in calls for e in trail if e["type"] == "call_started"])
+    start = threading.Barrier(2)
+
+    def write(writer: RecordWriter, kind: str) -> None:
+        start.wait()
+        for trail in calls:  # one call per transaction, interleaving with the other writer
+            writer.write([e for e in trail if e["type"] == kind])
+
+    threads = [threading.Thread(target=write, args=(first, "call_answered")),
+               threading.Thread(target=write, args=(second, "call_completed"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with sql() as db:
+        rows = db.execute(select(CallRecord.call_id, CallRecord.answered_at, CallRecord.talk_s)).all()
+    assert len(rows) == 150
+    assert [r.call_id for r in rows if r.answered_at is None or r.talk_s is None] == []

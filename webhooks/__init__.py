@@ -145,6 +145,8 @@ def create_blueprint(
             log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)
         else:
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=exc)
+        if request.path.endswith("/voice"):
+            calls.failed(request.form)
         return _twiml(apology("zh-CN", APOLOGY, config.fallback_queue))
 
     return bp

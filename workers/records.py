@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
+from hotline.store.db import write_locked
 from hotline.store.models import CallRecord
 from workers.pending_writes import PENDING_EVENTS, write_pending
 
@@ -103,7 +104,8 @@ class RecordWriter:
     """Writes a batch of stream events as call records in one transaction."""
 
     def __init__(self, sql: sessionmaker) -> None:
-        self._sql = sql
+        # Two writers may hold events of one call (one took over the other's): each merges under the lock.
+        self._sql = write_locked(sql)
 
     def write(self, events: Iterable[Mapping[str, str]]) -> int:
         """Upsert the records the events touch, and write what was kept while the database was away

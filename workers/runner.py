@@ -52,7 +52,7 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     scheduler = _ThreadScheduler([queue], connection=connection, logging_level="WARNING")
     stop = threading.Event()
     loops = [
-        threading.Thread(target=scheduler.work, name="rq-scheduler", daemon=True),
+        threading.Thread(target=_keep_scheduling, args=(scheduler, stop), name="rq-scheduler", daemon=True),
         threading.Thread(target=consumer.run, args=(stop,), name="record-writer", daemon=True),
         threading.Thread(target=_job_clock, args=(connection, queue, config.clock_every_s, stop),
                          name="job-clock", daemon=True),
@@ -80,6 +80,18 @@ class _ThreadScheduler(RQScheduler):
 
     def _install_signal_handlers(self) -> None:
         pass
+
+
+def _keep_scheduling(scheduler: RQScheduler, stop: threading.Event, pause_s: float = 1.0) -> None:
+    """RQ's scheduler loop, started again when Redis goes away under it: left alone its thread dies with
+    the first ConnectionError, and every ``enqueue_at`` job (return visits) would wait for a worker restart."""
+    while not stop.is_set():
+        try:
+            scheduler.work()
+            return
+        except redis.RedisError as exc:
+            log.warning("rq scheduler: redis unavailable (%s); starting again in %.0f s", type(exc).__name__, pause_s)
+            stop.wait(pause_s)
 
 
 def _job_clock(connection: redis.Redis, queue: Queue, every_s: float, stop: threading.Event) -> None:

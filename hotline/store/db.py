@@ -52,7 +52,27 @@ def _engine(url: str, timeout_s: float) -> Engine:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": timeout_s})
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+WRITE_LOCK = "sqlite_write_lock"
+"""Execution option: the transaction takes SQLite's write lock at once (``BEGIN IMMEDIATE``), so what it
+reads cannot change before it writes. Python's sqlite3 otherwise runs a read before the first write outside
+any transaction: two writers merging into one row would each overwrite the other's change."""
+
+
+def write_locked(sql: sessionmaker[Session]) -> sessionmaker[Session]:
+    """``sql`` whose transactions read and write under one lock (a no-op beyond SQLite: use FOR UPDATE)."""
+    engine: Engine = sql.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return sql
+    return sessionmaker(engine.execution_options(**{WRITE_LOCK: True}), expire_on_commit=False)
+
+
+def _sqlite_begin(conn: object) -> None:
+    if conn.get_execution_options().get(WRITE_LOCK):  # type: ignore[attr-defined]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

@@ -1,0 +1,447 @@
+"""A day in the life of the hotline: ``hotline simulate`` and ``bench/day.py``.
+
+Starts the whole hotline as a user does (``hotline up``: its own Redis, SQLite or ``--database-url``),
+staffs it with simulated agents, and plays a compressed day of calls, half as Twilio (signed webhooks) and
+half as Asterisk (FastAGI), while faults strike at set times. Then checks that nothing was lost or
+doubled, that the reports agree with the event log, and that no card number or PIN was kept anywhere.
+Exit status 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+from sqlalchemy import create_engine
+
+from simulate import checks
+from simulate.asterisk import SimAsterisk
+from simulate.clock import DayClock, Measurements, percentile
+from simulate.phones import AgentPhones
+from simulate.plan import DAY_S, ID_LAST6, CallPlan, DayPlan, make_plan
+from simulate.stack import Hotline, RssSampler, free_port, start_hotline
+from simulate.twilio_cloud import TwilioCloud
+
+FAULTS = (
+    # (hour of the day, what): at the morning peak, around noon and at the afternoon peak
+    (9.5, "redis_restart"), (10.5, "worker_sigkill"), (11.0, "web_restart"), (12.0, "agent_phone_dead"),
+    (14.0, "agi_restart"), (15.0, "database_down"),
+)
+TIMEZONE = "Asia/Shanghai"
+
+
+@dataclass
+class CallResult:
+    plan: CallPlan
+    call_id: str
+    started: bool
+    queued: bool = False
+    answered: bool = False
+    abandoned: bool = False
+    failed: bool = False
+    recorded_complaint: bool = False
+    late_s: float = 0.0
+
+
+@dataclass
+class DayRun:
+    plan: DayPlan
+    hotline: Hotline
+    clock: DayClock
+    cloud: TwilioCloud
+    phones: AgentPhones
+    measured: Measurements
+    results: list[CallResult] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+# -- one call ------------------------------------------------------------------------------------
+
+
+def play_call(run: DayRun, call: CallPlan) -> CallResult:
+    late = max(0.0, run.clock.real(run.clock.now() - call.at_s))
+    if call.channel == "twilio":
+        result = _twilio_call(run, call)
+    else:
+        result = _asterisk_call(run, call)
+    result.late_s = late
+    with run.lock:
+        run.results.append(result)
+    return result
+
+
+def _twilio_call(run: DayRun, call: CallPlan) -> CallResult:
+    sid, outcome = run.cloud.call(list(call.keys), f"+86{call.caller}", call.hangup_after_steps, call.patience_s,
+                                  call.talk_s)
+    recorded = call.intent == "complaint" and any(("工单号" in s or "work order number" in s) for s in outcome.said)
+    return CallResult(call, sid, outcome.started, outcome.queued, outcome.answered, outcome.abandoned,
+                      outcome.failed, recorded_complaint=recorded)
+
+
+def _asterisk_call(run: DayRun, call: CallPlan) -> CallResult:
+    peer = SimAsterisk(list(call.keys), caller=call.caller, clock=run.clock, measured=run.measured,
+                       phones=run.phones, talk_day_s=call.talk_s, hangup_after_steps=call.hangup_after_steps,
+                       patience_s=run.clock.real(call.patience_s), timeout_s=30.0,
+                       uniqueid=f"{1764000000 + call.index // 1000}.{call.index % 1000}{call.index}")
+    try:
+        result = peer.dial("127.0.0.1", run.hotline.agi_port)
+    except OSError as exc:
+        run.measured.count("agi_refused")
+        run.measured.problem(f"AGI call {peer.uniqueid}: {type(exc).__name__}: {exc}")
+        return CallResult(call, peer.uniqueid, started=False, failed=True)
+    queued = any(c.startswith("SET MUSIC on") for c in result.commands)
+    recorded = any(c.startswith("RECORD FILE") for c in result.commands) and call.intent == "complaint" and any(
+        "complaint_done" in p for p in result.played)
+    cut = result.closed_by_server and not result.hung_up and not _ended_by_server(result.commands)
+    if cut:
+        run.measured.count("agi_cut")
+    return CallResult(call, peer.uniqueid, started=bool(result.commands), queued=queued, answered=peer.answered,
+                      abandoned=queued and not peer.answered and result.hung_up, failed=cut,
+                      recorded_complaint=recorded)
+
+
+def _ended_by_server(commands: list[str]) -> bool:
+    return bool(commands) and commands[-1].startswith(("HANGUP", "EXEC Hangup"))
+
+
+# -- the people around the calls -----------------------------------------------------------------
+
+
+def staff(run: DayRun) -> None:
+    for agent in run.plan.agents:
+        run.hotline.api("PUT", f"/api/agents/{agent.id}", {
+            "name": agent.name, "endpoint": agent.endpoint, "skills": agent.skills,
+            "languages": list(agent.languages)})
+        run.hotline.api("POST", f"/api/agents/{agent.id}/state", {"state": "available"})
+
+
+def back_office(run: DayRun, seed: int) -> None:
+    """Staff work the complaints: each work order is assigned and, some hours later, resolved (which
+    schedules its return visit). Agents a missed call made not ready go available again."""
+    rng = random.Random(seed)
+    due: dict[str, float] = {}
+    while not run.stop.wait(min(2.0, run.clock.real(600))):
+        try:
+            orders = run.hotline.api("GET", "/api/complaints?status=open&limit=1000")
+            for order in orders if isinstance(orders, list) else []:
+                number = order["number"]
+                if number not in due:
+                    due[number] = run.clock.now() + rng.uniform(*run.plan.resolve_after_s)
+                    run.hotline.api("POST", f"/api/complaints/{number}/assign", {"by": "backoffice", "to": "team-a"})
+            for number, at in list(due.items()):
+                if at <= run.clock.now():
+                    run.hotline.api("POST", f"/api/complaints/{number}/resolve", {
+                        "by": "backoffice", "note": "refund made"})
+                    del due[number]
+            for agent in run.hotline.api("GET", "/api/agents") or []:  # type: ignore[union-attr]
+                if agent.get("state") == "not_ready":
+                    run.hotline.api("POST", f"/api/agents/{agent['id']}/state", {"state": "available"})
+        except Exception as exc:  # noqa: BLE001 - the back office carries on after a hiccup (DB down...)
+            run.measured.count("back_office_errors")
+            if "HTTP Error 5" not in str(exc) and "timed out" not in str(exc):
+                run.measured.problem(f"back office: {type(exc).__name__}: {exc}")
+
+
+def faults(run: DayRun, db_outage_s: float) -> None:
+    actions: dict[str, Callable[[], str]] = {
+        "redis_restart": lambda: _timed(run.hotline.restart_redis),  # stop, then start at once
+        "worker_sigkill": lambda: f"pid {run.hotline.kill_one('worker', signal.SIGKILL)}",
+        "web_restart": lambda: f"pid {run.hotline.kill_one('web', signal.SIGTERM)} (graceful)",
+        "agi_restart": lambda: f"pid {run.hotline.kill_one('agi', signal.SIGTERM)}",
+        "agent_phone_dead": lambda: _phone_dead(run),
+        "database_down": lambda: _database_down(run, db_outage_s),
+    }
+    for hour, name in FAULTS:
+        run.clock.sleep_until(hour * 3600)
+        if run.stop.is_set():
+            return
+        began = run.clock.now()
+        try:
+            detail = actions[name]()
+        except Exception as exc:  # noqa: BLE001
+            detail = f"FAILED: {type(exc).__name__}: {exc}"
+            run.measured.problem(f"fault {name}: {detail}")
+        with run.lock:
+            run.faults.append(f"{_hhmm(began)} {name}: {detail}")
+
+
+def _timed(action: Callable[[], None]) -> str:
+    began = time.monotonic()
+    action()
+    return f"down {time.monotonic() - began:.1f} s"
+
+
+def _phone_dead(run: DayRun) -> str:
+    agent = run.plan.agents[0]
+    run.phones.kill(agent.endpoint)
+    return f"{agent.id}'s phone ({agent.endpoint}) stops answering for the rest of the day"
+
+
+def _database_down(run: DayRun, seconds: float) -> str:
+    with run.hotline.database_down():
+        time.sleep(seconds)
+    return f"unreachable {seconds:.0f} s"
+
+
+def _hhmm(day_s: float) -> str:
+    return f"{int(day_s // 3600):02d}:{int(day_s % 3600 // 60):02d}"
+
+
+# -- the day ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    calls: int = 10_000
+    agents: int = 50
+    day_seconds: float = 1200.0
+    seed: int = 1
+    database_url: str | None = None
+    db_outage_s: float = 30.0
+    folder: Path | None = None
+    threads: int = 600
+
+
+def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[checks.Verdict, dict[str, Any]]:
+    plan = make_plan(options.calls, options.agents, options.seed)
+    folder = options.folder or Path(tempfile.mkdtemp(prefix="hotline-day-"))
+    measured = Measurements()
+    phones = AgentPhones(options.seed)
+    port = free_port()
+    clock = DayClock(options.day_seconds)
+    auth_token = f"{random.Random(options.seed).getrandbits(128):032x}"
+    cloud = TwilioCloud(f"http://127.0.0.1:{port}", auth_token, clock, measured, phones, plan.survey_answer_rate,
+                        options.seed)
+    out(f"day: {options.calls} calls, {options.agents} agents, a day in {options.day_seconds:.0f} s "
+        f"(x{clock.scale:.0f}), seed {options.seed}, in {folder}")
+    hotline = start_hotline(folder, clock.scale, port, auth_token, cloud.api_base, options.database_url)
+    sampler = RssSampler(hotline)
+    try:
+        _seed_cards(hotline, plan)
+        run = DayRun(plan, hotline, clock, cloud, phones, measured)
+        staff(run)
+        out(f"hotline up: web {hotline.web_url}, FastAGI :{hotline.agi_port}, {hotline.sql_url.split('@')[-1]}")
+        sampler.start()
+        clock.start = time.monotonic()
+        helpers = [threading.Thread(target=back_office, args=(run, options.seed), daemon=True),
+                   threading.Thread(target=faults, args=(run, options.db_outage_s), daemon=True)]
+        for helper in helpers:
+            helper.start()
+        with ThreadPoolExecutor(options.threads, thread_name_prefix="caller") as pool:
+            for call in plan.calls:
+                clock.sleep_until(call.at_s)
+                pool.submit(_safely, run, call)
+        ended_at = dt.datetime.now(dt.UTC)
+        out(f"all {len(plan.calls)} calls ended {time.monotonic() - clock.start - options.day_seconds:+.0f} s "
+            "after the day; draining")
+        stats = _settle(run, ended_at)
+        run.stop.set()
+        verdict, figures = judge(run, stats, ended_at, out)
+    finally:
+        sampler.stop()
+        log = hotline.stop()
+        cloud.close()
+    figures["peak_rss_mb"] = {role: kb / 1024 for role, kb in sorted(sampler.peaks_kb.items())}
+    _privacy(run, verdict, log, figures.pop("_pii_hits"))
+    report(run, verdict, figures, out)
+    return verdict, figures
+
+
+def _safely(run: DayRun, call: CallPlan) -> None:
+    try:
+        play_call(run, call)
+    except Exception as exc:  # noqa: BLE001 - a bug of the simulator: counted, and the day fails
+        run.measured.count("simulator_errors")
+        run.measured.problem(f"call {call.index}: {type(exc).__name__}: {exc}")
+
+
+def _seed_cards(hotline: Hotline, plan: DayPlan) -> None:
+    from hotline.banking import DemoBank, DemoCardSeed
+    from hotline.store.db import connect
+
+    sql = connect(hotline.sql_url)
+    DemoBank(sql).seed(tuple(DemoCardSeed(card, pin, ID_LAST6, Decimal(f"{1000 + i}.{i % 100:02d}"))
+                             for i, (card, pin) in enumerate(plan.cards)))
+    sql.kw["bind"].dispose()
+
+
+def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[str, float]:
+    """Wait until the record writers have caught up: their consumer group has read the whole events stream
+    and acknowledged every event (the work of the last calls, of the faults' retries, of spooled events)."""
+    from workers.stream import RECORDS_GROUP
+
+    client = redis.Redis.from_url(run.hotline.redis_url, decode_responses=True)
+    began, deadline = time.monotonic(), time.monotonic() + limit_s
+    time.sleep(2)  # spooled events and the last status callbacks reach the stream
+    while time.monotonic() < deadline:
+        groups = {g["name"]: g for g in client.xinfo_groups(_events_stream())}
+        group = groups.get(RECORDS_GROUP)
+        if group and group.get("lag") == 0 and group.get("pending") == 0:
+            break
+        time.sleep(0.5)
+    client.close()
+    caught_up = round(time.monotonic() - began, 1)
+    # A visit whose job was lost (enqueued while Redis restarted) is taken up by the sweep (every 60 s).
+    engine = create_engine(run.hotline.sql_url)
+    limit = time.monotonic() + run.clock.real(900) + 130
+    while time.monotonic() < limit and checks.visits_not_attempted(engine, ended_at):
+        time.sleep(2)
+    engine.dispose()
+    return {"records_caught_up_after_s": caught_up, "visits_caught_up_after_s": round(time.monotonic() - began, 1)}
+
+
+def judge(run: DayRun, stats: dict[str, float], ended_at: dt.datetime,
+          out: Callable[[str], None]) -> tuple[checks.Verdict, dict[str, Any]]:
+    verdict = checks.Verdict()
+    engine = create_engine(run.hotline.sql_url)
+    results = run.results
+    started = {r.call_id for r in results if r.started} | set(run.cloud.survey_calls)
+    figures: dict[str, Any] = {"faults": run.faults, **stats}
+    figures["calls"] = {
+        "planned": len(run.plan.calls), "started": sum(r.started for r in results),
+        "offered_to_agents": sum(r.queued for r in results), "answered_by_agents": sum(r.answered for r in results),
+        "abandoned": sum(r.abandoned for r in results), "failed_or_cut": sum(r.failed for r in results),
+        "survey_calls": len(run.cloud.survey_calls), "visits_dialled": run.cloud.visits_dialled,
+        "late_starts": sum(r.late_s > 1 for r in results),
+    }
+    verdict.add("the simulator played every call", not run.measured.counts.get("simulator_errors"),
+                f"{run.measured.counts.get('simulator_errors', 0)} calls broke off in the simulator itself")
+    figures["records"] = checks.check_records(engine, started, verdict)
+    complaints = {r.call_id for r in results if r.recorded_complaint}
+    figures["work_orders"] = checks.check_work_orders(engine, complaints, verdict)
+    figures["visits"] = checks.check_visits(engine, ended_at, verdict)
+    client = redis.Redis.from_url(run.hotline.redis_url)
+    events = checks.stream_events(client, _events_stream())
+    sl_s = 20 / run.clock.scale if 20 / run.clock.scale > 0.05 else 0.05
+    computed = checks.kpis_from_events(events, float(f"{sl_s:.3f}"))
+    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+    report_body = run.hotline.api("GET", f"/api/reports/summary?from={today - dt.timedelta(days=1)}&to={today}")
+    reported = report_body["queue"] if isinstance(report_body, dict) else {}
+    checks.check_kpis(reported, computed, verdict)
+    figures["kpis"] = computed
+    figures["events"] = len(events)
+    secrets = _secrets(run.plan)
+    pattern = checks.secret_patterns(secrets)
+    hits = checks.find_in_redis(client, pattern)
+    figures["pii_scanned"] = {"redis_keys": client.dbsize()}
+    client.close()
+    figures["_pii_hits"] = hits
+    engine.dispose()
+    return verdict, figures
+
+
+def _events_stream() -> str:
+    from routing.keys import events_stream
+
+    return events_stream("hotline")
+
+
+def _secrets(plan: DayPlan) -> set[str]:
+    """Every full card number and PIN a simulated caller typed, and the ID digits."""
+    found = {card for card, _ in plan.cards} | {pin for _, pin in plan.cards} | {ID_LAST6}
+    for call in plan.calls:
+        for entry in call.keys:
+            digits = entry.rstrip("#")
+            if digits.isdigit() and len(digits) in (6, 16, 17, 18, 19):
+                found.add(digits)
+    return found
+
+
+def _privacy(run: DayRun, verdict: checks.Verdict, log: str, redis_hits: list[str]) -> None:
+    """Grep everything the hotline kept (log, Redis, every file under its data folder, every table) for the
+    card numbers, PINs and ID digits the callers typed."""
+    secrets = _secrets(run.plan)
+    pattern = checks.secret_patterns(secrets)
+    hits = [*redis_hits, *(f"hotline up's log: {h}" for h in _log_hits(log, pattern))]
+    hits += checks.find_in_files(run.hotline.data_dir, pattern)
+    engine = create_engine(run.hotline.sql_url)
+    hits += checks.find_in_database(engine, pattern)
+    engine.dispose()
+    verdict.add("no card number or PIN in logs, Redis, files or the database", not hits,
+                f"{len(secrets)} secrets searched; {len(hits)} found" + (f": {hits[:3]}" if hits else ""))
+
+
+def _log_hits(log: str, pattern: Any) -> list[str]:
+    return [line[:200] for line in log.splitlines() if pattern.search(line.encode())]
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+def report(run: DayRun, verdict: checks.Verdict, figures: dict[str, Any], out: Callable[[str], None]) -> None:
+    out("\nfaults:")
+    for line in run.faults:
+        out(f"  {line}")
+    out("\ncalls: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["calls"].items()))
+    out("latency per hour of the day (ms):   webhook p50  p99  (n)     |  AGI step p50  p99  (n)")
+    for hour in range(24):
+        cells = []
+        for kind in ("webhook", "agi"):
+            values = sorted(run.measured.latency_ms.get((kind, hour), []))
+            cells.append(f"{percentile(values, 50):7.1f} {percentile(values, 99):7.1f} ({len(values):5d})"
+                         if values else f"{'-':>7} {'-':>7} ({0:5d})")
+        out(f"  {hour:02d}:00  {cells[0]}   |  {cells[1]}")
+    for kind in ("webhook", "agi"):
+        values = sorted(v for (k, _), vs in run.measured.latency_ms.items() if k == kind for v in vs)
+        figures[f"{kind}_ms"] = {"p50": percentile(values, 50), "p99": percentile(values, 99), "n": len(values)}
+        out(f"  whole day {kind}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
+            f"{len(values)} steps")
+    out("peak RSS (MB): " + ", ".join(f"{role} {mb:.0f}" for role, mb in figures["peak_rss_mb"].items()))
+    out("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(run.measured.counts.items())))
+    for problem in run.measured.problems[:15]:
+        out(f"  ! {problem}")
+    out("\nchecks:")
+    for check in verdict.checks:
+        out(f"  [{'ok' if check.ok else 'FAILED'}] {check.name}: {check.detail}")
+    out(f"\nday {'passed' if verdict.ok else 'FAILED'}")
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--day-seconds", type=float, default=1200.0, help="real seconds the day is played in")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", help="PostgreSQL (behind a proxy the outage cuts); default SQLite")
+    parser.add_argument("--db-outage-s", type=float, default=30.0)
+    parser.add_argument("--folder", type=Path, help="keep the hotline's files here (default: a temp folder)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    options = Options(args.calls, args.agents, args.day_seconds, args.seed, args.database_url, args.db_outage_s,
+                      args.folder)
+    options.json = args.json  # type: ignore[attr-defined]
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    verdict, figures = run_day(options)
+    target = getattr(options, "json", None)
+    if target:
+        figures.pop("_pii_hits", None)
+        Path(target).write_text(json.dumps(figures, indent=1, default=str))
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["DAY_S", "Options", "run_day", "main"]

@@ -1,0 +1,337 @@
+"""Twilio, as far as the hotline can tell: signed webhooks for the callers it plays, a REST API on loopback
+for the calls the hotline places (agents' phones, return visits), and the recordings it fetches.
+
+Callers follow the TwiML they get back like Twilio does: a ``<Gather>`` gets the caller's next entry, a
+``<Record>`` gets its length, an ``<Enqueue>`` holds the caller (fetching the wait URL) until an agent's
+``<Dial><Queue>`` takes them or their patience ends.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+import wave
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from twilio.request_validator import RequestValidator
+
+from simulate.clock import DayClock, Measurements
+from simulate.phones import AgentPhones
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_SID = "AC" + "5" * 32
+HOTLINE_NUMBER = "+861095555"
+RECORD_PREFIX = "record:"
+MAX_STEPS = 200
+
+
+class WebhookFailed(Exception):
+    """The hotline did not answer a webhook with TwiML: Twilio would play its error message and hang up."""
+
+
+@dataclass
+class Waiting:
+    """A caller in ``<Enqueue>``: the agent's leg bridges them, talks, and ends the call."""
+
+    talk_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    bridged: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    gone: bool = False
+
+
+@dataclass
+class TwilioOutcome:
+    started: bool = False
+    queued: bool = False
+    answered: bool = False
+    abandoned: bool = False
+    failed: bool = False
+    said: list[str] = field(default_factory=list)
+
+
+class TwilioCloud:
+    """The webhook side and the REST side of Twilio for one simulated day."""
+
+    def __init__(self, hotline_url: str, auth_token: str, clock: DayClock, measured: Measurements,
+                 phones: AgentPhones, survey_answer_rate: float, seed: int) -> None:
+        self.hotline_url, self.clock, self.measured, self.phones = hotline_url.rstrip("/"), clock, measured, phones
+        self.validator = RequestValidator(auth_token)
+        self.survey_answer_rate = survey_answer_rate
+        self._rng, self._rng_lock = random.Random(seed), threading.Lock()
+        self._sids = itertools.count(1)
+        self._waiting: dict[str, Waiting] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.api_base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.survey_calls: list[str] = []
+        """Call sids of the return visits a customer answered (each starts a call on the hotline)."""
+        self.visits_dialled = 0
+        threading.Thread(target=self.server.serve_forever, name="twilio-api", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def new_sid(self, prefix: str = "CA") -> str:
+        return f"{prefix}{next(self._sids):032x}"
+
+    # -- the wire ------------------------------------------------------------------------------
+
+    def post(self, http: requests.Session, url: str, sid: str, fields: dict[str, str], caller: str,
+             called: str, direction: str = "inbound") -> ET.Element:
+        full = url if url.startswith("http") else self.hotline_url + url
+        form = {"CallSid": sid, "AccountSid": ACCOUNT_SID, "From": caller, "To": called,
+                "CallStatus": "in-progress", "Direction": direction, "ApiVersion": "2010-04-01", **fields}
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(full, form)}
+        began = time.monotonic()
+        try:
+            reply = http.post(full, data=form, headers=headers, timeout=15)  # Twilio's own webhook timeout
+        except requests.RequestException as exc:
+            self.measured.count("webhook_errors")
+            raise WebhookFailed(f"{urlsplit(full).path}: {type(exc).__name__}") from None
+        self.measured.latency("webhook", self.clock.hour(), time.monotonic() - began)
+        if reply.status_code == 204:
+            return ET.Element("Response")
+        if reply.status_code != 200 or not reply.content.startswith(b"<?xml"):
+            self.measured.count("webhook_errors")
+            raise WebhookFailed(f"{urlsplit(full).path}: HTTP {reply.status_code}")
+        return ET.fromstring(reply.content)
+
+    def status(self, http: requests.Session, sid: str, caller: str, called: str, status: str = "completed",
+               url: str = "/twilio/status", direction: str = "inbound", **extra: str) -> None:
+        """The status callback: Twilio retries nothing, so a failure here is only counted."""
+        try:
+            self.post(http, url, sid, {"CallStatus": status, "CallDuration": "60", **extra}, caller, called,
+                      direction)
+        except WebhookFailed as exc:
+            self.measured.problem(f"status callback of {sid} failed: {exc}")
+
+    # -- a caller ------------------------------------------------------------------------------
+
+    def call(self, keys: list[str], caller: str, hangup_after_steps: int | None, patience_s: float,
+             talk_s: float, sid: str | None = None, url: str = "/twilio/voice", called: str = HOTLINE_NUMBER,
+             direction: str = "inbound", extra: dict[str, str] | None = None) -> tuple[str, TwilioOutcome]:
+        """Play one call to its end; returns its sid and what happened."""
+        sid = sid or self.new_sid()
+        outcome, http = TwilioOutcome(), requests.Session()
+        fields: dict[str, str] = dict(extra or {})
+        steps, next_url = 0, url
+        try:
+            for _ in range(MAX_STEPS):
+                if next_url is None:
+                    break
+                current = next_url
+                twiml = self.post(http, next_url, sid, fields, caller, called, direction)
+                outcome.started = True
+                outcome.said += [say.text or "" for say in twiml.iter("Say")]
+                fields = {}
+                redirect = twiml.find("Redirect")
+                next_url = redirect.text if redirect is not None else None
+                for verb in twiml:
+                    if verb.tag == "Gather":
+                        if hangup_after_steps is not None and steps >= hangup_after_steps:
+                            next_url = None  # the caller hangs up in the menus
+                            break
+                        steps += 1
+                        entry = keys.pop(0) if keys else ""
+                        if entry:
+                            next_url, fields = verb.get("action", current), {"Digits": entry}
+                        break
+                    if verb.tag == "Record":
+                        steps += 1
+                        entry = (keys.pop(0) if keys else "").removeprefix(RECORD_PREFIX)
+                        if entry.isdigit() and entry != "0":
+                            rec = self.new_sid("RE")
+                            next_url, fields = verb.get("action", current), {
+                                "RecordingSid": rec, "RecordingDuration": entry,
+                                "RecordingUrl": f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}"}
+                        break
+                    if verb.tag == "Enqueue":
+                        outcome.queued = True
+                        next_url, fields = self._hold(http, sid, verb, outcome, caller, called, patience_s, talk_s)
+                        break
+                    if verb.tag in ("Hangup", "Dial"):
+                        next_url = None
+                        break
+        except WebhookFailed as exc:
+            outcome.failed = True
+            self.measured.problem(f"call {sid}: {exc}")
+        finally:
+            if outcome.started:
+                self.status(http, sid, caller, called, direction=direction)
+            self._waiting.pop(sid, None)
+        return sid, outcome
+
+    def _hold(self, http: requests.Session, sid: str, enqueue: ET.Element, outcome: TwilioOutcome, caller: str,
+              called: str, patience_s: float, talk_s: float) -> tuple[str | None, dict[str, str]]:
+        """On hold until bridged (then the agent talks and hangs up) or out of patience."""
+        action, wait_url = enqueue.get("action"), enqueue.get("waitUrl")
+        if action is None or wait_url is None:
+            # A Twilio queue the hotline does not route (its apology when Redis is away): nobody comes.
+            self.measured.count("unrouted_queue")
+            time.sleep(self.clock.real(patience_s))
+            outcome.abandoned = True
+            return None, {}
+        waiting = Waiting(talk_s)
+        with self._lock:
+            self._waiting[sid] = waiting
+        began = time.monotonic()
+        give_up = began + self.clock.real(patience_s)
+        poll = min(3.0, max(0.5, self.clock.real(60)))  # Twilio fetches it again when the hold music ends
+        while True:
+            remaining = give_up - time.monotonic()
+            if waiting.bridged.wait(timeout=max(0.0, min(poll, remaining))):
+                waiting.done.wait(timeout=self.clock.real(talk_s) + 60)
+                outcome.answered = True
+                return action, {"QueueResult": "bridged", "QueueTime": f"{time.monotonic() - began:.0f}"}
+            if time.monotonic() >= give_up:
+                with waiting.lock:
+                    if waiting.bridged.is_set():
+                        continue  # an agent took the call this very moment
+                    waiting.gone = True
+                outcome.abandoned = True
+                try:
+                    self.post(http, action, sid, {"QueueResult": "hangup"}, caller, called)
+                except WebhookFailed as exc:
+                    self.measured.problem(f"call {sid} leaving the queue: {exc}")
+                return None, {}
+            twiml = self.post(http, wait_url, sid, {"QueueTime": f"{time.monotonic() - began:.0f}"}, caller, called)
+            if twiml.find("Leave") is not None:
+                return action, {"QueueResult": "leave"}
+
+    # -- the REST API ------------------------------------------------------------------------
+
+    def create_call(self, form: dict[str, str]) -> dict[str, str]:
+        sid = self.new_sid()
+        if "/twilio/agent/connect" in form.get("Url", ""):
+            target: Callable[[str, dict[str, str]], None] = self._agent_leg
+        else:
+            target = self._return_visit
+            self.visits_dialled += 1
+        threading.Thread(target=self._guarded, args=(target, sid, form), daemon=True).start()
+        return {"sid": sid, "status": "queued", "to": form.get("To", ""), "from": form.get("From", "")}
+
+    def update_call(self, sid: str, form: dict[str, str]) -> dict[str, str]:
+        if form.get("Status") in ("canceled", "completed"):
+            with self._lock:
+                self._cancelled.add(sid)
+        return {"sid": sid, "status": form.get("Status", "in-progress")}
+
+    def _guarded(self, target: Callable[[str, dict[str, str]], None], sid: str, form: dict[str, str]) -> None:
+        try:
+            target(sid, form)
+        except Exception as exc:  # noqa: BLE001 - one phone's trouble must not end the day
+            self.measured.problem(f"Twilio leg {sid}: {type(exc).__name__}: {exc}")
+
+    def _agent_leg(self, sid: str, form: dict[str, str]) -> None:
+        """An agent's phone rings: it answers (and the agent talks to the caller), or it does not."""
+        http, to, status_url = requests.Session(), form["To"], form["StatusCallback"]
+        self.clock.sleep(self.phones.ring_s())
+        if sid in self._cancelled:
+            self.status(http, sid, HOTLINE_NUMBER, to, "canceled", status_url, "outbound-api")
+            return
+        if self.phones.dead(to):
+            time.sleep(float(form.get("Timeout") or 20))
+            self.status(http, sid, HOTLINE_NUMBER, to, "no-answer", status_url, "outbound-api")
+            return
+        twiml = self.post(http, form["Url"], sid, {}, HOTLINE_NUMBER, to, "outbound-api")
+        dial = twiml.find("Dial")
+        if dial is None:  # the caller is gone
+            self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
+            return
+        queue = dial.find("Queue")
+        waiting = self._waiting.get((queue.text or "").removeprefix("hotline-")) if queue is not None else None
+        bridged = False
+        if waiting is not None:
+            with waiting.lock:
+                if not waiting.gone:
+                    waiting.bridged.set()
+                    bridged = True
+        if bridged and waiting is not None:
+            self.clock.sleep(waiting.talk_s)
+        self.post(http, dial.attrib["action"], sid, {
+            "DialCallStatus": "completed" if bridged else "no-answer",
+            "DialCallDuration": f"{waiting.talk_s:.0f}" if bridged and waiting else "0"},
+            HOTLINE_NUMBER, to, "outbound-api")
+        if waiting is not None:
+            waiting.done.set()
+        self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
+
+    def _return_visit(self, sid: str, form: dict[str, str]) -> None:
+        """A customer's phone rings for the satisfaction survey: answered (and rated) or not."""
+        http, to, status_url = requests.Session(), form["To"], form.get("StatusCallback", "")
+        with self._rng_lock:
+            answers, rating = self._rng.random() < self.survey_answer_rate, self._rng.choice("1122233345")
+        self.clock.sleep(self.phones.ring_s() * 2)
+        if not answers:
+            self.status(http, sid, HOTLINE_NUMBER, to, "no-answer", status_url, "outbound-api")
+            return
+        with self._lock:
+            self.survey_calls.append(sid)
+        self.call([rating, "1"], HOTLINE_NUMBER, None, 0, 0, sid=sid, url=form["Url"], called=to,
+                  direction="outbound-api", extra={"AnsweredBy": "human"})
+        self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api", AnsweredBy="human")
+
+
+def _handler(cloud: TwilioCloud) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            length = int(self.headers.get("Content-Length") or 0)
+            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            path = urlsplit(self.path).path
+            if path.endswith("/Calls.json"):
+                self._json(201, cloud.create_call(form))
+            elif "/Calls/" in path:
+                self._json(200, cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
+            else:
+                self._json(404, {"message": "not found"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            if "/Recordings/" in self.path:
+                self._send(200, "audio/wav", _SILENCE)
+            else:
+                self._json(404, {"message": "not found"})
+
+        def _json(self, status: int, body: dict[str, str]) -> None:
+            self._send(status, "application/json", json.dumps(body).encode())
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def _silence(seconds: int = 1) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(seconds * 16000))
+    return out.getvalue()
+
+
+_SILENCE = _silence()
