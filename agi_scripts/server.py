@@ -77,6 +77,15 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         """After ``shutdown()``: stop listening (new calls go to the other processes on the port, or wait
         for the restarted one), let the calls in progress finish for up to ``timeout_s``; return how many
         are still going (they end with this process)."""
+        # Calls the kernel queued on this socket would be reset by closing it: take them first.
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, address = self.socket.accept()
+            except OSError:
+                break
+            request.setblocking(True)
+            self.process_request(request, address)
         self.socket.close()
         with self._calls_changed:
             self._calls_changed.wait_for(lambda: self._calls == 0, timeout=timeout_s)

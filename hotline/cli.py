@@ -262,6 +262,15 @@ def _serve_web(settings: Settings) -> None:
     serve(settings)
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def simulate(options: tuple[str, ...]) -> None:
+    """Play a compressed day of calls, with faults, against a fresh hotline (``--help`` for the options)."""
+    from simulate.day import main as day
+
+    sys.exit(day(list(options)))
+
+
 @main.group()
 def prompts() -> None:
     """Render menu prompts to the audio Asterisk plays."""

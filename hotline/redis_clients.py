@@ -30,6 +30,11 @@ from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConn
 
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+RESTART_RETRY = Retry(ExponentialBackoff(cap=0.4, base=0.05), 7, supported_errors=(redis.ConnectionError,))
+"""A refused or dropped connection is tried again for about 2.3 s: a Redis restart (1-2 s with its append-only
+file) is ridden through, callers hear their menu instead of the apology. A longer outage costs a webhook a few
+of these (about 7 s, inside Twilio's 15 s) before the apology. Timeouts are not retried: a hung Redis must not
+cost a webhook several ``HOTLINE_REDIS_TIMEOUT`` in a row."""
 FAILOVER_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3, supported_errors=(redis.ConnectionError,))
 """Sentinel: a command that meets the demoted master (READONLY, or a closed connection) is sent again
 to the master the sentinels name now."""
@@ -141,8 +146,9 @@ class RedisClients:
         trip. Cluster: a pool per node (a command goes to the node of its key's slot).
         """
         t = self.timeout_s
+        retry = {"retry": RESTART_RETRY} if self.target.mode == "standalone" else {}
         return self._client(self.target, socket_timeout=t, socket_connect_timeout=t, health_check_interval=30,
-                            single_connection_client=True)
+                            single_connection_client=True, **retry)
 
     def blocking(self, socket_timeout_s: float, decode_responses: bool = False,
                  connect_timeout_s: float | None = None) -> redis.Redis:

@@ -128,6 +128,9 @@ class TwilioCloud:
         """Play one call to its end; returns its sid and what happened."""
         sid = sid or self.new_sid()
         outcome, http = TwilioOutcome(), requests.Session()
+        # Registered before the first webhook: the hotline may ring an agent before its <Enqueue> reaches us.
+        with self._lock:
+            self._waiting[sid] = Waiting(talk_s)
         fields: dict[str, str] = dict(extra or {})
         steps, next_url = 0, url
         try:
@@ -173,7 +176,10 @@ class TwilioCloud:
         finally:
             if outcome.started:
                 self.status(http, sid, caller, called, direction=direction)
-            self._waiting.pop(sid, None)
+            with self._lock:
+                waiting = self._waiting.pop(sid)
+            with waiting.lock:
+                waiting.gone = not waiting.bridged.is_set()
         return sid, outcome
 
     def _hold(self, http: requests.Session, sid: str, enqueue: ET.Element, outcome: TwilioOutcome, caller: str,
@@ -186,9 +192,7 @@ class TwilioCloud:
             time.sleep(self.clock.real(patience_s))
             outcome.abandoned = True
             return None, {}
-        waiting = Waiting(talk_s)
-        with self._lock:
-            self._waiting[sid] = waiting
+        waiting = self._waiting[sid]
         began = time.monotonic()
         give_up = began + self.clock.real(patience_s)
         poll = min(3.0, max(0.5, self.clock.real(60)))  # Twilio fetches it again when the hold music ends

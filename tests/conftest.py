@@ -40,11 +40,13 @@ class RedisProcess:
         self.folder, self.port = folder, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.persistent = False
+        """Keep the data over a stop and start (append-only file, stopped with SIGTERM), as a restart would."""
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -58,7 +60,7 @@ class RedisProcess:
 
     def stop(self) -> None:
         if self.proc:
-            self.proc.kill()
+            self.proc.terminate() if self.persistent else self.proc.kill()
             self.proc.wait()
             self.proc = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,20 @@ def test_a_call_redis_refused_still_gets_its_record_once_redis_is_back(
     kept = [f for _, f in stream if f["call_id"] == caller.call_sid]
     assert [(f["type"], f.get("outcome", "")) for f in kept] == [("call_started", ""), ("call_ended", "failed")]
     assert kept[0]["caller"] == "+86139****5678"  # masked like every call record
+
+
+def test_a_redis_restart_of_a_second_goes_unnoticed_by_the_caller(
+    own_redis: RedisProcess, settings: Settings
+) -> None:
+    own_redis.stop()
+    own_redis.persistent = True
+    own_redis.start()
+    hotline = prepare(settings.model_copy(update={"redis_url": own_redis.url}))
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    own_redis.stop()
+    back = threading.Timer(1.0, own_redis.start)
+    back.start()
+    caller.press("1")  # asked while Redis is down: answered once it is back
+    back.join()
+    assert caller.said() == ["请输入您的卡号，以井号键结束。"]
