@@ -41,6 +41,8 @@ class SimAsterisk(AsteriskPeer):
                 call.hung_up = True
                 return "HANGUP\n200 result=-1"
             self.waits += 1
+        if command.startswith("EXEC Dial"):  # the base class dispatches to its own _exec
+            return self._exec(command.split(), entry, call)
         return super()._answer(command, entry, call)
 
     def _exec(self, words: list[str], entry: Any, call: PeerCall) -> str:

@@ -165,9 +165,10 @@ def stream_events(client: redis.Redis, stream: str) -> list[dict[str, str]]:
 
 
 def secret_patterns(secrets: Iterable[str]) -> re.Pattern[bytes]:
-    """Any of ``secrets`` standing alone (not inside a longer run of digits)."""
+    """Any of ``secrets`` standing alone: not inside a longer run of digits, nor the fraction of a decimal
+    number (a timestamp's microseconds may well be a six-digit PIN)."""
     alternatives = b"|".join(re.escape(s.encode()) for s in sorted(set(secrets), key=len, reverse=True))
-    return re.compile(rb"(?<![0-9])(?:" + alternatives + rb")(?![0-9])")
+    return re.compile(rb"(?<![0-9])(?<![0-9][.])(?:" + alternatives + rb")(?![0-9])")
 
 
 def find_in_files(folder: Path, pattern: re.Pattern[bytes], also: Iterable[Path] = ()) -> list[str]:

@@ -253,6 +253,7 @@ def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[check
             "after the day; draining")
         stats = _settle(run, ended_at)
         run.stop.set()
+        cloud.closed = True  # what the hotline dials from now on is not part of the day
         verdict, figures = judge(run, stats, ended_at, out)
     finally:
         sampler.stop()
@@ -299,7 +300,7 @@ def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[
     client.close()
     caught_up = round(time.monotonic() - began, 1)
     # A visit whose job was lost (enqueued while Redis restarted) is taken up by the sweep (every 60 s).
-    engine = create_engine(run.hotline.sql_url)
+    engine = create_engine(run.hotline.check_url)
     limit = time.monotonic() + run.clock.real(900) + 130
     while time.monotonic() < limit and checks.visits_not_attempted(engine, ended_at):
         time.sleep(2)
@@ -310,13 +311,14 @@ def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[
 def judge(run: DayRun, stats: dict[str, float], ended_at: dt.datetime,
           out: Callable[[str], None]) -> tuple[checks.Verdict, dict[str, Any]]:
     verdict = checks.Verdict()
-    engine = create_engine(run.hotline.sql_url)
+    engine = create_engine(run.hotline.check_url)
     results = run.results
     started = {r.call_id for r in results if r.started} | set(run.cloud.survey_calls)
     figures: dict[str, Any] = {"faults": run.faults, **stats}
     figures["calls"] = {
         "planned": len(run.plan.calls), "started": sum(r.started for r in results),
         "offered_to_agents": sum(r.queued for r in results), "answered_by_agents": sum(r.answered for r in results),
+        "answered_twilio": sum(r.answered for r in results if r.plan.channel == "twilio"),
         "abandoned": sum(r.abandoned for r in results), "failed_or_cut": sum(r.failed for r in results),
         "survey_calls": len(run.cloud.survey_calls), "visits_dialled": run.cloud.visits_dialled,
         "late_starts": sum(r.late_s > 1 for r in results),
@@ -371,7 +373,7 @@ def _privacy(run: DayRun, verdict: checks.Verdict, log: str, redis_hits: list[st
     pattern = checks.secret_patterns(secrets)
     hits = [*redis_hits, *(f"hotline up's log: {h}" for h in _log_hits(log, pattern))]
     hits += checks.find_in_files(run.hotline.data_dir, pattern)
-    engine = create_engine(run.hotline.sql_url)
+    engine = create_engine(run.hotline.check_url)
     hits += checks.find_in_database(engine, pattern)
     engine.dispose()
     verdict.add("no card number or PIN in logs, Redis, files or the database", not hits,

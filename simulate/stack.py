@@ -43,6 +43,8 @@ class Hotline:
     database_url: str | None
     log_path: Path
     db_proxy: TcpProxy | None = None
+    direct_database_url: str | None = None
+    """The database itself, not through the proxy the outage cuts: for the checks, also after the stop."""
 
     @property
     def data_dir(self) -> Path:
@@ -55,6 +57,10 @@ class Hotline:
     @property
     def sql_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hotline.db'}"
+
+    @property
+    def check_url(self) -> str:
+        return self.direct_database_url or self.sql_url
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -129,7 +135,7 @@ def start_hotline(folder: Path, scale: float, port: int, auth_token: str, twilio
     proxy), Twilio's REST API at ``twilio_api_base`` and every timer of the day scaled by ``scale``."""
     folder.mkdir(parents=True, exist_ok=True)
     agi_port, api_token = free_port(), secrets.token_urlsafe(24)
-    proxy = None
+    proxy, direct = None, database_url
     if database_url:
         proxy = TcpProxy(database_url)
         database_url = proxy.url
@@ -144,7 +150,7 @@ def start_hotline(folder: Path, scale: float, port: int, auth_token: str, twilio
         proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "up"], cwd=folder, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     hotline = Hotline(proc, folder, f"http://127.0.0.1:{port}", agi_port, auth_token, api_token, database_url,
-                      log_path, proxy)
+                      log_path, proxy, direct)
     _wait_for(hotline)
     return hotline
 

@@ -80,9 +80,12 @@ class TwilioCloud:
         self.survey_calls: list[str] = []
         """Call sids of the return visits a customer answered (each starts a call on the hotline)."""
         self.visits_dialled = 0
+        self.closed = False
+        """The day is over: calls the hotline places from now on are refused (they are not part of the day)."""
         threading.Thread(target=self.server.serve_forever, name="twilio-api", daemon=True).start()
 
     def close(self) -> None:
+        self.closed = True
         self.server.shutdown()
         self.server.server_close()
 
@@ -219,7 +222,10 @@ class TwilioCloud:
 
     # -- the REST API ------------------------------------------------------------------------
 
-    def create_call(self, form: dict[str, str]) -> dict[str, str]:
+    def create_call(self, form: dict[str, str]) -> dict[str, str] | None:
+        """A new call the hotline places; None once the day is over (Twilio answers 503)."""
+        if self.closed:
+            return None
         sid = self.new_sid()
         if "/twilio/agent/connect" in form.get("Url", ""):
             target: Callable[[str, dict[str, str]], None] = self._agent_leg
@@ -303,7 +309,8 @@ def _handler(cloud: TwilioCloud) -> type[BaseHTTPRequestHandler]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             path = urlsplit(self.path).path
             if path.endswith("/Calls.json"):
-                self._json(201, cloud.create_call(form))
+                created = cloud.create_call(form)
+                self._json(201, created) if created else self._json(503, {"message": "the day is over"})
             elif "/Calls/" in path:
                 self._json(200, cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
             else:
