@@ -30,7 +30,12 @@ from agi_scripts.exceptions import (
 
 MAX_ENV_LINES = 200
 MAX_LINE = 8192
-_REPLY = re.compile(r"^200 result=(?P<result>\S*)(?: \((?P<data>[^)]*)\))?(?: endpos=(?P<endpos>-?\d+))?")
+REPLY_TIMEOUT_S = 10.0
+"""How long a command that Asterisk answers at once (NOOP, SET MUSIC, GET VARIABLE, HANGUP ...) may go
+unanswered: a silent peer, or a 520 usage block that never ends, must not hold the call's thread forever."""
+_REPLY = re.compile(
+    r"^200 result=(?P<result>\S*)(?: \((?P<data>[^)]*)\))?(?: endpos=(?P<endpos>-?\d{1,18})(?!\d))?")
+"""An endpos longer than any recording (18 digits) is left out rather than overflowing what uses it."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +48,20 @@ class AgiReply:
 
 
 class HotlineAGI(AGI):  # type: ignore[misc]
-    def __init__(self, rfile: IO[str], wfile: IO[str], sock: socket.socket | None = None) -> None:
+    def __init__(self, rfile: IO[str], wfile: IO[str], sock: socket.socket | None = None,
+                 reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
         # Deliberately not calling AGI.__init__ (SIGHUP handler, stderr logging): see module doc.
         self.stdin, self.stdout, self.stderr = rfile, wfile, io.StringIO()
-        self._sock = sock
+        self._sock, self._reply_timeout_s = sock, reply_timeout_s
         self._got_sighup = False
         self.hangup_noticed = False
         self.env = read_environment(rfile)
 
     def command(self, command: str, *args: str | int, timeout_s: float | None = None) -> AgiReply:
-        """Send one command and return its reply; raise by what Asterisk answered."""
+        """Send one command and return its reply; raise by what Asterisk answered.
+        ``timeout_s``: how long it may take (playing, waiting for keys, a dialled call); None: an instant one."""
         if self._sock is not None:
-            self._sock.settimeout(timeout_s)
+            self._sock.settimeout(timeout_s if timeout_s is not None else self._reply_timeout_s)
         try:
             return self.execute(command, *args)  # type: ignore[no-any-return]
         except TimeoutError:

@@ -184,7 +184,7 @@ class AgiChannel:
 def _key(reply: AgiReply) -> str:
     try:
         key = chr(int(reply.result))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or none a key could be (Asterisk sends its ASCII code)
         return ""
     return key if key in KEYS else ""
 

@@ -57,6 +57,10 @@ class AgiHold:
         except (AgiHangup, AgiTimeout):
             self.deps.connector.settle(router.end_call(request.call_id, "caller_hangup"))
             raise
+        except Exception:
+            # Garbage from Asterisk: the server's error boundary apologises and hangs up, so the call is over.
+            self.deps.connector.settle(router.end_call(request.call_id, "channel_error"))
+            raise
         finally:
             self.deps.keeper.release(request.call_id)
 
@@ -72,6 +76,7 @@ class AgiHold:
                 self._music(True)
                 continue
             self.agi.command("NOOP")  # a caller who hung up shows here as HANGUP
+            self._still_there()
             now = time.monotonic()
             if now - started >= self.deps.max_wait_s:
                 self.deps.connector.settle(self.deps.router.end_call(request.call_id, "timeout"))
@@ -80,6 +85,11 @@ class AgiHold:
             if now >= next_announcement:
                 next_announcement = now + self.deps.announce_every_s
                 self._announce(request)
+
+    def _still_there(self) -> None:
+        # NOOP and GET VARIABLE still answer 200 on a dead channel: the HANGUP line may be all we get.
+        if self.agi.hangup_noticed:
+            raise AgiHangup("the caller hung up on hold")
 
     def _next_offer(self, call_id: str) -> str | None:
         try:

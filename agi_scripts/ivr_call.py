@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ASTERISK_LANGUAGES = {"zh": "zh-CN", "cn": "zh-CN", "en": "en-US"}
 MAX_STEPS = 500
 """A call longer than this is a peer or menu gone wrong, not a caller."""
+DEFAULT_PRIORITY = 5
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[st
     assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
     env = agi.env
     skill = (query.get("skill") or ["general"])[0]
-    priority = int((query.get("priority") or ["5"])[0] or 5)
+    priority = _priority((query.get("priority") or [""])[0])
     language = ASTERISK_LANGUAGES.get(env.get("agi_language", ""), menu.languages[0])
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
                          deps.play_timeout_s)
@@ -112,3 +113,12 @@ def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[st
     )
     with contextlib.suppress(AgiHangup, AgiTimeout):
         AgiHold(agi, deps.hold, channel.say).wait_for_agent(request)
+
+
+def _priority(text: str) -> int:
+    """``?priority=`` from the dialplan; a typo there must not drop the caller, so it falls back to the default."""
+    try:
+        return int(text) if text else DEFAULT_PRIORITY
+    except ValueError:
+        log.warning("queue script: priority %r is not a number, using %d", text[:20], DEFAULT_PRIORITY)
+        return DEFAULT_PRIORITY

@@ -108,7 +108,8 @@ class _CallHandler(socketserver.BaseRequestHandler):
         rfile = sock.makefile("r", encoding="utf-8", newline="\n")
         wfile = sock.makefile("w", encoding="utf-8", newline="\n")
         try:
-            agi = HotlineAGI(rfile, wfile, sock)
+            # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
+            agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=self.server.env_timeout_s)
         except AgiError as exc:  # no call yet: nothing to say to anyone
             log.warning("FastAGI connection from %s dropped: %s", self.client_address[0], exc)
         else:
