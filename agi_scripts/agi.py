@@ -30,6 +30,8 @@ from agi_scripts.exceptions import (
 
 MAX_ENV_LINES = 200
 MAX_LINE = 8192
+MAX_CALL_ID = 64
+"""Longest ``agi_uniqueid`` taken (Asterisk's are ~20 characters): it names the call's Redis keys and records."""
 REPLY_TIMEOUT_S = 10.0
 """How long a command that Asterisk answers at once (NOOP, SET MUSIC, GET VARIABLE, HANGUP ...) may go
 unanswered: a silent peer, or a 520 usage block that never ends, must not hold the call's thread forever."""
@@ -103,6 +105,9 @@ def read_environment(rfile: IO[str]) -> dict[str, str]:
         if line == "":
             if not env:
                 raise AgiProtocolError("empty AGI environment")
+            if not 0 < len(env.get("agi_uniqueid", "")) <= MAX_CALL_ID:
+                # Every call needs its own id: calls without one would share one session, record, queue place.
+                raise AgiProtocolError("AGI environment without a usable agi_uniqueid")
             return env
         key, sep, value = line.partition(":")
         if not sep or not key.startswith("agi_"):

@@ -174,6 +174,8 @@ def assert_forgotten(server: Server, uniqueid: str, timeout_s: float = 3) -> Non
         events = [f["type"] for _, f in server.redis.xrange(EVENTS_STREAM) if f.get("call_id") == uniqueid]
         state = (server.hotline.router.call(uniqueid), server.redis.zscore(IVR_CALLS, uniqueid),
                  events.count("call_started"), events.count("call_ended"))
+        nameless = [f for _, f in server.redis.xrange(EVENTS_STREAM) if f.get("call_id") == ""]
+        assert not nameless, f"a call without agi_uniqueid was started: {nameless[:1]}"
         if state[:2] == (None, None) and state[2] == state[3] <= 1:
             break
         assert time.monotonic() < deadline, f"call {uniqueid} not cleaned up: {state}"
@@ -263,7 +265,9 @@ def broken_environments(draw: st.DrawFn) -> tuple[bytes, str, str]:
                                                         "agent-login", "agent-answered", "nowhere", ""])))
     kind = draw(st.sampled_from(["cut", "cut then blank", "garbage inside", "too many lines", "huge line"]))
     if kind.startswith("cut"):
-        sent = whole[:draw(st.integers(0, len(whole) - 1))] + (b"\n\n" if kind == "cut then blank" else b"")
+        line_ends = [i + 1 for i, byte in enumerate(whole[:-1]) if byte == ord("\n")]
+        cut = draw(st.integers(0, len(whole) - 1) | st.sampled_from(line_ends))  # mid-line, or whole lines
+        sent = whole[:cut] + (b"\n\n" if kind == "cut then blank" else b"")
     elif kind == "garbage inside":
         at = draw(st.integers(0, len(whole) - 2))
         sent = whole[:at] + draw(st.binary(min_size=1, max_size=40)) + whole[at:]
