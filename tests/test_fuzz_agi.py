@@ -102,6 +102,8 @@ class Fault:
     """The command number (0-based) the fault answers."""
     does: bytes | str
     """Raw bytes sent instead of the reply (a newline or not), or CLOSE, RESET (RST), SILENT (see SILENCE_S)."""
+    then_close: bool = False
+    """Hang up right after sending the bytes (a half line, then nothing)."""
 
 
 def converse(address: tuple[str, int], keys: list[str], environment: bytes, faults: dict[int, Fault],
@@ -143,6 +145,8 @@ def converse(address: tuple[str, int], keys: list[str], environment: bytes, faul
                 reply = (b"HANGUP\n" if reply.startswith(b"HANGUP\n") else b"") + said
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(reply)
+            if fault is not None and fault.then_close:
+                return call
             hung_up = hung_up or command == "HANGUP"
     raise AssertionError("unreachable")
 
@@ -241,12 +245,13 @@ CUT = st.sampled_from([CLOSE, RESET])
 def test_garbage_replies_end_each_call_cleanly_and_the_server_serves_on(server: Server) -> None:
     @settings(FUZZ, max_examples=80)
     @given(script=st.sampled_from(sorted(SCRIPTS)), faults=st.dictionaries(
-        st.integers(0, 40), st.one_of(GARBAGE, GARBAGE, GARBAGE, CUT), min_size=1, max_size=3))
-    def one_call(script: str, faults: dict[int, bytes | str]) -> None:
+        st.integers(0, 40), st.tuples(st.one_of(GARBAGE, GARBAGE, GARBAGE, CUT), st.booleans()), min_size=1,
+        max_size=3))
+    def one_call(script: str, faults: dict[int, tuple[bytes | str, bool]]) -> None:
         uniqueid = new_id()
         call = converse(server.address, SCRIPTS[script], environment(uniqueid),
-                        {at: Fault(at, does) for at, does in faults.items()})
-        assert call.closed_by_server or any(f in (CLOSE, RESET) for f in faults.values())
+                        {at: Fault(at, does, then_close) for at, (does, then_close) in faults.items()})
+        assert call.closed_by_server or any(f[0] in (CLOSE, RESET) or f[1] for f in faults.values())
         assert_forgotten(server, uniqueid)
 
     one_call()
