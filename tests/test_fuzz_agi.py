@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import socket
@@ -53,7 +54,7 @@ class Server:
     crashes: list[str] = field(default_factory=list)
     """Anything that got past the error boundary (socketserver's handle_error) or was logged with a traceback."""
 
-    @property
+    @functools.cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.hotline.redis_url, decode_responses=True)
 
