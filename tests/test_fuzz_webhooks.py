@@ -96,6 +96,19 @@ class Fuzz:
         self.calls[1].press("0")  # offered to an agent
         self.calls[2].press("0")  # offered to the other one
         self.recording_url = f"{settings.twilio_api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE{'1' * 32}"
+        self._settle()
+
+    def _settle(self, timeout_s: float = 10) -> None:
+        """Wait until the agents' legs are dialled (off-thread, through Twilio's fake): from here on
+        only the requests under test change anything."""
+        deadline, last = time.monotonic() + timeout_s, self.snapshot()
+        while True:
+            time.sleep(0.2)
+            now = self.snapshot()
+            if now == last:
+                return
+            assert time.monotonic() < deadline, "the hotline kept changing with no request"
+            last = now
 
     @property
     def call_sids(self) -> list[str]:
