@@ -41,6 +41,7 @@ def test_the_privacy_check_finds_a_card_or_pin_anywhere_but_inside_other_numbers
 
     pattern = secret_patterns(["6222037700000014", "739251"])
     found = [text for text in (b"card=6222037700000014", b'{"pin": "739251"}', b"digits 739251#",
-                               b"at 08:06:14.739251", b"id 17392510", b"62220377000000145")
+                               b"at 08:06:14.739251", b"id 17392510", b"62220377000000145",
+                               b"sha256 3b5619a739251e60c")
              if pattern.search(text)]
     assert found == [b"card=6222037700000014", b'{"pin": "739251"}', b"digits 739251#"]
