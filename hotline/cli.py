@@ -19,7 +19,7 @@ from hotline.supervisor import Child, Supervisor
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
-from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu
+from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu, read_menu_bytes
 from ivr.masking import RedactingFilter
 from ivr.model import Menu
 from ivr.validate import edges_of
@@ -158,7 +158,7 @@ def menu_validate(file: Path) -> None:
     try:
         parsed = load_menu_file(file)
     except MenuError as exc:
-        lines = node_lines(file.read_bytes())
+        lines = node_lines(read_menu_bytes(file))
         for problem in exc.problems:
             line = problem.line or lines.get(problem.node or "")
             click.echo(f"{file}:{line or 1}: {problem}")
@@ -177,7 +177,7 @@ def menu_validate(file: Path) -> None:
 def menu_show(file: Path | None) -> None:
     """Print the live menu as a tree."""
     if file:
-        parsed = parse_menu(file.read_bytes())
+        parsed = parse_menu(read_menu_bytes(file))
         click.echo(f"{parsed.name} (file {file})")
     else:
         from hotline.app import prepare
@@ -198,7 +198,12 @@ def menu_publish(file: Path, by: str) -> None:
 
     settings = _settings_with_redis()
     try:
-        published = prepare(settings).menus.publish(file.read_text(encoding="utf-8"), published_by=by)
+        source = read_menu_bytes(file).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        click.echo(f"{file}: not UTF-8 text (byte {exc.start}): save the menu as UTF-8", err=True)
+        sys.exit(1)
+    try:
+        published = prepare(settings).menus.publish(source, published_by=by)
     except MenuError as exc:
         for problem in exc.problems:
             click.echo(f"{file}: {problem}")

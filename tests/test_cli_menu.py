@@ -39,3 +39,14 @@ def test_publish_makes_a_new_live_version_and_refuses_a_broken_one(settings: Set
     assert "node 'welcome': unknown target 'mian' for next" in result.output
     shown = runner.invoke(main, ["menu", "show"]).stdout
     assert shown.startswith("hotline version 2 (live)") and "欢迎再次致电" in shown
+
+
+def test_publishing_a_file_that_is_not_utf8_is_refused_in_words(settings: Settings, tmp_path: Path) -> None:
+    runner = CliRunner(env=cli_env(settings))
+    before = runner.invoke(main, ["menu", "show"]).stdout
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("name: hotline\nnodes: {}\n# caf\u00e9\n".encode("latin-1"))
+    result = runner.invoke(main, ["menu", "publish", str(latin1)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # no traceback
+    assert "not UTF-8 text" in result.output
+    assert runner.invoke(main, ["menu", "show"]).stdout == before  # the live menu stays
