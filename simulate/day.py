@@ -107,9 +107,9 @@ def _asterisk_call(run: DayRun, call: CallPlan) -> CallResult:
         run.measured.problem(f"AGI call {peer.uniqueid}: {type(exc).__name__}: {exc}")
         return CallResult(call, peer.uniqueid, started=False, failed=True)
     queued = any(c.startswith("SET MUSIC on") for c in result.commands)
-    recorded = any(c.startswith("RECORD FILE") for c in result.commands) and call.intent == "complaint" and any(
-        "complaint_done" in p for p in result.played)
     cut = result.closed_by_server and not result.hung_up and not _ended_by_server(result.commands)
+    # The work order number is spoken from a per-call file: a complaint counts once the caller spoke it.
+    recorded = call.intent == "complaint" and not cut and any(c.startswith("RECORD FILE") for c in result.commands)
     if cut:
         run.measured.count("agi_cut")
     return CallResult(call, peer.uniqueid, started=bool(result.commands), queued=queued, answered=peer.answered,
