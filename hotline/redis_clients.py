@@ -182,7 +182,7 @@ class RedisClients:
             t = self.timeout_s
             sentinel_kwargs: dict[str, Any] = {"socket_timeout": t, "socket_connect_timeout": t,
                                                "password": target.sentinel_password, "ssl": target.ssl}
-            self._sentinels[target] = Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinels[target] = Sentinel(
                 list(target.nodes), sentinel_kwargs=sentinel_kwargs)
         return self._sentinels[target]
 
