@@ -27,6 +27,9 @@ REPLY_SLACK_S = 10
 Render = Callable[[str, str, Path], None]
 """``render(text, language, wav_path)``: speaks a prompt into a file."""
 QUEUE_WAIT_S = 3600
+DIGITS_VARIABLE = "HOTLINE_DIGITS"
+READ_MAX_DIGITS = 255
+"""app_read's limit."""
 
 
 class Prompts:
@@ -104,72 +107,112 @@ class AgiChannel:
         self.session: Session | None = None
         """The call's session as of the step being performed (the router wants its path and caller)."""
         self.call_id = agi.env.get("agi_uniqueid", "call")
-        self._typed = ""
         self._recordings = 0
+        self._timeouts: tuple[float, float] | None = None
 
     def perform(self, actions: list[act.Action]) -> ev.Event | None:
-        """Run the actions; the last waiting one yields the event (None: the call is over)."""
-        self._typed = ""
+        """Run the actions; the last waiting one yields the event (None: the call is over).
+
+        Prompts followed by a Gather are not played on their own: they become the Gather's prompt, so one
+        ``Read`` plays them and collects the keys (see ``_gather`` for why no key may wait between commands)."""
+        lead: list[act.Say] = []
         for index, action in enumerate(actions):
             if isinstance(action, act.Say):
-                # Keys pressed here are kept only when a Gather follows (type-ahead).
-                keep = any(isinstance(a, act.Gather) for a in actions[index + 1:])
-                self._play(action, escape=KEYS if keep else "")
+                if any(isinstance(a, act.Gather) for a in actions[index + 1:]):
+                    lead.append(action)
+                else:
+                    self._play(action)
             elif isinstance(action, act.Hangup):
                 self.agi.command("HANGUP")
                 return None
+            elif isinstance(action, act.Gather):
+                return self._gather(action, tuple(lead))
             else:
                 return _PERFORM[type(action)](self, action)
         return None
 
     def say(self, say: act.Say) -> None:
         """Play one prompt without listening for keys (hold announcements)."""
-        self._play(say, escape="")
+        self._play(say)
 
-    def _play(self, say: act.Say, escape: str) -> None:
-        if escape and self._typed:
-            return  # the caller is already typing: stop talking
+    def _play(self, say: act.Say) -> None:
         sound = self.prompts.sound(say)
         if sound is None:
             return
-        reply = self.agi.command("STREAM FILE", sound, quote(escape), timeout_s=self.play_timeout_s)
+        reply = self.agi.command("STREAM FILE", sound, quote(""), timeout_s=self.play_timeout_s)
         if reply.result == "-1":
             # A missing file also answers -1; a hang-up shows as HANGUP/511 on the next command.
             log.warning("could not play %s", sound)
-        elif reply.result not in ("", "0"):
-            self._typed += _key(reply)
 
-    def _gather(self, gather: act.Gather) -> ev.Event:
-        for say in gather.prompt:
-            self._play(say, escape=KEYS)
-        digits, timeout = self._typed, gather.timeout_s
-        while len(digits) < gather.max_digits and not (gather.finish_on_key and digits.endswith(gather.finish_on_key)):
-            if digits:
-                timeout = gather.inter_digit_timeout_s or gather.timeout_s
-            reply = self.agi.command("WAIT FOR DIGIT", int(timeout * 1000), timeout_s=timeout + REPLY_SLACK_S)
-            if reply.result == "-1":
-                raise AgiHangup("WAIT FOR DIGIT failed")
-            if reply.result in ("", "0"):
-                break
-            digits += _key(reply)
-        return ev.Digits(digits) if digits else ev.Timeout()
+    def _gather(self, gather: act.Gather, lead: tuple[act.Say, ...] = ()) -> ev.Event:
+        """One ``Read`` plays every prompt and collects the whole entry inside Asterisk.
+
+        res_agi reads and frees the channel's frames, DTMF included, whenever no AGI command is running
+        (``run_agi()``): a key typed between two commands is lost. So an entry is never collected one
+        ``WAIT FOR DIGIT`` at a time. ``Read`` (app_read) keeps running from the first prompt to the
+        last key; prompts are ``&``-joined and a key stops them (type-ahead). Its ``timeout`` argument
+        sets first-digit and between-digit timeouts to one value; left empty, Asterisk uses the
+        channel's ``TIMEOUT(response)`` for the first key after the last prompt and ``TIMEOUT(digit)``
+        between keys (``ast_app_getdata_terminator``), so both are set here. ``GET DATA`` would allow
+        only ``#`` to end an entry and one prompt file; ``Read``'s ``t()`` takes the node's finish key."""
+        sounds = [s for s in (self.prompts.sound(say) for say in (*lead, *gather.prompt)) if s]
+        between = gather.inter_digit_timeout_s or gather.timeout_s
+        self._set_timeouts(gather.timeout_s, between)
+        max_digits = min(max(gather.max_digits, 1), READ_MAX_DIGITS)
+        terminator = gather.finish_on_key.replace(")", "").replace(",", "")
+        arguments = f"{DIGITS_VARIABLE},{'&'.join(sounds)},{max_digits},t({terminator}),1,"
+        budget = self.play_timeout_s + gather.timeout_s + max_digits * between + REPLY_SLACK_S
+        self.agi.command("EXEC", "Read", quote(arguments), timeout_s=budget)
+        reply = self.agi.command("GET FULL VARIABLE", quote(f"${{READSTATUS}}:${{{DIGITS_VARIABLE}}}"))
+        status, _, digits = reply.data.partition(":")
+        if status == "HANGUP" or reply.result == "0":
+            raise AgiHangup(f"hung up during Read ({status or 'no status'})")
+        digits = "".join(ch for ch in digits if ch in KEYS)
+        if digits:
+            return ev.Digits(digits)
+        if status == "OK" and gather.finish_on_key:
+            return ev.Digits(gather.finish_on_key)  # only the finish key: an empty entry, not silence
+        return ev.Timeout()
+
+    def _set_timeouts(self, first_s: float, between_s: float) -> None:
+        """``TIMEOUT(response)``/``TIMEOUT(digit)`` for the next ``Read``, sent only when they change."""
+        wanted = (round(first_s, 3), round(between_s, 3))
+        if self._timeouts != wanted:
+            self.agi.command("SET VARIABLE", "TIMEOUT(response)", f"{wanted[0]:g}")
+            self.agi.command("SET VARIABLE", "TIMEOUT(digit)", f"{wanted[1]:g}")
+            self._timeouts = wanted
 
     def _record(self, record: act.Record) -> ev.Event:
+        """``RECORD FILE`` answers ``-1 (hangup)`` when the caller hangs up (keeping what they said, with its
+        ``endpos``), and ``-1 (randomerror)`` / ``-1 (writefile)`` when the beep cannot be played or the
+        spool cannot be written: those are faults of this side, never a reason to drop the caller."""
         for say in record.prompt:
-            self._play(say, escape="")
+            self._play(say)
         self._recordings += 1
         name = f"{self.call_id}-{self._recordings}".replace("/", "_")
-        reply = self.agi.command(
+        reply = self._record_file(name, record, beep=True)
+        if reply.result == "-1" and reply.data not in ("hangup", ""):
+            log.error("RECORD FILE failed (%s) on call %s: recording again without the beep", reply.data, self.call_id)
+            reply = self._record_file(name, record, beep=False)
+            if reply.result == "-1" and reply.data not in ("hangup", ""):
+                log.error("RECORD FILE failed again (%s) on call %s: the menu takes the caller on",
+                          reply.data, self.call_id)
+                return ev.Timeout()
+        seconds = (reply.endpos or 0) / 8000  # endpos counts 8 kHz samples
+        hung_up = reply.data == "hangup" or reply.result == "-1"
+        if seconds < 1:
+            if hung_up:
+                raise AgiHangup("hung up while recording")
+            return ev.Timeout()
+        # A caller who speaks and then hangs up has left a complaint: keep it like one ended by the key.
+        return ev.RecordingSaved(self.spool.keep(name, self.call_id, seconds), seconds)
+
+    def _record_file(self, name: str, record: act.Record, beep: bool) -> AgiReply:
+        return self.agi.command(
             "RECORD FILE", self.spool.path_for(name), "wav", quote(record.finish_on_key),
-            record.max_seconds * 1000, "BEEP", f"s={int(record.silence_timeout_s)}",
+            record.max_seconds * 1000, *(["BEEP"] if beep else []), f"s={int(record.silence_timeout_s)}",
             timeout_s=record.max_seconds + REPLY_SLACK_S,
         )
-        if reply.data == "hangup" or reply.result == "-1":
-            raise AgiHangup("hung up while recording")
-        seconds = (reply.endpos or 0) / 8000  # endpos counts 8 kHz samples
-        if seconds < 1:
-            return ev.Timeout()
-        return ev.RecordingSaved(self.spool.keep(name, self.call_id, seconds), seconds)
 
     def _enqueue(self, enqueue: act.Enqueue) -> ev.Event:
         assert self.session is not None, "the IVR loop sets the session before each step"
@@ -181,16 +224,7 @@ class AgiChannel:
         return ev.Hangup()
 
 
-def _key(reply: AgiReply) -> str:
-    try:
-        key = chr(int(reply.result))
-    except (ValueError, OverflowError):  # not a number, or none a key could be (Asterisk sends its ASCII code)
-        return ""
-    return key if key in KEYS else ""
-
-
 _PERFORM: dict[type, Callable[[AgiChannel, act.Action], ev.Event]] = {
-    act.Gather: AgiChannel._gather,  # type: ignore[dict-item]
     act.Record: AgiChannel._record,  # type: ignore[dict-item]
     act.Enqueue: AgiChannel._enqueue,  # type: ignore[dict-item]
     act.Transfer: AgiChannel._transfer,  # type: ignore[dict-item]

@@ -68,6 +68,8 @@ class AsteriskPeer:
     """Interactive caller: called with what the server waits for when the script has no entry left."""
     on_play: Callable[[str], None] | None = None
     """Told the name of every sound the server plays."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The channel's variables as ``Read`` left them."""
 
     def dial(self, host: str, port: int) -> PeerCall:
         self._server = (host, port)
@@ -163,6 +165,34 @@ class AsteriskPeer:
         key = entry.pop()
         return f"200 result={ord(key)}" if key else "200 result=0"
 
+    def _read(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        """``EXEC Read "VAR,file1&file2,max,t(#),1,"`` as app_read does it: plays the files, then collects
+        keys up to ``max`` or a terminator (not stored); sets VAR and READSTATUS (OK or TIMEOUT)."""
+        variable, files, max_digits, options, *_ = " ".join(words[2:]).strip('"').split(",") + ["", "", "", ""]
+        for sound in filter(None, files.split("&")):
+            self._stream_file(["STREAM", "FILE", sound], entry, call)
+            if self.barge_in and entry.peek():
+                break  # a key typed during a prompt stops the prompts (type-ahead)
+        terminators = options[options.index("t(") + 2:options.index(")")] if "t(" in options else "#"
+        digits, status = "", "TIMEOUT"
+        while True:
+            key = entry.pop()
+            if not key:
+                break
+            if key in terminators:
+                status = "OK"
+                break
+            digits += key
+            if len(digits) >= int(max_digits or 255):
+                status = "OK"
+                break
+        self.variables.update({variable: digits, "READSTATUS": status})
+        return "200 result=0"
+
+    def _get_full_variable(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        expression = " ".join(words[3:]).strip('"')
+        return "200 result=1 ({})".format(re.sub(r"\$\{(\w+)\}", lambda m: self.variables.get(m[1], ""), expression))
+
     def _record_file(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
         spoken = entry.take_recording()
         if not spoken:
@@ -185,6 +215,8 @@ class AsteriskPeer:
         return "200 result=0"
 
     def _exec(self, words: list[str], entry: _Entries, call: PeerCall) -> str:
+        if words[1] == "Read":
+            return self._read(words, entry, call)
         if words[1] != "Dial":
             return "200 result=0"
         if self.ring_gate is not None:
@@ -257,6 +289,7 @@ _ANSWERS: dict[str, Callable[[AsteriskPeer, list[str], _Entries, PeerCall], str]
     "WAIT FOR": AsteriskPeer._wait_for_digit,
     "RECORD FILE": AsteriskPeer._record_file,
     "GET VARIABLE": AsteriskPeer._get_variable,
+    "GET FULL": AsteriskPeer._get_full_variable,
     "SET VARIABLE": lambda peer, words, entry, call: "200 result=1",
     "SET MUSIC": AsteriskPeer._on_hold,
     "NOOP": AsteriskPeer._on_hold,

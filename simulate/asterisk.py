@@ -36,7 +36,7 @@ class SimAsterisk(AsteriskPeer):
             return self._converse(rfile, wfile)
 
     def _answer(self, command: str, entry: Any, call: PeerCall) -> str:
-        if command.startswith("WAIT FOR DIGIT") and self.hangup_after_steps is not None:
+        if command.startswith("EXEC Read") and self.hangup_after_steps is not None:
             if self.waits >= self.hangup_after_steps:
                 call.hung_up = True
                 return "HANGUP\n200 result=-1"
@@ -69,9 +69,9 @@ class _TimedReader:
     def readline(self) -> str:
         line = self.inner.readline()
         # A step: the server's answer to what the caller did (not the next key of the same input, read
-        # by a tight loop, nor the pauses it makes on purpose while the caller is on hold or talking).
+        # by the command after Read, nor the pauses it makes on purpose while the caller is on hold or talking).
         if (self.sent_at is not None and line and not self.last.startswith(HOLD_COMMANDS)
-                and not line.startswith("WAIT FOR DIGIT")):
+                and not line.startswith("GET FULL VARIABLE")):
             self.peer.measured.latency("agi", self.peer.clock.hour(), time.monotonic() - self.sent_at)
         self.sent_at, self.last = None, line
         return line

@@ -34,23 +34,27 @@ def assert_spoken(sound: Path) -> None:
 
 def test_inquiry_sends_exact_agi_commands(agi_server: tuple[str, int], redis_url: str, prompts: Path) -> None:
     call = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*agi_server)
-    keys = '"0123456789*#"'
-    assert call.commands[:3] == [
-        f"STREAM FILE hotline/hotline/zh-CN/welcome {keys}",
-        f"STREAM FILE hotline/hotline/zh-CN/main {keys}",
-        "WAIT FOR DIGIT 6000",
+    read_back = 'GET FULL VARIABLE "${READSTATUS}:${HOTLINE_DIGITS}"'
+    # Every entry is one Read inside Asterisk (no key can fall between two commands): the prompts of the
+    # step, the most keys, the finish key; first-key and between-key timeouts as the channel's TIMEOUT().
+    assert call.commands[:4] == [
+        "SET VARIABLE TIMEOUT(response) 6", "SET VARIABLE TIMEOUT(digit) 6",
+        'EXEC Read "HOTLINE_DIGITS,hotline/hotline/zh-CN/welcome&hotline/hotline/zh-CN/main,1,t(),1,"', read_back,
     ]
-    card_at = call.commands.index(f"STREAM FILE hotline/hotline/zh-CN/inquiry_card {keys}")
-    # first digit: 10 s to find the card; then 5 s between digits, up to the #
-    assert call.commands[card_at + 1:card_at + 18] == ["WAIT FOR DIGIT 10000"] + ["WAIT FOR DIGIT 5000"] * 16
-    assert call.commands[card_at + 18:card_at + 25] == [
-        f"STREAM FILE hotline/hotline/zh-CN/inquiry_pin {keys}",
-        "WAIT FOR DIGIT 8000", *["WAIT FOR DIGIT 4000"] * 5,
+    # the card: 10 s to find it, then 5 s between digits, up to 19 digits or the #
+    assert call.commands[4:8] == [
+        "SET VARIABLE TIMEOUT(response) 10", "SET VARIABLE TIMEOUT(digit) 5",
+        'EXEC Read "HOTLINE_DIGITS,hotline/hotline/zh-CN/inquiry_card,19,t(#),1,"', read_back,
     ]
-    # the balance is filled for this call: spoken into a file named by its text's hash, then played
-    balance = call.commands[card_at + 25]
-    assert re.fullmatch(r'STREAM FILE hotline/hotline/zh-CN/dynamic/[0-9a-f]{24} "0123456789\*#"', balance)
-    assert_spoken(prompts / balance.split()[2].removeprefix("hotline/")) 
+    assert call.commands[8:12] == [
+        "SET VARIABLE TIMEOUT(response) 8", "SET VARIABLE TIMEOUT(digit) 4",
+        'EXEC Read "HOTLINE_DIGITS,hotline/hotline/zh-CN/inquiry_pin,6,t(#),1,"', read_back,
+    ]
+    # the balance is filled for this call: spoken into a file named by its text's hash, played by the next Read
+    balance = call.commands[14]
+    assert re.fullmatch(r'EXEC Read "HOTLINE_DIGITS,hotline/hotline/zh-CN/dynamic/[0-9a-f]{24}'
+                        r'&hotline/hotline/zh-CN/inquiry_after,1,t\(\),1,"', balance)
+    assert_spoken(prompts / balance.split(",")[1].split("&")[0].removeprefix("hotline/"))
     assert call.commands[-2:] == ['STREAM FILE hotline/hotline/zh-CN/goodbye ""', "HANGUP"]
     (end,) = ended(redis_url)
     assert (end["outcome"], end["verified"], end["intent"], end["channel"]) == (

@@ -1,0 +1,318 @@
+"""A real Asterisk 22 (built from ../shared/peers by scripts/_asterisk.sh) for end-to-end tests.
+
+The project's ``asterisk_conf/`` is installed the way its README tells an admin (files copied, the FastAGI
+address changed with the README's ``sed``, prompts linked under ``sounds/hotline``), with only what a
+test run must change besides: its own folders and ports, the AMI secret, and a test dialplan included at
+the end. Callers are Local channels: the IVR runs on ``;2`` (``hotline-inbound``), the test types keys on
+``;1`` with AMI ``PlayDTMF`` (200 ms tones) only after the prompt they answer has started, as a person does.
+What the caller heard comes from Asterisk itself: the ``AGIExecStart`` events of the IVR channel.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from workers.ami import Message, parse_message
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = Path(os.environ.get("HOTLINE_ASTERISK_PREFIX", "/var/cache/hotline-peers/asterisk-22"))
+AMI_USER, AMI_SECRET = "tests", "tests-secret"
+HOTLINE_AMI_SECRET = "hotline-test-secret"
+TONE_S, GAP_S = 0.2, 0.1
+"""A human pace: 200 ms tones, 100 ms apart."""
+
+TEST_DIALPLAN = """
+; Test-only contexts (tests/asterisk_pbx.py); the project's dialplan above is untouched.
+[test-caller]
+; the caller's own side of a Local channel: it only listens; the test types with PlayDTMF
+exten => s,1,Answer()
+ same => n,Wait(3600)
+
+[test-agents]
+; agents on Local channels: one who answers and talks for ${TALK} s (default 2), one who never answers
+exten => answer,1,Answer()
+ same => n,Wait(${IF($["${TALK}" = ""]?2:${TALK})})
+ same => n,Hangup()
+exten => _talkX.,1,Answer()
+ same => n,Wait(${EXTEN:4})
+ same => n,Hangup()
+exten => ring,1,Ringing()
+ same => n,Wait(3600)
+
+[test-customers]
+; a return-visit customer: answers, waits for the survey question, then rates with the digits in ${RATE}
+exten => _X.,1,Answer()
+ same => n,Wait(3600)
+"""
+
+
+def available() -> str | None:
+    """None when the real Asterisk can run here, else why not."""
+    if not (PREFIX / "sbin" / "asterisk").exists():
+        return (f"no Asterisk built in {PREFIX}: run ./scripts/test with ../shared/peers beside the clone "
+                "(or set HOTLINE_ASTERISK_PREFIX)")
+    if not shutil.which("sox"):
+        return "sox is needed for the beep and hold music"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Ami:
+    """A test's AMI session: every event kept in order, actions answered by ActionID."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._sock.recv(100)  # the greeting line
+        self._sock.settimeout(None)
+        self.events: list[Message] = []
+        self._responses: dict[str, Message] = {}
+        self._changed = threading.Condition()
+        self._ids = itertools.count(1)
+        self._send_lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        reply = self.action("Login", Username=AMI_USER, Secret=AMI_SECRET)
+        assert reply.get("response") == "Success", reply
+
+    def action(self, name: str, timeout_s: float = 10, **fields: str) -> Message:
+        action_id = f"t{next(self._ids)}"
+        lines = [f"Action: {name}", f"ActionID: {action_id}", *(f"{k}: {v}" for k, v in fields.items())]
+        with self._send_lock:
+            self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        with self._changed:
+            if not self._changed.wait_for(lambda: action_id in self._responses, timeout_s):
+                raise TimeoutError(f"no AMI response to {name}")
+            return self._responses.pop(action_id)
+
+    def wait_for(self, match: Callable[[Message], bool], timeout_s: float = 20, after: int = 0) -> Message:
+        """The first event from index ``after`` on that matches; waits for it."""
+        def found() -> Message | None:
+            return next((e for e in self.events[after:] if match(e)), None)
+        with self._changed:
+            if not self._changed.wait_for(lambda: found() is not None, timeout_s):
+                raise TimeoutError("AMI event not seen in time")
+            event = found()
+            assert event is not None
+            return event
+
+    def close(self) -> None:
+        try:
+            self.action("Logoff", timeout_s=2)
+        except (OSError, TimeoutError):
+            pass
+        self._sock.close()
+
+    def _read(self) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = self._sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                block, buffer = buffer.split(b"\r\n\r\n", 1)
+                message = parse_message(block.decode("utf-8", "replace"))
+                with self._changed:
+                    if "response" in message and "actionid" in message:
+                        self._responses[message["actionid"]] = message
+                    else:
+                        self.events.append(message)
+                    self._changed.notify_all()
+
+
+class RealAsterisk:
+    """One Asterisk process with its own folders and ports; the project's configuration installed."""
+
+    def __init__(self, folder: Path, agi_port: int, prompts: Path) -> None:
+        self.folder, self.agi_port, self.prompts = folder, agi_port, prompts
+        self.sip_port, self.ami_port = free_port(), free_port()
+        self.etc, self.data = folder / "etc", folder / "lib"
+        self.log = folder / "log" / "messages"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ami: Ami | None = None
+        self._calls = itertools.count(1)
+
+    # -- install, as asterisk_conf/README.md says -------------------------------------------------------
+    def install(self) -> None:
+        for sub in ("etc", "lib/sounds", "lib/moh", "spool", "run", "log", "agi-bin"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        for conf in (ROOT / "asterisk_conf").glob("*.conf"):  # step 1: copy over the stock files
+            shutil.copy(conf, self.etc / conf.name)
+        # step 2 (secrets), step 3 (the FastAGI address, with the README's own sed), and this run's ports
+        self._edit("manager.conf", [("change-me-ami-secret", HOTLINE_AMI_SECRET), ("port = 5038", f"port = {self.ami_port}"),
+                                    ("[general]\n", "[general]\ntimestampevents = yes\n")])
+        subprocess.run(["sed", "-i", f"s#agi://127.0.0.1:4573/#agi://127.0.0.1:{self.agi_port}/#",
+                        str(self.etc / "extensions.conf")], check=True)
+        self._edit("pjsip.conf", [("bind = 0.0.0.0:5060", f"bind = 127.0.0.1:{self.sip_port}")])
+        with (self.etc / "manager.conf").open("a") as out:
+            out.write(f"\n[{AMI_USER}]\nsecret = {AMI_SECRET}\ndeny = 0.0.0.0/0.0.0.0\n"
+                      "permit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n")
+        with (self.etc / "extensions.conf").open("a") as out:
+            out.write('\n#include "extensions_tests.conf"\n')
+        (self.etc / "extensions_tests.conf").write_text(TEST_DIALPLAN)
+        os.symlink(self.prompts, self.data / "sounds" / "hotline")  # step 4: the prompts
+        # Asterisk's XML documentation lives in its data folder; config types without it fail to load.
+        os.symlink(PREFIX / "var" / "lib" / "asterisk" / "documentation", self.data / "documentation")
+        # Asterisk ships no sounds here: a beep for RECORD FILE ... BEEP and hold music for class default.
+        _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "sounds" / "beep.wav"),
+              "synth", "0.25", "sine", "1000", "vol", "0.5"])
+        _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "moh" / "hold.wav"),
+              "synth", "4", "sine", "440", "sine", "554", "vol", "0.2"])
+        self._write_own_files()
+
+    def _write_own_files(self) -> None:
+        f = self.folder
+        (self.etc / "asterisk.conf").write_text(
+            "[directories]\n"
+            f"astetcdir => {self.etc}\nastmoddir => {PREFIX}/lib/asterisk/modules\nastvarlibdir => {self.data}\n"
+            f"astdbdir => {self.data}\nastkeydir => {self.data}\nastdatadir => {self.data}\n"
+            f"astagidir => {f}/agi-bin\nastspooldir => {f}/spool\nastrundir => {f}/run\nastlogdir => {f}/log\n"
+            f"astsbindir => {PREFIX}/sbin\n[options]\nverbose = 3\nnocolor = yes\nmaxfiles = 8192\n")
+        (self.etc / "modules.conf").write_text(
+            "[modules]\nautoload = yes\n"
+            # ARI needs res_websocket_client configured; the hotline speaks AGI and AMI only.
+            + "".join(f"noload => {m.name}\n" for m in (PREFIX / "lib/asterisk/modules").glob("res_ari*.so"))
+            + "noload => res_stasis_snoop.so\nnoload => res_stasis_recording.so\nnoload => res_stasis_playback.so\n"
+            "noload => res_stasis_answer.so\nnoload => res_stasis_device_state.so\nnoload => res_stasis.so\n"
+            "noload => res_websocket_client.so\nnoload => res_http_websocket.so\n")
+        (self.etc / "logger.conf").write_text(
+            "[general]\ndateformat = %F %T.%3q\n[logfiles]\nmessages => notice,warning,error,verbose(3)\n")
+        for name in ("http.conf", "cdr.conf", "cel.conf", "indications.conf", "rtp.conf"):
+            (self.etc / name).touch()
+        (self.etc / "http.conf").write_text("[general]\nenabled = no\n")
+        (self.etc / "rtp.conf").write_text("[general]\nrtpstart = 20000\nrtpend = 30000\n")
+
+    def _edit(self, name: str, replacements: list[tuple[str, str]]) -> None:
+        path = self.etc / name
+        text = path.read_text()
+        for old, new in replacements:
+            assert old in text, f"{name} no longer holds {old!r}"
+            text = text.replace(old, new, 1)
+        path.write_text(text)
+
+    # -- run ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(PREFIX / "sbin" / "asterisk"), "-f", "-C", str(self.etc / "asterisk.conf")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"asterisk exited with {self.proc.returncode}; see {self.log}")
+            try:
+                self.ami = Ami(self.ami_port)
+                break
+            except (OSError, AssertionError):
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("asterisk's AMI did not come up")
+        self.ami.wait_for(lambda e: e.get("event") == "FullyBooted", timeout_s=60)
+
+    def cli(self, command: str) -> str:
+        out = subprocess.run([str(PREFIX / "sbin" / "asterisk"), "-C", str(self.etc / "asterisk.conf"),
+                              "-rx", command], capture_output=True, text=True, timeout=30)
+        return out.stdout
+
+    def stop(self) -> None:
+        if self.ami is not None:
+            self.ami.close()
+        if self.proc is not None and self.proc.poll() is None:
+            self.cli("core stop now")
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    # -- calls -------------------------------------------------------------------------------------------
+    def call(self, caller: str = "13812345678", exten: str = "95555", context: str = "hotline-inbound") -> Caller:
+        """A caller dials ``exten@context``; returns once the IVR channel exists."""
+        assert self.ami is not None
+        n = next(self._calls)
+        call = Caller(self, f"rt{os.getpid()}-{n}.1", f"rt{os.getpid()}-{n}.2")
+        mark = len(self.ami.events)
+        reply = self.ami.action(
+            "Originate", Channel=f"Local/{exten}@{context}/n", Context="test-caller", Exten="s", Priority="1",
+            CallerID=f'"{caller}" <{caller}>', Async="true", ChannelId=call.own_id, OtherChannelId=call.ivr_id)
+        assert reply.get("response") == "Success", reply
+        self.ami.wait_for(lambda e: e.get("event") == "Newchannel" and e.get("uniqueid") == call.ivr_id, after=mark)
+        call.mark = mark
+        return call
+
+    def originate(self, **fields: str) -> Message:
+        assert self.ami is not None
+        return self.ami.action("Originate", **fields)
+
+
+class Caller:
+    """One caller: ``own_id`` is the phone's side of the Local channel, ``ivr_id`` the hotline's (agi_uniqueid)."""
+
+    def __init__(self, pbx: RealAsterisk, own_id: str, ivr_id: str) -> None:
+        self.pbx, self.own_id, self.ivr_id = pbx, own_id, ivr_id
+        self.mark = 0
+
+    @property
+    def ami(self) -> Ami:
+        assert self.pbx.ami is not None
+        return self.pbx.ami
+
+    def commands(self) -> list[str]:
+        """Every AGI command run on the IVR channel so far (AGIExecStart), in order."""
+        return [e["command"] for e in self.ami.events[self.mark:]
+                if e.get("event") == "AGIExecStart" and e.get("uniqueid") == self.ivr_id]
+
+    def heard(self) -> list[str]:
+        """The sounds the IVR played to this caller, in order (``STREAM FILE`` and ``Read``'s prompts)."""
+        sounds: list[str] = []
+        for command in self.commands():
+            if command.startswith("STREAM FILE "):
+                sounds.append(command.split()[2])
+            elif command.startswith('EXEC Read "'):
+                sounds += [s for s in command.split(",")[1].split("&") if s]
+        return sounds
+
+    def wait_prompt(self, prompt: str, timeout_s: float = 30) -> Message:
+        """Waits until a command that plays ``prompt`` (a sound name's end) has started on the IVR channel."""
+        def plays(event: Message) -> bool:
+            if event.get("event") != "AGIExecStart" or event.get("uniqueid") != self.ivr_id:
+                return False
+            return re.search(rf"/{re.escape(prompt)}(?:[\s&,\"]|$)", event["command"]) is not None
+        return self.ami.wait_for(plays, timeout_s, after=self.mark)
+
+    def wait_command(self, starts: str, timeout_s: float = 30, after: int | None = None) -> Message:
+        return self.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and e.get("uniqueid") == self.ivr_id
+                                 and e["command"].startswith(starts), timeout_s, after=self.mark if after is None else after)
+
+    def press(self, keys: str, tone_s: float = TONE_S, gap_s: float = GAP_S) -> None:
+        """Types keys on the caller's phone at a human pace (RFC 4733-style begin/end through the Local channel)."""
+        for key in keys:
+            reply = self.ami.action("PlayDTMF", Channel=self.own_id, Digit=key, Duration=str(int(tone_s * 1000)))
+            assert reply.get("response") == "Success", reply
+            time.sleep(tone_s + gap_s)
+
+    def hang_up(self) -> None:
+        self.ami.action("Hangup", Channel=self.ivr_id)
+
+    def wait_end(self, timeout_s: float = 60) -> Message:
+        return self.ami.wait_for(lambda e: e.get("event") == "Hangup" and e.get("uniqueid") == self.ivr_id,
+                                 timeout_s, after=self.mark)
+
+
+def _sox(args: list[str]) -> None:
+    subprocess.run(["sox", *args], check=True, capture_output=True)

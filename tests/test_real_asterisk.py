@@ -1,0 +1,205 @@
+"""End to end over a real Asterisk 22 (tests/asterisk_pbx.py): Local-channel callers typing at a human pace,
+the hotline's FastAGI server in its own process, the project's asterisk_conf/ as installed by an admin.
+
+Skipped (with the reason) where no Asterisk is built; required with CI=true."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy
+
+from hotline.app import Hotline, prepare
+from hotline.cli import _build_prompts
+from hotline.settings import Settings
+from routing.keys import EVENTS_STREAM
+from tests.asterisk_pbx import HOTLINE_AMI_SECRET, Caller, RealAsterisk, available, free_port
+from tests.conftest import RedisProcess
+
+CARD, PIN, ID6 = "6222021234567894", "123456", "12345*"
+
+
+@pytest.fixture(scope="module")
+def rt_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    why = available()
+    if why:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs the real Asterisk: {why}")
+        pytest.skip(why)
+    return tmp_path_factory.mktemp("real-asterisk")
+
+
+@pytest.fixture(scope="module")
+def rt_redis(rt_folder: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(rt_folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def rt_settings(rt_folder: Path, rt_redis: RedisProcess) -> Settings:
+    return Settings(
+        redis_url=rt_redis.url, database_url=f"sqlite:///{rt_folder / 'hotline.db'}", data_dir=rt_folder / "var",
+        agi_port=free_port(), business_opens="00:00", business_closes="23:59:59",
+        ami_port=0, ami_secret=HOTLINE_AMI_SECRET,  # the AMI port is known once Asterisk runs
+    )
+
+
+@pytest.fixture(scope="module")
+def rt_hotline(rt_settings: Settings) -> Hotline:
+    hotline = prepare(rt_settings)
+    assert _build_prompts(hotline, verbose=False)["failed"] == 0  # `hotline prompts build`: espeak-ng + sox
+    return hotline
+
+
+def agi_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    env.update({
+        "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
+        "HOTLINE_DATA_DIR": str(settings.data_dir), "HOTLINE_AGI_PORT": str(settings.agi_port),
+        "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", **extra,
+    })
+    return env
+
+
+class AgiProcess:
+    """``hotline agi`` as Asterisk's FastAGI server: a process of its own, which a test may pause."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings, self.log = settings, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=agi_environment(self.settings),
+                                     stdout=out, stderr=out)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with __import__("socket").create_connection(("127.0.0.1", self.settings.agi_port), timeout=1):
+                    return
+            except OSError:
+                assert self.proc.poll() is None, self.log.read_text()[-2000:]
+                time.sleep(0.1)
+        raise RuntimeError("hotline agi did not listen")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def fastagi(rt_hotline: Hotline, rt_settings: Settings, rt_folder: Path) -> Iterator[AgiProcess]:
+    agi = AgiProcess(rt_settings, rt_folder / "agi.log")
+    agi.start()
+    yield agi
+    agi.stop()
+
+
+@pytest.fixture(scope="module")
+def pbx(rt_folder: Path, rt_settings: Settings, fastagi: AgiProcess) -> Iterator[RealAsterisk]:
+    asterisk = RealAsterisk(rt_folder / "asterisk", rt_settings.agi_port, rt_settings.recordings_dir / "prompts")
+    asterisk.install()
+    asterisk.start()
+    yield asterisk
+    asterisk.stop()
+
+
+def events(settings: Settings, kind: str, call_id: str) -> list[dict[str, str]]:
+    rows = redis.Redis.from_url(settings.redis_url or "", decode_responses=True).xrange(EVENTS_STREAM)
+    return [f for _, f in rows if f["type"] == kind and f.get("call_id") == call_id]
+
+
+def ended(settings: Settings, call: Caller, timeout_s: float = 15) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = events(settings, "call_ended", call.ivr_id)
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no call_ended for {call.ivr_id}")
+
+
+def sql(settings: Settings, query: str, **params: object) -> list[sqlalchemy.Row]:
+    engine = sqlalchemy.create_engine(settings.sql_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sqlalchemy.text(query), params))
+    finally:
+        engine.dispose()
+
+
+# -- the caller's journeys --------------------------------------------------------------------------------
+
+def test_inquiry_reads_the_balance_back(pbx: RealAsterisk, rt_settings: Settings) -> None:
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("1")
+    call.wait_prompt("inquiry_card")
+    call.press(CARD + "#")
+    call.wait_prompt("inquiry_pin")
+    call.press(PIN)
+    balance = call.wait_prompt("inquiry_after")  # the balance, filled for this call, then the choices
+    assert "/dynamic/" in balance["command"]
+    call.hang_up()
+    call.wait_end()
+    end = ended(rt_settings, call)
+    assert (end["verified"], end["intent"], end["channel"]) == ("yes", "inquiry", "asterisk")
+    assert call.heard()[:3] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/main",
+                                "hotline/hotline/zh-CN/inquiry_card"]
+    assert CARD not in str(call.commands()) and PIN not in str(call.commands())
+    # Asterisk played the balance prompt from the file the hotline rendered (not a missing sound)
+    dynamic = next(s for s in call.heard() if "/dynamic/" in s)
+    assert (rt_settings.recordings_dir / "prompts" / (dynamic.removeprefix("hotline/") + ".wav")).exists()
+    assert f"Playing '{dynamic}" in pbx.log.read_text()
+
+
+def test_pin_typed_while_fastagi_is_paused_keeps_every_digit(
+    pbx: RealAsterisk, rt_settings: Settings, fastagi: AgiProcess,
+) -> None:
+    """res_agi frees every frame it reads while no command runs: a paused server lost a digit every time
+    when entries were read one WAIT FOR DIGIT at a time. One Read holds the whole entry."""
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("1")
+    call.wait_prompt("inquiry_card")
+    call.press(CARD + "#")
+    call.wait_prompt("inquiry_pin")
+    assert fastagi.proc is not None
+    call.press(PIN[:2])
+    os.kill(fastagi.proc.pid, signal.SIGSTOP)
+    try:
+        call.press(PIN[2:4])  # 0.6 s of keys while the FastAGI process is stopped
+    finally:
+        os.kill(fastagi.proc.pid, signal.SIGCONT)
+    call.press(PIN[4:])
+    call.wait_prompt("inquiry_after")
+    call.hang_up()
+    assert ended(rt_settings, call)["verified"] == "yes"
+
+
+def test_loss_report_freezes_the_card_and_reads_the_reference(pbx: RealAsterisk, rt_settings: Settings) -> None:
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("2")
+    call.wait_prompt("loss_card")
+    call.press("6228480012345671#")
+    call.wait_prompt("loss_id")
+    call.press("888888")
+    call.wait_prompt("loss_after")
+    call.hang_up()
+    end = ended(rt_settings, call)
+    assert (end["intent"], end["outcome"]) == ("loss", "self_served")
+    assert any("/dynamic/" in s for s in call.heard())  # the reference number, read back
+    (status,) = sql(rt_settings, "SELECT status FROM demo_cards WHERE last4 = '5671'")
+    assert status[0] == "frozen"
