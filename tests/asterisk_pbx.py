@@ -36,6 +36,10 @@ TEST_DIALPLAN = """
 ; the caller's own side of a Local channel: it only listens; the test types with PlayDTMF
 exten => s,1,Answer()
  same => n,Wait(3600)
+; the caller speaks for 3 s, then is silent (the test sends them here with AMI Redirect)
+exten => speak,1,Playback(hotline-test/speech)
+ same => n,Playback(hotline-test/silence)
+ same => n,Wait(3600)
 
 [test-agents]
 ; agents on Local channels: one who answers and talks for ${TALK} s (default 2), one who never answers
@@ -174,6 +178,12 @@ class RealAsterisk:
               "synth", "0.25", "sine", "1000", "vol", "0.5"])
         _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "moh" / "hold.wav"),
               "synth", "4", "sine", "440", "sine", "554", "vol", "0.2"])
+        # What a caller says into a complaint: 3 s of a voice-like tone, then 15 s of silence.
+        (self.data / "sounds" / "hotline-test").mkdir()
+        _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "sounds" / "hotline-test" / "speech.wav"),
+              "synth", "3", "sine", "300-900", "vol", "0.6"])
+        _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "sounds" / "hotline-test" / "silence.wav"),
+              "trim", "0", "15"])
         self._write_own_files()
 
     def _write_own_files(self) -> None:
@@ -305,6 +315,11 @@ class Caller:
             reply = self.ami.action("PlayDTMF", Channel=self.own_id, Digit=key, Duration=str(int(tone_s * 1000)))
             assert reply.get("response") == "Success", reply
             time.sleep(tone_s + gap_s)
+
+    def speak(self) -> None:
+        """The caller starts talking (3 s), then falls silent."""
+        reply = self.ami.action("Redirect", Channel=self.own_id, Context="test-caller", Exten="speak", Priority="1")
+        assert reply.get("response") == "Success", reply
 
     def hang_up(self) -> None:
         self.ami.action("Hangup", Channel=self.ivr_id)

@@ -203,3 +203,58 @@ def test_loss_report_freezes_the_card_and_reads_the_reference(pbx: RealAsterisk,
     assert any("/dynamic/" in s for s in call.heard())  # the reference number, read back
     (status,) = sql(rt_settings, "SELECT status FROM demo_cards WHERE last4 = '5671'")
     assert status[0] == "frozen"
+
+
+def _complaint(pbx: RealAsterisk) -> Caller:
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("3")
+    call.wait_prompt("complaint_category")
+    call.press("2")  # fees
+    call.wait_command("RECORD FILE")
+    call.speak()
+    time.sleep(3.5)
+    return call
+
+
+def _work_order(settings: Settings, call: Caller, timeout_s: float = 15) -> sqlalchemy.Row:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = sql(settings, "SELECT number, category, recording_ref, channel FROM work_orders WHERE call_id = :c",
+                   c=call.ivr_id)
+        if rows:
+            return rows[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no work order for {call.ivr_id}")
+
+
+def _stored_seconds(settings: Settings, ref: str, work_order: str) -> float:
+    """The stored WAV's length; its row links it to the work order."""
+    deadline = time.monotonic() + 10
+    while not (rows := sql(settings, "SELECT path, work_order FROM recordings WHERE ref = :r", r=ref)):
+        assert time.monotonic() < deadline, f"no recording row for {ref}"
+        time.sleep(0.2)
+    path, linked = rows[0]
+    assert linked == work_order
+    import wave
+    with wave.open(str(settings.recordings_dir / path if not Path(path).is_absolute() else path)) as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+@pytest.mark.parametrize("ending", ["pound", "silence", "hangup"])
+def test_complaint_is_recorded_and_a_work_order_opened(pbx: RealAsterisk, rt_settings: Settings, ending: str) -> None:
+    call = _complaint(pbx)
+    if ending == "pound":
+        call.press("#")
+    elif ending == "hangup":
+        call.hang_up()  # after speaking: the message is a complaint all the same
+    order = _work_order(rt_settings, call, timeout_s=20)
+    assert (order.category, order.channel) == ("fees", "asterisk")
+    assert _stored_seconds(rt_settings, order.recording_ref, order.number) >= 2.5
+    assert not list((rt_settings.recordings_dir / "spool").glob(f"{call.ivr_id}*"))  # nothing left behind
+    if ending != "hangup":
+        call.wait_prompt("complaint_after")  # the work order number was read out before it
+        assert any("/dynamic/" in s for s in call.heard())
+        call.hang_up()
+    end = ended(rt_settings, call)
+    assert end["intent"] == "complaint"
