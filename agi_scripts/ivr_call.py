@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def run_ivr_call(
     menu = deps.menus.live(menu_name)
     call = ev.CallStarted(
         call_id=env.get("agi_uniqueid", ""), caller=env.get("agi_callerid", ""),
-        called=env.get("agi_dnid") or env.get("agi_extension", ""), channel="asterisk",
+        called=_called(env), channel="asterisk",
         language=ASTERISK_LANGUAGES.get(env.get("agi_language", "")), vars=variables,
     )
     session, actions = deps.engine.start(menu, call)
@@ -97,22 +97,52 @@ def _count_in_menus(deps: IvrDeps, session: Session, counted: bool | None) -> bo
 
 
 
-def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[str, list[str]]) -> None:
+def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[str, list[str]]) -> Session:
     """The ``queue`` script: a caller transferred into the router (``hotline-queues`` in the dialplan)
-    waits for an agent of ``?skill=`` at ``?priority=``, hearing ``menu``'s language and prompts."""
+    waits for an agent of ``?skill=`` at ``?priority=``, hearing ``menu``'s language and prompts.
+
+    The transferred leg is a call of its own in the records (started, queued, answered or abandoned, ended),
+    so a blind transfer counts in the reports like a caller who pressed 0."""
     assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
     env = agi.env
     skill = (query.get("skill") or ["general"])[0]
     priority = _priority((query.get("priority") or [""])[0])
     language = ASTERISK_LANGUAGES.get(env.get("agi_language", ""), menu.languages[0])
+    intent = INTENT_OF_SKILL.get(skill, "agent")
+    session = Session(
+        call_id=env.get("agi_uniqueid", ""), channel="asterisk", caller=env.get("agi_callerid", ""),
+        called=_called(env), menu=menu.name, menu_version=menu.version, language=language, intent=intent,
+        outcome="queued", started_at=time.time(),
+    )
+    session.path.append({"node": "transfer", "input": f"queued {skill}",
+                         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    emit_call_started(deps.events, session)
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
                          deps.play_timeout_s)
     request = CallRequest(
-        call_id=env.get("agi_uniqueid", ""), skill=skill, language=language, priority=priority, channel="asterisk",
-        caller=mask_phone(env.get("agi_callerid", "")), intent=INTENT_OF_SKILL.get(skill, "agent"),
+        call_id=session.call_id, skill=skill, language=language, priority=priority, channel="asterisk",
+        caller=mask_phone(session.caller), intent=intent, ivr_path=tuple(session.path),
     )
-    with contextlib.suppress(AgiHangup, AgiTimeout):
-        AgiHold(agi, deps.hold, channel.say).wait_for_agent(request)
+    result = "hangup"
+    try:
+        result = AgiHold(agi, deps.hold, channel.say).wait_for_agent(request).result
+    except (AgiHangup, AgiTimeout):
+        pass
+    finally:
+        session.outcome = {"bridged": "routed", "hangup": "abandoned"}.get(result, "unanswered")
+        session.ended = True
+        emit_call_ended(deps.events, session, "completed")
+    return session
+
+
+def _called(env: dict[str, str]) -> str:
+    """The number the caller dialled: the DNID when the trunk sent one, else the dialplan extension
+    (``s`` is Asterisk's "no extension", not a number)."""
+    for key in ("agi_dnid", "agi_extension"):
+        value = env.get(key, "")
+        if value and value not in ("unknown", "s"):
+            return value
+    return ""
 
 
 def _priority(text: str) -> int:

@@ -5,6 +5,7 @@ Skipped (with the reason) where no Asterisk is built; required with CI=true."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import sqlalchemy
 from hotline.app import Hotline, prepare
 from hotline.cli import _build_prompts
 from hotline.settings import Settings
+from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
 from tests.asterisk_pbx import HOTLINE_AMI_SECRET, Caller, RealAsterisk, available, free_port
 from tests.conftest import RedisProcess
@@ -71,17 +73,25 @@ def agi_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+QUEUES = {"general": {"offer_timeout": 4, "wrap_up": 2}, "loss": {"offer_timeout": 4, "wrap_up": 2},
+          "complaint": {"offer_timeout": 4, "wrap_up": 2}}
+"""Short rings and wrap-ups, so a test sees the whole cycle."""
+
+
 class AgiProcess:
-    """``hotline agi`` as Asterisk's FastAGI server: a process of its own, which a test may pause."""
+    """``hotline agi`` as Asterisk's FastAGI server (a process of its own, which a test may pause), and
+    ``hotline router``, the reconciler that ends wrap-ups and offers."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
         self.settings, self.log = settings, log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.router: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=agi_environment(self.settings),
-                                     stdout=out, stderr=out)
+        env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES))
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, stdout=out, stderr=out)
+        self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -93,9 +103,10 @@ class AgiProcess:
         raise RuntimeError("hotline agi did not listen")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
+        for proc in (self.proc, self.router):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +269,119 @@ def test_complaint_is_recorded_and_a_work_order_opened(pbx: RealAsterisk, rt_set
         call.hang_up()
     end = ended(rt_settings, call)
     assert end["intent"] == "complaint"
+
+
+# -- agents ----------------------------------------------------------------------------------------------
+
+def staff(hotline: Hotline, agent_id: str, endpoint: str, skill: str = "general", state: str = "available") -> None:
+    hotline.agents.put(Agent(agent_id, agent_id.title(), endpoint, {skill: 5}, ["zh-CN", "en-US"]))
+    hotline.router.set_agent_state(agent_id, state)
+    time.sleep(0.01)  # the first one staffed has been idle longest
+
+
+@pytest.fixture
+def floor(rt_hotline: Hotline) -> Iterator[Hotline]:
+    """The agents a test staffs leave the floor after it."""
+    yield rt_hotline
+    for agent in rt_hotline.agents.all():
+        try:
+            rt_hotline.router.set_agent_state(agent.id, "offline")
+        except Exception:  # noqa: BLE001 - still on a call the test ended: the reconciler frees it
+            pass
+        rt_hotline.agents.remove(agent.id)
+
+
+def _state(hotline: Hotline, agent_id: str, wanted: str, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (agent := hotline.agents.get(agent_id)) is None or agent.state != wanted:
+        assert time.monotonic() < deadline, f"{agent_id} is {agent.state if agent else None}, not {wanted}"
+        time.sleep(0.1)
+
+
+def _event(settings: Settings, kind: str, call_id: str, timeout_s: float = 30) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while not (found := events(settings, kind, call_id)):
+        assert time.monotonic() < deadline, f"no {kind} for {call_id}"
+        time.sleep(0.1)
+    return found[0]
+
+
+def test_caller_pressing_0_talks_to_the_agent_who_answers(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    staff(floor, "ann", "Local/talk3@test-agents")
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("0")
+    dial = call.wait_command("EXEC Dial")
+    assert "Local/talk3@test-agents,4,U(hotline-agent-answer^" + call.ivr_id + "^ann)" in dial["command"]
+    assert pbx.ami is not None
+    bridged = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("uniqueid") == call.ivr_id,
+                               after=call.mark)
+    agent_leg = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("bridgeuniqueid")
+                                 == bridged["bridgeuniqueid"] and e.get("uniqueid") != call.ivr_id, after=call.mark)
+    assert agent_leg["channel"].startswith("Local/talk3@test-agents")
+    answered = _event(rt_settings, "call_answered", call.ivr_id)
+    completed = _event(rt_settings, "call_completed", call.ivr_id)
+    assert (answered["agent"], completed["agent"]) == ("ann", "ann")
+    assert float(completed["talk_s"]) >= 2.5
+    _state(floor, "ann", "wrap_up", timeout_s=5)
+    _state(floor, "ann", "available", timeout_s=10)  # after the 2 s wrap-up
+    assert ended(rt_settings, call)["outcome"] == "routed"
+    assert "hotline/hotline/zh-CN/agent_general" in call.heard()
+
+
+def test_agent_who_never_answers_goes_not_ready_and_the_caller_is_offered_again(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    staff(floor, "ann", "Local/ring@test-agents")
+    staff(floor, "bob", "Local/talk1@test-agents")
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("0")
+    first = call.wait_command("EXEC Dial")
+    assert "Local/ring@test-agents" in first["command"]
+    _state(floor, "ann", "not_ready", timeout_s=15)
+    assert _event(rt_settings, "call_answered", call.ivr_id)["agent"] == "bob"
+    assert ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
+
+
+def test_caller_who_hangs_up_on_hold_is_abandoned_and_leaves_the_queue(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    staff(floor, "ann", "Local/talk1@test-agents", state="not_ready")  # on the floor, on a break
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("0")
+    assert pbx.ami is not None
+    pbx.ami.wait_for(lambda e: e.get("event") == "MusicOnHoldStart" and e.get("uniqueid") == call.ivr_id,
+                     after=call.mark)
+    call.hang_up()
+    end = ended(rt_settings, call)
+    assert end["outcome"] == "abandoned"
+    assert _event(rt_settings, "call_abandoned", call.ivr_id)
+    view = floor.router.call(call.ivr_id)
+    assert view is None or view.state != "waiting"
+
+
+def test_language_switch_plays_the_english_menu(pbx: RealAsterisk, rt_settings: Settings) -> None:
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("9")
+    call.wait_prompt("en-US/main")
+    call.hang_up()
+    assert ended(rt_settings, call)["language"] == "en-US"
+    assert call.heard()[-1] == "hotline/hotline/en-US/main"
+
+
+def test_blind_transfer_into_a_queue_is_a_call_of_its_own(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    staff(floor, "lin", "Local/talk1@test-agents", skill="loss")
+    call = pbx.call(caller="13912345678", exten="loss", context="hotline-queues")
+    answered = _event(rt_settings, "call_answered", call.ivr_id)
+    assert answered["agent"] == "lin"
+    started = _event(rt_settings, "call_started", call.ivr_id)
+    assert (started["channel"], started["called"], started["caller"]) == ("asterisk", "loss", "139****5678")
+    end = ended(rt_settings, call, timeout_s=20)
+    assert (end["intent"], end["outcome"]) == ("loss", "routed")
