@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,11 +49,22 @@ def rt_redis(rt_folder: Path) -> Iterator[RedisProcess]:
 
 
 @pytest.fixture(scope="module")
-def rt_settings(rt_folder: Path, rt_redis: RedisProcess) -> Settings:
+def rt_asterisk(rt_folder: Path) -> RealAsterisk:
+    """The PBX, installed but not yet started: its ports are chosen, so the hotline can be told them."""
+    data = rt_folder / "var"
+    asterisk = RealAsterisk(rt_folder / "asterisk", free_port(), data / "recordings" / "prompts")
+    asterisk.install()
+    return asterisk
+
+
+@pytest.fixture(scope="module")
+def rt_settings(rt_folder: Path, rt_redis: RedisProcess, rt_asterisk: RealAsterisk) -> Settings:
     return Settings(
         redis_url=rt_redis.url, database_url=f"sqlite:///{rt_folder / 'hotline.db'}", data_dir=rt_folder / "var",
-        agi_port=free_port(), business_opens="00:00", business_closes="23:59:59",
-        ami_port=0, ami_secret=HOTLINE_AMI_SECRET,  # the AMI port is known once Asterisk runs
+        agi_port=rt_asterisk.agi_port, business_opens="00:00", business_closes="23:59:59",
+        calling_window_start="00:00", calling_window_end="23:59:59",
+        # the return-visit dialer: the project's AMI user, customers answering on Local channels
+        ami_port=rt_asterisk.ami_port, ami_secret=HOTLINE_AMI_SECRET, ami_channel="Local/{number}@test-customers",
     )
 
 
@@ -118,12 +130,10 @@ def fastagi(rt_hotline: Hotline, rt_settings: Settings, rt_folder: Path) -> Iter
 
 
 @pytest.fixture(scope="module")
-def pbx(rt_folder: Path, rt_settings: Settings, fastagi: AgiProcess) -> Iterator[RealAsterisk]:
-    asterisk = RealAsterisk(rt_folder / "asterisk", rt_settings.agi_port, rt_settings.recordings_dir / "prompts")
-    asterisk.install()
-    asterisk.start()
-    yield asterisk
-    asterisk.stop()
+def pbx(rt_asterisk: RealAsterisk, fastagi: AgiProcess) -> Iterator[RealAsterisk]:
+    rt_asterisk.start()
+    yield rt_asterisk
+    rt_asterisk.stop()
 
 
 def events(settings: Settings, kind: str, call_id: str) -> list[dict[str, str]]:
@@ -216,8 +226,8 @@ def test_loss_report_freezes_the_card_and_reads_the_reference(pbx: RealAsterisk,
     assert status[0] == "frozen"
 
 
-def _complaint(pbx: RealAsterisk) -> Caller:
-    call = pbx.call()
+def _complaint(pbx: RealAsterisk, caller: str = "13812345678") -> Caller:
+    call = pbx.call(caller)
     call.wait_prompt("main")
     call.press("3")
     call.wait_prompt("complaint_category")
@@ -385,3 +395,41 @@ def test_blind_transfer_into_a_queue_is_a_call_of_its_own(
     assert (started["channel"], started["called"], started["caller"]) == ("asterisk", "loss", "139****5678")
     end = ended(rt_settings, call, timeout_s=20)
     assert (end["intent"], end["outcome"]) == ("loss", "routed")
+
+
+# -- return visits ---------------------------------------------------------------------------------------
+
+def test_return_visit_over_ami_originate_rated_5_reopens_the_work_order(
+    pbx: RealAsterisk, rt_settings: Settings, rt_hotline: Hotline,
+) -> None:
+    call = _complaint(pbx, caller="13700001111")
+    call.press("#")
+    order = _work_order(rt_settings, call)
+    call.wait_prompt("complaint_after")
+    call.hang_up()
+    rt_hotline.desk.act(order.number, "resolve", "supervisor", note="fee refunded")
+    ((visit_id, status),) = sql(rt_settings, "SELECT v.id, v.status FROM return_visits v JOIN work_orders w "
+                                "ON w.id = v.work_order_id WHERE w.number = :n", n=order.number)
+    assert status == "scheduled"
+    assert pbx.ami is not None
+    mark = len(pbx.ami.events)
+    outcome: list[str] = []
+    dialing = threading.Thread(target=lambda: outcome.append(rt_hotline.visits.dial(visit_id, 1)))
+    dialing.start()  # the job: AMI Originate into hotline-outbound, then waits for OriginateResponse
+    rating = pbx.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and "/rating" in e.get("command", ""),
+                              after=mark, timeout_s=60)
+    customer_phone = rating["channel"].replace(";1", ";2")  # the customer's side of the Local channel
+    pbx.ami.action("PlayDTMF", Channel=customer_phone, Digit="5", Duration="200")  # very dissatisfied
+    pbx.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and e.get("uniqueid") == rating["uniqueid"]
+                     and e["command"].startswith("EXEC Read") and "/rating" not in e["command"], after=mark)
+    time.sleep(0.5)  # "you chose very dissatisfied; to confirm press 1" has started
+    pbx.ami.action("PlayDTMF", Channel=customer_phone, Digit="1", Duration="200")  # confirmed
+    dialing.join(30)
+    assert outcome and outcome[0].startswith("attempt 1: answered")
+    deadline = time.monotonic() + 30
+    while sql(rt_settings, "SELECT status FROM work_orders WHERE number = :n", n=order.number)[0][0] != "reopened":
+        assert time.monotonic() < deadline, "the rating did not reopen the work order"
+        time.sleep(0.2)
+    ((rating_stored,),) = sql(rt_settings, "SELECT rating FROM work_orders WHERE number = :n", n=order.number)
+    assert rating_stored == 5
+    assert "survey?visit=" in rating["command"] or rating["channel"].startswith("Local/13700001111@test-customers")
