@@ -37,6 +37,10 @@ TEST_DIALPLAN = """
 exten => s,1,Answer()
  same => n,Wait(3600)
 ; the caller speaks for 3 s, then is silent (the test sends them here with AMI Redirect)
+; the caller types ${KEYS} on their phone: 200 ms tones, 100 ms apart (a human pace), then says so
+exten => type,1,SendDTMF(${KEYS},${GAP_MS},${TONE_MS})
+ same => n,UserEvent(Typed)
+ same => n,Wait(3600)
 exten => speak,1,Playback(hotline-test/speech)
  same => n,Playback(hotline-test/silence)
  same => n,Wait(3600)
@@ -83,6 +87,8 @@ class Ami:
         self._sock.recv(100)  # the greeting line
         self._sock.settimeout(None)
         self.events: list[Message] = []
+        self.by_uniqueid: dict[str, list[Message]] = {}
+        """The same events per channel: a caller looks through its own only (hundreds of callers at once)."""
         self._responses: dict[str, Message] = {}
         self._changed = threading.Condition()
         self._ids = itertools.count(1)
@@ -101,16 +107,28 @@ class Ami:
                 raise TimeoutError(f"no AMI response to {name}")
             return self._responses.pop(action_id)
 
-    def wait_for(self, match: Callable[[Message], bool], timeout_s: float = 20, after: int = 0) -> Message:
-        """The first event from index ``after`` on that matches; waits for it."""
+    def wait_for(self, match: Callable[[Message], bool], timeout_s: float = 20, after: int = 0,
+                 uniqueid: str | None = None) -> Message:
+        """The first event from index ``after`` on (or of channel ``uniqueid``) that matches; waits for it."""
         def found() -> Message | None:
-            return next((e for e in self.events[after:] if match(e)), None)
+            events = self.events[after:] if uniqueid is None else self.by_uniqueid.get(uniqueid, [])
+            return next((e for e in events if match(e)), None)
         with self._changed:
             if not self._changed.wait_for(lambda: found() is not None, timeout_s):
                 raise TimeoutError("AMI event not seen in time")
             event = found()
             assert event is not None
             return event
+
+    def count(self, match: Callable[[Message], bool], uniqueid: str) -> int:
+        with self._changed:
+            return sum(1 for e in self.by_uniqueid.get(uniqueid, []) if match(e))
+
+    def wait_count(self, match: Callable[[Message], bool], uniqueid: str, count: int, timeout_s: float) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: sum(1 for e in self.by_uniqueid.get(uniqueid, []) if match(e))
+                                          >= count, timeout_s):
+                raise TimeoutError(f"fewer than {count} matching events on {uniqueid}")
 
     def close(self) -> None:
         try:
@@ -137,6 +155,8 @@ class Ami:
                         self._responses[message["actionid"]] = message
                     else:
                         self.events.append(message)
+                        if "uniqueid" in message:
+                            self.by_uniqueid.setdefault(message["uniqueid"], []).append(message)
                     self._changed.notify_all()
 
 
@@ -284,8 +304,8 @@ class Caller:
 
     def commands(self) -> list[str]:
         """Every AGI command run on the IVR channel so far (AGIExecStart), in order."""
-        return [e["command"] for e in self.ami.events[self.mark:]
-                if e.get("event") == "AGIExecStart" and e.get("uniqueid") == self.ivr_id]
+        return [e["command"] for e in self.ami.by_uniqueid.get(self.ivr_id, [])
+                if e.get("event") == "AGIExecStart"]
 
     def heard(self) -> list[str]:
         """The sounds the IVR played to this caller, in order (``STREAM FILE`` and ``Read``'s prompts)."""
@@ -303,30 +323,40 @@ class Caller:
             if event.get("event") != "AGIExecStart" or event.get("uniqueid") != self.ivr_id:
                 return False
             return re.search(rf"/{re.escape(prompt)}(?:[\s&,\"]|$)", event["command"]) is not None
-        return self.ami.wait_for(plays, timeout_s, after=self.mark)
+        return self.ami.wait_for(plays, timeout_s, uniqueid=self.ivr_id)
 
-    def wait_command(self, starts: str, timeout_s: float = 30, after: int | None = None) -> Message:
-        return self.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and e.get("uniqueid") == self.ivr_id
-                                 and e["command"].startswith(starts), timeout_s, after=self.mark if after is None else after)
+    def wait_command(self, starts: str, timeout_s: float = 30) -> Message:
+        return self.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and e["command"].startswith(starts),
+                                 timeout_s, uniqueid=self.ivr_id)
 
     def press(self, keys: str, tone_s: float = TONE_S, gap_s: float = GAP_S) -> None:
-        """Types keys on the caller's phone at a human pace (RFC 4733-style begin/end through the Local channel)."""
-        for key in keys:
-            reply = self.ami.action("PlayDTMF", Channel=self.own_id, Digit=key, Duration=str(int(tone_s * 1000)))
+        """Types keys on the caller's phone (SendDTMF on their side of the Local channel: DTMF begin, the
+        tone's length, end) at a human pace; returns once the last key is sent."""
+        def typed(e: Message) -> bool:
+            return e.get("event") == "UserEvent" and e.get("userevent") == "Typed"
+        before = self.ami.count(typed, self.own_id)
+        self._set(KEYS=keys, TONE_MS=str(int(tone_s * 1000)), GAP_MS=str(int(gap_s * 1000)))
+        self._redirect("type")
+        self.ami.wait_count(typed, self.own_id, before + 1, timeout_s=10 + 3 * len(keys) * (tone_s + gap_s))
+
+    def _set(self, **variables: str) -> None:
+        for name, value in variables.items():
+            reply = self.ami.action("Setvar", Channel=self.own_id, Variable=name, Value=value)
             assert reply.get("response") == "Success", reply
-            time.sleep(tone_s + gap_s)
+
+    def _redirect(self, exten: str) -> None:
+        reply = self.ami.action("Redirect", Channel=self.own_id, Context="test-caller", Exten=exten, Priority="1")
+        assert reply.get("response") == "Success", reply
 
     def speak(self) -> None:
         """The caller starts talking (3 s), then falls silent."""
-        reply = self.ami.action("Redirect", Channel=self.own_id, Context="test-caller", Exten="speak", Priority="1")
-        assert reply.get("response") == "Success", reply
+        self._redirect("speak")
 
     def hang_up(self) -> None:
         self.ami.action("Hangup", Channel=self.ivr_id)
 
     def wait_end(self, timeout_s: float = 60) -> Message:
-        return self.ami.wait_for(lambda e: e.get("event") == "Hangup" and e.get("uniqueid") == self.ivr_id,
-                                 timeout_s, after=self.mark)
+        return self.ami.wait_for(lambda e: e.get("event") == "Hangup", timeout_s, uniqueid=self.ivr_id)
 
 
 def _sox(args: list[str]) -> None:

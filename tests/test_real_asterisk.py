@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -433,3 +434,25 @@ def test_return_visit_over_ami_originate_rated_5_reopens_the_work_order(
     ((rating_stored,),) = sql(rt_settings, "SELECT rating FROM work_orders WHERE number = :n", n=order.number)
     assert rating_stored == 5
     assert "survey?visit=" in rating["command"] or rating["channel"].startswith("Local/13700001111@test-customers")
+
+
+# -- many at once ----------------------------------------------------------------------------------------
+
+def _inquiry(pbx: RealAsterisk) -> Caller:
+    call = pbx.call()
+    call.wait_prompt("main", timeout_s=60)
+    call.press("1")
+    call.wait_prompt("inquiry_card", timeout_s=60)
+    call.press(CARD + "#")
+    call.wait_prompt("inquiry_pin", timeout_s=60)
+    call.press(PIN)
+    call.wait_prompt("inquiry_after", timeout_s=60)
+    call.hang_up()
+    return call
+
+
+def test_100_simultaneous_callers_are_all_verified(pbx: RealAsterisk, rt_settings: Settings) -> None:
+    with ThreadPoolExecutor(100) as pool:
+        calls = list(pool.map(lambda _: _inquiry(pbx), range(100)))
+    verified = [ended(rt_settings, call, timeout_s=30)["verified"] for call in calls]
+    assert verified.count("yes") == 100  # every digit of 100 cards and PINs arrived
