@@ -289,9 +289,10 @@ def answer(command: bytes, entries: Entries, call: Caller) -> bytes:
             call.apology = True
         entries.prompt_played()
         return b"200 result=0 endpos=16000\n"
-    if verb == b"WAIT":
-        key = entries.pop()
-        return b"200 result=%d\n" % ord(key) if key else b"200 result=0\n"
+    if words[:2] == [b"EXEC", b"Read"]:
+        return read(command, entries, call)
+    if words[:3] == [b"GET", b"FULL", b"VARIABLE"]:
+        return b"200 result=1 (%s)\n" % call.read
     if verb == b"GET":
         name = words[2] if len(words) > 2 else b""
         return b"200 result=1 (ANSWER)\n" if name == b"DIALSTATUS" else b"200 result=0\n"
@@ -307,6 +308,30 @@ def answer(command: bytes, entries: Entries, call: Caller) -> bytes:
     return b"510 Invalid or unknown command\n"
 
 
+def read(command: bytes, entries: Entries, call: Caller) -> bytes:
+    """``EXEC Read "VAR,file1&file2,max,t(#),1,"`` as app_read runs it: plays the files, then takes keys up
+    to ``max`` or the terminator; READSTATUS OK or TIMEOUT (hotline/agi_peer.py's ``_read``)."""
+    _, files, most, options = (command.split(b'"')[1].split(b",") + [b"", b"", b""])[:4]
+    for sound in filter(None, files.split(b"&")):
+        if sound.endswith(b"/inquiry_result") or b"/dynamic/" in sound:
+            call.heard_result = True
+        elif sound.endswith(b"/apology"):
+            call.apology = True
+        entries.prompt_played()
+    terminators = options[2:-1] if options.startswith(b"t(") else b"#"
+    digits, status = b"", b"TIMEOUT"
+    while key := entries.pop().encode():
+        if key in terminators:
+            status = b"OK"
+            break
+        digits += key
+        if len(digits) >= int(most or 255):
+            status = b"OK"
+            break
+    call.read = status + b":" + digits
+    return b"200 result=0\n"
+
+
 def command_kind(command: bytes) -> str:
     """What the server sent, for the turnaround breakdown: the prompt played, or the verb."""
     words = command.split()
@@ -314,7 +339,11 @@ def command_kind(command: bytes) -> str:
         if b"/dynamic/" in words[2]:
             return "STREAM FILE dynamic/* (the balance)"
         return "STREAM FILE " + words[2].rsplit(b"/", 1)[-1].decode(errors="replace")
-    return b" ".join(words[:3] if words[:1] == [b"WAIT"] else words[:1]).decode(errors="replace")
+    if words[:2] == [b"EXEC", b"Read"]:
+        first = command.split(b",")[1].split(b"&")[0] if command.count(b",") else b""
+        return "EXEC Read " + ("dynamic/* (the balance)" if b"/dynamic/" in first
+                               else first.rsplit(b"/", 1)[-1].decode(errors="replace"))
+    return b" ".join(words[:3] if words[:1] == [b"SET"] else words[:1]).decode(errors="replace")
 
 
 def environment(script: str, uniqueid: str, port: int) -> bytes:
@@ -342,6 +371,8 @@ class Caller(asyncio.Protocol):
         self.commands = 0
         self.last = b""
         self.heard_result = self.apology = self.invalid = False
+        self.read = b"TIMEOUT:"
+        """What the last ``EXEC Read`` left in READSTATUS and the digits variable."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -642,7 +673,7 @@ def print_results(results: list[Result]) -> None:
     for r in results:
         if r.kind.startswith("hotline") and r.n == TARGET_P99_AT and r.by_command:
             print(f"\n  {r.kind} N={r.n}: turnaround by the command that came next "
-                  "(STREAM FILE after a key ends a Gather: an engine step ran in between)")
+                  "(EXEC Read after an entry: an engine step ran in between)")
             print(f"    {'next command':<34} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
             for kind, values in sorted(r.by_command.items(), key=lambda kv: -ms(kv[1], 99))[:8]:
                 print(f"    {kind:<34} {len(values):>6} {ms(values, 50):>8.2f} {ms(values, 99):>8.2f} "
@@ -764,7 +795,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
         print("cards: every call uses the demo card, so a balance prompt filled and rendered per call is the same "
               "text for all: rendered once, then cached (--distinct-cards: one card and balance per call)")
     print(f"callers: one asyncio process, one Protocol per call; keys {KEYS} (inquiry, demo card, PIN, silence "
-          "after the balance); a call completes when it heard the balance (STREAM FILE .../inquiry_result, or "
+          "after the balance); a call completes when it heard the balance (a Read of .../inquiry_result, or "
           "the per-call rendering .../dynamic/<hash>) and the server closed after HANGUP")
     print("simultaneous: every caller holds its answer to the server's first command until all N have received "
           "theirs, so all N calls are connected and mid-call at once; then all answer instantly (at N=500, "

@@ -5,11 +5,8 @@ Skipped (with the reason) where no Asterisk is built; required with CI=true."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +22,8 @@ from hotline.cli import _build_prompts
 from hotline.settings import Settings
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
-from tests.asterisk_pbx import HOTLINE_AMI_SECRET, Caller, RealAsterisk, available, free_port
+from tests.asterisk_pbx import Caller, RealAsterisk, available, free_port
+from tests.asterisk_stack import AgiProcess, stack_settings
 from tests.conftest import RedisProcess
 
 CARD, PIN, ID6 = "6222021234567894", "123456", "12345*"
@@ -52,21 +50,14 @@ def rt_redis(rt_folder: Path) -> Iterator[RedisProcess]:
 @pytest.fixture(scope="module")
 def rt_asterisk(rt_folder: Path) -> RealAsterisk:
     """The PBX, installed but not yet started: its ports are chosen, so the hotline can be told them."""
-    data = rt_folder / "var"
-    asterisk = RealAsterisk(rt_folder / "asterisk", free_port(), data / "recordings" / "prompts")
+    asterisk = RealAsterisk(rt_folder / "asterisk", free_port(), rt_folder / "var" / "recordings" / "prompts")
     asterisk.install()
     return asterisk
 
 
 @pytest.fixture(scope="module")
 def rt_settings(rt_folder: Path, rt_redis: RedisProcess, rt_asterisk: RealAsterisk) -> Settings:
-    return Settings(
-        redis_url=rt_redis.url, database_url=f"sqlite:///{rt_folder / 'hotline.db'}", data_dir=rt_folder / "var",
-        agi_port=rt_asterisk.agi_port, business_opens="00:00", business_closes="23:59:59",
-        calling_window_start="00:00", calling_window_end="23:59:59",
-        # the return-visit dialer: the project's AMI user, customers answering on Local channels
-        ami_port=rt_asterisk.ami_port, ami_secret=HOTLINE_AMI_SECRET, ami_channel="Local/{number}@test-customers",
-    )
+    return stack_settings(rt_folder, rt_redis.url, rt_asterisk)
 
 
 @pytest.fixture(scope="module")
@@ -74,52 +65,6 @@ def rt_hotline(rt_settings: Settings) -> Hotline:
     hotline = prepare(rt_settings)
     assert _build_prompts(hotline, verbose=False)["failed"] == 0  # `hotline prompts build`: espeak-ng + sox
     return hotline
-
-
-def agi_environment(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
-    env.update({
-        "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
-        "HOTLINE_DATA_DIR": str(settings.data_dir), "HOTLINE_AGI_PORT": str(settings.agi_port),
-        "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", **extra,
-    })
-    return env
-
-
-QUEUES = {"general": {"offer_timeout": 4, "wrap_up": 2}, "loss": {"offer_timeout": 4, "wrap_up": 2},
-          "complaint": {"offer_timeout": 4, "wrap_up": 2}}
-"""Short rings and wrap-ups, so a test sees the whole cycle."""
-
-
-class AgiProcess:
-    """``hotline agi`` as Asterisk's FastAGI server (a process of its own, which a test may pause), and
-    ``hotline router``, the reconciler that ends wrap-ups and offers."""
-
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings, self.log = settings, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.router: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        out = self.log.open("ab")
-        env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES))
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, stdout=out, stderr=out)
-        self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with __import__("socket").create_connection(("127.0.0.1", self.settings.agi_port), timeout=1):
-                    return
-            except OSError:
-                assert self.proc.poll() is None, self.log.read_text()[-2000:]
-                time.sleep(0.1)
-        raise RuntimeError("hotline agi did not listen")
-
-    def stop(self) -> None:
-        for proc in (self.proc, self.router):
-            if proc is not None:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,70 @@
+"""The hotline side of the real-Asterisk tests and bench: its settings, and ``hotline agi`` + ``hotline router``
+in processes of their own (as ``hotline up`` runs them), which a test may pause."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hotline.settings import Settings
+from tests.asterisk_pbx import HOTLINE_AMI_SECRET, RealAsterisk
+
+
+def stack_settings(folder: Path, redis_url: str, pbx: RealAsterisk) -> Settings:
+    return Settings(
+        redis_url=redis_url, database_url=f"sqlite:///{folder / 'hotline.db'}", data_dir=folder / "var",
+        agi_port=pbx.agi_port, business_opens="00:00", business_closes="23:59:59",
+        calling_window_start="00:00", calling_window_end="23:59:59",
+        # the return-visit dialer: the project's AMI user, customers answering on Local channels
+        ami_port=pbx.ami_port, ami_secret=HOTLINE_AMI_SECRET, ami_channel="Local/{number}@test-customers",
+    )
+
+
+def agi_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    env.update({
+        "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
+        "HOTLINE_DATA_DIR": str(settings.data_dir), "HOTLINE_AGI_PORT": str(settings.agi_port),
+        "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", **extra,
+    })
+    return env
+
+
+QUEUES = {"general": {"offer_timeout": 4, "wrap_up": 2}, "loss": {"offer_timeout": 4, "wrap_up": 2},
+          "complaint": {"offer_timeout": 4, "wrap_up": 2}}
+"""Short rings and wrap-ups, so a test sees the whole cycle."""
+
+
+class AgiProcess:
+    """``hotline agi`` as Asterisk's FastAGI server (a process of its own, which a test may pause), and
+    ``hotline router``, the reconciler that ends wrap-ups and offers."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings, self.log = settings, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.router: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES))
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, stdout=out, stderr=out)
+        self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if f"FastAGI on 127.0.0.1:{self.settings.agi_port}" in self.log.read_text():
+                return  # listening (a probe connection would log a dropped call)
+            assert self.proc.poll() is None, self.log.read_text()[-2000:]
+            time.sleep(0.1)
+        raise RuntimeError("hotline agi did not listen")
+
+    def stop(self) -> None:
+        for proc in (self.proc, self.router):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
