@@ -24,6 +24,7 @@ from pathlib import Path
 from workers.ami import Message, parse_message
 
 ROOT = Path(__file__).resolve().parents[1]
+SIPP = Path(__file__).resolve().parent / "sipp"
 PREFIX = Path(os.environ.get("HOTLINE_ASTERISK_PREFIX", "/var/cache/hotline-peers/asterisk-22"))
 AMI_USER, AMI_SECRET = "tests", "tests-secret"
 HOTLINE_AMI_SECRET = "hotline-test-secret"
@@ -77,6 +78,8 @@ def available() -> str | None:
                 "(or set HOTLINE_ASTERISK_PREFIX)")
     if not shutil.which("sox"):
         return "sox is needed for the beep and hold music"
+    if not shutil.which("sipp"):
+        return "sipp (Debian's sip-tester) plays the agents' SIP phones"
     return None
 
 
@@ -364,6 +367,52 @@ class Caller:
 
     def wait_end(self, timeout_s: float = 60) -> Message:
         return self.ami.wait_for(lambda e: e.get("event") == "Hangup", timeout_s, uniqueid=self.ivr_id)
+
+
+class SipPhone:
+    """An agent's desk phone on PJSIP, played by SIPp (Debian's sip-tester): registers with the endpoint's
+    digest credentials, answers the calls the hotline dials, dials feature codes (tests/sipp/*.xml)."""
+
+    def __init__(self, pbx: RealAsterisk, extension: str, password: str) -> None:
+        self.pbx, self.extension, self.password = pbx, extension, password
+        self.port, self.media_port = free_port(), free_port()
+        self.log = pbx.folder / f"sipp-{extension}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log.mkdir(exist_ok=True)
+
+    def _argv(self, scenario: str, service: str, *extra: str) -> list[str]:
+        return ["sipp", f"127.0.0.1:{self.pbx.sip_port}", "-sf", str(SIPP / scenario), "-s", service,
+                "-i", "127.0.0.1", "-p", str(self.port), "-mp", str(self.media_port), "-m", "1", "-nostdin",
+                "-au", self.extension, "-ap", self.password, "-key", "agent", self.extension,
+                "-timeout", "60s", "-timeout_error", "-trace_err", "-error_file", str(self.log / f"{scenario}.err"),
+                *extra]
+
+    def register(self) -> None:
+        done = subprocess.run(self._argv("register.xml", self.extension), capture_output=True, timeout=30,
+                              cwd=self.log)
+        assert done.returncode == 0, f"registration failed: {done.stdout[-800:]!r}"
+
+    def pick_up(self) -> None:
+        """From now on the phone answers every call after a second of ringing and hangs up after 2 s, and
+        answers Asterisk's OPTIONS; Asterisk is made to qualify it at once (it found nothing listening while
+        the phone was only registering)."""
+        argv = [a for a in self._argv("phone.xml", self.extension) if a not in ("-m", "1")]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.log)
+        deadline = time.monotonic() + 15
+        while "Avail" not in self.pbx.cli(f"pjsip show contacts like {self.extension}"):
+            assert time.monotonic() < deadline, "Asterisk does not see the phone"
+            self.pbx.cli(f"pjsip qualify {self.extension}")
+            time.sleep(0.3)
+
+    def hang_up_phone(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def dial(self, code: str) -> None:
+        """Dials ``code`` (``*1`` ...) and stays on until Asterisk hangs up."""
+        done = subprocess.run(self._argv("dial.xml", code), capture_output=True, timeout=60, cwd=self.log)
+        assert done.returncode == 0, f"dialling {code} failed: {done.stdout[-800:]!r}"
 
 
 def _sox(args: list[str]) -> None:
