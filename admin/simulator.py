@@ -23,7 +23,15 @@ from ivr import events as ev
 from ivr.engine import Engine
 from ivr.loader import parse_menu
 from ivr.model import InputNode, Menu
-from ivr.services import SERVICE_SIGNATURES, BusinessHours, CallInfo, CoreBanking, ReturnVisitDesk, ServiceResult
+from ivr.services import (
+    ALWAYS_OPEN_SKILLS,
+    SERVICE_SIGNATURES,
+    BusinessHours,
+    CallInfo,
+    CoreBanking,
+    ReturnVisitDesk,
+    ServiceResult,
+)
 from ivr.session import Session
 from routing.keys import simulation_key
 
@@ -49,6 +57,9 @@ class DryRunServices:
             "bank.freeze_card": self._freeze_card,
             "complaint.open": self._open_complaint,
             "clock.business_hours": self._business_hours,
+            # a draft is tried against the clock, not the live floor: queues count as staffed
+            "queue.availability": lambda args: ServiceResult(
+                "open" if args[0] in ALWAYS_OPEN_SKILLS or self._hours.is_open() else "closed"),
             "visit.load": self._load_visit,
             "visit.rate": lambda args: self._wrote(f"would save rating {args[1]} for visit {args[0]}", "saved"),
             "visit.opt_out": lambda args: self._wrote(f"would stop calling for visit {args[0]}", "done"),

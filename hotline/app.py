@@ -96,12 +96,13 @@ def build_hotline(settings: Settings) -> Hotline:
     jobs = Queue(QUEUE, connection=redis_clients.jobs(settings.redis_timeout_s))
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
-    services = ServiceTable(bank, desk, hours, visits)
     recordings = RecordingStore(settings.recordings_dir)
     router = Router(
         client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
     )
+    services = ServiceTable(bank, desk, hours, visits,
+                            staffing=router if settings.unstaffed_queues == "announce" else None)
     return Hotline(
         settings=settings, redis=client, redis_url=redis_url, redis_clients=redis_clients, sql=sql,
         menus=MenuRepository(sql, client),

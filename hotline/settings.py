@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     router_tick_s: float = Field(default=0.5, alias="HOTLINE_ROUTER_TICK")
     hold_announce_every_s: float = Field(default=45, alias="HOTLINE_HOLD_ANNOUNCE_EVERY")
     hold_max_wait_s: float = Field(default=1800, alias="HOTLINE_HOLD_MAX_WAIT")
+    unstaffed_queues: Literal["announce", "hold"] = Field(default="announce", alias="HOTLINE_UNSTAFFED_QUEUES")
+    """A caller reaching a queue that no working agent (available, ringing, talking, in wrap-up) of the skill,
+    its overflow queue and the caller's language serves: ``announce`` says so and goes on (the menu's
+    ``no_agent_prompt``, the node's ``next``); ``hold`` holds them for an agent who logs in."""
     """A caller still waiting after this long leaves the line for the menu's next node."""
     callback_lifetime_s: float = Field(default=4 * 3600, alias="HOTLINE_CALLBACK_LIFETIME")
     vip_boost: int = Field(default=3, alias="HOTLINE_VIP_BOOST")

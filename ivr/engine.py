@@ -35,6 +35,8 @@ MAX_HOPS = 64
 """Nodes one step may pass through without the caller; validation forbids silent loops."""
 
 INTENT_OF_SKILL = {"inquiry": "inquiry", "loss": "loss", "complaint": "complaint"}
+QUEUE_AVAILABILITY = "queue.availability"
+"""The service asked at every queue node: ``open``, ``closed`` (after hours) or ``unstaffed`` (nobody logged in)."""
 
 
 class Services(Protocol):
@@ -236,6 +238,19 @@ def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
     if node.prompt:
         run.actions.append(run.say(node_id, node.prompt))
     s.intent = s.intent or next((INTENT_OF_SKILL[k] for k in node.skills if k in INTENT_OF_SKILL), "agent")
+    # Nobody to answer: say so now rather than hold the caller to the longest wait (both channels).
+    availability = run.engine.services.call(QUEUE_AVAILABILITY, [node.skills[0]], run.call_info()).result
+    if availability in ("closed", "unstaffed"):
+        said = run.menu.defaults.closed_prompt if availability == "closed" else run.menu.defaults.no_agent_prompt
+        if said:
+            run.actions.append(run.say(f"defaults.{'closed' if availability == 'closed' else 'no_agent'}", said))
+        s.outcome = "unanswered"
+        run.trace(node_id, f"not queued: {availability}")
+        if node.next:
+            return node.next
+        s.ended = True
+        run.actions.append(act.Hangup())
+        return None
     s.outcome = "queued"
     run.trace(node_id, "queued " + ",".join(node.skills))
     run.actions.append(act.Enqueue(tuple(node.skills), node.priority, s.language, tuple(s.path)))

@@ -191,6 +191,10 @@ class Defaults(_Strict):
     fallback: str | None = None
     invalid_prompt: Prompt | None = None
     no_input_prompt: Prompt | None = None
+    closed_prompt: Prompt | None = None
+    """Said at a queue node outside business hours (not for lost cards), before the node's ``next``."""
+    no_agent_prompt: Prompt | None = None
+    """Said at a queue node when no agent of the skill and language is logged in, before the node's ``next``."""
 
 
 class Menu(_Strict):
@@ -234,6 +238,10 @@ class Menu(_Strict):
             out["defaults.invalid"] = self.defaults.invalid_prompt
         if self.defaults.no_input_prompt:
             out["defaults.no_input"] = self.defaults.no_input_prompt
+        if self.defaults.closed_prompt:
+            out["defaults.closed"] = self.defaults.closed_prompt
+        if self.defaults.no_agent_prompt:
+            out["defaults.no_agent"] = self.defaults.no_agent_prompt
         for node_id, node in self.nodes.items():
             if node.prompt:
                 out[node_id] = node.prompt

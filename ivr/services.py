@@ -19,6 +19,8 @@ from ivr.masking import redact
 log = logging.getLogger(__name__)
 
 KNOWN_SKILLS = frozenset({"inquiry", "loss", "complaint", "general", "survey"})
+ALWAYS_OPEN_SKILLS = frozenset({"loss"})
+"""A lost card is reported at any hour."""
 COMPLAINT_CATEGORIES = ("service", "fees", "card_account", "other")
 
 
@@ -47,6 +49,12 @@ class Card:
     token: str
     """The core system's handle for the card: safe to keep; the number itself is not."""
     status: str
+
+
+class Staffing(Protocol):
+    """Whether anyone could answer a queue now (the skill router knows)."""
+
+    def staffed(self, skill: str, language: str) -> bool: ...
 
 
 class CoreBanking(Protocol):
@@ -98,6 +106,7 @@ SERVICE_SIGNATURES: dict[str, tuple[str, ...]] = {
     "bank.freeze_card": ("card_token", "id_last6"),
     "complaint.open": ("category", "recording"),
     "clock.business_hours": (),
+    "queue.availability": ("skill",),
     "visit.load": ("visit",),
     "visit.rate": ("visit", "rating"),
     "visit.opt_out": ("visit",),
@@ -121,15 +130,17 @@ class ServiceTable:
 
     def __init__(
         self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours,
-        visits: ReturnVisitDesk | None = None,
+        visits: ReturnVisitDesk | None = None, staffing: Staffing | None = None,
     ) -> None:
         self._bank, self._complaints, self._hours, self._visits = bank, complaints, hours, visits
+        self._staffing = staffing
         self._table: dict[str, ServiceFn] = {
             "bank.lookup_card": self._lookup_card,
             "bank.verify_pin": self._verify_pin,
             "bank.freeze_card": self._freeze_card,
             "complaint.open": self._open_complaint,
             "clock.business_hours": self._business_hours,
+            "queue.availability": self._queue_availability,
             "visit.load": self._load_visit,
             "visit.rate": self._rate_visit,
             "visit.opt_out": self._opt_out,
@@ -170,6 +181,16 @@ class ServiceTable:
 
     def _business_hours(self, args: list[str], call: CallInfo) -> ServiceResult:
         return ServiceResult("open" if self._hours.is_open() else "closed")
+
+    def _queue_availability(self, args: list[str], call: CallInfo) -> ServiceResult:
+        """Lost cards are taken day and night; other queues only in business hours, and only when an agent
+        of the skill (or of the queue it overflows to) speaking the caller's language is logged in."""
+        skill = args[0]
+        if skill not in ALWAYS_OPEN_SKILLS and not self._hours.is_open():
+            return ServiceResult("closed")
+        if self._staffing is not None and not self._staffing.staffed(skill, call.language):
+            return ServiceResult("unstaffed")
+        return ServiceResult("open")
 
     def _visit_desk(self) -> ReturnVisitDesk:
         if self._visits is None:

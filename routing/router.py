@@ -119,6 +119,21 @@ class Router:
     def key(self, suffix: str) -> str:
         return self.prefix + suffix
 
+    def staffed(self, skill: str, language: str) -> bool:
+        """Whether an agent of ``skill`` (or of the queue it overflows to) speaking ``language`` is logged in
+        (available, on a call, in wrap-up or on a break). Without Redis: assume so, the hold loop copes."""
+        skills = [skill]
+        config = self.queues.get(skill)
+        if config is not None and config.overflow_to and config.overflow_to != skill:
+            skills.append(config.overflow_to)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in skills:
+                pipe.scard(self.key(f"staffed:{name}:{language}"))
+            return any(int(n) > 0 for n in pipe.execute())
+        except redis.RedisError:
+            return True
+
     def enqueue(self, request: CallRequest, lease_s: float | None = None) -> list[Offer]:
         """Put the call in line; returns the offers this made (possibly for this very call)."""
         priority = request.priority + (self.vip_boost if request.vip else 0)

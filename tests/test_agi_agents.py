@@ -79,7 +79,8 @@ def test_killed_fastagi_process_leaves_no_agent_stuck_beyond_the_lease(
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
            "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
-           "HOTLINE_ROUTER_LEASE": str(lease_s)}
+           "HOTLINE_ROUTER_LEASE": str(lease_s), "HOTLINE_BUSINESS_OPENS": "00:00",
+           "HOTLINE_BUSINESS_CLOSES": "23:59:59"}
     server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

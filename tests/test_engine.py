@@ -178,3 +178,51 @@ def test_hangup_while_queued_is_an_abandoned_call(engine: Engine) -> None:
     assert session.outcome == "queued"
     session, _ = run(engine, session, ev.Hangup())
     assert (session.outcome, session.intent, session.ended) == ("abandoned", "agent", True)
+
+
+class _Floor:
+    """Who is logged in, as the skill router answers ``staffed``."""
+
+    def __init__(self, *staffed: tuple[str, str]) -> None:
+        self.staffed_queues = set(staffed)
+
+    def staffed(self, skill: str, language: str) -> bool:
+        return (skill, language) in self.staffed_queues
+
+
+def _engine(tmp_path: Path, hours: BusinessHours, floor: _Floor | None) -> Engine:
+    sql = connect(f"sqlite:///{tmp_path / 'bank.db'}")
+    return Engine(ServiceTable(DemoBank(sql), WorkOrderDesk(sql), hours, staffing=floor))
+
+
+NEVER_OPEN = BusinessHours(opens=dt.time(0, 0), closes=dt.time(0, 0))
+
+
+def test_agent_key_with_nobody_working_says_so_at_once_and_says_goodbye(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, ALWAYS_OPEN, _Floor(("general", "en-US")))  # English agents only
+    session, _ = start(engine)
+    session, actions = run(engine, session, ev.Digits("0"))
+    assert not any(isinstance(a, act.Enqueue) for a in actions)
+    assert "抱歉，目前没有可接听的客服人员，请稍后再拨。" in texts(actions)
+    assert isinstance(actions[-1], act.Hangup) and session.outcome == "unanswered"
+    assert session.path[-1]["input"] == "not queued: unstaffed"
+
+
+def test_agent_key_with_an_agent_working_queues(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, ALWAYS_OPEN, _Floor(("general", "zh-CN")))
+    session, _ = start(engine)
+    session, actions = run(engine, session, ev.Digits("0"))
+    assert isinstance(actions[-1], act.Enqueue) and session.outcome == "queued"
+
+
+def test_after_hours_the_agent_key_gets_the_closed_message_but_lost_cards_still_queue(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, NEVER_OPEN, _Floor(("general", "zh-CN"), ("loss", "zh-CN")))
+    session, _ = start(engine)
+    session, actions = run(engine, session, ev.Digits("0"))
+    assert "现在是非工作时间，人工服务时间为每天早八点至晚十点。挂失业务二十四小时受理。" in texts(actions)
+    assert not any(isinstance(a, act.Enqueue) for a in actions)
+    # a lost card at night: wrong ID digits three times reach the loss queue all the same
+    session, _ = start(engine)
+    session, actions = run(engine, session, ev.Digits("2"), ev.Digits(CARD + "#"), ev.Digits("000000"),
+                           ev.Digits("000000"), ev.Digits("000000"))
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("loss",)

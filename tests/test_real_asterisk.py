@@ -308,19 +308,36 @@ def test_agent_who_never_answers_goes_not_ready_and_the_caller_is_offered_again(
 def test_caller_who_hangs_up_on_hold_is_abandoned_and_leaves_the_queue(
     pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
 ) -> None:
-    staff(floor, "ann", "Local/talk1@test-agents", state="not_ready")  # on the floor, on a break
-    call = pbx.call()
+    staff(floor, "ann", "Local/talk30@test-agents")
+    first = pbx.call(caller="13900000001")  # takes the only agent
+    first.wait_prompt("main")
+    first.press("0")
+    _event(rt_settings, "call_answered", first.ivr_id)
+    call = pbx.call()  # the agent is working (on a call): this caller holds
     call.wait_prompt("main")
     call.press("0")
     assert pbx.ami is not None
-    pbx.ami.wait_for(lambda e: e.get("event") == "MusicOnHoldStart" and e.get("uniqueid") == call.ivr_id,
-                     after=call.mark)
+    pbx.ami.wait_for(lambda e: e.get("event") == "MusicOnHoldStart", uniqueid=call.ivr_id)
     call.hang_up()
     end = ended(rt_settings, call)
     assert end["outcome"] == "abandoned"
     assert _event(rt_settings, "call_abandoned", call.ivr_id)
     view = floor.router.call(call.ivr_id)
     assert view is None or view.state != "waiting"
+    first.hang_up()
+    _state(floor, "ann", "available", timeout_s=10)
+
+
+def test_agent_key_with_nobody_working_is_told_at_once(pbx: RealAsterisk, rt_settings: Settings, floor: Hotline) -> None:
+    """No agent available, on a call or in wrap-up for the queue: no 30 minutes of hold music."""
+    staff(floor, "ann", "Local/talk1@test-agents", state="not_ready")  # on a break
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("0")
+    call.wait_end(20)
+    assert call.heard()[-2:] == ["hotline/hotline/zh-CN/defaults.no_agent", "hotline/hotline/zh-CN/goodbye"]
+    assert not any(c.startswith("SET MUSIC") for c in call.commands())
+    assert ended(rt_settings, call)["outcome"] == "unanswered"
 
 
 def test_language_switch_plays_the_english_menu(pbx: RealAsterisk, rt_settings: Settings) -> None:
