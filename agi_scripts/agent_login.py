@@ -34,6 +34,8 @@ def agent_login(agi: HotlineAGI, agents: AgentRegistry, router: Router, query: d
 
 
 def _endpoint(channel: str) -> str:
-    """``PJSIP/1001-0000002a`` -> ``PJSIP/1001``: the channel name without Asterisk's sequence suffix."""
+    """``PJSIP/1001-0000002a`` -> ``PJSIP/1001``, ``Local/1001@agents-0000001f;1`` -> ``Local/1001@agents``:
+    the channel name without Asterisk's sequence suffix (and a Local channel's ``;1``/``;2`` half)."""
+    channel = channel.split(";", 1)[0]
     name, _, suffix = channel.rpartition("-")
-    return name if name and all(c in "0123456789abcdef" for c in suffix) else channel
+    return name if name and suffix and all(c in "0123456789abcdef" for c in suffix) else channel

@@ -141,8 +141,9 @@ class AgiChannel:
             return
         reply = self.agi.command("STREAM FILE", sound, quote(""), timeout_s=self.play_timeout_s)
         if reply.result == "-1":
-            # A missing file also answers -1; a hang-up shows as HANGUP/511 on the next command.
-            log.warning("could not play %s", sound)
+            # Almost always the caller hanging up mid-prompt (a missing file is logged by Prompts.sound);
+            # the hang-up itself shows as HANGUP/511 on the next command.
+            log.info("could not play %s (the caller hung up?)", sound)
 
     def _gather(self, gather: act.Gather, lead: tuple[act.Say, ...] = ()) -> ev.Event:
         """One ``Read`` plays every prompt and collects the whole entry inside Asterisk.

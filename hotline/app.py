@@ -97,6 +97,7 @@ def build_hotline(settings: Settings) -> Hotline:
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
     recordings = RecordingStore(settings.recordings_dir)
+    desk.on_recording_linked = recordings.link
     router = Router(
         client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,

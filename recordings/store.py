@@ -50,6 +50,14 @@ class RecordingStore:
         _write_atomically(target.with_suffix(".json"), json.dumps(asdict(meta), indent=1).encode())
         return meta
 
+    def link(self, relative_path: str, work_order: str) -> None:
+        """Note the work order in the metadata file of audio stored before the work order existed."""
+        sidecar = (self.root / relative_path).with_suffix(".json")
+        meta = json.loads(sidecar.read_text())
+        if meta.get("work_order") != work_order:
+            meta["work_order"] = work_order
+            _write_atomically(sidecar, json.dumps(meta, indent=1).encode())
+
     def open(self, meta: StoredAudio) -> bytes:
         """The audio, checked against its checksum."""
         audio = (self.root / meta.path).read_bytes()

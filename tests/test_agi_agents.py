@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from hotline.agi_peer import AsteriskPeer
@@ -131,3 +132,14 @@ def _until(condition, seconds: float) -> None:  # noqa: ANN001
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("channel", "endpoint"), [
+    ("PJSIP/1001-0000002a", "PJSIP/1001"),
+    ("Local/1001@hotline-agents-0000001f;1", "Local/1001@hotline-agents"),
+    ("Local/1001@hotline-agents-0000001f;2", "Local/1001@hotline-agents"),
+    ("PJSIP/desk-ann", "PJSIP/desk-ann"),  # no sequence suffix: the name as it is
+])
+def test_agent_login_knows_the_phone_from_the_channel_name(channel: str, endpoint: str) -> None:
+    from agi_scripts.agent_login import _endpoint
+    assert _endpoint(channel) == endpoint

@@ -6,12 +6,14 @@ Skipped (with the reason) where no Asterisk is built; required with CI=true."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -208,8 +210,9 @@ def _stored_seconds(settings: Settings, ref: str, work_order: str) -> float:
         time.sleep(0.2)
     path, linked = rows[0]
     assert linked == work_order
-    import wave
-    with wave.open(str(settings.recordings_dir / path if not Path(path).is_absolute() else path)) as audio:
+    sidecar = json.loads((settings.recordings_dir / path).with_suffix(".json").read_text())
+    assert sidecar["work_order"] == work_order  # the metadata file beside the audio says so too
+    with wave.open(str(settings.recordings_dir / path)) as audio:
         return audio.getnframes() / audio.getframerate()
 
 

@@ -91,6 +91,9 @@ class WorkOrderDesk:
         """Set by the return-visit scheduler: runs inside the resolving transaction."""
         self.pending = pending
         """Keeps complaints taken while the database is away; None: the intake fails then."""
+        self.on_recording_linked: Callable[[str, str], None] | None = None
+        """``(recording path, work order)`` once the complaint's stored audio is linked to its work order:
+        the recordings store notes it in the audio's metadata file too."""
 
     # -- intake (the IVR's ``complaint.open`` service) -----------------------------------------
 
@@ -125,7 +128,8 @@ class WorkOrderDesk:
                 db.add(order)
                 db.flush()
                 order.number = f"{now:%y%m%d}{order.id:06d}"
-                # Twilio's recording callback may have come first: link the stored audio now.
+                # The audio is stored before the intake (Asterisk), or Twilio's callback came first: link it now.
+                stored = db.scalar(select(Recording.path).where(Recording.ref == recording_ref))
                 db.execute(update(Recording).where(Recording.ref == recording_ref).values(work_order=order.number))
                 _audit(db, order, now, "ivr", "open", None, "open", f"category {category}")
                 number = order.number
@@ -136,6 +140,11 @@ class WorkOrderDesk:
                 raise
             return found
         self._events.emit("work_order_opened", work_order=number, category=category, call_id=call.call_id)
+        if stored and self.on_recording_linked is not None:
+            try:
+                self.on_recording_linked(stored, number)
+            except OSError as exc:  # the database holds the link; the metadata file is a convenience copy
+                log.warning("work order %s: could not note it beside its recording: %s", number, exc)
         return number
 
     # -- the lifecycle ---------------------------------------------------------------------------
