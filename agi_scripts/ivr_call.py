@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
@@ -65,6 +67,7 @@ def run_ivr_call(
     session, actions = deps.engine.start(menu, call)
     emit_call_started(deps.events, session, direction)
     assert deps.hold is not None, "FastAGI needs the router (IvrDeps.hold)"
+    _track(deps.hold, session.call_id)
     if session.caller and direction == "inbound":  # calling in again replaces a pending callback
         deps.hold.connector.settle(deps.hold.router.cancel_callback_of(session.caller) or Ended([]))
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
@@ -83,9 +86,27 @@ def run_ivr_call(
         session, _ = deps.engine.step(menu, session, ev.Hangup())
     finally:
         emit_call_ended(deps.events, session, status)
+        _untrack(deps.hold, session.call_id)
         if deps.sessions is not None:
             deps.sessions.note_in_ivr(session.call_id, False)
     return session
+
+
+def _track(hold: HoldDeps, call_id: str) -> None:
+    """The call's lease, renewed while this process serves it: a killed process's calls get ended."""
+    hold.keeper.hold(call_id)
+    try:
+        hold.router.track_channel_call(call_id, "asterisk", hold.keeper.lease_s)
+    except redis.RedisError as exc:  # the call goes on; only the dropped-call safety net is missing
+        log.warning("call %s: lease not taken (%s)", call_id, type(exc).__name__)
+
+
+def _untrack(hold: HoldDeps, call_id: str) -> None:
+    hold.keeper.release(call_id)
+    try:
+        hold.router.untrack_channel_call(call_id)
+    except redis.RedisError as exc:
+        log.warning("call %s: lease not given back (%s); it lapses", call_id, type(exc).__name__)
 
 
 def _count_in_menus(deps: IvrDeps, session: Session, counted: bool | None) -> bool:
@@ -117,6 +138,7 @@ def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[st
     session.path.append({"node": "transfer", "input": f"queued {skill}",
                          "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     emit_call_started(deps.events, session)
+    _track(deps.hold, session.call_id)
     channel = AgiChannel(agi, Prompts(deps.prompts_root, menu, deps.render), deps.spool, deps.hold,
                          deps.play_timeout_s)
     request = CallRequest(
@@ -132,6 +154,7 @@ def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[st
         session.outcome = {"bridged": "routed", "hangup": "abandoned"}.get(result, "unanswered")
         session.ended = True
         emit_call_ended(deps.events, session, "completed")
+        _untrack(deps.hold, session.call_id)
     return session
 
 

@@ -19,19 +19,24 @@ class LeaseKeeper:
     def __init__(self, router: Router, lease_s: float | None = None) -> None:
         self.router = router
         self.lease_s = lease_s or router.lease_s
-        self._held: set[str] = set()
+        self._held: dict[str, int] = {}
+        """Call -> how many holders (the whole call, and its time in a queue)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def hold(self, call_id: str) -> None:
         with self._lock:
-            self._held.add(call_id)
+            self._held[call_id] = self._held.get(call_id, 0) + 1
         self._ensure_running()
 
     def release(self, call_id: str) -> None:
         with self._lock:
-            self._held.discard(call_id)
+            left = self._held.get(call_id, 0) - 1
+            if left > 0:
+                self._held[call_id] = left
+            else:
+                self._held.pop(call_id, None)
 
     def renew_now(self) -> None:
         with self._lock:

@@ -198,7 +198,24 @@ class Router:
         until = self.clock() + (lease_s or self.lease_s)
         mapping = {call_id: until for call_id in call_ids}
         if mapping:
-            self.redis.zadd(self.key("leases"), mapping, xx=True, gt=True)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(self.key("leases"), mapping, xx=True, gt=True)
+            pipe.zadd(self.key("channel_leases"), mapping, xx=True, gt=True)
+            pipe.execute()
+
+    def track_channel_call(self, call_id: str, channel: str, lease_s: float | None = None) -> None:
+        """A channel process holds this call from start to end (menus included): if the process dies and
+        stops renewing it (``renew``), the reconciler ends the call's record after the lease."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.key("channel_leases"), {call_id: self.clock() + (lease_s or self.lease_s)})
+        pipe.hset(self.key("channel_of"), call_id, channel)
+        pipe.execute()
+
+    def untrack_channel_call(self, call_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(self.key("channel_leases"), call_id)
+        pipe.hdel(self.key("channel_of"), call_id)
+        pipe.execute()
 
     def wait_for_offer(self, call_id: str, timeout_s: float) -> str | None:
         """Block up to ``timeout_s`` for an agent to be reserved for the call; returns the agent id."""

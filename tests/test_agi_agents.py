@@ -143,3 +143,35 @@ def _until(condition, seconds: float) -> None:  # noqa: ANN001
 def test_agent_login_knows_the_phone_from_the_channel_name(channel: str, endpoint: str) -> None:
     from agi_scripts.agent_login import _endpoint
     assert _endpoint(channel) == endpoint
+
+
+def test_a_call_in_the_menus_of_a_killed_fastagi_process_gets_its_record_closed(
+    hotline: Hotline, redis_url: str, prompts: Path,
+) -> None:
+    """The process died mid-menu: nobody renews the call's lease, and the reconciler ends the call."""
+    lease_s = 2.0
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
+           "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
+           "HOTLINE_ROUTER_LEASE": str(lease_s)}
+    server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    typing = threading.Event()
+    try:
+        _wait_for_port(port)
+        # the caller walks into the card entry, then thinks: the call sits in Read when the process dies
+        peer = AsteriskPeer(["1"], timeout_s=5, ask=lambda _wanted: (typing.set(), time.sleep(30), "")[2])
+        threading.Thread(target=_call_ignoring_the_end, args=(peer, port), daemon=True).start()
+        assert typing.wait(10)
+        server.send_signal(signal.SIGKILL)
+        server.wait(5)
+        killed_at = time.monotonic()
+        while not [e for e in stream(redis_url, "call_ended") if e["call_id"] == peer.uniqueid]:
+            assert time.monotonic() - killed_at < lease_s + 2, "the dropped call was never ended"
+            hotline.router.tick()
+            time.sleep(0.1)
+        (ended,) = [e for e in stream(redis_url, "call_ended") if e["call_id"] == peer.uniqueid]
+        assert (ended["status"], ended["channel"]) == ("lost", "asterisk")
+    finally:
+        server.kill()
+        server.wait(5)

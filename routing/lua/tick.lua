@@ -37,6 +37,15 @@ for _, id in ipairs(due('leases')) do
   redis.call('ZREM', P .. 'leases', id)
 end
 
+-- Calls whose channel process stopped renewing them (killed mid-call, in the menus or on hold): their
+-- records end here, so no call stays open for ever.
+for _, id in ipairs(due('channel_leases')) do
+  local channel = redis.call('HGET', P .. 'channel_of', id) or ''
+  emit('call_ended', {'call_id', id, 'channel', channel, 'status', 'lost', 'outcome', 'hangup'})
+  redis.call('ZREM', P .. 'channel_leases', id)
+  redis.call('HDEL', P .. 'channel_of', id)
+end
+
 for _, id in ipairs(due('escalate')) do
   local call = hgetall(call_key(id))
   if call.state == 'waiting' or call.state == 'callback' then
