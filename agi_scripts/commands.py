@@ -83,6 +83,7 @@ def _render_once(render: Render, text: str, language: str, path: Path) -> None:
         if not path.exists():
             with _RENDER_SLOTS:
                 render(text, language, path)
+            path.with_suffix(".txt").write_text(text, encoding="utf-8")  # what it says, for people
     with _in_flight_guard:
         _in_flight.pop(path, None)
 

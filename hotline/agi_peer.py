@@ -7,6 +7,7 @@ Used by the tests and by admins to try a menu (``hotline call``).
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
 import socket
@@ -19,6 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _ids = itertools.count(1)
+
+
+def fresh_uniqueid() -> str:
+    """Asterisk's ``<epoch>.<sequence>``, unique across processes too: calls one after another (each
+    ``hotline call``) must not merge into one record or share a recording name."""
+    return f"{int(time.time())}.{os.getpid() % 100000}{next(_ids):04d}"
 RECORD_PREFIX = "record:"
 """An entry ``record:35`` speaks for 35 s into RECORD FILE, then presses the escape key."""
 
@@ -62,12 +69,14 @@ class AsteriskPeer:
     """When set, ``EXEC Dial`` rings the agent until the event is set, then answers with ``dial_status``."""
     dial_gate: threading.Event | None = None
     """When set, ``EXEC Dial`` answers only once the event is set: the call stays connected till then."""
-    uniqueid: str = field(default_factory=lambda: f"1764000000.{next(_ids)}")
+    uniqueid: str = field(default_factory=fresh_uniqueid)
     timeout_s: float = 10.0
     ask: Callable[[str], str] | None = None
     """Interactive caller: called with what the server waits for when the script has no entry left."""
     on_play: Callable[[str], None] | None = None
     """Told the name of every sound the server plays."""
+    on_event: Callable[[str], None] | None = None
+    """Told what happens besides prompts: on hold, ringing an agent, talking, hanging up."""
     variables: dict[str, str] = field(default_factory=dict)
     """The channel's variables as ``Read`` left them."""
 
@@ -209,8 +218,10 @@ class AsteriskPeer:
         """SET MUSIC and NOOP while holding: the caller hangs up once out of patience."""
         if words[:3] == ["SET", "MUSIC", "on"] and call.held_since is None:
             call.held_since = time.monotonic()
+            self._tell(f"on hold (music); hanging up after {self.patience_s:.0f} s")
         if call.held_since is not None and time.monotonic() - call.held_since >= self.patience_s:
             call.hung_up = True
+            self._tell("hung up on hold")
             return "HANGUP\n200 result=-1"
         return "200 result=0"
 
@@ -219,6 +230,8 @@ class AsteriskPeer:
             return self._read(words, entry, call)
         if words[1] != "Dial":
             return "200 result=0"
+        endpoint = words[2].strip('"').split(",")[0]
+        self._tell(f"ringing the agent at {endpoint}")
         if self.ring_gate is not None:
             self.ring_gate.wait(self.timeout_s * 6)
         # Dial "PJSIP/1001,20,U(hotline-agent-answer^<call>^<agent>)": on pick-up Asterisk runs the
@@ -231,8 +244,14 @@ class AsteriskPeer:
             call.agent_legs.append(agent.dial(*self._server))
         if self.dial_gate is not None:
             self.dial_gate.wait(self.timeout_s * 6)
+        if self.dial_status == "ANSWER":
+            self._tell(f"talking to the agent for {self.talk_s:.0f} s")
         time.sleep(self.talk_s)
         return "200 result=0"
+
+    def _tell(self, what: str) -> None:
+        if self.on_event is not None:
+            self.on_event(what)
 
 
 class _Entries:

@@ -41,6 +41,7 @@ def main() -> None:
 @main.command()
 def up() -> None:
     """Run the whole hotline on this machine (web on :8000, own Redis unless REDIS_URL is set)."""
+    _claim_data_dir(Settings().data_dir)
     settings = _settings_with_redis()
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools
@@ -75,6 +76,22 @@ def _children(settings: Settings) -> list[Child]:
     workers = [Child(f"worker-{n}", [*command, "worker"]) for n in range(1, settings.worker_processes + 1)]
     agis = [Child(f"agi-{n}", [*command, "agi"]) for n in range(1, settings.agi_processes + 1)]
     return [*agis, Child("router", [*command, "router"]), *workers]
+
+
+def _claim_data_dir(data_dir: Path) -> None:
+    """One ``hotline up`` per data folder: a second would serve FastAGI beside the first on the same port
+    (SO_REUSEPORT) and share its Redis. The pid file names the running one."""
+    from hotline.redis_server import pid_alive, read_pid
+
+    pid_file = data_dir / "hotline-up.pid"
+    running = read_pid(pid_file)
+    if pid_alive(running):
+        raise click.ClickException(f"hotline up already runs for {data_dir.resolve()} (pid {running}): "
+                                   f"stop it first (kill {running}), or set HOTLINE_DATA_DIR for a second hotline")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
+    master = os.getpid()
+    atexit.register(lambda: os.getpid() == master and pid_file.unlink(missing_ok=True))
 
 
 def _first_admin(hotline: Hotline, settings: Settings) -> None:
@@ -146,7 +163,9 @@ def web() -> None:
 @click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--caller", default="13812345678", show_default=True)
 @click.option("--url", help="Twilio channel: the hotline's base URL (default HOTLINE_PUBLIC_URL).")
-def call(channel: str, keys: str | None, language: str, caller: str, url: str | None) -> None:
+@click.option("--hold", "hold_s", type=float, default=60, show_default=True,
+              help="Seconds the caller stays on hold, and talks once put through to an agent.")
+def call(channel: str, keys: str | None, language: str, caller: str, url: str | None, hold_s: float) -> None:
     """Dial the hotline from the terminal, as Asterisk (FastAGI) or Twilio (signed webhooks) would."""
     from hotline.softphone import call_asterisk, call_twilio
 
@@ -154,9 +173,9 @@ def call(channel: str, keys: str | None, language: str, caller: str, url: str | 
     entries = keys.split(",") if keys is not None else []
     ask = None if keys is not None else _ask_keys
     if channel == "twilio":
-        call_twilio(settings, entries, ask, caller, url)
+        call_twilio(settings, entries, ask, caller, url, language, hold_s)
     else:
-        call_asterisk(settings, entries, ask, caller, language)
+        call_asterisk(settings, entries, ask, caller, language, hold_s)
 
 
 def _ask_keys(wanted: str) -> str:

@@ -41,12 +41,18 @@ def running_local_redis(data_dir: Path) -> str | None:
 
 
 def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
-    """URL of the hotline's own redis-server in ``data_dir``, and whether this call started it."""
+    """URL of the hotline's own redis-server in ``data_dir``, and whether this process now owns it (and so
+    stops it on exit): it started it, or the process that did is gone (killed: the server was left behind)."""
     folder = (data_dir / "redis").resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    owner_file = folder / "owner"
     url = running_local_redis(data_dir)
     if url:
-        return url, False
+        if pid_alive(read_pid(owner_file)):
+            return url, False
+        owner_file.write_text(f"{os.getpid()}\n")  # adopted: nobody else will stop it
+        return url, True
+    owner_file.write_text(f"{os.getpid()}\n")
     url_file = folder / "url"
     port = _free_port()
     url = start_local_redis(folder, port)
@@ -93,6 +99,25 @@ def stop_local_redis(data_dir: Path) -> None:
             os.kill(int(pid_file.read_text()), 15)
         except (ProcessLookupError, ValueError):
             pass
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _answers(url: str) -> bool:

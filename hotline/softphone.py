@@ -1,45 +1,66 @@
-"""``hotline call``: try the hotline from a terminal, over FastAGI or Twilio webhooks."""
+"""``hotline call``: try the hotline from a terminal, over FastAGI or Twilio webhooks.
+
+It only dials: it builds no hotline of its own (no database, no redis-server started), so it leaves
+nothing running behind it. Each call has a fresh id, as each real call does."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
+import requests
 
 from hotline.agi_peer import AsteriskPeer
 from hotline.settings import Settings
-from hotline.twilio_peer import TwilioPeer
+from hotline.twilio_peer import TwilioPeer, TwilioRefused
 
 Ask = Callable[[str], str] | None
-_FILLED = "(a prompt filled for this call)"
+SOUND_PREFIX = "hotline/"
+"""Asterisk plays ``hotline/<menu>/<lang>/<prompt>``: the prompts folder, linked under its sounds."""
 
 
-def call_asterisk(settings: Settings, keys: list[str], ask: Ask, caller: str, language: str) -> None:
-    """Dial the FastAGI server; print each prompt's text as Asterisk would play it."""
-    texts = _prompt_texts(settings)
+def call_asterisk(settings: Settings, keys: list[str], ask: Ask, caller: str, language: str, hold_s: float) -> None:
+    """Dial the FastAGI server; print what the caller hears. ``hold_s``: how long the caller stays on hold,
+    and talks once an agent is put through."""
     host = "127.0.0.1" if settings.agi_host in ("0.0.0.0", "") else settings.agi_host
+    prompts = settings.recordings_dir / "prompts"
     peer = AsteriskPeer(keys, caller=caller, language=language, script=settings.menu_name, ask=ask,
-                        on_play=lambda sound: click.echo(f"  < {texts.get(sound, _FILLED)}"), timeout_s=60)
-    call = peer.dial(host, settings.agi_port)
+                        on_play=lambda sound: click.echo(f"  < {prompt_text(prompts, sound)}"), timeout_s=60,
+                        patience_s=hold_s, talk_s=hold_s, on_event=lambda what: click.echo(f"  ~ {what}"))
+    try:
+        call = peer.dial(host, settings.agi_port)
+    except OSError as exc:
+        raise click.ClickException(f"no FastAGI server answers at {host}:{settings.agi_port} ({exc.strerror or exc}): "
+                                   "is `hotline up` (or `hotline agi`) running with these settings?") from None
     click.echo(f"call {peer.uniqueid} ended: {len(call.commands)} AGI commands, last {call.commands[-1:]}")
 
 
-def call_twilio(settings: Settings, keys: list[str], ask: Ask, caller: str, url: str | None) -> None:
+def call_twilio(settings: Settings, keys: list[str], ask: Ask, caller: str, url: str | None, language: str,
+                hold_s: float) -> None:
     """Place the call as Twilio would, signing every webhook with TWILIO_AUTH_TOKEN."""
     if not settings.twilio_auth_token:
         raise click.ClickException("TWILIO_AUTH_TOKEN is not set: the hotline would refuse every webhook")
-    peer = TwilioPeer(url or settings.public_url, settings.twilio_auth_token, keys, caller=f"+86{caller}",
-                      ask=ask, on_say=lambda text: click.echo(f"  < {text}"))
-    said = peer.call()
+    base = url or settings.public_url
+    peer = TwilioPeer(base, settings.twilio_auth_token, keys, caller=f"+86{caller}", ask=ask,
+                      language={"zh": "zh-CN", "en": "en-US"}[language], hold_s=hold_s,
+                      on_say=lambda text: click.echo(f"  < {text}"), on_event=lambda what: click.echo(f"  ~ {what}"))
+    try:
+        said = peer.call()
+    except TwilioRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    except requests.ConnectionError:
+        raise click.ClickException(f"no hotline answers at {base}: is `hotline up` running, and is --url "
+                                   "(or HOTLINE_PUBLIC_URL) its address?") from None
     click.echo(f"call {peer.call_sid} ended: {len(said)} prompts")
 
 
-def _prompt_texts(settings: Settings) -> dict[str, str]:
-    """Sound name -> prompt text of the live menu (placeholders left as written)."""
-    from hotline.app import build_hotline
-
-    menu = build_hotline(settings).menus.live(settings.menu_name)
-    return {
-        f"hotline/{menu.name}/{language}/{prompt_id}": text
-        for prompt_id, prompt in menu.prompts().items() for language, text in prompt.items()
-    }
+def prompt_text(prompts: Path, sound: str) -> str:
+    """What a played sound says: the text kept beside its audio (``hotline prompts build``, or a prompt filled
+    for this call), else the sound's name."""
+    if sound.startswith(SOUND_PREFIX):
+        try:
+            return (prompts / (sound.removeprefix(SOUND_PREFIX) + ".txt")).read_text(encoding="utf-8").strip()
+        except OSError:
+            pass
+    return f"({sound})"

@@ -7,7 +7,9 @@ it is started again at once, and with a growing pause (up to a minute) while it 
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import signal
 import subprocess
 import threading
 import time
@@ -33,7 +35,21 @@ class Child:
     """When a dead child is to be started again."""
 
     def start(self) -> None:
-        self.proc, self.started_at, self.due_at = subprocess.Popen(list(self.argv)), time.monotonic(), None
+        self.proc = subprocess.Popen(list(self.argv), preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.started_at, self.due_at = time.monotonic(), None
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when ``hotline up`` dies, even by SIGKILL, so no FastAGI server, reconciler or
+    worker outlives it and serves beside the next one (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the pid file check of `hotline up` still applies
+        pass
+
+
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass

@@ -5,7 +5,8 @@ Used by ``hotline call --channel twilio`` to try a menu against a running hotlin
 
 from __future__ import annotations
 
-import itertools
+import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +16,11 @@ from twilio.request_validator import RequestValidator
 
 from hotline.agi_peer import RECORD_PREFIX
 
-_sids = itertools.count(1)
 MAX_STEPS = 200
+
+
+class TwilioRefused(RuntimeError):
+    """The hotline answered a webhook with an error status (403: the signature did not match its token)."""
 
 
 @dataclass
@@ -28,14 +32,22 @@ class TwilioPeer:
     called: str = "+8695555"
     ask: Callable[[str], str] | None = None
     on_say: Callable[[str], None] | None = None
-    call_sid: str = field(default_factory=lambda: f"CA{next(_sids):032x}")
+    call_sid: str = field(default_factory=lambda: f"CA{uuid.uuid4().hex}")
+    """A fresh CallSid per call, as Twilio gives (calls one after another must not merge)."""
     timeout_s: float = 10.0
+    language: str | None = None
+    """Sent as ``?lang=`` on the first webhook, as a number configured for one language would."""
+    hold_s: float = 0.0
+    """How long the caller stays in the queue (following its waitUrl as Twilio does) before hanging up."""
+    on_event: Callable[[str], None] | None = None
 
     def call(self) -> list[str]:
         """Walk the call; return everything said, in order."""
         said: list[str] = []
         keys, http = list(self.keys), requests.Session()
         url: str | None = f"{self.base_url.rstrip('/')}/twilio/voice"
+        if self.language:
+            url += f"?lang={self.language}"
         fields: dict[str, str] = {}
         for _ in range(MAX_STEPS):
             if url is None:
@@ -63,9 +75,28 @@ class TwilioPeer:
                 sid = f"RE{self.call_sid[2:]}"
                 return verb.attrib["action"], {"RecordingSid": sid, "RecordingDuration": entry,
                                                "RecordingUrl": f"https://api.twilio.com/Recordings/{sid}"}
-            if verb.tag in ("Enqueue", "Dial", "Hangup"):
+            if verb.tag == "Enqueue":
+                self._hold(verb)
+                return None, {}
+            if verb.tag in ("Dial", "Hangup"):
                 return None, {}
         return _text(redirect), {}
+
+    def _hold(self, enqueue: ET.Element) -> None:
+        """In the queue: Twilio fetches the waitUrl and plays it, again and again, until an agent dequeues the
+        caller or they hang up (after ``hold_s`` here)."""
+        wait_url = enqueue.attrib.get("waitUrl")
+        if self.on_event:
+            self.on_event(f"queued in {enqueue.text or 'a queue'}; holding for {self.hold_s:.0f} s")
+        http, started = requests.Session(), time.monotonic()
+        while wait_url and time.monotonic() - started < self.hold_s:
+            waited = f"{time.monotonic() - started:.0f}"
+            twiml = ET.fromstring(self._post(http, wait_url, {"QueueTime": waited, "QueuePosition": "1",
+                                                              "CurrentQueueSize": "1", "AvgQueueTime": waited}))
+            for say in twiml.iter("Say"):
+                if self.on_say:
+                    self.on_say(say.text or "")
+            time.sleep(min(5.0, max(0.0, self.hold_s - (time.monotonic() - started))))
 
     def _entry(self, keys: list[str], wanted: str) -> str:
         if keys:
@@ -77,7 +108,11 @@ class TwilioPeer:
                 "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **fields}
         signature = RequestValidator(self.auth_token).compute_signature(url, form)
         reply = http.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=self.timeout_s)
-        reply.raise_for_status()
+        if reply.status_code == 403:
+            raise TwilioRefused(f"the hotline refused the webhook at {url} (403): its TWILIO_AUTH_TOKEN (or "
+                                "HOTLINE_PUBLIC_URL) differs from the one this call is signed with")
+        if reply.status_code >= 400:
+            raise TwilioRefused(f"the hotline answered {reply.status_code} at {url}")
         return reply.content
 
 

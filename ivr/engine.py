@@ -235,8 +235,6 @@ def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
     s = run.session
     run.actions.extend(run.prefix)
     run.prefix = []
-    if node.prompt:
-        run.actions.append(run.say(node_id, node.prompt))
     s.intent = s.intent or next((INTENT_OF_SKILL[k] for k in node.skills if k in INTENT_OF_SKILL), "agent")
     # Nobody to answer: say so now rather than hold the caller to the longest wait (both channels).
     availability = run.engine.services.call(QUEUE_AVAILABILITY, [node.skills[0]], run.call_info()).result
@@ -251,6 +249,8 @@ def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
         s.ended = True
         run.actions.append(act.Hangup())
         return None
+    if node.prompt:
+        run.actions.append(run.say(node_id, node.prompt))
     s.outcome = "queued"
     run.trace(node_id, "queued " + ",".join(node.skills))
     run.actions.append(act.Enqueue(tuple(node.skills), node.priority, s.language, tuple(s.path)))

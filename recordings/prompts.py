@@ -213,6 +213,7 @@ class PromptRenderer:
             log.error("prompt %s/%s/%s not rendered: %s", menu, job.language, job.prompt_id, exc)
             return str(exc)
         _write_text(wav.with_suffix(".sha256"), job.digest)
+        _write_text(wav.with_suffix(".txt"), job.text)  # what it says, for people (hotline call prints it)
         return None
 
 
@@ -253,7 +254,7 @@ def _read(path: Path) -> str | None:
 
 def _write_text(target: Path, text: str) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(text + "\n", encoding="ascii")
+    tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(target)
 
 
@@ -283,3 +284,4 @@ def write_placeholder_prompts(menu: Menu, root: Path, seconds: float = 0.1) -> N
                 out.setsampwidth(2)
                 out.setframerate(SAMPLE_RATE_HZ)
                 out.writeframes(bytes(int(seconds * SAMPLE_RATE_HZ) * 2))
+            path.with_suffix(".txt").write_text(texts[language], encoding="utf-8")

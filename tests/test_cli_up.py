@@ -48,7 +48,8 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
     port, agi_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port), HOTLINE_AGI_PORT=str(agi_port),
-               HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1")
+               HOTLINE_PUBLIC_URL=f"http://127.0.0.1:{port}", TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1",
+               HOTLINE_BUSINESS_OPENS="00:00", HOTLINE_BUSINESS_CLOSES="23:59:59")
     hotline = Path(sys.executable).with_name("hotline")
     proc = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -62,7 +63,9 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
         redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
         assert redis.Redis.from_url(redis_url).xlen(EVENTS_STREAM) == 1
         agi_call = _dial_agi(agi_port)
-        assert agi_call.commands[-2:] == ["SET MUSIC on default", "NOOP"]  # held for an agent, then hung up
+        # no agent logged in: told so at once (not held), then goodbye
+        assert agi_call.commands[-3:] == ['STREAM FILE hotline/hotline/zh-CN/defaults.no_agent ""',
+                                          'STREAM FILE hotline/hotline/zh-CN/goodbye ""', "HANGUP"]
         with urllib.request.urlopen(base + "/login", timeout=5) as login_page:
             assert login_page.status == 200 and b'name="password"' in login_page.read()
     finally:
@@ -144,7 +147,7 @@ def test_hotline_up_starts_a_killed_fastagi_server_and_worker_again(tmp_path: Pa
                                    and _children_by_role(proc.pid)["agi"] != before["agi"]))
         after = _children_by_role(proc.pid)
         assert after["agi"] != before["agi"] and len(set(after["worker"]) - set(before["worker"])) == 1
-        assert _dial_agi(agi_port).commands[-2:] == ["SET MUSIC on default", "NOOP"]  # Asterisk served again
+        assert _dial_agi(agi_port).commands[-1] == "HANGUP"  # Asterisk served again
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
@@ -173,3 +176,39 @@ def _counts(roles: dict[str, list[int]]) -> dict[str, int]:
 def _wanted(ready: Callable[[], bool]) -> None:
     if not ready():
         raise OSError("not yet")  # _retry tries again
+
+
+def test_killed_hotline_up_takes_its_children_along_and_a_second_one_is_refused(tmp_path: Path) -> None:
+    port, agi_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(HOTLINE_DATA_DIR=str(tmp_path / "var"), HOTLINE_WEB_PORT=str(port), HOTLINE_AGI_PORT=str(agi_port),
+               TWILIO_AUTH_TOKEN=AUTH_TOKEN, HOTLINE_WEB_WORKERS="1", HOTLINE_WORKERS="1")
+    hotline = Path(sys.executable).with_name("hotline")
+    first = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _dial_agi(agi_port)
+        children = [pid for pids in _children_by_role(first.pid).values() for pid in pids]
+        second = subprocess.run([str(hotline), "up"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+        assert second.returncode == 1
+        assert f"hotline up already runs for {tmp_path / 'var'} (pid {first.pid})" in second.stderr.decode()
+        first.send_signal(signal.SIGKILL)
+        first.wait(5)
+        deadline = time.monotonic() + 15
+        while alive := [pid for pid in children if Path(f"/proc/{pid}").exists()
+                        and b"hotline.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()]:
+            assert time.monotonic() < deadline, f"children of a killed hotline up still run: {alive}"
+            time.sleep(0.1)
+        redis_url = (tmp_path / "var" / "redis" / "url").read_text().strip()
+        # the next hotline up adopts the redis-server the killed one left, and stops it when it ends
+        third = subprocess.Popen([str(hotline), "up"], cwd=tmp_path, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _dial_agi(agi_port)
+        finally:
+            third.send_signal(signal.SIGTERM)
+            third.wait(30)
+        _assert_stopped(redis_url)
+    finally:
+        if first.poll() is None:
+            first.kill()

@@ -64,7 +64,9 @@ def create_blueprint(
         if request.args.get("menu"):  # a call the hotline placed (signed URL: the query is ours)
             outbound = OutboundStart(request.args["menu"], request.args.get("visit", ""),
                                      request.args.get("lang") or None)
-        twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound)
+        # ?lang= on the number's webhook URL (e.g. an English-language number): the menu starts in it.
+        twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound,
+                            language=request.args.get("lang") or None)
         return _twiml(twiml)
 
     @bp.post("/status")

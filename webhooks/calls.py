@@ -58,7 +58,7 @@ class TwilioCalls:
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
-              outbound: OutboundStart | None = None) -> str:
+              outbound: OutboundStart | None = None, language: str | None = None) -> str:
         """Answer one voice webhook: the first of a call, or one caller event."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
@@ -67,7 +67,7 @@ class TwilioCalls:
         if stored is None:
             if seq is not None:
                 log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
-            menu, call = self._start(call_id, form, outbound)
+            menu, call = self._start(call_id, form, outbound, language)
             session, actions = self.engine.start(menu, call)
         else:
             menu = self.menus.version(stored.session.menu, stored.session.menu_version)
@@ -112,11 +112,12 @@ class TwilioCalls:
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
 
     def _start(
-        self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None,
+        self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None, language: str | None = None,
     ) -> tuple[Menu, ev.CallStarted]:
         if outbound is None:
-            return self.menus.live(self.config.menu_name), ev.CallStarted(
-                call_id, form.get("From", ""), form.get("To", ""), "twilio")
+            menu = self.menus.live(self.config.menu_name)
+            return menu, ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio",
+                                        language if language in menu.languages else None)
         if outbound.menu != self.config.survey_menu or not outbound.visit.isdigit():
             raise BadRequest(f"no outbound menu {outbound.menu!r} for visit {outbound.visit!r}")
         # The hotline called the customer: they are "To", and the survey needs the visit it is about.
