@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -177,3 +178,24 @@ def test_a_stopping_fastagi_process_finishes_its_calls_while_another_takes_new_o
     assert left == [0] and "old" in served and served.count("new") >= 20
     new.shutdown()
     new.server_close()
+
+
+def test_record_file_that_cannot_write_is_not_a_hang_up(
+    agi_server: tuple[str, int], redis_url: str, prompts: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """RECORD FILE answering ``-1 (writefile)`` (the spool is not writable): logged as an error, recorded
+    again without the beep, and when that fails too the menu takes the caller on (asked again, then the
+    complaints agent), never a silent hang-up."""
+
+    class SpoolNotWritable(AsteriskPeer):
+        def _answer(self, command: str, entry: Any, call: Any) -> str:
+            if command.startswith("RECORD FILE"):
+                return "200 result=-1 (writefile) endpos=0"
+            return super()._answer(command, entry, call)
+
+    call = SpoolNotWritable(["3", "1", "", ""], patience_s=0).dial(*agi_server)
+    records = [c for c in call.commands if c.startswith("RECORD FILE")]
+    assert len(records) == 4  # twice per attempt (with, then without the beep), two attempts (retries: 1)
+    assert "BEEP" in records[0] and "BEEP" not in records[1]
+    assert any("RECORD FILE failed again (writefile)" in r.message for r in caplog.records)
+    assert "SET MUSIC on default" in call.commands  # the complaints agent's queue, not a hang-up

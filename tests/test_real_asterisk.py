@@ -235,6 +235,35 @@ def test_complaint_is_recorded_and_a_work_order_opened(pbx: RealAsterisk, rt_set
     assert end["intent"] == "complaint"
 
 
+def test_complaint_is_taken_even_when_the_beep_is_missing(pbx: RealAsterisk, rt_settings: Settings) -> None:
+    """RECORD FILE ... BEEP answers ``-1 (randomerror)`` without a beep file: not a hang-up; recorded again
+    without the beep."""
+    beep = pbx.data / "sounds" / "beep.wav"
+    beep.rename(beep.with_suffix(".away"))
+    try:
+        call = pbx.call()
+        call.wait_prompt("main")
+        call.press("3")
+        call.wait_prompt("complaint_category")
+        call.press("1")
+        records = 0
+        deadline = time.monotonic() + 20
+        while (records := sum(c.startswith("RECORD FILE") for c in call.commands())) < 2:
+            assert time.monotonic() < deadline, call.commands()
+            time.sleep(0.1)
+        call.speak()
+        time.sleep(3.5)
+        call.press("#")
+        order = _work_order(rt_settings, call, timeout_s=20)
+        assert order.category == "service" and records == 2
+        first, again = [c for c in call.commands() if c.startswith("RECORD FILE")]
+        assert "BEEP" in first and "BEEP" not in again
+        call.hang_up()
+        assert ended(rt_settings, call)["outcome"] == "self_served"  # not a silent hang-up counted as abandoned
+    finally:
+        beep.with_suffix(".away").rename(beep)
+
+
 # -- agents ----------------------------------------------------------------------------------------------
 
 def staff(hotline: Hotline, agent_id: str, endpoint: str, skill: str = "general", state: str = "available") -> None:
