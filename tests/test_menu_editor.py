@@ -347,7 +347,10 @@ def test_a_running_fastagi_server_starts_new_calls_on_a_publish_and_finishes_old
     during = AsteriskPeer([], ask=publish_then_press).dial(*agi_server)
     after = AsteriskPeer(["4"]).dial(*agi_server)
 
-    keys = '"0123456789*#"'
-    assert f"STREAM FILE hotline/hotline/zh-CN/defaults.invalid {keys}" in during.commands  # no key 4 in v1
+    def played(call: object, sound: str) -> bool:
+        return any(c.startswith(("EXEC Read", "STREAM FILE")) and f"hotline/hotline/zh-CN/{sound}" in c
+                   for c in call.commands)  # type: ignore[attr-defined]
+
+    assert played(during, "defaults.invalid")  # no key 4 in v1
     assert not any("wealth" in command for command in during.commands)
-    assert f"STREAM FILE hotline/hotline/zh-CN/wealth {keys}" in after.commands
+    assert played(after, "wealth")
