@@ -49,13 +49,14 @@ class AgiProcess:
         self.router: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        seen = self.log.stat().st_size if self.log.exists() else 0  # a restart: only what this start logs counts
         out = self.log.open("ab")
         env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES))
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, stdout=out, stderr=out)
         self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if f"FastAGI on 127.0.0.1:{self.settings.agi_port}" in self.log.read_text():
+            if f"FastAGI on 127.0.0.1:{self.settings.agi_port}" in self.log.read_text(errors="replace")[seen:]:
                 return  # listening (a probe connection would log a dropped call)
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             time.sleep(0.1)
