@@ -56,7 +56,7 @@ class AgiProcess:
         self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if f"FastAGI on 127.0.0.1:{self.settings.agi_port}" in self.log.read_text(errors="replace")[seen:]:
+            if f"FastAGI on 127.0.0.1:{self.settings.agi_port}".encode() in self.log.read_bytes()[seen:]:
                 return  # listening (a probe connection would log a dropped call)
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             time.sleep(0.1)
