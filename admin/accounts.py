@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from hotline.store.models import User, utcnow
+from store.models import User, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.connector import OfferConnector
-from hotline.store.models import AgentProfile
+from calls.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
 from routing.exceptions import NoSuchAgent
+from store.models import AgentProfile
 
 DEACTIVATED = "deactivated"
 

@@ -11,7 +11,7 @@ from admin.api_models import AgentBody, AgentList, AgentStateBody, AgentView, Ca
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
 from admin.openapi import ErrorBody, doc
-from hotline.connector import OfferConnector
+from calls.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
 from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
 from routing.live import queue_summaries

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from workers.reports import Report
+from reports.figures import Report
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
@@ -197,4 +197,4 @@ class ReportQuery(BaseModel):
 
 
 class ReportBody(RootModel[Report]):
-    """Every figure is defined in ``workers/reports.py``."""
+    """Every figure is defined in ``reports/figures.py``."""

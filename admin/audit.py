@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import AuditEntry
+from store.models import AuditEntry
 
 log = logging.getLogger(__name__)
 

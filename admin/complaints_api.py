@@ -9,7 +9,7 @@ from admin.api_models import WorkOrderAction, WorkOrderDetail, WorkOrderList, Wo
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
 from admin.openapi import ErrorBody, doc
-from workers.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
+from complaints.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
 
 
 def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:

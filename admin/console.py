@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from hotline.store.models import CallDisposition, CallRecord, WorkOrder
+from complaints.work_orders import WORKING
 from ivr.masking import redact
 from routing.exceptions import NotOffered, RouterError
 from routing.router import CallView, Ended
-from workers.work_orders import WORKING
+from store.models import CallDisposition, CallRecord, WorkOrder
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.live_models import LiveSnapshot, QueueRow, Today
+from calls.sessions import SessionStore
+from reports.figures import queue_figures_of_day
 from routing.agents import AGENT_STATES, AgentRegistry
 from routing.live import queue_summaries
 from routing.router import Router
-from routing.sessions import SessionStore
-from workers.reports import queue_figures_of_day
 
 TODAY_REFRESH_S = 5.0
 """Today's figures are read again at most this often: a call record lands about a second after its

@@ -16,7 +16,7 @@ class QueueRow(BaseModel):
 
 
 class Today(BaseModel):
-    """Queue figures of the local day so far, defined as in the reports (``workers/reports.py``)."""
+    """Queue figures of the local day so far, defined as in the reports (``reports/figures.py``)."""
 
     day: str = Field(description="the local date, YYYY-MM-DD, in the hotline's time zone")
     service_level_s: float

@@ -29,7 +29,7 @@ from admin.menu_models import (
 )
 from admin.openapi import ErrorBody, doc
 from admin.simulator import NoSimulation, Simulator, event_of
-from hotline.menus import MenuNotFound
+from calls.menus import MenuNotFound
 from ivr.engine import EngineError
 from ivr.loader import MAX_MENU_BYTES, MenuError
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import MenuDraft
+from store.models import MenuDraft
 
 
 @dataclass(frozen=True)

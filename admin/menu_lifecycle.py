@@ -13,7 +13,7 @@ from rq import Queue
 from admin.audit import AuditLog
 from admin.menu_check import Checked, check
 from admin.menu_drafts import Draft, MenuDrafts, unified_diff
-from hotline.menus import MenuNotFound, MenuRepository, PublishedVersion
+from calls.menus import MenuNotFound, MenuRepository, PublishedVersion
 from ivr.loader import MenuError, Problem
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from admin.menu_api import add_menu_api
 from admin.menu_drafts import MenuDrafts
 from admin.menu_lifecycle import MenuEditor
 from admin.simulator import DryRunServices, Simulator
-from hotline.banking import DemoBank
-from hotline.menus import MenuNotFound
+from bank.core_banking import DemoBank
+from calls.menus import MenuNotFound
 from ivr.services import BusinessHours
 
 if TYPE_CHECKING:

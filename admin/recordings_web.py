@@ -19,7 +19,7 @@ from sqlalchemy import select
 from admin.access import allow, current
 from admin.auth import json_error
 from admin.openapi import ErrorBody, doc
-from hotline.store.models import Recording
+from store.models import Recording
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

@@ -13,7 +13,7 @@ from admin.access import allow
 from admin.api_models import RecordList, RecordQuery, RecordView
 from admin.auth import json_error
 from admin.openapi import ErrorBody, doc
-from hotline.store.models import CallRecord, Recording
+from store.models import CallRecord, Recording
 
 MAX_PAGE = 500
 _HIDDEN = {"id", "caller_key"}

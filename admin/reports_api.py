@@ -9,7 +9,7 @@ from admin.access import allow
 from admin.api_models import ReportBody, ReportQuery
 from admin.auth import json_error
 from admin.openapi import ErrorBody, doc
-from workers.reports import Report, build_report, parse_period
+from reports.figures import Report, build_report, parse_period
 
 MAX_DAYS = 366
 """A longer period is refused: one request should not scan years of call records."""
@@ -26,7 +26,7 @@ def create_reports_api(sql: sessionmaker[Session], timezone: str, service_level_
     @allow("admin", "supervisor")
     @doc({200: ReportBody, 400: ErrorBody}, query=ReportQuery, tags=("reports",))
     def summary() -> Response:
-        """The report of the local days from..to: every figure is defined in workers/reports.py."""
+        """The report of the local days from..to: every figure is defined in reports/figures.py."""
         return jsonify(report().to_json())
 
     @api.get("/summary.csv")

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request
 
 from admin.access import allow
-from workers.reports import KNOWN_CATEGORIES, RATING_LABELS
+from complaints.visit_calls import RATING_LABELS
+from reports.figures import KNOWN_CATEGORIES
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

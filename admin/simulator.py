@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from calls.keys import simulation_key
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine
@@ -33,7 +34,6 @@ from ivr.services import (
     ServiceResult,
 )
 from ivr.session import Session
-from routing.keys import simulation_key
 
 SIM_TTL_S = 1800
 MAX_KEYS = 64

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from admin.access import allow, current
+from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder
 from ivr.services import COMPLAINT_CATEGORIES
-from workers.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

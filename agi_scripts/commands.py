@@ -11,12 +11,12 @@ from pathlib import Path
 from agi_scripts.agi import AgiReply, HotlineAGI, quote
 from agi_scripts.exceptions import AgiHangup
 from agi_scripts.hold import AgiHold, HoldDeps
+from calls.call_events import queue_request
 from ivr import actions as act
 from ivr import events as ev
 from ivr.model import Menu
 from ivr.session import Session
 from recordings.spool import RecordingSpool
-from routing.call_events import queue_request
 
 log = logging.getLogger(__name__)
 

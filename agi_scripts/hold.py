@@ -13,10 +13,10 @@ import redis
 
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
-from hotline.connector import OfferConnector
+from calls import announcements
+from calls.connector import OfferConnector
 from ivr import actions as act
 from ivr import events as ev
-from routing import announcements
 from routing.agents import AgentRegistry
 from routing.exceptions import NotOffered
 from routing.leases import LeaseKeeper
@@ -93,7 +93,7 @@ class AgiHold:
 
     def _next_offer(self, call_id: str) -> str | None:
         try:
-            got = self.deps.waiting.blpop([self.deps.router.key(f"notify:{call_id}")], timeout=self.deps.poll_s)
+            got = self.deps.waiting.blpop([self.deps.router.offer_list(call_id)], timeout=self.deps.poll_s)
         except redis.RedisError as exc:  # keep the caller on hold; routing resumes when Redis is back
             log.warning("call %s: waiting for an agent without redis (%s)", call_id, type(exc).__name__)
             time.sleep(self.deps.poll_s)

@@ -13,16 +13,16 @@ from agi_scripts.agi import HotlineAGI
 from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
 from agi_scripts.hold import AgiHold, HoldDeps
+from calls.call_events import emit_call_ended, emit_call_started
+from calls.sessions import SessionStore
 from ivr import events as ev
 from ivr.engine import INTENT_OF_SKILL, Engine, MenuSource
 from ivr.masking import mask_phone
 from ivr.model import Menu
 from ivr.session import Session
 from recordings.spool import RecordingSpool
-from routing.call_events import emit_call_ended, emit_call_started
 from routing.events import EventLog
 from routing.router import CallRequest, Ended
-from routing.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 

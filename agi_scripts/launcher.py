@@ -26,7 +26,7 @@ def launcher_text(project: Path, python: str = sys.executable, environ: dict[str
         "# Run that command again after moving the hotline or changing its settings.\n"
         f"cd {shlex.quote(str(project))} || exit 1\n"
         f"{exports}"
-        f"exec {shlex.quote(python)} -m agi_scripts.hotline_agi \"$@\"\n"
+        f"exec {shlex.quote(python)} -m hotline.plain_agi \"$@\"\n"
     )
 
 

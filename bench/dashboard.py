@@ -44,12 +44,12 @@ from playwright.sync_api import sync_playwright
 
 from bench.harness import percentile, run_until_done
 from hotline.app import Hotline, create_app, prepare
-from hotline.redis_server import scratch_redis
 from hotline.settings import Settings
-from hotline.store.models import CallRecord
 from ivr.services import KNOWN_SKILLS
 from routing.agents import Agent
 from routing.router import CallRequest
+from store.models import CallRecord
+from store.redis_server import scratch_redis
 from tests.web import live_server
 
 CHROMIUM = "/usr/bin/chromium"

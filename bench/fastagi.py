@@ -11,7 +11,7 @@ then, for the baseline, a ``socketserver.ThreadingTCPServer`` that reads the env
 process: each caller dials, sends the ``agi_*`` environment and, on the server's first command, holds
 its answer until all N callers have got theirs (a barrier: the N calls are connected and mid-call at
 once, with N server threads alive). Then every caller answers each command instantly, as
-``hotline/agi_peer.py``'s scripted Asterisk does, walking welcome -> 1 -> card -> PIN -> balance ->
+``softphone/agi_peer.py``'s scripted Asterisk does, walking welcome -> 1 -> card -> PIN -> balance ->
 silence -> goodbye -> HANGUP. Turnaround = from the caller writing a reply to reading the server's
 next command. At N = 500 the same server then takes the same calls paced (each answer after a pause,
 as if a prompt played; --paced-load, --think-ms) for the turnaround of an unsaturated server.
@@ -201,8 +201,8 @@ def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str
     ``extra_cards`` are seeded too, each with PIN ``PIN`` and its own balance."""
     from decimal import Decimal
 
+    from bank.core_banking import DemoBank, DemoCardSeed
     from hotline.app import prepare
-    from hotline.banking import DemoBank, DemoCardSeed
     from hotline.settings import Settings
     from recordings.prompts import write_placeholder_prompts
 
@@ -252,7 +252,7 @@ def listen_overflows() -> int:
 # -- the callers: one asyncio process, one small protocol object per call --------------------------
 
 class Entries:
-    """The caller's script, as hotline/agi_peer.py's ``_Entries``: keys entry by entry; a prompt starts
+    """The caller's script, as softphone/agi_peer.py's ``_Entries``: keys entry by entry; a prompt starts
     the next entry once the current one is used up."""
 
     __slots__ = ("keys", "index", "pos")
@@ -277,7 +277,7 @@ class Entries:
 
 
 def answer(command: bytes, entries: Entries, call: Caller) -> bytes:
-    """Asterisk's exact result line for ``command``, as hotline/agi_peer.py answers it (no barge-in)."""
+    """Asterisk's exact result line for ``command``, as softphone/agi_peer.py answers it (no barge-in)."""
     words = command.split()
     verb = words[0] if words else b""
     if verb == b"STREAM":
@@ -310,7 +310,7 @@ def answer(command: bytes, entries: Entries, call: Caller) -> bytes:
 
 def read(command: bytes, entries: Entries, call: Caller) -> bytes:
     """``EXEC Read "VAR,file1&file2,max,t(#),1,"`` as app_read runs it: plays the files, then takes keys up
-    to ``max`` or the terminator; READSTATUS OK or TIMEOUT (hotline/agi_peer.py's ``_read``)."""
+    to ``max`` or the terminator; READSTATUS OK or TIMEOUT (softphone/agi_peer.py's ``_read``)."""
     _, files, most, options = (command.split(b'"')[1].split(b",") + [b"", b"", b""])[:4]
     for sound in filter(None, files.split(b"&")):
         if sound.endswith(b"/inquiry_result") or b"/dynamic/" in sound:
@@ -347,7 +347,7 @@ def command_kind(command: bytes) -> str:
 
 
 def environment(script: str, uniqueid: str, port: int) -> bytes:
-    """The FastAGI environment Asterisk sends, as hotline/agi_peer.py's."""
+    """The FastAGI environment Asterisk sends, as softphone/agi_peer.py's."""
     env = {
         "agi_network": "yes", "agi_network_script": script, "agi_request": f"agi://127.0.0.1:{port}/{script}",
         "agi_channel": "PJSIP/trunk-00000001", "agi_language": "zh", "agi_type": "PJSIP", "agi_uniqueid": uniqueid,
@@ -802,7 +802,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
           "the same calls once more, paced)")
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-fastagi-bench-")))
     (tmp / "redis").mkdir()
-    from hotline.redis_server import scratch_redis
+    from store.redis_server import scratch_redis
 
     redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis", "--maxclients", "10000"))
     paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0

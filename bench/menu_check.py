@@ -24,7 +24,7 @@ import statistics
 import time
 
 from admin.menu_check import check, graph
-from hotline.menus import DEFAULT_MENU_FILE
+from calls.menus import DEFAULT_MENU_FILE
 
 DEFAULT = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
 BROKEN = DEFAULT.replace('      "3": complaint_category\n', '      "3": complaint_category\n      "4": nowhere\n')

@@ -32,10 +32,10 @@ import sqlalchemy
 from sqlalchemy import func, insert, select
 
 from bench.harness import run_until_done, stop, wait_until
-from hotline.redis_server import scratch_redis
-from hotline.store.db import connect
-from hotline.store.models import Base, CallRecord
 from routing.keys import EVENTS_STREAM
+from store.db import connect
+from store.models import Base, CallRecord
+from store.redis_server import scratch_redis
 from tests.fakes.call_events import T0, call_ended
 from workers.records import new_record
 from workers.stream import RECORDS_GROUP

@@ -32,15 +32,15 @@ from typing import Any
 
 import redis
 
-from hotline.redis_clients import RedisClients
-from hotline.redis_server import scratch_redis
+from calls.sessions import SessionStore
 from ivr.session import Session
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.events import EventLog
 from routing.keys import router_prefix
 from routing.router import CallRequest, Router
-from routing.sessions import SessionStore
+from store.redis_clients import RedisClients
+from store.redis_server import scratch_redis
 from tests.test_redis_cluster import RedisClusterProcesses
 
 AGENTS = 50

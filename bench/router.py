@@ -41,11 +41,11 @@ import redis
 from redis.utils import HIREDIS_AVAILABLE
 
 from bench.harness import percentile
-from hotline.redis_server import scratch_redis
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Ended, Offer, Router
+from store.redis_server import scratch_redis
 
 SKILLS = tuple(f"skill_{chr(ord('a') + i)}" for i in range(20))
 LANGUAGES = ("zh-CN", "en-US")

@@ -51,13 +51,13 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bench.harness import child_pids, free_port, percentile, run_until_done, stop, wait_until
 from hotline.app import Hotline, create_app, prepare
-from hotline.redis_server import scratch_redis
 from hotline.settings import Settings
 from hotline.wsgi_server import serve as serve_web
 from ivr import events as ev
 from ivr.engine import Engine
 from ivr.model import Menu
 from ivr.session import Session
+from store.redis_server import scratch_redis
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "ACbench0123456789abcdef012345678"

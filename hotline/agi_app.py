@@ -12,8 +12,8 @@ from agi_scripts.exceptions import AgiHangup
 from agi_scripts.hold import HoldDeps, agent_answered
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
+from calls.menus import MenuNotFound
 from hotline.app import Hotline, record_recording
-from hotline.menus import MenuNotFound
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
@@ -101,7 +101,7 @@ def run_plain_agi(menu_name: str | None = None) -> None:
 
     settings = Settings()
     if not settings.redis_url:  # the local redis-server `hotline up` started, found through its data folder
-        from hotline.redis_server import running_local_redis
+        from store.redis_server import running_local_redis
 
         url = running_local_redis(settings.data_dir)
         if url:

@@ -21,14 +21,16 @@ from admin.complaints_api import create_complaints_api
 from admin.records_api import create_records_api
 from admin.reports_api import create_reports_api
 from admin.web import finish_web, init_web, register_pages
-from hotline.banking import DemoBank, HttpBank
-from hotline.connector import AgentDialer, OfferConnector
-from hotline.menus import SURVEY_MENU_FILE, MenuRepository
-from hotline.redis_clients import RedisClients
-from hotline.redis_server import ensure_local_redis
+from bank.core_banking import DemoBank, HttpBank
+from calls.connector import AgentDialer, OfferConnector
+from calls.menus import SURVEY_MENU_FILE, MenuRepository
+from calls.sessions import SessionStore
+from complaints.calling_window import CallingWindow
+from complaints.pending_writes import PendingWrites
+from complaints.return_visits import ReturnVisits, VisitPolicy
+from complaints.visit_calls import VisitDialer
+from complaints.work_orders import WorkOrderDesk
 from hotline.settings import Settings
-from hotline.store.db import UNAVAILABLE, connect
-from hotline.store.models import Recording, WorkOrder
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
 from recordings.store import RecordingStore, StoredAudio
@@ -36,19 +38,18 @@ from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream
 from routing.router import Router
-from routing.sessions import SessionStore
+from store.db import UNAVAILABLE, connect
+from store.models import Recording, WorkOrder
+from store.redis_clients import RedisClients
+from store.redis_server import ensure_local_redis
 from webhooks import TwilioConfig, create_blueprint
 from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.hold import HoldConfig, TwilioHold
 from webhooks.recordings import RecordingFetcher
-from workers.calling_window import CallingWindow
-from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer, VisitDialer
+from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 from workers.jobs import QUEUE, visit_enqueuer
-from workers.pending_writes import PendingWrites
 from workers.retention import Retention
-from workers.return_visits import ReturnVisits, VisitPolicy
-from workers.work_orders import WorkOrderDesk
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 ADMIN_DIR = Path(__file__).resolve().parent.parent / "admin"

@@ -81,7 +81,7 @@ def _children(settings: Settings) -> list[Child]:
 def _claim_data_dir(data_dir: Path) -> None:
     """One ``hotline up`` per data folder: a second would serve FastAGI beside the first on the same port
     (SO_REUSEPORT) and share its Redis. The pid file names the running one."""
-    from hotline.redis_server import pid_alive, read_pid
+    from store.redis_server import pid_alive, read_pid
 
     pid_file = data_dir / "hotline-up.pid"
     running = read_pid(pid_file)
@@ -167,15 +167,17 @@ def web() -> None:
               help="Seconds the caller stays on hold, and talks once put through to an agent.")
 def call(channel: str, keys: str | None, language: str, caller: str, url: str | None, hold_s: float) -> None:
     """Dial the hotline from the terminal, as Asterisk (FastAGI) or Twilio (signed webhooks) would."""
-    from hotline.softphone import call_asterisk, call_twilio
+    from softphone.terminal import call_asterisk, call_twilio
 
     settings = Settings()
     entries = keys.split(",") if keys is not None else []
     ask = None if keys is not None else _ask_keys
     if channel == "twilio":
-        call_twilio(settings, entries, ask, caller, url, language, hold_s)
+        call_twilio(url or settings.public_url, settings.twilio_auth_token, entries, ask, caller, language, hold_s)
     else:
-        call_asterisk(settings, entries, ask, caller, language, hold_s)
+        host = "127.0.0.1" if settings.agi_host in ("0.0.0.0", "") else settings.agi_host
+        call_asterisk(host, settings.agi_port, settings.recordings_dir / "prompts", settings.menu_name, entries, ask,
+                      caller, language, hold_s)
 
 
 def _ask_keys(wanted: str) -> str:
@@ -273,7 +275,7 @@ def _settings_with_redis() -> Settings:
     settings = Settings()
     if settings.redis_url:
         return settings
-    from hotline.redis_server import ensure_local_redis
+    from store.redis_server import ensure_local_redis
 
     url, started = ensure_local_redis(settings.data_dir)
     if started:
@@ -290,7 +292,7 @@ _own_redis: list[tuple[int, Path]] = []
 
 
 def _stop_own_redis() -> None:
-    from hotline.redis_server import stop_local_redis
+    from store.redis_server import stop_local_redis
 
     for pid, data_dir in _own_redis:
         if pid == os.getpid():  # gunicorn workers are forks of us: only the master stops Redis

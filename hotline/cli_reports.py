@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from workers.reports import build_report, parse_period
+from reports.figures import build_report, parse_period
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

@@ -8,7 +8,7 @@ import click
 
 from admin.accounts import MIN_PASSWORD, ROLES, AccountError, Accounts
 from hotline.settings import Settings
-from hotline.store.db import connect
+from store.db import connect
 
 
 def _accounts() -> Accounts:

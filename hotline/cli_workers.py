@@ -6,8 +6,8 @@ import json
 
 import click
 
+from complaints.work_orders import WorkOrderError
 from hotline.cli_router import print_table
-from workers.work_orders import WorkOrderError
 
 
 def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the CLI's own loader

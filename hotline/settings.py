@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
 from routing.config import DEFAULT_QUEUES, QueueConfig
-from workers.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
 
 
 class Settings(BaseSettings):

@@ -219,8 +219,17 @@ class Router:
 
     def wait_for_offer(self, call_id: str, timeout_s: float) -> str | None:
         """Block up to ``timeout_s`` for an agent to be reserved for the call; returns the agent id."""
-        got = self.redis.blpop([self.key(f"notify:{call_id}")], timeout=timeout_s)
+        got = self.redis.blpop([self.offer_list(call_id)], timeout=timeout_s)
         return _text(got[1]) if got else None
+
+    def offer_list(self, call_id: str) -> str:
+        """The list a waiting call's channel blocks on (BLPOP): the router pushes the reserved agent's id.
+        For a channel that blocks with a client of its own (no socket timeout shorter than the wait)."""
+        return self.key(f"notify:{call_id}")
+
+    def note_announced(self, call_id: str, at: float) -> None:
+        """The caller was last told their place and expected wait at ``at`` (the hold loops pace it)."""
+        self.redis.hset(self.key(f"call:{call_id}"), "announced_at", f"{at:.3f}")
 
     def note_agent_leg(self, call_id: str, leg: str) -> None:
         """The channel's id of the call ringing the agent, so it can be cancelled."""

@@ -23,6 +23,12 @@ _ERRORS: dict[str, type[RouterError]] = {
 Clock = Callable[[], float]
 
 
+def register_lua(client: redis.Redis, path: Path, prefix: str = "") -> Script:
+    """The one loader of the hotline's Lua files (the router's operations, the calls' session and menu
+    scripts): ``prefix`` (shared helpers) goes in front."""
+    return client.register_script(prefix + path.read_text())
+
+
 def script_source(operation: str) -> str:
     """The full text Redis runs for ``operation``: shared helpers, then the operation."""
     common = (_LUA / "_common.lua").read_text()
@@ -36,7 +42,8 @@ class RouterScripts:
                  utc_offset_s: int = 0) -> None:
         self._redis, self.prefix, self.events = client, prefix, events_stream
         self.clock, self._offset = clock, utc_offset_s
-        self._scripts: dict[str, Script] = {op: client.register_script(script_source(op)) for op in OPERATIONS}
+        common = (_LUA / "_common.lua").read_text() + "\n"
+        self._scripts: dict[str, Script] = {op: register_lua(client, _LUA / f"{op}.lua", common) for op in OPERATIONS}
 
     def run(self, operation: str, *args: object, now: float | None = None) -> Any:
         """Run ``operation`` with ``args`` (ARGV[4] on).

@@ -7,9 +7,9 @@ import socket
 import time
 from typing import Any
 
-from hotline.agi_peer import AsteriskPeer, PeerCall
 from simulate.clock import DayClock, Measurements
 from simulate.phones import AgentPhones
+from softphone.agi_peer import AsteriskPeer, PeerCall
 
 HOLD_COMMANDS = ("NOOP", "SET MUSIC", "EXEC")
 """Replies after which the server waits on purpose (hold polling, a ringing or talking agent)."""

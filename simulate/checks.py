@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.engine import Engine
 
-from hotline.store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
+from store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
 
 KPI_TOLERANCE = 1e-6
 
@@ -98,7 +98,7 @@ def visits_not_attempted(engine: Engine, due_before: dt.datetime) -> list[int]:
 
 
 def kpis_from_events(events: Iterable[Mapping[str, str]], service_level_s: float) -> dict[str, Any]:
-    """Queue figures computed from the raw event stream alone, by the definitions in ``workers/reports.py``:
+    """Queue figures computed from the raw event stream alone, by the definitions in ``reports/figures.py``:
     queued inbound calls; answered = their first ``call_answered``; service level = answered within the
     threshold / queued; ASA = mean wait of the answered; abandoned = queued, never answered, and left
     (``call_abandoned``, or ended without being put through, served, or failing)."""

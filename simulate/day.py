@@ -276,8 +276,8 @@ def _safely(run: DayRun, call: CallPlan) -> None:
 
 
 def _seed_cards(hotline: Hotline, plan: DayPlan) -> None:
-    from hotline.banking import DemoBank, DemoCardSeed
-    from hotline.store.db import connect
+    from bank.core_banking import DemoBank, DemoCardSeed
+    from store.db import connect
 
     sql = connect(hotline.sql_url)
     DemoBank(sql).seed(tuple(DemoCardSeed(card, pin, ID_LAST6, Decimal(f"{1000 + i}.{i % 100:02d}"))

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from hotline.redis_server import start_local_redis
 from simulate.phones import SIP_DOMAIN
 from simulate.twilio_cloud import ACCOUNT_SID, HOTLINE_NUMBER
+from store.redis_server import start_local_redis
 
 
 def free_port() -> int:

@@ -20,11 +20,11 @@ from sqlalchemy.orm import sessionmaker
 from agi_scripts.server import FastAgiServer
 from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
-from hotline.private_postgres import BIN_GLOB, PrivatePostgres, postgres_bin_dir
-from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
-from hotline.store.db import connect
 from recordings.prompts import write_placeholder_prompts
+from store.db import connect
+from store.redis_server import redis_server_binary
+from tests.fakes.private_postgres import BIN_GLOB, PrivatePostgres, postgres_bin_dir
 from tests.fakes.twilio_caller import TwilioCaller
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from admin.accounts import AccountError, Accounts, LoginRefused
 from hotline.app import Hotline
-from hotline.store.models import User
+from store.models import User
 from tests.fakes.clock import Now
 from tests.web import PASSWORD, SessionClient, add_user, csrf_of, login
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer
 from tests.conftest import free_port
 
 

@@ -10,12 +10,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from hotline.settings import Settings
-from hotline.store.models import Recording, WorkOrder
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer
+from store.models import Recording, WorkOrder
 from tests.conftest import serve_agi
 
 CARD, PIN = "6222021234567894", "123456"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import redis
 
-from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer
 from tests.test_agi_calls import CARD, PIN
 
 SCRIPTS = {

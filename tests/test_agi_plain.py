@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from hotline.agi_peer import AsteriskPeer
 from hotline.settings import Settings
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer
 
 SCRIPT = Path(__file__).resolve().parent.parent / "agi_scripts" / "hotline_agi.py"
 CARD, PIN = "6222021234567894", "123456"

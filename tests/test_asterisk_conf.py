@@ -14,8 +14,9 @@ import yaml
 
 from agi_scripts.hold import ANSWER_GOSUB, HoldDeps
 from agi_scripts.ivr_call import ASTERISK_LANGUAGES
+from complaints.visit_calls import VisitCall
 from hotline.settings import Settings
-from workers.dialers import AmiConfig, AmiVisitDialer, VisitCall
+from workers.dialers import AmiConfig, AmiVisitDialer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "asterisk_conf"

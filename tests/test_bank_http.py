@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import pytest
 
+from bank.core_banking import HttpBank
 from hotline.app import create_app, prepare
-from hotline.banking import HttpBank
 from hotline.settings import Settings
 from ivr.services import Account, BankUnavailable
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, free_port

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from hotline.app import Hotline
-from hotline.store.models import CallDisposition
 from routing.agents import Agent
+from store.models import CallDisposition
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_console import CUSTOMER, MASKED, agent_leg, app, caller, hotline  # noqa: F401

@@ -6,8 +6,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from calls.menus import DEFAULT_MENU_FILE
 from hotline.app import Hotline
-from hotline.menus import DEFAULT_MENU_FILE
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import add_user, browser_login

@@ -17,9 +17,9 @@ from typing import TypeVar
 import redis
 
 from admin.accounts import Accounts
-from hotline.agi_peer import AsteriskPeer, PeerCall
-from hotline.store.db import connect
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer, PeerCall
+from store.db import connect
 from tests.conftest import AUTH_TOKEN, free_port
 from tests.fakes.twilio_caller import TwilioCaller
 

@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
-from hotline.store.models import CallDisposition
 from ivr.masking import number_key
 from ivr.services import CallInfo
 from routing.agents import Agent
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
+from store.models import CallDisposition
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_api import HOTLINE_NUMBER, TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hotline.agi_peer import AsteriskPeer, PeerCall
 from hotline.app import Hotline
 from routing.agents import Agent
+from softphone.agi_peer import AsteriskPeer, PeerCall
 from tests.web import SessionClient, add_user
 
 

@@ -19,15 +19,15 @@ import redis
 import sqlalchemy
 from sqlalchemy import func, select
 
-from hotline.agi_peer import AsteriskPeer, PeerCall
 from hotline.app import Hotline, build_hotline, create_app
-from hotline.private_postgres import PrivatePostgres
 from hotline.settings import Settings
-from hotline.sqlite_lock import SqliteLock, hold_locked
-from hotline.store.db import connect
-from hotline.store.models import CallRecord, DemoCard, MenuVersion, Recording, WorkOrder
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer, PeerCall
+from store.db import connect
+from store.models import CallRecord, DemoCard, MenuVersion, Recording, WorkOrder
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, serve_agi
+from tests.fakes.private_postgres import PrivatePostgres
+from tests.fakes.sqlite_lock import SqliteLock, hold_locked
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_recordings import MediaServer, recording_callback, wav_bytes
 from workers.records import RecordWriter

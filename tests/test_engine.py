@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.banking import DemoBank
-from hotline.store.db import connect
+from bank.core_banking import DemoBank
+from complaints.work_orders import WorkOrderDesk
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine
@@ -16,7 +16,7 @@ from ivr.loader import load_menu_file
 from ivr.model import Menu
 from ivr.services import BankUnavailable, BusinessHours, ServiceTable
 from ivr.session import Session
-from workers.work_orders import WorkOrderDesk
+from store.db import connect
 
 MENU = load_menu_file(Path(__file__).resolve().parent.parent / "ivr" / "menus" / "hotline.yaml")
 CARD, PIN = "6222021234567894", "123456"

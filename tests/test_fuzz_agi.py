@@ -27,11 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agi_scripts.server import FastAgiServer
+from calls.keys import IVR_CALLS
 from hotline import agi_app
-from hotline.agi_peer import AsteriskPeer, PeerCall, _Entries
 from hotline.app import Hotline
 from routing.agents import Agent
-from routing.keys import EVENTS_STREAM, IVR_CALLS
+from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer, PeerCall, _Entries
 from tests.conftest import serve_agi
 from tests.test_agi_calls import CARD, PIN
 

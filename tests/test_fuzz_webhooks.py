@@ -35,9 +35,9 @@ from werkzeug.wrappers import Request
 
 from hotline.app import MAX_WEBHOOK_BYTES, Hotline, create_app, prepare
 from hotline.settings import Settings
-from hotline.store.models import Base
 from routing.agents import Agent
 from routing.config import QueueConfig
+from store.models import Base
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, free_port
 from tests.fakes.twilio_api import HOTLINE_NUMBER
 from tests.fakes.twilio_caller import TwilioCaller

@@ -21,12 +21,12 @@ import requests
 
 from admin.live_web import with_late_records
 from admin.sse import StreamSlots
-from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline
-from hotline.store.models import CallRecord
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest
+from softphone.agi_peer import AsteriskPeer
+from store.models import CallRecord
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, api_caller
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import PASSWORD, SessionClient, add_user, live_server, login

@@ -12,13 +12,13 @@ import redis
 from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from hotline.agi_peer import AsteriskPeer
+from calls.menus import DEFAULT_MENU_FILE
 from hotline.app import Hotline, build_hotline, create_app
-from hotline.menus import DEFAULT_MENU_FILE
 from hotline.settings import Settings
-from hotline.store.models import CallRecord, CardFreeze, DemoCard, MenuVersion, ReturnVisit, WorkOrder
 from recordings.prompts import content_hash, is_dynamic, write_placeholder_prompts
 from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer
+from store.models import CallRecord, CardFreeze, DemoCard, MenuVersion, ReturnVisit, WorkOrder
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import SessionClient, add_user

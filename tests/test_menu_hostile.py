@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from calls.menus import DEFAULT_MENU_FILE
 from hotline.app import Hotline
 from hotline.cli import main
-from hotline.menus import DEFAULT_MENU_FILE
-from hotline.store.models import MenuVersion
 from ivr.loader import MAX_MENU_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, MenuError, load_menu_file, parse_menu
 from ivr.validate import validate_menu
+from store.models import MenuVersion
 from tests.conftest import API_TOKEN, AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 

@@ -22,9 +22,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from hotline.app import Hotline
-from hotline.store.models import CallRecord, Recording
 from ivr.services import CallInfo
 from routing.agents import Agent
+from store.models import CallRecord, Recording
 from tests.conftest import API_TOKEN
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -16,11 +16,11 @@ import sqlalchemy
 from sqlalchemy import func, select
 
 from hotline.app import Hotline, create_app
-from hotline.private_postgres import PrivatePostgres
-from hotline.store.db import connect
-from hotline.store.models import CallRecord, MenuVersion, WorkOrder
 from routing.keys import EVENTS_STREAM
+from store.db import connect
+from store.models import CallRecord, MenuVersion, WorkOrder
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.fakes.private_postgres import PrivatePostgres
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_records import REPO, stop, wait_for
 from workers.stream import RECORDS_GROUP

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from calls.menus import DEFAULT_MENU_FILE
 from hotline.app import Hotline
 from hotline.cli import main
-from hotline.menus import DEFAULT_MENU_FILE
 from hotline.settings import Settings
 from ivr.loader import load_menu_file
 from ivr.model import Menu

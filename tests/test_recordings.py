@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from hotline.app import Hotline
 from hotline.settings import Settings
-from hotline.store.models import Recording, WorkOrder
+from store.models import Recording, WorkOrder
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller

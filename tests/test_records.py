@@ -23,8 +23,8 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from hotline.store.models import CallRecord
 from routing.keys import EVENTS_STREAM
+from store.models import CallRecord
 from tests.fakes.call_events import T0, call_ended, routed_call
 from workers.records import RecordWriter
 from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer

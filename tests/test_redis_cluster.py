@@ -21,13 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from admin.sse import event_tail
-from hotline.agi_peer import AsteriskPeer
+from calls.sessions import SessionStore
 from hotline.app import Hotline, build_hotline, create_app, prepare
-from hotline.redis_clients import RedisClients, RedisUrlError, parse_redis_url
-from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
-from hotline.store.db import connect
-from hotline.store.models import CallRecord
 from ivr.session import Session
 from recordings.prompts import write_placeholder_prompts
 from routing.agents import Agent, AgentRegistry
@@ -35,7 +31,11 @@ from routing.config import QueueConfig
 from routing.events import EventLog
 from routing.keys import events_stream, router_prefix
 from routing.router import CallRequest, Router
-from routing.sessions import SessionStore
+from softphone.agi_peer import AsteriskPeer
+from store.db import connect
+from store.models import CallRecord
+from store.redis_clients import RedisClients, RedisUrlError, parse_redis_url
+from store.redis_server import redis_server_binary
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, serve_agi
 from tests.fakes.call_events import routed_call
 from tests.fakes.clock import Clock

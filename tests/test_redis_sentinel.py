@@ -12,11 +12,11 @@ import pytest
 import redis
 
 from hotline.app import Hotline, create_app, prepare
-from hotline.redis_clients import RedisUrlError, parse_redis_url
-from hotline.redis_server import redis_server_binary
 from hotline.settings import Settings
 from routing.agents import Agent
 from routing.router import CallRequest
+from store.redis_clients import RedisUrlError, parse_redis_url
+from store.redis_server import redis_server_binary
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, free_port
 from tests.fakes.twilio_caller import TwilioCaller
 

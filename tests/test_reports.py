@@ -20,8 +20,8 @@ from sqlalchemy.orm import sessionmaker
 from hotline.app import create_app, prepare
 from hotline.cli import main
 from hotline.settings import Settings
-from hotline.store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
-from workers.reports import Report, build_report
+from reports.figures import Report, build_report
+from store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from hotline.app import Hotline
-from hotline.store.models import WorkOrder
+from reports.figures import build_report
+from store.models import WorkOrder
 from tests.web import SessionClient, add_user
-from workers.reports import build_report
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -24,19 +24,20 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from complaints.calling_window import CallingWindow
+from complaints.return_visits import ReturnVisits, VisitPolicy, add_do_not_call
+from complaints.visit_calls import VisitDialer
+from complaints.work_orders import WorkOrderDesk
 from hotline.app import Hotline, prepare, visit_policy
 from hotline.settings import Settings
-from hotline.store.models import ReturnVisit, VisitAttempt, WorkOrder
 from ivr.services import CallInfo
+from store.models import ReturnVisit, VisitAttempt, WorkOrder
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.ami_server import FakeAmiServer
 from tests.fakes.clock import Now
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from workers import jobs
-from workers.calling_window import CallingWindow
-from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer, VisitDialer
-from workers.return_visits import ReturnVisits, VisitPolicy, add_do_not_call
-from workers.work_orders import WorkOrderDesk
+from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

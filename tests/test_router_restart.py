@@ -15,11 +15,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hotline.redis_server import redis_server_binary
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Offer, Router
+from store.redis_server import redis_server_binary
 from tests.conftest import RedisProcess
 from tests.fakes.clock import Clock
 

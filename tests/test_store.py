@@ -13,16 +13,16 @@ import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
+from bank.core_banking import DEMO_CARDS, DemoBank
+from calls.menus import DEFAULT_MENU_FILE, MenuRepository
+from complaints.work_orders import WorkOrderDesk
 from hotline.app import Hotline
-from hotline.banking import DEMO_CARDS, DemoBank
-from hotline.menus import DEFAULT_MENU_FILE, MenuRepository
-from hotline.store.db import connect
-from hotline.store.models import Base, CardFreeze, DemoCard, MenuVersion, WorkOrder
 from ivr.loader import MenuError
 from ivr.services import Account, CallInfo
+from store.db import connect
+from store.models import Base, CardFreeze, DemoCard, MenuVersion, WorkOrder
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
-from workers.work_orders import WorkOrderDesk
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -19,14 +19,14 @@ import redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
-from hotline.agi_peer import AsteriskPeer
 from hotline.app import Hotline, prepare
 from hotline.settings import Settings
-from hotline.store.models import DoNotCall, ReturnVisit, VisitAttempt
 from ivr.services import CallInfo
 from recordings.prompts import write_placeholder_prompts
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest
+from softphone.agi_peer import AsteriskPeer
+from store.models import DoNotCall, ReturnVisit, VisitAttempt
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, serve_agi
 from tests.fakes.ami_server import FakeAmiServer
 from tests.fakes.clock import Now

@@ -9,8 +9,8 @@ import redis
 from sqlalchemy import select
 
 from hotline.app import Hotline
-from hotline.store.models import DemoCard, WorkOrder
 from routing.keys import EVENTS_STREAM
+from store.models import DemoCard, WorkOrder
 from tests.fakes.twilio_caller import TwilioCaller
 
 CARD = "6222021234567894"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import redis
 
+from calls.keys import session_key
+from calls.sessions import SessionStore
 from hotline.app import Hotline, create_app
 from hotline.settings import Settings
 from ivr.session import Session
-from routing.keys import EVENTS_STREAM, session_key
-from routing.sessions import SessionStore
+from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 

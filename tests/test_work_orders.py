@@ -18,17 +18,17 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from complaints.work_orders import BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 from hotline.app import Hotline, prepare
 from hotline.cli import main
 from hotline.settings import Settings
-from hotline.store.models import ReturnVisit
 from ivr.services import CallInfo
 from routing.events import EventLog
 from routing.keys import EVENTS_STREAM
+from store.models import ReturnVisit
 from tests.conftest import api_caller
 from tests.fakes.clock import Now
 from workers import jobs
-from workers.work_orders import BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from complaints.work_orders import WorkOrderDesk
 from hotline.app import Hotline, record_recording
 from ivr.services import CallInfo
 from tests.web import SessionClient, add_user, browser_login
-from workers.work_orders import WorkOrderDesk
 
 CUSTOMER = "+8613812345678"
 

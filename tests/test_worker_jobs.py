@@ -12,13 +12,13 @@ from pathlib import Path
 import redis
 from sqlalchemy import select
 
+from complaints.work_orders import WorkOrderDesk
 from hotline.app import Hotline
-from hotline.store.models import CallRecord, Recording, WorkOrder
 from ivr.services import CallInfo
 from routing.keys import EVENTS_STREAM
+from store.models import CallRecord, Recording, WorkOrder
 from workers.records import RecordWriter
 from workers.retention import Retention
-from workers.work_orders import WorkOrderDesk
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2027, 3, 2, 6, 0, tzinfo=dt.UTC)

@@ -8,16 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from calls.call_events import emit_call_ended, emit_call_started, queue_request
+from calls.sessions import SessionStore
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
 from ivr.masking import mask_phone, number_key
 from ivr.model import Menu
 from ivr.session import Session
-from routing.call_events import emit_call_ended, emit_call_started, queue_request
 from routing.events import EventLog
 from routing.router import Ended
-from routing.sessions import SessionStore
 from webhooks.hold import TwilioHold
 from webhooks.twiml import StepUrls, render
 

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from hotline.connector import OfferConnector
+from calls import announcements as say
+from calls.connector import OfferConnector
 from ivr import actions as act
-from routing import announcements as say
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, Router
 from webhooks.twiml import speak
@@ -135,7 +135,7 @@ class TwilioHold:
         text = say.position_announcement(language, estimate)
         if text:
             speak(response, act.Say(text, language))
-        self.router.redis.hset(self.router.key(f"call:{call_id}"), "announced_at", f"{now:.3f}")
+        self.router.note_announced(call_id, now)
 
     def _retry_callback(self, call_id: str, fields: Mapping[str, str]) -> None:
         """Dial the customer again later, at the same place in line, up to CALLBACK_ATTEMPTS times."""

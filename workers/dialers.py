@@ -11,41 +11,17 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from complaints.visit_calls import DialResult, VisitCall
 from ivr.masking import mask_phone
 from workers.ami import AmiClient, AmiError
 
 log = logging.getLogger(__name__)
-
-Disposition = Literal["pending", "answered", "no-answer", "busy", "voicemail", "refused", "failed"]
-
-
-@dataclass(frozen=True)
-class VisitCall:
-    visit_id: int
-    attempt: int
-    number: str
-    """The customer's number, as stored on the work order."""
-    language: str
-    """The menu language the survey should start in (``zh-CN``, ``en-US``)."""
-
-
-@dataclass(frozen=True)
-class DialResult:
-    disposition: Disposition
-    provider_call_id: str = ""
-    detail: str = ""
-
-
-class VisitDialer(Protocol):
-    def dial(self, call: VisitCall) -> DialResult: ...
-
 
 _LONG_NUMBER = re.compile(r"\+?\d{7,}")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")

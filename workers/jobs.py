@@ -14,9 +14,9 @@ from typing import Any, Protocol, cast
 import redis
 from rq import Queue, Retry
 
+from complaints.return_visits import ReturnVisits
+from complaints.work_orders import WorkOrderDesk
 from workers.retention import Retention
-from workers.return_visits import ReturnVisits
-from workers.work_orders import WorkOrderDesk
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,8 @@ def install(context: JobContext) -> None:
 
 
 def _ctx() -> JobContext:
-    global _context
     if _context is None:
-        from hotline.app import build_hotline  # the composition root, only when no worker installed one
-        from hotline.settings import Settings
-
-        _context = build_hotline(Settings())
+        raise RuntimeError("no job context: run the hotline's jobs in `hotline worker` (it installs one)")
     return _context
 
 

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import sessionmaker
 
-from hotline.store.db import write_locked
-from hotline.store.models import CallRecord
-from workers.pending_writes import PENDING_EVENTS, write_pending
+from complaints.pending_writes import PENDING_EVENTS, write_pending
+from store.db import write_locked
+from store.models import CallRecord
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import CallRecord, Recording, WorkOrder
 from recordings.store import RecordingStore
+from store.models import CallRecord, Recording, WorkOrder
 
 log = logging.getLogger(__name__)
 

@@ -11,38 +11,36 @@ from pathlib import Path
 import click
 import requests
 
-from hotline.agi_peer import AsteriskPeer
-from hotline.settings import Settings
-from hotline.twilio_peer import TwilioPeer, TwilioRefused
+from softphone.agi_peer import AsteriskPeer
+from softphone.twilio_peer import TwilioPeer, TwilioRefused
 
 Ask = Callable[[str], str] | None
 SOUND_PREFIX = "hotline/"
 """Asterisk plays ``hotline/<menu>/<lang>/<prompt>``: the prompts folder, linked under its sounds."""
 
 
-def call_asterisk(settings: Settings, keys: list[str], ask: Ask, caller: str, language: str, hold_s: float) -> None:
-    """Dial the FastAGI server; print what the caller hears. ``hold_s``: how long the caller stays on hold,
-    and talks once an agent is put through."""
-    host = "127.0.0.1" if settings.agi_host in ("0.0.0.0", "") else settings.agi_host
-    prompts = settings.recordings_dir / "prompts"
-    peer = AsteriskPeer(keys, caller=caller, language=language, script=settings.menu_name, ask=ask,
+def call_asterisk(host: str, port: int, prompts: Path, menu: str, keys: list[str], ask: Ask, caller: str,
+                  language: str, hold_s: float) -> None:
+    """Dial the FastAGI server at ``host:port`` for ``menu``; print what the caller hears (the texts kept
+    beside the audio in ``prompts``). ``hold_s``: how long the caller stays on hold, and talks once an agent
+    is put through."""
+    peer = AsteriskPeer(keys, caller=caller, language=language, script=menu, ask=ask,
                         on_play=lambda sound: click.echo(f"  < {prompt_text(prompts, sound)}"), timeout_s=60,
                         patience_s=hold_s, talk_s=hold_s, on_event=lambda what: click.echo(f"  ~ {what}"))
     try:
-        call = peer.dial(host, settings.agi_port)
+        call = peer.dial(host, port)
     except OSError as exc:
-        raise click.ClickException(f"no FastAGI server answers at {host}:{settings.agi_port} ({exc.strerror or exc}): "
+        raise click.ClickException(f"no FastAGI server answers at {host}:{port} ({exc.strerror or exc}): "
                                    "is `hotline up` (or `hotline agi`) running with these settings?") from None
     click.echo(f"call {peer.uniqueid} ended: {len(call.commands)} AGI commands, last {call.commands[-1:]}")
 
 
-def call_twilio(settings: Settings, keys: list[str], ask: Ask, caller: str, url: str | None, language: str,
+def call_twilio(base: str, auth_token: str | None, keys: list[str], ask: Ask, caller: str, language: str,
                 hold_s: float) -> None:
-    """Place the call as Twilio would, signing every webhook with TWILIO_AUTH_TOKEN."""
-    if not settings.twilio_auth_token:
+    """Place the call to the hotline at ``base`` as Twilio would, signing every webhook with ``auth_token``."""
+    if not auth_token:
         raise click.ClickException("TWILIO_AUTH_TOKEN is not set: the hotline would refuse every webhook")
-    base = url or settings.public_url
-    peer = TwilioPeer(base, settings.twilio_auth_token, keys, caller=f"+86{caller}", ask=ask,
+    peer = TwilioPeer(base, auth_token, keys, caller=f"+86{caller}", ask=ask,
                       language={"zh": "zh-CN", "en": "en-US"}[language], hold_s=hold_s,
                       on_say=lambda text: click.echo(f"  < {text}"), on_event=lambda what: click.echo(f"  ~ {what}"))
     try:

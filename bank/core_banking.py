@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import CursorResult, Engine, Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import CardFreeze, DemoCard
 from ivr.services import Account, BankUnavailable, Card
+from store.models import CardFreeze, DemoCard
 
 
 @dataclass(frozen=True)

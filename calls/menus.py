@@ -11,16 +11,17 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.db import UNAVAILABLE
-from hotline.store.models import MenuVersion
+from calls.keys import live_menu_key, menu_source_key
 from ivr.loader import parse_menu
 from ivr.model import Menu
 from ivr.validate import validate_menu
-from routing.keys import live_menu_key, menu_source_key
+from routing.scripts import register_lua
+from store.db import UNAVAILABLE
+from store.models import MenuVersion
 
 log = logging.getLogger(__name__)
 
-_RAISE_LIVE = (Path(__file__).resolve().parent.parent / "routing" / "lua" / "raise_live_menu.lua").read_text()
+_RAISE_LIVE = Path(__file__).parent / "lua" / "raise_live_menu.lua"
 
 MAX_VERSION = 2**31 - 1
 """The column is a 32-bit integer on PostgreSQL: a larger number names no version, it is not an error."""
@@ -50,7 +51,7 @@ class MenuRepository:
     def __init__(self, sessions: sessionmaker[Session], client: redis.Redis) -> None:
         self._sessions, self._redis = sessions, client
         self._parsed: dict[tuple[str, int], Menu] = {}
-        self._raise_live = client.register_script(_RAISE_LIVE)
+        self._raise_live = register_lua(client, _RAISE_LIVE)
 
     def publish(self, source: str, published_by: str) -> Menu:
         """Validate ``source`` and store it as the next version; raises ``MenuError`` if invalid."""

@@ -17,12 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.db import UNAVAILABLE
-from hotline.store.models import Recording, WorkOrder, WorkOrderChange
+from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
+from complaints.pending_writes import PendingWrites
 from ivr.masking import mask_phone
 from ivr.services import COMPLAINT_CATEGORIES, CallInfo
-from workers.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
-from workers.pending_writes import PendingWrites
+from store.db import UNAVAILABLE
+from store.models import Recording, WorkOrder, WorkOrderChange
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import ColumnElement, Integer, case, cast, exists, extract, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
+from complaints.visit_calls import RATING_LABELS
+from store.models import CallRecord, ReturnVisit, VisitAttempt, WorkOrder
 
 REPEAT_WINDOW = dt.timedelta(days=7)
 KNOWN_INTENTS = ("inquiry", "loss", "complaint", "agent", "survey", "none")
@@ -67,7 +68,6 @@ KNOWN_CHANNELS = ("twilio", "asterisk")
 KNOWN_OUTCOMES = ("self_served", "routed", "abandoned", "failed", "survey_completed")
 KNOWN_CATEGORIES = ("service", "fees", "card_account", "other")
 FINISHED_VISITS = ("completed", "unreachable", "refused")
-RATING_LABELS = {1: "very satisfied", 2: "satisfied", 3: "neutral", 4: "dissatisfied", 5: "very dissatisfied"}
 CSV_HEADER = ("section", "metric", "value")
 
 

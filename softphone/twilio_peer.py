@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import requests
 from twilio.request_validator import RequestValidator
 
-from hotline.agi_peer import RECORD_PREFIX
+from softphone.agi_peer import RECORD_PREFIX
 
 MAX_STEPS = 200
 

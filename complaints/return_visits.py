@@ -18,13 +18,12 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import DoNotCall, ReturnVisit, VisitAttempt, WorkOrder
+from complaints.calling_window import CallingWindow
+from complaints.visit_calls import RATING_LABELS, DialResult, VisitCall, VisitDialer
+from complaints.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
 from ivr.masking import mask_phone, number_key
 from ivr.services import VisitFacts
-from workers.calling_window import CallingWindow
-from workers.dialers import DialResult, VisitCall, VisitDialer
-from workers.reports import RATING_LABELS
-from workers.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
+from store.models import DoNotCall, ReturnVisit, VisitAttempt, WorkOrder
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotline.store.models import Base
+from store.models import Base
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ import redis
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hotline.store.models import Recording, WorkOrder, WorkOrderChange
+from calls.keys import pending_work_order_key, pending_work_order_seq_key
 from recordings.store import StoredAudio
-from routing.keys import pending_work_order_key, pending_work_order_seq_key
+from store.models import Recording, WorkOrder, WorkOrderChange
 
 log = logging.getLogger(__name__)
 

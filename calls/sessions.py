@@ -9,10 +9,11 @@ from pathlib import Path
 
 import redis
 
+from calls.keys import IVR_CALLS, session_key
 from ivr.session import Session
-from routing.keys import IVR_CALLS, session_key
+from routing.scripts import register_lua
 
-_SAVE = (Path(__file__).parent / "lua" / "save_session.lua").read_text()
+_SAVE = Path(__file__).parent / "lua" / "save_session.lua"
 
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class SessionStore:
 
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self._redis, self._ttl = client, ttl_s
-        self._save = client.register_script(_SAVE)
+        self._save = register_lua(client, _SAVE)
 
     def load(self, call_id: str) -> StoredCall | None:
         return _decode(self._redis.get(session_key(call_id)))

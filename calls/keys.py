@@ -1,0 +1,38 @@
+"""The Redis keys of calls in the menus: sessions, published menus, "try it" calls, work-order numbers given
+while the database was away. Each is touched one key at a time: no hash tag, they spread over a cluster
+(the router's keys, which Lua scripts touch together, are in ``routing.keys``)."""
+
+from __future__ import annotations
+
+IVR_CALLS = "hotline:ivr_calls"
+"""Sorted set: call id -> epoch seconds of its last IVR step, for calls in the menus (not queued, not ended)."""
+
+
+def session_key(call_id: str) -> str:
+    """One string per call: the session JSON and the last answer (see ``routing.sessions``)."""
+    return f"hotline:session:{call_id}"
+
+
+def simulation_key(sim_id: str) -> str:
+    """A menu-editor "try it" call: the draft it runs and its engine session (see ``admin.simulator``)."""
+    return f"hotline:sim:{sim_id}"
+
+
+def live_menu_key(menu: str) -> str:
+    """The version number of ``menu`` that new calls start on."""
+    return f"hotline:menu:{menu}:live"
+
+
+def menu_source_key(menu: str, version: int) -> str:
+    """The YAML of a published menu version, copied from SQL: calls start while the database is away."""
+    return f"hotline:menu:{menu}:source:{version}"
+
+
+def pending_work_order_seq_key(day: str) -> str:
+    """The day's (``yymmdd``) sequence of work-order numbers given while the database was away."""
+    return f"hotline:work_orders:pending_seq:{day}"
+
+
+def pending_work_order_key(call_id: str) -> str:
+    """The pending work-order number a call was given (a replayed step gets the same one)."""
+    return f"hotline:work_orders:pending:{call_id}"
