@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from admin.live_models import LiveSnapshot, QueueRow, Today
 from calls.sessions import SessionStore
-from reports.figures import queue_figures_of_day
+from reports.queries import queue_figures_of_day
 from routing.agents import AGENT_STATES, AgentRegistry
 from routing.live import queue_summaries
 from routing.router import Router

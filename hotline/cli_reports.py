@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reports.figures import build_report, parse_period
+from reports.queries import build_report, parse_period
+from reports.render import summary_lines, to_csv
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -34,11 +35,11 @@ def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
         settings = hotline.settings
         result = build_report(hotline.sql, first, last, settings.timezone, settings.service_level_s)
         if csv_file:
-            csv_file.write_text(result.to_csv(), encoding="utf-8")
+            csv_file.write_text(to_csv(result), encoding="utf-8")
         if as_json:
             click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         else:
-            for line in result.summary_lines():
+            for line in summary_lines(result):
                 click.echo(line)
         if csv_file:
             click.echo(f"CSV written to {csv_file}", err=True)

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from hotline.app import Hotline
-from reports.figures import build_report
+from reports.queries import build_report
+from reports.render import csv_rows, summary_lines
 from store.models import WorkOrder
 from tests.web import SessionClient, add_user
 
@@ -57,10 +58,10 @@ def test_complaints_per_week_by_category_in_local_weeks(sql: sessionmaker) -> No
          "by_category": {**zero, "service": 1}},
     ]
     assert report.complaints.total == sum(w.complaints for w in report.weekly) == 7
-    rows = {(s, m): v for s, m, v in report.csv_rows()}
+    rows = {(s, m): v for s, m, v in csv_rows(report)}
     assert rows[("weekly", "2026-W10.by_category.card_account")] == "1"
     assert rows[("weekly", "2026-W09.start")] == "2026-02-25" and rows[("weekly", "2026-W11.complaints")] == "1"
-    text = "\n".join(report.summary_lines())
+    text = "\n".join(summary_lines(report))
     assert "Complaints per week" in text and "2026-W10  2026-03-02  2026-03-08      4" in text
 
 
