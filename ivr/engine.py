@@ -6,14 +6,14 @@ only in a per-step ``secrets`` dict that the next action consumes; the session k
 
 from __future__ import annotations
 
-import string
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from ivr import actions as act
 from ivr import events as ev
-from ivr.masking import luhn_ok, mask_digits
+from ivr.entries import entry_ok, split_entry
+from ivr.masking import mask_digits
 from ivr.model import (
     ActionNode,
     HangupNode,
@@ -30,6 +30,7 @@ from ivr.model import (
 )
 from ivr.services import CallInfo, ServiceResult
 from ivr.session import Session
+from ivr.templates import fill_prompt
 
 MAX_HOPS = 64
 """Nodes one step may pass through without the caller; validation forbids silent loops."""
@@ -161,7 +162,7 @@ class _Step:
 
     def say(self, prompt_id: str, prompt: dict[str, str]) -> act.Say:
         lang = self.session.language
-        return act.Say(_render(prompt[lang], self.session.vars, self.menu, lang), lang, prompt_id)
+        return act.Say(fill_prompt(prompt[lang], self.session.vars, self.menu, lang), lang, prompt_id)
 
     def prompts(self, node_id: str, node: NodeBase) -> tuple[act.Say, ...]:
         own = (self.say(node_id, node.prompt),) if node.prompt else ()
@@ -302,10 +303,10 @@ def _on_menu(run: _Step, node_id: str, node: MenuNode, event: ev.Event) -> str |
 def _on_input(run: _Step, node_id: str, node: InputNode, event: ev.Event) -> str | None:
     if not isinstance(event, ev.Digits) or not event.digits:
         return run.retry(node_id, node, "no input")
-    value, rest = _split_entry(run.session.buffer + event.digits, node)
+    value, rest = split_entry(run.session.buffer + event.digits, node)
     run.session.buffer = rest
     shown = mask_digits(value) if node.sensitive else value
-    if not _entry_ok(value, node):
+    if not entry_ok(value, node):
         run.session.buffer = ""
         return run.retry(node_id, node, f"invalid {shown}")
     if node.sensitive:
@@ -361,40 +362,6 @@ def _on_terminal(run: _Step, node_id: str, node: NodeBase, event: ev.Event) -> s
 
 def _never_waits(run: _Step, node_id: str, node: NodeBase, event: ev.Event) -> str | None:
     raise EngineError(f"node '{node_id}' does not wait for the caller")
-
-
-def _split_entry(digits: str, node: InputNode) -> tuple[str, str]:
-    """Cut one entry off the typed digits: up to the finish key or max_digits; keep the rest."""
-    digits = "".join(ch for ch in digits if ch.isdigit() or ch in "*#")
-    if node.finish_on_key and node.finish_on_key in digits[: node.max_digits + 1]:
-        value, _, rest = digits.partition(node.finish_on_key)
-        return value, rest
-    return digits[: node.max_digits], digits[node.max_digits:]
-
-
-def _entry_ok(value: str, node: InputNode) -> bool:
-    allowed = "0123456789*" if node.allow_star else "0123456789"
-    if not node.min_digits <= len(value) <= node.max_digits or value.strip(allowed):
-        return False
-    return node.check != "luhn" or luhn_ok(value)
-
-
-def _render(template: str, values: dict[str, str], menu: Menu, language: str) -> str:
-    """Fill ``{var}``, ``{var:digits}`` (read one by one) and ``{var:label}`` (a spoken name)."""
-    if "{" not in template:
-        return template
-    out = []
-    for literal, name, spec, _ in string.Formatter().parse(template):
-        out.append(literal)
-        if name is None:
-            continue
-        value = values.get(name, "")
-        if spec == "label":
-            value = menu.labels.get(name, {}).get(value, {}).get(language, value)
-        elif spec == "digits":
-            value = " ".join(value)
-        out.append(value)
-    return "".join(out)
 
 
 _ENTER: dict[type, Callable[..., str | None]] = {
