@@ -25,13 +25,15 @@ from ivr.engine import Engine
 from ivr.loader import parse_menu
 from ivr.model import InputNode, Menu
 from ivr.services import (
-    ALWAYS_OPEN_SKILLS,
-    SERVICE_SIGNATURES,
+    Account,
     BusinessHours,
     CallInfo,
+    Card,
     CoreBanking,
     ReturnVisitDesk,
     ServiceResult,
+    ServiceTable,
+    VisitFacts,
 )
 from ivr.session import Session
 
@@ -46,68 +48,65 @@ class NoSimulation(LookupError):
 
 
 class DryRunServices:
-    """The service names of ``ServiceTable``: reads look at the demo bank, writes only say what they would do."""
+    """The real ``ServiceTable`` with dry-run parts swapped in: reads look at the bank and the return visits,
+    writes (a freeze, a work order, a rating) only say what they would do. Queues count as staffed: a draft is
+    tried against the clock, not the live floor."""
 
     def __init__(self, bank: CoreBanking, hours: BusinessHours, visits: ReturnVisitDesk | None) -> None:
-        self._bank, self._hours, self._visits = bank, hours, visits
         self.effects: list[str] = []
-        self._table: dict[str, Callable[[list[str]], ServiceResult]] = {
-            "bank.lookup_card": self._lookup_card,
-            "bank.verify_pin": self._verify_pin,
-            "bank.freeze_card": self._freeze_card,
-            "complaint.open": self._open_complaint,
-            "clock.business_hours": self._business_hours,
-            # a draft is tried against the clock, not the live floor: queues count as staffed
-            "queue.availability": lambda args: ServiceResult(
-                "open" if args[0] in ALWAYS_OPEN_SKILLS or self._hours.is_open() else "closed"),
-            "visit.load": self._load_visit,
-            "visit.rate": lambda args: self._wrote(f"would save rating {args[1]} for visit {args[0]}", "saved"),
-            "visit.opt_out": lambda args: self._wrote(f"would stop calling for visit {args[0]}", "done"),
-        }
-        assert self._table.keys() == SERVICE_SIGNATURES.keys()
+        self._table = ServiceTable(_DryBank(bank, self.effects), _DryIntake(self.effects), hours,
+                                   _DryVisits(visits, self.effects) if visits is not None else None)
 
     def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult:
-        try:
-            outcome = self._table[name](args)
-        except Exception as exc:  # as the real table: the menu's error branch answers the caller
-            outcome = ServiceResult("error")
-            self.effects.append(f"{name}: failed ({type(exc).__name__})")
+        outcome = self._table.call(name, args, call)
         self.effects.append(f"{name} -> {outcome.result}")
         return outcome
 
-    def _lookup_card(self, args: list[str]) -> ServiceResult:
-        card = self._bank.lookup_card(args[0])
-        if card is None:
-            return ServiceResult("not_found")
-        return ServiceResult("found", {"card_token": card.token, "status": card.status})
 
-    def _verify_pin(self, args: list[str]) -> ServiceResult:
-        token, pin = args
-        if not self._bank.verify_pin(token, pin):
-            return ServiceResult("wrong_pin")
-        account = self._bank.account(token)
-        return ServiceResult("ok", {"balance": f"{account.balance:.2f}", "status": account.status})
+class _DryBank:
+    """Looks cards up and checks PINs on the real bank; freezes nothing."""
 
-    def _freeze_card(self, args: list[str]) -> ServiceResult:
-        reference = _fake_reference()
-        return self._wrote("would freeze the card; simulated: nothing frozen", "frozen", reference=reference)
+    def __init__(self, bank: CoreBanking, effects: list[str]) -> None:
+        self._bank, self._effects = bank, effects
 
-    def _open_complaint(self, args: list[str]) -> ServiceResult:
-        return self._wrote(f"would open a {args[0]} work order; simulated: none opened", "opened",
-                           work_order=_fake_reference())
+    def lookup_card(self, card_number: str) -> Card | None:
+        return self._bank.lookup_card(card_number)
 
-    def _business_hours(self, args: list[str]) -> ServiceResult:
-        return ServiceResult("open" if self._hours.is_open() else "closed")
+    def verify_pin(self, token: str, pin: str) -> bool:
+        return self._bank.verify_pin(token, pin)
 
-    def _load_visit(self, args: list[str]) -> ServiceResult:
-        facts = self._visits.facts(int(args[0])) if self._visits and args[0].isdigit() else None
-        if facts is None:
-            return ServiceResult("not_found")
-        return ServiceResult("found", {"work_order": facts.work_order, "category": facts.category})
+    def account(self, token: str) -> Account:
+        return self._bank.account(token)
 
-    def _wrote(self, what: str, result: str, **outputs: str) -> ServiceResult:
-        self.effects.append(what)
-        return ServiceResult(result, outputs)
+    def freeze_card(self, token: str, id_last6: str) -> str | None:
+        self._effects.append("would freeze the card; simulated: nothing frozen")
+        return _fake_reference()
+
+
+class _DryIntake:
+    def __init__(self, effects: list[str]) -> None:
+        self._effects = effects
+
+    def open_work_order(self, call: CallInfo, category: str, recording_ref: str) -> str:
+        self._effects.append(f"would open a {category} work order; simulated: none opened")
+        return _fake_reference()
+
+
+class _DryVisits:
+    """Reads a return visit's facts; stores no rating and no opt-out."""
+
+    def __init__(self, visits: ReturnVisitDesk, effects: list[str]) -> None:
+        self._visits, self._effects = visits, effects
+
+    def facts(self, visit_id: int) -> VisitFacts | None:
+        return self._visits.facts(visit_id)
+
+    def rate(self, visit_id: int, rating: int) -> str:
+        self._effects.append(f"would save rating {rating} for visit {visit_id}")
+        return "saved"
+
+    def opt_out(self, visit_id: int) -> None:
+        self._effects.append(f"would stop calling for visit {visit_id}")
 
 
 def _fake_reference() -> str:
