@@ -98,7 +98,7 @@ class AgiHold:
             log.warning("call %s: waiting for an agent without redis (%s)", call_id, type(exc).__name__)
             time.sleep(self.deps.poll_s)
             return None
-        return got[1].decode() if got else None
+        return _text(got[1]) if got else None
 
     def _ring(self, call_id: str, agent_id: str) -> bool:
         """Dial the reserved agent; True once they talked to the caller."""
@@ -157,3 +157,7 @@ def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]],
     except NotOffered:
         log.info("agent %s picked up call %s after the offer ended", agent_id, call_id)
         agi.command("SET VARIABLE", "GOSUB_RESULT", "CONTINUE")
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw

@@ -91,7 +91,12 @@ def _claim_data_dir(data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")
     master = os.getpid()
-    atexit.register(lambda: os.getpid() == master and pid_file.unlink(missing_ok=True))
+
+    def release() -> None:
+        if os.getpid() == master:  # not in gunicorn's forked workers
+            pid_file.unlink(missing_ok=True)
+
+    atexit.register(release)
 
 
 def _first_admin(hotline: Hotline, settings: Settings) -> None:

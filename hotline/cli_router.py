@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,8 +13,11 @@ from routing.agents import Agent
 from routing.exceptions import RouterError
 from routing.live import queue_summaries
 
+if TYPE_CHECKING:
+    from hotline.app import Hotline
 
-def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the CLI's own loader
+
+def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     """Adds the router commands to ``main``; ``hotline_for_cli()`` builds the hotline as the CLI does."""
 
     @main.group()
@@ -98,7 +103,7 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
             pass
 
 
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_table(header: tuple[str, ...], rows: Sequence[Sequence[object]]) -> None:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
     for row in (header, *rows):
         click.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from complaints.work_orders import WorkOrderError
 from hotline.cli_router import print_table
 
+if TYPE_CHECKING:
+    from hotline.app import Hotline
 
-def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the CLI's own loader
+T = TypeVar("T")
+
+
+def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     """Adds the worker and complaint commands to ``main``."""
 
     @main.command()
@@ -64,7 +71,8 @@ def register(main: click.Group, hotline_for_cli) -> None:  # noqa: ANN001 - the 
         _transition_command(complaints, hotline_for_cli, action, helptext)
 
 
-def _transition_command(group: click.Group, hotline_for_cli, action: str, helptext: str) -> None:  # noqa: ANN001
+def _transition_command(group: click.Group, hotline_for_cli: Callable[[], Hotline], action: str,
+                        helptext: str) -> None:
     @group.command(action, help=helptext)
     @click.argument("number")
     @click.option("--by", "actor", required=True, help="Who does it (kept in the audit trail).")
@@ -75,7 +83,7 @@ def _transition_command(group: click.Group, hotline_for_cli, action: str, helpte
         click.echo(f"work order {order['number']}: {order['status']}")
 
 
-def _run(fn):  # noqa: ANN001, ANN202
+def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except WorkOrderError as exc:

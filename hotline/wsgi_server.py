@@ -12,7 +12,7 @@ from gunicorn.app.base import BaseApplication
 from hotline.settings import Settings
 
 
-class _Gunicorn(BaseApplication):
+class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     def __init__(self, load_app: Callable[[], Flask], options: dict[str, Any]) -> None:
         self._load_app, self.options = load_app, options
         super().__init__()

@@ -74,7 +74,7 @@ class _TimedReader:
                 and not line.startswith("GET FULL VARIABLE")):
             self.peer.measured.latency("agi", self.peer.clock.hour(), time.monotonic() - self.sent_at)
         self.sent_at, self.last = None, line
-        return line
+        return str(line)
 
 
 class _TimedWriter:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
 from sqlalchemy import MetaData, func, select, text
 from sqlalchemy.engine import Engine
 
@@ -149,8 +148,10 @@ def check_kpis(reported: Mapping[str, Any], computed: Mapping[str, Any], verdict
                 "; ".join(differ) or ", ".join(f"{k} {_fmt(v)}" for k, v in computed.items()))
 
 
-def stream_events(client: redis.Redis, stream: str) -> list[dict[str, str]]:
-    out, start = [], "-"
+def stream_events(client: Any, stream: str) -> list[dict[str, str]]:
+    """``client``: a bytes client (redis-py types its replies for both kinds at once)."""
+    out: list[dict[str, str]] = []
+    start = "-"
     while True:
         batch = client.xrange(stream, min=start, count=5000)
         if not batch:
@@ -194,7 +195,8 @@ def find_in_files(folder: Path, pattern: SecretFinder, also: Iterable[Path] = ()
     return hits
 
 
-def find_in_redis(client: redis.Redis, pattern: SecretFinder) -> list[str]:
+def find_in_redis(client: Any, pattern: SecretFinder) -> list[str]:
+    """``client``: a bytes client."""
     hits = []
     for key in client.scan_iter(count=1000):
         kind = client.type(key).decode()

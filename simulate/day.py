@@ -150,7 +150,8 @@ def back_office(run: DayRun, seed: int) -> None:
                     run.hotline.api("POST", f"/api/complaints/{number}/resolve", {
                         "by": "backoffice", "note": "refund made"})
                     del due[number]
-            for agent in run.hotline.api("GET", "/api/agents") or []:  # type: ignore[union-attr]
+            agents: Any = run.hotline.api("GET", "/api/agents") or []
+            for agent in agents:
                 if agent.get("state") == "not_ready":
                     run.hotline.api("POST", f"/api/agents/{agent['id']}/state", {"state": "available"})
         except Exception as exc:  # noqa: BLE001 - the back office carries on after a hiccup (DB down...)

@@ -81,7 +81,7 @@ def arrival_times(n: int, rng: random.Random) -> list[float]:
             return rng.gauss(10.25 * 3600, 1.1 * 3600)
         return rng.gauss(15.0 * 3600, 1.3 * 3600)
 
-    times = []
+    times: list[float] = []
     while len(times) < n:
         t = draw()
         if 0 <= t < DAY_S:

@@ -135,7 +135,8 @@ class TwilioCloud:
         with self._lock:
             self._waiting[sid] = Waiting(talk_s)
         fields: dict[str, str] = dict(extra or {})
-        steps, next_url = 0, url
+        steps = 0
+        next_url: str | None = url
         try:
             for _ in range(MAX_STEPS):
                 if next_url is None:

@@ -18,6 +18,7 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 _ids = itertools.count(1)
 
@@ -117,7 +118,7 @@ class AsteriskPeer:
         }
         return "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
 
-    def _converse(self, rfile, wfile, hang_up: Callable[[], None] | None = None) -> PeerCall:  # noqa: ANN001
+    def _converse(self, rfile: Any, wfile: Any, hang_up: Callable[[], None] | None = None) -> PeerCall:
         """Answer commands until the script closes; ``hang_up`` signals a hang-up (plain AGI)."""
         call, entry, hung_up = PeerCall(), _Entries(list(self.keys), self.ask), False
         for index in itertools.count():

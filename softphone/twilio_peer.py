@@ -45,9 +45,8 @@ class TwilioPeer:
         """Walk the call; return everything said, in order."""
         said: list[str] = []
         keys, http = list(self.keys), requests.Session()
-        url: str | None = f"{self.base_url.rstrip('/')}/twilio/voice"
-        if self.language:
-            url += f"?lang={self.language}"
+        first = f"{self.base_url.rstrip('/')}/twilio/voice"
+        url: str | None = f"{first}?lang={self.language}" if self.language else first
         fields: dict[str, str] = {}
         for _ in range(MAX_STEPS):
             if url is None:

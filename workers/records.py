@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from complaints.pending_writes import PENDING_EVENTS, write_pending
 from store.db import write_locked
@@ -29,7 +29,8 @@ SELECT_CHUNK = 500
 """Call ids per ``IN (...)`` lookup: well under every database's parameter limit."""
 
 _DIRECTIONS = {"inbound": "inbound", "outbound-api": "outbound", "outbound-dial": "outbound", "outbound": "outbound"}
-_STRING_SIZES = {c.name: c.type.length for c in CallRecord.__table__.columns if getattr(c.type, "length", None)}
+_STRING_SIZES = {c.name: getattr(c.type, "length") for c in CallRecord.__table__.columns  # noqa: B009
+                 if getattr(c.type, "length", None)}
 
 
 def outcome_of(row: Mapping[str, Any]) -> str:
@@ -103,7 +104,7 @@ def new_record(call_id: str, events: Iterable[Mapping[str, str]]) -> dict[str, A
 class RecordWriter:
     """Writes a batch of stream events as call records in one transaction."""
 
-    def __init__(self, sql: sessionmaker) -> None:
+    def __init__(self, sql: sessionmaker[Session]) -> None:
         # Two writers may hold events of one call (one took over the other's): each merges under the lock.
         self._sql = write_locked(sql)
 

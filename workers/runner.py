@@ -65,7 +65,7 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
             with_scheduler=False, burst=burst, logging_level="WARNING")
     finally:
         stop.set()
-        scheduler.request_stop()
+        scheduler.request_stop()  # type: ignore[no-untyped-call]
         for loop in loops:
             loop.join(timeout=5)
 
@@ -87,7 +87,7 @@ def _keep_scheduling(scheduler: RQScheduler, stop: threading.Event, pause_s: flo
     the first ConnectionError, and every ``enqueue_at`` job (return visits) would wait for a worker restart."""
     while not stop.is_set():
         try:
-            scheduler.work()
+            scheduler.work()  # type: ignore[no-untyped-call]
             return
         except redis.RedisError as exc:
             log.warning("rq scheduler: redis unavailable (%s); starting again in %.0f s", type(exc).__name__, pause_s)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -71,14 +72,14 @@ class StreamConsumer:
         entries = self._read("0") or self._claim() or self._read(">", block=True)
         if not entries:
             return 0
-        events = [fields for _, fields in entries]
+        events: list[Mapping[str, str]] = [fields for _, fields in entries]
         self._handle(events)
         self._redis.xack(self.config.stream, self.config.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 
     def _read(self, start: str, block: bool = False) -> list[Entry]:
         c = self.config
-        reply = self._redis.xreadgroup(
+        reply: Any = self._redis.xreadgroup(  # redis-py types the reply loosely
             c.group, c.consumer, {c.stream: start}, count=c.batch, block=c.block_ms if block else None,
         )
         if not reply:
@@ -94,7 +95,7 @@ class StreamConsumer:
         if now - self._last_claim < c.claim_idle_s / 4:
             return []
         self._last_claim = now
-        reply = self._redis.xautoclaim(
+        reply: Any = self._redis.xautoclaim(
             c.stream, c.group, c.consumer, min_idle_time=int(c.claim_idle_s * 1000), start_id="0-0", count=c.batch,
         )
         claimed = reply[1]
