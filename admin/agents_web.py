@@ -13,10 +13,9 @@ from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel, RootModel
 
 from admin.access import allow, current
-from admin.agent_roster import AgentRoster, AlreadyActive
-from admin.auth import json_error
+from admin.agent_roster import AgentRoster
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
-from routing.exceptions import AgentOnCall, NoSuchAgent
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -86,17 +85,5 @@ def create_agents_web(hotline: Hotline) -> Blueprint:
                             languages=entry["languages"], endpoint=entry["endpoint"])
         return jsonify(entry)
 
-    @web.errorhandler(NoSuchAgent)
-    def _not_found(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @web.errorhandler(AgentOnCall)
-    @web.errorhandler(AlreadyActive)
-    def _conflict(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @web.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
-
+    answer_errors_as_json(web)
     return web

@@ -10,10 +10,11 @@ from admin.access import allow, current
 from admin.api_models import AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
 from calls.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry
-from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
+from routing.exceptions import NoSuchAgent
 from routing.live import queue_summaries
 from routing.router import Router
 
@@ -100,19 +101,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
             "intent": view.fields.get("intent"), "priority": int(view.fields.get("priority", 0)),
         })
 
-    @api.errorhandler(NoSuchAgent)
-    def _not_found(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @api.errorhandler(AgentOnCall)
-    def _conflict(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @api.errorhandler(BadState)
-    @api.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
-
+    answer_errors_as_json(api)
     return api
 
 

@@ -8,8 +8,9 @@ from admin.access import allow, current
 from admin.api_models import WorkOrderAction, WorkOrderDetail, WorkOrderList, WorkOrderQuery, WorkOrderView
 from admin.audit import AuditLog
 from admin.auth import json_body, json_error
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
-from complaints.work_orders import TRANSITIONS, BadTransition, NoSuchWorkOrder, WorkOrderDesk
+from complaints.work_orders import TRANSITIONS, WorkOrderDesk
 
 
 def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
@@ -54,16 +55,5 @@ def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
                     to=body.get("to") and str(body["to"]), status=order.get("status"))
         return jsonify(order)
 
-    @api.errorhandler(NoSuchWorkOrder)
-    def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @api.errorhandler(BadTransition)
-    def _conflict(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @api.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
-
+    answer_errors_as_json(api)
     return api

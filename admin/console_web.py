@@ -14,11 +14,11 @@ from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel
 
 from admin.access import allow, current
-from admin.auth import json_body, json_error
-from admin.console import Console, ConsoleRefused, ConsoleView, NoAgent
+from admin.auth import json_body
+from admin.console import Console, ConsoleView, NoAgent
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
 from admin.sse import event_tail, snapshots, sse_response
-from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -99,21 +99,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
         _audit(hotline, "call_disposition", call_id=call_id, code=code)
         return _answer(console, _me())
 
-    @bp.errorhandler(NoAgent)
-    @bp.errorhandler(NoSuchAgent)
-    def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @bp.errorhandler(ConsoleRefused)
-    @bp.errorhandler(AgentOnCall)
-    def _conflict(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @bp.errorhandler(BadState)
-    @bp.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
-
+    answer_errors_as_json(bp)
     return bp
 
 

@@ -8,8 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from admin.access import allow, current
 from admin.auth import json_body, json_error
+from admin.errors import answer_errors_as_json
 from admin.menu_check import graph
-from admin.menu_lifecycle import Actor, MenuEditor, NothingToPublish, StaleDraft
+from admin.menu_lifecycle import Actor, MenuEditor
 from admin.menu_models import (
     CheckBody,
     CheckResult,
@@ -28,9 +29,7 @@ from admin.menu_models import (
     VersionList,
 )
 from admin.openapi import ErrorBody, doc
-from admin.simulator import NoSimulation, Simulator, event_of
-from calls.menus import MenuNotFound
-from ivr.engine import EngineError
+from admin.simulator import Simulator, event_of
 from ivr.loader import MAX_MENU_BYTES, MenuError
 
 TAGS = ("menus",)
@@ -141,20 +140,7 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
         return jsonify({"error": "the menu has problems: " + str(exc),
                         "problems": [_problem(p) for p in exc.problems]}), 400
 
-    @bp.errorhandler(StaleDraft)
-    def _stale(exc: StaleDraft) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @bp.errorhandler(MenuNotFound)
-    @bp.errorhandler(NoSimulation)
-    def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @bp.errorhandler(NothingToPublish)
-    @bp.errorhandler(EngineError)
-    @bp.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
+    answer_errors_as_json(bp)
 
 
 def _source(body: dict[str, Any]) -> str:
