@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response
 
+from admin.accounts import NoSuchUser, UserExists
 from admin.agent_roster import AlreadyActive
 from admin.auth import json_error
 from admin.console import ConsoleRefused, NoAgent
@@ -19,7 +20,9 @@ from routing.exceptions import AgentOnCall, BadState, NoSuchAgent
 
 STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (NoSuchAgent, 404), (NoSuchWorkOrder, 404), (NoAgent, 404), (MenuNotFound, 404), (NoSimulation, 404),
+    (NoSuchUser, 404),
     (AgentOnCall, 409), (AlreadyActive, 409), (BadTransition, 409), (ConsoleRefused, 409), (StaleDraft, 409),
+    (UserExists, 409),
     (BadState, 400), (NothingToPublish, 400), (EngineError, 400), (ValueError, 400),
 )
 """Flask picks the handler of the raised exception's most specific class."""

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow
 from admin.api_models import ReportBody, ReportQuery
-from admin.auth import json_error
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
 from reports.figures import Report
 from reports.queries import build_report, parse_period
@@ -41,8 +41,6 @@ def create_reports_api(sql: sessionmaker[Session], timezone: str, service_level_
         return Response(to_csv(result), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @api.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
+    answer_errors_as_json(api)
 
     return api

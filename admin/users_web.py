@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from admin.access import allow, current
-from admin.accounts import ROLES, Account, AccountError, NoSuchUser, UserExists
+from admin.accounts import ROLES, Account, NoSuchUser
 from admin.auth import json_body, json_error
+from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
 from admin.users_models import AuditList, AuditQuery, NewUser, PasswordBody, RoleBody, UserList, UserView
 
@@ -123,18 +124,7 @@ def create_users_web(hotline: Hotline) -> Blueprint:
         return jsonify(audit.entries(action=args.get("action") or None, actor=args.get("actor") or None,
                                      target=args.get("target") or None, limit=limit))
 
-    @web.errorhandler(NoSuchUser)
-    def _missing(exc: Exception) -> tuple[Response, int]:
-        return json_error(404, str(exc))
-
-    @web.errorhandler(UserExists)
-    def _taken(exc: Exception) -> tuple[Response, int]:
-        return json_error(409, str(exc))
-
-    @web.errorhandler(AccountError)
-    @web.errorhandler(ValueError)
-    def _bad(exc: Exception) -> tuple[Response, int]:
-        return json_error(400, str(exc))
+    answer_errors_as_json(web)
 
     return web
 
