@@ -25,10 +25,11 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from calls.keys import pending_work_order_key, pending_work_order_seq_key
+from complaints.recording_links import link_recording
 from recordings.store import StoredAudio
 from store.models import Recording, WorkOrder, WorkOrderChange
 
@@ -132,7 +133,7 @@ def _open(db: Session, event: Mapping[str, str]) -> bool:
     )
     db.add(order)
     db.flush()
-    db.execute(update(Recording).where(Recording.ref == order.recording_ref).values(work_order=number))
+    link_recording(db, order.recording_ref, number)
     db.add(WorkOrderChange(work_order_id=order.id, at=created, actor="ivr", action="open", from_status=None,
                            to_status="open", detail=f"category {order.category}; written after a database outage"))
     return True

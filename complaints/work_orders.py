@@ -13,16 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
 from complaints.pending_writes import PendingWrites
+from complaints.recording_links import link_recording
 from ivr.masking import mask_phone
 from ivr.services import COMPLAINT_CATEGORIES, CallInfo
 from store.db import UNAVAILABLE
-from store.models import Recording, WorkOrder, WorkOrderChange
+from store.models import WorkOrder, WorkOrderChange
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ class WorkOrderDesk:
                 db.flush()
                 order.number = f"{now:%y%m%d}{order.id:06d}"
                 # The audio is stored before the intake (Asterisk), or Twilio's callback came first: link it now.
-                stored = db.scalar(select(Recording.path).where(Recording.ref == recording_ref))
-                db.execute(update(Recording).where(Recording.ref == recording_ref).values(work_order=order.number))
+                stored = link_recording(db, recording_ref, order.number)
                 _audit(db, order, now, "ivr", "open", None, "open", f"category {category}")
                 number = order.number
         except IntegrityError:

@@ -13,7 +13,8 @@ from agi_scripts.hold import HoldDeps, agent_answered
 from agi_scripts.ivr_call import IvrDeps, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from calls.menus import MenuNotFound
-from hotline.app import Hotline, record_recording
+from complaints.recording_links import record_recording
+from hotline.app import Hotline
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper

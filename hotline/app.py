@@ -10,7 +10,6 @@ from pathlib import Path
 import redis
 from flask import Flask
 from rq import Queue
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import public
@@ -27,19 +26,19 @@ from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.sessions import SessionStore
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
+from complaints.recording_links import record_recording, recording_known, work_order_for
 from complaints.return_visits import ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
 from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
-from recordings.store import RecordingStore, StoredAudio
+from recordings.store import RecordingStore
 from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream
 from routing.router import Router
-from store.db import UNAVAILABLE, connect
-from store.models import Recording, WorkOrder
+from store.db import connect
 from store.redis_clients import RedisClients
 from store.redis_server import ensure_local_redis
 from webhooks import TwilioConfig, create_blueprint
@@ -183,8 +182,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     )
     fetcher = RecordingFetcher(
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
-        known=lambda ref: _recording_known(hotline.sql, ref),
-        work_order_for=lambda ref: _work_order_for(hotline.sql, ref),
+        known=lambda ref: recording_known(hotline.sql, ref),
+        work_order_for=lambda ref: work_order_for(hotline.sql, ref),
         on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
@@ -198,34 +197,3 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
-
-
-def _recording_known(sql: sessionmaker[Session], ref: str) -> bool:
-    try:
-        with sql() as db:
-            return db.scalar(select(Recording.id).where(Recording.ref == ref)) is not None
-    except UNAVAILABLE:
-        return False  # fetch it again: storing is idempotent, and its row waits for the database
-
-
-def _work_order_for(sql: sessionmaker[Session], recording_ref: str) -> str | None:
-    try:
-        with sql() as db:
-            return db.scalar(select(WorkOrder.number).where(WorkOrder.recording_ref == recording_ref))
-    except UNAVAILABLE:
-        return None  # the row is linked when it is written
-
-
-def record_recording(sql: sessionmaker[Session], meta: StoredAudio, pending: PendingWrites | None = None) -> None:
-    """The SQL row of a stored recording, linked to its work order when there is one; kept in ``pending``
-    while the database is away (the caller's call goes on)."""
-    try:
-        with sql.begin() as db:
-            db.add(Recording(
-                ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,
-                duration_s=meta.duration_s, sha256=meta.sha256, size_bytes=meta.size_bytes,
-            ))
-    except UNAVAILABLE:
-        if pending is None:
-            raise
-        pending.recording(meta)

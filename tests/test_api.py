@@ -108,7 +108,7 @@ def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, mon
 
 
 def test_call_records_are_read_through_the_api_with_their_recordings(api: Any, hotline: Hotline) -> None:
-    from hotline.app import record_recording
+    from complaints.recording_links import record_recording
     from tests.fakes.call_events import call_ended, routed_call
     from workers.records import RecordWriter
 

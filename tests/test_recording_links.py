@@ -9,7 +9,8 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from admin.recordings_web import SALT
-from hotline.app import Hotline, record_recording
+from complaints.recording_links import record_recording
+from hotline.app import Hotline
 from tests.web import SessionClient, add_user
 
 AUDIO = b"RIFF" + bytes(range(256)) * 40

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from complaints.recording_links import record_recording
 from complaints.work_orders import WorkOrderDesk
-from hotline.app import Hotline, record_recording
+from hotline.app import Hotline
 from ivr.services import CallInfo
 from tests.web import SessionClient, add_user, browser_login
 
