@@ -1,1 +1,1 @@
-"""Admin and agent side of the web app: the JSON API now, pages later."""
+"""The admin, supervisor and agent side of the web app: pages, accounts and the JSON API."""

@@ -20,7 +20,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin.accounts import Account, Accounts
-from admin.auth import json_error
+from admin.json_replies import json_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

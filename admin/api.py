@@ -9,8 +9,8 @@ from flask import Blueprint, Response, jsonify
 from admin.access import allow, current
 from admin.api_models import AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
 from admin.audit import AuditLog
-from admin.auth import json_body, json_error
 from admin.errors import answer_errors_as_json
+from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
 from calls.connector import OfferConnector
 from routing.agents import Agent, AgentRegistry

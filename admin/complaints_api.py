@@ -7,8 +7,8 @@ from flask import Blueprint, Response, jsonify, request
 from admin.access import allow, current
 from admin.api_models import WorkOrderAction, WorkOrderDetail, WorkOrderList, WorkOrderQuery, WorkOrderView
 from admin.audit import AuditLog
-from admin.auth import json_body, json_error
 from admin.errors import answer_errors_as_json
+from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
 from complaints.work_orders import TRANSITIONS, WorkOrderDesk
 

@@ -14,9 +14,9 @@ from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel
 
 from admin.access import allow, current
-from admin.auth import json_body
 from admin.console import Console, ConsoleView, NoAgent
 from admin.errors import answer_errors_as_json
+from admin.json_replies import json_body
 from admin.openapi import ErrorBody, doc
 from admin.sse import event_tail, snapshots, sse_response
 

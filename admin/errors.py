@@ -9,10 +9,10 @@ from flask import Blueprint, Response
 
 from admin.accounts import NoSuchUser, UserExists
 from admin.agent_roster import AlreadyActive
-from admin.auth import json_error
 from admin.console import ConsoleRefused, NoAgent
+from admin.json_replies import json_error
 from admin.menu_lifecycle import NothingToPublish, StaleDraft
-from admin.simulator import NoSimulation
+from admin.try_it import NoSimulation
 from calls.menus import MenuNotFound
 from complaints.work_orders import BadTransition, NoSuchWorkOrder
 from ivr.engine import EngineError

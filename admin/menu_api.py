@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from admin.access import allow, current
-from admin.auth import json_body, json_error
 from admin.errors import answer_errors_as_json
+from admin.json_replies import json_body, json_error
 from admin.menu_check import graph
 from admin.menu_lifecycle import Actor, MenuEditor
 from admin.menu_models import (
@@ -29,7 +29,7 @@ from admin.menu_models import (
     VersionList,
 )
 from admin.openapi import ErrorBody, doc
-from admin.simulator import Simulator, event_of
+from admin.try_it import Simulator, event_of
 from ivr.loader import MAX_MENU_BYTES, MenuError
 
 TAGS = ("menus",)

@@ -11,7 +11,7 @@ from admin.access import allow
 from admin.menu_api import add_menu_api
 from admin.menu_drafts import MenuDrafts
 from admin.menu_lifecycle import MenuEditor
-from admin.simulator import DryRunServices, Simulator
+from admin.try_it import DryRunServices, Simulator
 from bank.core_banking import DemoBank
 from calls.menus import MenuNotFound
 from ivr.services import BusinessHours

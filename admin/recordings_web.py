@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from admin.access import allow, current
-from admin.auth import json_error
+from admin.json_replies import json_error
 from admin.openapi import ErrorBody, doc
 from store.models import Recording
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow
 from admin.api_models import RecordList, RecordQuery, RecordView
-from admin.auth import json_error
+from admin.json_replies import json_error
 from admin.openapi import ErrorBody, doc
 from store.models import CallRecord, Recording
 

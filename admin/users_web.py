@@ -13,8 +13,8 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from admin.access import allow, current
 from admin.accounts import ROLES, Account, NoSuchUser
-from admin.auth import json_body, json_error
 from admin.errors import answer_errors_as_json
+from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
 from admin.users_models import AuditList, AuditQuery, NewUser, PasswordBody, RoleBody, UserList, UserView
 

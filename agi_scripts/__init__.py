@@ -1,1 +1,1 @@
-"""The Asterisk channel (FastAGI and AGI with pyst2) arrives with the Asterisk issue."""
+"""The Asterisk channel: FastAGI (and plain AGI) with pyst2, each entry collected by one Read in Asterisk."""

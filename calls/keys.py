@@ -14,7 +14,7 @@ def session_key(call_id: str) -> str:
 
 
 def simulation_key(sim_id: str) -> str:
-    """A menu-editor "try it" call: the draft it runs and its engine session (see ``admin.simulator``)."""
+    """A menu-editor "try it" call: the draft it runs and its engine session (see ``admin.try_it``)."""
     return f"hotline:sim:{sim_id}"
 
 
