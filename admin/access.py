@@ -19,8 +19,8 @@ from flask import Flask, Response, current_app, g, redirect, render_template, re
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from admin.accounts import Account, Accounts
 from admin.json_replies import json_error
+from admin.users.accounts import Account, Accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -14,7 +14,7 @@ from reports.figures import Report
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
-# -- agents, queues, calls (admin/api.py) ---------------------------------------------------------
+# -- agents, queues, calls (admin/agents/api.py) ---------------------------------------------------------
 
 
 class AgentView(BaseModel):
@@ -79,7 +79,7 @@ class CallView(BaseModel):
     priority: int
 
 
-# -- work orders (admin/complaints_api.py) -------------------------------------------------------
+# -- work orders (admin/work_orders/api.py) -------------------------------------------------------
 
 
 class WorkOrderView(BaseModel):
@@ -136,7 +136,7 @@ class WorkOrderAction(BaseModel):
     to: str | None = Field(None, description="the assignee, for assign")
 
 
-# -- call records (admin/records_api.py) ---------------------------------------------------------
+# -- call records (admin/work_orders/records_api.py) ---------------------------------------------------------
 
 
 class RecordingRef(BaseModel):
@@ -186,7 +186,7 @@ class RecordQuery(BaseModel):
     limit: int | None = Field(None, description="1-500 (default 100)")
 
 
-# -- reports (admin/reports_api.py) --------------------------------------------------------------
+# -- reports (admin/reports/api.py) --------------------------------------------------------------
 
 
 class ReportQuery(BaseModel):

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response
 
-from admin.accounts import NoSuchUser, UserExists
-from admin.agent_roster import AlreadyActive
-from admin.console import ConsoleRefused, NoAgent
+from admin.agents.roster import AlreadyActive
+from admin.console.desk import ConsoleRefused, NoAgent
 from admin.json_replies import json_error
-from admin.menu_lifecycle import NothingToPublish, StaleDraft
-from admin.try_it import NoSimulation
+from admin.menus.lifecycle import NothingToPublish, StaleDraft
+from admin.menus.try_it import NoSimulation
+from admin.users.accounts import NoSuchUser, UserExists
 from calls.menus import MenuNotFound
 from complaints.work_orders import BadTransition, NoSuchWorkOrder
 from ivr.engine import EngineError

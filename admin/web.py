@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, g
 
 from admin.access import Access
-from admin.auth_pages import create_auth_pages
+from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
-from admin.sse import StreamSlots
+from admin.users.login import create_auth_pages
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -61,14 +61,14 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
 
 def register_pages(app: Flask, hotline: Hotline) -> None:
     """Every admin and agent page with its JSON API."""
-    from admin.agents_web import create_agents_web
-    from admin.console_web import create_console_web
-    from admin.live_web import create_live_web
-    from admin.menus_web import create_menus_web
-    from admin.recordings_web import create_recordings_web
-    from admin.reports_web import create_reports_web
-    from admin.users_web import create_users_web
-    from admin.work_orders_web import create_work_orders_web
+    from admin.agents.web import create_agents_web
+    from admin.console.web import create_console_web
+    from admin.live.web import create_live_web
+    from admin.menus.web import create_menus_web
+    from admin.recordings.web import create_recordings_web
+    from admin.reports.web import create_reports_web
+    from admin.users.web import create_users_web
+    from admin.work_orders.web import create_work_orders_web
 
     for factory in (create_menus_web, create_live_web, create_agents_web, create_reports_web,
                     create_work_orders_web, create_recordings_web, create_console_web, create_users_web):

@@ -155,7 +155,7 @@ def baseline(hotline: Hotline, app: Any, url: str) -> None:
         took.append((time.perf_counter() - t0) * 1000)
         size = len(reply.content)
     show("baseline GET /api/live", sorted(took), f"; body {size / 1024:.1f} KiB")
-    from admin.live_board import LiveBoard
+    from admin.live.board import LiveBoard
 
     board = LiveBoard(hotline.router, hotline.agents, hotline.sessions, hotline.sql, hotline.settings.timezone,
                       hotline.settings.service_level_s)

@@ -23,7 +23,7 @@ import argparse
 import statistics
 import time
 
-from admin.menu_check import check, graph
+from admin.menus.check import check, graph
 from calls.menus import DEFAULT_MENU_FILE
 
 DEFAULT = DEFAULT_MENU_FILE.read_text(encoding="utf-8")

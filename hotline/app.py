@@ -13,13 +13,13 @@ from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import public
-from admin.accounts import Accounts
-from admin.api import create_api
+from admin.agents.api import create_api
 from admin.audit import AuditLog
-from admin.complaints_api import create_complaints_api
-from admin.records_api import create_records_api
-from admin.reports_api import create_reports_api
+from admin.reports.api import create_reports_api
+from admin.users.accounts import Accounts
 from admin.web import finish_web, init_web, register_pages
+from admin.work_orders.api import create_complaints_api
+from admin.work_orders.records_api import create_records_api
 from bank.core_banking import DemoBank, HttpBank
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository

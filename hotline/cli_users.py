@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from admin.accounts import MIN_PASSWORD, ROLES, AccountError, Accounts
+from admin.users.accounts import MIN_PASSWORD, ROLES, AccountError, Accounts
 from hotline.settings import Settings
 from store.db import connect
 

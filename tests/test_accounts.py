@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from admin.accounts import AccountError, Accounts, LoginRefused
+from admin.users.accounts import AccountError, Accounts, LoginRefused
 from hotline.app import Hotline
 from store.models import User
 from tests.fakes.clock import Now

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import redis
 
-from admin.accounts import Accounts
+from admin.users.accounts import Accounts
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer, PeerCall
 from store.db import connect

@@ -19,8 +19,8 @@ import pytest
 import redis
 import requests
 
-from admin.live_web import with_late_records
-from admin.sse import StreamSlots
+from admin.live.sse import StreamSlots
+from admin.live.web import with_late_records
 from hotline.app import Hotline
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM

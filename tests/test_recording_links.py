@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from admin.recordings_web import SALT
+from admin.recordings.web import SALT
 from complaints.recording_links import record_recording
 from hotline.app import Hotline
 from tests.web import SessionClient, add_user

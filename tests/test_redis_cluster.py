@@ -20,7 +20,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from admin.sse import event_tail
+from admin.live.sse import event_tail
 from calls.sessions import SessionStore
 from hotline.app import Hotline, build_hotline, create_app, prepare
 from hotline.settings import Settings

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from admin.accounts import LoginRefused
+from admin.users.accounts import LoginRefused
 from hotline.app import Hotline
 from tests.web import PASSWORD, SessionClient, add_user, browser_login, csrf_of, login
 

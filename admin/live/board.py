@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from admin.live_models import LiveSnapshot, QueueRow, Today
+from admin.live.models import LiveSnapshot, QueueRow, Today
 from calls.sessions import SessionStore
 from reports.queries import queue_figures_of_day
 from routing.agents import AGENT_STATES, AgentRegistry

@@ -11,8 +11,8 @@ import redis
 from rq import Queue
 
 from admin.audit import AuditLog
-from admin.menu_check import Checked, check
-from admin.menu_drafts import Draft, MenuDrafts, unified_diff
+from admin.menus.check import Checked, check
+from admin.menus.drafts import Draft, MenuDrafts, unified_diff
 from calls.menus import MenuNotFound, MenuRepository, PublishedVersion
 from ivr.loader import MenuError, Problem
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from admin.access import allow, current
-from admin.accounts import ROLES, Account, NoSuchUser
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
-from admin.users_models import AuditList, AuditQuery, NewUser, PasswordBody, RoleBody, UserList, UserView
+from admin.users.accounts import ROLES, Account, NoSuchUser
+from admin.users.models import AuditList, AuditQuery, NewUser, PasswordBody, RoleBody, UserList, UserView
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

@@ -9,9 +9,9 @@ from flask_login import login_user, logout_user
 from pydantic import BaseModel
 
 from admin.access import SessionUser, allow, current, public
-from admin.accounts import Accounts, LoginRefused
 from admin.audit import AuditLog
 from admin.openapi import doc
+from admin.users.accounts import Accounts, LoginRefused
 
 log = logging.getLogger(__name__)
 

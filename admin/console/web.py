@@ -14,11 +14,11 @@ from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel
 
 from admin.access import allow, current
-from admin.console import Console, ConsoleView, NoAgent
+from admin.console.desk import Console, ConsoleView, NoAgent
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body
+from admin.live.sse import event_tail, snapshots, sse_response
 from admin.openapi import ErrorBody, doc
-from admin.sse import event_tail, snapshots, sse_response
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

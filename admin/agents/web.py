@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel, RootModel
 
 from admin.access import allow, current
-from admin.agent_roster import AgentRoster
+from admin.agents.roster import AgentRoster
 from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
 

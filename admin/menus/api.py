@@ -9,9 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from admin.access import allow, current
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body, json_error
-from admin.menu_check import graph
-from admin.menu_lifecycle import Actor, MenuEditor
-from admin.menu_models import (
+from admin.menus.check import graph
+from admin.menus.lifecycle import Actor, MenuEditor
+from admin.menus.models import (
     CheckBody,
     CheckResult,
     DraftBody,
@@ -28,8 +28,8 @@ from admin.menu_models import (
     VersionDetail,
     VersionList,
 )
+from admin.menus.try_it import Simulator, event_of
 from admin.openapi import ErrorBody, doc
-from admin.try_it import Simulator, event_of
 from ivr.loader import MAX_MENU_BYTES, MenuError
 
 TAGS = ("menus",)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, jsonify, render_template
 
 from admin.access import allow
-from admin.live_board import LiveBoard
-from admin.live_models import LiveSnapshot
+from admin.live.board import LiveBoard
+from admin.live.models import LiveSnapshot
+from admin.live.sse import event_tail, snapshots, sse_response
 from admin.openapi import ErrorBody, doc
-from admin.sse import event_tail, snapshots, sse_response
 
 if TYPE_CHECKING:
     from hotline.app import Hotline

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, abort, render_template
 
 from admin.access import allow
-from admin.menu_api import add_menu_api
-from admin.menu_drafts import MenuDrafts
-from admin.menu_lifecycle import MenuEditor
-from admin.try_it import DryRunServices, Simulator
+from admin.menus.api import add_menu_api
+from admin.menus.drafts import MenuDrafts
+from admin.menus.lifecycle import MenuEditor
+from admin.menus.try_it import DryRunServices, Simulator
 from bank.core_banking import DemoBank
 from calls.menus import MenuNotFound
 from ivr.services import BusinessHours
