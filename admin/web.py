@@ -1,4 +1,5 @@
-"""Puts the admin and agent web on the app: accounts, the guard, every page and API, the OpenAPI document."""
+"""The admin and agent web around the blueprints: accounts, sessions, the role guard, the navigation, and the
+OpenAPI document of what was registered (the blueprints themselves are registered by ``hotline.app``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from flask import Flask, g
 from admin.access import Access
 from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
-from admin.users.login import create_auth_pages
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -55,24 +55,7 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
                  if principal is not None and principal.role in roles]
         return {"principal": principal, "nav_links": links}
 
-    app.register_blueprint(create_auth_pages(hotline.accounts, hotline.audit))
     return access
-
-
-def register_pages(app: Flask, hotline: Hotline) -> None:
-    """Every admin and agent page with its JSON API."""
-    from admin.agents.web import create_agents_web
-    from admin.console.web import create_console_web
-    from admin.live.web import create_live_web
-    from admin.menus.web import create_menus_web
-    from admin.recordings.web import create_recordings_web
-    from admin.reports.web import create_reports_web
-    from admin.users.web import create_users_web
-    from admin.work_orders.web import create_work_orders_web
-
-    for factory in (create_menus_web, create_live_web, create_agents_web, create_reports_web,
-                    create_work_orders_web, create_recordings_web, create_console_web, create_users_web):
-        app.register_blueprint(factory(hotline))
 
 
 def finish_web(app: Flask) -> None:

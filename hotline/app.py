@@ -14,12 +14,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import public
 from admin.agents.api import create_api
+from admin.agents.web import create_agents_web
 from admin.audit import AuditLog
+from admin.console.web import create_console_web
+from admin.live.web import create_live_web
+from admin.menus.web import create_menus_web
+from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
+from admin.reports.web import create_reports_web
 from admin.users.accounts import Accounts
-from admin.web import finish_web, init_web, register_pages
+from admin.users.login import create_auth_pages
+from admin.users.web import create_users_web
+from admin.web import finish_web, init_web
 from admin.work_orders.api import create_complaints_api
 from admin.work_orders.records_api import create_records_api
+from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
@@ -163,7 +172,7 @@ def prepare(settings: Settings) -> Hotline:
 
 
 def create_app(settings: Settings | None = None, hotline: Hotline | None = None) -> Flask:
-    """The web app: Twilio webhooks now, the admin pages later."""
+    """The web app: Twilio's webhooks, the admin and agent pages, the JSON API."""
     hotline = hotline or build_hotline(settings or Settings())
     s = hotline.settings
     hotline.menus.ensure_published(s.menu_name)
@@ -187,13 +196,20 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
-    app.register_blueprint(create_blueprint(calls, fetcher, config, hotline.visits))
-    app.register_blueprint(create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit))
-    app.register_blueprint(create_complaints_api(hotline.desk, hotline.audit))
-    app.register_blueprint(create_records_api(hotline.sql))
-    app.register_blueprint(create_reports_api(hotline.sql, s.timezone, s.service_level_s))
+    # Every blueprint of the app, here and only here.
+    for blueprint in (
+        create_auth_pages(hotline.accounts, hotline.audit),
+        create_blueprint(calls, fetcher, config, hotline.visits),
+        create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
+        create_complaints_api(hotline.desk, hotline.audit),
+        create_records_api(hotline.sql),
+        create_reports_api(hotline.sql, s.timezone, s.service_level_s),
+        create_menus_web(hotline), create_live_web(hotline), create_agents_web(hotline), create_reports_web(hotline),
+        create_work_orders_web(hotline), create_recordings_web(hotline), create_console_web(hotline),
+        create_users_web(hotline),
+    ):
+        app.register_blueprint(blueprint)
     app.get("/healthz")(public(lambda: {"status": "ok"}))
-    register_pages(app, hotline)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
