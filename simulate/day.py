@@ -24,16 +24,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import create_engine
 
 from simulate import checks
 from simulate.asterisk import SimAsterisk
-from simulate.clock import DayClock, Measurements, percentile
+from simulate.clock import DayClock, Measurements
+from simulate.judge import events_stream_of_the_day, judge, privacy
 from simulate.phones import AgentPhones
 from simulate.plan import ID_LAST6, CallPlan, DayPlan, make_plan
+from simulate.report import report
 from simulate.stack import Hotline, RssSampler, free_port, start_hotline
 from simulate.twilio_cloud import TwilioCloud
 
@@ -42,7 +43,6 @@ FAULTS = (
     (9.5, "redis_restart"), (10.5, "worker_sigkill"), (11.0, "web_restart"), (12.0, "agent_phone_dead"),
     (14.0, "agi_restart"), (15.0, "database_down"),
 )
-TIMEZONE = "Asia/Shanghai"
 
 
 @dataclass
@@ -263,7 +263,7 @@ def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[check
         log = hotline.stop()
         cloud.close()
     figures["peak_rss_mb"] = {role: kb / 1024 for role, kb in sorted(sampler.peaks_kb.items())}
-    _privacy(run, verdict, log, redis_hits)
+    privacy(run, verdict, log, redis_hits)
     report(run, verdict, figures, out)
     return verdict, figures
 
@@ -295,7 +295,7 @@ def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[
     began, deadline = time.monotonic(), time.monotonic() + limit_s
     time.sleep(2)  # spooled events and the last status callbacks reach the stream
     while time.monotonic() < deadline:
-        groups = {g["name"]: g for g in client.xinfo_groups(_events_stream())}
+        groups = {g["name"]: g for g in client.xinfo_groups(events_stream_of_the_day())}
         group = groups.get(RECORDS_GROUP)
         if group and group.get("lag") == 0 and group.get("pending") == 0:
             break
@@ -309,114 +309,6 @@ def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[
         time.sleep(2)
     engine.dispose()
     return {"records_caught_up_after_s": caught_up, "visits_caught_up_after_s": round(time.monotonic() - began, 1)}
-
-
-def judge(run: DayRun, stats: dict[str, float], ended_at: dt.datetime,
-          out: Callable[[str], None]) -> tuple[checks.Verdict, dict[str, Any], list[str]]:
-    """The end checks but the privacy one (which needs the hotline stopped); also what Redis holds of the
-    callers' secrets, searched while it still runs."""
-    verdict = checks.Verdict()
-    engine = create_engine(run.hotline.check_url)
-    results = run.results
-    started = {r.call_id for r in results if r.started} | set(run.cloud.survey_calls)
-    figures: dict[str, Any] = {"faults": run.faults, **stats}
-    figures["calls"] = {
-        "planned": len(run.plan.calls), "started": sum(r.started for r in results),
-        "offered_to_agents": sum(r.queued for r in results), "answered_by_agents": sum(r.answered for r in results),
-        "answered_twilio": sum(r.answered for r in results if r.plan.channel == "twilio"),
-        "abandoned": sum(r.abandoned for r in results), "failed_or_cut": sum(r.failed for r in results),
-        "survey_calls": len(run.cloud.survey_calls), "visits_dialled": run.cloud.visits_dialled,
-        "late_starts": sum(r.late_s > 1 for r in results),
-    }
-    verdict.add("the simulator played every call", not run.measured.counts.get("simulator_errors"),
-                f"{run.measured.counts.get('simulator_errors', 0)} calls broke off in the simulator itself")
-    figures["records"] = checks.check_records(engine, started, verdict)
-    complaints = {r.call_id for r in results if r.recorded_complaint}
-    figures["work_orders"] = checks.check_work_orders(engine, complaints, verdict)
-    figures["visits"] = checks.check_visits(engine, ended_at, verdict)
-    client = redis.Redis.from_url(run.hotline.redis_url)
-    events = checks.stream_events(client, _events_stream())
-    sl_s = 20 / run.clock.scale if 20 / run.clock.scale > 0.05 else 0.05
-    computed = checks.kpis_from_events(events, float(f"{sl_s:.3f}"))
-    today = dt.datetime.now(ZoneInfo(TIMEZONE)).date()
-    report_body = run.hotline.api("GET", f"/api/reports/summary?from={today - dt.timedelta(days=1)}&to={today}")
-    reported = report_body["queue"] if isinstance(report_body, dict) else {}
-    checks.check_kpis(reported, computed, verdict)
-    figures["kpis"] = computed
-    figures["events"] = len(events)
-    secrets = _secrets(run.plan)
-    pattern = checks.secret_patterns(secrets)
-    hits = checks.find_in_redis(client, pattern)
-    figures["pii_scanned"] = {"redis_keys": client.dbsize()}
-    client.close()
-    engine.dispose()
-    return verdict, figures, hits
-
-
-def _events_stream() -> str:
-    from routing.keys import events_stream
-
-    return events_stream("hotline")
-
-
-def _secrets(plan: DayPlan) -> set[str]:
-    """Every full card number and PIN a simulated caller typed, and the ID digits."""
-    found = {card for card, _ in plan.cards} | {pin for _, pin in plan.cards} | {ID_LAST6}
-    for call in plan.calls:
-        for entry in call.keys:
-            digits = entry.rstrip("#")
-            if digits.isdigit() and len(digits) in (6, 16, 17, 18, 19):
-                found.add(digits)
-    return found
-
-
-def _privacy(run: DayRun, verdict: checks.Verdict, log: str, redis_hits: list[str]) -> None:
-    """Grep everything the hotline kept (log, Redis, every file under its data folder, every table) for the
-    card numbers, PINs and ID digits the callers typed."""
-    secrets = _secrets(run.plan)
-    pattern = checks.secret_patterns(secrets)
-    hits = [*redis_hits, *(f"hotline up's log: {h}" for h in _log_hits(log, pattern))]
-    hits += checks.find_in_files(run.hotline.data_dir, pattern)
-    engine = create_engine(run.hotline.check_url)
-    hits += checks.find_in_database(engine, pattern)
-    engine.dispose()
-    verdict.add("no card number or PIN in logs, Redis, files or the database", not hits,
-                f"{len(secrets)} secrets searched; {len(hits)} found" + (f": {hits[:3]}" if hits else ""))
-
-
-def _log_hits(log: str, pattern: Any) -> list[str]:
-    return [line[:200] for line in log.splitlines() if pattern.search(line.encode())]
-
-
-# -- the report ------------------------------------------------------------------------------------
-
-
-def report(run: DayRun, verdict: checks.Verdict, figures: dict[str, Any], out: Callable[[str], None]) -> None:
-    out("\nfaults:")
-    for line in run.faults:
-        out(f"  {line}")
-    out("\ncalls: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures["calls"].items()))
-    out("latency per hour of the day (ms):   webhook p50  p99  (n)     |  AGI step p50  p99  (n)")
-    for hour in range(24):
-        cells = []
-        for kind in ("webhook", "agi"):
-            values = sorted(run.measured.latency_ms.get((kind, hour), []))
-            cells.append(f"{percentile(values, 50):7.1f} {percentile(values, 99):7.1f} ({len(values):5d})"
-                         if values else f"{'-':>7} {'-':>7} ({0:5d})")
-        out(f"  {hour:02d}:00  {cells[0]}   |  {cells[1]}")
-    for kind in ("webhook", "agi"):
-        values = sorted(v for (k, _), vs in run.measured.latency_ms.items() if k == kind for v in vs)
-        figures[f"{kind}_ms"] = {"p50": percentile(values, 50), "p99": percentile(values, 99), "n": len(values)}
-        out(f"  whole day {kind}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
-            f"{len(values)} steps")
-    out("peak RSS (MB): " + ", ".join(f"{role} {mb:.0f}" for role, mb in figures["peak_rss_mb"].items()))
-    out("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(run.measured.counts.items())))
-    for problem in run.measured.problems[:15]:
-        out(f"  ! {problem}")
-    out("\nchecks:")
-    for check in verdict.checks:
-        out(f"  [{'ok' if check.ok else 'FAILED'}] {check.name}: {check.detail}")
-    out(f"\nday {'passed' if verdict.ok else 'FAILED'}")
 
 
 def parse_args(argv: list[str] | None) -> Options:
