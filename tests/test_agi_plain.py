@@ -13,7 +13,8 @@ from hotline.settings import Settings
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "agi_scripts" / "hotline_agi.py"
+SCRIPT = Path(__file__).resolve().parent.parent / "hotline" / "plain_agi.py"
+"""Run as a file, the way an admin may (the launcher of `hotline agi-script install` runs `-m hotline.plain_agi`)."""
 CARD, PIN = "6222021234567894", "123456"
 
 
