@@ -96,7 +96,7 @@ def create_agi_server(hotline: Hotline) -> FastAgiServer:
 
 
 def run_plain_agi(menu_name: str | None = None) -> None:
-    """``AGI(hotline_agi.py)``: one call over this process's stdin/stdout, then exit."""
+    """``AGI(hotline-agi)`` (the launcher runs ``hotline.plain_agi``): one call over stdin/stdout, then exit."""
     from hotline.app import build_hotline
     from hotline.settings import Settings
 
