@@ -1,4 +1,5 @@
-# Sourced by scripts/up (LOCK=run) and scripts/test (LOCK=test): make .venv from requirements/$LOCK.lock,
+# Sourced by scripts/up (LOCK=run) and scripts/test (LOCK=test): make .venv from requirements.lock (run)
+# or requirements-test.lock (test),
 # exact versions with hashes, so this machine gets what CI tested. Re-made from scratch when the lock changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,17 +32,19 @@ if [ "$LOCK" = test ] && [ -z "${HOTLINE_NO_BROWSER:-}" ] && [ ! -x /usr/bin/chr
   WHY="the browser tests drive it"; apt_install chromium
 fi
 
-want="$LOCK-$(cat "requirements/$LOCK.lock" pyproject.toml | sha1sum | cut -c1-12)"
+lockfile=requirements.lock
+[ "$LOCK" = run ] || lockfile="requirements-$LOCK.lock"
+want="$LOCK-$(cat "$lockfile" pyproject.toml | sha1sum | cut -c1-12)"
 have=$(cat .venv/.hotline-lock 2>/dev/null || true)
 # The test lock holds every run pin, so a test environment serves `up` too.
 if [ "$have" != "$want" ] && ! { [ "$LOCK" = run ] && [ "${have%%-*}" = test ] && [ -x .venv/bin/hotline ]; }; then
-  n=$(grep -c '^[A-Za-z0-9]' "requirements/$LOCK.lock")
-  say "creating .venv with the $n pinned packages of requirements/$LOCK.lock (a minute or two, once)"
+  n=$(grep -c '^[A-Za-z0-9]' "$lockfile")
+  say "creating .venv with the $n pinned packages of $lockfile (a minute or two, once)"
   rm -rf .venv
   "$PY" -m venv .venv
   if ! .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-        -r "requirements/$LOCK.lock" 2> >(grep -v "is ignored" >&2); then
-    say "pip could not install requirements/$LOCK.lock (no access to the package index? see the error above)"; exit 1
+        -r "$lockfile" 2> >(grep -v "is ignored" >&2); then
+    say "pip could not install $lockfile (no access to the package index? see the error above)"; exit 1
   fi
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
     2> >(grep -v "is ignored" >&2)
