@@ -6,11 +6,12 @@ schemathesis checks in the tests that every answer matches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from reports.figures import Report
+from routing.router import CallView as RouterCallView
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
@@ -65,18 +66,12 @@ class QueueList(RootModel[list[QueueView]]):
     pass
 
 
-class CallView(BaseModel):
-    call_id: str
-    state: str
-    queue: str
-    position: int | None
-    expected_wait_s: float | None
-    estimate_confident: bool
-    agent: str | None
-    waited_s: float
-    channel: str | None
-    intent: str | None
-    priority: int
+API_CALL_FIELDS = ("call_id", "state", "queue", "position", "expected_wait_s", "estimate_confident", "agent",
+                   "waited_s", "channel", "intent", "priority")
+_call_fields: dict[str, Any] = {
+    name: (kind, ...) for name, kind in get_type_hints(RouterCallView).items() if name in API_CALL_FIELDS}
+CallView = create_model("CallView", **_call_fields)
+"""``GET /api/calls/<id>``: the router's own ``CallView``, its public fields only (one definition of a call's view)."""
 
 
 # -- work orders (admin/work_orders/api.py) -------------------------------------------------------

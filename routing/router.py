@@ -84,8 +84,12 @@ class CallView:
     estimate_confident: bool
     agent: str | None
     waited_s: float
-    callback_offer: bool
-    fields: dict[str, str]
+    channel: str | None
+    intent: str | None
+    priority: int
+    callback_offer: bool = False
+    fields: dict[str, str] = field(default_factory=dict)
+    """Everything the router keeps of the call (the channels read their own entries)."""
 
 
 @dataclass(frozen=True)
@@ -248,8 +252,9 @@ class Router:
             call_id=call_id, state=data["state"], queue=queue,
             position=estimate.position or None, expected_wait_s=estimate.seconds,
             estimate_confident=estimate.confident, agent=data.get("agent"),
-            waited_s=round(now - float(data["enqueued_at"]), 3), callback_offer=data.get("callback_offer") == "1",
-            fields=data,
+            waited_s=round(now - float(data["enqueued_at"]), 3), channel=data.get("channel"),
+            intent=data.get("intent"), priority=int(data.get("priority") or 0),
+            callback_offer=data.get("callback_offer") == "1", fields=data,
         )
 
     def waiting_call(self, call_id: str) -> CallView:

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, Response, jsonify
 
 from admin.access import allow, current
-from admin.api_models import AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
+from admin.api_models import API_CALL_FIELDS, AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
 from admin.audit import AuditLog
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body, json_error
@@ -94,12 +94,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
         view = router.call(call_id)
         if view is None:
             return json_error(404, f"call {call_id} is not waiting or connected")
-        return jsonify({
-            "call_id": call_id, "state": view.state, "queue": view.queue, "position": view.position,
-            "expected_wait_s": view.expected_wait_s, "estimate_confident": view.estimate_confident,
-            "agent": view.agent, "waited_s": view.waited_s, "channel": view.fields.get("channel"),
-            "intent": view.fields.get("intent"), "priority": int(view.fields.get("priority", 0)),
-        })
+        return jsonify({name: getattr(view, name) for name in API_CALL_FIELDS})
 
     answer_errors_as_json(api)
     return api
