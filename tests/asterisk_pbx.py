@@ -339,6 +339,12 @@ class Caller:
         return self.ami.wait_for(lambda e: e.get("event") == "AGIExecStart" and e["command"].startswith(starts),
                                  timeout_s, uniqueid=self.ivr_id)
 
+    def answer(self, *steps: tuple[str, str], timeout_s: float = 30) -> None:
+        """For each (prompt, keys): wait until the prompt has started, then type the keys."""
+        for prompt, keys in steps:
+            self.wait_prompt(prompt, timeout_s)
+            self.press(keys)
+
     def press(self, keys: str, tone_s: float = TONE_S, gap_s: float = GAP_S) -> None:
         """Types keys on the caller's phone (SendDTMF on their side of the Local channel: DTMF begin, the
         tone's length, end) at a human pace; returns once the last key is sent."""

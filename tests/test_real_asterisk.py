@@ -34,6 +34,8 @@ from tests.conftest import RedisProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD, PIN, ID6 = "6222021234567894", "123456", "12345*"
+INQUIRY = (("main", "1"), ("inquiry_card", CARD + "#"), ("inquiry_pin", PIN))
+"""The prompts an inquiring caller answers, and what they type."""
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +119,7 @@ def sql(settings: Settings, query: str, **params: object) -> list[sqlalchemy.Row
 
 def test_inquiry_reads_the_balance_back(pbx: RealAsterisk, rt_settings: Settings) -> None:
     call = pbx.call()
-    call.wait_prompt("main")
-    call.press("1")
-    call.wait_prompt("inquiry_card")
-    call.press(CARD + "#")
-    call.wait_prompt("inquiry_pin")
-    call.press(PIN)
+    call.answer(*INQUIRY)
     balance = call.wait_prompt("inquiry_after")  # the balance, filled for this call, then the choices
     assert "/dynamic/" in balance["command"]
     call.hang_up()
@@ -144,10 +141,7 @@ def test_pin_typed_while_fastagi_is_paused_keeps_every_digit(
     """res_agi frees every frame it reads while no command runs: a paused server lost a digit every time
     when entries were read one WAIT FOR DIGIT at a time. One Read holds the whole entry."""
     call = pbx.call()
-    call.wait_prompt("main")
-    call.press("1")
-    call.wait_prompt("inquiry_card")
-    call.press(CARD + "#")
+    call.answer(("main", "1"), ("inquiry_card", CARD + "#"))
     call.wait_prompt("inquiry_pin")
     assert fastagi.proc is not None
     call.press(PIN[:2])
@@ -164,12 +158,7 @@ def test_pin_typed_while_fastagi_is_paused_keeps_every_digit(
 
 def test_loss_report_freezes_the_card_and_reads_the_reference(pbx: RealAsterisk, rt_settings: Settings) -> None:
     call = pbx.call()
-    call.wait_prompt("main")
-    call.press("2")
-    call.wait_prompt("loss_card")
-    call.press("6228480012345671#")
-    call.wait_prompt("loss_id")
-    call.press("888888")
+    call.answer(("main", "2"), ("loss_card", "6228480012345671#"), ("loss_id", "888888"))
     call.wait_prompt("loss_after")
     call.hang_up()
     end = ended(rt_settings, call)
@@ -181,10 +170,7 @@ def test_loss_report_freezes_the_card_and_reads_the_reference(pbx: RealAsterisk,
 
 def _complaint(pbx: RealAsterisk, caller: str = "13812345678") -> Caller:
     call = pbx.call(caller)
-    call.wait_prompt("main")
-    call.press("3")
-    call.wait_prompt("complaint_category")
-    call.press("2")  # fees
+    call.answer(("main", "3"), ("complaint_category", "2"))  # fees
     call.wait_command("RECORD FILE")
     call.speak()
     time.sleep(3.5)
@@ -242,10 +228,7 @@ def test_complaint_is_taken_even_when_the_beep_is_missing(pbx: RealAsterisk, rt_
     beep.rename(beep.with_suffix(".away"))
     try:
         call = pbx.call()
-        call.wait_prompt("main")
-        call.press("3")
-        call.wait_prompt("complaint_category")
-        call.press("1")
+        call.answer(("main", "3"), ("complaint_category", "1"))
         records = 0
         deadline = time.monotonic() + 20
         while (records := sum(c.startswith("RECORD FILE") for c in call.commands())) < 2:
@@ -437,12 +420,7 @@ def test_return_visit_over_ami_originate_rated_5_reopens_the_work_order(
 
 def _inquiry(pbx: RealAsterisk) -> Caller:
     call = pbx.call()
-    call.wait_prompt("main", timeout_s=60)
-    call.press("1")
-    call.wait_prompt("inquiry_card", timeout_s=60)
-    call.press(CARD + "#")
-    call.wait_prompt("inquiry_pin", timeout_s=60)
-    call.press(PIN)
+    call.answer(*INQUIRY, timeout_s=60)
     call.wait_prompt("inquiry_after", timeout_s=60)
     call.hang_up()
     return call
@@ -466,12 +444,7 @@ def test_plain_agi_launcher_runs_a_call_with_the_hotlines_environment(
     fastagi.stop()  # nothing but the plain AGI script can answer now
     try:
         call = pbx.call(exten="95555", context="test-plain-agi")
-        call.wait_prompt("main")
-        call.press("1")
-        call.wait_prompt("inquiry_card")
-        call.press(CARD + "#")
-        call.wait_prompt("inquiry_pin")
-        call.press(PIN)
+        call.answer(*INQUIRY)
         call.wait_prompt("inquiry_after")
         call.hang_up()
         assert ended(rt_settings, call)["verified"] == "yes"
