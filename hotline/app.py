@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from flask import Flask
+from flask import Blueprint, Flask
 from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,9 +16,15 @@ from admin.access import public
 from admin.agents.api import create_api
 from admin.agents.web import create_agents_web
 from admin.audit import AuditLog
+from admin.console.desk import ConsoleDeps
 from admin.console.web import create_console_web
+from admin.live.board import LiveBoard
+from admin.live.sse import event_tail
 from admin.live.web import create_live_web
-from admin.menus.web import create_menus_web
+from admin.menus.drafts import MenuDrafts
+from admin.menus.lifecycle import MenuEditor
+from admin.menus.try_it import Simulator
+from admin.menus.web import create_menus_web, dry_run_services
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
@@ -204,12 +210,30 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_complaints_api(hotline.desk, hotline.audit),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
-        create_menus_web(hotline), create_live_web(hotline), create_agents_web(hotline), create_reports_web(hotline),
-        create_work_orders_web(hotline), create_recordings_web(hotline), create_console_web(hotline),
-        create_users_web(hotline),
+        *_pages(hotline),
     ):
         app.register_blueprint(blueprint)
     app.get("/healthz")(public(lambda: {"status": "ok"}))
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
+
+
+def _pages(hotline: Hotline) -> list[Blueprint]:
+    """The admin and agent pages, each handed only what it uses."""
+    h, s = hotline, hotline.settings
+    hours = BusinessHours(s.timezone, s.business_opens, s.business_closes)
+    events = event_tail(h.redis_clients, h.events.stream)
+    return [
+        create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
+                         Simulator(h.redis, dry_run_services(h.sql, hours, h.visits))),
+        create_live_web(LiveBoard(h.router, h.agents, h.sessions, h.sql, s.timezone, s.service_level_s), events,
+                        s.service_level_s),
+        create_agents_web(h.agents, h.connector, h.sql, h.audit),
+        create_reports_web(s.timezone, s.service_level_s),
+        create_work_orders_web(h.desk, h.audit),
+        create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
+        create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
+                           events, h.audit),
+        create_users_web(h.accounts, h.audit),
+    ]

@@ -323,7 +323,7 @@ def test_a_twilio_caller_walks_the_menu_and_the_call_becomes_a_record(cluster_ho
 
 def test_a_fastagi_caller_reaches_the_agent_and_the_dashboard_stream_sees_it(cluster_hotline: Hotline) -> None:
     write_placeholder_prompts(cluster_hotline.menus.live("hotline"), cluster_hotline.settings.recordings_dir / "prompts")
-    tail = event_tail(cluster_hotline)
+    tail = event_tail(cluster_hotline.redis_clients, cluster_hotline.events.stream)
     start = tail.position()
     for agent_id, extension in (("ann", "1001"), ("bob", "1002")):
         cluster_hotline.agents.put(Agent(agent_id, agent_id.title(), f"PJSIP/{extension}", {"general": 5}, ["zh-CN"]))

@@ -7,18 +7,17 @@ existing ``PUT /api/agents/<id>`` (admin.api), so its validation and audit rows 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel, RootModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow, current
 from admin.agents.roster import AgentRoster
+from admin.audit import AuditLog
 from admin.errors import answer_errors_as_json
 from admin.openapi import ErrorBody, doc
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
+from calls.connector import OfferConnector
+from routing.agents import AgentRegistry
 
 
 class RosterAgent(BaseModel):
@@ -46,14 +45,15 @@ class Roster(RootModel[list[RosterAgent]]):
     pass
 
 
-def create_agents_web(hotline: Hotline) -> Blueprint:
+def create_agents_web(agents: AgentRegistry, connector: OfferConnector, sql: sessionmaker[Session],
+                      audit: AuditLog) -> Blueprint:
     web = Blueprint("agents_web", __name__)
-    roster = AgentRoster(hotline.agents, hotline.connector, hotline.sql)
+    roster = AgentRoster(agents, connector, sql)
 
     @web.get("/admin/agents")
     @allow("admin", "supervisor")
     def agents_page() -> str:
-        return render_template("agents.html", known_skills=hotline.agents.known_skills,
+        return render_template("agents.html", known_skills=agents.known_skills,
                                can_edit=current().role == "admin")
 
     @web.get("/api/roster")
@@ -70,7 +70,7 @@ def create_agents_web(hotline: Hotline) -> Blueprint:
         """Take the agent out of the router, keeping their profile; 409 while they are on a call."""
         who = current()
         entry = roster.deactivate(agent_id, who.name)
-        hotline.audit.write(who.name, who.role, "agent_deactivated", agent_id, skills=entry["skills"],
+        audit.write(who.name, who.role, "agent_deactivated", agent_id, skills=entry["skills"],
                             languages=entry["languages"], endpoint=entry["endpoint"])
         return jsonify(entry)
 
@@ -81,7 +81,7 @@ def create_agents_web(hotline: Hotline) -> Blueprint:
         """Put a deactivated agent back in the router (offline) with their kept profile."""
         entry = roster.reactivate(agent_id)
         who = current()
-        hotline.audit.write(who.name, who.role, "agent_reactivated", agent_id, skills=entry["skills"],
+        audit.write(who.name, who.role, "agent_reactivated", agent_id, skills=entry["skills"],
                             languages=entry["languages"], endpoint=entry["endpoint"])
         return jsonify(entry)
 

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+import redis
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from calls.connector import OfferConnector
 from complaints.work_orders import WORKING
 from ivr.masking import redact
+from routing.agents import AgentRegistry
+from routing.events import EventLog
 from routing.exceptions import NotOffered, RouterError
-from routing.router import CallView, Ended
+from routing.router import CallView, Ended, Router
 from store.models import CallDisposition, CallRecord, WorkOrder
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 DISPOSITIONS = ("resolved", "follow_up", "complaint_opened", "transferred", "wrong_number", "other")
 NOT_READY_REASONS = ("break", "lunch", "meeting", "training", "coaching", "other")
@@ -81,12 +84,25 @@ class NoAgent(LookupError):
     """The user's agent id is not set up in the router."""
 
 
+@dataclass(frozen=True)
+class ConsoleDeps:
+    """What the agent console works with, and nothing more."""
+
+    agents: AgentRegistry
+    router: Router
+    connector: OfferConnector
+    redis: redis.Redis
+    sql: sessionmaker[Session]
+    events: EventLog
+    ring_timeout_s: float
+
+
 class Console:
-    def __init__(self, hotline: Hotline) -> None:
-        self.hotline = hotline
+    def __init__(self, deps: ConsoleDeps) -> None:
+        self.deps = deps
 
     def view(self, agent_id: str) -> ConsoleView:
-        agent = self.hotline.agents.get(agent_id)
+        agent = self.deps.agents.get(agent_id)
         if agent is None:
             raise NoAgent(f"agent {agent_id} is not set up in the router: ask an admin to add it")
         kept = self._kept(agent_id)
@@ -94,7 +110,7 @@ class Console:
         live = None
         if agent.call and agent.state in ("offered", "busy"):
             if card is None or card.call_id != agent.call:
-                view = self.hotline.router.call(agent.call)
+                view = self.deps.router.call(agent.call)
                 card = self._remember(agent_id, view) if view else None
             elif agent.state == "busy" and kept.get("answered") != "1":
                 self._key_set(agent_id, answered="1")
@@ -113,14 +129,14 @@ class Console:
         """available / not_ready (with a reason) / offline (logged out)."""
         if state == "not_ready" and not reason:
             raise ValueError(f"not ready needs a reason: one of {', '.join(NOT_READY_REASONS)}")
-        h = self.hotline
+        h = self.deps
         h.connector.connect(h.router.set_agent_state(agent_id, state, reason or "console"))
         self._key_set(agent_id, reason=reason if state == "not_ready" else "")
 
     def accept(self, agent_id: str, call_id: str) -> None:
-        router = self.hotline.router
+        router = self.deps.router
         try:
-            router.accept(call_id, agent_id, self.hotline.settings.ring_timeout_s)
+            router.accept(call_id, agent_id, self.deps.ring_timeout_s)
         except NotOffered:
             raise ConsoleRefused(f"call {call_id} is not offered to you (any more)") from None
         view = router.call(call_id)
@@ -129,7 +145,7 @@ class Console:
 
     def decline(self, agent_id: str, call_id: str) -> None:
         """The call goes back to its place in line and to the next agent; this agent is not ready."""
-        h = self.hotline
+        h = self.deps
         view = h.router.call(call_id)
         if view is None or view.state != "offered" or view.agent != agent_id:
             raise ConsoleRefused(f"call {call_id} is not offered to you (any more)")
@@ -146,7 +162,7 @@ class Console:
         card = self.view(agent_id).wrap_up
         if card is None or card.call_id != call_id:
             raise ConsoleRefused(f"call {call_id} is not waiting for your wrap-up")
-        h = self.hotline
+        h = self.deps
         with h.sql.begin() as db:
             db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=code, notes=redact(notes)[:4000]))
         h.events.emit("call_disposition", call_id=call_id, agent=agent_id, code=code)
@@ -162,14 +178,14 @@ class Console:
     # -- the kept card ------------------------------------------------------------------------------
 
     def _key(self, agent_id: str) -> str:
-        return self.hotline.router.key(f"console:{agent_id}")
+        return self.deps.router.key(f"console:{agent_id}")
 
     def _kept(self, agent_id: str) -> dict[str, str]:
-        raw = self.hotline.redis.hgetall(self._key(agent_id))
+        raw = self.deps.redis.hgetall(self._key(agent_id))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def _key_set(self, agent_id: str, **fields: str) -> None:
-        pipe = self.hotline.redis.pipeline(transaction=False)
+        pipe = self.deps.redis.pipeline(transaction=False)
         # redis types the mapping as Mapping[<every key type>, ...]: no dict[str, str] fits (Mapping keys are invariant)
         pipe.hset(self._key(agent_id), mapping=fields)  # type: ignore[arg-type]
         pipe.expire(self._key(agent_id), CARD_TTL_S)
@@ -193,7 +209,7 @@ class Console:
         calls = select(CallRecord.call_id).where(CallRecord.caller_key == caller_key)
         query = (select(WorkOrder).where(WorkOrder.call_id.in_(calls), WorkOrder.status.in_(WORKING))
                  .order_by(WorkOrder.created_at.desc()).limit(5))
-        with self.hotline.sql() as db:
+        with self.deps.sql() as db:
             return [OpenWorkOrder(number=o.number, status=o.status, category=o.category,
                                   created_at=_iso(o.created_at)) for o in db.scalars(query)]
 

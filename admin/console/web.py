@@ -8,20 +8,16 @@ queue's wrap-up time runs out (the router's tick then makes them available).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from flask import Blueprint, Response, jsonify, render_template
 from pydantic import BaseModel
 
 from admin.access import allow, current
-from admin.console.desk import Console, ConsoleView, NoAgent
+from admin.audit import AuditLog
+from admin.console.desk import Console, ConsoleDeps, ConsoleView, NoAgent
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body
-from admin.live.sse import event_tail, snapshots, sse_response
+from admin.live.sse import EventTail, snapshots, sse_response
 from admin.openapi import ErrorBody, doc
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 TAGS = ("agent console",)
 
@@ -38,9 +34,9 @@ class WrapUpBody(BaseModel):
     notes: str = ""
 
 
-def create_console_web(hotline: Hotline) -> Blueprint:
+def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditLog) -> Blueprint:
     bp = Blueprint("console_web", __name__)
-    console, tail = Console(hotline), event_tail(hotline)
+    console = Console(console_deps)
 
     @bp.get("/agent")
     @allow("agent")
@@ -70,7 +66,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
         body = json_body()
         state, reason = str(body.get("state") or ""), str(body.get("reason") or "").strip()[:64]
         console.set_state(_me(), state, reason)
-        _audit(hotline, "agent_state_set", state=state, reason=reason)
+        _audit(audit, "agent_state_set", state=state, reason=reason)
         return _answer(console, _me())
 
     @bp.post("/api/agent/calls/<call_id>/accept")
@@ -78,7 +74,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
     @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
     def accept(call_id: str) -> Response:
         console.accept(_me(), call_id)
-        _audit(hotline, "call_accepted", call_id=call_id)
+        _audit(audit, "call_accepted", call_id=call_id)
         return _answer(console, _me())
 
     @bp.post("/api/agent/calls/<call_id>/decline")
@@ -86,7 +82,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
     @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, tags=TAGS)
     def decline(call_id: str) -> Response:
         console.decline(_me(), call_id)
-        _audit(hotline, "call_declined", call_id=call_id)
+        _audit(audit, "call_declined", call_id=call_id)
         return _answer(console, _me())
 
     @bp.post("/api/agent/wrap-up")
@@ -96,7 +92,7 @@ def create_console_web(hotline: Hotline) -> Blueprint:
         body = json_body()
         call_id, code = str(body.get("call_id") or ""), str(body.get("code") or "")
         console.wrap_up(_me(), call_id, code, str(body.get("notes") or ""))
-        _audit(hotline, "call_disposition", call_id=call_id, code=code)
+        _audit(audit, "call_disposition", call_id=call_id, code=code)
         return _answer(console, _me())
 
     answer_errors_as_json(bp)
@@ -114,6 +110,6 @@ def _answer(console: Console, agent_id: str) -> Response:
     return jsonify(console.view(agent_id).model_dump(mode="json"))
 
 
-def _audit(hotline: Hotline, action: str, **detail: str) -> None:
+def _audit(audit: AuditLog, action: str, **detail: str) -> None:
     who = current()
-    hotline.audit.write(who.name, who.role, action, who.agent_id or "", **detail)
+    audit.write(who.name, who.role, action, who.agent_id or "", **detail)

@@ -10,15 +10,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from flask import Response, current_app, stream_with_context
 
 from routing.keys import EVENTS_STREAM
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
+from store.redis_clients import RedisClients
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +59,9 @@ class EventTail:
             yield batch
 
 
-def event_tail(hotline: Hotline) -> EventTail:
+def event_tail(clients: RedisClients, stream: str) -> EventTail:
     """The hotline's events stream, read on a client of its own (standalone, Sentinel or Cluster)."""
-    client = hotline.redis_clients.blocking(SOCKET_TIMEOUT_S, decode_responses=True)
-    return EventTail(client, hotline.events.stream)
+    return EventTail(clients.blocking(SOCKET_TIMEOUT_S, decode_responses=True), stream)
 
 
 class StreamSlots:

@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template
 
 from admin.access import allow
 from admin.live.board import LiveBoard
 from admin.live.models import LiveSnapshot
-from admin.live.sse import event_tail, snapshots, sse_response
+from admin.live.sse import EventTail, snapshots, sse_response
 from admin.openapi import ErrorBody, doc
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 Frame = tuple[str, Any] | None
 LIVE_EVENTS = ("call", "agent")
 """Event types (by prefix) that change the picture: calls starting, queuing, ending; agents changing state."""
 
 
-def create_live_web(hotline: Hotline) -> Blueprint:
-    s = hotline.settings
-    board = LiveBoard(hotline.router, hotline.agents, hotline.sessions, hotline.sql, s.timezone, s.service_level_s)
-    tail = event_tail(hotline)
+def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float) -> Blueprint:
     web = Blueprint("live_web", __name__)
 
     @web.get("/admin/dashboard")
     @allow("admin", "supervisor")
     def dashboard() -> str:
-        return render_template("dashboard.html", service_level_s=s.service_level_s)
+        return render_template("dashboard.html", service_level_s=service_level_s)
 
     @web.get("/api/live")
     @allow("admin", "supervisor")

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, render_template
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow
 from admin.menus.api import add_menu_api
-from admin.menus.drafts import MenuDrafts
 from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import DryRunServices, Simulator
 from bank.core_banking import DemoBank
 from calls.menus import MenuNotFound
-from ivr.services import BusinessHours
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
+from ivr.services import BusinessHours, ReturnVisitDesk
 
 
-def create_menus_web(hotline: Hotline) -> Blueprint:
+def create_menus_web(editor: MenuEditor, simulator: Simulator) -> Blueprint:
     bp = Blueprint("menus_web", __name__)
-    editor = MenuEditor(hotline.menus, MenuDrafts(hotline.sql), hotline.audit, hotline.jobs)
-    add_menu_api(bp, editor, Simulator(hotline.redis, _dry_run_services(hotline)))
+    add_menu_api(bp, editor, simulator)
 
     @bp.get("/admin/menus")
     @allow("admin")
@@ -42,9 +37,8 @@ def create_menus_web(hotline: Hotline) -> Blueprint:
     return bp
 
 
-def _dry_run_services(hotline: Hotline) -> Callable[[], DryRunServices]:
+def dry_run_services(sql: sessionmaker[Session], hours: BusinessHours, visits: ReturnVisitDesk | None,
+                     ) -> Callable[[], DryRunServices]:
     """A fresh dry-run table per simulated step; the bank reads only the demo cards, never a real core."""
-    s = hotline.settings
-    bank = DemoBank(hotline.sql)
-    hours = BusinessHours(s.timezone, s.business_opens, s.business_closes)
-    return lambda: DryRunServices(bank, hours, hotline.visits)
+    bank = DemoBank(sql)
+    return lambda: DryRunServices(bank, hours, visits)

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from admin.access import allow, current
+from admin.audit import AuditLog
 from admin.json_replies import json_error
 from admin.openapi import ErrorBody, doc
 from store.models import Recording
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 SALT = "hotline.recording-link"
 PLAY_PREFIX = "/recordings/play/"
@@ -41,15 +40,15 @@ class LinkRefused(Exception):
     """The link cannot be played; the message says why."""
 
 
-def create_recordings_web(hotline: Hotline) -> Blueprint:
+def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recordings_dir: Path,
+                          lifetime_s: int) -> Blueprint:
     bp = Blueprint("recordings_web", __name__)
-    lifetime_s = hotline.settings.recording_link_s
 
     @bp.post("/api/recordings/<ref>/link")
     @allow("admin", "supervisor")
     @doc({200: RecordingLink, 400: ErrorBody, 404: ErrorBody}, tags=("recordings",))
     def link(ref: str) -> Response | tuple[Response, int]:
-        row = _recording(hotline, ref)
+        row = _recording(sql, ref)
         if row is None:
             return json_error(404, f"recording {ref} does not exist")
         who = current()
@@ -65,13 +64,13 @@ def create_recordings_web(hotline: Hotline) -> Blueprint:
             ref = _check(token, lifetime_s)
         except LinkRefused as exc:
             return _refused(403, str(exc))
-        row = _recording(hotline, ref)
-        path = _file(hotline.settings.recordings_dir, row.path) if row else None
+        row = _recording(sql, ref)
+        path = _file(recordings_dir, row.path) if row else None
         if row is None or path is None:
             return _refused(404, f"recording {ref} is no longer kept")
         if _from_the_start(request.headers.get("Range")):  # one entry per play, not per chunk the player fetches
             who = current()
-            hotline.audit.write(who.name, who.role, "recording_played", ref, work_order=row.work_order,
+            audit.write(who.name, who.role, "recording_played", ref, work_order=row.work_order,
                                 call_id=row.call_id)
         response = send_file(path, conditional=True, max_age=0)
         response.headers["Cache-Control"] = "private, no-store"
@@ -98,8 +97,8 @@ def _check(token: str, lifetime_s: int) -> str:
     return str(claim["ref"])
 
 
-def _recording(hotline: Hotline, ref: str) -> Recording | None:
-    with hotline.sql() as db:
+def _recording(sql: sessionmaker[Session], ref: str) -> Recording | None:
+    with sql() as db:
         return db.scalar(select(Recording).where(Recording.ref == ref))
 
 

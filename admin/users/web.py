@@ -7,26 +7,23 @@ password is taken in, never given back: not in answers, not in the audit detail.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from admin.access import allow, current
+from admin.audit import AuditLog
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
-from admin.users.accounts import ROLES, Account, NoSuchUser
+from admin.users.accounts import ROLES, Account, Accounts, NoSuchUser
 from admin.users.models import AuditList, AuditQuery, NewUser, PasswordBody, RoleBody, UserList, UserView
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 AUDIT_PAGE = 200
 
 
-def create_users_web(hotline: Hotline) -> Blueprint:
+def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
     web = Blueprint("users_web", __name__)
-    accounts, audit = hotline.accounts, hotline.audit
 
     def view(account: Account) -> dict[str, Any]:
         locked = account.locked_until is not None and _aware(account.locked_until) > accounts.clock()

@@ -6,30 +6,28 @@ person logged in; a transition the status forbids is answered 409 with the desk'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from admin.access import allow, current
-from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder
+from admin.audit import AuditLog
+from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 from ivr.services import COMPLAINT_CATEGORIES
-
-if TYPE_CHECKING:
-    from hotline.app import Hotline
 
 STATUSES = ("open", "assigned", "in_progress", "resolved", "visited", "closed", "reopened")
 PAGE_ACTIONS = ("assign", "start", "resolve", "close")
 """What a person does from the page (visit and reopen come from the return-visit survey)."""
 
 
-def create_work_orders_web(hotline: Hotline) -> Blueprint:
+def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
     bp = Blueprint("work_orders_web", __name__, url_prefix="/admin/work-orders")
 
     @bp.get("")
     @allow("admin", "supervisor")
     def index() -> str:
         wanted = {name: request.args.get(name, "") for name in ("status", "category", "overdue")}
-        orders = hotline.desk.list(status=wanted["status"] or None, category=wanted["category"] or None,
+        orders = desk.list(status=wanted["status"] or None, category=wanted["category"] or None,
                                    overdue={"yes": True, "no": False}.get(wanted["overdue"]))
         return render_template("work_orders.html", orders=orders, wanted=wanted, statuses=STATUSES,
                                categories=COMPLAINT_CATEGORIES)
@@ -37,23 +35,23 @@ def create_work_orders_web(hotline: Hotline) -> Blueprint:
     @bp.get("/<number>")
     @allow("admin", "supervisor")
     def detail(number: str) -> str | tuple[str, int]:
-        return _detail(hotline, number)
+        return _detail(desk, number)
 
     @bp.post("/<number>")
     @allow("admin", "supervisor")
     def act(number: str) -> Response | str | tuple[str, int]:
         action = request.form.get("action", "")
         if action not in PAGE_ACTIONS:
-            return _detail(hotline, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
+            return _detail(desk, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
         note, to = request.form.get("note", "").strip()[:2000], request.form.get("to", "").strip()[:64] or None
         who = current()
         try:
-            order = hotline.desk.act(number, action, who.name, note=note, assignee=to)
+            order = desk.act(number, action, who.name, note=note, assignee=to)
         except BadTransition as exc:
-            return _detail(hotline, number, str(exc), 409)
+            return _detail(desk, number, str(exc), 409)
         except MissingField as exc:
-            return _detail(hotline, number, str(exc), 400)
-        hotline.audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
+            return _detail(desk, number, str(exc), 400)
+        audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
                             status=order["status"])
         flash(f"work order {number}: {action} done, now {order['status']}", "ok")
         return redirect(f"/admin/work-orders/{number}", code=303)  # type: ignore[return-value]
@@ -61,9 +59,9 @@ def create_work_orders_web(hotline: Hotline) -> Blueprint:
     return bp
 
 
-def _detail(hotline: Hotline, number: str, error: str = "", status: int = 200) -> tuple[str, int]:
+def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200) -> tuple[str, int]:
     try:
-        order = hotline.desk.show(number)
+        order = desk.show(number)
     except NoSuchWorkOrder as exc:
         return render_template("error.html", status=404, message=str(exc)), 404
     return render_template("work_orders_detail.html", order=order, error=error,
