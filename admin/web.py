@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, g
 
 from admin.access import Access
+from admin.errors import answer_outages
 from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
 
@@ -47,6 +48,7 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
     app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE))
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
+    answer_outages(app)
 
     @app.context_processor
     def _layout() -> dict[str, Any]:

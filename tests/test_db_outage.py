@@ -277,3 +277,31 @@ def test_a_malformed_pending_work_order_does_not_hold_back_the_call_records(hotl
     with hotline.sql() as db:
         assert list(db.scalars(select(CallRecord.call_id))) == ["CA-next"]
         assert db.scalar(select(func.count()).select_from(WorkOrder)) == 0
+
+
+# -- the back office -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_the_back_office_answers_503_with_the_reason_while_the_database_is_away(
+        hotline: Hotline, private_postgres: PrivatePostgres) -> None:
+    from tests.conftest import API_TOKEN
+    from tests.web import SessionClient, add_user
+
+    add_user(hotline, "wang", "admin")
+    hotline.settings = hotline.settings.model_copy(update={"api_token": API_TOKEN})
+    app = create_app(hotline=hotline)
+    api, page = app.test_client(), SessionClient(app.test_client(), "wang")
+    token = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert api.get("/api/complaints", headers=token).status_code == 200
+    with private_postgres.outage():
+        for path in ("/api/complaints", "/api/records", "/api/reports/summary?from=2026-12-01&to=2026-12-06"):
+            reply = api.get(path, headers=token)
+            assert (reply.status_code, reply.get_json()) == (503, {"error": "database unavailable"}), path
+            assert reply.headers["Retry-After"] == "5"
+        reply = api.post("/api/complaints/202612060000001/resolve", headers=token, json={"by": "bo", "note": "x"})
+        assert reply.status_code == 503
+        shown = page("GET", "/admin/work-orders")  # a page of a logged-in supervisor
+        assert shown.status_code == 503 and "数据库不可用" in shown.get_data(as_text=True)
+        assert "127.0.0.1" not in shown.get_data(as_text=True)  # no host or port of the database
+    assert api.get("/api/complaints", headers=token).status_code == 200
