@@ -51,6 +51,7 @@ class MenuRepository:
     def __init__(self, sessions: sessionmaker[Session], client: redis.Redis) -> None:
         self._sessions, self._redis = sessions, client
         self._parsed: dict[tuple[str, int], Menu] = {}
+        self._seen_live: dict[str, int] = {}
         self._raise_live = register_lua(client, _RAISE_LIVE)
 
     def publish(self, source: str, published_by: str) -> Menu:
@@ -83,12 +84,31 @@ class MenuRepository:
         return self.version(name, self.live_version(name))
 
     def live_version(self, name: str) -> int:
-        """The version number new calls start on."""
+        """The version number new calls start on: Redis's number, else the SQL store's latest, put back
+        into Redis; while both are away, the last one this process saw."""
         try:
             raw = self._redis.get(live_menu_key(name))
         except redis.RedisError:
             raw = None  # Redis away: the SQL store still knows the latest version.
-        return int(raw) if raw else self._latest_version(name)
+        if raw:
+            version = self._seen_live[name] = int(raw)
+            return version
+        try:
+            version = self._latest_version(name)
+        except UNAVAILABLE:
+            known = max((v for v in (self._seen_live.get(name), self._newest_copy(name)) if v), default=None)
+            if known is None:
+                raise
+            log.warning("menu %s: live version %d assumed, database unavailable", name, known)
+            return known
+        # Redis lost the number (restarted without persistence, or new beside a database that has menus):
+        # without it every call would ask SQL, and every call would fail while the database is away.
+        try:
+            self._raise_live(keys=[live_menu_key(name)], args=[version])
+        except redis.RedisError as exc:
+            log.info("menu %s: live version not put back into Redis: %s", name, type(exc).__name__)
+        self._seen_live[name] = version
+        return version
 
     def history(self, name: str) -> list[PublishedVersion]:
         """Every published version of ``name``, oldest first."""
@@ -141,6 +161,16 @@ class MenuRepository:
         except redis.RedisError:
             return None
         return raw.decode() if isinstance(raw, bytes) else raw
+
+    def _newest_copy(self, name: str) -> int | None:
+        """The highest version copied to Redis: a process started while the database is away, after Redis
+        lost the live number, still starts calls on the newest menu it can read."""
+        try:
+            keys = list(self._redis.scan_iter(match=menu_source_key(name, 0)[:-1] + "*", count=1000))
+        except redis.RedisError:
+            return None
+        versions = [int(k.rsplit(b":" if isinstance(k, bytes) else ":", 1)[1]) for k in keys]
+        return max(versions, default=None)
 
     def _keep_copy(self, name: str, version: int, source: str) -> None:
         # Published versions never change: a copy needs no expiry, and an old one is never wrong.

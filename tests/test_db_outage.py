@@ -203,6 +203,38 @@ def test_a_process_started_during_the_outage_answers_calls_with_the_menu_copied_
     assert "hotline/apology" not in str(call.commands)
 
 
+def answers_both_channels(hotline: Hotline) -> None:
+    """A Twilio and a FastAGI caller reach the main menu and an agent's queue, with no apology."""
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    caller.press("3")
+    assert caller.said() == ["服务态度请按1，收费问题请按2，银行卡和账户问题请按3，其他问题请按4。"]
+    with serve_agi(hotline) as address:
+        call = AsteriskPeer(["0"]).dial(*address)
+    assert call.played[:2] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/main"]
+    assert "hotline/apology" not in str(call.commands)
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_new_redis_beside_a_database_that_has_menus_does_not_make_calls_need_the_database(
+        hotline: Hotline, settings: Settings, private_postgres: PrivatePostgres, prompts: Path) -> None:
+    # A new (or restarted, unpersisted) Redis next to a used database: the live menu number is only in SQL.
+    redis.Redis.from_url(hotline.redis_url).flushdb()
+    restarted = build_hotline(settings)
+    restarted.menus.ensure_published(settings.menu_name)  # what every process does at start
+    with private_postgres.outage():
+        answers_both_channels(restarted)
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_redis_losing_the_live_menu_during_a_database_outage_leaves_calls_on_the_menu_last_seen(
+        hotline: Hotline, private_postgres: PrivatePostgres, prompts: Path) -> None:
+    answers_both_channels(hotline)
+    with private_postgres.outage():
+        redis.Redis.from_url(hotline.redis_url).flushdb()  # Redis restarted without its data, meanwhile
+        answers_both_channels(hotline)
+
+
 @pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
 def test_a_complaint_made_twice_in_one_call_during_the_outage_gets_one_number(
         hotline: Hotline, private_postgres: PrivatePostgres) -> None:
