@@ -57,6 +57,8 @@ class HotlineAGI(AGI):  # type: ignore[misc]
         self._sock, self._reply_timeout_s = sock, reply_timeout_s
         self._got_sighup = False
         self.hangup_noticed = False
+        self.call_recorded = False
+        """The call's end is in the events: the server's error boundary records only calls that are not."""
         self.env = read_environment(rfile)
 
     def command(self, command: str, *args: str | int, timeout_s: float | None = None) -> AgiReply:

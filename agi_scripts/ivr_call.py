@@ -13,7 +13,7 @@ from agi_scripts.agi import HotlineAGI
 from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
 from agi_scripts.hold import AgiHold, HoldDeps
-from calls.call_events import emit_call_ended, emit_call_started
+from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started
 from calls.sessions import SessionStore
 from ivr import events as ev
 from ivr.engine import INTENT_OF_SKILL, Engine, MenuSource
@@ -84,8 +84,12 @@ def run_ivr_call(
             session, actions = deps.engine.step(menu, session, event)
     except (AgiHangup, AgiTimeout):
         session, _ = deps.engine.step(menu, session, ev.Hangup())
+    except Exception:
+        status, session.outcome = "failed", "error"  # on to the server's error boundary, recorded here
+        raise
     finally:
         emit_call_ended(deps.events, session, status)
+        agi.call_recorded = True
         _untrack(deps.hold, session.call_id)
         if deps.sessions is not None:
             deps.sessions.note_in_ivr(session.call_id, False)
@@ -150,12 +154,22 @@ def transfer_to_queue(agi: HotlineAGI, deps: IvrDeps, menu: Menu, query: dict[st
         result = AgiHold(agi, deps.hold, channel.say).wait_for_agent(request).result
     except (AgiHangup, AgiTimeout):
         pass
+    except Exception:
+        result = "error"
+        raise
     finally:
-        session.outcome = {"bridged": "routed", "hangup": "abandoned"}.get(result, "unanswered")
+        session.outcome = {"bridged": "routed", "hangup": "abandoned", "error": "error"}.get(result, "unanswered")
         session.ended = True
-        emit_call_ended(deps.events, session, "completed")
+        emit_call_ended(deps.events, session, "failed" if result == "error" else "completed")
+        agi.call_recorded = True
         _untrack(deps.hold, session.call_id)
     return session
+
+
+def record_failed_call(events: EventLog, env: dict[str, str], outbound: bool = False) -> None:
+    """The FastAGI server's error boundary met this call: it gets a record all the same."""
+    emit_call_failed(events, env.get("agi_uniqueid", "")[:64], "asterisk", env.get("agi_callerid", ""),
+                     _called(env), "outbound" if outbound else "inbound")
 
 
 def _called(env: dict[str, str]) -> str:

@@ -57,8 +57,9 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     allow_reuse_port = True
     request_queue_size = 4096  # a burst of calls (the kernel caps it at net.core.somaxconn)
 
-    def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S) -> None:
-        self.routes, self.env_timeout_s = routes, env_timeout_s
+    def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S,
+                 on_failure: Callable[[str, dict[str, str]], None] | None = None) -> None:
+        self.routes, self.env_timeout_s, self.on_failure = routes, env_timeout_s, on_failure
         self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
         super().__init__(address, _CallHandler)
@@ -133,6 +134,16 @@ class _CallHandler(socketserver.BaseRequestHandler):
             # The channel's one error boundary: log, apologise, hang up; the thread lives on.
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
             _apologise(wfile)
+            if not agi.call_recorded:
+                self._note_failure(agi.env)
+
+    def _note_failure(self, env: dict[str, str]) -> None:
+        if self.server.on_failure is None:
+            return
+        try:
+            self.server.on_failure(_script(env)[0], env)
+        except Exception as exc:  # noqa: BLE001 - the boundary itself must never fail
+            log.error("call %s: failure not recorded: %s", env.get("agi_uniqueid", "?"), redact(repr(exc)))
 
 
 def _close(*streams: object) -> None:

@@ -28,6 +28,15 @@ def emit_call_ended(events: EventLog, session: Session, status: str, duration_s:
     )
 
 
+def emit_call_failed(events: EventLog, call_id: str, channel: str, caller: str, called: str,
+                     direction: str = "") -> None:
+    """A call the hotline could not serve (its channel's error boundary): it still gets a whole record,
+    started and ended as failed. Harmless after the call's own events: a failure is never undone."""
+    events.emit("call_started", call_id=call_id, channel=channel, caller=mask_phone(caller),
+                caller_key=number_key(caller), called=called[:32], direction=direction[:16])
+    events.emit("call_ended", call_id=call_id, channel=channel, status="failed", outcome="error")
+
+
 def queue_request(session: Session, enqueue: act.Enqueue, channel: str) -> CallRequest:
     """What the router needs to queue a caller who reached a ``queue`` node, from either channel."""
     return CallRequest(

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -247,13 +247,19 @@ class ReturnVisits:
                 ReturnVisit.status == "scheduled", ReturnVisit.due_at < late)))
             stale = list(db.execute(select(VisitAttempt.visit_id, VisitAttempt.attempt).where(
                 VisitAttempt.disposition == "dialing", VisitAttempt.placed_at < late)))
+            # Answered long ago and still in the call: its end was missed (the database was away then).
+            unended = list(db.scalars(select(ReturnVisit.id).join(VisitAttempt, and_(
+                VisitAttempt.visit_id == ReturnVisit.id, VisitAttempt.attempt == ReturnVisit.attempts)).where(
+                ReturnVisit.status == "in_call", VisitAttempt.finished_at < late)))
         for visit_id, attempts in lost:
             self.enqueue(now, visit_id, attempts + 1)
         for visit_id, attempt in stale:
             log.warning("return visit %d attempt %d: no outcome after %s, counted as failed",
                         visit_id, attempt, self.policy.stale_after)
             self.finish_attempt(visit_id, attempt, "failed")
-        return len(lost) + len(stale)
+        for visit_id in unended:
+            self.call_ended(visit_id)
+        return len(lost) + len(stale) + len(unended)
 
     @staticmethod
     def _attempt(db: Session, visit_id: int, attempt: int) -> VisitAttempt | None:

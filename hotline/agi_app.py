@@ -10,7 +10,7 @@ from agi_scripts.agent_login import agent_login
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
 from agi_scripts.hold import HoldDeps, agent_answered
-from agi_scripts.ivr_call import IvrDeps, run_ivr_call, transfer_to_queue
+from agi_scripts.ivr_call import IvrDeps, record_failed_call, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from calls.menus import MenuNotFound
 from complaints.recording_links import record_recording
@@ -18,6 +18,7 @@ from hotline.app import Hotline
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
+from store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,10 @@ def build_routes(hotline: Hotline) -> Routes:
         try:
             run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", visit),), direction="outbound")
         finally:
-            hotline.visits.call_ended(int(visit))
+            try:
+                hotline.visits.call_ended(int(visit))
+            except UNAVAILABLE:  # the visits' sweep ends it once the database is back
+                log.warning("return visit %s: end not written, database unavailable", visit)
 
     def published_menu(name: str) -> Handler | None:
         # live() is one Redis GET and a cached parse: no SQL query on every call's route lookup.
@@ -87,9 +91,19 @@ def build_routes(hotline: Hotline) -> Routes:
     return routes
 
 
+AGENT_LEG_SCRIPTS = frozenset({"agent-answered", "agent-login"})
+"""Scripts run on an agent's own channel: not a customer's call, so no call record of their own."""
+
+
+def _record_failed_call(hotline: Hotline, script: str, env: dict[str, str]) -> None:
+    if script not in AGENT_LEG_SCRIPTS:
+        record_failed_call(hotline.events, env, outbound=script == "survey")
+
+
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
-    server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s)
+    server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s,
+                           on_failure=lambda script, env: _record_failed_call(hotline, script, env))
     log.info("FastAGI on %s:%d, scripts: agi://%s:%d/%s", s.agi_host, server.server_address[1],
              s.agi_host, server.server_address[1], s.menu_name)
     return server

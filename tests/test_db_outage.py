@@ -236,6 +236,26 @@ def test_redis_losing_the_live_menu_during_a_database_outage_leaves_calls_on_the
 
 
 @pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_fastagi_call_that_meets_the_error_boundary_still_gets_a_whole_record(
+        hotline: Hotline, settings: Settings, private_postgres: PrivatePostgres, prompts: Path) -> None:
+    redis.Redis.from_url(hotline.redis_url).flushdb()  # nothing of the menus left anywhere but in SQL
+    consumer = records_consumer(hotline)
+    with private_postgres.outage():
+        fresh = build_hotline(settings)  # a FastAGI process started now cannot know any menu
+        with serve_agi(fresh) as address:
+            peer = AsteriskPeer(["0"])
+            call = peer.dial(*address)
+    assert "hotline/apology" in str(call.commands)  # the boundary's apology: nothing else could be said
+    drain(consumer, hotline)
+    with hotline.sql() as db:
+        row = db.scalar(select(CallRecord).where(CallRecord.call_id == peer.uniqueid))
+    assert row is not None, "the failed call has no record"
+    assert (row.outcome, row.end_status, row.channel, row.direction, row.caller_masked) == (
+        "failed", "failed", "asterisk", "inbound", "138****5678")
+    assert row.started_at is not None and row.ended_at is not None
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
 def test_a_complaint_made_twice_in_one_call_during_the_outage_gets_one_number(
         hotline: Hotline, private_postgres: PrivatePostgres) -> None:
     caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)

@@ -91,6 +91,27 @@ def test_the_outcome_follows_from_what_happened(sql: sessionmaker, events: list[
     assert record(sql, "c").outcome == outcome
 
 
+@pytest.mark.parametrize("order", ["boundary last", "boundary first", "separate batches, boundary first"])
+def test_a_call_that_met_the_error_boundary_stays_failed_whatever_order_its_ends_arrive_in(
+        sql: sessionmaker, order: str) -> None:
+    own_end = call_ended("c", at=T0 + 5, outcome="hangup")  # the call's own end, written on the way out
+    boundary = [{"type": "call_started", "ts": f"{T0 + 6:.3f}", "call_id": "c", "channel": "asterisk",
+                 "caller": "138****5678", "direction": "inbound"},
+                {"type": "call_ended", "ts": f"{T0 + 6:.3f}", "call_id": "c", "channel": "asterisk",
+                 "status": "failed", "outcome": "error"}]
+    writer = RecordWriter(sql)
+    if order == "boundary last":
+        writer.write([own_end, *boundary])
+    elif order == "boundary first":
+        writer.write([*boundary, own_end])
+    else:
+        writer.write(boundary)
+        writer.write([own_end])
+    row = record(sql, "c")
+    assert (row.outcome, row.end_status, row.intent) == ("failed", "failed", "inquiry")
+    assert count(sql) == 1
+
+
 def test_a_late_answer_event_turns_an_ended_call_into_a_routed_one(sql: sessionmaker) -> None:
     events = routed_call("CA-2")
     writer = RecordWriter(sql)

@@ -395,6 +395,24 @@ def test_sweep_requeues_a_lost_job_and_fails_a_call_whose_outcome_never_came(
     assert rig.dial(local(2, 11, 25, 1), lost, 1) == "attempt 1: pending"
 
 
+def test_sweep_completes_an_answered_visit_whose_end_was_missed(
+    sql: sessionmaker, twilio_api: LocalHttpServer,
+) -> None:
+    rig = make_rig(sql, {"twilio": twilio_dialer(twilio_api.url)})
+    visit_id = rig.visit(rig.resolve(local(2, 10), channel="twilio")).id
+    assert rig.dial(local(2, 11), visit_id, 1) == "attempt 1: pending"
+    rig.now.at = local(2, 11, 1)
+    rig.visits.finish_attempt(visit_id, 1, "answered")  # the customer took the survey call ...
+    # ... and its end never reached the database (it was away when the call ended)
+    rig.now.at = local(2, 11, 10)
+    assert rig.visits.sweep() == 0, "a survey call may still be going on"
+    rig.now.at = local(2, 11, 20)
+    assert rig.visits.sweep() == 1
+    visit = next(v for v in rig.visit_rows() if v.id == visit_id)
+    assert (visit.status, aware(visit.finished_at)) == ("completed", local(2, 11, 20))
+    assert rig.visits.sweep() == 0
+
+
 def test_twilio_refusing_the_call_is_a_failed_attempt_and_retried(sql: sessionmaker) -> None:
     error = {"code": 21215, "message": "Geo permission not enabled", "status": 400}
     server = LocalHttpServer(lambda request: Reply.json(400, error)).start()

@@ -61,8 +61,11 @@ def apply_event(row: dict[str, Any], kind: str, event: Mapping[str, str]) -> Non
         _number(row, "menu_version", event.get("menu_version"), int)
     elif kind == "call_ended":
         _latest(row, "ended_at", at)
+        failed = row.get("end_status") == "failed"
         _given(row, event, channel="channel", intent="intent", language="language", end_status="status",
                ivr_outcome="outcome")
+        if failed:  # the error boundary's end and the call's own may come in either order
+            row["end_status"] = "failed"
         if event.get("verified"):
             row["verified"] = row.get("verified") or event["verified"] == "yes"
         path = _json_list(event.get("ivr_path"))
