@@ -4,9 +4,11 @@ Both sides call in here; the recordings store notes the link in the audio's meta
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recordings.store import StoredAudio
@@ -15,6 +17,8 @@ from store.models import Recording, WorkOrder
 
 if TYPE_CHECKING:
     from complaints.pending_writes import PendingWrites
+
+log = logging.getLogger(__name__)
 
 
 def link_recording(db: Session, recording_ref: str, work_order: str) -> str | None:
@@ -54,3 +58,11 @@ def record_recording(sql: sessionmaker[Session], meta: StoredAudio, pending: Pen
         if pending is None:
             raise
         pending.recording(meta)
+    except IntegrityError:
+        # The name is taken: the same audio stored again is nothing; other audio means call ids repeat
+        # (two Asterisk servers without their own systemname): the caller's call goes on, the file is kept.
+        with sql() as db:
+            same = db.scalar(select(Recording.sha256).where(Recording.ref == meta.ref)) == meta.sha256
+        if not same:
+            log.error("recording %s of call %s not indexed: another recording has that name (kept at %s)",
+                      meta.ref, meta.call_id, meta.path)

@@ -10,6 +10,7 @@ Exit status 1 when a check fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import random
@@ -31,6 +32,7 @@ from sqlalchemy import create_engine
 from simulate import checks
 from simulate.asterisk import SimAsterisk
 from simulate.clock import DayClock, Measurements
+from simulate.database import describe, fill_with_an_earlier_day, own_schema
 from simulate.judge import events_stream_of_the_day, judge, privacy
 from simulate.phones import AgentPhones
 from simulate.plan import ID_LAST6, CallPlan, DayPlan, make_plan
@@ -70,6 +72,8 @@ class DayRun:
     faults: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    id_epoch: int = field(default_factory=lambda: int(time.time()))
+    """Asterisk's uniqueids are ``<epoch>.<sequence>``: from the real clock, so days never share one."""
 
 
 # -- one call ------------------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def _asterisk_call(run: DayRun, call: CallPlan) -> CallResult:
     peer = SimAsterisk(list(call.keys), caller=call.caller, clock=run.clock, measured=run.measured,
                        phones=run.phones, talk_day_s=call.talk_s, hangup_after_steps=call.hangup_after_steps,
                        patience_s=run.clock.real(call.patience_s), timeout_s=30.0,
-                       uniqueid=f"{1764000000 + call.index // 1000}.{call.index % 1000}{call.index}")
+                       uniqueid=f"{run.id_epoch + call.index // 1000}.{call.index}")
     try:
         result = peer.dial("127.0.0.1", run.hotline.agi_port)
     except OSError as exc:
@@ -217,14 +221,33 @@ class Options:
     database_url: str | None = None
     db_outage_s: float = 30.0
     folder: Path | None = None
+    earlier_day_calls: int = 0
+    """Fill the database with an earlier day of this many calls first, as a database in service is."""
     threads: int = 600
     json_path: Path | None = None
     """Also write the figures to this file."""
 
 
 def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[checks.Verdict, dict[str, Any]]:
-    plan = make_plan(options.calls, options.agents, options.seed)
+    """The day in a database of its own: PostgreSQL gets a new schema in the database named (kept when
+    ``folder`` is given, for a look afterwards), SQLite a file in the day's folder; both filled with an
+    earlier day first when ``earlier_day_calls`` is set."""
     folder = options.folder or Path(tempfile.mkdtemp(prefix="hotline-day-"))
+    with contextlib.ExitStack() as stack:
+        url = options.database_url
+        if url:
+            url = stack.enter_context(own_schema(url, keep=options.folder is not None))
+            out(f"database: schema {url.rsplit('search_path%3D', 1)[-1]} of {url.split('@')[-1].split('?')[0]}")
+        if options.earlier_day_calls:
+            filled = fill_with_an_earlier_day(url or f"sqlite:///{folder / 'var' / 'hotline.db'}",
+                                              options.earlier_day_calls, options.seed + 1)
+            out(f"database filled with an earlier day: {describe(filled)}")
+        return _play_day(options, folder, url, out)
+
+
+def _play_day(options: Options, folder: Path, database_url: str | None,
+              out: Callable[[str], None]) -> tuple[checks.Verdict, dict[str, Any]]:
+    plan = make_plan(options.calls, options.agents, options.seed)
     measured = Measurements()
     phones = AgentPhones(options.seed)
     port = free_port()
@@ -234,7 +257,7 @@ def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[check
                         options.seed)
     out(f"day: {options.calls} calls, {options.agents} agents, a day in {options.day_seconds:.0f} s "
         f"(x{clock.scale:.0f}), seed {options.seed}, in {folder}")
-    hotline = start_hotline(folder, clock.scale, port, auth_token, cloud.api_base, options.database_url)
+    hotline = start_hotline(folder, clock.scale, port, auth_token, cloud.api_base, database_url)
     sampler = RssSampler(hotline)
     try:
         _seed_cards(hotline, plan)
@@ -319,11 +342,14 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", help="PostgreSQL (behind a proxy the outage cuts); default SQLite")
     parser.add_argument("--db-outage-s", type=float, default=30.0)
-    parser.add_argument("--folder", type=Path, help="keep the hotline's files here (default: a temp folder)")
+    parser.add_argument("--folder", type=Path, help="keep the hotline's files (and the PostgreSQL schema) here "
+                        "(default: a temp folder, the schema dropped)")
+    parser.add_argument("--earlier-day-calls", type=int, default=0, metavar="N",
+                        help="fill the database with an earlier day of N calls first, as one in service is")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     return Options(args.calls, args.agents, args.day_seconds, args.seed, args.database_url, args.db_outage_s,
-                   args.folder, json_path=args.json)
+                   args.folder, args.earlier_day_calls, json_path=args.json)
 
 
 def main(argv: list[str] | None = None) -> int:

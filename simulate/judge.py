@@ -40,7 +40,8 @@ def judge(run: DayRun, stats: dict[str, float], ended_at: dt.datetime,
     }
     verdict.add("the simulator played every call", not run.measured.counts.get("simulator_errors"),
                 f"{run.measured.counts.get('simulator_errors', 0)} calls broke off in the simulator itself")
-    figures["records"] = checks.check_records(engine, started, verdict)
+    day_began = dt.datetime.fromtimestamp(run.id_epoch - 60, dt.UTC)
+    figures["records"] = checks.check_records(engine, started, verdict, day_began)
     complaints = {r.call_id for r in results if r.recorded_complaint}
     figures["work_orders"] = checks.check_work_orders(engine, complaints, verdict)
     figures["visits"] = checks.check_visits(engine, ended_at, verdict)

@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 import wave
@@ -70,7 +71,10 @@ class TwilioCloud:
         self.validator = RequestValidator(auth_token)
         self.survey_answer_rate = survey_answer_rate
         self._rng, self._rng_lock = random.Random(seed), threading.Lock()
+        # Twilio's SIDs are unique across days and accounts: a second day on one database must not meet
+        # the first day's calls (https://www.twilio.com/docs/glossary/what-is-a-sid).
         self._sids = itertools.count(1)
+        self._sid_nonce = secrets.randbits(64)
         self._waiting: dict[str, Waiting] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
@@ -90,7 +94,7 @@ class TwilioCloud:
         self.server.server_close()
 
     def new_sid(self, prefix: str = "CA") -> str:
-        return f"{prefix}{next(self._sids):032x}"
+        return f"{prefix}{self._sid_nonce:016x}{next(self._sids):016x}"
 
     # -- the wire ------------------------------------------------------------------------------
 

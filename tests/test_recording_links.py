@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from admin.recordings.web import SALT
 from complaints.recording_links import record_recording
 from hotline.app import Hotline
+from store.models import Recording
 from tests.web import SessionClient, add_user
 
 AUDIO = b"RIFF" + bytes(range(256)) * 40
@@ -99,3 +101,14 @@ def _token_from_the_past(secret: str, claim: dict[str, str], age_s: int) -> str:
             return int(time.time()) - age_s
 
     return URLSafeTimedSerializer(secret, salt=SALT, signer=Earlier).dumps(claim)
+
+
+def test_a_recording_indexed_again_is_harmless_and_a_name_taken_by_other_audio_keeps_the_first(
+        hotline: Hotline, stored: str, caplog: pytest.LogCaptureFixture) -> None:
+    again = hotline.recordings.save(stored, "CA0001", AUDIO, 3.5, work_order="261125000001")
+    record_recording(hotline.sql, again)  # a replayed write: nothing to say
+    other = hotline.recordings.save(stored, "CA0002", AUDIO[::-1], 2.0)  # call ids repeating across servers
+    record_recording(hotline.sql, other)  # the caller's call must not fail over it
+    assert "another recording has that name" in caplog.text and caplog.text.count("another recording") == 1
+    with hotline.sql() as db:
+        assert [(r.call_id, r.sha256) for r in db.scalars(select(Recording))] == [("CA0001", again.sha256)]
