@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,7 +47,8 @@ def _engine(url: str, timeout_s: float) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=timeout_s,
                              connect_args={"connect_timeout": seconds, "keepalives": 1, "keepalives_idle": 10,
                                            "keepalives_interval": 2, "keepalives_count": 3,
-                                           "tcp_user_timeout": seconds * 1000})
+                                           "tcp_user_timeout": seconds * 1000,
+                                           "options": _server_options(url, seconds * 1000)})
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,16 @@ def _engine(url: str, timeout_s: float) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _server_options(url: str, timeout_ms: int) -> str:
+    """A server that accepts but does not answer (a lock held by a stuck job, a disk stalled) cancels the
+    statement after ``timeout_ms``: psycopg raises ``QueryCanceled``, an ``OperationalError``, so the call
+    takes its outage path instead of waiting past Twilio's 15 s. Options given in the URL (a search path)
+    are kept: these come after them."""
+    given = make_url(url).query.get("options", "")
+    given = given if isinstance(given, str) else " ".join(given)
+    return f"{given} -c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}".strip()
 
 
 WRITE_LOCK = "sqlite_write_lock"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -357,3 +359,32 @@ def test_the_back_office_answers_503_with_the_reason_while_the_database_is_away(
         assert shown.status_code == 503 and "数据库不可用" in shown.get_data(as_text=True)
         assert "127.0.0.1" not in shown.get_data(as_text=True)  # no host or port of the database
     assert api.get("/api/complaints", headers=token).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_server_that_accepts_but_does_not_answer_sends_the_complaint_to_its_outage_path_in_time(
+        hotline: Hotline, database_url: str) -> None:
+    # A stuck job holds a lock on the work orders: the server takes the statement and never answers it.
+    stuck = sqlalchemy.create_engine(database_url).connect()
+    stuck.exec_driver_sql("BEGIN")
+    stuck.exec_driver_sql("LOCK TABLE work_orders IN ACCESS EXCLUSIVE MODE")
+    let_go = threading.Timer(20, stuck.rollback)  # at the latest: a hotline that waits fails, not hangs
+    let_go.start()
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    try:
+        caller.dial()
+        caller.press("3")
+        caller.press("2")
+        began = time.monotonic()
+        caller.record("RE-locked", 10)
+        waited = time.monotonic() - began
+        number = heard_number(caller.said())  # the number was given all the same, for the pending write
+        caller.hang_up()
+    finally:
+        let_go.cancel()
+        stuck.rollback()
+        stuck.close()
+    assert waited < 10, f"the caller waited {waited:.1f} s for a locked table (Twilio gives up at 15 s)"
+    drain(records_consumer(hotline), hotline)
+    with hotline.sql() as db:
+        assert [o.number for o in db.scalars(select(WorkOrder))] == [number]
