@@ -279,6 +279,10 @@ class TcpProxy:
             hide_password=False)
         threading.Thread(target=self._accept, name="db-proxy", daemon=True).start()
 
+    @property
+    def down(self) -> bool:
+        return self._down.is_set()
+
     @contextmanager
     def cut(self) -> Iterator[None]:
         self._down.set()

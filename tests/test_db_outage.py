@@ -9,6 +9,7 @@ after their busy timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -21,9 +22,12 @@ import redis
 import sqlalchemy
 from sqlalchemy import func, select
 
-from hotline.app import Hotline, build_hotline, create_app
+from hotline.app import Hotline, build_hotline, create_app, prepare
 from hotline.settings import Settings
+from recordings.prompts import write_placeholder_prompts
 from routing.keys import EVENTS_STREAM
+from simulate.database import fill_with_an_earlier_day
+from simulate.stack import TcpProxy
 from softphone.agi_peer import AsteriskPeer, PeerCall
 from store.db import connect
 from store.models import CallRecord, DemoCard, MenuVersion, Recording, WorkOrder
@@ -135,12 +139,15 @@ def assert_answered(agi: dict[str, tuple[AsteriskPeer, PeerCall]]) -> None:
         assert "hotline/apology" not in str(call.commands), f"the {kind} call was dropped with an apology"
 
 
-def assert_written_once(hotline: Hotline, call_ids: list[str]) -> dict[str, WorkOrder]:
-    """One record per call, none twice; returns the work orders by call id."""
+def assert_written_once(hotline: Hotline, call_ids: list[str], among_others: bool = False) -> dict[str, WorkOrder]:
+    """One record per call, none twice (and no other record, unless the database held some before);
+    returns the work orders by call id."""
     with hotline.sql() as db:
         counts = dict(db.execute(select(CallRecord.call_id, func.count()).group_by(CallRecord.call_id)).all())
         orders = {o.call_id: o for o in db.scalars(select(WorkOrder))}
         order_counts = db.execute(select(WorkOrder.call_id, func.count()).group_by(WorkOrder.call_id)).all()
+    if among_others:
+        counts = {call_id: n for call_id, n in counts.items() if call_id in call_ids}
     assert counts == dict.fromkeys(call_ids, 1)
     assert all(n == 1 for _, n in order_counts)
     return orders
@@ -388,3 +395,60 @@ def test_a_server_that_accepts_but_does_not_answer_sends_the_complaint_to_its_ou
     drain(records_consumer(hotline), hotline)
     with hotline.sql() as db:
         assert [o.number for o in db.scalars(select(WorkOrder))] == [number]
+
+
+# -- connections cut at the moment each service runs, on a database in service ----------------------
+
+SERVICE_CUTS = {
+    # service: (keys before it, the prompt asking for its input, its input, what the caller gets)
+    "bank.lookup_card": (["1"], "inquiry_card", [CARD + "#"], ("inquiry", "5")),
+    "bank.verify_pin": (["1", CARD + "#"], "inquiry_pin", [PIN], ("inquiry", "5")),
+    "bank.freeze_card": (["2", CARD + "#"], "loss_id", [ID_LAST6], ("loss", "10")),
+    "complaint.open": (["3", "2"], "complaint_record", ["record:3", ""], None),
+}
+
+
+@pytest.fixture
+def cut_hotline(settings: Settings, private_postgres_url: str) -> Iterator[tuple[Hotline, TcpProxy]]:
+    """A hotline whose PostgreSQL already holds an earlier day, reached through a proxy that cuts it."""
+    fill_with_an_earlier_day(private_postgres_url, 2000, seed=5)
+    proxy = TcpProxy(private_postgres_url)
+    hotline = prepare(settings.model_copy(update={"database_url": proxy.url}))
+    write_placeholder_prompts(hotline.menus.live(settings.menu_name), settings.recordings_dir / "prompts")
+    yield hotline, proxy
+    proxy.close()
+
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+@pytest.mark.parametrize("service", list(SERVICE_CUTS))
+def test_connections_cut_as_a_service_runs_take_the_menus_error_branch_on_both_channels(
+        cut_hotline: tuple[Hotline, TcpProxy], service: str) -> None:
+    hotline, proxy = cut_hotline
+    before, prompt, given, queued_as = SERVICE_CUTS[service]
+    consumer = records_consumer(hotline)
+    # Twilio: the caller's next key runs the service, with every pooled connection just cut.
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    for key in before:
+        caller.press(key)
+    with proxy.cut():
+        if queued_as is None:
+            caller.record("RE-cut", 10)
+        else:
+            caller.press(given[0])
+        caller.hang_up()
+    # FastAGI: the cut comes as the prompt asking for the service's input plays.
+    with contextlib.ExitStack() as outage, serve_agi(hotline) as address:
+        def cut_at(sound: str) -> None:
+            if sound.endswith(f"/{prompt}") and not proxy.down:
+                outage.enter_context(proxy.cut())
+        peer = AsteriskPeer([*before, *given], on_play=cut_at)
+        call = peer.dial(*address)
+    assert "hotline/apology" not in str(call.commands)
+    if queued_as is not None:
+        assert queued(hotline, caller.call_sid) == queued(hotline, peer.uniqueid) == queued_as
+    drain(consumer, hotline)
+    orders = assert_written_once(hotline, [caller.call_sid, peer.uniqueid], among_others=True)
+    if queued_as is None:  # the number each caller heard is the one their work order got
+        assert orders[caller.call_sid].number == heard_number(caller.said())
+        assert heard_over_agi(call, orders[peer.uniqueid].number)
