@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -19,7 +20,7 @@ from routing.config import DEFAULT_QUEUES, QueueConfig
 from routing.estimates import WaitEstimate, WaitEstimator
 from routing.exceptions import NotWaiting
 from routing.keys import events_stream, router_prefix
-from routing.scripts import Clock, RouterScripts
+from routing.scripts import Clock, RouterScripts, register_lua
 
 CALL_STATES = ("waiting", "offered", "busy", "callback")
 
@@ -98,6 +99,9 @@ class TickResult:
     ended: list[Ended]
 
 
+_NOTE_CALL = Path(__file__).parent / "lua" / "note_call.lua"
+
+
 class Router:
     """Typed front of the router scripts. ``clock`` is injectable: tests move time by hand."""
 
@@ -111,6 +115,7 @@ class Router:
         self.lease_s, self.vip_boost = lease_s, vip_boost
         self.scripts = RouterScripts(client, self.prefix, self.events_stream, clock, utc_offset_s)
         self.estimator = WaitEstimator(client, self.prefix)
+        self._note_call = register_lua(client, _NOTE_CALL)
 
     def configure(self) -> None:
         """Store the queue settings where the scripts read them (every process may do it: same values)."""
@@ -233,17 +238,17 @@ class Router:
 
     def note_announced(self, call_id: str, at: float) -> None:
         """The caller was last told their place and expected wait at ``at`` (the hold loops pace it)."""
-        self.redis.hset(self.key(f"call:{call_id}"), "announced_at", f"{at:.3f}")
+        self._note_call(keys=[self.key(f"call:{call_id}")], args=["announced_at", f"{at:.3f}"])
 
     def note_agent_leg(self, call_id: str, leg: str) -> None:
         """The channel's id of the call ringing the agent, so it can be cancelled."""
-        self.redis.hset(self.key(f"call:{call_id}"), "agent_leg", leg)
+        self._note_call(keys=[self.key(f"call:{call_id}")], args=["agent_leg", leg])
 
     def call(self, call_id: str) -> CallView | None:
         """Where a call stands: state, queue, position, expected wait, agent."""
         data = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key(f"call:{call_id}")).items()}
-        if not data:
-            return None
+        if "state" not in data or "skill" not in data:
+            return None  # never queued, ended, or a stub an older hotline left behind
         now, queue = self.clock(), f"{data['skill']}:{data['language']}"
         estimate = WaitEstimate(0, None, False)
         if data["state"] in ("waiting", "callback"):

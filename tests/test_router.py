@@ -395,3 +395,15 @@ def test_removing_a_ringing_agent_puts_the_call_back_and_says_so(router: Router,
     assert router.call("c1").state == "waiting"  # type: ignore[union-attr]
     assert events(router, "call_requeued")[0]["reason"] == "agent removed"
     assert registry.get("ann") is None
+
+
+def test_a_hold_loop_or_agent_leg_noting_a_call_just_after_it_ended_brings_nothing_back(
+        router: Router, clock: Clock) -> None:
+    router.enqueue(call("c1"))
+    router.note_announced("c1", clock())
+    assert router.call("c1") is not None
+    router.end_call("c1", "caller_hangup")
+    router.note_announced("c1", clock())  # the hold loop's late request
+    router.note_agent_leg("c1", "CA-agent")  # the agent leg's late request
+    assert router.call("c1") is None  # no stub without skill or state (it made /twilio/agent/connect fail)
+    assert not router.redis.exists(router.key("call:c1"))
