@@ -46,11 +46,30 @@ class Measurements:
     latency_ms: dict[tuple[str, int], list[float]] = field(default_factory=lambda: defaultdict(list))
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     problems: list[str] = field(default_factory=list)
+    spans: list[tuple[str, float, float]] = field(default_factory=list)
+    """Every request as (kind, sent, answered), monotonic seconds: what an outage window held up."""
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Outages by fault name: (began, ended), monotonic seconds."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def latency(self, kind: str, hour: int, seconds: float) -> None:
+        answered = time.monotonic()
         with self._lock:
             self.latency_ms[(kind, hour)].append(seconds * 1000)
+            self.spans.append((kind, answered - seconds, answered))
+
+    def window(self, name: str, began: float, ended: float) -> None:
+        with self._lock:
+            self.windows[name] = (began, ended)
+
+    def held_beyond(self, name: str, kind: str) -> list[float]:
+        """Milliseconds each ``kind`` request that was waiting when outage ``name`` ended took after its end."""
+        if name not in self.windows:
+            return []
+        began, ended = self.windows[name]
+        with self._lock:
+            return sorted((answered - ended) * 1000 for k, sent, answered in self.spans
+                          if k == kind and sent < ended and answered > ended and answered > began)
 
     def count(self, what: str, n: int = 1) -> None:
         with self._lock:

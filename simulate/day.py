@@ -166,7 +166,7 @@ def back_office(run: DayRun, seed: int) -> None:
 
 def faults(run: DayRun, db_outage_s: float) -> None:
     actions: dict[str, Callable[[], str]] = {
-        "redis_restart": lambda: _timed(run.hotline.restart_redis),  # stop, then start at once
+        "redis_restart": lambda: _timed(run.hotline.restart_redis, run.measured, "redis_restart"),  # stop, start
         "worker_sigkill": lambda: f"pid {run.hotline.kill_one('worker', signal.SIGKILL)}",
         "web_restart": lambda: f"pid {run.hotline.kill_one('web', signal.SIGTERM)} (graceful)",
         "agi_restart": lambda: f"pid {run.hotline.kill_one('agi', signal.SIGTERM)}",
@@ -187,10 +187,12 @@ def faults(run: DayRun, db_outage_s: float) -> None:
             run.faults.append(f"{_hhmm(began)} {name}: {detail}")
 
 
-def _timed(action: Callable[[], None]) -> str:
+def _timed(action: Callable[[], None], measured: Measurements, name: str) -> str:
     began = time.monotonic()
     action()
-    return f"down {time.monotonic() - began:.1f} s"
+    ended = time.monotonic()
+    measured.window(name, began, ended)
+    return f"down {ended - began:.1f} s"
 
 
 def _phone_dead(run: DayRun) -> str:

@@ -30,6 +30,12 @@ def report(run: DayRun, verdict: checks.Verdict, figures: dict[str, Any], out: C
         figures[f"{kind}_ms"] = {"p50": percentile(values, 50), "p99": percentile(values, 99), "n": len(values)}
         out(f"  whole day {kind}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
             f"{len(values)} steps")
+    for kind in ("webhook", "agi"):
+        held = run.measured.held_beyond("redis_restart", kind)
+        if held:  # what the restart hour's p99 is made of: waiting for Redis, and how long after it was back
+            figures[f"redis_restart_{kind}_after_ms"] = {"n": len(held), "p99": percentile(held, 99), "max": held[-1]}
+            out(f"  {kind} requests waiting when Redis came back: {len(held)}, answered within "
+                f"p99 {percentile(held, 99):.0f} ms, max {held[-1]:.0f} ms of its return")
     out("peak RSS (MB): " + ", ".join(f"{role} {mb:.0f}" for role, mb in figures["peak_rss_mb"].items()))
     out("counts: " + ", ".join(f"{k} {v}" for k, v in sorted(run.measured.counts.items())))
     for problem in run.measured.problems[:15]:
