@@ -39,6 +39,7 @@ from bank.core_banking import DemoBank, HttpBank
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.sessions import SessionStore
+from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
 from complaints.recording_links import record_recording, recording_known, work_order_for
@@ -193,7 +194,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     ), hotline.router, hotline.connector)
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu), hotline.engine, hotline.menus, hotline.sessions,
-        hotline.events, hold,
+        hotline.events, hold, Tombstones(hotline.redis),
     )
     fetcher = RecordingFetcher(
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,

@@ -3,12 +3,9 @@ credentials, from the configured Twilio API only, and kept on disk and in SQL be
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import re
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,53 +19,9 @@ from store.models import Recording, WorkOrder
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_media import MediaServer, wav_bytes
 
 SID = "RE0123456789abcdef0123456789abcdef"
-BASIC_AUTH = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>[^/]+)\.wav")
-
-
-def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
-    """A small, real WAV file whose samples are not all the same."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join((i * 37 % 65536).to_bytes(2, "little") for i in range(int(seconds * rate))))
-    return out.getvalue()
-
-
-class MediaServer:
-    """Twilio's media endpoint: ``<RecordingSid>.wav`` behind basic auth with the account SID and token."""
-
-    def __init__(self) -> None:
-        self.audio: dict[str, bytes] = {}
-        self.failure: int | None = None
-        self.redirect_to: str | None = None
-        self.http = LocalHttpServer(self._answer).start()
-
-    @property
-    def base(self) -> str:
-        return self.http.url
-
-    def recording_url(self, sid: str) -> str:
-        """The RecordingUrl Twilio sends: the media without an extension."""
-        return f"{self.base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
-
-    def _answer(self, request: SeenRequest) -> Reply:
-        if request.headers.get("authorization") != BASIC_AUTH:
-            return Reply(401, b"authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-        if self.failure:
-            return Reply(self.failure, b"media not available")
-        match = MEDIA_PATH.fullmatch(request.path)
-        if request.method != "GET" or not match or match["account"] != ACCOUNT_SID:
-            return Reply(404)
-        if match["sid"] not in self.audio:
-            return Reply(404)
-        if self.redirect_to:
-            return Reply(302, headers={"Location": f"{self.redirect_to}/{match['sid']}.wav"})
-        return Reply(200, self.audio[match["sid"]], {"Content-Type": "audio/x-wav"})
 
 
 class Storage:
@@ -85,7 +38,7 @@ class Storage:
 
 @pytest.fixture
 def media() -> Iterator[MediaServer]:
-    server = MediaServer()
+    server = MediaServer(ACCOUNT_SID, AUTH_TOKEN)
     yield server
     server.http.stop()
 
@@ -162,7 +115,7 @@ def test_completed_recording_is_kept_beside_its_work_order(
     [fetch] = media.http.requests
     assert fetch.method == "GET"
     assert fetch.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.wav"
-    assert fetch.headers["authorization"] == BASIC_AUTH
+    assert fetch.headers["authorization"] == media.basic_auth
 
 
 def test_repeated_callback_downloads_and_records_once(

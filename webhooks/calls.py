@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from twilio.twiml.voice_response import VoiceResponse
+
 from calls.call_events import emit_call_ended, emit_call_started, queue_request
 from calls.sessions import SessionStore
+from calls.tombstones import Finished, Tombstones
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
@@ -51,10 +54,10 @@ class OutboundStart:
 class TwilioCalls:
     def __init__(
         self, config: ChannelConfig, engine: Engine, menus: MenuSource,
-        sessions: SessionStore, events: EventLog, hold: TwilioHold,
+        sessions: SessionStore, events: EventLog, hold: TwilioHold, tombstones: Tombstones,
     ) -> None:
         self.config, self.engine, self.menus = config, engine, menus
-        self.sessions, self.events, self.hold = sessions, events, hold
+        self.sessions, self.events, self.hold, self.tombstones = sessions, events, hold, tombstones
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
@@ -64,9 +67,12 @@ class TwilioCalls:
         stored = self.sessions.load(call_id)
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
+        if stored is None and seq is not None:
+            finished = self.tombstones.claim(call_id)
+            if finished is not None:
+                return self._late(finished, form, timed_out)
+            log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
         if stored is None:
-            if seq is not None:
-                log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
             menu, call = self._start(call_id, form, outbound, language)
             session, actions = self.engine.start(menu, call)
         else:
@@ -107,9 +113,22 @@ class TwilioCalls:
             return
         session = stored.session
         if not session.ended:
+            self.tombstones.bury(session)  # the Record or Enqueue action may still be on its way
+        if not session.ended:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+
+    def _late(self, finished: Finished, form: Mapping[str, str], timed_out: bool) -> str:
+        """A step of a call whose status callback came first: do what the step is for (a recording left by
+        hanging up still opens its complaint), with no caller to answer, no queue, no second record."""
+        event = _event(form, timed_out)
+        if finished.session is not None and isinstance(event, ev.RecordingSaved):
+            session = finished.session
+            self.engine.step(self.menus.version(session.menu, session.menu_version), session, event)
+        hangup = VoiceResponse()
+        hangup.hangup()
+        return str(hangup)
 
     def _start(
         self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None, language: str | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ class TwilioCaller:
         self.caller, self.called = caller, called
         self.twiml: ET.Element | None = None
         self.transcript: list[str] = []
+        self._enqueue_action = ""
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -46,6 +48,39 @@ class TwilioCaller:
 
     def hang_up(self, status: str = "completed") -> int:
         return self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code
+
+    # -- hanging up in the middle of a verb ------------------------------------------------------
+    # At a hang-up Twilio sends the verb's action, the recording's status callback and the call's final status
+    # callback as separate requests, with no documented order between them; a status callback may come twice
+    # ("make handlers idempotent": https://www.twilio.com/docs/usage/webhooks/webhooks-overview). So these post
+    # them in the ``order`` the test names, each name as often as it appears.
+
+    def hang_up_recording(self, sid: str, seconds: int, url: str, order: Sequence[str]) -> None:
+        """Hang up while <Record> runs: the action gets ``Digits=hangup`` and the recording
+        (https://www.twilio.com/docs/voice/twiml/record#action), the recordingStatusCallback its own post
+        (https://www.twilio.com/docs/voice/twiml/record#recordingstatuscallback)."""
+        action = self._action("Record")
+        recording = {"RecordingSid": sid, "RecordingDuration": str(seconds), "RecordingUrl": url}
+        self._in_order(order, {
+            "action": lambda: self.post_raw(action, Digits="hangup", **recording),
+            "recording": lambda: self.post_raw("/twilio/recording", RecordingStatus="completed", **recording),
+            "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
+        })
+
+    def hang_up_holding(self, order: Sequence[str], wait_url: str = "") -> None:
+        """Hang up on hold: the <Enqueue> action gets ``QueueResult=hangup``
+        (https://www.twilio.com/docs/voice/twiml/enqueue#action). The last document may be the waitUrl's,
+        whose <Hangup/> ended the call; the Enqueue action is still owed."""
+        action = self._enqueue_action
+        self._in_order(order, {
+            "action": lambda: self.post_raw(action, QueueResult="hangup", QueueTime="30"),
+            "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
+        })
+
+    def _in_order(self, order: Sequence[str], requests: dict[str, Callable[[], Any]]) -> None:
+        for name in order:
+            reply = requests[name]()
+            assert reply.status_code in (200, 204), (name, reply.status_code, reply.data)
 
     # -- reading what Twilio would do --------------------------------------------------------
 
@@ -77,6 +112,9 @@ class TwilioCaller:
         assert reply.status_code == 200, reply.data
         assert reply.mimetype == "text/xml"
         self.twiml = ET.fromstring(reply.data)
+        enqueue = self.twiml.find("Enqueue")
+        if enqueue is not None and "action" in enqueue.attrib:
+            self._enqueue_action = enqueue.attrib["action"]  # owed when the caller leaves the queue
         self.transcript.extend(self.said())
         return self.twiml
 
