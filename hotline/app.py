@@ -60,6 +60,7 @@ from store.redis_server import ensure_local_redis
 from webhooks import TwilioConfig, create_blueprint
 from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
+from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
 from webhooks.recordings import RecordingFetcher
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
@@ -202,7 +203,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         work_order_for=lambda ref: work_order_for(hotline.sql, ref),
         on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
     )
-    config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
+    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, s.twilio_hold_music_url))
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),

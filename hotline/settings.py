@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     twilio_queue_prefix: str = Field(default="hotline", alias="HOTLINE_TWILIO_QUEUE_PREFIX")
     twilio_number: str = Field(default="", alias="HOTLINE_TWILIO_NUMBER")
     """The hotline's Twilio number: caller id of the calls that ring agents and dial callbacks."""
+    backup_number: str = Field(default="", alias="HOTLINE_BACKUP_NUMBER")
+    """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
     """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
     twilio_hold_music_url: str = Field(

@@ -13,17 +13,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ivr.masking import redact
 from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
+from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
 from webhooks.recordings import RecordingFetcher, RecordingFetchFailed
 from webhooks.security import twilio_signed
-from webhooks.twiml import apology
 
 log = logging.getLogger(__name__)
-
-APOLOGY = (
-    "对不起，系统暂时无法处理您的请求，正在为您转接人工服务。"
-    "Sorry, something went wrong. Connecting you to an agent."
-)
-
 
 class VisitOutcomes(Protocol):
     """Return visits, as their status callback needs them."""
@@ -36,7 +30,7 @@ class VisitOutcomes(Protocol):
 class TwilioConfig:
     public_url: str
     auth_token: str | None
-    fallback_queue: str
+    fallback: FallbackConfig = FallbackConfig()
 
 
 def create_blueprint(
@@ -66,8 +60,18 @@ def create_blueprint(
                                      request.args.get("lang") or None)
         # ?lang= on the number's webhook URL (e.g. an English-language number): the menu starts in it.
         twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound,
-                            language=request.args.get("lang") or None)
+                            language=request.args.get("lang") or None,
+                            requeue=request.args.get("requeue", 0, type=int))
         return _twiml(twiml)
+
+    @bp.post("/fallback")
+    @twilio_signed
+    def fallback() -> Response:
+        """The number's Voice Fallback URL: Twilio asks it when the voice URL failed (a 4xx/5xx, or no answer
+        in 15 s) and would otherwise play its own error message. Touches nothing that may be down."""
+        log.error("call %s: Twilio used the fallback URL (error %s at %s)", request.form.get("CallSid", "?")[:64],
+                  request.form.get("ErrorCode", "?")[:16], request.form.get("ErrorUrl", "?")[:200])
+        return _twiml(for_caller(config.fallback))
 
     @bp.post("/status")
     @twilio_signed
@@ -139,7 +143,7 @@ def create_blueprint(
 
     @bp.errorhandler(Exception)
     def broken(exc: Exception) -> Response | HTTPException:
-        # The channel's one error boundary: the caller hears an apology and reaches an agent.
+        # The channel's one error boundary: each route answers what its verb allows (webhooks.fallbacks).
         if isinstance(exc, HTTPException):
             return exc
         call_id = request.form.get("CallSid", "?")
@@ -147,9 +151,9 @@ def create_blueprint(
             log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)
         else:
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=exc)
-        if request.path.endswith("/voice"):
+        if request.endpoint == "twilio.voice":
             calls.failed(request.form)
-        return _twiml(apology("zh-CN", APOLOGY, config.fallback_queue))
+        return _twiml(for_endpoint(request.endpoint or "", config.fallback))
 
     return bp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -22,13 +22,17 @@ from ivr.session import Session
 from routing.events import EventLog
 from routing.router import Ended
 from webhooks.hold import TwilioHold
-from webhooks.twiml import StepUrls, render
+from webhooks.twiml import StepUrls, enqueue, render
 
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _KEYS = re.compile(r"[^0-9*#]")
 MAX_DIGITS_FIELD = 64
+REQUEUE_RESULTS = frozenset({"error", "system-error"})
+"""Twilio could not hold the caller (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters):
+an error of the moment, not the caller leaving, so they are put back in their queue."""
+MAX_REQUEUES = 3
 
 
 class BadRequest(ValueError):
@@ -61,12 +65,15 @@ class TwilioCalls:
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
-              outbound: OutboundStart | None = None, language: str | None = None) -> str:
+              outbound: OutboundStart | None = None, language: str | None = None, requeue: int = 0) -> str:
         """Answer one voice webhook: the first of a call, or one caller event."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
+        if (stored is not None and form.get("QueueResult") in REQUEUE_RESULTS and requeue < MAX_REQUEUES
+                and self.router.call(call_id) is not None):
+            return self._requeue(stored.session, requeue + 1)
         if stored is None and seq is not None:
             finished = self.tombstones.claim(call_id)
             if finished is not None:
@@ -118,6 +125,13 @@ class TwilioCalls:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+
+    def _requeue(self, session: Session, attempt: int) -> str:
+        log.warning("call %s: Twilio could not hold the caller, enqueued again (%d)", session.call_id, attempt)
+        urls = self._urls(session)
+        response = VoiceResponse()
+        enqueue(response, replace(urls, step=f"{urls.step}&{urlencode({'requeue': attempt})}"))
+        return str(response)
 
     def _late(self, finished: Finished, form: Mapping[str, str], timed_out: bool) -> str:
         """A step of a call whose status callback came first: do what the step is for (a recording left by

@@ -53,16 +53,6 @@ def render(actions: list[act.Action], urls: StepUrls) -> str:
     return str(response)
 
 
-def apology(language: str, text: str, queue: str | None) -> str:
-    """What a caller hears when something broke: an apology, then an agent or goodbye."""
-    response = VoiceResponse()
-    speak(response, act.Say(text, language))
-    if queue:
-        response.enqueue(name=queue)
-    response.hangup()
-    return str(response)
-
-
 def speak(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
     language, voice = VOICES.get(say.language, (say.language, None))
     parent.say(say.text, language=language, voice=voice)
@@ -94,6 +84,11 @@ def _render_record(response: VoiceResponse, action: act.Record, urls: StepUrls) 
 
 
 def _render_enqueue(response: VoiceResponse, action: act.Enqueue, urls: StepUrls) -> None:
+    enqueue(response, urls)
+
+
+def enqueue(response: VoiceResponse, urls: StepUrls) -> None:
+    """The caller into their own Twilio queue, held by the wait URL, leaving through the step URL."""
     response.enqueue(name=urls.queue_name, action=urls.step, method="POST", wait_url=urls.wait,
                      wait_url_method="POST")
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from twilio.request_validator import RequestValidator
 
 _sids = itertools.count(1)
+WAIT_URL_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
+"""The verbs a waitUrl document may use (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl)."""
 
 
 class TwilioCaller:
@@ -24,7 +26,7 @@ class TwilioCaller:
         self.caller, self.called = caller, called
         self.twiml: ET.Element | None = None
         self.transcript: list[str] = []
-        self._enqueue_action = ""
+        self._enqueue_action = self._wait_url = ""
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -42,6 +44,15 @@ class TwilioCaller:
     def record(self, sid: str, seconds: int, url: str = "") -> ET.Element:
         return self.post(self._action("Record"), RecordingSid=sid, RecordingDuration=str(seconds),
                          RecordingUrl=url or f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{sid}")
+
+    def hold(self, wait_url: str = "") -> ET.Element:
+        """Twilio asks the waitUrl. A document using a verb a waitUrl may not use ends the hold: Twilio then
+        requests the <Enqueue> action with ``QueueResult=error``
+        (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters)."""
+        doc = self.post(wait_url or self._wait_url)
+        if set(self.verbs()) - WAIT_URL_VERBS:
+            return self.post(self._enqueue_action, QueueResult="error")
+        return doc
 
     def leave_queue(self, result: str) -> ET.Element:
         return self.post(self._action("Enqueue"), QueueResult=result)
@@ -115,6 +126,7 @@ class TwilioCaller:
         enqueue = self.twiml.find("Enqueue")
         if enqueue is not None and "action" in enqueue.attrib:
             self._enqueue_action = enqueue.attrib["action"]  # owed when the caller leaves the queue
+            self._wait_url = enqueue.attrib.get("waitUrl", "")
         self.transcript.extend(self.said())
         return self.twiml
 
