@@ -41,3 +41,8 @@ def pending_work_order_key(call_id: str) -> str:
 def tombstone_key(call_id: str) -> str:
     """A finished Twilio call's last session, kept a while for the requests Twilio sends after the end."""
     return f"hotline:tombstone:{call_id}"
+
+
+def answered_by_key(call_id: str) -> str:
+    """How an outbound call was answered when it was not a person (``voicemail``), kept for its status callback."""
+    return f"hotline:answered_by:{call_id}"

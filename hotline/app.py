@@ -36,6 +36,7 @@ from admin.work_orders.api import create_complaints_api
 from admin.work_orders.records_api import create_records_api
 from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
+from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.sessions import SessionStore
@@ -194,8 +195,9 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         callback_lifetime_s=s.callback_lifetime_s,
     ), hotline.router, hotline.connector)
     calls = TwilioCalls(
-        ChannelConfig(s.public_url, s.menu_name, s.survey_menu), hotline.engine, hotline.menus, hotline.sessions,
-        hotline.events, hold, Tombstones(hotline.redis),
+        ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
+        hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
+        AnsweredByNotes(hotline.redis),
     )
     fetcher = RecordingFetcher(
         hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,

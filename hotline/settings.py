@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     max_calls_period_days: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PERIOD_DAYS")
     visit_channel: str = Field(default="auto", alias="HOTLINE_VISIT_CHANNEL")
     """auto (the channel the complaint came in on), twilio or asterisk."""
+    visit_machine_message: str = Field(default="", alias="HOTLINE_VISIT_MACHINE_MESSAGE")
+    """Left on an answering machine a return visit reaches (say who called, never the complaint); empty: hang up."""
+    visit_unknown_answer: Literal["human", "machine"] = Field(default="machine", alias="HOTLINE_VISIT_UNKNOWN_ANSWER")
+    """A return visit Twilio's detection could not classify (``AnsweredBy=unknown``): ``machine`` hangs up and
+    retries later (no work order read into a mailbox); ``human`` runs the survey."""
     ring_timeout_s: int = Field(default=30, alias="HOTLINE_RING_TIMEOUT")
     ami_host: str = Field(default="127.0.0.1", alias="HOTLINE_AMI_HOST")
     ami_port: int = Field(default=5038, alias="HOTLINE_AMI_PORT")

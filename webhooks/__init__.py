@@ -86,7 +86,7 @@ def create_blueprint(
         visit, attempt = request.args.get("visit", type=int), request.args.get("attempt", type=int)
         if visit is None or attempt is None:
             raise BadRequest("missing or malformed visit or attempt")
-        disposition = twilio_disposition(request.form)
+        disposition = calls.answered_by.disposition(request.form.get("CallSid", ""), twilio_disposition(request.form))
         if disposition is None:
             return Response(status=204)
         calls.status(request.form)  # the survey's session ends and its call record closes

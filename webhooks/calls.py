@@ -6,10 +6,12 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Literal
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from calls.answered_by import AnsweredByNotes, is_machine
 from calls.call_events import emit_call_ended, emit_call_started, queue_request
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
@@ -22,7 +24,7 @@ from ivr.session import Session
 from routing.events import EventLog
 from routing.router import Ended
 from webhooks.hold import TwilioHold
-from webhooks.twiml import StepUrls, enqueue, render
+from webhooks.twiml import StepUrls, enqueue, render, speak
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,10 @@ class ChannelConfig:
     public_url: str
     menu_name: str
     survey_menu: str = "survey"
+    machine_message: str = ""
+    """What a return visit leaves on an answering machine (no details: anyone may play it back); empty: nothing."""
+    unknown_answer: Literal["human", "machine"] = "machine"
+    """How a return visit treats ``AnsweredBy=unknown``: a voicemail box must never hear the work order."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +65,11 @@ class TwilioCalls:
     def __init__(
         self, config: ChannelConfig, engine: Engine, menus: MenuSource,
         sessions: SessionStore, events: EventLog, hold: TwilioHold, tombstones: Tombstones,
+        answered_by: AnsweredByNotes,
     ) -> None:
         self.config, self.engine, self.menus = config, engine, menus
         self.sessions, self.events, self.hold, self.tombstones = sessions, events, hold, tombstones
+        self.answered_by = answered_by
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
@@ -79,6 +87,9 @@ class TwilioCalls:
             if finished is not None:
                 return self._late(finished, form, timed_out)
             log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
+        if stored is None and outbound is not None and is_machine(form.get("AnsweredBy", ""),
+                                                                  self.config.unknown_answer):
+            return self._machine(call_id, outbound)
         if stored is None:
             menu, call = self._start(call_id, form, outbound, language)
             session, actions = self.engine.start(menu, call)
@@ -125,6 +136,16 @@ class TwilioCalls:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+
+    def _machine(self, call_id: str, outbound: OutboundStart) -> str:
+        """A return visit reached a machine: no survey (it would read the complaint into a mailbox); the
+        attempt is a voicemail, retried later."""
+        self.answered_by.note_machine(call_id)
+        response = VoiceResponse()
+        if self.config.machine_message:
+            speak(response, act.Say(self.config.machine_message, outbound.language or "zh-CN"))
+        response.hangup()
+        return str(response)
 
     def _requeue(self, session: Session, attempt: int) -> str:
         log.warning("call %s: Twilio could not hold the caller, enqueued again (%d)", session.call_id, attempt)
