@@ -51,6 +51,7 @@ from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
 from recordings.store import RecordingStore
+from recordings.twilio_fetch import PendingFetches, RecordingFetcher
 from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream
@@ -63,9 +64,8 @@ from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
-from webhooks.recordings import RecordingFetcher
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
-from workers.jobs import QUEUE, visit_enqueuer
+from workers.jobs import QUEUE, recording_enqueuer, visit_enqueuer
 from workers.retention import Retention
 
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -97,6 +97,7 @@ class Hotline:
     retention: Retention
     accounts: Accounts
     audit: AuditLog
+    recording_fetcher: RecordingFetcher
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -130,6 +131,17 @@ def build_hotline(settings: Settings) -> Hotline:
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
         accounts=Accounts(sql, settings.login_max_failures, settings.login_lockout_s), audit=AuditLog(sql),
+        recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
+    )
+
+
+def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmaker[Session],
+                       recordings: RecordingStore, desk: WorkOrderDesk, jobs: Queue) -> RecordingFetcher:
+    return RecordingFetcher(
+        recordings, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
+        known=lambda ref: recording_known(sql, ref), work_order_for=lambda ref: work_order_for(sql, ref),
+        on_saved=lambda meta: record_recording(sql, meta, desk.pending),
+        pending=PendingFetches(client), retry_later=recording_enqueuer(jobs),
     )
 
 
@@ -199,17 +211,11 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
         AnsweredByNotes(hotline.redis),
     )
-    fetcher = RecordingFetcher(
-        hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
-        known=lambda ref: recording_known(hotline.sql, ref),
-        work_order_for=lambda ref: work_order_for(hotline.sql, ref),
-        on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
-    )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, s.twilio_hold_music_url))
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),
-        create_blueprint(calls, fetcher, config, hotline.visits),
+        create_blueprint(calls, hotline.recording_fetcher, config, hotline.visits),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
         create_complaints_api(hotline.desk, hotline.audit),
         create_records_api(hotline.sql),

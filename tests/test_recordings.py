@@ -11,15 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from hotline.app import Hotline
 from hotline.settings import Settings
+from recordings.twilio_fetch import PENDING_KEY, PendingFetch
 from store.models import Recording, WorkOrder
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer, wav_bytes
+from workers import jobs
 
 SID = "RE0123456789abcdef0123456789abcdef"
 
@@ -112,7 +116,8 @@ def test_completed_recording_is_kept_beside_its_work_order(
     with hotline.sql() as db:
         order = db.scalar(select(WorkOrder).where(WorkOrder.number == row.work_order))
     assert order is not None and order.recording_ref == SID and order.call_id == caller.call_sid
-    [fetch] = media.http.requests
+    fetch, delete = media.http.requests
+    assert delete.method == "DELETE" and delete.path.endswith(f"/Recordings/{SID}.json")
     assert fetch.method == "GET"
     assert fetch.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.wav"
     assert fetch.headers["authorization"] == media.basic_auth
@@ -129,7 +134,7 @@ def test_repeated_callback_downloads_and_records_once(
     again = recording_callback(caller, media.recording_url(SID))
 
     assert (first.status_code, again.status_code) == (204, 204)
-    assert len(media.http.requests) == 1
+    assert media.fetches() == 1
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
     assert len(stored_files(settings)) == 2
@@ -156,30 +161,59 @@ def test_recording_url_off_the_configured_api_is_refused_without_a_request(
     assert recording_rows(hotline) == [] and stored_files(settings) == []
 
 
+def run_jobs(hotline: Hotline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `hotline worker` does with the jobs due now (a retry's backoff is skipped: it is due by then)."""
+    monkeypatch.setattr(jobs, "_context", hotline)
+    for job_id in ScheduledJobRegistry(queue=hotline.jobs).get_job_ids():
+        job = hotline.jobs.fetch_job(job_id)
+        assert job is not None
+        hotline.jobs.enqueue_job(job)
+    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+
+
 @pytest.mark.parametrize("failure", [404, 500])
-def test_media_server_failure_is_502_stores_nothing_and_a_retry_succeeds(
+def test_a_failed_fetch_is_kept_and_a_job_fetches_it_though_twilio_never_retries(
     failure: int, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     audio = media.audio[SID] = wav_bytes()
     complain(caller, media)
     media.failure = failure
 
-    reply = recording_callback(caller, media.recording_url(SID))
-
-    assert reply.status_code == 502
-    assert recording_rows(hotline) == [] and stored_files(settings) == []
-    media.failure = None  # Twilio retries the callback once the media is there
+    # Twilio posts the callback once and does not retry a 5xx
+    # (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides): so nothing here posts it again.
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+    run_jobs(hotline, monkeypatch)  # still failing: the job keeps it
+    assert recording_rows(hotline) == []
+
+    media.failure = None
+    run_jobs(hotline, monkeypatch)
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
+    assert media.deleted == [SID]  # Twilio's copy goes: the retention policy covers it too
+    assert hotline.recording_fetcher.pending.get(SID) is None
 
 
-def test_missing_recording_is_502(caller: TwilioCaller, media: MediaServer, hotline: Hotline,
-                                  settings: Settings) -> None:
-    complain(caller, media)  # media.audio has no such recording: the media URL answers 404
+def test_a_stored_recording_is_deleted_at_twilio(caller: TwilioCaller, media: MediaServer, hotline: Hotline) -> None:
+    media.audio[SID] = wav_bytes()
+    complain(caller, media)
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert media.deleted == [SID]
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204  # a duplicate: nothing again
+    assert len(recording_rows(hotline)) == 1 and media.fetches() == 1
 
-    assert recording_callback(caller, media.recording_url(SID)).status_code == 502
+
+def test_a_recording_whose_media_lags_is_kept_until_it_is_there(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    complain(caller, media)  # media.audio has no such recording yet: the media URL answers 404
+
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
     assert recording_rows(hotline) == [] and stored_files(settings) == []
+    media.audio[SID] = wav_bytes()
+    run_jobs(hotline, monkeypatch)
+    assert len(recording_rows(hotline)) == 1
 
 
 @pytest.mark.parametrize("signature", ["", "bm90LXRoZS1yaWdodC1zaWduYXR1cmU="])
@@ -229,8 +263,8 @@ def test_redirect_to_storage_keeps_the_audio_without_handing_over_credentials(
         storage.http.stop()
 
 
-def test_storage_failure_is_an_error_twilio_retries_and_the_retry_keeps_the_audio(
-    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+def test_a_full_disk_keeps_the_fetch_pending_and_the_job_keeps_the_audio_once_it_is_back(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     audio = media.audio[SID] = wav_bytes()
     complain(caller, media)
@@ -238,14 +272,30 @@ def test_storage_failure_is_an_error_twilio_retries_and_the_retry_keeps_the_audi
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")
 
-    reply = recording_callback(caller, media.recording_url(SID))
-
-    assert reply.status_code >= 500, (reply.status_code, reply.data)
-    assert recording_rows(hotline) == []
-    blocker.unlink()
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert recording_rows(hotline) == [] and media.deleted == []  # Twilio's copy is all there is: kept
+    blocker.unlink()
+    run_jobs(hotline, monkeypatch)
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
+    assert media.deleted == [SID]
+
+
+def test_the_sweep_enqueues_a_pending_fetch_whose_job_was_lost(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    complain(caller, media)
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    registry = ScheduledJobRegistry(queue=hotline.jobs)
+    for job_id in registry.get_job_ids():  # the retry job is lost (a Redis failover, a job past its retries)
+        registry.remove(job_id, delete_job=True)
+    hotline.redis.hdel(PENDING_KEY, SID)  # and its entry is old
+    hotline.recording_fetcher.pending.keep(PendingFetch(SID, caller.call_sid, 30, 0.0))
+    media.audio[SID] = wav_bytes()
+    monkeypatch.setattr(jobs, "_context", hotline)
+    assert jobs.retry_recordings() == 1
+    run_jobs(hotline, monkeypatch)
+    assert len(recording_rows(hotline)) == 1 and media.deleted == [SID]
 
 
 def test_callback_before_the_record_step_is_linked_when_the_work_order_opens(

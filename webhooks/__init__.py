@@ -11,10 +11,10 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ivr.masking import redact
+from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
 from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
-from webhooks.recordings import RecordingFetcher, RecordingFetchFailed
 from webhooks.security import twilio_signed
 
 log = logging.getLogger(__name__)
@@ -125,16 +125,13 @@ def create_blueprint(
     @twilio_signed
     def recording() -> Response:
         try:
-            fetcher.handle(request.form)
+            fetcher.handle(request.form)  # a failed fetch is kept and retried by a job: Twilio retries no 5xx
         except ValueError as exc:
             return Response(str(exc), status=400, mimetype="text/plain")
-        except RecordingFetchFailed as exc:
-            log.warning("%s", exc)
-            return Response("recording not available yet", status=502, mimetype="text/plain")
-        except Exception as exc:  # disk or SQL: nothing kept, so Twilio must retry, not hear TwiML
-            log.error("recording %s not stored: %s", request.form.get("RecordingSid", "?"), redact(repr(exc)),
-                      exc_info=exc)
-            return Response("recording not stored", status=503, mimetype="text/plain")
+        except redis.RedisError as exc:  # not even kept: the one case left for an operator to see
+            log.error("recording %s of call %s lost: %s", request.form.get("RecordingSid", "?")[:64],
+                      request.form.get("CallSid", "?")[:64], type(exc).__name__)
+            return Response("recording not kept", status=503, mimetype="text/plain")
         return Response(status=204)
 
     @bp.errorhandler(BadRequest)
