@@ -46,3 +46,8 @@ def tombstone_key(call_id: str) -> str:
 def answered_by_key(call_id: str) -> str:
     """How an outbound call was answered when it was not a person (``voicemail``), kept for its status callback."""
     return f"hotline:answered_by:{call_id}"
+
+
+def held_key(call_id: str) -> str:
+    """Set once Twilio holds the caller in their own queue (its first waitUrl request): agents may dial it."""
+    return f"hotline:held:{call_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -58,6 +59,7 @@ def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
     assert create["Url"] == f"{PUBLIC_URL}/twilio/agent/connect?call={caller.call_sid}&agent=ann"
     assert create["StatusCallback"] == f"{PUBLIC_URL}/twilio/agent/status?call={caller.call_sid}&agent=ann"
 
+    caller.hold()  # in the queue: Twilio asks the waitUrl
     ann = agent_leg(caller)
     ann.post(create["Url"])
     assert ann.verbs() == ["Say", "Dial"]
@@ -162,3 +164,35 @@ def test_hold_announces_position_and_expected_wait_when_confident(caller: Twilio
     assert caller.said() == ["您前面还有1位客户，预计等待约4分钟。"]  # 2nd in line x 120 s / 1 agent
     caller.post(wait_url)
     assert caller.said() == []  # not again before HOTLINE_HOLD_ANNOUNCE_EVERY
+
+
+def test_an_agent_who_picks_up_before_the_caller_reaches_their_queue_waits_for_them(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller.dial()
+    caller.press("0")  # the caller hears the <Say> before <Enqueue>: their queue does not exist yet
+    (create,) = twilio_api.created(1)
+    ann = agent_leg(caller)
+    ann.post(create["Url"])
+    assert "Dial" not in ann.verbs()  # not yet: a <Dial><Queue> of a missing queue fails
+
+    caller.hold()  # the caller is in the queue (Twilio's first waitUrl request)
+    assert ann.answer_agent_leg(ann.verb("Redirect").text or "", caller) == "bridged"
+    assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
+
+
+def test_an_agent_who_picks_up_at_once_reaches_the_caller(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    ann = agent_leg(caller)
+    waiter = threading.Timer(1.5, caller.hold)  # the caller reaches the queue while the agent waits
+    waiter.start()
+    assert ann.answer_agent_leg(create["Url"], caller) == "bridged"
+    waiter.join()
+    caller.leave_queue("bridged")
+    assert caller.verbs() == ["Hangup"]

@@ -108,7 +108,7 @@ def create_blueprint(
     @bp.post("/agent/connect")
     @twilio_signed
     def agent_connect() -> Response:
-        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent")))
+        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent"), request.args.get("waited", 0, type=int)))
 
     @bp.post("/agent/done")
     @twilio_signed

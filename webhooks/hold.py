@@ -12,6 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls import announcements as say
 from calls.connector import OfferConnector
+from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, Router
@@ -23,6 +24,9 @@ FINAL_AGENT_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled"})
 TWILIO_MAX_CALL_S = 4 * 3600
 """Twilio ends any call after four hours: the longest a connected call's lease needs to be."""
 CALLBACK_ATTEMPTS = 3
+HELD_WAITS = 10
+"""Seconds an agent who picked up waits for the caller to reach their queue (the caller may still hear the
+<Say> before <Enqueue>): a <Dial><Queue> of a queue that does not exist yet fails."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class TwilioHold:
             response.leave()  # the router no longer has the call: back to the menu's next node
             return str(response)
         self.router.renew([call_id], self.config.wait_lease_s)
+        # Twilio asks the waitUrl once the caller is in the queue (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl):
+        # from now on an agent's <Dial><Queue> finds them.
+        self.router.redis.set(held_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
         language = view.fields["language"]
         if view.state == "waiting":
             self._announce(response, view.fields, language, call_id)
@@ -82,11 +89,17 @@ class TwilioHold:
         response.redirect(self.wait_url(call_id), method="POST")
         return str(response)
 
-    def agent_connect(self, call_id: str, agent_id: str) -> str:
+    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0) -> str:
         """The agent picked up: connect them to the caller (or dial the customer for a callback)."""
         response = VoiceResponse()
         view = self.router.call(call_id)
         language = view.fields.get("language", "zh-CN") if view else "zh-CN"
+        if (view is not None and view.agent == agent_id and not view.fields.get("callback_number")
+                and waited < HELD_WAITS and not self.router.redis.exists(held_key(call_id))):
+            response.pause(length=1)  # the caller is not in their queue yet: ask again in a second
+            response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id,
+                                        waited=str(waited + 1)), method="POST")
+            return str(response)
         try:
             answered = self.router.answer(call_id, agent_id, TWILIO_MAX_CALL_S)
         except NotOffered:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ class TwilioCaller:
         self.twiml: ET.Element | None = None
         self.transcript: list[str] = []
         self._enqueue_action = self._wait_url = ""
+        self.held = False
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -50,12 +52,36 @@ class TwilioCaller:
         requests the <Enqueue> action with ``QueueResult=error``
         (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters)."""
         doc = self.post(wait_url or self._wait_url)
+        self.held = True  # Twilio asks the waitUrl once the caller is in the queue
         if set(self.verbs()) - WAIT_URL_VERBS:
             return self.post(self._enqueue_action, QueueResult="error")
         return doc
 
+    def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
+        """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
+        <Pause> is asked for again. <Dial><Queue> reaches only a queue the caller is in: <Enqueue> creates it
+        when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
+        a <Dial> that cannot connect ends and its action gets ``DialCallStatus=failed``
+        (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus-values). Returns how the leg went."""
+        for _ in range(30):
+            self.post(url)
+            dial, redirect = self.twiml.find("Dial"), self.twiml.find("Redirect")  # type: ignore[union-attr]
+            if dial is None and redirect is not None:
+                for pause in self.twiml.iter("Pause"):  # type: ignore[union-attr]
+                    time.sleep(float(pause.get("length", "1")))
+                url = redirect.text or ""
+                continue
+            queue = dial.find("Queue") if dial is not None else None
+            if dial is None or queue is None:
+                return "hung up" if dial is None else "dialled"
+            if caller.held and queue.text == f"hotline-{caller.call_sid}":
+                return "bridged"
+            self.post(dial.attrib["action"], DialCallStatus="failed", DialCallDuration="0")
+            return "failed"
+        raise AssertionError("the agent's leg never got past its redirects")
+
     def leave_queue(self, result: str) -> ET.Element:
-        return self.post(self._action("Enqueue"), QueueResult=result)
+        return self.post(self._enqueue_action or self._action("Enqueue"), QueueResult=result)
 
     def hang_up(self, status: str = "completed") -> int:
         return self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code
