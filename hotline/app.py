@@ -202,8 +202,13 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     app.extensions["hotline"] = hotline
     init_web(app, hotline)
     hotline.router.configure()
+    music_url, music_s = s.hold_music
+    if not music_s:
+        logging.getLogger(__name__).warning(
+            "HOTLINE_TWILIO_HOLD_MUSIC_SECONDS is not set: callers on hold hear their position once per track, not "
+            "every %.0f s (docs/twilio.md)", s.hold_announce_every_s)
     hold = TwilioHold(HoldConfig(
-        s.public_url, s.twilio_number, s.twilio_hold_music_url, s.hold_announce_every_s,
+        s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
     ), hotline.router, hotline.connector)
     calls = TwilioCalls(
@@ -211,7 +216,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
         AnsweredByNotes(hotline.redis),
     )
-    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, s.twilio_hold_music_url))
+    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url))
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),

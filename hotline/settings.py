@@ -64,9 +64,12 @@ class Settings(BaseSettings):
     """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
     """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
-    twilio_hold_music_url: str = Field(
-        default="http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
-        alias="HOTLINE_TWILIO_HOLD_MUSIC")
+    twilio_hold_music_url: str = Field(default="", alias="HOTLINE_TWILIO_HOLD_MUSIC")
+    """A short slice of hold music (played in a loop between announcements); unset: the hotline's own
+    10-second slice at ``<public URL>/twilio/hold-music.wav``."""
+    twilio_hold_music_seconds: float = Field(default=0, ge=0, alias="HOTLINE_TWILIO_HOLD_MUSIC_SECONDS")
+    """The length of ``HOTLINE_TWILIO_HOLD_MUSIC``: keep it well under ``HOTLINE_HOLD_ANNOUNCE_EVERY``. 0 (unknown):
+    played once per hold document, so announcements come once per track (a warning at start)."""
     hotline_name: str = Field(default="hotline", alias="HOTLINE_NAME")
     """Names this hotline's router keys (their Redis Cluster hash tag)."""
     queues: dict[str, QueueConfig] = Field(default_factory=dict, alias="HOTLINE_QUEUES")
@@ -141,6 +144,13 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=64, alias="HOTLINE_WEB_THREADS")
     """Threads per web worker. Each open dashboard or agent console holds one (its event stream); all but
     8 of them may, the rest always serve webhooks. Open pages at once: workers x (threads - 8)."""
+
+    @property
+    def hold_music(self) -> tuple[str, float]:
+        """The hold music's URL and length in seconds (0: unknown)."""
+        if self.twilio_hold_music_url:
+            return self.twilio_hold_music_url, self.twilio_hold_music_seconds
+        return f"{self.public_url.rstrip('/')}/twilio/hold-music.wav", 10.0
 
     @property
     def sql_url(self) -> str:

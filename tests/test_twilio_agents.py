@@ -124,7 +124,7 @@ def test_waiting_caller_hears_music_then_takes_a_callback_that_keeps_the_place(
     queue = caller.queue()
     wait_url = caller.verb("Enqueue").attrib["waitUrl"]
     caller.post(wait_url, QueuePosition="1", QueueTime="0")
-    assert caller.verbs() == ["Play"] and caller.verb("Play").text.endswith(".mp3")
+    assert caller.verbs() == ["Play"] and caller.verb("Play").text.endswith("/twilio/hold-music.wav")
 
     now = time.time()
     hotline.router.tick()  # nothing due yet: no callback offer
@@ -196,3 +196,27 @@ def test_an_agent_who_picks_up_at_once_reaches_the_caller(
     waiter.join()
     caller.leave_queue("bridged")
     assert caller.verbs() == ["Hangup"]
+
+
+def test_position_is_announced_every_period_not_once_per_music_track(
+    caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    from routing.router import CallRequest
+    from tests.fakes.clock import Clock
+
+    staff(hotline, "ann")
+    hotline.router.enqueue(CallRequest("warm", "general", "zh-CN", 5, "asterisk"))
+    hotline.router.answer("warm", "ann")  # ann is busy: the caller waits
+    hotline.redis.lpush(hotline.router.key("aht:general"), *(["120"] * 5))  # confident enough to announce
+    caller.dial()
+    caller.press("0")
+    clock = hotline.router.clock = Clock(time.time())
+    music = f"{PUBLIC_URL}/twilio/hold-music.wav"
+
+    whole_track = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"  # minutes long
+    heard = caller.hold_for(300, clock, {music: 10.0, whole_track: 180.0})
+
+    times = [at for at, _ in heard]
+    assert len(times) >= 5, heard  # HOTLINE_HOLD_ANNOUNCE_EVERY is 45 s: 300 s of hold hear it 5 or 6 times
+    assert all(later - earlier <= 45 + 10 for earlier, later in zip(times, times[1:], strict=False))
+    assert caller.client.get("/twilio/hold-music.wav").data[:4] == b"RIFF"  # the slice, served by the hotline

@@ -15,6 +15,7 @@ from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
 from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
+from webhooks.hold_music import slice_wav
 from webhooks.security import twilio_signed
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def create_blueprint(
         log.error("call %s: Twilio used the fallback URL (error %s at %s)", request.form.get("CallSid", "?")[:64],
                   request.form.get("ErrorCode", "?")[:16], request.form.get("ErrorUrl", "?")[:200])
         return _twiml(for_caller(config.fallback))
+
+    @bp.get("/hold-music.wav")
+    def hold_music() -> Response:
+        """The hotline's own hold-music slice (public: Twilio fetches <Play> media unsigned)."""
+        return Response(slice_wav(), mimetype="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @bp.post("/status")
     @twilio_signed

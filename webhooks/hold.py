@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, Router
+from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ class HoldConfig:
     caller_id: str
     hold_music_url: str
     announce_every_s: float = 45
+    hold_music_s: float = SLICE_S
+    """The length of the file at ``hold_music_url`` (0: unknown, played once a document)."""
     wait_lease_s: float = 600
     """Twilio fetches the wait URL again when its TwiML ends: a call not seen for this long is gone."""
     callback_lifetime_s: float = 4 * 3600
@@ -63,13 +65,16 @@ class TwilioHold:
         # from now on an agent's <Dial><Queue> finds them.
         self.router.redis.set(held_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
         language = view.fields["language"]
+        due_in = self.config.announce_every_s
         if view.state == "waiting":
-            self._announce(response, view.fields, language, call_id)
+            due_in = self._announce(response, view.fields, language, call_id)
             if view.callback_offer:
                 choice = self._url("/twilio/queue/choice", call=call_id)
                 gather = response.gather(num_digits=1, timeout=5, action=choice, method="POST")
                 speak(gather, act.Say(say.text(say.CALLBACK_OFFER, language), language))
-        response.play(self.config.hold_music_url)
+        # The document ends when the next announcement is due, well inside the hold lease.
+        loops = loops_until(due_in, self.config.hold_music_s, self.config.wait_lease_s / 2)
+        response.play(self.config.hold_music_url, loop=loops if loops > 1 else None)
         return str(response)
 
     def choice(self, call_id: str, form: Mapping[str, str]) -> str:
@@ -138,17 +143,19 @@ class TwilioHold:
         elif status == "completed":
             self.connector.settle(self.router.end_call(call_id, "completed", agent=agent_id))
 
-    def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> None:
-        now = time.time()
+    def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> float:
+        """Position and expected wait when due; returns the seconds until the next is due."""
+        now = self.router.clock()
         last = float(fields.get("announced_at") or fields.get("enqueued_at") or 0)
         first = "announced_at" not in fields
         if not first and now - last < self.config.announce_every_s:
-            return
+            return last + self.config.announce_every_s - now
         estimate = self.router.estimator.for_call(fields["skill"], language, call_id)
         text = say.position_announcement(language, estimate)
         if text:
             speak(response, act.Say(text, language))
         self.router.note_announced(call_id, now)
+        return self.config.announce_every_s
 
     def _retry_callback(self, call_id: str, fields: Mapping[str, str]) -> None:
         """Dial the customer again later, at the same place in line, up to CALLBACK_ATTEMPTS times."""

@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.clock import Clock
+
 _sids = itertools.count(1)
+SAY_S = 4.0
+"""How long the stand-in takes to speak one <Say> (an announcement of a dozen words)."""
 WAIT_URL_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
 """The verbs a waitUrl document may use (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl)."""
 
@@ -56,6 +60,27 @@ class TwilioCaller:
         if set(self.verbs()) - WAIT_URL_VERBS:
             return self.post(self._enqueue_action, QueueResult="error")
         return doc
+
+    def hold_for(self, seconds: float, clock: Clock, lengths: Mapping[str, float]) -> list[tuple[float, str]]:
+        """Hold for ``seconds`` of ``clock``'s time as Twilio does: it plays the waitUrl document to its end and
+        only then asks the waitUrl again (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl). A <Play> lasts
+        its file's length (``lengths``, what Twilio learns by playing it) times ``loop``; loop 0 plays forever
+        (https://www.twilio.com/docs/voice/twiml/play#attributes-loop). Returns each <Say> heard, with its time."""
+        heard: list[tuple[float, str]] = []
+        end = clock.now + seconds
+        while clock.now < end:
+            self.hold()
+            assert self.twiml is not None and "Leave" not in self.verbs() and "Hangup" not in self.verbs()
+            for verb in self.twiml.iter():
+                if verb.tag == "Say":
+                    heard.append((clock.now, verb.text or ""))
+                    clock.advance(SAY_S)
+                elif verb.tag == "Play":
+                    loops = int(verb.get("loop", "1"))
+                    clock.advance(lengths[verb.text or ""] * loops if loops else end - clock.now)
+                elif verb.tag == "Pause":
+                    clock.advance(float(verb.get("length", "1")))
+        return heard
 
     def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
         """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
