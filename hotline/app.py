@@ -65,8 +65,9 @@ from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
-from workers.jobs import QUEUE, recording_enqueuer, visit_enqueuer
+from workers.jobs import QUEUE, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.retention import Retention
+from workers.twilio_queues import TwilioQueues
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 ADMIN_DIR = Path(__file__).resolve().parent.parent / "admin"
@@ -98,6 +99,8 @@ class Hotline:
     accounts: Accounts
     audit: AuditLog
     recording_fetcher: RecordingFetcher
+    twilio_queues: TwilioQueues | None
+    """Deletes the per-caller Twilio queues; None without a Twilio account."""
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -132,6 +135,8 @@ def build_hotline(settings: Settings) -> Hotline:
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
         accounts=Accounts(sql, settings.login_max_failures, settings.login_lockout_s), audit=AuditLog(sql),
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
+        twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
+        if settings.twilio_account_sid and settings.twilio_auth_token else None,
     )
 
 
@@ -210,7 +215,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
-    ), hotline.router, hotline.connector)
+    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs))
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),

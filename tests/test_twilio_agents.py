@@ -220,3 +220,31 @@ def test_position_is_announced_every_period_not_once_per_music_track(
     assert len(times) >= 5, heard  # HOTLINE_HOLD_ANNOUNCE_EVERY is 45 s: 300 s of hold hear it 5 or 6 times
     assert all(later - earlier <= 45 + 10 for earlier, later in zip(times, times[1:], strict=False))
     assert caller.client.get("/twilio/hold-music.wav").data[:4] == b"RIFF"  # the slice, served by the hotline
+
+
+def test_a_callers_twilio_queue_is_deleted_when_the_call_ends_and_the_sweep_takes_stragglers(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rq import SimpleWorker
+
+    from workers import jobs
+
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    twilio_api.queues[caller.queue_sid] = {"sid": caller.queue_sid, "friendly_name": f"hotline-{caller.call_sid}",
+                                           "current_size": 0, "date_updated": "Sun, 06 Dec 2026 10:00:00 +0000"}
+    caller.hang_up_holding(["action", "status"])
+    monkeypatch.setattr(jobs, "_context", hotline)
+    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    assert twilio_api.deletes() == [f"/2010-04-01/Accounts/{hotline.settings.twilio_account_sid}"
+                                    f"/Queues/{caller.queue_sid}.json"]
+
+    old, busy = "Sun, 06 Dec 2026 08:00:00 +0000", "Sun, 06 Dec 2026 08:00:00 +0000"
+    twilio_api.queues.update({
+        "QUold": {"sid": "QUold", "friendly_name": "hotline-CAold", "current_size": 0, "date_updated": old},
+        "QUbusy": {"sid": "QUbusy", "friendly_name": "hotline-CAbusy", "current_size": 1, "date_updated": busy},
+        "QUtheirs": {"sid": "QUtheirs", "friendly_name": "sales", "current_size": 0, "date_updated": old},
+    })
+    assert jobs.sweep_twilio_queues() == 1
+    assert sorted(twilio_api.queues) == ["QUbusy", "QUtheirs"]

@@ -104,7 +104,7 @@ def create_blueprint(
     @bp.post("/queue/wait")
     @twilio_signed
     def queue_wait() -> Response:
-        return _twiml(calls.hold.wait(_arg("call")))
+        return _twiml(calls.hold.wait(_arg("call"), request.form.get("QueueSid", "")[:64]))
 
     @bp.post("/queue/choice")
     @twilio_signed

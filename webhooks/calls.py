@@ -126,6 +126,7 @@ class TwilioCalls:
         if status not in FINAL_STATUSES:
             return
         self._settle(self.router.end_call(call_id, "caller_hangup"))
+        self.hold.call_ended(call_id)
         stored = self.sessions.take(call_id)
         if stored is None:
             return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -43,8 +43,10 @@ class HoldConfig:
 
 
 class TwilioHold:
-    def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector) -> None:
+    def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector,
+                 forget_queue: Callable[[str], None] = lambda sid: None) -> None:
         self.config, self.router, self.connector = config, router, connector
+        self._forget_queue = forget_queue
 
     def queue_name(self, call_id: str) -> str:
         """One Twilio queue per caller, so the agent's ``<Dial><Queue>`` connects exactly that caller."""
@@ -53,7 +55,7 @@ class TwilioHold:
     def wait_url(self, call_id: str) -> str:
         return self._url("/twilio/queue/wait", call=call_id)
 
-    def wait(self, call_id: str) -> str:
+    def wait(self, call_id: str, queue_sid: str = "") -> str:
         """TwiML played on hold, fetched again by Twilio each time it ends."""
         response = VoiceResponse()
         view = self.router.call(call_id)
@@ -63,7 +65,7 @@ class TwilioHold:
         self.router.renew([call_id], self.config.wait_lease_s)
         # Twilio asks the waitUrl once the caller is in the queue (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl):
         # from now on an agent's <Dial><Queue> finds them.
-        self.router.redis.set(held_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
+        self.router.redis.set(held_key(call_id), queue_sid or "-", ex=TWILIO_MAX_CALL_S)
         language = view.fields["language"]
         due_in = self.config.announce_every_s
         if view.state == "waiting":
@@ -76,6 +78,12 @@ class TwilioHold:
         loops = loops_until(due_in, self.config.hold_music_s, self.config.wait_lease_s / 2)
         response.play(self.config.hold_music_url, loop=loops if loops > 1 else None)
         return str(response)
+
+    def call_ended(self, call_id: str) -> None:
+        """The caller's call is over: their Twilio queue goes (it would stay forever otherwise)."""
+        queue_sid = self.router.redis.getdel(held_key(call_id))
+        if queue_sid and queue_sid not in (b"-", "-"):
+            self._forget_queue(queue_sid.decode() if isinstance(queue_sid, bytes) else str(queue_sid))
 
     def choice(self, call_id: str, form: Mapping[str, str]) -> str:
         """The caller's key after the callback offer: 1 takes it; anything else keeps waiting."""

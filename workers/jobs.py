@@ -18,6 +18,7 @@ from complaints.return_visits import ReturnVisits
 from complaints.work_orders import WorkOrderDesk
 from recordings.twilio_fetch import RecordingFetcher
 from workers.retention import Retention
+from workers.twilio_queues import TwilioQueues
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class JobContext(Protocol):
     visits: ReturnVisits
     retention: Retention
     recording_fetcher: RecordingFetcher
+    twilio_queues: TwilioQueues | None
 
 
 _context: JobContext | None = None
@@ -77,6 +79,16 @@ def retry_recordings() -> int:
     return len(stale)
 
 
+def delete_twilio_queue(queue_sid: str) -> bool:
+    queues = _ctx().twilio_queues
+    return queues.delete(queue_sid) if queues else False
+
+
+def sweep_twilio_queues() -> int:
+    queues = _ctx().twilio_queues
+    return queues.sweep() if queues else 0
+
+
 def purge_old_records() -> tuple[int, int]:
     return _ctx().retention.purge()
 
@@ -105,6 +117,7 @@ PERIODIC: dict[str, tuple[Callable[[], Any], float]] = {
     "sweep_visits": (sweep_visits, 60.0),
     "purge_old_records": (purge_old_records, 3600.0),
     "retry_recordings": (retry_recordings, 3600.0),
+    "sweep_twilio_queues": (sweep_twilio_queues, 3600.0),
 }
 """Jobs every worker offers to enqueue on their period; a Redis lock lets only one of them do it."""
 
@@ -132,5 +145,17 @@ def recording_enqueuer(queue: Queue) -> Callable[[str], None]:
                              job_id=f"recording-{sid}", retry=FETCH_RETRY, failure_ttl=30 * 86400)
         except redis.RedisError as exc:  # the pending entry stays: retry_recordings enqueues it later
             log.warning("recording %s: retry not enqueued (%s)", sid, type(exc).__name__)
+
+    return enqueue
+
+
+def queue_deleter(queue: Queue) -> Callable[[str], None]:
+    """``forget_queue(queue_sid)`` for the Twilio channel: the per-caller queue deleted off the request thread."""
+
+    def enqueue(queue_sid: str) -> None:
+        try:
+            queue.enqueue(delete_twilio_queue, queue_sid, job_id=f"twilio-queue-{queue_sid}", result_ttl=600)
+        except redis.RedisError as exc:  # the sweep deletes it later
+            log.info("Twilio queue %s: deletion not enqueued (%s)", queue_sid, type(exc).__name__)
 
     return enqueue

@@ -33,6 +33,7 @@ class TwilioCaller:
         self.transcript: list[str] = []
         self._enqueue_action = self._wait_url = ""
         self.held = False
+        self.queue_sid = f"QU{self.call_sid[2:]}"
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -55,7 +56,8 @@ class TwilioCaller:
         """Twilio asks the waitUrl. A document using a verb a waitUrl may not use ends the hold: Twilio then
         requests the <Enqueue> action with ``QueueResult=error``
         (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters)."""
-        doc = self.post(wait_url or self._wait_url)
+        # The waitUrl request carries the queue's sid (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl).
+        doc = self.post(wait_url or self._wait_url, QueueSid=self.queue_sid, QueuePosition="1")
         self.held = True  # Twilio asks the waitUrl once the caller is in the queue
         if set(self.verbs()) - WAIT_URL_VERBS:
             return self.post(self._enqueue_action, QueueResult="error")
