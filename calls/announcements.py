@@ -30,6 +30,10 @@ CALLBACK_WHISPER = {
     "zh-CN": "回拨客户，正在接通。",
     "en-US": "Callback to a customer, connecting now.",
 }
+SCREEN_PROMPT = {
+    "zh-CN": "热线来电，接听请按1。",
+    "en-US": "Hotline call. Press 1 to take it.",
+}
 CALL_GONE = {
     "zh-CN": "该来电已结束或已由其他坐席接听。",
     "en-US": "This call has ended or was taken by another agent.",

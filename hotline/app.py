@@ -182,7 +182,7 @@ def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]
     offer_timeout = int(settings.queue_configs["general"].offer_timeout)
     return {"twilio": TwilioAgentDialer(AgentLegConfig(
         settings.public_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
-        settings.twilio_number, offer_timeout, settings.twilio_sip_domain,
+        settings.twilio_number, offer_timeout, settings.twilio_sip_domain, frozenset(settings.twilio_screen_agents),
     ), router)}
 
 

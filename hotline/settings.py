@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     twilio_queue_prefix: str = Field(default="hotline", alias="HOTLINE_TWILIO_QUEUE_PREFIX")
     twilio_number: str = Field(default="", alias="HOTLINE_TWILIO_NUMBER")
     """The hotline's Twilio number: caller id of the calls that ring agents and dial callbacks."""
+    twilio_screen_agents: list[Literal["number", "sip", "client"]] = Field(
+        default=["number"], alias="HOTLINE_TWILIO_SCREEN_AGENTS")
+    """Agent endpoints (JSON list of kinds) whose leg must press 1 before it takes a caller: a phone number's
+    voicemail would otherwise answer within the ring timeout and be bridged to the caller."""
     backup_number: str = Field(default="", alias="HOTLINE_BACKUP_NUMBER")
     """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")

@@ -248,3 +248,44 @@ def test_a_callers_twilio_queue_is_deleted_when_the_call_ends_and_the_sweep_take
     })
     assert jobs.sweep_twilio_queues() == 1
     assert sorted(twilio_api.queues) == ["QUbusy", "QUtheirs"]
+
+
+def test_an_agents_voicemail_never_takes_the_caller_only_a_person_pressing_1(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    hotline.agents.put(Agent("mia", "Mia", "+8613700000000", {"general": 5}, ["zh-CN"]))  # a mobile
+    hotline.router.set_agent_state("mia", "available")
+    time.sleep(0.002)
+    staff(hotline, "bob")
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    (create,) = twilio_api.created(1)
+    assert create["To"] == "+8613700000000"
+    voicemail = agent_leg(caller)
+    voicemail.post(create["Url"])
+    assert voicemail.verbs() == ["Gather", "Redirect"]  # screened: no <Dial> before a key
+    voicemail.wait()  # a mailbox presses nothing: Twilio falls through to the <Redirect>
+    assert voicemail.verbs() == ["Hangup"]
+    assert hotline.agents.get("mia").state == "not_ready"  # type: ignore[union-attr]
+    second = twilio_api.created(2)[1]
+    assert second["To"] == "client:bob" and "screen" not in second["Url"]  # an app endpoint has no voicemail
+    bob = agent_leg(caller)
+    assert bob.answer_agent_leg(second["Url"], caller) == "bridged"
+
+
+def test_an_agent_on_a_mobile_who_presses_1_takes_the_caller(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    hotline.agents.put(Agent("mia", "Mia", "+8613700000000", {"general": 5}, ["zh-CN"]))
+    hotline.router.set_agent_state("mia", "available")
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    (create,) = twilio_api.created(1)
+    mia = agent_leg(caller)
+    mia.post(create["Url"])
+    assert mia.said() == ["热线来电，接听请按1。"]
+    mia.press("1")
+    assert mia.verbs() == ["Say", "Dial"] and mia.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    assert hotline.agents.get("mia").state == "busy"  # type: ignore[union-attr]

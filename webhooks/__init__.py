@@ -114,7 +114,11 @@ def create_blueprint(
     @bp.post("/agent/connect")
     @twilio_signed
     def agent_connect() -> Response:
-        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent"), request.args.get("waited", 0, type=int)))
+        screen = request.args.get("screen", "")
+        if screen == "answer":  # the agent's key after the screening prompt
+            screen = request.form.get("Digits", "")[:1] or "none"
+        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent"), request.args.get("waited", 0, type=int),
+                                               screen))
 
     @bp.post("/agent/done")
     @twilio_signed

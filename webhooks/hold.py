@@ -102,11 +102,16 @@ class TwilioHold:
         response.redirect(self.wait_url(call_id), method="POST")
         return str(response)
 
-    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0) -> str:
-        """The agent picked up: connect them to the caller (or dial the customer for a callback)."""
+    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0, screen: str = "") -> str:
+        """The agent picked up: connect them to the caller (or dial the customer for a callback). With ``screen``
+        the leg is screened first: only a person pressing 1 takes the call, never a voicemail box."""
         response = VoiceResponse()
         view = self.router.call(call_id)
         language = view.fields.get("language", "zh-CN") if view else "zh-CN"
+        if screen:
+            screened = self._screen(call_id, agent_id, screen)
+            if screened is not None:
+                return screened
         if (view is not None and view.agent == agent_id and not view.fields.get("callback_number")
                 and waited < HELD_WAITS and not self.router.redis.exists(held_key(call_id))):
             response.pause(length=1)  # the caller is not in their queue yet: ask again in a second
@@ -130,6 +135,24 @@ class TwilioHold:
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST")
             dial.queue(self.queue_name(call_id))
+        return str(response)
+
+    def _screen(self, call_id: str, agent_id: str, step: str) -> str | None:
+        """``ask``: the prompt; ``1``: taken (None: go on); anything else (no key, a voicemail): the agent is
+        not there: not_ready, and the call is offered again."""
+        response = VoiceResponse()
+        if step == "ask":
+            gather = response.gather(num_digits=1, timeout=6, method="POST",
+                                     action=self._url("/twilio/agent/connect", call=call_id, agent=agent_id,
+                                                      screen="answer"))
+            speak(gather, act.Say(say.text(say.SCREEN_PROMPT, "zh-CN"), "zh-CN"))
+            response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id, screen="none"),
+                              method="POST")
+            return str(response)
+        if step == "1":
+            return None
+        self.connector.connect(self.router.reject(call_id, agent_id, "screening"))
+        response.hangup()
         return str(response)
 
     def agent_done(self, call_id: str, agent_id: str, form: Mapping[str, str]) -> str:
