@@ -179,10 +179,17 @@ def _visit_dialers(settings: Settings) -> dict[str, VisitDialer]:
 def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]:
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         return {}  # no Twilio account: Twilio callers cannot be connected (logged when one queues)
+    if not settings.twilio_number:
+        # Every ring would go out with From="" and fail: say so once, loudly, instead of failing each offer.
+        logging.getLogger(__name__).error(
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set but HOTLINE_TWILIO_NUMBER is not: Twilio callers "
+            "will not be connected to agents until it is set to the hotline's Twilio number")
+        return {}
     offer_timeout = int(settings.queue_configs["general"].offer_timeout)
     return {"twilio": TwilioAgentDialer(AgentLegConfig(
         settings.public_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
-        settings.twilio_number, offer_timeout, settings.twilio_sip_domain, frozenset(settings.twilio_screen_agents),
+        settings.twilio_number, offer_timeout, settings.twilio_sip_domain,
+        screen=frozenset(settings.twilio_screen_agents),
     ), router)}
 
 

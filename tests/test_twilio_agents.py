@@ -64,7 +64,7 @@ def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
     ann.post(create["Url"])
     assert ann.verbs() == ["Say", "Dial"]
     assert ann.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"  # exactly this caller
-    assert "已等待" in ann.said()[0]
+    assert ann.said()[0].startswith("来电，人工服务，已等待")  # no English code word in the Chinese whisper
     assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
 
     caller.leave_queue("bridged")
@@ -289,3 +289,38 @@ def test_an_agent_on_a_mobile_who_presses_1_takes_the_caller(
     mia.press("1")
     assert mia.verbs() == ["Say", "Dial"] and mia.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
     assert hotline.agents.get("mia").state == "busy"  # type: ignore[union-attr]
+
+
+def test_without_the_hotline_number_agent_legs_are_not_rung_from_nobody_and_the_start_says_why(
+    settings: Settings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    hotline = prepare(settings)  # TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN set, HOTLINE_TWILIO_NUMBER not
+    assert "twilio" not in hotline.connector.dialers
+    assert any("HOTLINE_TWILIO_NUMBER is not" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_a_stalled_twilio_api_does_not_hold_a_ring_thread_and_the_call_is_offered_again(
+    caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    from tests.fakes.http_server import LocalHttpServer, Reply
+    from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
+
+    def stall(request: object) -> Reply:
+        time.sleep(3)  # accepts the connection, never answers in time
+        return Reply(500)
+
+    stalled = LocalHttpServer(stall).start()
+    try:
+        dialer = TwilioAgentDialer(AgentLegConfig(PUBLIC_URL, "ACx", "token", stalled.url, HOTLINE_NUMBER,
+                                                  request_timeout_s=0.5), hotline.router, workers=1)
+        hotline.connector.dialers["twilio"] = dialer
+        staff(hotline, "ann")
+        caller.dial()
+        caller.press("0")
+        deadline = time.monotonic() + 2.5
+        while hotline.agents.get("ann").state != "not_ready":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the ring never timed out"
+            time.sleep(0.05)
+        assert hotline.router.call(caller.call_sid).state == "waiting"  # type: ignore[union-attr]
+    finally:
+        stalled.stop()

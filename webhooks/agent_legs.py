@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from routing.router import Offer, Router
@@ -25,6 +26,8 @@ class AgentLegConfig:
     """The hotline's Twilio number, shown to the agent."""
     offer_timeout_s: int = 20
     sip_domain: str = ""
+    request_timeout_s: float = 10.0
+    """twilio's HTTP client waits forever by default: a stalled connection would hold a ring thread for good."""
     screen: frozenset[str] = frozenset({"number"})
     """Endpoint kinds (number, sip, client) whose legs must press 1 first: a mobile's voicemail answers calls."""
 
@@ -34,7 +37,8 @@ class TwilioAgentDialer:
 
     def __init__(self, config: AgentLegConfig, router: Router, workers: int = 4) -> None:
         self.config, self.router = config, router
-        self.client = Client(config.account_sid, config.auth_token)
+        self.client = Client(config.account_sid, config.auth_token,
+                             http_client=TwilioHttpClient(timeout=config.request_timeout_s))
         self.client.api.base_url = config.api_base.rstrip("/")
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent-leg")
 

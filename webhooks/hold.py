@@ -131,7 +131,8 @@ class TwilioHold:
             dial.number(answered.callback_number)
         else:
             intent = view.fields.get("intent", "") if view else ""
-            whisper = say.text(say.AGENT_WHISPER, language, intent=intent or "-", seconds=round(answered.wait_s))
+            whisper = say.text(say.AGENT_WHISPER, language, intent=say.intent_name(intent, language),
+                               seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST")
             dial.queue(self.queue_name(call_id))

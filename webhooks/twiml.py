@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import actions as act
+from recordings.prompts import HAN, MANDARIN, speech_plan
 
 # Twilio names Mandarin differently from the menu; Polly voices speak both languages well.
 VOICES: dict[str, tuple[str, str]] = {
@@ -54,8 +55,15 @@ def render(actions: list[act.Action], urls: StepUrls) -> str:
 
 
 def speak(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
-    language, voice = VOICES.get(say.language, (say.language, None))
-    parent.say(say.text, language=language, voice=voice)
+    # An English voice cannot read Chinese ("中文服务请按9。" in the English menu): such runs get the Mandarin
+    # voice. The Mandarin voice reads the odd Latin word itself, so Chinese text stays one <Say>.
+    pieces = [(say.language, say.text)]
+    if not say.language.startswith("zh") and HAN.search(say.text):
+        pieces = [("zh-CN" if voice == MANDARIN else say.language, words)
+                  for voice, words in speech_plan(say.text, say.language)]
+    for language, words in pieces:
+        twilio_language, voice = VOICES.get(language, (language, None))
+        parent.say(words, language=twilio_language, voice=voice)
 
 
 def _render_gather(response: VoiceResponse, action: act.Gather, urls: StepUrls) -> None:
