@@ -228,7 +228,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
         AnsweredByNotes(hotline.redis),
     )
-    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url))
+    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url),
+                          s.twilio_webhook_key_secret)
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),

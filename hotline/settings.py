@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    twilio_webhook_key_secret: str | None = Field(default=None, alias="HOTLINE_TWILIO_WEBHOOK_KEY_SECRET")
+    """The secret of the SharedKey a Twilio Webhook Setting signs the hotline's webhooks with (HMAC-SHA256);
+    unset: only webhooks signed with TWILIO_AUTH_TOKEN are accepted."""
     api_token: str | None = Field(default=None, alias="HOTLINE_API_TOKEN")
     timezone: str = Field(default="Asia/Shanghai", alias="HOTLINE_TIMEZONE")
     business_opens: dt.time = Field(default=dt.time(8, 0), alias="HOTLINE_BUSINESS_OPENS")

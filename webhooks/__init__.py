@@ -32,6 +32,8 @@ class TwilioConfig:
     public_url: str
     auth_token: str | None
     fallback: FallbackConfig = FallbackConfig()
+    shared_key_secret: str | None = None
+    """The secret of a Twilio SharedKey, for webhooks a Webhook Setting signs with it (HMAC-SHA256)."""
 
 
 def create_blueprint(

@@ -33,6 +33,8 @@ class TwilioCaller:
         self.transcript: list[str] = []
         self._enqueue_action = self._wait_url = ""
         self.held = False
+        self.shared_key: tuple[str, str] | None = None
+        """(key id, secret) when the account signs webhooks with a SharedKey instead of the auth token."""
         self.queue_sid = f"QU{self.call_sid[2:]}"
 
     # -- the phone -------------------------------------------------------------------------
@@ -187,11 +189,18 @@ class TwilioCaller:
         form = {"CallSid": self.call_sid, "AccountSid": "ACtest", "From": self.caller, "To": self.called,
                 "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **fields}
         full = url if url.startswith("http") else self.public_url + url
+        headers = {}
+        if self.shared_key is not None:
+            # A Webhook Setting signing with a shared key: HMAC-SHA256 over the same string, and a header naming
+            # the key (https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys).
+            key_id, secret = self.shared_key
+            headers["X-Twilio-Webhooks-Signature-Settings"] = f"key={key_id},algorithm=HMAC_SHA256"
+            signature = signature or RequestValidator(secret).compute_signature(full, form, "HMAC_SHA256")
         if signature is None:
             signature = self.validator.compute_signature(full, form)
         parts = urlsplit(full)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+        return self.client.post(path, data=form, headers={"X-Twilio-Signature": signature, **headers})
 
     def _action(self, verb: str) -> str:
         return self.verb(verb).attrib["action"]
