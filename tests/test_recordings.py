@@ -19,7 +19,7 @@ from hotline.app import Hotline
 from hotline.settings import Settings
 from recordings.twilio_fetch import PENDING_KEY, PendingFetch
 from store.models import Recording, WorkOrder
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+from tests.conftest import ACCOUNT_SID, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer, wav_bytes
@@ -38,13 +38,6 @@ class Storage:
     def _answer(self, request: SeenRequest) -> Reply:
         sid = request.path.strip("/").removesuffix(".wav")
         return Reply(200, self.audio[sid]) if sid in self.audio else Reply(404)
-
-
-@pytest.fixture
-def media() -> Iterator[MediaServer]:
-    server = MediaServer(ACCOUNT_SID, AUTH_TOKEN)
-    yield server
-    server.http.stop()
 
 
 @pytest.fixture

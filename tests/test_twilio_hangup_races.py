@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -18,20 +17,12 @@ from hotline.settings import Settings
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
 from store.models import Recording, WorkOrder
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer, wav_bytes
 
 SID = "RE00000000000000000000000000000022"
 RECORDING_ORDERS = sorted(set(itertools.permutations(["action", "recording", "status", "status"])))
 """Every order of the three requests, with the status callback duplicated (Twilio's own retry)."""
-
-
-@pytest.fixture
-def media() -> Iterator[MediaServer]:
-    server = MediaServer(ACCOUNT_SID, AUTH_TOKEN)
-    yield server
-    server.http.stop()
 
 
 @pytest.fixture
