@@ -90,3 +90,15 @@ def test_a_late_action_long_after_the_end_is_not_a_new_call(caller: TwilioCaller
     caller.hang_up_holding(["status", "action", "action"])
     assert caller.verbs() == ["Say", "Enqueue"]  # nothing new was served to the late requests
     no_ghost(hotline, caller)
+
+
+def test_a_step_repeated_after_a_finished_call_ended_is_no_new_call(caller: TwilioCaller, hotline: Hotline) -> None:
+    caller.dial()
+    caller.press("1")
+    caller.press("6222021234567894#")
+    caller.press("123456")  # the balance, then the menu goes on
+    step = caller.verb("Gather").attrib["action"]
+    caller.press("#")  # say, a key that ends the call the menu's way
+    assert caller.hang_up() == 204
+    assert caller.post_raw(step, Digits="1").status_code == 200  # Twilio repeating a request after the end
+    no_ghost(hotline, caller)

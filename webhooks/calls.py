@@ -131,8 +131,7 @@ class TwilioCalls:
         if stored is None:
             return
         session = stored.session
-        if not session.ended:
-            self.tombstones.bury(session)  # the Record or Enqueue action may still be on its way
+        self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
@@ -159,7 +158,7 @@ class TwilioCalls:
         """A step of a call whose status callback came first: do what the step is for (a recording left by
         hanging up still opens its complaint), with no caller to answer, no queue, no second record."""
         event = _event(form, timed_out)
-        if finished.session is not None and isinstance(event, ev.RecordingSaved):
+        if finished.session is not None and not finished.session.ended and isinstance(event, ev.RecordingSaved):
             session = finished.session
             self.engine.step(self.menus.version(session.menu, session.menu_version), session, event)
         hangup = VoiceResponse()
