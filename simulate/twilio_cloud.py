@@ -39,6 +39,10 @@ HANGUP_WHILE_RECORDING = 0.3
 DUPLICATE_STATUS = 0.2
 """Share of hang-ups whose final status callback comes twice (webhooks may repeat:
 https://www.twilio.com/docs/usage/webhooks/webhooks-overview)."""
+MACHINE_ANSWERS = 0.15
+"""Share of answered return visits a voicemail box or fax takes."""
+MACHINES = ("machine_start", "fax", "unknown")
+"""The AnsweredBy values MachineDetection=Enable sends for anything but a person."""
 MUSIC_SLICE_S = 10.0
 """The hotline's own hold-music slice (``/twilio/hold-music.wav``): what one loop of its <Play> lasts."""
 SAY_S = 4.0
@@ -366,9 +370,19 @@ class TwilioCloud:
         http, to, status_url = requests.Session(), form["To"], form.get("StatusCallback", "")
         with self._rng_lock:
             answers, rating = self._rng.random() < self.survey_answer_rate, self._rng.choice("1122233345")
+            machine = self._rng.choice(MACHINES) if self._rng.random() < MACHINE_ANSWERS else ""
         self.clock.sleep(self.phones.ring_s() * 2)
         if not answers:
             self.status(http, sid, HOTLINE_NUMBER, to, "no-answer", status_url, "outbound-api")
+            return
+        if machine:
+            # MachineDetection=Enable puts AnsweredBy on the request to the call's Url only
+            # (https://www.twilio.com/docs/voice/answering-machine-detection); the status callback has none.
+            twiml = self.post(http, form["Url"], sid, {"AnsweredBy": machine}, HOTLINE_NUMBER, to, "outbound-api")
+            if any("工单" in (say.text or "") or "work order" in (say.text or "") for say in twiml.iter("Say")):
+                self.measured.problem(f"return visit {sid}: the work order was read to a {machine}")
+            self.measured.count(f"return visit answered by {machine}")
+            self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
             return
         with self._lock:
             self.survey_calls.append(sid)
