@@ -26,9 +26,19 @@ AGENT_WHISPER = {
     "zh-CN": "来电，{intent}，已等待{seconds}秒。",
     "en-US": "Incoming call, {intent}, waited {seconds} seconds.",
 }
+INTENTS = {
+    "zh-CN": {"agent": "人工服务", "inquiry": "查询", "loss": "挂失", "complaint": "投诉", "survey": "回访"},
+    "en-US": {"agent": "agent", "inquiry": "inquiry", "loss": "lost card", "complaint": "complaint",
+              "survey": "survey"},
+}
+"""What the agent hears the caller came for, in the whisper's own language (never an English code word)."""
 CALLBACK_WHISPER = {
     "zh-CN": "回拨客户，正在接通。",
     "en-US": "Callback to a customer, connecting now.",
+}
+SCREEN_PROMPT = {
+    "zh-CN": "热线来电，接听请按1。",
+    "en-US": "Hotline call. Press 1 to take it.",
 }
 CALL_GONE = {
     "zh-CN": "该来电已结束或已由其他坐席接听。",
@@ -44,6 +54,11 @@ def position_announcement(language: str, estimate: WaitEstimate) -> str | None:
         return _pick(_NEXT, language)
     minutes = max(1, math.ceil(estimate.seconds / 60))
     return _pick(_POSITION, language).format(position=estimate.position, ahead=estimate.position - 1, minutes=minutes)
+
+
+def intent_name(intent: str, language: str) -> str:
+    names = INTENTS.get(language) or INTENTS["en-US"]
+    return names.get(intent, "-")
 
 
 def text(table: dict[str, str], language: str, **values: object) -> str:

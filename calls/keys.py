@@ -36,3 +36,18 @@ def pending_work_order_seq_key(day: str) -> str:
 def pending_work_order_key(call_id: str) -> str:
     """The pending work-order number a call was given (a replayed step gets the same one)."""
     return f"hotline:work_orders:pending:{call_id}"
+
+
+def tombstone_key(call_id: str) -> str:
+    """A finished Twilio call's last session, kept a while for the requests Twilio sends after the end."""
+    return f"hotline:tombstone:{call_id}"
+
+
+def answered_by_key(call_id: str) -> str:
+    """How an outbound call was answered when it was not a person (``voicemail``), kept for its status callback."""
+    return f"hotline:answered_by:{call_id}"
+
+
+def held_key(call_id: str) -> str:
+    """Set once Twilio holds the caller in their own queue (its first waitUrl request): agents may dial it."""
+    return f"hotline:held:{call_id}"

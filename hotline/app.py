@@ -36,9 +36,11 @@ from admin.work_orders.api import create_complaints_api
 from admin.work_orders.records_api import create_records_api
 from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
+from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.sessions import SessionStore
+from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
 from complaints.recording_links import record_recording, recording_known, work_order_for
@@ -49,6 +51,7 @@ from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
 from recordings.store import RecordingStore
+from recordings.twilio_fetch import PendingFetches, RecordingFetcher
 from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream
@@ -59,11 +62,12 @@ from store.redis_server import ensure_local_redis
 from webhooks import TwilioConfig, create_blueprint
 from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
+from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
-from webhooks.recordings import RecordingFetcher
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
-from workers.jobs import QUEUE, visit_enqueuer
+from workers.jobs import QUEUE, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.retention import Retention
+from workers.twilio_queues import TwilioQueues
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 ADMIN_DIR = Path(__file__).resolve().parent.parent / "admin"
@@ -94,6 +98,9 @@ class Hotline:
     retention: Retention
     accounts: Accounts
     audit: AuditLog
+    recording_fetcher: RecordingFetcher
+    twilio_queues: TwilioQueues | None
+    """Deletes the per-caller Twilio queues; None without a Twilio account."""
 
 
 def build_hotline(settings: Settings) -> Hotline:
@@ -127,6 +134,19 @@ def build_hotline(settings: Settings) -> Hotline:
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
         accounts=Accounts(sql, settings.login_max_failures, settings.login_lockout_s), audit=AuditLog(sql),
+        recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
+        twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
+        if settings.twilio_account_sid and settings.twilio_auth_token else None,
+    )
+
+
+def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmaker[Session],
+                       recordings: RecordingStore, desk: WorkOrderDesk, jobs: Queue) -> RecordingFetcher:
+    return RecordingFetcher(
+        recordings, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
+        known=lambda ref: recording_known(sql, ref), work_order_for=lambda ref: work_order_for(sql, ref),
+        on_saved=lambda meta: record_recording(sql, meta, desk.pending),
+        pending=PendingFetches(client), retry_later=recording_enqueuer(jobs),
     )
 
 
@@ -159,10 +179,17 @@ def _visit_dialers(settings: Settings) -> dict[str, VisitDialer]:
 def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]:
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         return {}  # no Twilio account: Twilio callers cannot be connected (logged when one queues)
+    if not settings.twilio_number:
+        # Every ring would go out with From="" and fail: say so once, loudly, instead of failing each offer.
+        logging.getLogger(__name__).error(
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set but HOTLINE_TWILIO_NUMBER is not: Twilio callers "
+            "will not be connected to agents until it is set to the hotline's Twilio number")
+        return {}
     offer_timeout = int(settings.queue_configs["general"].offer_timeout)
     return {"twilio": TwilioAgentDialer(AgentLegConfig(
         settings.public_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
         settings.twilio_number, offer_timeout, settings.twilio_sip_domain,
+        screen=frozenset(settings.twilio_screen_agents),
     ), router)}
 
 
@@ -187,25 +214,26 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     app.extensions["hotline"] = hotline
     init_web(app, hotline)
     hotline.router.configure()
+    music_url, music_s = s.hold_music
+    if not music_s:
+        logging.getLogger(__name__).warning(
+            "HOTLINE_TWILIO_HOLD_MUSIC_SECONDS is not set: callers on hold hear their position once per track, not "
+            "every %.0f s (docs/twilio.md)", s.hold_announce_every_s)
     hold = TwilioHold(HoldConfig(
-        s.public_url, s.twilio_number, s.twilio_hold_music_url, s.hold_announce_every_s,
+        s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
-    ), hotline.router, hotline.connector)
+    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs))
     calls = TwilioCalls(
-        ChannelConfig(s.public_url, s.menu_name, s.survey_menu), hotline.engine, hotline.menus, hotline.sessions,
-        hotline.events, hold,
+        ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
+        hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
+        AnsweredByNotes(hotline.redis),
     )
-    fetcher = RecordingFetcher(
-        hotline.recordings, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base,
-        known=lambda ref: recording_known(hotline.sql, ref),
-        work_order_for=lambda ref: work_order_for(hotline.sql, ref),
-        on_saved=lambda meta: record_recording(hotline.sql, meta, hotline.desk.pending),
-    )
-    config = TwilioConfig(s.public_url, s.twilio_auth_token, f"{s.twilio_queue_prefix}-general")
+    config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url),
+                          s.twilio_webhook_key_secret)
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),
-        create_blueprint(calls, fetcher, config, hotline.visits),
+        create_blueprint(calls, hotline.recording_fetcher, config, hotline.visits),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
         create_complaints_api(hotline.desk, hotline.audit),
         create_records_api(hotline.sql),

@@ -344,7 +344,7 @@ def _build_prompts(hotline: Hotline, verbose: bool) -> dict[str, int]:
     """Render what changed in every published menu, and the FastAGI apology; return the counts."""
     from agi_scripts.server import APOLOGY_FILE
     from recordings.prompts import PromptRenderer, render_wav, summary_lines
-    from webhooks import APOLOGY
+    from webhooks.fallbacks import APOLOGY
 
     renderer = PromptRenderer(hotline.settings.recordings_dir / "prompts")
     if not (renderer.root / APOLOGY_FILE).exists():  # what a caller hears when the FastAGI side fails

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
+    twilio_webhook_key_secret: str | None = Field(default=None, alias="HOTLINE_TWILIO_WEBHOOK_KEY_SECRET")
+    """The secret of the SharedKey a Twilio Webhook Setting signs the hotline's webhooks with (HMAC-SHA256);
+    unset: only webhooks signed with TWILIO_AUTH_TOKEN are accepted."""
     api_token: str | None = Field(default=None, alias="HOTLINE_API_TOKEN")
     timezone: str = Field(default="Asia/Shanghai", alias="HOTLINE_TIMEZONE")
     business_opens: dt.time = Field(default=dt.time(8, 0), alias="HOTLINE_BUSINESS_OPENS")
@@ -60,11 +63,20 @@ class Settings(BaseSettings):
     twilio_queue_prefix: str = Field(default="hotline", alias="HOTLINE_TWILIO_QUEUE_PREFIX")
     twilio_number: str = Field(default="", alias="HOTLINE_TWILIO_NUMBER")
     """The hotline's Twilio number: caller id of the calls that ring agents and dial callbacks."""
+    twilio_screen_agents: list[Literal["number", "sip", "client"]] = Field(
+        default=["number"], alias="HOTLINE_TWILIO_SCREEN_AGENTS")
+    """Agent endpoints (JSON list of kinds) whose leg must press 1 before it takes a caller: a phone number's
+    voicemail would otherwise answer within the ring timeout and be bridged to the caller."""
+    backup_number: str = Field(default="", alias="HOTLINE_BACKUP_NUMBER")
+    """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
     """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
-    twilio_hold_music_url: str = Field(
-        default="http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
-        alias="HOTLINE_TWILIO_HOLD_MUSIC")
+    twilio_hold_music_url: str = Field(default="", alias="HOTLINE_TWILIO_HOLD_MUSIC")
+    """A short slice of hold music (played in a loop between announcements); unset: the hotline's own
+    10-second slice at ``<public URL>/twilio/hold-music.wav``."""
+    twilio_hold_music_seconds: float = Field(default=0, ge=0, alias="HOTLINE_TWILIO_HOLD_MUSIC_SECONDS")
+    """The length of ``HOTLINE_TWILIO_HOLD_MUSIC``: keep it well under ``HOTLINE_HOLD_ANNOUNCE_EVERY``. 0 (unknown):
+    played once per hold document, so announcements come once per track (a warning at start)."""
     hotline_name: str = Field(default="hotline", alias="HOTLINE_NAME")
     """Names this hotline's router keys (their Redis Cluster hash tag)."""
     queues: dict[str, QueueConfig] = Field(default_factory=dict, alias="HOTLINE_QUEUES")
@@ -109,6 +121,11 @@ class Settings(BaseSettings):
     max_calls_period_days: int = Field(default=7, alias="HOTLINE_MAX_CALLS_PERIOD_DAYS")
     visit_channel: str = Field(default="auto", alias="HOTLINE_VISIT_CHANNEL")
     """auto (the channel the complaint came in on), twilio or asterisk."""
+    visit_machine_message: str = Field(default="", alias="HOTLINE_VISIT_MACHINE_MESSAGE")
+    """Left on an answering machine a return visit reaches (say who called, never the complaint); empty: hang up."""
+    visit_unknown_answer: Literal["human", "machine"] = Field(default="machine", alias="HOTLINE_VISIT_UNKNOWN_ANSWER")
+    """A return visit Twilio's detection could not classify (``AnsweredBy=unknown``): ``machine`` hangs up and
+    retries later (no work order read into a mailbox); ``human`` runs the survey."""
     ring_timeout_s: int = Field(default=30, alias="HOTLINE_RING_TIMEOUT")
     ami_host: str = Field(default="127.0.0.1", alias="HOTLINE_AMI_HOST")
     ami_port: int = Field(default=5038, alias="HOTLINE_AMI_PORT")
@@ -134,6 +151,13 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=64, alias="HOTLINE_WEB_THREADS")
     """Threads per web worker. Each open dashboard or agent console holds one (its event stream); all but
     8 of them may, the rest always serve webhooks. Open pages at once: workers x (threads - 8)."""
+
+    @property
+    def hold_music(self) -> tuple[str, float]:
+        """The hold music's URL and length in seconds (0: unknown)."""
+        if self.twilio_hold_music_url:
+            return self.twilio_hold_music_url, self.twilio_hold_music_seconds
+        return f"{self.public_url.rstrip('/')}/twilio/hold-music.wav", 10.0
 
     @property
     def sql_url(self) -> str:

@@ -49,6 +49,8 @@ SCRIPT_VOICES = {"han": MANDARIN, "latin": ENGLISH}
 _HAN = r"\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"  # ideographs, CJK and full-width punctuation
 _LATIN = r"A-Za-z\u00c0-\u024f"
 _RUNS = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<latin>[{_LATIN}]+)|[^{_HAN}{_LATIN}]+")
+HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+"""A Chinese ideograph (not punctuation alone)."""
 
 Segment = tuple[Voice, str]
 

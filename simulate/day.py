@@ -94,7 +94,8 @@ def play_call(run: DayRun, call: CallPlan) -> CallResult:
 def _twilio_call(run: DayRun, call: CallPlan) -> CallResult:
     sid, outcome = run.cloud.call(list(call.keys), f"+86{call.caller}", call.hangup_after_steps, call.patience_s,
                                   call.talk_s)
-    recorded = call.intent == "complaint" and any(("工单号" in s or "work order number" in s) for s in outcome.said)
+    recorded = call.intent == "complaint" and (outcome.hung_up_recording or any(
+        ("工单号" in s or "work order number" in s) for s in outcome.said))
     return CallResult(call, sid, outcome.started, outcome.queued, outcome.answered, outcome.abandoned,
                       outcome.failed, recorded_complaint=recorded)
 

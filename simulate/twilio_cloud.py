@@ -18,7 +18,7 @@ import threading
 import time
 import wave
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +35,18 @@ ACCOUNT_SID = "AC" + "5" * 32
 HOTLINE_NUMBER = "+861095555"
 RECORD_PREFIX = "record:"
 MAX_STEPS = 200
+HANGUP_WHILE_RECORDING = 0.3
+"""Share of Twilio callers who hang up to end their complaint recording instead of pressing #."""
+DUPLICATE_STATUS = 0.2
+"""Share of hang-ups whose final status callback comes twice (webhooks may repeat:
+https://www.twilio.com/docs/usage/webhooks/webhooks-overview)."""
+MACHINE_ANSWERS = 0.15
+"""Share of answered return visits a voicemail box or fax takes."""
+MACHINES = ("machine_start", "fax", "unknown")
+"""The AnsweredBy values MachineDetection=Enable sends for anything but a person."""
+MUSIC_SLICE_S = 10.0
+"""The hotline's own hold-music slice (``/twilio/hold-music.wav``): what one loop of its <Play> lasts."""
+SAY_S = 4.0
 
 
 class WebhookFailed(Exception):
@@ -47,6 +59,8 @@ class Waiting:
 
     talk_s: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    held: threading.Event = field(default_factory=threading.Event)
+    """Set on the first waitUrl request: Twilio's queue exists from then on (an agent's <Dial><Queue> reaches it)."""
     bridged: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     gone: bool = False
@@ -59,6 +73,9 @@ class TwilioOutcome:
     answered: bool = False
     abandoned: bool = False
     failed: bool = False
+    hung_up_recording: bool = False
+    """The caller ended the complaint recording by hanging up: its work order must exist all the same."""
+    status_sent: bool = False
     said: list[str] = field(default_factory=list)
 
 
@@ -77,6 +94,7 @@ class TwilioCloud:
         self._sid_nonce = secrets.randbits(64)
         self._waiting: dict[str, Waiting] = {}
         self._cancelled: set[str] = set()
+        self._orders: dict[tuple[str, ...], Iterator[tuple[str, ...]]] = {}
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -166,10 +184,8 @@ class TwilioCloud:
                         steps += 1
                         entry = (keys.pop(0) if keys else "").removeprefix(RECORD_PREFIX)
                         if entry.isdigit() and entry != "0":
-                            rec = self.new_sid("RE")
-                            next_url, fields = verb.get("action", current), {
-                                "RecordingSid": rec, "RecordingDuration": entry,
-                                "RecordingUrl": f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}"}
+                            next_url, fields = self._recorded(http, sid, verb, current, entry, outcome, caller,
+                                                              called, direction)
                         break
                     if verb.tag == "Enqueue":
                         outcome.queued = True
@@ -182,7 +198,7 @@ class TwilioCloud:
             outcome.failed = True
             self.measured.problem(f"call {sid}: {exc}")
         finally:
-            if outcome.started:
+            if outcome.started and not outcome.status_sent:
                 self.status(http, sid, caller, called, direction=direction)
             with self._lock:
                 waiting = self._waiting.pop(sid)
@@ -203,7 +219,7 @@ class TwilioCloud:
         waiting = self._waiting[sid]
         began = time.monotonic()
         give_up = began + self.clock.real(patience_s)
-        poll = min(3.0, max(0.5, self.clock.real(60)))  # Twilio fetches it again when the hold music ends
+        poll = 0.0
         while True:
             remaining = give_up - time.monotonic()
             if waiting.bridged.wait(timeout=max(0.0, min(poll, remaining))):
@@ -216,14 +232,73 @@ class TwilioCloud:
                         continue  # an agent took the call this very moment
                     waiting.gone = True
                 outcome.abandoned = True
-                try:
-                    self.post(http, action, sid, {"QueueResult": "hangup"}, caller, called)
-                except WebhookFailed as exc:
-                    self.measured.problem(f"call {sid} leaving the queue: {exc}")
+                # The Enqueue action (QueueResult=hangup) and the status callback, in either order.
+                self._hang_up(http, sid, caller, called, "inbound", outcome, {
+                    "action": (action, {"QueueResult": "hangup", "QueueSid": f"QU{sid[2:]}"})})
                 return None, {}
-            twiml = self.post(http, wait_url, sid, {"QueueTime": f"{time.monotonic() - began:.0f}"}, caller, called)
+            # Twilio asks the waitUrl once the caller is in the queue, then again only when the document's verbs
+            # run out (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl).
+            twiml = self.post(http, wait_url, sid, {"QueueTime": f"{time.monotonic() - began:.0f}",
+                                                    "QueueSid": f"QU{sid[2:]}"}, caller, called)
+            waiting.held.set()
             if twiml.find("Leave") is not None:
                 return action, {"QueueResult": "leave"}
+            poll = max(0.05, self.clock.real(_length(twiml)))
+
+    def _recorded(self, http: requests.Session, sid: str, record: ET.Element, current: str, seconds: str,
+                  outcome: TwilioOutcome, caller: str, called: str,
+                  direction: str) -> tuple[str | None, dict[str, str]]:
+        """The caller spoke their complaint: ended with # (the action and the recording status callback, in
+        either order: https://www.twilio.com/docs/voice/twiml/record#recordingstatuscallback), or by hanging up
+        (the action with Digits=hangup, https://www.twilio.com/docs/voice/twiml/record#action, the recording
+        callback and the call's status callback, in any order)."""
+        rec = self.new_sid("RE")
+        fields = {"RecordingSid": rec, "RecordingDuration": seconds,
+                  "RecordingUrl": f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}"}
+        recording = ("/twilio/recording", {**fields, "RecordingStatus": "completed"})
+        action = record.get("action", current)
+        if self._chance(HANGUP_WHILE_RECORDING):
+            outcome.hung_up_recording = True
+            self._hang_up(http, sid, caller, called, direction, outcome,
+                          {"action": (action, {**fields, "Digits": "hangup"}), "recording": recording})
+            return None, {}
+        # Twilio posts the recording callback on its own, before or after the action: a moment from now.
+        with self._rng_lock:
+            delay = self._rng.uniform(0.0, 0.2)
+        threading.Timer(delay, self._post_quietly, args=(requests.Session(), sid, caller, called, direction,
+                                                         *recording)).start()
+        return action, fields
+
+    def _hang_up(self, http: requests.Session, sid: str, caller: str, called: str, direction: str,
+                 outcome: TwilioOutcome, requests_: dict[str, tuple[str, dict[str, str]]]) -> None:
+        """The caller hung up: the pending action(s) and the final status callback, in every order by turns (none
+        is documented between them), the status sometimes twice."""
+        with self._lock:
+            kind = tuple(requests_)
+            if kind not in self._orders:
+                self._orders[kind] = itertools.cycle(itertools.permutations([*kind, "status"]))
+            names = list(next(self._orders[kind]))
+        if self._chance(DUPLICATE_STATUS):
+            names.append("status")
+        self.measured.count("twilio hang-up " + " > ".join(names))
+        outcome.status_sent = True
+        for name in names:
+            if name == "status":
+                self.status(http, sid, caller, called, direction=direction)
+            else:
+                self._post_quietly(http, sid, caller, called, direction, *requests_[name])
+
+    def _post_quietly(self, http: requests.Session, sid: str, caller: str, called: str, direction: str, url: str,
+                      fields: dict[str, str]) -> None:
+        """A request whose answer no caller hears (after the hang-up, or a callback): a failure is only counted."""
+        try:
+            self.post(http, url, sid, fields, caller, called, direction)
+        except WebhookFailed as exc:
+            self.measured.problem(f"call {sid}: {exc}")
+
+    def _chance(self, p: float) -> bool:
+        with self._rng_lock:
+            return self._rng.random() < p
 
     # -- the REST API ------------------------------------------------------------------------
 
@@ -264,6 +339,12 @@ class TwilioCloud:
             self.status(http, sid, HOTLINE_NUMBER, to, "no-answer", status_url, "outbound-api")
             return
         twiml = self.post(http, form["Url"], sid, {}, HOTLINE_NUMBER, to, "outbound-api")
+        for _ in range(MAX_STEPS):  # <Pause> then <Redirect>: the hotline waits for the caller to be in the queue
+            redirect = twiml.find("Redirect")
+            if twiml.find("Dial") is not None or redirect is None:
+                break
+            self.clock.sleep(sum(float(p.get("length", "1")) for p in twiml.iter("Pause")))
+            twiml = self.post(http, redirect.text or "", sid, {}, HOTLINE_NUMBER, to, "outbound-api")
         dial = twiml.find("Dial")
         if dial is None:  # the caller is gone
             self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
@@ -273,13 +354,15 @@ class TwilioCloud:
         bridged = False
         if waiting is not None:
             with waiting.lock:
-                if not waiting.gone:
+                # <Dial><Queue> of a queue the caller has not reached yet does not exist: the Dial fails
+                # (https://www.twilio.com/docs/voice/twiml/queue).
+                if not waiting.gone and waiting.held.is_set():
                     waiting.bridged.set()
                     bridged = True
         if bridged and waiting is not None:
             self.clock.sleep(waiting.talk_s)
         self.post(http, dial.attrib["action"], sid, {
-            "DialCallStatus": "completed" if bridged else "no-answer",
+            "DialCallStatus": "completed" if bridged else "failed",
             "DialCallDuration": f"{waiting.talk_s:.0f}" if bridged and waiting else "0"},
             HOTLINE_NUMBER, to, "outbound-api")
         if waiting is not None:
@@ -291,9 +374,19 @@ class TwilioCloud:
         http, to, status_url = requests.Session(), form["To"], form.get("StatusCallback", "")
         with self._rng_lock:
             answers, rating = self._rng.random() < self.survey_answer_rate, self._rng.choice("1122233345")
+            machine = self._rng.choice(MACHINES) if self._rng.random() < MACHINE_ANSWERS else ""
         self.clock.sleep(self.phones.ring_s() * 2)
         if not answers:
             self.status(http, sid, HOTLINE_NUMBER, to, "no-answer", status_url, "outbound-api")
+            return
+        if machine:
+            # MachineDetection=Enable puts AnsweredBy on the request to the call's Url only
+            # (https://www.twilio.com/docs/voice/answering-machine-detection); the status callback has none.
+            twiml = self.post(http, form["Url"], sid, {"AnsweredBy": machine}, HOTLINE_NUMBER, to, "outbound-api")
+            if any("工单" in (say.text or "") or "work order" in (say.text or "") for say in twiml.iter("Say")):
+                self.measured.problem(f"return visit {sid}: the work order was read to a {machine}")
+            self.measured.count(f"return visit answered by {machine}")
+            self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
             return
         with self._lock:
             self.survey_calls.append(sid)
@@ -318,6 +411,14 @@ def _handler(cloud: TwilioCloud) -> type[BaseHTTPRequestHandler]:
                 self._json(201, created) if created else self._json(503, {"message": "the day is over"})
             elif "/Calls/" in path:
                 self._json(200, cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
+            else:
+                self._json(404, {"message": "not found"})
+
+        def do_DELETE(self) -> None:  # noqa: N802 - a fetched recording, an ended caller's queue
+            if "/Recordings/" in self.path or "/Queues/" in self.path:
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
             else:
                 self._json(404, {"message": "not found"})
 
@@ -351,3 +452,19 @@ def _silence(seconds: int = 1) -> bytes:
 
 
 _SILENCE = _silence()
+
+
+def _length(twiml: ET.Element) -> float:
+    """How long Twilio takes to play a hold document: each <Play> loop times the hotline's slice, <Say>, <Pause>,
+    and a <Gather>'s wait for a key (https://www.twilio.com/docs/voice/twiml/play#attributes-loop)."""
+    seconds = 0.0
+    for verb in twiml.iter():
+        if verb.tag == "Play":
+            seconds += MUSIC_SLICE_S * max(1, int(verb.get("loop") or 1))
+        elif verb.tag == "Say":
+            seconds += SAY_S
+        elif verb.tag == "Pause":
+            seconds += float(verb.get("length") or 1)
+        elif verb.tag == "Gather":
+            seconds += float(verb.get("timeout") or 5)
+    return seconds

@@ -278,6 +278,17 @@ def twilio_api() -> Iterator[Any]:
     api.server.stop()
 
 
+@pytest.fixture
+def media() -> Iterator[Any]:
+    """Twilio's recording media and Recording resource on loopback (``tests.fakes.twilio_media.MediaServer``);
+    a test points ``TWILIO_API_BASE`` at ``media.base``."""
+    from tests.fakes.twilio_media import MediaServer
+
+    server = MediaServer(ACCOUNT_SID, AUTH_TOKEN)
+    yield server
+    server.http.stop()
+
+
 API_TOKEN = "test-api-token-0123456789"
 
 

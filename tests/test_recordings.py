@@ -3,72 +3,29 @@ credentials, from the configured Twilio API only, and kept on disk and in SQL be
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import re
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rq import SimpleWorker
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from hotline.app import Hotline
 from hotline.settings import Settings
+from recordings.twilio_fetch import PENDING_KEY, PendingFetch
 from store.models import Recording, WorkOrder
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+from tests.conftest import ACCOUNT_SID, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_media import MediaServer, wav_bytes
+from workers import jobs
 
 SID = "RE0123456789abcdef0123456789abcdef"
-BASIC_AUTH = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>[^/]+)\.wav")
-
-
-def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
-    """A small, real WAV file whose samples are not all the same."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(b"".join((i * 37 % 65536).to_bytes(2, "little") for i in range(int(seconds * rate))))
-    return out.getvalue()
-
-
-class MediaServer:
-    """Twilio's media endpoint: ``<RecordingSid>.wav`` behind basic auth with the account SID and token."""
-
-    def __init__(self) -> None:
-        self.audio: dict[str, bytes] = {}
-        self.failure: int | None = None
-        self.redirect_to: str | None = None
-        self.http = LocalHttpServer(self._answer).start()
-
-    @property
-    def base(self) -> str:
-        return self.http.url
-
-    def recording_url(self, sid: str) -> str:
-        """The RecordingUrl Twilio sends: the media without an extension."""
-        return f"{self.base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{sid}"
-
-    def _answer(self, request: SeenRequest) -> Reply:
-        if request.headers.get("authorization") != BASIC_AUTH:
-            return Reply(401, b"authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-        if self.failure:
-            return Reply(self.failure, b"media not available")
-        match = MEDIA_PATH.fullmatch(request.path)
-        if request.method != "GET" or not match or match["account"] != ACCOUNT_SID:
-            return Reply(404)
-        if match["sid"] not in self.audio:
-            return Reply(404)
-        if self.redirect_to:
-            return Reply(302, headers={"Location": f"{self.redirect_to}/{match['sid']}.wav"})
-        return Reply(200, self.audio[match["sid"]], {"Content-Type": "audio/x-wav"})
 
 
 class Storage:
@@ -81,13 +38,6 @@ class Storage:
     def _answer(self, request: SeenRequest) -> Reply:
         sid = request.path.strip("/").removesuffix(".wav")
         return Reply(200, self.audio[sid]) if sid in self.audio else Reply(404)
-
-
-@pytest.fixture
-def media() -> Iterator[MediaServer]:
-    server = MediaServer()
-    yield server
-    server.http.stop()
 
 
 @pytest.fixture
@@ -159,10 +109,11 @@ def test_completed_recording_is_kept_beside_its_work_order(
     with hotline.sql() as db:
         order = db.scalar(select(WorkOrder).where(WorkOrder.number == row.work_order))
     assert order is not None and order.recording_ref == SID and order.call_id == caller.call_sid
-    [fetch] = media.http.requests
+    fetch, delete = media.http.requests
+    assert delete.method == "DELETE" and delete.path.endswith(f"/Recordings/{SID}.json")
     assert fetch.method == "GET"
     assert fetch.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.wav"
-    assert fetch.headers["authorization"] == BASIC_AUTH
+    assert fetch.headers["authorization"] == media.basic_auth
 
 
 def test_repeated_callback_downloads_and_records_once(
@@ -176,7 +127,7 @@ def test_repeated_callback_downloads_and_records_once(
     again = recording_callback(caller, media.recording_url(SID))
 
     assert (first.status_code, again.status_code) == (204, 204)
-    assert len(media.http.requests) == 1
+    assert media.fetches() == 1
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
     assert len(stored_files(settings)) == 2
@@ -203,30 +154,59 @@ def test_recording_url_off_the_configured_api_is_refused_without_a_request(
     assert recording_rows(hotline) == [] and stored_files(settings) == []
 
 
+def run_jobs(hotline: Hotline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `hotline worker` does with the jobs due now (a retry's backoff is skipped: it is due by then)."""
+    monkeypatch.setattr(jobs, "_context", hotline)
+    for job_id in ScheduledJobRegistry(queue=hotline.jobs).get_job_ids():
+        job = hotline.jobs.fetch_job(job_id)
+        assert job is not None
+        hotline.jobs.enqueue_job(job)
+    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+
+
 @pytest.mark.parametrize("failure", [404, 500])
-def test_media_server_failure_is_502_stores_nothing_and_a_retry_succeeds(
+def test_a_failed_fetch_is_kept_and_a_job_fetches_it_though_twilio_never_retries(
     failure: int, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     audio = media.audio[SID] = wav_bytes()
     complain(caller, media)
     media.failure = failure
 
-    reply = recording_callback(caller, media.recording_url(SID))
-
-    assert reply.status_code == 502
-    assert recording_rows(hotline) == [] and stored_files(settings) == []
-    media.failure = None  # Twilio retries the callback once the media is there
+    # Twilio posts the callback once and does not retry a 5xx
+    # (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides): so nothing here posts it again.
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert recording_rows(hotline) == [] and stored_files(settings) == []
+    run_jobs(hotline, monkeypatch)  # still failing: the job keeps it
+    assert recording_rows(hotline) == []
+
+    media.failure = None
+    run_jobs(hotline, monkeypatch)
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
+    assert media.deleted == [SID]  # Twilio's copy goes: the retention policy covers it too
+    assert hotline.recording_fetcher.pending.get(SID) is None
 
 
-def test_missing_recording_is_502(caller: TwilioCaller, media: MediaServer, hotline: Hotline,
-                                  settings: Settings) -> None:
-    complain(caller, media)  # media.audio has no such recording: the media URL answers 404
+def test_a_stored_recording_is_deleted_at_twilio(caller: TwilioCaller, media: MediaServer, hotline: Hotline) -> None:
+    media.audio[SID] = wav_bytes()
+    complain(caller, media)
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert media.deleted == [SID]
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204  # a duplicate: nothing again
+    assert len(recording_rows(hotline)) == 1 and media.fetches() == 1
 
-    assert recording_callback(caller, media.recording_url(SID)).status_code == 502
+
+def test_a_recording_whose_media_lags_is_kept_until_it_is_there(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    complain(caller, media)  # media.audio has no such recording yet: the media URL answers 404
+
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
     assert recording_rows(hotline) == [] and stored_files(settings) == []
+    media.audio[SID] = wav_bytes()
+    run_jobs(hotline, monkeypatch)
+    assert len(recording_rows(hotline)) == 1
 
 
 @pytest.mark.parametrize("signature", ["", "bm90LXRoZS1yaWdodC1zaWduYXR1cmU="])
@@ -276,8 +256,8 @@ def test_redirect_to_storage_keeps_the_audio_without_handing_over_credentials(
         storage.http.stop()
 
 
-def test_storage_failure_is_an_error_twilio_retries_and_the_retry_keeps_the_audio(
-    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
+def test_a_full_disk_keeps_the_fetch_pending_and_the_job_keeps_the_audio_once_it_is_back(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     audio = media.audio[SID] = wav_bytes()
     complain(caller, media)
@@ -285,14 +265,30 @@ def test_storage_failure_is_an_error_twilio_retries_and_the_retry_keeps_the_audi
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder")
 
-    reply = recording_callback(caller, media.recording_url(SID))
-
-    assert reply.status_code >= 500, (reply.status_code, reply.data)
-    assert recording_rows(hotline) == []
-    blocker.unlink()
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    assert recording_rows(hotline) == [] and media.deleted == []  # Twilio's copy is all there is: kept
+    blocker.unlink()
+    run_jobs(hotline, monkeypatch)
     [row] = recording_rows(hotline)
     assert (settings.recordings_dir / row.path).read_bytes() == audio
+    assert media.deleted == [SID]
+
+
+def test_the_sweep_enqueues_a_pending_fetch_whose_job_was_lost(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    complain(caller, media)
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    registry = ScheduledJobRegistry(queue=hotline.jobs)
+    for job_id in registry.get_job_ids():  # the retry job is lost (a Redis failover, a job past its retries)
+        registry.remove(job_id, delete_job=True)
+    hotline.redis.hdel(PENDING_KEY, SID)  # and its entry is old
+    hotline.recording_fetcher.pending.keep(PendingFetch(SID, caller.call_sid, 30, 0.0))
+    media.audio[SID] = wav_bytes()
+    monkeypatch.setattr(jobs, "_context", hotline)
+    assert jobs.retry_recordings() == 1
+    run_jobs(hotline, monkeypatch)
+    assert len(recording_rows(hotline)) == 1 and media.deleted == [SID]
 
 
 def test_callback_before_the_record_step_is_linked_when_the_work_order_opens(

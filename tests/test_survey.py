@@ -287,13 +287,48 @@ def test_pressing_9_puts_the_number_on_the_do_not_call_list(
     assert len(twilio_api.requests) == 1
 
 
+@pytest.mark.parametrize("answered_by", ["machine_start", "fax", "unknown"])
+def test_a_machine_answering_a_return_visit_hears_nothing_of_the_complaint_and_is_called_again(
+    answered_by: str, hotline: Hotline, client, twilio_api: LocalHttpServer,  # noqa: ANN001
+) -> None:
+    number, visit_id = resolved_visit(hotline)
+    phone = customer_phone(client)
+    # MachineDetection=Enable: AnsweredBy comes on the request to the call's Url
+    # (https://www.twilio.com/docs/voice/answering-machine-detection#webhook-parameters), not on the status callback.
+    phone.post(dial(hotline, twilio_api, visit_id), Direction="outbound-api", AnsweredBy=answered_by)
+    assert phone.verbs() == ["Hangup"] and phone.said() == []
+
+    assert status_callback(phone, visit_id, 1, CallStatus="completed") == 204
+    assert dispositions(hotline, visit_id) == ["voicemail"]
+    assert visit_row(hotline, visit_id).status == "scheduled"
+    assert f"visit-{visit_id}-2" in scheduled(hotline)
+    assert hotline.desk.show(number)["status"] == "resolved"
+
+
+def test_a_machine_may_be_left_a_short_message_without_details(
+    hotline: Hotline, twilio_api: LocalHttpServer,
+) -> None:
+    from hotline.app import create_app
+
+    hotline.settings = hotline.settings.model_copy(update={
+        "visit_machine_message": "这里是客户服务热线，我们稍后再联系您。", "visit_unknown_answer": "human"})
+    phone = customer_phone(create_app(hotline=hotline).test_client())
+    _, visit_id = resolved_visit(hotline)
+    url = dial(hotline, twilio_api, visit_id)
+    phone.post(url, Direction="outbound-api", AnsweredBy="machine_start")
+    assert phone.verbs() == ["Say", "Hangup"] and phone.said() == ["这里是客户服务热线，我们稍后再联系您。"]
+    phone.call_sid += "x"  # the retry is a new call: "unknown" now runs the survey
+    phone.post(url, Direction="outbound-api", AnsweredBy="unknown")
+    assert phone.said()[0].startswith("您好，这里是客户服务热线回访。")
+
+
 def test_no_answer_busy_and_voicemail_are_retried_then_unreachable(
     hotline: Hotline, client, twilio_api: LocalHttpServer,  # noqa: ANN001
 ) -> None:
     number, visit_id = resolved_visit(hotline)
     phone = customer_phone(client)
     outcomes = [
-        ({"CallStatus": "completed", "AnsweredBy": "machine_end_beep"}, "voicemail"),
+        ({"CallStatus": "completed", "AnsweredBy": "fax"}, "voicemail"),  # values MachineDetection=Enable sends
         ({"CallStatus": "busy"}, "busy"),
         ({"CallStatus": "no-answer"}, "no-answer"),
         ({"CallStatus": "completed", "AnsweredBy": "machine_start"}, "voicemail"),

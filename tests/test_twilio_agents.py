@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -58,11 +59,12 @@ def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
     assert create["Url"] == f"{PUBLIC_URL}/twilio/agent/connect?call={caller.call_sid}&agent=ann"
     assert create["StatusCallback"] == f"{PUBLIC_URL}/twilio/agent/status?call={caller.call_sid}&agent=ann"
 
+    caller.hold()  # in the queue: Twilio asks the waitUrl
     ann = agent_leg(caller)
     ann.post(create["Url"])
     assert ann.verbs() == ["Say", "Dial"]
     assert ann.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"  # exactly this caller
-    assert "已等待" in ann.said()[0]
+    assert ann.said()[0].startswith("来电，人工服务，已等待")  # no English code word in the Chinese whisper
     assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
 
     caller.leave_queue("bridged")
@@ -122,7 +124,7 @@ def test_waiting_caller_hears_music_then_takes_a_callback_that_keeps_the_place(
     queue = caller.queue()
     wait_url = caller.verb("Enqueue").attrib["waitUrl"]
     caller.post(wait_url, QueuePosition="1", QueueTime="0")
-    assert caller.verbs() == ["Play"] and caller.verb("Play").text.endswith(".mp3")
+    assert caller.verbs() == ["Play"] and caller.verb("Play").text.endswith("/twilio/hold-music.wav")
 
     now = time.time()
     hotline.router.tick()  # nothing due yet: no callback offer
@@ -162,3 +164,163 @@ def test_hold_announces_position_and_expected_wait_when_confident(caller: Twilio
     assert caller.said() == ["您前面还有1位客户，预计等待约4分钟。"]  # 2nd in line x 120 s / 1 agent
     caller.post(wait_url)
     assert caller.said() == []  # not again before HOTLINE_HOLD_ANNOUNCE_EVERY
+
+
+def test_an_agent_who_picks_up_before_the_caller_reaches_their_queue_waits_for_them(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller.dial()
+    caller.press("0")  # the caller hears the <Say> before <Enqueue>: their queue does not exist yet
+    (create,) = twilio_api.created(1)
+    ann = agent_leg(caller)
+    ann.post(create["Url"])
+    assert "Dial" not in ann.verbs()  # not yet: a <Dial><Queue> of a missing queue fails
+
+    caller.hold()  # the caller is in the queue (Twilio's first waitUrl request)
+    assert ann.answer_agent_leg(ann.verb("Redirect").text or "", caller) == "bridged"
+    assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
+
+
+def test_an_agent_who_picks_up_at_once_reaches_the_caller(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    ann = agent_leg(caller)
+    waiter = threading.Timer(1.5, caller.hold)  # the caller reaches the queue while the agent waits
+    waiter.start()
+    assert ann.answer_agent_leg(create["Url"], caller) == "bridged"
+    waiter.join()
+    caller.leave_queue("bridged")
+    assert caller.verbs() == ["Hangup"]
+
+
+def test_position_is_announced_every_period_not_once_per_music_track(
+    caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    from routing.router import CallRequest
+    from tests.fakes.clock import Clock
+
+    staff(hotline, "ann")
+    hotline.router.enqueue(CallRequest("warm", "general", "zh-CN", 5, "asterisk"))
+    hotline.router.answer("warm", "ann")  # ann is busy: the caller waits
+    hotline.redis.lpush(hotline.router.key("aht:general"), *(["120"] * 5))  # confident enough to announce
+    caller.dial()
+    caller.press("0")
+    clock = hotline.router.clock = Clock(time.time())
+    music = f"{PUBLIC_URL}/twilio/hold-music.wav"
+
+    whole_track = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"  # minutes long
+    heard = caller.hold_for(300, clock, {music: 10.0, whole_track: 180.0})
+
+    times = [at for at, _ in heard]
+    assert len(times) >= 5, heard  # HOTLINE_HOLD_ANNOUNCE_EVERY is 45 s: 300 s of hold hear it 5 or 6 times
+    assert all(later - earlier <= 45 + 10 for earlier, later in zip(times, times[1:], strict=False))
+    assert caller.client.get("/twilio/hold-music.wav").data[:4] == b"RIFF"  # the slice, served by the hotline
+
+
+def test_a_callers_twilio_queue_is_deleted_when_the_call_ends_and_the_sweep_takes_stragglers(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rq import SimpleWorker
+
+    from workers import jobs
+
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    twilio_api.queues[caller.queue_sid] = {"sid": caller.queue_sid, "friendly_name": f"hotline-{caller.call_sid}",
+                                           "current_size": 0, "date_updated": "Sun, 06 Dec 2026 10:00:00 +0000"}
+    caller.hang_up_holding(["action", "status"])
+    monkeypatch.setattr(jobs, "_context", hotline)
+    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    assert twilio_api.deletes() == [f"/2010-04-01/Accounts/{hotline.settings.twilio_account_sid}"
+                                    f"/Queues/{caller.queue_sid}.json"]
+
+    old, busy = "Sun, 06 Dec 2026 08:00:00 +0000", "Sun, 06 Dec 2026 08:00:00 +0000"
+    twilio_api.queues.update({
+        "QUold": {"sid": "QUold", "friendly_name": "hotline-CAold", "current_size": 0, "date_updated": old},
+        "QUbusy": {"sid": "QUbusy", "friendly_name": "hotline-CAbusy", "current_size": 1, "date_updated": busy},
+        "QUtheirs": {"sid": "QUtheirs", "friendly_name": "sales", "current_size": 0, "date_updated": old},
+    })
+    assert jobs.sweep_twilio_queues() == 1
+    assert sorted(twilio_api.queues) == ["QUbusy", "QUtheirs"]
+
+
+def test_an_agents_voicemail_never_takes_the_caller_only_a_person_pressing_1(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    hotline.agents.put(Agent("mia", "Mia", "+8613700000000", {"general": 5}, ["zh-CN"]))  # a mobile
+    hotline.router.set_agent_state("mia", "available")
+    time.sleep(0.002)
+    staff(hotline, "bob")
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    (create,) = twilio_api.created(1)
+    assert create["To"] == "+8613700000000"
+    voicemail = agent_leg(caller)
+    voicemail.post(create["Url"])
+    assert voicemail.verbs() == ["Gather", "Redirect"]  # screened: no <Dial> before a key
+    voicemail.wait()  # a mailbox presses nothing: Twilio falls through to the <Redirect>
+    assert voicemail.verbs() == ["Hangup"]
+    assert hotline.agents.get("mia").state == "not_ready"  # type: ignore[union-attr]
+    second = twilio_api.created(2)[1]
+    assert second["To"] == "client:bob" and "screen" not in second["Url"]  # an app endpoint has no voicemail
+    bob = agent_leg(caller)
+    assert bob.answer_agent_leg(second["Url"], caller) == "bridged"
+
+
+def test_an_agent_on_a_mobile_who_presses_1_takes_the_caller(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    hotline.agents.put(Agent("mia", "Mia", "+8613700000000", {"general": 5}, ["zh-CN"]))
+    hotline.router.set_agent_state("mia", "available")
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    (create,) = twilio_api.created(1)
+    mia = agent_leg(caller)
+    mia.post(create["Url"])
+    assert mia.said() == ["热线来电，接听请按1。"]
+    mia.press("1")
+    assert mia.verbs() == ["Say", "Dial"] and mia.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    assert hotline.agents.get("mia").state == "busy"  # type: ignore[union-attr]
+
+
+def test_without_the_hotline_number_agent_legs_are_not_rung_from_nobody_and_the_start_says_why(
+    settings: Settings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    hotline = prepare(settings)  # TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN set, HOTLINE_TWILIO_NUMBER not
+    assert "twilio" not in hotline.connector.dialers
+    assert any("HOTLINE_TWILIO_NUMBER is not" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_a_stalled_twilio_api_does_not_hold_a_ring_thread_and_the_call_is_offered_again(
+    caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    from tests.fakes.http_server import LocalHttpServer, Reply
+    from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
+
+    def stall(request: object) -> Reply:
+        time.sleep(3)  # accepts the connection, never answers in time
+        return Reply(500)
+
+    stalled = LocalHttpServer(stall).start()
+    try:
+        dialer = TwilioAgentDialer(AgentLegConfig(PUBLIC_URL, "ACx", "token", stalled.url, HOTLINE_NUMBER,
+                                                  request_timeout_s=0.5), hotline.router, workers=1)
+        hotline.connector.dialers["twilio"] = dialer
+        staff(hotline, "ann")
+        caller.dial()
+        caller.press("0")
+        deadline = time.monotonic() + 2.5
+        while hotline.agents.get("ann").state != "not_ready":  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the ring never timed out"
+            time.sleep(0.05)
+        assert hotline.router.call(caller.call_sid).state == "waiting"  # type: ignore[union-attr]
+    finally:
+        stalled.stop()

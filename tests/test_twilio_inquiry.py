@@ -63,3 +63,12 @@ def test_repeat_key_reads_the_balance_again(caller: TwilioCaller) -> None:
     assert caller.said()[0] == "您的余额为12345.67元，卡片状态：正常。"
     caller.press("2")
     assert caller.said() == ["查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"]
+
+
+def test_the_english_menu_reads_its_chinese_words_with_a_chinese_voice(caller: TwilioCaller) -> None:
+    caller.dial()
+    caller.press("9")
+    says = [(el.get("voice"), el.text) for el in caller.twiml.iter("Say")]  # type: ignore[union-attr]
+    assert ("Polly.Zhiyu", "中文服务请按9。") in says
+    assert all(voice != "Polly.Joanna" or not any("\u4e00" <= ch <= "\u9fff" for ch in text or "")
+               for voice, text in says)

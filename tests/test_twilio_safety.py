@@ -135,3 +135,21 @@ def test_a_step_served_twice_at_once_is_stored_once(hotline: Hotline) -> None:
     assert kept is not None and kept.session.node == "main" and kept.last_answer == "<Response>first</Response>"
     assert store.save(Session(**{**vars(first), "seq": 4, "node": "inquiry_card"}), "<Response>4</Response>")
     assert store.load("CAx").session.node == "inquiry_card"
+
+
+def test_webhooks_signed_with_a_shared_key_are_accepted_when_its_secret_is_configured(
+    hotline: Hotline, settings: Settings,
+) -> None:
+    secret = "shared-key-secret-0123456789"
+    hotline.settings = settings.model_copy(update={"twilio_webhook_key_secret": secret})
+    caller = TwilioCaller(create_app(hotline=hotline).test_client(), AUTH_TOKEN, PUBLIC_URL)
+    caller.shared_key = ("webhooks_sharedkey_1", secret)
+    caller.dial()
+    assert caller.said()[0] == "您好，欢迎致电客户服务热线。For English, press 9."
+    caller.shared_key = ("webhooks_sharedkey_1", "another-secret")
+    assert caller.post_raw("/twilio/voice?seq=0", Digits="1").status_code == 403
+
+
+def test_a_shared_key_signature_without_its_secret_configured_is_refused(caller: TwilioCaller) -> None:
+    caller.shared_key = ("webhooks_sharedkey_1", "shared-key-secret-0123456789")
+    assert caller.post_raw("/twilio/voice").status_code == 403

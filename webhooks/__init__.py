@@ -11,19 +11,14 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ivr.masking import redact
+from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
-from webhooks.recordings import RecordingFetcher, RecordingFetchFailed
+from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
+from webhooks.hold_music import slice_wav
 from webhooks.security import twilio_signed
-from webhooks.twiml import apology
 
 log = logging.getLogger(__name__)
-
-APOLOGY = (
-    "对不起，系统暂时无法处理您的请求，正在为您转接人工服务。"
-    "Sorry, something went wrong. Connecting you to an agent."
-)
-
 
 class VisitOutcomes(Protocol):
     """Return visits, as their status callback needs them."""
@@ -36,7 +31,9 @@ class VisitOutcomes(Protocol):
 class TwilioConfig:
     public_url: str
     auth_token: str | None
-    fallback_queue: str
+    fallback: FallbackConfig = FallbackConfig()
+    shared_key_secret: str | None = None
+    """The secret of a Twilio SharedKey, for webhooks a Webhook Setting signs with it (HMAC-SHA256)."""
 
 
 def create_blueprint(
@@ -66,8 +63,23 @@ def create_blueprint(
                                      request.args.get("lang") or None)
         # ?lang= on the number's webhook URL (e.g. an English-language number): the menu starts in it.
         twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound,
-                            language=request.args.get("lang") or None)
+                            language=request.args.get("lang") or None,
+                            requeue=request.args.get("requeue", 0, type=int))
         return _twiml(twiml)
+
+    @bp.post("/fallback")
+    @twilio_signed
+    def fallback() -> Response:
+        """The number's Voice Fallback URL: Twilio asks it when the voice URL failed (a 4xx/5xx, or no answer
+        in 15 s) and would otherwise play its own error message. Touches nothing that may be down."""
+        log.error("call %s: Twilio used the fallback URL (error %s at %s)", request.form.get("CallSid", "?")[:64],
+                  request.form.get("ErrorCode", "?")[:16], request.form.get("ErrorUrl", "?")[:200])
+        return _twiml(for_caller(config.fallback))
+
+    @bp.get("/hold-music.wav")
+    def hold_music() -> Response:
+        """The hotline's own hold-music slice (public: Twilio fetches <Play> media unsigned)."""
+        return Response(slice_wav(), mimetype="audio/wav", headers={"Cache-Control": "public, max-age=86400"})
 
     @bp.post("/status")
     @twilio_signed
@@ -82,7 +94,7 @@ def create_blueprint(
         visit, attempt = request.args.get("visit", type=int), request.args.get("attempt", type=int)
         if visit is None or attempt is None:
             raise BadRequest("missing or malformed visit or attempt")
-        disposition = twilio_disposition(request.form)
+        disposition = calls.answered_by.disposition(request.form.get("CallSid", ""), twilio_disposition(request.form))
         if disposition is None:
             return Response(status=204)
         calls.status(request.form)  # the survey's session ends and its call record closes
@@ -94,7 +106,7 @@ def create_blueprint(
     @bp.post("/queue/wait")
     @twilio_signed
     def queue_wait() -> Response:
-        return _twiml(calls.hold.wait(_arg("call")))
+        return _twiml(calls.hold.wait(_arg("call"), request.form.get("QueueSid", "")[:64]))
 
     @bp.post("/queue/choice")
     @twilio_signed
@@ -104,7 +116,11 @@ def create_blueprint(
     @bp.post("/agent/connect")
     @twilio_signed
     def agent_connect() -> Response:
-        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent")))
+        screen = request.args.get("screen", "")
+        if screen == "answer":  # the agent's key after the screening prompt
+            screen = request.form.get("Digits", "")[:1] or "none"
+        return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent"), request.args.get("waited", 0, type=int),
+                                               screen))
 
     @bp.post("/agent/done")
     @twilio_signed
@@ -121,16 +137,13 @@ def create_blueprint(
     @twilio_signed
     def recording() -> Response:
         try:
-            fetcher.handle(request.form)
+            fetcher.handle(request.form)  # a failed fetch is kept and retried by a job: Twilio retries no 5xx
         except ValueError as exc:
             return Response(str(exc), status=400, mimetype="text/plain")
-        except RecordingFetchFailed as exc:
-            log.warning("%s", exc)
-            return Response("recording not available yet", status=502, mimetype="text/plain")
-        except Exception as exc:  # disk or SQL: nothing kept, so Twilio must retry, not hear TwiML
-            log.error("recording %s not stored: %s", request.form.get("RecordingSid", "?"), redact(repr(exc)),
-                      exc_info=exc)
-            return Response("recording not stored", status=503, mimetype="text/plain")
+        except redis.RedisError as exc:  # not even kept: the one case left for an operator to see
+            log.error("recording %s of call %s lost: %s", request.form.get("RecordingSid", "?")[:64],
+                      request.form.get("CallSid", "?")[:64], type(exc).__name__)
+            return Response("recording not kept", status=503, mimetype="text/plain")
         return Response(status=204)
 
     @bp.errorhandler(BadRequest)
@@ -139,7 +152,7 @@ def create_blueprint(
 
     @bp.errorhandler(Exception)
     def broken(exc: Exception) -> Response | HTTPException:
-        # The channel's one error boundary: the caller hears an apology and reaches an agent.
+        # The channel's one error boundary: each route answers what its verb allows (webhooks.fallbacks).
         if isinstance(exc, HTTPException):
             return exc
         call_id = request.form.get("CallSid", "?")
@@ -147,9 +160,9 @@ def create_blueprint(
             log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)
         else:
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=exc)
-        if request.path.endswith("/voice"):
+        if request.endpoint == "twilio.voice":
             calls.failed(request.form)
-        return _twiml(apology("zh-CN", APOLOGY, config.fallback_queue))
+        return _twiml(for_endpoint(request.endpoint or "", config.fallback))
 
     return bp
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from routing.router import Offer, Router
@@ -25,6 +26,10 @@ class AgentLegConfig:
     """The hotline's Twilio number, shown to the agent."""
     offer_timeout_s: int = 20
     sip_domain: str = ""
+    request_timeout_s: float = 10.0
+    """twilio's HTTP client waits forever by default: a stalled connection would hold a ring thread for good."""
+    screen: frozenset[str] = frozenset({"number"})
+    """Endpoint kinds (number, sip, client) whose legs must press 1 first: a mobile's voicemail answers calls."""
 
 
 class TwilioAgentDialer:
@@ -32,7 +37,8 @@ class TwilioAgentDialer:
 
     def __init__(self, config: AgentLegConfig, router: Router, workers: int = 4) -> None:
         self.config, self.router = config, router
-        self.client = Client(config.account_sid, config.auth_token)
+        self.client = Client(config.account_sid, config.auth_token,
+                             http_client=TwilioHttpClient(timeout=config.request_timeout_s))
         self.client.api.base_url = config.api_base.rstrip("/")
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent-leg")
 
@@ -54,11 +60,12 @@ class TwilioAgentDialer:
         to = self.address(offer.endpoint)
         query = urlencode({"call": offer.call_id, "agent": offer.agent_id})
         base = self.config.public_url.rstrip("/")
+        screen = "&screen=ask" if to and _kind(to) in self.config.screen else ""
         try:
             if to is None:
                 raise ValueError(f"endpoint {offer.endpoint!r} cannot be reached from Twilio")
             leg = self.client.calls.create(
-                to=to, from_=self.config.caller_id, url=f"{base}/twilio/agent/connect?{query}", method="POST",
+                to=to, from_=self.config.caller_id, url=f"{base}/twilio/agent/connect?{query}{screen}", method="POST",
                 status_callback=f"{base}/twilio/agent/status?{query}", status_callback_method="POST",
                 status_callback_event=["completed"], timeout=self.config.offer_timeout_s,
             )
@@ -76,3 +83,7 @@ class TwilioAgentDialer:
             self.client.calls(agent_leg).update(status="canceled")
         except (TwilioException, OSError) as exc:
             log.info("agent leg %s not cancelled (%s): it has ended already", agent_leg, type(exc).__name__)
+
+
+def _kind(address: str) -> str:
+    return "number" if address.startswith("+") else address.split(":", 1)[0]

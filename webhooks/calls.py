@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 from urllib.parse import urlencode
 
+from twilio.twiml.voice_response import VoiceResponse
+
+from calls.answered_by import AnsweredByNotes, is_machine
 from calls.call_events import emit_call_ended, emit_call_started, queue_request
 from calls.sessions import SessionStore
+from calls.tombstones import Finished, Tombstones
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
@@ -19,13 +24,17 @@ from ivr.session import Session
 from routing.events import EventLog
 from routing.router import Ended
 from webhooks.hold import TwilioHold
-from webhooks.twiml import StepUrls, render
+from webhooks.twiml import StepUrls, enqueue, render, speak
 
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _KEYS = re.compile(r"[^0-9*#]")
 MAX_DIGITS_FIELD = 64
+REQUEUE_RESULTS = frozenset({"error", "system-error"})
+"""Twilio could not hold the caller (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters):
+an error of the moment, not the caller leaving, so they are put back in their queue."""
+MAX_REQUEUES = 3
 
 
 class BadRequest(ValueError):
@@ -37,6 +46,10 @@ class ChannelConfig:
     public_url: str
     menu_name: str
     survey_menu: str = "survey"
+    machine_message: str = ""
+    """What a return visit leaves on an answering machine (no details: anyone may play it back); empty: nothing."""
+    unknown_answer: Literal["human", "machine"] = "machine"
+    """How a return visit treats ``AnsweredBy=unknown``: a voicemail box must never hear the work order."""
 
 
 @dataclass(frozen=True)
@@ -51,22 +64,33 @@ class OutboundStart:
 class TwilioCalls:
     def __init__(
         self, config: ChannelConfig, engine: Engine, menus: MenuSource,
-        sessions: SessionStore, events: EventLog, hold: TwilioHold,
+        sessions: SessionStore, events: EventLog, hold: TwilioHold, tombstones: Tombstones,
+        answered_by: AnsweredByNotes,
     ) -> None:
         self.config, self.engine, self.menus = config, engine, menus
-        self.sessions, self.events, self.hold = sessions, events, hold
+        self.sessions, self.events, self.hold, self.tombstones = sessions, events, hold, tombstones
+        self.answered_by = answered_by
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
-              outbound: OutboundStart | None = None, language: str | None = None) -> str:
+              outbound: OutboundStart | None = None, language: str | None = None, requeue: int = 0) -> str:
         """Answer one voice webhook: the first of a call, or one caller event."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
+        if (stored is not None and form.get("QueueResult") in REQUEUE_RESULTS and requeue < MAX_REQUEUES
+                and self.router.call(call_id) is not None):
+            return self._requeue(stored.session, requeue + 1)
+        if stored is None and seq is not None:
+            finished = self.tombstones.claim(call_id)
+            if finished is not None:
+                return self._late(finished, form, timed_out)
+            log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
+        if stored is None and outbound is not None and is_machine(form.get("AnsweredBy", ""),
+                                                                  self.config.unknown_answer):
+            return self._machine(call_id, outbound)
         if stored is None:
-            if seq is not None:
-                log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
             menu, call = self._start(call_id, form, outbound, language)
             session, actions = self.engine.start(menu, call)
         else:
@@ -102,14 +126,44 @@ class TwilioCalls:
         if status not in FINAL_STATUSES:
             return
         self._settle(self.router.end_call(call_id, "caller_hangup"))
+        self.hold.call_ended(call_id)
         stored = self.sessions.take(call_id)
         if stored is None:
             return
         session = stored.session
+        self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, ev.Hangup())
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+
+    def _machine(self, call_id: str, outbound: OutboundStart) -> str:
+        """A return visit reached a machine: no survey (it would read the complaint into a mailbox); the
+        attempt is a voicemail, retried later."""
+        self.answered_by.note_machine(call_id)
+        response = VoiceResponse()
+        if self.config.machine_message:
+            speak(response, act.Say(self.config.machine_message, outbound.language or "zh-CN"))
+        response.hangup()
+        return str(response)
+
+    def _requeue(self, session: Session, attempt: int) -> str:
+        log.warning("call %s: Twilio could not hold the caller, enqueued again (%d)", session.call_id, attempt)
+        urls = self._urls(session)
+        response = VoiceResponse()
+        enqueue(response, replace(urls, step=f"{urls.step}&{urlencode({'requeue': attempt})}"))
+        return str(response)
+
+    def _late(self, finished: Finished, form: Mapping[str, str], timed_out: bool) -> str:
+        """A step of a call whose status callback came first: do what the step is for (a recording left by
+        hanging up still opens its complaint), with no caller to answer, no queue, no second record."""
+        event = _event(form, timed_out)
+        if finished.session is not None and not finished.session.ended and isinstance(event, ev.RecordingSaved):
+            session = finished.session
+            self.engine.step(self.menus.version(session.menu, session.menu_version), session, event)
+        hangup = VoiceResponse()
+        hangup.hangup()
+        return str(hangup)
 
     def _start(
         self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None, language: str | None = None,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -12,9 +11,11 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls import announcements as say
 from calls.connector import OfferConnector
+from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, Router
+from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ FINAL_AGENT_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled"})
 TWILIO_MAX_CALL_S = 4 * 3600
 """Twilio ends any call after four hours: the longest a connected call's lease needs to be."""
 CALLBACK_ATTEMPTS = 3
+HELD_WAITS = 10
+"""Seconds an agent who picked up waits for the caller to reach their queue (the caller may still hear the
+<Say> before <Enqueue>): a <Dial><Queue> of a queue that does not exist yet fails."""
 
 
 @dataclass(frozen=True)
@@ -31,14 +35,18 @@ class HoldConfig:
     caller_id: str
     hold_music_url: str
     announce_every_s: float = 45
+    hold_music_s: float = SLICE_S
+    """The length of the file at ``hold_music_url`` (0: unknown, played once a document)."""
     wait_lease_s: float = 600
     """Twilio fetches the wait URL again when its TwiML ends: a call not seen for this long is gone."""
     callback_lifetime_s: float = 4 * 3600
 
 
 class TwilioHold:
-    def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector) -> None:
+    def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector,
+                 forget_queue: Callable[[str], None] = lambda sid: None) -> None:
         self.config, self.router, self.connector = config, router, connector
+        self._forget_queue = forget_queue
 
     def queue_name(self, call_id: str) -> str:
         """One Twilio queue per caller, so the agent's ``<Dial><Queue>`` connects exactly that caller."""
@@ -47,7 +55,7 @@ class TwilioHold:
     def wait_url(self, call_id: str) -> str:
         return self._url("/twilio/queue/wait", call=call_id)
 
-    def wait(self, call_id: str) -> str:
+    def wait(self, call_id: str, queue_sid: str = "") -> str:
         """TwiML played on hold, fetched again by Twilio each time it ends."""
         response = VoiceResponse()
         view = self.router.call(call_id)
@@ -55,15 +63,27 @@ class TwilioHold:
             response.leave()  # the router no longer has the call: back to the menu's next node
             return str(response)
         self.router.renew([call_id], self.config.wait_lease_s)
+        # Twilio asks the waitUrl once the caller is in the queue (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl):
+        # from now on an agent's <Dial><Queue> finds them.
+        self.router.redis.set(held_key(call_id), queue_sid or "-", ex=TWILIO_MAX_CALL_S)
         language = view.fields["language"]
+        due_in = self.config.announce_every_s
         if view.state == "waiting":
-            self._announce(response, view.fields, language, call_id)
+            due_in = self._announce(response, view.fields, language, call_id)
             if view.callback_offer:
                 choice = self._url("/twilio/queue/choice", call=call_id)
                 gather = response.gather(num_digits=1, timeout=5, action=choice, method="POST")
                 speak(gather, act.Say(say.text(say.CALLBACK_OFFER, language), language))
-        response.play(self.config.hold_music_url)
+        # The document ends when the next announcement is due, well inside the hold lease.
+        loops = loops_until(due_in, self.config.hold_music_s, self.config.wait_lease_s / 2)
+        response.play(self.config.hold_music_url, loop=loops if loops > 1 else None)
         return str(response)
+
+    def call_ended(self, call_id: str) -> None:
+        """The caller's call is over: their Twilio queue goes (it would stay forever otherwise)."""
+        queue_sid = self.router.redis.getdel(held_key(call_id))
+        if queue_sid and queue_sid not in (b"-", "-"):
+            self._forget_queue(queue_sid.decode() if isinstance(queue_sid, bytes) else str(queue_sid))
 
     def choice(self, call_id: str, form: Mapping[str, str]) -> str:
         """The caller's key after the callback offer: 1 takes it; anything else keeps waiting."""
@@ -82,11 +102,22 @@ class TwilioHold:
         response.redirect(self.wait_url(call_id), method="POST")
         return str(response)
 
-    def agent_connect(self, call_id: str, agent_id: str) -> str:
-        """The agent picked up: connect them to the caller (or dial the customer for a callback)."""
+    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0, screen: str = "") -> str:
+        """The agent picked up: connect them to the caller (or dial the customer for a callback). With ``screen``
+        the leg is screened first: only a person pressing 1 takes the call, never a voicemail box."""
         response = VoiceResponse()
         view = self.router.call(call_id)
         language = view.fields.get("language", "zh-CN") if view else "zh-CN"
+        if screen:
+            screened = self._screen(call_id, agent_id, screen)
+            if screened is not None:
+                return screened
+        if (view is not None and view.agent == agent_id and not view.fields.get("callback_number")
+                and waited < HELD_WAITS and not self.router.redis.exists(held_key(call_id))):
+            response.pause(length=1)  # the caller is not in their queue yet: ask again in a second
+            response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id,
+                                        waited=str(waited + 1)), method="POST")
+            return str(response)
         try:
             answered = self.router.answer(call_id, agent_id, TWILIO_MAX_CALL_S)
         except NotOffered:
@@ -100,10 +131,29 @@ class TwilioHold:
             dial.number(answered.callback_number)
         else:
             intent = view.fields.get("intent", "") if view else ""
-            whisper = say.text(say.AGENT_WHISPER, language, intent=intent or "-", seconds=round(answered.wait_s))
+            whisper = say.text(say.AGENT_WHISPER, language, intent=say.intent_name(intent, language),
+                               seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST")
             dial.queue(self.queue_name(call_id))
+        return str(response)
+
+    def _screen(self, call_id: str, agent_id: str, step: str) -> str | None:
+        """``ask``: the prompt; ``1``: taken (None: go on); anything else (no key, a voicemail): the agent is
+        not there: not_ready, and the call is offered again."""
+        response = VoiceResponse()
+        if step == "ask":
+            gather = response.gather(num_digits=1, timeout=6, method="POST",
+                                     action=self._url("/twilio/agent/connect", call=call_id, agent=agent_id,
+                                                      screen="answer"))
+            speak(gather, act.Say(say.text(say.SCREEN_PROMPT, "zh-CN"), "zh-CN"))
+            response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id, screen="none"),
+                              method="POST")
+            return str(response)
+        if step == "1":
+            return None
+        self.connector.connect(self.router.reject(call_id, agent_id, "screening"))
+        response.hangup()
         return str(response)
 
     def agent_done(self, call_id: str, agent_id: str, form: Mapping[str, str]) -> str:
@@ -125,17 +175,19 @@ class TwilioHold:
         elif status == "completed":
             self.connector.settle(self.router.end_call(call_id, "completed", agent=agent_id))
 
-    def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> None:
-        now = time.time()
+    def _announce(self, response: VoiceResponse, fields: Mapping[str, str], language: str, call_id: str) -> float:
+        """Position and expected wait when due; returns the seconds until the next is due."""
+        now = self.router.clock()
         last = float(fields.get("announced_at") or fields.get("enqueued_at") or 0)
         first = "announced_at" not in fields
         if not first and now - last < self.config.announce_every_s:
-            return
+            return last + self.config.announce_every_s - now
         estimate = self.router.estimator.for_call(fields["skill"], language, call_id)
         text = say.position_announcement(language, estimate)
         if text:
             speak(response, act.Say(text, language))
         self.router.note_announced(call_id, now)
+        return self.config.announce_every_s
 
     def _retry_callback(self, call_id: str, fields: Mapping[str, str]) -> None:
         """Dial the customer again later, at the same place in line, up to CALLBACK_ATTEMPTS times."""

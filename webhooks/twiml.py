@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import actions as act
+from recordings.prompts import HAN, MANDARIN, speech_plan
 
 # Twilio names Mandarin differently from the menu; Polly voices speak both languages well.
 VOICES: dict[str, tuple[str, str]] = {
@@ -53,19 +54,16 @@ def render(actions: list[act.Action], urls: StepUrls) -> str:
     return str(response)
 
 
-def apology(language: str, text: str, queue: str | None) -> str:
-    """What a caller hears when something broke: an apology, then an agent or goodbye."""
-    response = VoiceResponse()
-    speak(response, act.Say(text, language))
-    if queue:
-        response.enqueue(name=queue)
-    response.hangup()
-    return str(response)
-
-
 def speak(parent: VoiceResponse | GatherVerb, say: act.Say) -> None:
-    language, voice = VOICES.get(say.language, (say.language, None))
-    parent.say(say.text, language=language, voice=voice)
+    # An English voice cannot read Chinese ("中文服务请按9。" in the English menu): such runs get the Mandarin
+    # voice. The Mandarin voice reads the odd Latin word itself, so Chinese text stays one <Say>.
+    pieces = [(say.language, say.text)]
+    if not say.language.startswith("zh") and HAN.search(say.text):
+        pieces = [("zh-CN" if voice == MANDARIN else say.language, words)
+                  for voice, words in speech_plan(say.text, say.language)]
+    for language, words in pieces:
+        twilio_language, voice = VOICES.get(language, (language, None))
+        parent.say(words, language=twilio_language, voice=voice)
 
 
 def _render_gather(response: VoiceResponse, action: act.Gather, urls: StepUrls) -> None:
@@ -94,6 +92,11 @@ def _render_record(response: VoiceResponse, action: act.Record, urls: StepUrls) 
 
 
 def _render_enqueue(response: VoiceResponse, action: act.Enqueue, urls: StepUrls) -> None:
+    enqueue(response, urls)
+
+
+def enqueue(response: VoiceResponse, urls: StepUrls) -> None:
+    """The caller into their own Twilio queue, held by the wait URL, leaving through the step URL."""
     response.enqueue(name=urls.queue_name, action=urls.step, method="POST", wait_url=urls.wait,
                      wait_url_method="POST")
 

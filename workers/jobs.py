@@ -16,12 +16,17 @@ from rq import Queue, Retry
 
 from complaints.return_visits import ReturnVisits
 from complaints.work_orders import WorkOrderDesk
+from recordings.twilio_fetch import RecordingFetcher
 from workers.retention import Retention
+from workers.twilio_queues import TwilioQueues
 
 log = logging.getLogger(__name__)
 
 QUEUE = "hotline"
 DIAL_RETRY = Retry(max=3, interval=[30, 120, 600])
+FETCH_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+"""A recording Twilio keeps: the media may lag the callback, a disk or the database may be away a while."""
+RECORDING_STALE_S = 2 * 3600
 """A dial job killed with its worker, or failing on a database outage, runs again; ``dial`` is idempotent."""
 
 
@@ -29,6 +34,8 @@ class JobContext(Protocol):
     desk: WorkOrderDesk
     visits: ReturnVisits
     retention: Retention
+    recording_fetcher: RecordingFetcher
+    twilio_queues: TwilioQueues | None
 
 
 _context: JobContext | None = None
@@ -55,6 +62,31 @@ def flag_overdue() -> int:
 
 def sweep_visits() -> int:
     return _ctx().visits.sweep()
+
+
+def fetch_recording(sid: str) -> str:
+    """One pending Twilio recording: stored and deleted at Twilio, or an exception (RQ retries it)."""
+    _ctx().recording_fetcher.fetch(sid)
+    return f"recording {sid} stored"
+
+
+def retry_recordings() -> int:
+    """Pending recordings whose job was lost or gave up: enqueued again."""
+    fetcher = _ctx().recording_fetcher
+    stale = fetcher.pending.older_than(RECORDING_STALE_S)
+    for sid in stale:
+        fetcher.retry_later(sid)
+    return len(stale)
+
+
+def delete_twilio_queue(queue_sid: str) -> bool:
+    queues = _ctx().twilio_queues
+    return queues.delete(queue_sid) if queues else False
+
+
+def sweep_twilio_queues() -> int:
+    queues = _ctx().twilio_queues
+    return queues.sweep() if queues else 0
 
 
 def purge_old_records() -> tuple[int, int]:
@@ -84,6 +116,8 @@ PERIODIC: dict[str, tuple[Callable[[], Any], float]] = {
     "flag_overdue": (flag_overdue, 60.0),
     "sweep_visits": (sweep_visits, 60.0),
     "purge_old_records": (purge_old_records, 3600.0),
+    "retry_recordings": (retry_recordings, 3600.0),
+    "sweep_twilio_queues": (sweep_twilio_queues, 3600.0),
 }
 """Jobs every worker offers to enqueue on their period; a Redis lock lets only one of them do it."""
 
@@ -98,5 +132,30 @@ def visit_enqueuer(queue: Queue) -> Callable[[dt.datetime, int, int], None]:
         except redis.RedisError as exc:  # the visit is in SQL: the sweep job enqueues it once Redis is back
             log.warning("return visit %d attempt %d not enqueued (%s): the sweep will", visit_id, attempt,
                         type(exc).__name__)
+
+    return enqueue
+
+
+def recording_enqueuer(queue: Queue) -> Callable[[str], None]:
+    """``retry_later(sid)`` for ``RecordingFetcher``: one RQ job per pending recording, retried with backoff."""
+
+    def enqueue(sid: str) -> None:
+        try:
+            queue.enqueue_in(dt.timedelta(seconds=FETCH_RETRY.intervals[0]), fetch_recording, sid,
+                             job_id=f"recording-{sid}", retry=FETCH_RETRY, failure_ttl=30 * 86400)
+        except redis.RedisError as exc:  # the pending entry stays: retry_recordings enqueues it later
+            log.warning("recording %s: retry not enqueued (%s)", sid, type(exc).__name__)
+
+    return enqueue
+
+
+def queue_deleter(queue: Queue) -> Callable[[str], None]:
+    """``forget_queue(queue_sid)`` for the Twilio channel: the per-caller queue deleted off the request thread."""
+
+    def enqueue(queue_sid: str) -> None:
+        try:
+            queue.enqueue(delete_twilio_queue, queue_sid, job_id=f"twilio-queue-{queue_sid}", result_ttl=600)
+        except redis.RedisError as exc:  # the sweep deletes it later
+            log.info("Twilio queue %s: deletion not enqueued (%s)", queue_sid, type(exc).__name__)
 
     return enqueue

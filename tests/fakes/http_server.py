@@ -96,6 +96,9 @@ class LocalHttpServer:
             def do_POST(self) -> None:  # noqa: N802
                 owner._handle(self)
 
+            def do_DELETE(self) -> None:  # noqa: N802
+                owner._handle(self)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 

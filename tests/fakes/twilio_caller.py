@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from tests.fakes.clock import Clock
+
 _sids = itertools.count(1)
+SAY_S = 4.0
+"""How long the stand-in takes to speak one <Say> (an announcement of a dozen words)."""
+WAIT_URL_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
+"""The verbs a waitUrl document may use (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl)."""
 
 
 class TwilioCaller:
@@ -23,6 +31,11 @@ class TwilioCaller:
         self.caller, self.called = caller, called
         self.twiml: ET.Element | None = None
         self.transcript: list[str] = []
+        self._enqueue_action = self._wait_url = ""
+        self.held = False
+        self.shared_key: tuple[str, str] | None = None
+        """(key id, secret) when the account signs webhooks with a SharedKey instead of the auth token."""
+        self.queue_sid = f"QU{self.call_sid[2:]}"
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -41,11 +54,99 @@ class TwilioCaller:
         return self.post(self._action("Record"), RecordingSid=sid, RecordingDuration=str(seconds),
                          RecordingUrl=url or f"https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/{sid}")
 
+    def hold(self, wait_url: str = "") -> ET.Element:
+        """Twilio asks the waitUrl. A document using a verb a waitUrl may not use ends the hold: Twilio then
+        requests the <Enqueue> action with ``QueueResult=error``
+        (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters)."""
+        # The waitUrl request carries the queue's sid (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl).
+        doc = self.post(wait_url or self._wait_url, QueueSid=self.queue_sid, QueuePosition="1")
+        self.held = True  # Twilio asks the waitUrl once the caller is in the queue
+        if set(self.verbs()) - WAIT_URL_VERBS:
+            return self.post(self._enqueue_action, QueueResult="error")
+        return doc
+
+    def hold_for(self, seconds: float, clock: Clock, lengths: Mapping[str, float]) -> list[tuple[float, str]]:
+        """Hold for ``seconds`` of ``clock``'s time as Twilio does: it plays the waitUrl document to its end and
+        only then asks the waitUrl again (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl). A <Play> lasts
+        its file's length (``lengths``, what Twilio learns by playing it) times ``loop``; loop 0 plays forever
+        (https://www.twilio.com/docs/voice/twiml/play#attributes-loop). Returns each <Say> heard, with its time."""
+        heard: list[tuple[float, str]] = []
+        end = clock.now + seconds
+        while clock.now < end:
+            self.hold()
+            assert self.twiml is not None and "Leave" not in self.verbs() and "Hangup" not in self.verbs()
+            for verb in self.twiml.iter():
+                if verb.tag == "Say":
+                    heard.append((clock.now, verb.text or ""))
+                    clock.advance(SAY_S)
+                elif verb.tag == "Play":
+                    loops = int(verb.get("loop", "1"))
+                    clock.advance(lengths[verb.text or ""] * loops if loops else end - clock.now)
+                elif verb.tag == "Pause":
+                    clock.advance(float(verb.get("length", "1")))
+        return heard
+
+    def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
+        """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
+        <Pause> is asked for again. <Dial><Queue> reaches only a queue the caller is in: <Enqueue> creates it
+        when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
+        a <Dial> that cannot connect ends and its action gets ``DialCallStatus=failed``
+        (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus-values). Returns how the leg went."""
+        for _ in range(30):
+            self.post(url)
+            dial, redirect = self.twiml.find("Dial"), self.twiml.find("Redirect")  # type: ignore[union-attr]
+            if dial is None and redirect is not None:
+                for pause in self.twiml.iter("Pause"):  # type: ignore[union-attr]
+                    time.sleep(float(pause.get("length", "1")))
+                url = redirect.text or ""
+                continue
+            queue = dial.find("Queue") if dial is not None else None
+            if dial is None or queue is None:
+                return "hung up" if dial is None else "dialled"
+            if caller.held and queue.text == f"hotline-{caller.call_sid}":
+                return "bridged"
+            self.post(dial.attrib["action"], DialCallStatus="failed", DialCallDuration="0")
+            return "failed"
+        raise AssertionError("the agent's leg never got past its redirects")
+
     def leave_queue(self, result: str) -> ET.Element:
-        return self.post(self._action("Enqueue"), QueueResult=result)
+        return self.post(self._enqueue_action or self._action("Enqueue"), QueueResult=result)
 
     def hang_up(self, status: str = "completed") -> int:
         return self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code
+
+    # -- hanging up in the middle of a verb ------------------------------------------------------
+    # At a hang-up Twilio sends the verb's action, the recording's status callback and the call's final status
+    # callback as separate requests, with no documented order between them; a status callback may come twice
+    # ("make handlers idempotent": https://www.twilio.com/docs/usage/webhooks/webhooks-overview). So these post
+    # them in the ``order`` the test names, each name as often as it appears.
+
+    def hang_up_recording(self, sid: str, seconds: int, url: str, order: Sequence[str]) -> None:
+        """Hang up while <Record> runs: the action gets ``Digits=hangup`` and the recording
+        (https://www.twilio.com/docs/voice/twiml/record#action), the recordingStatusCallback its own post
+        (https://www.twilio.com/docs/voice/twiml/record#recordingstatuscallback)."""
+        action = self._action("Record")
+        recording = {"RecordingSid": sid, "RecordingDuration": str(seconds), "RecordingUrl": url}
+        self._in_order(order, {
+            "action": lambda: self.post_raw(action, Digits="hangup", **recording),
+            "recording": lambda: self.post_raw("/twilio/recording", RecordingStatus="completed", **recording),
+            "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
+        })
+
+    def hang_up_holding(self, order: Sequence[str], wait_url: str = "") -> None:
+        """Hang up on hold: the <Enqueue> action gets ``QueueResult=hangup``
+        (https://www.twilio.com/docs/voice/twiml/enqueue#action). The last document may be the waitUrl's,
+        whose <Hangup/> ended the call; the Enqueue action is still owed."""
+        action = self._enqueue_action
+        self._in_order(order, {
+            "action": lambda: self.post_raw(action, QueueResult="hangup", QueueTime="30"),
+            "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
+        })
+
+    def _in_order(self, order: Sequence[str], requests: dict[str, Callable[[], Any]]) -> None:
+        for name in order:
+            reply = requests[name]()
+            assert reply.status_code in (200, 204), (name, reply.status_code, reply.data)
 
     # -- reading what Twilio would do --------------------------------------------------------
 
@@ -77,6 +178,10 @@ class TwilioCaller:
         assert reply.status_code == 200, reply.data
         assert reply.mimetype == "text/xml"
         self.twiml = ET.fromstring(reply.data)
+        enqueue = self.twiml.find("Enqueue")
+        if enqueue is not None and "action" in enqueue.attrib:
+            self._enqueue_action = enqueue.attrib["action"]  # owed when the caller leaves the queue
+            self._wait_url = enqueue.attrib.get("waitUrl", "")
         self.transcript.extend(self.said())
         return self.twiml
 
@@ -84,11 +189,18 @@ class TwilioCaller:
         form = {"CallSid": self.call_sid, "AccountSid": "ACtest", "From": self.caller, "To": self.called,
                 "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01", **fields}
         full = url if url.startswith("http") else self.public_url + url
+        headers = {}
+        if self.shared_key is not None:
+            # A Webhook Setting signing with a shared key: HMAC-SHA256 over the same string, and a header naming
+            # the key (https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys).
+            key_id, secret = self.shared_key
+            headers["X-Twilio-Webhooks-Signature-Settings"] = f"key={key_id},algorithm=HMAC_SHA256"
+            signature = signature or RequestValidator(secret).compute_signature(full, form, "HMAC_SHA256")
         if signature is None:
             signature = self.validator.compute_signature(full, form)
         parts = urlsplit(full)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return self.client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+        return self.client.post(path, data=form, headers={"X-Twilio-Signature": signature, **headers})
 
     def _action(self, verb: str) -> str:
         return self.verb(verb).attrib["action"]

@@ -1,0 +1,104 @@
+"""A caller hanging up mid-verb: Twilio's action and status callbacks arrive in any order, and each once only
+the hotline makes it so. A complaint left by hanging up while recording still opens its work order; a callback
+taken on hold is kept; no ghost session is left behind."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from calls.keys import session_key
+from hotline.app import Hotline
+from hotline.settings import Settings
+from routing.agents import Agent
+from routing.keys import EVENTS_STREAM
+from store.models import Recording, WorkOrder
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_media import MediaServer, wav_bytes
+
+SID = "RE00000000000000000000000000000022"
+RECORDING_ORDERS = sorted(set(itertools.permutations(["action", "recording", "status", "status"])))
+"""Every order of the three requests, with the status callback duplicated (Twilio's own retry)."""
+
+
+@pytest.fixture
+def settings(settings: Settings, media: MediaServer) -> Settings:
+    return settings.model_copy(update={"twilio_api_base": media.base})
+
+
+def call_events(hotline: Hotline, call_id: str) -> list[str]:
+    client = redis.Redis.from_url(hotline.redis_url, decode_responses=True)
+    return [f["type"] for _, f in client.xrange(EVENTS_STREAM) if f.get("call_id") == call_id
+            and f["type"] in ("call_started", "call_ended")]
+
+
+def no_ghost(hotline: Hotline, caller: TwilioCaller) -> None:
+    assert hotline.redis.get(session_key(caller.call_sid)) is None
+    assert hotline.sessions.in_ivr() == 0
+    assert call_events(hotline, caller.call_sid) == ["call_started", "call_ended"]
+
+
+@pytest.mark.parametrize("order", RECORDING_ORDERS, ids="-".join)
+def test_complaint_left_by_hanging_up_while_recording_opens_its_work_order_in_any_order(
+    order: tuple[str, ...], caller: TwilioCaller, hotline: Hotline, media: MediaServer,
+) -> None:
+    media.audio[SID] = wav_bytes()
+    caller.dial()
+    caller.press("3")
+    caller.press("2")  # fees: the <Record> of the complaint
+
+    caller.hang_up_recording(SID, 25, media.recording_url(SID), order)
+
+    with hotline.sql() as db:
+        orders = list(db.scalars(select(WorkOrder)))
+        recordings = list(db.scalars(select(Recording)))
+    assert [(o.category, o.recording_ref) for o in orders] == [("fees", SID)]
+    assert [(r.ref, r.work_order) for r in recordings] == [(SID, orders[0].number)]
+    no_ghost(hotline, caller)
+
+
+@pytest.mark.parametrize("order", [("action", "status"), ("status", "action"), ("status", "action", "action"),
+                                   ("action", "status", "status")], ids="-".join)
+def test_callback_taken_on_hold_survives_the_hang_up_requests_in_any_order(
+    order: tuple[str, ...], caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))  # offline
+    hotline.redis.hset(hotline.router.key("qconf:general"), "callback_after", "60")
+    caller.dial()
+    caller.press("0")
+    wait_url = caller.verb("Enqueue").attrib["waitUrl"]
+    caller.post(wait_url)
+    hotline.router.scripts.run("tick", 500, now=time.time() + 61)  # the callback offer is due
+    caller.post(wait_url)
+    caller.post(caller.verb("Gather").attrib["action"], Digits="1")
+    assert caller.verbs() == ["Say", "Hangup"]
+
+    caller.hang_up_holding(order)
+
+    view = hotline.router.call(caller.call_sid)
+    assert view is not None and view.state == "callback"
+    no_ghost(hotline, caller)
+
+
+def test_a_late_action_long_after_the_end_is_not_a_new_call(caller: TwilioCaller, hotline: Hotline) -> None:
+    caller.dial()
+    caller.press("0")
+    caller.hang_up_holding(["status", "action", "action"])
+    assert caller.verbs() == ["Say", "Enqueue"]  # nothing new was served to the late requests
+    no_ghost(hotline, caller)
+
+
+def test_a_step_repeated_after_a_finished_call_ended_is_no_new_call(caller: TwilioCaller, hotline: Hotline) -> None:
+    caller.dial()
+    caller.press("1")
+    caller.press("6222021234567894#")
+    caller.press("123456")  # the balance, then the menu goes on
+    step = caller.verb("Gather").attrib["action"]
+    caller.press("#")  # say, a key that ends the call the menu's way
+    assert caller.hang_up() == 204
+    assert caller.post_raw(step, Digits="1").status_code == 200  # Twilio repeating a request after the end
+    no_ghost(hotline, caller)
