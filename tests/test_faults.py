@@ -72,8 +72,25 @@ def test_a_call_redis_refused_still_gets_its_record_once_redis_is_back(
     TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL).dial()  # the next event sends the spooled ones first
     stream = redis.Redis.from_url(own_redis.url, decode_responses=True).xrange(hotline.events.stream)
     kept = [f for _, f in stream if f["call_id"] == caller.call_sid]
-    assert [(f["type"], f.get("outcome", "")) for f in kept] == [("call_started", ""), ("call_ended", "failed")]
+    assert [(f["type"], f.get("outcome", "")) for f in kept] == [("call_started", ""), ("call_ended", "error")]
     assert kept[0]["caller"] == "+86139****5678"  # masked like every call record
+
+
+def test_a_call_whose_final_status_callback_fails_still_gets_its_end_recorded(
+    own_redis: RedisProcess, settings: Settings
+) -> None:
+    hotline = prepare(settings.model_copy(update={"redis_url": own_redis.url}))
+    client = create_app(hotline=hotline).test_client()
+    caller = TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    caller.press("3")
+    own_redis.stop()
+    caller.hang_up()  # Twilio does not post a status callback again after a failure: this one is all there is
+    own_redis.start()
+    TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL).dial()  # the next event sends the spooled ones first
+    stream = redis.Redis.from_url(own_redis.url, decode_responses=True).xrange(hotline.events.stream)
+    ends = [(f["status"], f["outcome"]) for _, f in stream if f["call_id"] == caller.call_sid and f["type"] == "call_ended"]
+    assert ends == [("failed", "error")]
 
 
 def test_a_redis_restart_of_a_second_goes_unnoticed_by_the_caller(

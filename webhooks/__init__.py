@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ivr.masking import redact
 from recordings.twilio_fetch import RecordingFetcher
-from webhooks.calls import BadRequest, OutboundStart, TwilioCalls
+from webhooks.calls import FINAL_STATUSES, BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
 from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
 from webhooks.hold_music import slice_wav
@@ -160,7 +160,10 @@ def create_blueprint(
             log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)
         else:
             log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=exc)
-        if request.endpoint == "twilio.voice":
+        # The caller's part ends here (the fallback hangs up or dials the backup number), or the call is over
+        # and its status callback failed: either way the call gets its whole record.
+        if request.endpoint == "twilio.voice" or (
+                request.endpoint == "twilio.status" and request.form.get("CallStatus") in FINAL_STATUSES):
             calls.failed(request.form)
         return _twiml(for_endpoint(request.endpoint or "", config.fallback))
 

@@ -12,13 +12,12 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
-from calls.call_events import emit_call_ended, emit_call_started, queue_request
+from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started, queue_request
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
 from ivr import actions as act
 from ivr import events as ev
 from ivr.engine import Engine, MenuSource
-from ivr.masking import mask_phone, number_key
 from ivr.model import Menu
 from ivr.session import Session
 from routing.events import EventLog
@@ -111,13 +110,10 @@ class TwilioCalls:
     def failed(self, form: Mapping[str, str]) -> None:
         """A voice webhook the hotline could not serve (the caller hears the apology): the call still gets
         its record. The events are spooled to disk when Redis is what failed, and sent once it is back."""
-        call_id, caller = form.get("CallSid", "")[:64], form.get("From", "")
-        if not call_id:
-            return
-        self.events.emit("call_started", call_id=call_id, channel="twilio", caller=mask_phone(caller),
-                         caller_key=number_key(caller), called=form.get("To", "")[:32],
-                         direction=form.get("Direction", "inbound")[:16])
-        self.events.emit("call_ended", call_id=call_id, channel="twilio", status="failed", outcome="failed")
+        call_id = form.get("CallSid", "")[:64]
+        if call_id:
+            emit_call_failed(self.events, call_id, "twilio", form.get("From", ""), form.get("To", ""),
+                             form.get("Direction", "inbound"))
 
     def status(self, form: Mapping[str, str]) -> None:
         """A status callback: a final status ends the session and emits ``call_ended`` once."""
