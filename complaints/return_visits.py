@@ -23,6 +23,7 @@ from complaints.visit_calls import RATING_LABELS, DialResult, VisitCall, VisitDi
 from complaints.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
 from ivr.masking import mask_phone, number_key
 from ivr.services import VisitFacts
+from store.db import UNAVAILABLE
 from store.models import DoNotCall, ReturnVisit, VisitAttempt, WorkOrder
 
 log = logging.getLogger(__name__)
@@ -282,3 +283,34 @@ def add_do_not_call(db: Session, number: str, source: str, now: dt.datetime) -> 
     except IntegrityError:
         return False
     return True
+
+
+class OutcomesLater:
+    """How return-visit calls ended, as Twilio's status callback reports them: written at once, or, while
+    the database is away, by a job (``later``) that retries until it is back. Twilio posts a status
+    callback once, whatever the reply, so an outcome dropped here would leave the visit to the sweep
+    (counted failed, and the customer called again)."""
+
+    def __init__(self, visits: ReturnVisits, later: Callable[[int, int, str], None]) -> None:
+        self.visits, self._later = visits, later
+
+    def finish_attempt(self, visit_id: int, attempt: int, disposition: str) -> None:
+        try:
+            self.visits.finish_attempt(visit_id, attempt, disposition)
+        except UNAVAILABLE:
+            log.warning("return visit %d attempt %d: %s kept for later, database unavailable",
+                        visit_id, attempt, disposition)
+            self._later(visit_id, attempt, disposition)
+
+    def call_ended(self, visit_id: int) -> None:
+        try:
+            self.visits.call_ended(visit_id)
+        except UNAVAILABLE:  # the sweep completes a visit left in its call
+            log.warning("return visit %d: end not written, database unavailable", visit_id)
+
+
+def apply_outcome(visits: ReturnVisits, visit_id: int, attempt: int, disposition: str) -> None:
+    """The job ``OutcomesLater`` enqueues: the attempt's outcome, and the end of its survey when answered."""
+    visits.finish_attempt(visit_id, attempt, disposition)
+    if disposition == "answered":
+        visits.call_ended(visit_id)

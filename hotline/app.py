@@ -44,7 +44,7 @@ from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
 from complaints.recording_links import record_recording, recording_known, work_order_for
-from complaints.return_visits import ReturnVisits, VisitPolicy
+from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
 from hotline.settings import Settings
@@ -65,7 +65,7 @@ from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
-from workers.jobs import QUEUE, queue_deleter, recording_enqueuer, visit_enqueuer
+from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
 
@@ -233,7 +233,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),
-        create_blueprint(calls, hotline.recording_fetcher, config, hotline.visits),
+        create_blueprint(calls, hotline.recording_fetcher, config,
+                         OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
         create_complaints_api(hotline.desk, hotline.audit),
         create_records_api(hotline.sql),

@@ -32,22 +32,29 @@ from softphone.agi_peer import AsteriskPeer, PeerCall
 from store.db import connect
 from store.models import CallRecord, DemoCard, MenuVersion, Recording, WorkOrder
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, serve_agi
+from tests.fakes.clock import Now
 from tests.fakes.private_postgres import PrivatePostgres
 from tests.fakes.sqlite_lock import SqliteLock, hold_locked
+from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.test_recordings import MediaServer, recording_callback, wav_bytes
+from tests.fakes.twilio_media import MediaServer, wav_bytes
+from tests.test_recordings import recording_callback, run_jobs
+from tests.test_survey import (
+    HOTLINE_NUMBER,
+    customer_phone,
+    dial,
+    dispositions,
+    local,
+    resolved_visit,
+    scheduled,
+    status_callback,
+    visit_row,
+)
 from workers.records import RecordWriter
 from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
 
 CARD, PIN, ID_LAST6 = "6222021234567894", "123456", "12345*"
 HEARD = re.compile(r"工单号：([0-9 ]+)。")
-
-
-@pytest.fixture
-def media() -> Iterator[MediaServer]:
-    server = MediaServer()
-    yield server
-    server.http.stop()
 
 
 @pytest.fixture
@@ -452,3 +459,28 @@ def test_connections_cut_as_a_service_runs_take_the_menus_error_branch_on_both_c
     if queued_as is None:  # the number each caller heard is the one their work order got
         assert orders[caller.call_sid].number == heard_number(caller.said())
         assert heard_over_agi(call, orders[peer.uniqueid].number)
+
+
+# -- return visits --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("database_url", ["private_postgres"], indirect=True)
+def test_a_status_callback_while_the_database_is_away_is_written_by_a_job_once_it_is_back(
+    settings: Settings, twilio_api: TwilioApi, private_postgres: PrivatePostgres,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rest = twilio_api.server
+    hotline = prepare(settings.model_copy(update={"twilio_number": HOTLINE_NUMBER, "twilio_api_base": rest.url}))
+    hotline.desk._clock = hotline.visits.clock = Now(local(2, 10))  # noqa: SLF001 - the injected clock
+    number, visit_id = resolved_visit(hotline)
+    phone = customer_phone(create_app(hotline=hotline).test_client())
+    phone.post(dial(hotline, rest, visit_id), Direction="outbound-api")
+    phone.press("2")
+    with private_postgres.outage():  # the customer hangs up; Twilio posts its status callback once
+        assert status_callback(phone, visit_id, 1, CallStatus="completed") == 204
+    assert dispositions(hotline, visit_id) == ["dialing"]
+    assert f"visit-outcome-{visit_id}-1" in scheduled(hotline)
+
+    run_jobs(hotline, monkeypatch)
+    assert dispositions(hotline, visit_id) == ["answered"], "the customer was reached: not called again"
+    assert visit_row(hotline, visit_id).status == "completed"
+    assert hotline.desk.show(number)["changes"][-1]["detail"] == "customer reached, no rating given"

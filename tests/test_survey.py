@@ -413,3 +413,4 @@ def test_survey_over_fastagi_after_the_ami_call_is_answered(
     visit = visit_row(hotline, visit_id)
     assert (visit.status, visit.rating) == ("completed", 1)
     assert dispositions(hotline, visit_id) == ["answered"]
+

@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import redis
 from rq import Queue, Retry
 
-from complaints.return_visits import ReturnVisits
+from complaints.return_visits import ReturnVisits, apply_outcome
 from complaints.work_orders import WorkOrderDesk
 from recordings.twilio_fetch import RecordingFetcher
 from workers.retention import Retention
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 QUEUE = "hotline"
 DIAL_RETRY = Retry(max=3, interval=[30, 120, 600])
 FETCH_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+OUTCOME_RETRY = Retry(max=8, interval=[5, 10, 20, 40, 60, 120, 300, 600])
+"""Well inside the sweep's grace (15 min) for the usual outage of seconds to minutes."""
 """A recording Twilio keeps: the media may lag the callback, a disk or the database may be away a while."""
 RECORDING_STALE_S = 2 * 3600
 """A dial job killed with its worker, or failing on a database outage, runs again; ``dial`` is idempotent."""
@@ -54,6 +56,12 @@ def _ctx() -> JobContext:
 
 def dial_visit(visit_id: int, attempt: int) -> str:
     return _ctx().visits.dial(visit_id, attempt)
+
+
+def visit_outcome(visit_id: int, attempt: int, disposition: str) -> str:
+    """An outcome the status callback could not write (database away): RQ retries it until it is back."""
+    apply_outcome(_ctx().visits, visit_id, attempt, disposition)
+    return f"return visit {visit_id} attempt {attempt}: {disposition}"
 
 
 def flag_overdue() -> int:
@@ -132,6 +140,18 @@ def visit_enqueuer(queue: Queue) -> Callable[[dt.datetime, int, int], None]:
         except redis.RedisError as exc:  # the visit is in SQL: the sweep job enqueues it once Redis is back
             log.warning("return visit %d attempt %d not enqueued (%s): the sweep will", visit_id, attempt,
                         type(exc).__name__)
+
+    return enqueue
+
+
+def outcome_enqueuer(queue: Queue) -> Callable[[int, int, str], None]:
+    """``later(visit, attempt, disposition)`` for ``OutcomesLater``: written by a job once the database is back.
+    A Redis error here reaches the webhook's error boundary: the sweep settles the attempt then."""
+
+    def enqueue(visit_id: int, attempt: int, disposition: str) -> None:
+        queue.enqueue_in(dt.timedelta(seconds=OUTCOME_RETRY.intervals[0]), visit_outcome, visit_id, attempt,
+                         disposition, job_id=f"visit-outcome-{visit_id}-{attempt}", retry=OUTCOME_RETRY,
+                         failure_ttl=30 * 86400)
 
     return enqueue
 
