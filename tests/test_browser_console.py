@@ -39,6 +39,7 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
     expect(page.locator("#pick-up")).to_be_visible()  # accepted: her phone rings on
     expect(page.locator("#accept")).to_be_hidden()
     (create,) = twilio_api.created(1)
+    caller.hold()  # the caller is in their Twilio queue (its first waitUrl request): it can be dialled
     leg = agent_leg(caller)
     leg.post(create["Url"])  # she picks up the phone: connected
     assert leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"

@@ -146,6 +146,7 @@ def test_accept_in_the_console_then_the_phone_leg_connects_the_caller_then_wrap_
     taken = hotline.router.call(caller.call_sid)
     assert taken.state == "offered" and float(taken.fields["offer_until"]) > offered_until  # type: ignore[union-attr]
 
+    caller.hold()  # the caller is in their Twilio queue (its first waitUrl request): it can be dialled
     leg = agent_leg(caller)
     leg.post(create["Url"])  # ann picks up the phone: connected
     assert leg.verbs() == ["Say", "Dial"] and leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"

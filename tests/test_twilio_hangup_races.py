@@ -102,3 +102,20 @@ def test_a_step_repeated_after_a_finished_call_ended_is_no_new_call(caller: Twil
     assert caller.hang_up() == 204
     assert caller.post_raw(step, Digits="1").status_code == 200  # Twilio repeating a request after the end
     no_ghost(hotline, caller)
+
+
+@pytest.mark.parametrize("order", [("action", "status"), ("status", "action")], ids="-".join)
+def test_a_caller_who_talked_to_an_agent_is_routed_whichever_request_comes_first(
+    order: tuple[str, ...], caller: TwilioCaller, hotline: Hotline,
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
+    hotline.router.set_agent_state("ann", "available")
+    caller.dial()
+    caller.press("0")
+    caller.hold()
+    hotline.router.answer(caller.call_sid, "ann")  # ann's leg dialled the queue: they talk
+    caller.hang_up_holding(order, result="bridged")
+    client = redis.Redis.from_url(hotline.redis_url, decode_responses=True)
+    ended = [f for _, f in client.xrange(EVENTS_STREAM) if f["type"] == "call_ended"]
+    assert [(e["call_id"], e["outcome"]) for e in ended] == [(caller.call_sid, "routed")]
+    no_ghost(hotline, caller)

@@ -72,7 +72,7 @@ def create_blueprint(
     def fallback() -> Response:
         """The number's Voice Fallback URL: Twilio asks it when the voice URL failed (a 4xx/5xx, or no answer
         in 15 s) and would otherwise play its own error message. Touches nothing that may be down."""
-        log.error("call %s: Twilio used the fallback URL (error %s at %s)", request.form.get("CallSid", "?")[:64],
+        log.warning("call %s: Twilio used the fallback URL (error %s at %s)", request.form.get("CallSid", "?")[:64],
                   request.form.get("ErrorCode", "?")[:16], request.form.get("ErrorUrl", "?")[:200])
         return _twiml(for_caller(config.fallback))
 

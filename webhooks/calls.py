@@ -121,7 +121,8 @@ class TwilioCalls:
         status = form.get("CallStatus", "")
         if status not in FINAL_STATUSES:
             return
-        self._settle(self.router.end_call(call_id, "caller_hangup"))
+        ended = self.router.end_call(call_id, "caller_hangup")
+        self._settle(ended)
         self.hold.call_ended(call_id)
         stored = self.sessions.take(call_id)
         if stored is None:
@@ -129,8 +130,10 @@ class TwilioCalls:
         session = stored.session
         self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
+            # With an agent when the caller hung up: the Enqueue action ("bridged") may come after this.
+            event = ev.QueueResult("bridged") if ended.state == "busy" else ev.Hangup()
             menu = self.menus.version(session.menu, session.menu_version)
-            session, _ = self.engine.step(menu, session, ev.Hangup())
+            session, _ = self.engine.step(menu, session, event)
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
 
     def _machine(self, call_id: str, outbound: OutboundStart) -> str:

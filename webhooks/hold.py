@@ -14,7 +14,7 @@ from calls.connector import OfferConnector
 from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
-from routing.router import CallRequest, Router
+from routing.router import CallRequest, CallView, Router
 from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
 
@@ -108,16 +108,10 @@ class TwilioHold:
         response = VoiceResponse()
         view = self.router.call(call_id)
         language = view.fields.get("language", "zh-CN") if view else "zh-CN"
-        if screen:
-            screened = self._screen(call_id, agent_id, screen)
-            if screened is not None:
-                return screened
-        if (view is not None and view.agent == agent_id and not view.fields.get("callback_number")
-                and waited < HELD_WAITS and not self.router.redis.exists(held_key(call_id))):
-            response.pause(length=1)  # the caller is not in their queue yet: ask again in a second
-            response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id,
-                                        waited=str(waited + 1)), method="POST")
-            return str(response)
+        before = (self._screen(call_id, agent_id, screen) if screen else None) or (
+            self._wait_for_caller(view, call_id, agent_id, waited))
+        if before is not None:
+            return before
         try:
             answered = self.router.answer(call_id, agent_id, TWILIO_MAX_CALL_S)
         except NotOffered:
@@ -136,6 +130,17 @@ class TwilioHold:
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST")
             dial.queue(self.queue_name(call_id))
+        return str(response)
+
+    def _wait_for_caller(self, view: CallView | None, call_id: str, agent_id: str, waited: int) -> str | None:
+        """Pause and ask again while the caller is not in their queue yet (None: they are, or it is no use)."""
+        if (view is None or view.agent != agent_id or view.fields.get("callback_number") or waited >= HELD_WAITS
+                or self.router.redis.exists(held_key(call_id))):
+            return None
+        response = VoiceResponse()
+        response.pause(length=1)
+        response.redirect(self._url("/twilio/agent/connect", call=call_id, agent=agent_id, waited=str(waited + 1)),
+                          method="POST")
         return str(response)
 
     def _screen(self, call_id: str, agent_id: str, step: str) -> str | None:

@@ -133,13 +133,13 @@ class TwilioCaller:
             "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
         })
 
-    def hang_up_holding(self, order: Sequence[str], wait_url: str = "") -> None:
-        """Hang up on hold: the <Enqueue> action gets ``QueueResult=hangup``
-        (https://www.twilio.com/docs/voice/twiml/enqueue#action). The last document may be the waitUrl's,
-        whose <Hangup/> ended the call; the Enqueue action is still owed."""
+    def hang_up_holding(self, order: Sequence[str], result: str = "hangup") -> None:
+        """Hang up on hold (``QueueResult=hangup``) or while talking to the agent who dequeued the caller
+        (``bridged``): the <Enqueue> action is requested (https://www.twilio.com/docs/voice/twiml/enqueue#action).
+        The last document may be the waitUrl's, whose <Hangup/> ended the call; the Enqueue action is still owed."""
         action = self._enqueue_action
         self._in_order(order, {
-            "action": lambda: self.post_raw(action, QueueResult="hangup", QueueTime="30"),
+            "action": lambda: self.post_raw(action, QueueResult=result, QueueTime="30"),
             "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
         })
 
