@@ -27,6 +27,7 @@ DIAL_RETRY = Retry(max=3, interval=[30, 120, 600])
 FETCH_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
 """A recording Twilio keeps: the media may lag the callback, a disk or the database may be away a while."""
 RECORDING_STALE_S = 2 * 3600
+RECORDING_GIVE_UP_S = 7 * 86400
 """A dial job killed with its worker, or failing on a database outage, runs again; ``dial`` is idempotent."""
 
 
@@ -73,7 +74,11 @@ def fetch_recording(sid: str) -> str:
 def retry_recordings() -> int:
     """Pending recordings whose job was lost or gave up: enqueued again."""
     fetcher = _ctx().recording_fetcher
-    stale = fetcher.pending.older_than(RECORDING_STALE_S)
+    given_up = set(fetcher.pending.older_than(RECORDING_GIVE_UP_S))
+    for sid in given_up:  # Twilio's retention may have deleted it by now: say so, once, and stop
+        log.error("recording %s could not be fetched for %d days: given up", sid, RECORDING_GIVE_UP_S // 86400)
+        fetcher.pending.done(sid)
+    stale = [sid for sid in fetcher.pending.older_than(RECORDING_STALE_S) if sid not in given_up]
     for sid in stale:
         fetcher.retry_later(sid)
     return len(stale)
