@@ -8,26 +8,24 @@ Callers follow the TwiML they get back like Twilio does: a ``<Gather>`` gets the
 
 from __future__ import annotations
 
-import io
 import itertools
-import json
 import logging
 import random
 import secrets
 import threading
 import time
-import wave
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
 
 from simulate.clock import DayClock, Measurements
 from simulate.phones import AgentPhones
+from simulate.twilio_rest import rest_handler
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +94,7 @@ class TwilioCloud:
         self._cancelled: set[str] = set()
         self._orders: dict[tuple[str, ...], Iterator[tuple[str, ...]]] = {}
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), rest_handler(self))
         self.server.daemon_threads = True
         self.api_base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.survey_calls: list[str] = []
@@ -393,65 +391,6 @@ class TwilioCloud:
         self.call([rating, "1"], HOTLINE_NUMBER, None, 0, 0, sid=sid, url=form["Url"], called=to,
                   direction="outbound-api", extra={"AnsweredBy": "human"})
         self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api", AnsweredBy="human")
-
-
-def _handler(cloud: TwilioCloud) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-            path = urlsplit(self.path).path
-            if path.endswith("/Calls.json"):
-                created = cloud.create_call(form)
-                self._json(201, created) if created else self._json(503, {"message": "the day is over"})
-            elif "/Calls/" in path:
-                self._json(200, cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
-            else:
-                self._json(404, {"message": "not found"})
-
-        def do_DELETE(self) -> None:  # noqa: N802 - a fetched recording, an ended caller's queue
-            if "/Recordings/" in self.path or "/Queues/" in self.path:
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            else:
-                self._json(404, {"message": "not found"})
-
-        def do_GET(self) -> None:  # noqa: N802
-            if "/Recordings/" in self.path:
-                self._send(200, "audio/wav", _SILENCE)
-            else:
-                self._json(404, {"message": "not found"})
-
-        def _json(self, status: int, body: dict[str, str]) -> None:
-            self._send(status, "application/json", json.dumps(body).encode())
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    return Handler
-
-
-def _silence(seconds: int = 1) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(bytes(seconds * 16000))
-    return out.getvalue()
-
-
-_SILENCE = _silence()
 
 
 def _length(twiml: ET.Element) -> float:

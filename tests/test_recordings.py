@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -291,7 +292,7 @@ def test_the_sweep_enqueues_a_pending_fetch_whose_job_was_lost(
     for job_id in registry.get_job_ids():  # the retry job is lost (a Redis failover, a job past its retries)
         registry.remove(job_id, delete_job=True)
     hotline.redis.hdel(PENDING_KEY, SID)  # and its entry is old
-    hotline.recording_fetcher.pending.keep(PendingFetch(SID, caller.call_sid, 30, 0.0))
+    hotline.recording_fetcher.pending.keep(PendingFetch(SID, caller.call_sid, 30, time.time() - 3 * 3600))
     media.audio[SID] = wav_bytes()
     monkeypatch.setattr(jobs, "_context", hotline)
     assert jobs.retry_recordings() == 1
@@ -312,3 +313,13 @@ def test_callback_before_the_record_step_is_linked_when_the_work_order_opens(
     heard = re.search(r"工单号：([0-9 ]+)。", " ".join(caller.said()))
     assert heard
     assert recording_rows(hotline)[0].work_order == heard[1].replace(" ", "")
+
+
+def test_a_recording_that_cannot_be_fetched_for_a_week_is_given_up_with_an_error(
+    hotline: Hotline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    hotline.recording_fetcher.pending.keep(PendingFetch(SID, "CA1", 30, 0.0))  # pending since 1970
+    monkeypatch.setattr(jobs, "_context", hotline)
+    assert jobs.retry_recordings() == 0
+    assert hotline.recording_fetcher.pending.get(SID) is None
+    assert any("given up" in r.getMessage() and SID in r.getMessage() for r in caplog.records)

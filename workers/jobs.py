@@ -29,6 +29,7 @@ OUTCOME_RETRY = Retry(max=8, interval=[5, 10, 20, 40, 60, 120, 300, 600])
 """Well inside the sweep's grace (15 min) for the usual outage of seconds to minutes."""
 """A recording Twilio keeps: the media may lag the callback, a disk or the database may be away a while."""
 RECORDING_STALE_S = 2 * 3600
+RECORDING_GIVE_UP_S = 7 * 86400
 """A dial job killed with its worker, or failing on a database outage, runs again; ``dial`` is idempotent."""
 
 
@@ -81,7 +82,11 @@ def fetch_recording(sid: str) -> str:
 def retry_recordings() -> int:
     """Pending recordings whose job was lost or gave up: enqueued again."""
     fetcher = _ctx().recording_fetcher
-    stale = fetcher.pending.older_than(RECORDING_STALE_S)
+    given_up = set(fetcher.pending.older_than(RECORDING_GIVE_UP_S))
+    for sid in given_up:  # Twilio's retention may have deleted it by now: say so, once, and stop
+        log.error("recording %s could not be fetched for %d days: given up", sid, RECORDING_GIVE_UP_S // 86400)
+        fetcher.pending.done(sid)
+    stale = [sid for sid in fetcher.pending.older_than(RECORDING_STALE_S) if sid not in given_up]
     for sid in stale:
         fetcher.retry_later(sid)
     return len(stale)
