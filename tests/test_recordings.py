@@ -20,21 +20,13 @@ from hotline.app import Hotline
 from hotline.settings import Settings
 from recordings.twilio_fetch import PENDING_KEY, PendingFetch
 from store.models import Recording, WorkOrder
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL
+from tests.conftest import ACCOUNT_SID, PUBLIC_URL
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.fakes.twilio_media import MediaServer as TwilioMedia
-from tests.fakes.twilio_media import wav_bytes
+from tests.fakes.twilio_media import MediaServer, wav_bytes
 from workers import jobs
 
 SID = "RE0123456789abcdef0123456789abcdef"
-
-
-class MediaServer(TwilioMedia):
-    """The test account's media (``tests/test_db_outage.py`` builds it from here, with no arguments)."""
-
-    def __init__(self) -> None:
-        super().__init__(ACCOUNT_SID, AUTH_TOKEN)
 
 
 class Storage:
