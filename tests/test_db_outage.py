@@ -208,15 +208,7 @@ def test_calls_during_a_postgres_outage_are_answered_and_everything_is_written_a
 def test_a_process_started_during_the_outage_answers_calls_with_the_menu_copied_to_redis(
         hotline: Hotline, settings: Settings, private_postgres: PrivatePostgres, prompts: Path) -> None:
     with private_postgres.outage():
-        fresh = build_hotline(settings)  # a web or FastAGI process restarted while the database is away
-        caller = TwilioCaller(create_app(hotline=fresh).test_client(), AUTH_TOKEN, PUBLIC_URL)
-        caller.dial()
-        caller.press("3")
-        assert caller.said() == ["服务态度请按1，收费问题请按2，银行卡和账户问题请按3，其他问题请按4。"]
-        with serve_agi(fresh) as address:
-            call = AsteriskPeer(["0"]).dial(*address)
-    assert call.played[:2] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/main"]
-    assert "hotline/apology" not in str(call.commands)
+        answers_both_channels(build_hotline(settings))  # a process restarted while the database is away
 
 
 def answers_both_channels(hotline: Hotline) -> None:
