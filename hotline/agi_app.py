@@ -22,6 +22,9 @@ from store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
+ANSWERED_SCRIPT, LOGIN_SCRIPT, SURVEY_SCRIPT = "agent-answered", "agent-login", "survey"
+"""Script names the dialplan (asterisk_conf/) and the AMI dialers call."""
+
 
 def ivr_deps(hotline: Hotline) -> IvrDeps:
     recordings_dir = hotline.settings.recordings_dir
@@ -84,20 +87,20 @@ def build_routes(hotline: Hotline) -> Routes:
         return ivr
 
     routes = Routes(fallback=published_menu)
-    routes.register("agent-answered", answered)
-    routes.register("agent-login", login)
+    routes.register(ANSWERED_SCRIPT, answered)
+    routes.register(LOGIN_SCRIPT, login)
     routes.register("queue", queue)
-    routes.register("survey", survey)
+    routes.register(SURVEY_SCRIPT, survey)
     return routes
 
 
-AGENT_LEG_SCRIPTS = frozenset({"agent-answered", "agent-login"})
+AGENT_LEG_SCRIPTS = frozenset({ANSWERED_SCRIPT, LOGIN_SCRIPT})
 """Scripts run on an agent's own channel: not a customer's call, so no call record of their own."""
 
 
 def _record_failed_call(hotline: Hotline, script: str, env: dict[str, str]) -> None:
     if script not in AGENT_LEG_SCRIPTS:
-        record_failed_call(hotline.events, env, outbound=script == "survey")
+        record_failed_call(hotline.events, env, outbound=script == SURVEY_SCRIPT)
 
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
