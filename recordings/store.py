@@ -9,6 +9,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -60,10 +61,8 @@ class RecordingStore:
 
     def open(self, meta: StoredAudio) -> bytes:
         """The audio, checked against its checksum."""
-        audio = (self.root / meta.path).read_bytes()
-        if hashlib.sha256(audio).hexdigest() != meta.sha256:
-            raise OSError(f"recording {meta.ref} does not match its checksum")
-        return audio
+        with open_checked(self.root / meta.path, meta.ref, meta.sha256) as audio:
+            return audio.read()
 
     def delete(self, relative_path: str) -> None:
         """Remove a recording and its metadata file; a file already gone is not an error."""
@@ -72,6 +71,24 @@ class RecordingStore:
             raise ValueError(f"{relative_path} is outside the recordings folder")
         target.unlink(missing_ok=True)
         target.with_suffix(".json").unlink(missing_ok=True)
+
+
+class ChecksumMismatch(OSError):
+    """The file is not the audio that was stored under that name (replaced or damaged)."""
+
+
+def open_checked(path: Path, ref: str, sha256: str) -> BinaryIO:
+    """``path`` opened for reading, at its start, once its bytes hash to ``sha256``; raises ``ChecksumMismatch``.
+    The caller reads the very file that was checked (one open file, no second look-up by name)."""
+    audio = path.open("rb")
+    try:
+        if hashlib.file_digest(audio, "sha256").hexdigest() != sha256:
+            raise ChecksumMismatch(f"recording {ref} does not match its checksum")
+        audio.seek(0)
+    except BaseException:
+        audio.close()
+        raise
+    return audio
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

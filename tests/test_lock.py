@@ -9,6 +9,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.M)
@@ -73,3 +74,42 @@ def test_the_checker_notices_a_disagreement() -> None:
     assert len(problems) == 2
     assert "flask==2.0.0 is outside" in problems[0] + problems[1]
     assert any("rq is declared" in p for p in problems)
+
+
+KNOWN_FIXED = {
+    # package: (first fixed version, the advisories it fixes). The floor in pyproject.toml must be at or above it
+    # for a direct dependency (pip may otherwise keep an older install), and every lock must pin at or above it.
+    "requests": ("2.32.4", "CVE-2024-35195 (fixed in 2.32.0), CVE-2024-47081 (.netrc credential leak)"),
+    "gunicorn": ("22.0.0", "CVE-2024-1135, CVE-2024-6827 (request smuggling)"),
+    "flask": ("2.3.2", "CVE-2023-30861 (session cookie cached by proxies)"),
+    "werkzeug": ("3.0.6", "CVE-2024-34069 (debugger), CVE-2024-49766, CVE-2024-49767 (multipart exhaustion)"),
+    "jinja2": ("3.1.6", "CVE-2024-56201, CVE-2024-56326, CVE-2025-27516 (sandbox escapes)"),
+    "urllib3": ("2.5.0", "CVE-2024-37891, CVE-2025-50181, CVE-2025-50182 (redirect handling)"),
+    "idna": ("3.7", "CVE-2024-3651 (quadratic decode)"),
+}
+
+
+def _floor(req: Requirement) -> Version | None:
+    """The lowest version ``req`` admits, as far as its lower bounds say (None: no lower bound)."""
+    bounds = [Version(spec.version) for spec in req.specifier if spec.operator in (">=", ">", "==", "~=", "===")]
+    return max(bounds, default=None)
+
+
+def test_every_dependency_floor_is_at_or_above_its_known_fixed_version() -> None:
+    too_low = []
+    for req in {str(r): r for r in _declared("test") + _declared("postgres")}.values():
+        fixed = KNOWN_FIXED.get(canonicalize_name(req.name))
+        if fixed is None:
+            continue
+        floor = _floor(req)
+        if floor is None or floor < Version(fixed[0]):
+            too_low.append(f"pyproject.toml: {req} admits versions before {fixed[0]}: {fixed[1]}")
+    assert too_low == [], "raise the floor in pyproject.toml (and run ./scripts/lock)"
+
+
+def test_every_lock_pins_at_or_above_the_known_fixed_versions() -> None:
+    too_low = [f"{lock}: {name}=={pin} is before {KNOWN_FIXED[name][0]}: {KNOWN_FIXED[name][1]}"
+               for lock in ("requirements.lock", "requirements-test.lock")
+               for name, pin in _pins(lock).items()
+               if name in KNOWN_FIXED and Version(pin) < Version(KNOWN_FIXED[name][0])]
+    assert too_low == [], "run ./scripts/lock"

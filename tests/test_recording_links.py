@@ -112,3 +112,61 @@ def test_a_recording_indexed_again_is_harmless_and_a_name_taken_by_other_audio_k
     assert "another recording has that name" in caplog.text and caplog.text.count("another recording") == 1
     with hotline.sql() as db:
         assert [(r.call_id, r.sha256) for r in db.scalars(select(Recording))] == [("CA0001", again.sha256)]
+
+
+@pytest.mark.parametrize("first_range", [
+    None, "bytes=0-", "bytes=00-", "BYTES=0-", "bytes=1-", "bytes=100-199", "bytes=-500", "bytes = 0-",
+    "bytes=0-0,100-", "bytes=abc", "items=0-",  # werkzeug answers these 416: refused, but audited all the same
+])
+def test_every_link_played_is_audited_once_whatever_the_ranges_asked(
+    app: Any, hotline: Hotline, stored: str, first_range: str | None,
+) -> None:
+    sue = session(app, hotline, "sue", "supervisor")
+    url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+
+    first = sue("GET", url, headers={"Range": first_range} if first_range else {})
+    assert first.status_code in (200, 206, 416)
+    assert first.data in AUDIO if first.status_code != 416 else AUDIO[:16] not in first.data
+    for seek in ("bytes=0-", "bytes=2000-", "bytes=-10", None):  # the player seeking: no flood of entries
+        assert sue("GET", url, headers={"Range": seek} if seek else {}).status_code in (200, 206)
+
+    [entry] = hotline.audit.entries(action="recording_played")
+    assert (entry["actor"], entry["role"], entry["target"]) == ("sue", "supervisor", stored)
+    assert entry["detail"]["work_order"] == "261125000001" and entry["detail"]["call_id"] == "CA0001"
+
+
+def test_each_link_and_each_person_gets_an_entry(app: Any, hotline: Hotline, stored: str) -> None:
+    sue, sam = session(app, hotline, "sue", "supervisor"), session(app, hotline, "sam", "supervisor")
+    sue_url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+    sam_url = sam("POST", f"/api/recordings/{stored}/link").json["url"]
+    earlier = _token_from_the_past(app.secret_key, {"ref": stored, "user": "sue"}, 30)  # another link of sue's
+    assert sue("GET", sue_url, headers={"Range": "bytes=1-"}).status_code == 206
+    assert sam("GET", sam_url, headers={"Range": "bytes=1000-"}).status_code == 206
+    assert sue("GET", f"/recordings/play/{earlier}", headers={"Range": "bytes=5-9"}).status_code == 206
+    assert sue("GET", sue_url).status_code == 200
+    entries = hotline.audit.entries(action="recording_played")
+    assert sorted(e["actor"] for e in entries) == ["sam", "sue", "sue"]
+    assert len({e["detail"]["link"] for e in entries}) == 3
+
+
+def test_a_replaced_recording_is_refused_logged_and_audited_never_played(
+    app: Any, hotline: Hotline, stored: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    sue = session(app, hotline, "sue", "supervisor")
+    url = sue("POST", f"/api/recordings/{stored}/link").json["url"]
+    [wav] = hotline.settings.recordings_dir.rglob("*.wav")
+    forged = bytes(reversed(AUDIO))  # same size, other words
+    wav.write_bytes(forged)
+
+    for asked in (None, "bytes=0-", "bytes=100-199"):
+        refused = sue("GET", url, headers={"Range": asked} if asked else {})
+        assert refused.status_code == 409
+        assert "checksum" in refused.get_data(as_text=True)
+        assert forged[:200] not in refused.data and forged[100:200] not in refused.data
+    assert hotline.audit.entries(action="recording_played") == []
+    [entry] = hotline.audit.entries(action="recording_refused")[-1:]
+    assert (entry["actor"], entry["target"]) == ("sue", stored)
+    assert f"recording {stored}" in caplog.text and "checksum" in caplog.text
+
+    wav.write_bytes(AUDIO)  # put back as stored: it plays again
+    assert sue("GET", url).data == AUDIO

@@ -8,8 +8,11 @@ signature, its age and who is asking, then streams the audio (Range requests ans
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -21,10 +24,16 @@ from admin.access import allow, current
 from admin.audit import AuditLog
 from admin.json_replies import json_error
 from admin.openapi import ErrorBody, doc
-from store.models import Recording
+from recordings.store import ChecksumMismatch, open_checked
+from store.models import AuditEntry, Recording
+
+log = logging.getLogger(__name__)
 
 SALT = "hotline.recording-link"
 PLAY_PREFIX = "/recordings/play/"
+TAMPERED = ("录音文件与保存时的校验值不符，不予播放（文件可能被替换），已记录在审计日志中。"
+            "This recording does not match the checksum it was stored with, so it is not played "
+            "(the file may have been replaced); the refusal is in the audit log.")
 
 
 class RecordingLink(BaseModel):
@@ -68,13 +77,22 @@ def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recording
         path = _file(recordings_dir, row.path) if row else None
         if row is None or path is None:
             return _refused(404, f"recording {ref} is no longer kept")
-        if _from_the_start(request.headers.get("Range")):  # one entry per play, not per chunk the player fetches
-            who = current()
-            audit.write(who.name, who.role, "recording_played", ref, work_order=row.work_order,
-                                call_id=row.call_id)
-        response = send_file(path, conditional=True, max_age=0)
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        who = current()
+        try:
+            audio = open_checked(path, ref, row.sha256)
+        except ChecksumMismatch:
+            log.error("recording %s (%s) does not match the checksum it was stored with: not played to %s",
+                      ref, row.path, who.name)
+            audit.write(who.name, who.role, "recording_refused", ref, reason="checksum mismatch",
+                        work_order=row.work_order, call_id=row.call_id)
+            return _refused(409, TAMPERED)
+        try:
+            # Before a byte is sent, whatever the Range header says (or how it is spelt): once per link and person.
+            _audit_first_play(sql, audit, token, ref, row, lifetime_s)
+            return _stream(audio, path, row.sha256)
+        except BaseException:
+            audio.close()
+            raise
 
     return bp
 
@@ -109,8 +127,33 @@ def _file(root: Path, relative: str) -> Path | None:
     return path
 
 
-def _from_the_start(range_header: str | None) -> bool:
-    return not range_header or range_header.replace(" ", "").startswith("bytes=0-")
+def _audit_first_play(sql: sessionmaker[Session], audit: AuditLog, token: str, ref: str, row: Recording,
+                      lifetime_s: int) -> None:
+    """One ``recording_played`` entry for the first request made with a link, whatever it asked for: an auditor
+    sees every person who heard any part of a recording, and a player's seeking does not flood the log."""
+    who = current()
+    link = hashlib.sha256(token.encode()).hexdigest()[:32]
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=lifetime_s + 60)  # a link is refused once older
+    with sql() as db:
+        earlier = db.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "recording_played", AuditEntry.actor == who.name,
+            AuditEntry.target == ref, AuditEntry.at >= since))
+        if any((detail or {}).get("link") == link for detail in earlier):
+            return
+    asked = request.range  # werkzeug's parse: None when absent or not a byte range it can serve
+    audit.write(who.name, who.role, "recording_played", ref, work_order=row.work_order, call_id=row.call_id,
+                link=link, range=asked.to_header() if asked else None)
+
+
+def _stream(audio: BinaryIO, path: Path, sha256: str) -> Response:
+    """The open, checked file as send_file would answer it for a path: 200, 206 for a range, 304, 416."""
+    size = os.fstat(audio.fileno()).st_size
+    response = send_file(audio, download_name=path.name, etag=sha256, max_age=0,
+                         last_modified=os.fstat(audio.fileno()).st_mtime, conditional=False)
+    response.content_length = size
+    response.make_conditional(request.environ, accept_ranges=True, complete_length=size)  # changes it in place
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _refused(status: int, message: str) -> Response:
