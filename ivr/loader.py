@@ -202,6 +202,8 @@ def _problem_from(err: Any) -> Problem:
         field = loc[3:] if len(loc) > 3 else loc[2:]
     else:
         field = loc
+    if "[key]" in field:  # a mapping key refused (a node id, a prompt's language): the reason names it
+        field = field[:field.index("[key]") - 1]
     where = ".".join(field)
     reason = err["msg"]
     if err["type"] == "union_tag_invalid":

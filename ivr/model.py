@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-Prompt = dict[str, str]
+# Node ids and language codes name prompt files (``<prompts>/<menu>/<language>/<node id>.wav``): plain names
+# only, so no menu can point a file write or clean-up outside the prompts folder.
+_NODE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+"""A BCP 47 language tag's shape (zh-CN, en, zh-Hans-CN): what espeak-ng and Twilio's <Say> take."""
+
+
+def _node_id(value: str) -> str:
+    if not _NODE_ID.fullmatch(value):
+        raise PydanticCustomError(
+            "node_id", "node id may use only letters, digits, '_' and '-' (1 to 64, not starting with '-')")
+    return value
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE.fullmatch(value):
+        raise PydanticCustomError("language_code", "language code '{code}' is not a language tag such as zh-CN or en",
+                                  {"code": value})
+    return value
+
+
+NodeId = Annotated[str, AfterValidator(_node_id)]
+LanguageCode = Annotated[str, AfterValidator(_language)]
+Prompt = dict[LanguageCode, str]
 """A prompt: language code -> text (may hold ``{var}``, ``{var:digits}``, ``{var:label}``)."""
 
 DigitKey = Annotated[str, Field(pattern=r"^[0-9*#]$")]
@@ -139,7 +164,7 @@ class TransferNode(NodeBase):
 class LanguageNode(NodeBase):
     type: Literal["language"]
     next: str
-    language: str | None = None
+    language: LanguageCode | None = None
     """The language to switch to; unset means the next one in the menu's list."""
 
     def edges(self) -> dict[str, str]:
@@ -202,14 +227,14 @@ class Menu(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     version: int = 0
-    languages: list[str] = Field(min_length=1)
+    languages: list[LanguageCode] = Field(min_length=1)
     start: str
     defaults: Defaults = Defaults()
     global_keys: dict[DigitKey, str] = {}
     """Keys that work in every ``menu`` node unless the node says ``global_keys: false``."""
     labels: dict[str, dict[str, Prompt]] = {}
     """Spoken names of values, ``labels[var][value][language]``, used by ``{var:label}`` in prompts."""
-    nodes: dict[str, Node] = Field(min_length=1)
+    nodes: dict[NodeId, Node] = Field(min_length=1)
 
     @field_validator("languages")
     @classmethod

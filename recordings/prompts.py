@@ -82,6 +82,22 @@ class RenderError(RuntimeError):
     """espeak-ng or sox failed, or took too long, on one prompt."""
 
 
+class OutsidePrompts(ValueError):
+    """A menu, language or prompt id that would put a file outside the prompts folder (no menu passing the
+    schema has one: this guards against one stored before the schema refused them)."""
+
+
+def prompt_path(root: Path, menu: str, language: str, prompt_id: str) -> Path:
+    """``<root>/<menu>/<language>/<prompt_id>.wav``; raises ``OutsidePrompts`` unless each part is one plain name
+    and the file resolves inside ``root`` (so neither a write nor the clean-up beside it can leave the folder)."""
+    parts = (menu, language, f"{prompt_id}.wav")
+    path = root.joinpath(*parts)
+    plain = all(part not in ("", ".", "..") and "/" not in part and "\\" not in part for part in parts)
+    if not plain or not path.resolve().is_relative_to(root.resolve()):
+        raise OutsidePrompts(f"prompt {menu}/{language}/{prompt_id} is outside the prompts folder: not written")
+    return path
+
+
 def require_tools() -> None:
     """Raise ``MissingTool`` naming the Debian package to install when espeak-ng or sox is missing."""
     missing = [program for program in TOOLS if shutil.which(program) is None]
@@ -183,7 +199,12 @@ class PromptRenderer:
         for prompt_id, texts in menu.prompts().items():
             for language, text in texts.items():
                 done = report.languages.setdefault(language, LanguageReport())
-                job = self._job_for(menu.name, prompt_id, language, text, done)
+                try:
+                    job = self._job_for(menu.name, prompt_id, language, text, done)
+                except OutsidePrompts as exc:
+                    log.error("menu %s version %d: %s", menu.name, menu.version, exc)
+                    done.failed[prompt_id] = str(exc)
+                    continue
                 if job:
                     jobs.append(job)
         with ThreadPoolExecutor(self.workers) as pool:
@@ -193,7 +214,7 @@ class PromptRenderer:
 
     def path(self, menu: str, language: str, prompt_id: str) -> Path:
         """Where the audio of one prompt lives (what the AGI channel checks before playing it)."""
-        return self.root / menu / language / f"{prompt_id}.wav"
+        return prompt_path(self.root, menu, language, prompt_id)
 
     def _job_for(self, menu: str, prompt_id: str, language: str, text: str, report: LanguageReport) -> _Job | None:
         wav = self.path(menu, language, prompt_id)
@@ -279,7 +300,7 @@ def write_placeholder_prompts(menu: Menu, root: Path, seconds: float = 0.1) -> N
     where what matters is that a file is there to play, not what it says."""
     for prompt_id, texts in menu.prompts().items():
         for language in texts:
-            path = root / menu.name / language / f"{prompt_id}.wav"
+            path = prompt_path(root, menu.name, language, prompt_id)
             path.parent.mkdir(parents=True, exist_ok=True)
             with wave.open(str(path), "wb") as out:
                 out.setnchannels(1)

@@ -71,6 +71,12 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     "broken node flood": ("name: x\nlanguages: [zh-CN]\nstart: n0\nnodes:\n" + "".join(
         f"  n{i}: {{type: say, tx: x}}\n" for i in range(MAX_YAML_NODES // 6 - 10)), "and 9930 more problems"),
     "duplicate key": (DEFAULT.replace("start: welcome\n", "start: welcome\nstart: main\n"), "duplicate key 'start'"),
+    # Node ids and language codes name prompt files: a path in either would write (and clean up) files anywhere.
+    "node id walking out of the prompts folder": (DEFAULT.replace("welcome", "../../../../../../../tmp/x"),
+                                                  "node id may use only letters, digits, '_' and '-'"),
+    "language code walking out of the prompts folder": (
+        DEFAULT.replace("languages: [zh-CN, en-US]", "languages: [zh-CN, ../../..]").replace("en-US:", "../../..:"),
+        "languages.1: language code '../../..' is not a language tag"),
 }
 
 

@@ -154,3 +154,38 @@ def test_cli_show_prints_the_tree(tmp_path: Path) -> None:
     assert result.output.splitlines()[1].startswith("welcome [say]")
     assert "  next -> main [menu]" in result.output
     assert "key 1 -> inquiry_card [input]" in result.output
+
+
+NODE_ID_RULE = "node id may use only letters, digits, '_' and '-' (1 to 64, not starting with '-')"
+
+
+@pytest.mark.parametrize("node_id", ["../../../../../../../tmp/x", "a/b", "..", "x.wav", "-x", "", "a b", "a\\b",
+                                     "a" * 65, "é"])
+def test_a_node_id_that_is_no_plain_name_is_refused_with_the_node_and_why(node_id: str) -> None:
+    doc = with_nodes(main={**BASE["nodes"]["main"], "options": {"1": "bye", "2": node_id}},
+                     **{node_id: {"type": "hangup", "prompt": {"zh-CN": "再见", "en-US": "bye"}}})
+    where = f"node '{node_id}'" if node_id else "menu"  # an empty id names no node
+    assert problems_of(doc) == [f"{where}: {NODE_ID_RULE}"]
+
+
+@pytest.mark.parametrize("code", ["../../..", "zh/CN", "..", "zh_CN", "", "-en", "en-", "e", "x" * 9, "zh-CN/.."])
+def test_a_language_code_that_is_no_language_tag_is_refused_wherever_it_is_used(code: str) -> None:
+    rule = f"language code {code!r} is not a language tag such as zh-CN or en"
+    listed = {**BASE, "languages": ["zh-CN", code],
+              "nodes": {nid: {**node, "prompt": {**node["prompt"], code: "x"}} for nid, node in BASE["nodes"].items()}}
+    assert sorted(problems_of(listed)) == [f"menu: languages.1: {rule}", f"node 'bye': prompt: {rule}",
+                                           f"node 'main': prompt: {rule}"]
+    switch = with_nodes(main={**BASE["nodes"]["main"], "options": {"1": "lang"}},
+                        lang={"type": "language", "language": code, "next": "bye"})
+    assert problems_of(switch) == [f"node 'lang': language: {rule}"]
+    labelled = {**BASE, "labels": {"kind": {"a": {code: "x"}}}}
+    assert problems_of(labelled) == [f"menu: labels.kind.a: {rule}"]
+
+
+@pytest.mark.parametrize("code", ["zh-CN", "en", "en-US", "yue", "zh-Hans-CN", "cmn-latn-pinyin", "de-1996"])
+def test_real_language_tags_and_todays_node_ids_are_accepted(code: str) -> None:
+    doc = {**BASE, "languages": [code],
+           "nodes": {"Main_menu-2": {**BASE["nodes"]["main"], "prompt": {code: "x"}, "options": {"1": "9"},
+                                     "fallback": "9"},
+                     "9": {"type": "hangup", "prompt": {code: "x"}}}, "start": "Main_menu-2"}
+    validate_menu(parse_menu(yaml.safe_dump(doc)))

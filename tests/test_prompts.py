@@ -14,7 +14,7 @@ from calls.menus import DEFAULT_MENU_FILE
 from hotline.app import Hotline
 from hotline.cli import main
 from hotline.settings import Settings
-from ivr.loader import load_menu_file
+from ivr.loader import load_menu_file, parse_menu
 from ivr.model import Menu
 from recordings.prompts import BuildReport, PromptRenderer, RenderError, is_dynamic, render_wav, speech_plan
 from tests.test_cli_menu import cli_env
@@ -149,3 +149,33 @@ def _frames(path: Path) -> bytes:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() > 0.3 * 8000, f"{path} is too short"
         return audio.readframes(audio.getnframes())
+
+
+def test_a_stored_menu_naming_paths_outside_the_prompts_folder_writes_and_deletes_nothing_there(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Defence in depth: the schema refuses such ids and codes, but a menu stored before it did must not walk out."""
+    root, victim = tmp_path / "prompts", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.wav").write_bytes(b"someone else's audio")
+    (victim / "keep.sha256").write_text("beside it, as the clean-up looks for")
+    menu = parse_menu("name: t\nlanguages: [zh-CN]\nstart: main\nnodes:\n"
+                      "  main: {type: menu, prompt: {zh-CN: 请按一}, options: {'1': bye}, fallback: bye}\n"
+                      "  bye: {type: hangup, prompt: {zh-CN: 再见}}\n")
+    bye = menu.nodes["bye"]
+    hostile = menu.model_copy(update={"nodes": {
+        **menu.nodes,
+        "../../../victim/x": bye,  # static: the renderer would write victim/x.wav and x.sha256
+        "../../../victim/keep": bye.model_copy(update={"prompt": {"zh-CN": "{balance}"}}),  # dynamic: clean-up
+        "lang": bye.model_copy(update={"prompt": {"zh-CN": "再见", "../../outside-lang": "bye"}}),
+    }})
+
+    report = PromptRenderer(root).build(hostile)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts", "victim"]
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.sha256", "keep.wav"]
+    assert (victim / "keep.wav").read_bytes() == b"someone else's audio"
+    assert sorted(report.languages["zh-CN"].rendered) == ["bye", "lang", "main"]  # the rest of the menu is built
+    assert set(report.languages["zh-CN"].failed) == {"../../../victim/x", "../../../victim/keep"}
+    assert "outside the prompts folder" in report.languages["../../outside-lang"].failed["lang"]
+    assert caplog.text.count("outside the prompts folder") == 3
+    assert not [p for p in root.rglob("*") if not p.resolve().is_relative_to(root.resolve())]
