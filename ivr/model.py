@@ -10,15 +10,15 @@ from pydantic_core import PydanticCustomError
 
 # Node ids and language codes name prompt files (``<prompts>/<menu>/<language>/<node id>.wav``): plain names
 # only, so no menu can point a file write or clean-up outside the prompts folder.
-_NODE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+_NODE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 """A BCP 47 language tag's shape (zh-CN, en, zh-Hans-CN): what espeak-ng and Twilio's <Say> take."""
 
 
 def _node_id(value: str) -> str:
     if not _NODE_ID.fullmatch(value):
-        raise PydanticCustomError(
-            "node_id", "node id may use only letters, digits, '_' and '-' (1 to 64, not starting with '-')")
+        raise PydanticCustomError("node_id", "node id may use only letters, digits, '_', '-' and '.' "
+                                             "(1 to 64, starting with a letter, digit or '_')")
     return value
 
 

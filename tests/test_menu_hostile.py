@@ -73,7 +73,7 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     "duplicate key": (DEFAULT.replace("start: welcome\n", "start: welcome\nstart: main\n"), "duplicate key 'start'"),
     # Node ids and language codes name prompt files: a path in either would write (and clean up) files anywhere.
     "node id walking out of the prompts folder": (DEFAULT.replace("welcome", "../../../../../../../tmp/x"),
-                                                  "node id may use only letters, digits, '_' and '-'"),
+                                                  "node id may use only letters, digits, '_', '-' and '.'"),
     "language code walking out of the prompts folder": (
         DEFAULT.replace("languages: [zh-CN, en-US]", "languages: [zh-CN, ../../..]").replace("en-US:", "../../..:"),
         "languages.1: language code '../../..' is not a language tag"),

@@ -156,10 +156,10 @@ def test_cli_show_prints_the_tree(tmp_path: Path) -> None:
     assert "key 1 -> inquiry_card [input]" in result.output
 
 
-NODE_ID_RULE = "node id may use only letters, digits, '_' and '-' (1 to 64, not starting with '-')"
+NODE_ID_RULE = "node id may use only letters, digits, '_', '-' and '.' (1 to 64, starting with a letter, digit or '_')"
 
 
-@pytest.mark.parametrize("node_id", ["../../../../../../../tmp/x", "a/b", "..", "x.wav", "-x", "", "a b", "a\\b",
+@pytest.mark.parametrize("node_id", ["../../../../../../../tmp/x", "a/b", "..", ".hidden", "-x", "", "a b", "a\\b",
                                      "a" * 65, "é"])
 def test_a_node_id_that_is_no_plain_name_is_refused_with_the_node_and_why(node_id: str) -> None:
     doc = with_nodes(main={**BASE["nodes"]["main"], "options": {"1": "bye", "2": node_id}},
@@ -185,7 +185,7 @@ def test_a_language_code_that_is_no_language_tag_is_refused_wherever_it_is_used(
 @pytest.mark.parametrize("code", ["zh-CN", "en", "en-US", "yue", "zh-Hans-CN", "cmn-latn-pinyin", "de-1996"])
 def test_real_language_tags_and_todays_node_ids_are_accepted(code: str) -> None:
     doc = {**BASE, "languages": [code],
-           "nodes": {"Main_menu-2": {**BASE["nodes"]["main"], "prompt": {code: "x"}, "options": {"1": "9"},
+           "nodes": {"Main_menu-2.v1": {**BASE["nodes"]["main"], "prompt": {code: "x"}, "options": {"1": "9"},
                                      "fallback": "9"},
-                     "9": {"type": "hangup", "prompt": {code: "x"}}}, "start": "Main_menu-2"}
+                     "9": {"type": "hangup", "prompt": {code: "x"}}}, "start": "Main_menu-2.v1"}
     validate_menu(parse_menu(yaml.safe_dump(doc)))
