@@ -5,6 +5,9 @@ connect, never on a 5xx reply (https://www.twilio.com/docs/usage/webhooks/webhoo
 callback is answered 204 at once and the fetch is ours to finish: a pending entry in Redis (RecordingSid, CallSid)
 that a worker job retries until the audio is stored; then Twilio's copy is deleted
 (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource) so the retention policy covers it.
+Before anything is kept, the Recording resource says which call the recording is of (``call_sid``:
+https://www.twilio.com/docs/voice/api/recording#fetch-a-recording-resource): a callback naming another call links
+nothing and leaves Twilio's copy alone, for the call it belongs to.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ PENDING_KEY = "hotline:recordings:pending"
 
 class RecordingFetchFailed(RuntimeError):
     """Twilio's media URL could not be fetched; the pending fetch is tried again later."""
+
+
+class RecordingOfAnotherCall(ValueError):
+    """Twilio says the recording is of another call than the callback named: refused, not retried."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ class RecordingFetcher:
         self.pending.keep(PendingFetch(ref, call_id[:64], _seconds(form.get("RecordingDuration")), time.time()))
         try:
             return self.fetch(ref)
+        except RecordingOfAnotherCall:
+            raise
         except Exception as exc:  # noqa: BLE001 - media, disk or SQL: the job tries again, Twilio never will
             log.warning("recording %s not stored yet (%s): retried by a job", ref, type(exc).__name__)
             self.retry_later(ref)
@@ -107,6 +116,7 @@ class RecordingFetcher:
         meta = None
         if not job.stored:
             if not self._known(ref):
+                self._check_call(job)
                 meta = self._save(job)
             self.pending.stored(job)
         self._delete_at_twilio(ref)
@@ -121,12 +131,25 @@ class RecordingFetcher:
         log.info("recording %s of call %s stored (%d bytes)", job.sid, job.call_id, meta.size_bytes)
         return meta
 
-    def _delete_at_twilio(self, ref: str) -> None:
+    def _check_call(self, job: PendingFetch) -> None:
+        """Raises ``RecordingOfAnotherCall`` (the pending fetch dropped) unless Twilio says the recording is of
+        the call the callback named; a Twilio API that cannot answer raises as a failed download does."""
+        recorded_on = self._rest().recordings(job.sid).fetch().call_sid
+        if recorded_on != job.call_id:
+            self.pending.done(job.sid)  # never stored nor deleted here: Twilio keeps it for the call it is of
+            log.error("recording %s is of call %s, not %s as its callback said: not linked, left at Twilio",
+                      job.sid, recorded_on, job.call_id)
+            raise RecordingOfAnotherCall(f"recording {job.sid} is of another call than {job.call_id}")
+
+    def _rest(self) -> Client:
         if self._client is None:  # made on first use: a hotline without a Twilio account has no recordings
             self._client = Client(*self._auth, http_client=TwilioHttpClient(timeout=self._timeout))
             self._client.api.base_url = self._api_base.rstrip("/")
+        return self._client
+
+    def _delete_at_twilio(self, ref: str) -> None:
         try:
-            self._client.recordings(ref).delete()
+            self._rest().recordings(ref).delete()
         except TwilioRestException as exc:
             if exc.status != 404:  # 404: deleted already
                 raise

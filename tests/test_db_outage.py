@@ -37,7 +37,7 @@ from tests.fakes.private_postgres import PrivatePostgres
 from tests.fakes.sqlite_lock import SqliteLock, hold_locked
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.fakes.twilio_media import MediaServer, wav_bytes
+from tests.fakes.twilio_media import MediaServer
 from tests.test_recordings import recording_callback, run_jobs
 from tests.test_survey import (
     HOTLINE_NUMBER,
@@ -75,7 +75,7 @@ def twilio_calls(hotline: Hotline, media: MediaServer, sqlite_readable: bool) ->
             caller.press(key)
     complaint = calls["complaint"]
     sid = f"RE{complaint.call_sid[2:]}"
-    media.audio[sid] = wav_bytes()
+    media.add(sid, complaint.call_sid)
     complaint.record(sid, 20, url=media.recording_url(sid))
     assert recording_callback(complaint, media.recording_url(sid), sid=sid).status_code == 204
     for caller in calls.values():

@@ -27,6 +27,8 @@ from tests.fakes.twilio_media import MediaServer, wav_bytes
 from workers import jobs
 
 SID = "RE0123456789abcdef0123456789abcdef"
+OTHER_SID, OTHER_CALL = "RE" + "e" * 32, "CA" + "e" * 32
+"""A recording Twilio made on another call (another caller's complaint)."""
 
 
 class Storage:
@@ -90,7 +92,7 @@ def stored_files(settings: Settings) -> list[Path]:
 def test_completed_recording_is_kept_beside_its_work_order(
     caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
 ) -> None:
-    audio = media.audio[SID] = wav_bytes()
+    audio = media.add(SID, caller.call_sid)
     number = complain(caller, media)
 
     reply = recording_callback(caller, media.recording_url(SID))
@@ -110,7 +112,9 @@ def test_completed_recording_is_kept_beside_its_work_order(
     with hotline.sql() as db:
         order = db.scalar(select(WorkOrder).where(WorkOrder.number == row.work_order))
     assert order is not None and order.recording_ref == SID and order.call_id == caller.call_sid
-    fetch, delete = media.http.requests
+    check, fetch, delete = media.http.requests  # which call the recording is of, its audio, then Twilio's copy
+    assert check.method == "GET" and check.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.json"
+    assert check.headers["authorization"] == media.basic_auth
     assert delete.method == "DELETE" and delete.path.endswith(f"/Recordings/{SID}.json")
     assert fetch.method == "GET"
     assert fetch.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.wav"
@@ -120,7 +124,7 @@ def test_completed_recording_is_kept_beside_its_work_order(
 def test_repeated_callback_downloads_and_records_once(
     caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
 ) -> None:
-    audio = media.audio[SID] = wav_bytes()
+    audio = media.add(SID, caller.call_sid)
     complain(caller, media)
 
     first = recording_callback(caller, media.recording_url(SID))
@@ -144,7 +148,7 @@ def test_recording_url_off_the_configured_api_is_refused_without_a_request(
     where: str, caller: TwilioCaller, media: MediaServer, elsewhere: LocalHttpServer,
     hotline: Hotline, settings: Settings,
 ) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     complain(caller, media)
     url = where.format(account=ACCOUNT_SID, sid=SID, elsewhere=elsewhere.url, media=media.base)
 
@@ -170,7 +174,7 @@ def test_a_failed_fetch_is_kept_and_a_job_fetches_it_though_twilio_never_retries
     failure: int, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    audio = media.audio[SID] = wav_bytes()
+    audio = media.add(SID, caller.call_sid)
     complain(caller, media)
     media.failure = failure
 
@@ -190,7 +194,7 @@ def test_a_failed_fetch_is_kept_and_a_job_fetches_it_though_twilio_never_retries
 
 
 def test_a_stored_recording_is_deleted_at_twilio(caller: TwilioCaller, media: MediaServer, hotline: Hotline) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     complain(caller, media)
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
     assert media.deleted == [SID]
@@ -205,7 +209,7 @@ def test_a_recording_whose_media_lags_is_kept_until_it_is_there(
 
     assert recording_callback(caller, media.recording_url(SID)).status_code == 204
     assert recording_rows(hotline) == [] and stored_files(settings) == []
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     run_jobs(hotline, monkeypatch)
     assert len(recording_rows(hotline)) == 1
 
@@ -214,7 +218,7 @@ def test_a_recording_whose_media_lags_is_kept_until_it_is_there(
 def test_unsigned_or_forged_callback_is_403_and_fetches_nothing(
     signature: str, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
 ) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     complain(caller, media)
 
     reply = recording_callback(caller, media.recording_url(SID), signature=signature)
@@ -228,7 +232,7 @@ def test_unsigned_or_forged_callback_is_403_and_fetches_nothing(
 def test_recording_that_did_not_complete_fetches_nothing(
     status: str, caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
 ) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     complain(caller, media)
 
     reply = recording_callback(caller, media.recording_url(SID), status=status)
@@ -241,7 +245,7 @@ def test_recording_that_did_not_complete_fetches_nothing(
 def test_redirect_to_storage_keeps_the_audio_without_handing_over_credentials(
     caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings,
 ) -> None:
-    audio = media.audio[SID] = wav_bytes()
+    audio = media.add(SID, caller.call_sid)
     storage = Storage(media.audio)
     try:
         media.redirect_to = storage.http.url
@@ -260,7 +264,7 @@ def test_redirect_to_storage_keeps_the_audio_without_handing_over_credentials(
 def test_a_full_disk_keeps_the_fetch_pending_and_the_job_keeps_the_audio_once_it_is_back(
     caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    audio = media.audio[SID] = wav_bytes()
+    audio = media.add(SID, caller.call_sid)
     complain(caller, media)
     blocker = settings.recordings_dir  # a file where the folder should be: the disk refuses to write
     blocker.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +289,7 @@ def test_the_sweep_enqueues_a_pending_fetch_whose_job_was_lost(
         registry.remove(job_id, delete_job=True)
     hotline.redis.hdel(PENDING_KEY, SID)  # and its entry is old
     hotline.recording_fetcher.pending.keep(PendingFetch(SID, caller.call_sid, 30, time.time() - 3 * 3600))
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     monkeypatch.setattr(jobs, "_context", hotline)
     assert jobs.retry_recordings() == 1
     run_jobs(hotline, monkeypatch)
@@ -295,7 +299,7 @@ def test_the_sweep_enqueues_a_pending_fetch_whose_job_was_lost(
 def test_callback_before_the_record_step_is_linked_when_the_work_order_opens(
     caller: TwilioCaller, media: MediaServer, hotline: Hotline,
 ) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     caller.dial()
     caller.press("3")
     caller.press("1")
@@ -315,3 +319,43 @@ def test_a_recording_that_cannot_be_fetched_for_a_week_is_given_up_with_an_error
     assert jobs.retry_recordings() == 0
     assert hotline.recording_fetcher.pending.get(SID) is None
     assert any("given up" in r.getMessage() and SID in r.getMessage() for r in caplog.records)
+
+
+# -- a recording and the call it is of --------------------------------------------------------------
+
+def test_a_recording_of_another_call_is_not_linked_logged_and_left_at_twilio(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, settings: Settings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    theirs = media.add(OTHER_SID, OTHER_CALL)
+    ours = media.add(SID, caller.call_sid)
+    number = complain(caller, media)
+
+    # A callback (signed: a bug, a misrouted callback or someone holding the token) that says this call made it.
+    claimed = recording_callback(caller, media.recording_url(OTHER_SID), sid=OTHER_SID)
+
+    assert claimed.status_code == 400 and "is of another call" in claimed.get_data(as_text=True)
+    assert recording_rows(hotline) == [] and stored_files(settings) == [] and media.fetches() == 0
+    assert media.deleted == [] and media.audio[OTHER_SID] == theirs  # left at Twilio for the call it is of
+    assert hotline.recording_fetcher.pending.get(OTHER_SID) is None
+    assert f"recording {OTHER_SID} is of call {OTHER_CALL}, not {caller.call_sid}" in caplog.text
+    with hotline.sql() as db:
+        order = db.scalar(select(WorkOrder).where(WorkOrder.number == number))
+    assert order is not None and order.recording_ref == SID  # the caller's own recording stays theirs
+
+    assert recording_callback(caller, media.recording_url(SID)).status_code == 204
+    [row] = recording_rows(hotline)
+    assert (row.ref, row.call_id, row.work_order) == (SID, caller.call_sid, number)
+    assert (settings.recordings_dir / row.path).read_bytes() == ours and media.deleted == [SID]
+
+
+def test_a_pending_fetch_of_another_call_is_dropped_by_the_job_without_a_failure(
+    caller: TwilioCaller, media: MediaServer, hotline: Hotline, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    media.add(OTHER_SID, OTHER_CALL)
+    hotline.recording_fetcher.pending.keep(PendingFetch(OTHER_SID, caller.call_sid, 30, time.time()))
+    monkeypatch.setattr(jobs, "_context", hotline)
+    assert "refused" in jobs.fetch_recording(OTHER_SID)
+    assert recording_rows(hotline) == [] and media.deleted == [] and media.fetches() == 0
+    assert hotline.recording_fetcher.pending.get(OTHER_SID) is None
+    assert f"recording {OTHER_SID} is of call {OTHER_CALL}" in caplog.text

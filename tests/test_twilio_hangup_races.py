@@ -18,7 +18,7 @@ from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
 from store.models import Recording, WorkOrder
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.fakes.twilio_media import MediaServer, wav_bytes
+from tests.fakes.twilio_media import MediaServer
 
 SID = "RE00000000000000000000000000000022"
 RECORDING_ORDERS = sorted(set(itertools.permutations(["action", "recording", "status", "status"])))
@@ -46,7 +46,7 @@ def no_ghost(hotline: Hotline, caller: TwilioCaller) -> None:
 def test_complaint_left_by_hanging_up_while_recording_opens_its_work_order_in_any_order(
     order: tuple[str, ...], caller: TwilioCaller, hotline: Hotline, media: MediaServer,
 ) -> None:
-    media.audio[SID] = wav_bytes()
+    media.add(SID, caller.call_sid)
     caller.dial()
     caller.press("3")
     caller.press("2")  # fees: the <Record> of the complaint

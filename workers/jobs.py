@@ -16,7 +16,7 @@ from rq import Queue, Retry
 
 from complaints.return_visits import ReturnVisits, apply_outcome
 from complaints.work_orders import WorkOrderDesk
-from recordings.twilio_fetch import RecordingFetcher
+from recordings.twilio_fetch import RecordingFetcher, RecordingOfAnotherCall
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
 
@@ -75,7 +75,10 @@ def sweep_visits() -> int:
 
 def fetch_recording(sid: str) -> str:
     """One pending Twilio recording: stored and deleted at Twilio, or an exception (RQ retries it)."""
-    _ctx().recording_fetcher.fetch(sid)
+    try:
+        _ctx().recording_fetcher.fetch(sid)
+    except RecordingOfAnotherCall as exc:  # logged and dropped by the fetcher: nothing to retry
+        return f"recording {sid} refused: {exc}"
     return f"recording {sid} stored"
 
 
