@@ -135,6 +135,7 @@ def test_every_link_played_is_audited_once_whatever_the_ranges_asked(
     assert entry["detail"]["work_order"] == "261125000001" and entry["detail"]["call_id"] == "CA0001"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "private_postgres"], indirect=True)  # dates and JSON differ
 def test_each_link_and_each_person_gets_an_entry(app: Any, hotline: Hotline, stored: str) -> None:
     sue, sam = session(app, hotline, "sue", "supervisor"), session(app, hotline, "sam", "supervisor")
     sue_url = sue("POST", f"/api/recordings/{stored}/link").json["url"]

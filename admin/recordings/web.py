@@ -2,7 +2,9 @@
 
 ``POST /api/recordings/<ref>/link`` gives an admin or supervisor a link signed with the app's secret
 (a salt of its own) that binds the recording and the person; ``GET /recordings/play/<token>`` checks the
-signature, its age and who is asking, then streams the audio (Range requests answered 206).
+signature, its age and who is asking, checks the file against the sha256 it was stored with (a replaced file is
+refused, logged and audited), writes one ``recording_played`` audit entry per link and person on the link's first
+request of any kind, and only then streams the audio (Range requests answered 206).
 """
 
 from __future__ import annotations
