@@ -146,8 +146,8 @@ CONTENT_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'u
 
 
 def _security_headers(response: Response) -> Response:
-    if request.blueprint in ("twilio",) or request.path.startswith("/api/docs/"):
-        return response  # TwiML for Twilio; spectree's viewer pages load their scripts from a CDN
+    if request.blueprint in ("twilio",):
+        return response  # TwiML for Twilio
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
