@@ -20,11 +20,10 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin.json_replies import json_error
-from admin.users.accounts import Account, Accounts
+from admin.users.accounts import TOKEN_ACTOR, Account, Accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-TOKEN_ACTOR = "api-token"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from store.db import connect
 
 def _accounts() -> Accounts:
     settings = Settings()
-    return Accounts(connect(settings.sql_url), settings.login_max_failures, settings.login_lockout_s)
+    return Accounts(connect(settings.sql_url))
 
 
 def _password(from_stdin: bool) -> str:
@@ -47,8 +47,6 @@ def register(main: click.Group) -> None:
         """Every user with role, state and last login."""
         for account in _accounts().all():
             state = "active" if account.active else "deactivated"
-            if account.locked_until:
-                state += f", locked until {account.locked_until:%Y-%m-%d %H:%M}"
             last = f"{account.last_login_at:%Y-%m-%d %H:%M}" if account.last_login_at else "never"
             click.echo(f"{account.name:<24} {account.role:<11} {state:<28} last login {last}")
 
