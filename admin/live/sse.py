@@ -75,18 +75,17 @@ class StreamSlots:
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
 
-    def take(self, person: str = "") -> bool:
+    def take(self, person: str = "") -> str:
+        """``"ok"`` (a slot is now held for ``person``), ``"full"`` (none free in this process) or ``"yours"``
+        (``person`` already holds their share)."""
         with self._lock:
-            if self._held.get(person, 0) >= self.per_person:
-                return False
             if not self._free.acquire(blocking=False):
-                return False
+                return "full"
+            if self._held.get(person, 0) >= self.per_person:
+                self._free.release()
+                return "yours"
             self._held[person] = self._held.get(person, 0) + 1
-            return True
-
-    def held_by(self, person: str) -> int:
-        with self._lock:
-            return self._held.get(person, 0)
+            return "ok"
 
     def give_back(self, person: str = "") -> None:
         with self._lock:
@@ -105,8 +104,9 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
     slots = slots or current_app.extensions.get("stream_slots")
     principal = g.get("principal")
     person = principal.name if principal is not None else ""
-    if slots is not None and not slots.take(person):
-        if slots.held_by(person) >= slots.per_person:
+    taken = slots.take(person) if slots is not None else "ok"
+    if slots is not None and taken != "ok":
+        if taken == "yours":
             log.warning("event stream refused: %s already has %d live streams open", person, slots.per_person)
             return _refused(429, f"you already have {slots.per_person} live pages open (the most one person may): "
                                  "close one and this page reconnects by itself")
