@@ -309,3 +309,22 @@ def test_hotline_up_closes_a_data_folder_left_open_and_keeps_new_files_private(t
     assert {p.name: _mode(p) for p in data.rglob("*")} == {
         "hotline.db": 0o600, "recordings": 0o700, "2026": 0o700, "RE1.wav": 0o600, "new.wav": 0o600, "new": 0o700}
     assert _mode(data) == 0o700
+
+
+def test_with_an_asterisk_group_only_the_prompts_and_spool_are_shared(tmp_path: Path) -> None:
+    import grp
+
+    data = tmp_path / "var"
+    (data / "recordings" / "prompts" / "hotline").mkdir(parents=True)
+    (data / "recordings" / "prompts" / "hotline" / "welcome.wav").write_bytes(b"x")
+    (data / "hotline.db").write_bytes(b"x")
+    old = os.umask(0o022)
+    try:
+        secure_data_dir(data, grp.getgrgid(os.getgid()).gr_name)
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(data)): _mode(p) for p in data.rglob("*")}
+    assert modes == {"hotline.db": 0o600, "recordings": 0o710, "recordings/prompts": 0o2750,
+                     "recordings/prompts/hotline": 0o2750, "recordings/prompts/hotline/welcome.wav": 0o640,
+                     "recordings/spool": 0o2770}
+    assert _mode(data) == 0o710
