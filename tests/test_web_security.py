@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 import stat
+import statistics
 import time
 from pathlib import Path
 from typing import Any
