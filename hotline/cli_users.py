@@ -9,6 +9,8 @@ import click
 from admin.users.accounts import MIN_PASSWORD, ROLES, AccountError, Accounts
 from hotline.settings import Settings
 from store.db import connect
+from store.redis_clients import RedisClients
+from store.redis_server import running_local_redis
 
 
 def _accounts() -> Accounts:
@@ -64,9 +66,16 @@ def register(main: click.Group) -> None:
     @users.command("unlock")
     @click.argument("name")
     def unlock(name: str) -> None:
-        """Lift a lock-out after too many failed logins."""
+        """Lift the wait new addresses face after many failed logins (kept in the hotline's Redis)."""
+        settings = Settings()
+        url = settings.redis_url or running_local_redis(settings.data_dir)
+        if not url:
+            raise click.ClickException("no Redis to clear the waits in: start the hotline or set REDIS_URL")
+        from hotline.app import login_throttle
+
+        throttle = login_throttle(settings, RedisClients(url, None, settings.redis_timeout_s).shared())
         try:
-            _accounts().unlock(name)
+            Accounts(connect(settings.sql_url), throttle).unlock(name)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{name} unlocked")

@@ -328,3 +328,20 @@ def test_with_an_asterisk_group_only_the_prompts_and_spool_are_shared(tmp_path: 
                      "recordings/prompts/hotline": 0o2750, "recordings/prompts/hotline/welcome.wav": 0o640,
                      "recordings/spool": 0o2770}
     assert _mode(data) == 0o710
+
+
+def test_the_unlock_command_lifts_the_wait_in_redis(hotline: Hotline, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    add_user(hotline, "bo", "supervisor")
+    for n in range(hotline.settings.login_account_free_tries):
+        with pytest.raises(LoginRefused):
+            hotline.accounts.authenticate("bo", "wrong password", f"10.6.6.{n}")
+    assert hotline.accounts.get("bo").locked_until is not None  # type: ignore[union-attr]
+    env = {**os.environ, "DATABASE_URL": hotline.settings.sql_url, "REDIS_URL": hotline.redis_url,
+           "HOTLINE_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "hotline.cli", "users", "unlock", "bo"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "bo unlocked" in done.stdout, done.stderr
+    assert hotline.accounts.get("bo").locked_until is None  # type: ignore[union-attr]
