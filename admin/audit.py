@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.models import AuditEntry
@@ -23,6 +23,16 @@ class AuditLog:
         with self.sql.begin() as db:
             db.add(AuditEntry(actor=actor, role=role, action=action, target=str(target)[:128], detail=detail))
         log.info("audit: %s (%s) %s %s", actor, role, action, target)
+
+    def failed_logins_since(self, name: str, since: dt.datetime | None) -> tuple[int, dict[str, Any] | None]:
+        """How many logins as ``name`` were refused after ``since`` (all when None), and the newest of them."""
+        query = select(AuditEntry).where(AuditEntry.action == "login_failed", AuditEntry.target == name[:128])
+        if since is not None:
+            query = query.where(AuditEntry.at > since)
+        with self.sql() as db:
+            count = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+            newest = db.scalars(query.order_by(AuditEntry.id.desc()).limit(1)).first()
+            return count, _view(newest) if newest is not None else None
 
     def entries(self, action: str | None = None, actor: str | None = None, target: str | None = None,
                 limit: int = 200) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=s.session_hours),
     )
     # Live pages may hold all threads but STREAM_RESERVE of each web worker: those always serve webhooks.
-    app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE))
+    app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE), s.live_streams_per_person)
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
     answer_outages(app)

@@ -30,6 +30,7 @@ from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
 from admin.users.accounts import Accounts
 from admin.users.login import create_auth_pages
+from admin.users.throttle import LoginThrottle, ThrottleRules
 from admin.users.web import create_users_web
 from admin.web import finish_web, init_web
 from admin.work_orders.api import create_complaints_api
@@ -103,6 +104,12 @@ class Hotline:
     """Deletes the per-caller Twilio queues; None without a Twilio account."""
 
 
+def login_throttle(settings: Settings, client: redis.Redis) -> LoginThrottle:
+    rules = ThrottleRules(pair_free=settings.login_free_tries, account_free=settings.login_account_free_tries,
+                          address_free=settings.login_address_free_tries, max_wait_s=settings.login_max_wait_s)
+    return LoginThrottle(client, settings.hotline_name, rules)
+
+
 def build_hotline(settings: Settings) -> Hotline:
     redis_url = settings.redis_url or ensure_local_redis(settings.data_dir)[0]
     redis_clients = RedisClients(redis_url, settings.rq_redis_url, settings.redis_timeout_s)
@@ -133,7 +140,7 @@ def build_hotline(settings: Settings) -> Hotline:
         recordings=recordings, bank=bank, router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
-        accounts=Accounts(sql, settings.login_max_failures, settings.login_lockout_s), audit=AuditLog(sql),
+        accounts=Accounts(sql, login_throttle(settings, client)), audit=AuditLog(sql),
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
         if settings.twilio_account_sid and settings.twilio_auth_token else None,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hotline import cli_reports, cli_router, cli_users, cli_workers
+from hotline.files import secure_data_dir
 from hotline.settings import Settings
 from hotline.supervisor import Child, Supervisor
 
@@ -41,7 +42,9 @@ def main() -> None:
 @main.command()
 def up() -> None:
     """Run the whole hotline on this machine (web on :8000, own Redis unless REDIS_URL is set)."""
-    _claim_data_dir(Settings().data_dir)
+    first = Settings()
+    secure_data_dir(first.data_dir, first.asterisk_group)  # before any file is made: 600 files, 700 folders
+    _claim_data_dir(first.data_dir)
     settings = _settings_with_redis()
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools

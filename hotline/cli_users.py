@@ -9,11 +9,13 @@ import click
 from admin.users.accounts import MIN_PASSWORD, ROLES, AccountError, Accounts
 from hotline.settings import Settings
 from store.db import connect
+from store.redis_clients import RedisClients
+from store.redis_server import running_local_redis
 
 
 def _accounts() -> Accounts:
     settings = Settings()
-    return Accounts(connect(settings.sql_url), settings.login_max_failures, settings.login_lockout_s)
+    return Accounts(connect(settings.sql_url))
 
 
 def _password(from_stdin: bool) -> str:
@@ -47,8 +49,6 @@ def register(main: click.Group) -> None:
         """Every user with role, state and last login."""
         for account in _accounts().all():
             state = "active" if account.active else "deactivated"
-            if account.locked_until:
-                state += f", locked until {account.locked_until:%Y-%m-%d %H:%M}"
             last = f"{account.last_login_at:%Y-%m-%d %H:%M}" if account.last_login_at else "never"
             click.echo(f"{account.name:<24} {account.role:<11} {state:<28} last login {last}")
 
@@ -66,9 +66,16 @@ def register(main: click.Group) -> None:
     @users.command("unlock")
     @click.argument("name")
     def unlock(name: str) -> None:
-        """Lift a lock-out after too many failed logins."""
+        """Lift the wait new addresses face after many failed logins (kept in the hotline's Redis)."""
+        settings = Settings()
+        url = settings.redis_url or running_local_redis(settings.data_dir)
+        if not url:
+            raise click.ClickException("no Redis to clear the waits in: start the hotline or set REDIS_URL")
+        from hotline.app import login_throttle
+
+        throttle = login_throttle(settings, RedisClients(url, None, settings.redis_timeout_s).shared())
         try:
-            _accounts().unlock(name)
+            Accounts(connect(settings.sql_url), throttle).unlock(name)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{name} unlocked")

@@ -143,9 +143,20 @@ class Settings(BaseSettings):
     """Set it when the admin pages are served over HTTPS: cookies are then never sent in clear."""
     session_hours: float = Field(default=9, alias="HOTLINE_SESSION_HOURS")
     """A login lasts one shift; then the person logs in again."""
-    login_max_failures: int = Field(default=5, alias="HOTLINE_LOGIN_MAX_FAILURES")
-    login_lockout_s: float = Field(default=900, alias="HOTLINE_LOGIN_LOCKOUT")
-    """After that many wrong passwords in a row the account is locked for this long."""
+    login_free_tries: int = Field(default=3, ge=1, alias="HOTLINE_LOGIN_FREE_TRIES")
+    """Failed logins one address may make at one account before it waits 1 s, 2 s, 4 s ... between tries."""
+    login_account_free_tries: int = Field(default=10, ge=1, alias="HOTLINE_LOGIN_ACCOUNT_FREE_TRIES")
+    """Failed logins at one account from anywhere before addresses it never logged in from wait (its owner's
+    usual addresses do not: nobody can keep the owner out)."""
+    login_address_free_tries: int = Field(default=30, ge=1, alias="HOTLINE_LOGIN_ADDRESS_FREE_TRIES")
+    """Failed logins one address may make at any accounts before it waits (password spraying)."""
+    login_max_wait_s: float = Field(default=900, gt=0, alias="HOTLINE_LOGIN_MAX_WAIT")
+    """The longest wait between tries; counts are forgotten a day after the last failure."""
+    live_streams_per_person: int = Field(default=4, ge=1, alias="HOTLINE_LIVE_STREAMS_PER_PERSON")
+    """Live pages (dashboard, console) one person may keep open at once in one web process; more get 429."""
+    asterisk_group: str | None = Field(default=None, alias="HOTLINE_ASTERISK_GROUP")
+    """Unset: the data folder is the hotline user's alone (600/700). Set when Asterisk runs as another user on
+    this machine: that group may read the prompts and write the spool, nothing else (``hotline.files``)."""
     recording_link_s: int = Field(default=300, alias="HOTLINE_RECORDING_LINK_SECONDS")
     """How long a signed recording link plays."""
     web_threads: int = Field(default=64, alias="HOTLINE_WEB_THREADS")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -50,8 +51,11 @@ def _engine(url: str, timeout_s: float) -> Engine:
                                            "tcp_user_timeout": seconds * 1000,
                                            "options": _server_options(url, seconds * 1000)})
     path = url.removeprefix("sqlite:///")
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///") and path and path != ":memory:" and "?" not in path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Card holders' work orders and the users' password hashes: readable by the hotline's user only
+        # (SQLite gives its journal and WAL files the database file's mode).
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     engine = create_engine(url, connect_args={"timeout": timeout_s})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)

@@ -44,7 +44,8 @@ def ensure_local_redis(data_dir: Path) -> tuple[str, bool]:
     """URL of the hotline's own redis-server in ``data_dir``, and whether this process now owns it (and so
     stops it on exit): it started it, or the process that did is gone (killed: the server was left behind)."""
     folder = (data_dir / "redis").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # its dump and append-only file hold calls in progress and sessions
     owner_file = folder / "owner"
     url = running_local_redis(data_dir)
     if url:

@@ -27,6 +27,9 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/"): ALL,
     ("POST", "/logout"): ALL,
     ("GET", "/api/me"): ALL,
+    ("GET", "/account/password"): ALL,
+    ("POST", "/account/password"): ALL,
+    ("POST", "/api/me/password"): ALL,
     # the agent console: agents only (an admin is not an agent)
     ("GET", "/agent"): (G,),
     ("GET", "/api/agent/console"): (G,),

@@ -51,7 +51,7 @@ def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditL
 
     @bp.get("/api/agent/stream")
     @allow("agent")
-    @doc({200: None, 404: ErrorBody, 503: ErrorBody}, tags=TAGS)
+    @doc({200: None, 404: ErrorBody, 429: ErrorBody, 503: ErrorBody}, tags=TAGS)
     def stream() -> Response:
         """Server-sent ``console`` events: the console view now, and again after each event about this agent."""
         me = _me()

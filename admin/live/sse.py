@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app, g, stream_with_context
 
 from routing.keys import EVENTS_STREAM
 from store.redis_clients import RedisClients
@@ -66,28 +66,53 @@ def event_tail(clients: RedisClients, stream: str) -> EventTail:
 
 class StreamSlots:
     """How many event streams this process keeps open at once. Each holds a web thread for as long as
-    the page is open, so the cap leaves threads free for Twilio's webhooks whatever the number of pages."""
+    the page is open, so the cap leaves threads free for Twilio's webhooks whatever the number of pages;
+    ``per_person`` keeps one person (or one stolen session) from taking every slot."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, per_person: int | None = None) -> None:
+        self.limit, self.per_person = limit, per_person or limit
         self._free = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self._held: dict[str, int] = {}
 
-    def take(self) -> bool:
-        return self._free.acquire(blocking=False)
+    def take(self, person: str = "") -> str:
+        """``"ok"`` (a slot is now held for ``person``), ``"full"`` (none free in this process) or ``"yours"``
+        (``person`` already holds their share)."""
+        with self._lock:
+            if not self._free.acquire(blocking=False):
+                return "full"
+            if self._held.get(person, 0) >= self.per_person:
+                self._free.release()
+                return "yours"
+            self._held[person] = self._held.get(person, 0) + 1
+            return "ok"
 
-    def give_back(self) -> None:
-        self._free.release()
+    def give_back(self, person: str = "") -> None:
+        with self._lock:
+            left = self._held.get(person, 0) - 1
+            if left > 0:
+                self._held[person] = left
+            else:
+                self._held.pop(person, None)
+            self._free.release()
 
 
 def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | None = None) -> Response:
     """A ``text/event-stream`` of ``(event name, JSON data)`` frames; ``None`` sends a heartbeat comment.
-    When every slot is taken: 503 with Retry-After, and the page tries again later."""
+    When the person already has their share of streams open: 429; when every slot is taken: 503; both with
+    Retry-After, and the page tries again later."""
     slots = slots or current_app.extensions.get("stream_slots")
-    if slots is not None and not slots.take():
+    principal = g.get("principal")
+    person = principal.name if principal is not None else ""
+    taken = slots.take(person) if slots is not None else "ok"
+    if slots is not None and taken != "ok":
+        if taken == "yours":
+            log.warning("event stream refused: %s already has %d live streams open", person, slots.per_person)
+            return _refused(429, f"you already have {slots.per_person} live pages open (the most one person may): "
+                                 "close one and this page reconnects by itself")
         log.warning("event stream refused: all %d streams of this process are open", slots.limit)
-        return Response(json.dumps({"error": f"all {slots.limit} live streams of this server process are open: "
-                                             "try again in a few seconds"}), status=503,
-                        mimetype="application/json", headers={"Retry-After": "5"})
+        return _refused(503, f"all {slots.limit} live streams of this server process are open: "
+                             "try again in a few seconds")
 
     def encode() -> Iterator[str]:
         try:
@@ -100,10 +125,15 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
                 yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
         finally:  # the page closed (the server closes the generator) or the stream ended
             if slots is not None:
-                slots.give_back()
+                slots.give_back(person)
 
     return Response(stream_with_context(encode()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _refused(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json",
+                    headers={"Retry-After": "5"})
 
 
 def snapshots(tail: EventTail, snapshot: Callable[[], Any], wanted: Callable[[dict[str, str]], bool],

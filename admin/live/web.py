@@ -36,7 +36,7 @@ def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float) -
 
     @web.get("/api/live/stream")
     @allow("admin", "supervisor")
-    @doc({200: None, 503: ErrorBody}, tags=("live",))
+    @doc({200: None, 429: ErrorBody, 503: ErrorBody}, tags=("live",))
     def live_stream() -> Response:
         """Server-sent events: a ``snapshot`` event (the body of ``/api/live``) at once, then one after each
         batch of call or agent events; a comment line every 15 s keeps the connection open."""

@@ -27,7 +27,7 @@
     const password = el("input", { type: "password", class: "password", placeholder: "new password",
                                    autocomplete: "new-password", "aria-label": `new password for ${user.name}` });
     const status = [el("span", { class: user.active ? "tag good" : "tag bad" }, user.active ? "active" : "deactivated")];
-    if (user.locked) status.push(" ", el("span", { class: "tag bad" }, `locked until ${time(user.locked_until)}`));
+    if (user.locked) status.push(" ", el("span", { class: "tag bad" }, `new addresses wait until ${time(user.locked_until)}`));
     return el("tr", { "data-user": user.name },
       el("td", {}, user.name),
       el("td", {}, role, " ", button("Change role", "change-role", () =>

@@ -1,24 +1,37 @@
-"""People who log in: roles, hashed passwords, lock-out after repeated failures."""
+"""People who log in: roles, hashed passwords, password rules, growing waits after failed logins."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gzip
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from admin.users.throttle import LoginThrottle
 from store.models import User, utcnow
 
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "supervisor", "agent")
 MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+"""Long passphrases are welcome; a megabyte "password" only burns hashing time."""
+MIN_DISTINCT = 4
+TOKEN_ACTOR = "api-token"
+"""The name the API token acts under in the audit log; no person may be called that."""
+RESERVED_NAMES = frozenset({TOKEN_ACTOR})
+REFUSED = "用户名或密码错误，或尝试过于频繁，请稍后再试 · wrong name or password, or too many tries: wait a little"
+COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
+"""The 20,000 most common passwords (Django's list, BSD licence: common-passwords.LICENSE)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # Checked against when the name is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -41,7 +54,12 @@ class LastAdmin(AccountError):
 
 
 class LoginRefused(Exception):
-    """Wrong name or password, locked or deactivated: the message is safe to show."""
+    """Wrong name or password, throttled or deactivated: the message is the same for all (safe to show);
+    ``reason`` is for the audit log only."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,8 @@ class Account:
     session_epoch: int
     locked_until: dt.datetime | None = None
     last_login_at: dt.datetime | None = None
+    previous_login_at: dt.datetime | None = None
+    """Set by ``authenticate``: the login before this one (for the failed-logins notice)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,16 +87,15 @@ class Account:
 class Accounts:
     """The one place users are created, checked and changed."""
 
-    def __init__(self, sql: sessionmaker[Session], max_failures: int = 5, lockout_s: float = 900,
+    def __init__(self, sql: sessionmaker[Session], throttle: LoginThrottle | None = None,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
-        self.sql, self.max_failures, self.clock = sql, max_failures, clock
-        self.lockout = dt.timedelta(seconds=lockout_s)
+        self.sql, self.throttle, self.clock = sql, throttle, clock
 
     def add(self, name: str, role: str, password: str, agent_id: str | None = None) -> Account:
         _check_name(name)
         if role not in ROLES:
             raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        _check_password(password)
+        check_password(password, name)
         agent_id = _agent_id(role, agent_id, name)
         with self.sql.begin() as db:
             if db.scalar(select(User.id).where(User.name == name)) is not None:
@@ -87,37 +106,56 @@ class Accounts:
             db.flush()
             return _account(user)
 
-    def authenticate(self, name: str, password: str) -> Account:
-        """The account when name and password match; raises LoginRefused, counting the failure."""
-        now = self.clock()
-        refusal = None
-        with self.sql.begin() as db:  # the failure count is committed, then the refusal raised
-            user = db.scalar(select(User).where(User.name == name).with_for_update())
-            if user is None:
-                check_password_hash(_DUMMY_HASH, password)
-                refusal = "wrong name or password"
-            elif user.locked_until is not None and _aware(user.locked_until) > now:
-                refusal = f"too many failed logins: locked until {_aware(user.locked_until):%H:%M:%S} UTC"
-            elif not check_password_hash(user.password_hash, password):
-                user.failed_logins += 1
-                if user.failed_logins >= self.max_failures:
-                    user.locked_until, user.failed_logins = now + self.lockout, 0
-                    log.warning("login of %s locked for %.0f s after %d failures", name,
-                                self.lockout.total_seconds(), self.max_failures)
-                refusal = "wrong name or password"
-            elif not user.active:
-                refusal = f"user {name} is deactivated"
-            else:
-                user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
-                account = _account(user)
-        if refusal is not None:
-            raise LoginRefused(refusal)
-        return account
+    def authenticate(self, name: str, password: str, address: str = "") -> Account:
+        """The account when name and password match and ``address`` need not wait; else LoginRefused, with the
+        same message whatever the reason, after the same work (one database read, one password hash check,
+        two Redis round trips), so neither the text nor the time tells which names exist."""
+        throttle, name = self.throttle, name[:64]
+        waiting = throttle is not None and throttle.wait_s(name, address) > 0
+        with self.sql() as db:
+            user = db.scalar(select(User).where(User.name == name))
+            known = user is not None
+            matches = check_password_hash(user.password_hash if user is not None else _DUMMY_HASH, password)
+            active, user_id = (user.active, user.id) if user is not None else (False, 0)
+        reason = ("throttled" if waiting else "unknown name" if not known else "wrong password" if not matches
+                  else "deactivated" if not active else "")
+        if reason:
+            if throttle is not None:
+                throttle.failed(name, address, counted=reason in ("unknown name", "wrong password"))
+            if reason == "throttled":
+                log.warning("login of %r from %s refused unchecked: too many failures, still waiting", name, address)
+            raise LoginRefused(REFUSED, reason)
+        if throttle is not None:
+            throttle.succeeded(name, address)
+        with self.sql.begin() as db:
+            user = db.get(User, user_id)
+            assert user is not None
+            previous = user.last_login_at
+            user.last_login_at = self.clock()
+            return replace(_account(user), previous_login_at=previous)
+
+    def change_own_password(self, name: str, current_password: str, new_password: str,
+                            address: str = "") -> Account:
+        """A person changes their own password: the current one is required (wrong ones count like failed
+        logins, so a stolen session cannot guess it freely); every session of theirs ends."""
+        throttle = self.throttle
+        if throttle is not None and throttle.wait_s(name, address) > 0:
+            raise AccountError("too many wrong passwords: wait a little and try again")
+        with self.sql() as db:
+            user = db.scalar(select(User).where(User.name == name))
+            if user is None or not check_password_hash(user.password_hash, current_password):
+                if throttle is not None:
+                    throttle.failed(name, address)
+                raise AccountError("the current password is wrong")
+        if new_password == current_password:
+            raise AccountError("the new password must differ from the current one")
+        return self.set_password(name, new_password)
 
     def get(self, name: str) -> Account | None:
         with self.sql() as db:
             user = db.scalar(select(User).where(User.name == name))
-            return _account(user) if user else None
+            account = _account(user) if user else None
+        return self._with_wait(account) if account else None
 
     def by_id(self, user_id: int) -> Account | None:
         with self.sql() as db:
@@ -126,11 +164,18 @@ class Accounts:
 
     def all(self) -> list[Account]:
         with self.sql() as db:
-            return [_account(u) for u in db.scalars(select(User).order_by(User.name))]
+            accounts = [_account(u) for u in db.scalars(select(User).order_by(User.name))]
+        return [self._with_wait(a) for a in accounts]
+
+    def _with_wait(self, account: Account) -> Account:
+        return replace(account, locked_until=self.throttled_until(account.name))
 
     def set_password(self, name: str, password: str) -> Account:
-        _check_password(password)
-        return self._change(name, lambda u: _set_password(u, password))
+        check_password(password, name)
+        account = self._change(name, lambda u: _set_password(u, password))
+        if self.throttle is not None:
+            self.throttle.clear(name)
+        return account
 
     def set_role(self, name: str, role: str, agent_id: str | None = None) -> Account:
         if role not in ROLES:
@@ -149,10 +194,24 @@ class Accounts:
                 user.session_epoch += 1  # logged out everywhere
         return self._change(name, change)
 
+    def end_sessions(self, user_id: int) -> None:
+        """Every cookie issued to the user so far stops working (logout: an old copy of it is worth nothing)."""
+        with self.sql.begin() as db:
+            db.execute(update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1))
+
     def unlock(self, name: str) -> Account:
-        def change(user: User) -> None:
-            user.locked_until, user.failed_logins = None, 0
-        return self._change(name, change)
+        """Lift the account-wide login wait (what an admin sees as "locked")."""
+        account = self.get(name)
+        if account is None:
+            raise NoSuchUser(f"no user {name!r}")
+        if self.throttle is not None:
+            self.throttle.clear(name)
+        return replace(account, locked_until=None)
+
+    def throttled_until(self, name: str) -> dt.datetime | None:
+        """Until when addresses the account never logged in from must wait before trying it."""
+        wait = self.throttle.account_wait_s(name) if self.throttle is not None else 0.0
+        return self.clock() + dt.timedelta(seconds=wait) if wait > 0 else None
 
     def _change(self, name: str, change: Callable[[User], None]) -> Account:
         """Apply ``change``; raises LastAdmin (nothing changed) when no active admin would be left."""
@@ -178,6 +237,14 @@ def _set_password(user: User, password: str) -> None:
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise AccountError(f"user name {name[:70]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+    if name.casefold() in RESERVED_NAMES:
+        raise AccountError(f"user name {name!r} is reserved (the API token acts under it in the audit log)")
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip().casefold() for line in lines if line.strip())
 
 
 def _agent_id(role: str, agent_id: str | None, name: str) -> str | None:
@@ -190,15 +257,27 @@ def _agent_id(role: str, agent_id: str | None, name: str) -> str | None:
     return agent_id
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str, name: str = "") -> None:
+    """NIST SP 800-63B 5.1.1.2: long enough, not a commonly used password, not made of the user's name."""
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"the password may have at most {MAX_PASSWORD} characters")
+    folded = password.casefold()
+    if len(set(folded.strip())) < MIN_DISTINCT:
+        raise AccountError(f"the password needs at least {MIN_DISTINCT} different characters (not counting spaces "
+                           "at either end)")
+    if name and name.casefold() in folded:
+        raise AccountError("the password must not contain the user name")
+    squeezed = "".join(folded.split())
+    if folded in common_passwords() or squeezed in common_passwords():
+        raise AccountError("that password is among the most commonly used ones: choose another")
 
 
 def _account(user: User) -> Account:
     return Account(
         id=user.id, name=user.name, role=user.role, agent_id=user.agent_id, active=user.active,
-        session_epoch=user.session_epoch, locked_until=user.locked_until, last_login_at=user.last_login_at,
+        session_epoch=user.session_epoch, last_login_at=user.last_login_at,
     )
 
 

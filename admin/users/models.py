@@ -14,7 +14,8 @@ class UserView(BaseModel):
     role: str = Field(description="admin, supervisor or agent")
     agent_id: str | None = Field(description="for an agent: the router agent they work as")
     active: bool
-    locked: bool = Field(description="locked out after too many failed logins, until locked_until")
+    locked: bool = Field(description="after many failed logins, addresses the user never logged in from must wait "
+                                     "until locked_until (the user's own addresses are not held up; unlock lifts it)")
     locked_until: str | None
     last_login_at: str | None
 
@@ -41,7 +42,7 @@ class RoleBody(BaseModel):
 
 
 class PasswordBody(BaseModel):
-    password: str = Field(min_length=10)
+    password: str = Field(min_length=10, description="not a commonly used password, not containing the name")
 
 
 class AuditEntryView(BaseModel):

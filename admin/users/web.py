@@ -86,7 +86,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
     @allow("admin")
     @doc({200: UserView, 400: ErrorBody, 404: ErrorBody}, json=PasswordBody, tags=("users",))
     def reset_password(name: str) -> Response:
-        """Set a new password: the user's sessions end and a lock-out is lifted."""
+        """Set a new password: the user's sessions end and login waits are lifted."""
         account = accounts.set_password(name, _text(json_body(), "password"))
         return changed("user_password_reset", account)
 
@@ -108,7 +108,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
     @allow("admin")
     @doc({200: UserView, 404: ErrorBody}, tags=("users",))
     def unlock(name: str) -> Response:
-        """Lift a lock-out after too many failed logins."""
+        """Lift the wait new addresses face after many failed logins at this account."""
         return changed("user_unlocked", accounts.unlock(name))
 
     @web.get("/api/audit")

@@ -51,8 +51,10 @@ def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
             return json_error(400, '"by" (who does it) is required: it goes into the audit trail')
         order = desk.act(number, action, actor, note=str(body.get("note") or ""),
                          assignee=body.get("to") and str(body["to"]))
-        audit.write(actor, who.role, f"work_order_{action}", number, note=str(body.get("note") or "")[:500],
-                    to=body.get("to") and str(body["to"]), status=order.get("status"))
+        # The audit names who really called (the token), and on whose behalf it says it acted, apart.
+        on_behalf = {"by": actor[:64]} if who.via == "token" else {}
+        audit.write(who.name, who.role, f"work_order_{action}", number, note=str(body.get("note") or "")[:500],
+                    to=body.get("to") and str(body["to"]), status=order.get("status"), **on_behalf)
         return jsonify(order)
 
     answer_errors_as_json(api)

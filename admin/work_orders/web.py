@@ -51,6 +51,8 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
             return _detail(desk, number, str(exc), 409)
         except MissingField as exc:
             return _detail(desk, number, str(exc), 400)
+        except NoSuchWorkOrder as exc:
+            return render_template("error.html", status=404, message=str(exc)), 404
         audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
                             status=order["status"])
         flash(f"work order {number}: {action} done, now {order['status']}", "ok")
