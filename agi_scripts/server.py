@@ -6,6 +6,7 @@ one socket; a thread per call with a small stack holds hundreds of calls in one 
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import socketserver
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
+from agi_scripts.gate import Admission, read_environment_within, secret_matches
 from ivr.masking import redact
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,13 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     request_queue_size = 4096  # a burst of calls (the kernel caps it at net.core.somaxconn)
 
     def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S,
-                 on_failure: Callable[[str, dict[str, str]], None] | None = None) -> None:
+                 on_failure: Callable[[str, dict[str, str]], None] | None = None, *, secret: str,
+                 admission: Admission | None = None) -> None:
+        if not secret:
+            raise ValueError("a FastAGI server needs its shared secret")
         self.routes, self.env_timeout_s, self.on_failure = routes, env_timeout_s, on_failure
+        self.secret = secret
+        self.admission = admission or Admission(1000, 1000, 32)
         self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
         super().__init__(address, _CallHandler)
@@ -73,6 +80,13 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         with self._calls_changed:
             self._calls += delta
             self._calls_changed.notify_all()
+
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        """In the accepting thread: a connection beyond the caps is closed before it gets a thread."""
+        if not self.admission.admit(request, client_address[0]):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
 
     def drain(self, timeout_s: float) -> int:
         """After ``shutdown()``: stop listening (new calls go to the other processes on the port, or wait
@@ -102,18 +116,31 @@ class _CallHandler(socketserver.BaseRequestHandler):
             self._handle()
         finally:
             self.server.count_call(-1)
+            self.server.admission.release(self.request, self.client_address[0])
 
     def _handle(self) -> None:
         sock: socket.socket = self.request
-        sock.settimeout(self.server.env_timeout_s)
-        rfile = sock.makefile("r", encoding="utf-8", newline="\n")
+        peer = self.client_address[0]
+        raw = sock.makefile("rb")
+        try:
+            env = read_environment_within(raw, sock, self.server.env_timeout_s)
+        except AgiError as exc:  # no call yet: nothing to say to anyone
+            log.warning("FastAGI connection from %s dropped: %s", peer, exc)
+            _close(raw)
+            return
+        if not secret_matches(env, self.server.secret):
+            # Nothing runs and nothing is said: whoever this is learns only that the connection closed.
+            log.warning("FastAGI connection from %s refused: wrong or missing secret (script %r, call %s); the "
+                        "dialplan must pass HOTLINE_AGI_SECRET as AGI()'s first argument", peer,
+                        _script(env)[0][:60], env.get("agi_uniqueid", "?")[:64])
+            _close(raw)
+            return
+        self.server.admission.authenticated(sock)
+        rfile = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
         wfile = sock.makefile("w", encoding="utf-8", newline="\n")
         try:
             # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
-            agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=self.server.env_timeout_s)
-        except AgiError as exc:  # no call yet: nothing to say to anyone
-            log.warning("FastAGI connection from %s dropped: %s", self.client_address[0], exc)
-        else:
+            agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=self.server.env_timeout_s, env=env)
             self._run(agi, wfile)
         finally:
             _close(rfile, wfile)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 import signal
 import sys
 
 from agi_scripts.agent_login import agent_login
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
+from agi_scripts.gate import Admission
 from agi_scripts.hold import HoldDeps, agent_answered
 from agi_scripts.ivr_call import IvrDeps, record_failed_call, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from calls.menus import MenuNotFound
 from complaints.recording_links import record_recording
 from hotline.app import Hotline
+from hotline.settings import Settings
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
@@ -103,10 +108,36 @@ def _record_failed_call(hotline: Hotline, script: str, env: dict[str, str]) -> N
         record_failed_call(hotline.events, env, outbound=script == SURVEY_SCRIPT)
 
 
+AGI_SECRET_FILE = "agi_secret"
+
+
+def agi_secret(settings: Settings) -> tuple[str, bool]:
+    """The FastAGI shared secret (``HOTLINE_AGI_SECRET``, or one generated into the data folder at the first
+    start and kept), and whether it was generated just now (then the operator is told once)."""
+    if settings.agi_secret:
+        return settings.agi_secret, False
+    path = settings.data_dir / AGI_SECRET_FILE
+    created = False
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{AGI_SECRET_FILE}.{os.getpid()}")
+        # URL- and dialplan-safe characters only: it goes into extensions.conf as it is.
+        draft.write_text(secrets.token_urlsafe(32) + "\n", encoding="ascii")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):  # several processes starting at once: the first one's stays
+            os.link(draft, path)
+            created = True
+        draft.unlink()
+    return path.read_text(encoding="ascii").strip(), created
+
+
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
+    secret, _ = agi_secret(s)
+    admission = Admission(s.agi_max_connections, s.agi_max_per_peer, s.agi_max_unauthenticated)
     server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s,
-                           on_failure=lambda script, env: _record_failed_call(hotline, script, env))
+                           on_failure=lambda script, env: _record_failed_call(hotline, script, env),
+                           secret=secret, admission=admission)
     log.info("FastAGI on %s:%d, scripts: agi://%s:%d/%s", s.agi_host, server.server_address[1],
              s.agi_host, server.server_address[1], s.menu_name)
     return server
@@ -115,7 +146,6 @@ def create_agi_server(hotline: Hotline) -> FastAgiServer:
 def run_plain_agi(menu_name: str | None = None) -> None:
     """``AGI(hotline-agi)`` (the launcher runs ``hotline.plain_agi``): one call over stdin/stdout, then exit."""
     from hotline.app import build_hotline
-    from hotline.settings import Settings
 
     settings = Settings()
     if not settings.redis_url:  # the local redis-server `hotline up` started, found through its data folder

@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     """A FastAGI peer that has not sent its whole environment by then is dropped."""
     agi_play_timeout_s: float = Field(default=120.0, alias="HOTLINE_AGI_PLAY_TIMEOUT")
     """A peer still 'playing' a prompt after this long is stuck: the call is ended, the thread freed."""
+    # -- FastAGI hardening (issue 17) --------------------------------------------------------------
+    agi_secret: str | None = Field(default=None, min_length=16, alias="HOTLINE_AGI_SECRET")
+    """The shared secret every FastAGI call must carry as its first AGI argument
+    (``AGI(agi://host:4573/hotline,${HOTLINE_AGI_SECRET})``); unset: generated once into the data folder
+    (``hotline agi-secret`` shows it)."""
+    agi_max_connections: int = Field(default=1000, ge=1, alias="HOTLINE_AGI_MAX_CONNECTIONS")
+    """FastAGI connections one process holds at once (calls and connections still sending their environment);
+    more are refused at once."""
+    agi_max_per_peer: int = Field(default=1000, ge=1, alias="HOTLINE_AGI_MAX_PER_PEER")
+    """FastAGI connections one address holds at once (an Asterisk box carries all its calls on one address)."""
+    agi_max_unauthenticated: int = Field(default=32, ge=1, alias="HOTLINE_AGI_MAX_UNAUTHENTICATED")
+    """Connections that have not yet sent a whole environment with the secret: beyond this the oldest is
+    dropped, so idle connections cannot crowd out Asterisk's calls (which send theirs in milliseconds)."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
