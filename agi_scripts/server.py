@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
-from agi_scripts.gate import Admission, read_environment_within, secret_matches
+from agi_scripts.gate import Admission, ThrottledLog, read_environment_within, secret_matches
 from ivr.masking import redact
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         self.routes, self.env_timeout_s, self.on_failure = routes, env_timeout_s, on_failure
         self.secret = secret
         self.admission = admission or Admission(1000, 1000, 32)
+        self.gate_log = ThrottledLog(log)
+        """Connections dropped or refused before a call starts: a flood must not write a line each."""
         self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
         super().__init__(address, _CallHandler)
@@ -125,14 +127,16 @@ class _CallHandler(socketserver.BaseRequestHandler):
         try:
             env = read_environment_within(raw, sock, self.server.env_timeout_s)
         except AgiError as exc:  # no call yet: nothing to say to anyone
-            log.warning("FastAGI connection from %s dropped: %s", peer, exc)
+            self.server.gate_log.warning(f"dropped-{type(exc).__name__}", "FastAGI connection from %s dropped: %s",
+                                         peer, exc)
             _close(raw)
             return
         if not secret_matches(env, self.server.secret):
             # Nothing runs and nothing is said: whoever this is learns only that the connection closed.
-            log.warning("FastAGI connection from %s refused: wrong or missing secret (script %r, call %s); the "
-                        "dialplan must pass HOTLINE_AGI_SECRET as AGI()'s first argument", peer,
-                        _script(env)[0][:60], env.get("agi_uniqueid", "?")[:64])
+            self.server.gate_log.warning(
+                "refused-secret", "FastAGI connection from %s refused: wrong or missing secret (script %r, call %s); "
+                "the dialplan must pass HOTLINE_AGI_SECRET as AGI()'s first argument", peer,
+                _script(env)[0][:60], env.get("agi_uniqueid", "?")[:64])
             _close(raw)
             return
         self.server.admission.authenticated(sock)

@@ -1,0 +1,208 @@
+"""FastAGI as an attacker who reaches its port sees it (issue 17): without the shared secret no script runs
+and nothing changes; idle or trickling connections cannot hold the server; agents change state only from
+their own phones."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.agi_app import agi_secret
+from hotline.app import Hotline
+from routing.agents import Agent
+from softphone.agi_peer import AsteriskPeer
+from tests.conftest import AGI_SECRET, serve_agi
+from tests.test_agi_calls import CARD, PIN
+
+
+def ann_available(hotline: Hotline) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {"general": 5}, ["zh-CN"]))
+    hotline.router.set_agent_state("ann", "available")
+
+
+def state(hotline: Hotline, agent_id: str) -> str:
+    agent = hotline.agents.get(agent_id)
+    assert agent is not None
+    return agent.state
+
+
+# -- the shared secret --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("secret", ["", "wrong-secret-0123456789", AGI_SECRET[:-1], AGI_SECRET + "x"])
+def test_agent_logout_without_the_secret_is_refused_and_changes_nothing(
+    agi_server: tuple[str, int], hotline: Hotline, secret: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The attack: agent-login?action=logout with a spoofed agi_channel, from any local process."""
+    ann_available(hotline)
+    with caplog.at_level(logging.WARNING):
+        call = AsteriskPeer([], script="agent-login?action=logout", channel="PJSIP/1001-0000002a",
+                            secret=secret).dial(*agi_server)
+    assert call.commands == [] and call.closed_by_server, "not one command: no script ran"
+    assert state(hotline, "ann") == "available"
+    assert "refused: wrong or missing secret (script 'agent-login'" in caplog.text
+
+
+def test_agent_logs_out_with_the_secret_from_their_own_phone_only(
+    agi_server: tuple[str, int], hotline: Hotline, caplog: pytest.LogCaptureFixture,
+) -> None:
+    ann_available(hotline)
+    with caplog.at_level(logging.WARNING):
+        other = AsteriskPeer([], script="agent-login?action=logout", channel="PJSIP/1002-0000002b").dial(*agi_server)
+    assert other.commands == ["SET VARIABLE HOTLINE_AGENT_STATUS unknown"]
+    assert state(hotline, "ann") == "available"
+    own = AsteriskPeer([], script="agent-login?action=logout", channel="PJSIP/1001-0000002c").dial(*agi_server)
+    assert own.commands == ["SET VARIABLE HOTLINE_AGENT_STATUS offline"]
+    assert state(hotline, "ann") == "offline"
+
+
+def test_a_caller_without_the_secret_hears_nothing_and_leaves_no_call(
+    agi_server: tuple[str, int], hotline: Hotline,
+) -> None:
+    peer = AsteriskPeer(["1", CARD + "#", PIN, ""], secret="")
+    call = peer.dial(*agi_server)
+    assert call.commands == [] and call.played == []
+    assert hotline.router.call(peer.uniqueid) is None
+    # ... and with it, the same caller is served.
+    assert "hotline/hotline/zh-CN/main" in AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*agi_server).played
+
+
+def test_the_secret_is_generated_once_kept_private_and_reused(hotline: Hotline, tmp_path: Path) -> None:
+    settings = hotline.settings.model_copy(update={"agi_secret": None, "data_dir": tmp_path / "fresh"})
+    first, created = agi_secret(settings)
+    again, created_again = agi_secret(settings)
+    assert (first, created, created_again) == (again, True, False)
+    assert len(first) >= 40 and first.replace("-", "").replace("_", "").isalnum()  # dialplan- and URL-safe
+    path = tmp_path / "fresh" / "agi_secret"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert agi_secret(hotline.settings) == (AGI_SECRET, False), "HOTLINE_AGI_SECRET wins over the file"
+
+
+def test_a_configured_secret_must_not_be_short(hotline: Hotline) -> None:
+    from pydantic import ValidationError
+
+    from hotline.settings import Settings
+
+    with pytest.raises(ValidationError, match="HOTLINE_AGI_SECRET|agi_secret"):
+        Settings(agi_secret="change-me")
+
+
+# -- idle and trickling connections ---------------------------------------------------------------------------
+
+@pytest.fixture
+def guarded(hotline: Hotline, prompts: Path) -> Iterator[tuple[str, int]]:
+    """A server with small caps: 60 connections, 40 per address, 8 waiting for their environment."""
+    with serve_agi(hotline, agi_max_connections=60, agi_max_per_peer=40, agi_max_unauthenticated=8,
+                   agi_env_timeout_s=2.0) as address:
+        yield address
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_1500_idle_connections_cannot_keep_a_caller_from_being_served(
+    guarded: tuple[str, int], hotline: Hotline, caplog: pytest.LogCaptureFixture,
+) -> None:
+    flood: list[socket.socket] = []
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(1500):
+                sock = socket.create_connection(guarded, timeout=5)
+                sock.sendall(b"agi_network: yes\n")  # a start, and then nothing
+                flood.append(sock)
+            started = time.monotonic()
+            peer = AsteriskPeer(["1", CARD + "#", PIN, ""])
+            call = peer.dial(*guarded)  # while the flood is held
+            served_in = time.monotonic() - started
+            time.sleep(0.3)
+            held = [s for s in flood if not closed_by_server(s)]
+        assert "hotline/hotline/zh-CN/main" in call.played and call.commands[-1] == "HANGUP"
+        assert served_in < 2.0, "served at once, not after the flood's timeouts"
+        assert len(held) <= 8, "only the newest few idle connections are held"
+        assert "dropped: no environment with the secret yet" in caplog.text
+        assert "more like it in the last" in caplog.text or caplog.text.count("dropped: no environment") < 20, \
+            "a flood is logged, without one line per connection"
+    finally:
+        for sock in flood:
+            sock.close()
+
+
+def test_connections_beyond_the_caps_are_refused_at_once(
+    hotline: Hotline, prompts: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_agi(hotline, agi_max_connections=30, agi_max_per_peer=20, agi_max_unauthenticated=100,
+                   agi_env_timeout_s=3.0) as address:
+        flood: list[socket.socket] = []
+        try:
+            with caplog.at_level(logging.WARNING):
+                flood = [socket.create_connection(address, timeout=5) for _ in range(50)]
+                time.sleep(0.3)
+                held = [s for s in flood if not closed_by_server(s)]
+            assert len(held) == 20
+            assert "refused: 20 connections from this address (HOTLINE_AGI_MAX_PER_PEER)" in caplog.text
+            for sock in flood:
+                sock.close()
+            # Once they are gone, calls are served again.
+            deadline = time.monotonic() + 5
+            while True:
+                call = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*address)
+                if call.commands or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert call.commands[-1] == "HANGUP"
+        finally:
+            for sock in flood:
+                sock.close()
+
+
+def test_total_cap_refuses_with_a_clear_log_line(
+    hotline: Hotline, prompts: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with serve_agi(hotline, agi_max_connections=10, agi_max_per_peer=100, agi_max_unauthenticated=100,
+                   agi_env_timeout_s=3.0) as address:
+        with caplog.at_level(logging.WARNING):
+            flood = [socket.create_connection(address, timeout=5) for _ in range(15)]
+            time.sleep(0.3)
+            held = [s for s in flood if not closed_by_server(s)]
+        for sock in flood:
+            sock.close()
+    assert len(held) == 10
+    assert "refused: 10 connections open (HOTLINE_AGI_MAX_CONNECTIONS)" in caplog.text
+
+
+def test_an_environment_trickled_byte_by_byte_is_cut_at_the_deadline(
+    guarded: tuple[str, int], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The old timeout was per read: one byte every second kept a thread for 200 lines x 10 s."""
+    environment = AsteriskPeer([]).environment(*guarded).encode()
+    with caplog.at_level(logging.WARNING), socket.create_connection(guarded, timeout=5) as sock:
+        started = time.monotonic()
+        closed_after = None
+        for byte in environment:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            if closed_by_server(sock):
+                closed_after = time.monotonic() - started
+                break
+            sock.setblocking(True)
+            time.sleep(0.25)
+            if time.monotonic() - started > 6:
+                break
+    assert closed_after is not None and closed_after < 3.0, "dropped at the 2 s deadline"
+    assert "environment not complete within 2 s" in caplog.text
