@@ -144,23 +144,26 @@ class Admission:
 
 
 class ThrottledLog:
-    """A warning per kind at most every ``every_s`` (with how many were held back): a flood of refused
-    connections must be visible in the log without filling it."""
+    """At most ``burst`` warnings of a kind every ``every_s``, then one that says how many were held back:
+    a flood of refused connections shows in the log without filling it."""
 
-    def __init__(self, logger: logging.Logger, every_s: float = 5.0) -> None:
-        self._logger, self._every_s = logger, every_s
+    def __init__(self, logger: logging.Logger, every_s: float = 5.0, burst: int = 10) -> None:
+        self._logger, self._every_s, self._burst = logger, every_s, burst
         self._lock = threading.Lock()
-        self._last: dict[str, tuple[float, int]] = {}
+        self._windows: dict[str, tuple[float, int, int]] = {}
+        """kind -> (window start, lines logged in it, lines held back)."""
 
     def warning(self, kind: str, message: str, *args: object) -> None:
         now = time.monotonic()
         with self._lock:
-            last, held = self._last.get(kind, (-self._every_s, 0))
-            if now - last < self._every_s:
-                self._last[kind] = (last, held + 1)
+            start, logged, held = self._windows.get(kind, (now, 0, 0))
+            if now - start >= self._every_s:
+                start, logged = now, 0
+            elif logged >= self._burst:
+                self._windows[kind] = (start, logged, held + 1)
                 return
-            self._last[kind] = (now, 0)
-            if len(self._last) > 1000:  # per-address kinds: keep the table small under a spoofed-source flood
-                self._last = {kind: self._last[kind]}
-        suffix = f" (and {held} more like it in the last {now - last:.0f} s)" if held else ""
+            self._windows[kind] = (start, logged + 1, 0)
+            if len(self._windows) > 1000:  # per-address kinds: keep the table small under a spoofed-source flood
+                self._windows = {kind: self._windows[kind]}
+        suffix = f" (and {held} more like it held back)" if held else ""
         self._logger.warning(message + suffix, *args)

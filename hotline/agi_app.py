@@ -70,16 +70,29 @@ def build_routes(hotline: Hotline) -> Routes:
         transfer_to_queue(agi, deps, hotline.menus.live(hotline.settings.menu_name), query)
 
     def survey(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
-        # AMI Originate of a return visit, answered: hotline-outbound runs survey?visit=<id>&attempt=<n>.
-        visit = (query.get("visit") or [""])[0]
-        if not visit.isdigit():
-            log.warning("survey script without a visit id (%r): hanging up", visit[:20])
+        # AMI Originate of a return visit, answered: hotline-outbound runs
+        # survey?visit=<id>&attempt=<n>&token=<the dial's one-time token>.
+        visit, attempt = _row_id(query, "visit"), _row_id(query, "attempt")
+        token = (query.get("token") or [""])[0]
+        call_id = agi.env.get("agi_uniqueid", "?")
+        if visit is None or attempt is None or not token:
+            log.warning("call %s: survey refused: no usable visit, attempt and token (%r, %r): hanging up",
+                        call_id, (query.get("visit") or [""])[0][:24], (query.get("attempt") or [""])[0][:24])
             return
         try:
-            run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", visit),), direction="outbound")
+            allowed = hotline.visits.start_survey(visit, attempt, token)
+        except UNAVAILABLE:
+            log.warning("call %s: survey of return visit %d not run: database unavailable", call_id, visit)
+            return
+        if not allowed:
+            log.warning("call %s: survey refused: return visit %d attempt %d is not being dialled with that "
+                        "token (unknown, used or expired): hanging up", call_id, visit, attempt)
+            return
+        try:
+            run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", str(visit)),), direction="outbound")
         finally:
             try:
-                hotline.visits.call_ended(int(visit))
+                hotline.visits.call_ended(visit)
             except UNAVAILABLE:  # the visits' sweep ends it once the database is back
                 log.warning("return visit %s: end not written, database unavailable", visit)
 
@@ -97,6 +110,18 @@ def build_routes(hotline: Hotline) -> Routes:
     routes.register("queue", queue)
     routes.register(SURVEY_SCRIPT, survey)
     return routes
+
+
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an Integer column holds (PostgreSQL: 32 bits): a bigger one is refused here, not by an
+OverflowError (SQLite) or an out-of-range error (PostgreSQL)."""
+
+
+def _row_id(query: dict[str, list[str]], name: str) -> int | None:
+    value = (query.get(name) or [""])[0]
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or not 0 < int(value) <= MAX_ROW_ID:
+        return None
+    return int(value)
 
 
 AGENT_LEG_SCRIPTS = frozenset({ANSWERED_SCRIPT, LOGIN_SCRIPT})

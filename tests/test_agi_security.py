@@ -133,8 +133,7 @@ def test_1500_idle_connections_cannot_keep_a_caller_from_being_served(
         assert served_in < 2.0, "served at once, not after the flood's timeouts"
         assert len(held) <= 8, "only the newest few idle connections are held"
         assert "dropped: no environment with the secret yet" in caplog.text
-        assert "more like it in the last" in caplog.text or caplog.text.count("dropped: no environment") < 20, \
-            "a flood is logged, without one line per connection"
+        assert caplog.text.count("dropped: no environment") <= 20, "a flood is logged, without a line each"
     finally:
         for sock in flood:
             sock.close()
