@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
     """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
+    twilio_agent_sip_domains: list[str] = Field(default_factory=list, alias="HOTLINE_TWILIO_AGENT_SIP_DOMAINS")
+    """Besides ``HOTLINE_TWILIO_SIP_DOMAIN``, the hosts an agent's ``sip:user@host`` endpoint may point at (a JSON
+    list); any other host is refused when the agent is saved and never rung (issue 17)."""
+
+    @property
+    def agent_sip_domains(self) -> list[str]:
+        return [d for d in (self.twilio_sip_domain, *self.twilio_agent_sip_domains) if d]
+
     twilio_hold_music_url: str = Field(default="", alias="HOTLINE_TWILIO_HOLD_MUSIC")
     """A short slice of hold music (played in a loop between announcements); unset: the hotline's own
     10-second slice at ``<public URL>/twilio/hold-music.wav``."""
