@@ -12,11 +12,12 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
-from agi_scripts.gate import Admission, ThrottledLog, read_environment_within, secret_matches
+from agi_scripts.gate import Admission, Greeter, ThrottledLog
 from ivr.masking import redact
 
 log = logging.getLogger(__name__)
@@ -65,17 +66,17 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         if not secret:
             raise ValueError("a FastAGI server needs its shared secret")
         self.routes, self.env_timeout_s, self.on_failure = routes, env_timeout_s, on_failure
-        self.secret = secret
-        self.admission = admission or Admission(1000, 1000, 32)
+        self.admission = admission or Admission(1000, 1000, 64, env_timeout_s / 4)
         self.gate_log = ThrottledLog(log)
         """Connections dropped or refused before a call starts: a flood must not write a line each."""
         self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
-        super().__init__(address, _CallHandler)
+        super().__init__(address, socketserver.BaseRequestHandler)
+        self.greeter = Greeter(secret, env_timeout_s, self._start_call, self._dropped, self.gate_log)
 
     @property
     def calls(self) -> int:
-        """Calls being served now."""
+        """Connections open now: calls being served, and connections still sending their environment."""
         return self._calls
 
     def count_call(self, delta: int) -> None:
@@ -84,11 +85,34 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
             self._calls_changed.notify_all()
 
     def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
-        """In the accepting thread: a connection beyond the caps is closed before it gets a thread."""
+        """In the accepting thread: beyond the caps a connection is closed at once; otherwise the greeter
+        reads its environment (no thread of its own until it has sent it, with the secret)."""
         if not self.admission.admit(request, client_address[0]):
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        self.count_call(1)
+        self.greeter.add(request, client_address[0])
+
+    def server_close(self) -> None:
+        self.greeter.stop()
+        super().server_close()
+
+    def _dropped(self, sock: socket.socket) -> None:
+        self.admission.release(sock)
+        self.count_call(-1)
+
+    def _start_call(self, sock: socket.socket, peer: str, env: dict[str, str], rest: bytes) -> None:
+        self.admission.authenticated(sock)
+        threading.Thread(target=self._call_thread, args=(sock, peer, env, rest), daemon=True).start()
+
+    def _call_thread(self, sock: socket.socket, peer: str, env: dict[str, str], rest: bytes) -> None:
+        try:
+            _serve_call(self, sock, env, rest)
+        except Exception:  # noqa: BLE001 - socketserver's last resort, as for any request
+            self.handle_error(sock, (peer, 0))
+        finally:
+            self.shutdown_request(sock)
+            self._dropped(sock)
 
     def drain(self, timeout_s: float) -> int:
         """After ``shutdown()``: stop listening (new calls go to the other processes on the port, or wait
@@ -109,72 +133,61 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
             return self._calls
 
 
-class _CallHandler(socketserver.BaseRequestHandler):
-    server: FastAgiServer
+class _Prefixed(io.RawIOBase):
+    """The socket's stream, after the bytes the greeter read past the environment (a ``HANGUP`` said at once)."""
 
-    def handle(self) -> None:
-        self.server.count_call(1)
-        try:
-            self._handle()
-        finally:
-            self.server.count_call(-1)
-            self.server.admission.release(self.request, self.client_address[0])
+    def __init__(self, sock: socket.socket, rest: bytes) -> None:
+        self._sock, self._rest = sock, rest
 
-    def _handle(self) -> None:
-        sock: socket.socket = self.request
-        peer = self.client_address[0]
-        raw = sock.makefile("rb")
-        try:
-            env = read_environment_within(raw, sock, self.server.env_timeout_s)
-        except AgiError as exc:  # no call yet: nothing to say to anyone
-            self.server.gate_log.warning(f"dropped-{type(exc).__name__}", "FastAGI connection from %s dropped: %s",
-                                         peer, exc)
-            _close(raw)
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._rest:
+            size = min(len(buffer), len(self._rest))
+            buffer[:size], self._rest = self._rest[:size], self._rest[size:]
+            return size
+        return self._sock.recv_into(buffer)
+
+
+def _serve_call(server: FastAgiServer, sock: socket.socket, env: dict[str, str], rest: bytes) -> None:
+    rfile = io.TextIOWrapper(io.BufferedReader(_Prefixed(sock, rest)), encoding="utf-8", newline="\n")
+    wfile = sock.makefile("w", encoding="utf-8", newline="\n")
+    try:
+        # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
+        agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=server.env_timeout_s, env=env)
+        _run(server, agi, wfile)
+    finally:
+        _close(rfile, wfile)
+
+
+def _run(server: FastAgiServer, agi: HotlineAGI, wfile: object) -> None:
+    call_id = agi.env.get("agi_uniqueid", "?")
+    try:
+        script, query = _script(agi.env)
+        handler = server.routes.find(script)
+        if handler is None:
+            log.error("call %s: no FastAGI script %r", call_id, script)
+            agi.command("HANGUP")
             return
-        if not secret_matches(env, self.server.secret):
-            # Nothing runs and nothing is said: whoever this is learns only that the connection closed.
-            self.server.gate_log.warning(
-                "refused-secret", "FastAGI connection from %s refused: wrong or missing secret (script %r, call %s); "
-                "the dialplan must pass HOTLINE_AGI_SECRET as AGI()'s first argument", peer,
-                _script(env)[0][:60], env.get("agi_uniqueid", "?")[:64])
-            _close(raw)
-            return
-        self.server.admission.authenticated(sock)
-        rfile = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-        wfile = sock.makefile("w", encoding="utf-8", newline="\n")
-        try:
-            # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
-            agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=self.server.env_timeout_s, env=env)
-            self._run(agi, wfile)
-        finally:
-            _close(rfile, wfile)
+        handler(agi, script, query)
+    except AgiHangup:
+        pass
+    except Exception as exc:
+        # The channel's one error boundary: log, apologise, hang up; the thread lives on.
+        log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
+        _apologise(wfile)
+        if not agi.call_recorded:
+            _note_failure(server, agi.env)
 
-    def _run(self, agi: HotlineAGI, wfile: object) -> None:
-        call_id = agi.env.get("agi_uniqueid", "?")
-        try:
-            script, query = _script(agi.env)
-            handler = self.server.routes.find(script)
-            if handler is None:
-                log.error("call %s: no FastAGI script %r", call_id, script)
-                agi.command("HANGUP")
-                return
-            handler(agi, script, query)
-        except AgiHangup:
-            pass
-        except Exception as exc:
-            # The channel's one error boundary: log, apologise, hang up; the thread lives on.
-            log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
-            _apologise(wfile)
-            if not agi.call_recorded:
-                self._note_failure(agi.env)
 
-    def _note_failure(self, env: dict[str, str]) -> None:
-        if self.server.on_failure is None:
-            return
-        try:
-            self.server.on_failure(_script(env)[0], env)
-        except Exception as exc:  # noqa: BLE001 - the boundary itself must never fail
-            log.error("call %s: failure not recorded: %s", env.get("agi_uniqueid", "?"), redact(repr(exc)))
+def _note_failure(server: FastAgiServer, env: dict[str, str]) -> None:
+    if server.on_failure is None:
+        return
+    try:
+        server.on_failure(_script(env)[0], env)
+    except Exception as exc:  # noqa: BLE001 - the boundary itself must never fail
+        log.error("call %s: failure not recorded: %s", env.get("agi_uniqueid", "?"), redact(repr(exc)))
 
 
 def _close(*streams: object) -> None:

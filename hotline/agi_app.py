@@ -159,7 +159,8 @@ def agi_secret(settings: Settings) -> tuple[str, bool]:
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
     secret, _ = agi_secret(s)
-    admission = Admission(s.agi_max_connections, s.agi_max_per_peer, s.agi_max_unauthenticated)
+    admission = Admission(s.agi_max_connections, s.agi_max_per_peer, s.agi_max_unauthenticated,
+                          evict_after_s=s.agi_env_timeout_s / 4)
     server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s,
                            on_failure=lambda script, env: _record_failed_call(hotline, script, env),
                            secret=secret, admission=admission)

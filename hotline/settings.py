@@ -50,9 +50,10 @@ class Settings(BaseSettings):
     more are refused at once."""
     agi_max_per_peer: int = Field(default=1000, ge=1, alias="HOTLINE_AGI_MAX_PER_PEER")
     """FastAGI connections one address holds at once (an Asterisk box carries all its calls on one address)."""
-    agi_max_unauthenticated: int = Field(default=32, ge=1, alias="HOTLINE_AGI_MAX_UNAUTHENTICATED")
-    """Connections that have not yet sent a whole environment with the secret: beyond this the oldest is
-    dropped, so idle connections cannot crowd out Asterisk's calls (which send theirs in milliseconds)."""
+    agi_max_unauthenticated: int = Field(default=64, ge=1, alias="HOTLINE_AGI_MAX_UNAUTHENTICATED")
+    """Connections that have not yet sent a whole environment with the secret: beyond this a new one pushes out
+    the oldest that has waited a quarter of ``HOTLINE_AGI_ENV_TIMEOUT``, so idle connections cannot crowd out
+    Asterisk's calls (which send theirs in milliseconds)."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,11 +128,13 @@ def test_1500_idle_connections_cannot_keep_a_caller_from_being_served(
             peer = AsteriskPeer(["1", CARD + "#", PIN, ""])
             call = peer.dial(*guarded)  # while the flood is held
             served_in = time.monotonic() - started
+            threads = threading.active_count()
             time.sleep(0.3)
             held = [s for s in flood if not closed_by_server(s)]
         assert "hotline/hotline/zh-CN/main" in call.played and call.commands[-1] == "HANGUP"
         assert served_in < 2.0, "served at once, not after the flood's timeouts"
-        assert len(held) <= 8, "only the newest few idle connections are held"
+        assert len(held) <= 40, "the flood holds at most the per-address cap, the rest is dropped"
+        assert threads < 20, "and no thread: idle connections wait in one selector"
         assert "dropped: no environment with the secret yet" in caplog.text
         assert caplog.text.count("dropped: no environment") <= 20, "a flood is logged, without a line each"
     finally:
@@ -139,7 +142,7 @@ def test_1500_idle_connections_cannot_keep_a_caller_from_being_served(
             sock.close()
 
 
-def test_connections_beyond_the_caps_are_refused_at_once(
+def test_idle_connections_at_a_cap_make_room_for_a_new_call(
     hotline: Hotline, prompts: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     with serve_agi(hotline, agi_max_connections=30, agi_max_per_peer=20, agi_max_unauthenticated=100,
@@ -148,38 +151,37 @@ def test_connections_beyond_the_caps_are_refused_at_once(
         try:
             with caplog.at_level(logging.WARNING):
                 flood = [socket.create_connection(address, timeout=5) for _ in range(50)]
+                call = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*address)
                 time.sleep(0.3)
                 held = [s for s in flood if not closed_by_server(s)]
-            assert len(held) == 20
-            assert "refused: 20 connections from this address (HOTLINE_AGI_MAX_PER_PEER)" in caplog.text
-            for sock in flood:
-                sock.close()
-            # Once they are gone, calls are served again.
-            deadline = time.monotonic() + 5
-            while True:
-                call = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*address)
-                if call.commands or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
-            assert call.commands[-1] == "HANGUP"
+            assert call.commands[-1] == "HANGUP", "served while the flood is held"
+            assert len(held) <= 20 and held == flood[len(flood) - len(held):], "the newest idle ones, at most 20"
+            assert "a new connection needs its place (HOTLINE_AGI_MAX_PER_PEER)" in caplog.text
         finally:
             for sock in flood:
                 sock.close()
 
 
-def test_total_cap_refuses_with_a_clear_log_line(
-    hotline: Hotline, prompts: Path, caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("caps, message", [
+    ({"agi_max_connections": 3}, "refused: 3 connections open (HOTLINE_AGI_MAX_CONNECTIONS)"),
+    ({"agi_max_per_peer": 3}, "refused: 3 connections from this address (HOTLINE_AGI_MAX_PER_PEER)"),
+])
+def test_calls_beyond_a_cap_are_refused_with_a_clear_log_line(
+    hotline: Hotline, prompts: Path, caplog: pytest.LogCaptureFixture, caps: dict[str, int], message: str,
 ) -> None:
-    with serve_agi(hotline, agi_max_connections=10, agi_max_per_peer=100, agi_max_unauthenticated=100,
-                   agi_env_timeout_s=3.0) as address:
+    with serve_agi(hotline, **caps) as address:
+        holding = [threading.Thread(target=AsteriskPeer(["0"], patience_s=2).dial, args=address) for _ in range(3)]
+        for thread in holding:
+            thread.start()
+        time.sleep(0.8)  # the three are on hold, authenticated
         with caplog.at_level(logging.WARNING):
-            flood = [socket.create_connection(address, timeout=5) for _ in range(15)]
-            time.sleep(0.3)
-            held = [s for s in flood if not closed_by_server(s)]
-        for sock in flood:
-            sock.close()
-    assert len(held) == 10
-    assert "refused: 10 connections open (HOTLINE_AGI_MAX_CONNECTIONS)" in caplog.text
+            refused = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*address)
+        for thread in holding:
+            thread.join(10)
+        served = AsteriskPeer(["1", CARD + "#", PIN, ""]).dial(*address)
+    assert refused.commands == [] and refused.closed_by_server
+    assert message in caplog.text
+    assert served.commands[-1] == "HANGUP", "served again once the others hung up"
 
 
 def test_an_environment_trickled_byte_by_byte_is_cut_at_the_deadline(
