@@ -114,7 +114,11 @@ class Greeter:
                     with contextlib.suppress(OSError):
                         self._wake_r.recv(4096)
                     continue
-                self._read(waiting, key.data)
+                try:
+                    self._read(waiting, key.data)
+                except Exception:  # noqa: BLE001 - one bad connection (or no thread left) must not stop the greeter
+                    log.exception("FastAGI connection from %s dropped: could not start its call", key.data.peer)
+                    self._drop(waiting, key.data, None)
             while True:
                 try:
                     sock, peer = self._new.get_nowait()

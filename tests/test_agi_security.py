@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agi_scripts.server import FastAgiServer, Routes
 from hotline.agi_app import agi_secret
 from hotline.app import Hotline
 from routing.agents import Agent
@@ -207,3 +209,27 @@ def test_an_environment_trickled_byte_by_byte_is_cut_at_the_deadline(
                 break
     assert closed_after is not None and closed_after < 3.0, "dropped at the 2 s deadline"
     assert "environment not complete within 2 s" in caplog.text
+
+
+def test_a_hangup_sent_right_behind_the_environment_is_not_lost() -> None:
+    """The greeter may read past the environment: what it read is the call's first input, not dropped."""
+    noticed: list[bool] = []
+
+    def handler(agi: Any, script: str, query: object) -> None:
+        agi.command("ANSWER")
+        noticed.append(agi.hangup_noticed)
+
+    server = FastAgiServer(("127.0.0.1", 0), Routes(fallback=lambda _: handler), secret=AGI_SECRET)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        address = ("127.0.0.1", server.server_address[1])
+        with socket.create_connection(address, timeout=5) as sock:
+            sock.sendall(AsteriskPeer([]).environment(*address).encode() + b"HANGUP\n")
+            rfile = sock.makefile("rb")
+            assert rfile.readline() == b"ANSWER\n"
+            sock.sendall(b"200 result=0\n")
+            rfile.read()  # the call ends: the stream closes
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert noticed == [True]
