@@ -158,7 +158,10 @@ def agi_secret(settings: Settings) -> tuple[str, bool]:
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
-    secret, _ = agi_secret(s)
+    secret, created = agi_secret(s)
+    if created:  # the secret itself stays out of the log: `hotline agi-secret` shows it to whoever runs the hotline
+        log.warning("FastAGI secret generated into %s: put it in the dialplan (`hotline agi-secret` shows it); "
+                    "calls without it are refused", s.data_dir / AGI_SECRET_FILE)
     admission = Admission(s.agi_max_connections, s.agi_max_per_peer, s.agi_max_unauthenticated,
                           evict_after_s=s.agi_env_timeout_s / 4)
     server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s,
