@@ -1,17 +1,19 @@
-"""Who may start a FastAGI call: the connection caps, the environment's deadline and the shared secret.
+"""Who may start a FastAGI call: the shared secret, the environment's deadline and the connection caps.
 
 FastAGI has no authentication of its own, so the dialplan passes a shared secret as the first AGI argument
 (``AGI(agi://host:4573/<script>,${HOTLINE_AGI_SECRET})``, which Asterisk sends as ``agi_arg_1``). Until a
-connection has sent its whole environment with that secret it is *unauthenticated*: it must do so within
-the environment timeout (in total, not per line), and only a few may wait at once: beyond that, a new
-connection pushes out the oldest waiting one that has waited longer than a call ever needs (a quarter of
-the environment timeout), so a flood of idle connections never crowds out Asterisk, whose calls send
-their environment in milliseconds, while a burst of real calls is never pushed out.
+connection has sent its whole environment with that secret it is *unauthenticated*: one greeter thread
+reads all of those at once (a socket each, no thread), drops any that has not finished within the
+environment timeout (in total, not per line), and hands the others to a thread of their own. The caps
+(``Admission``) count every connection; an unauthenticated one gives up its place to a new one at a cap,
+so a flood of idle connections never crowds out Asterisk, whose calls send their environment in
+milliseconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import io
 import logging
@@ -39,9 +41,10 @@ _FIRST_BLANK = re.compile(rb"^\r?\n")
 
 
 def secret_matches(env: dict[str, str], secret: str) -> bool:
-    """Constant-time: the time taken says nothing about how much of a guess was right."""
-    given = env.get(SECRET_ARG, "")
-    return hmac.compare_digest(given.encode("utf-8", "replace"), secret.encode("utf-8"))
+    """Constant-time: the time taken says nothing about how much of a guess was right, nor (both sides hashed
+    to one length first) how long the secret is."""
+    given = hashlib.sha256(env.get(SECRET_ARG, "").encode("utf-8", "replace")).digest()
+    return hmac.compare_digest(given, hashlib.sha256(secret.encode("utf-8")).digest())
 
 
 def parse_environment(block: bytes) -> dict[str, str]:
