@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     twilio_agent_sip_domains: list[str] = Field(default_factory=list, alias="HOTLINE_TWILIO_AGENT_SIP_DOMAINS")
     """Besides ``HOTLINE_TWILIO_SIP_DOMAIN``, the hosts an agent's ``sip:user@host`` endpoint may point at (a JSON
     list); any other host is refused when the agent is saved and never rung (issue 17)."""
+
+    @field_validator("agi_secret", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``HOTLINE_AGI_SECRET=`` (empty) means unset: the generated secret, not a refusal to start."""
+        return None if value == "" else value
 
     @property
     def agent_sip_domains(self) -> list[str]:

@@ -94,6 +94,7 @@ def test_a_configured_secret_must_not_be_short(hotline: Hotline) -> None:
 
     with pytest.raises(ValidationError, match="HOTLINE_AGI_SECRET|agi_secret"):
         Settings(agi_secret="change-me")
+    assert Settings(agi_secret="").agi_secret is None, "empty is unset: the generated one is used"
 
 
 # -- idle and trickling connections ---------------------------------------------------------------------------
