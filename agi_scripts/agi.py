@@ -65,12 +65,13 @@ class HotlineAGI(AGI):  # type: ignore[misc]
     def command(self, command: str, *args: str | int, timeout_s: float | None = None) -> AgiReply:
         """Send one command and return its reply; raise by what Asterisk answered.
         ``timeout_s``: how long it may take (playing, waiting for keys, a dialled call); None: an instant one."""
+        limit = timeout_s if timeout_s is not None else self._reply_timeout_s
         if self._sock is not None:
-            self._sock.settimeout(timeout_s if timeout_s is not None else self._reply_timeout_s)
+            self._sock.settimeout(limit)
         try:
             return self.execute(command, *args)  # type: ignore[no-any-return]
-        except TimeoutError:
-            raise AgiTimeout(f"no reply to {command} within {timeout_s} s") from None
+        except (TimeoutError, AgiTimeout):  # the socket's timeout, or the reply's line reader's
+            raise AgiTimeout(f"peer idle: no reply to {command} within {limit:g} s") from None
         except (BrokenPipeError, ConnectionResetError, AGIHangup) as exc:
             # pyst2 raises its own AGIHangup after SIGHUP (plain AGI) or on a broken pipe.
             raise AgiHangup(f"hung up: {type(exc).__name__}") from None

@@ -234,3 +234,17 @@ def test_a_hangup_sent_right_behind_the_environment_is_not_lost() -> None:
         server.shutdown()
         server.server_close()
     assert noticed == [True]
+
+
+def test_a_peer_idle_between_commands_is_given_up_with_a_clear_log_line(
+    agi_server: tuple[str, int], hotline: Hotline, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the secret, a peer that stops answering is given up after the command's timeout (1 s here for
+    instant commands and prompts), never held: the log says which command went unanswered and for how long."""
+    peer = AsteriskPeer(["1", CARD + "#"], silent_at=3)  # stuck while "playing" the card prompt
+    with caplog.at_level(logging.WARNING):
+        started = time.monotonic()
+        call = peer.dial(*agi_server)
+    assert time.monotonic() - started < 5 and call.closed_by_server
+    assert f"call {peer.uniqueid}: peer idle: no reply to " in caplog.text
+    assert "within 1 s; ended as a hang-up" in caplog.text
