@@ -51,7 +51,7 @@ class AgiReply:
 
 class HotlineAGI(AGI):  # type: ignore[misc]
     def __init__(self, rfile: IO[str], wfile: IO[str], sock: socket.socket | None = None,
-                 reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+                 reply_timeout_s: float = REPLY_TIMEOUT_S, env: dict[str, str] | None = None) -> None:
         # Deliberately not calling AGI.__init__ (SIGHUP handler, stderr logging): see module doc.
         self.stdin, self.stdout, self.stderr = rfile, wfile, io.StringIO()
         self._sock, self._reply_timeout_s = sock, reply_timeout_s
@@ -59,17 +59,19 @@ class HotlineAGI(AGI):  # type: ignore[misc]
         self.hangup_noticed = False
         self.call_recorded = False
         """The call's end is in the events: the server's error boundary records only calls that are not."""
-        self.env = read_environment(rfile)
+        self.env = env if env is not None else read_environment(rfile)
+        """The environment: read here, or already read (and checked) by the FastAGI server."""
 
     def command(self, command: str, *args: str | int, timeout_s: float | None = None) -> AgiReply:
         """Send one command and return its reply; raise by what Asterisk answered.
         ``timeout_s``: how long it may take (playing, waiting for keys, a dialled call); None: an instant one."""
+        limit = timeout_s if timeout_s is not None else self._reply_timeout_s
         if self._sock is not None:
-            self._sock.settimeout(timeout_s if timeout_s is not None else self._reply_timeout_s)
+            self._sock.settimeout(limit)
         try:
             return self.execute(command, *args)  # type: ignore[no-any-return]
-        except TimeoutError:
-            raise AgiTimeout(f"no reply to {command} within {timeout_s} s") from None
+        except (TimeoutError, AgiTimeout):  # the socket's timeout, or the reply's line reader's
+            raise AgiTimeout(f"peer idle: no reply to {command} within {limit:g} s") from None
         except (BrokenPipeError, ConnectionResetError, AGIHangup) as exc:
             # pyst2 raises its own AGIHangup after SIGHUP (plain AGI) or on a broken pipe.
             raise AgiHangup(f"hung up: {type(exc).__name__}") from None

@@ -18,6 +18,7 @@ from calls.connector import OfferConnector
 from ivr import actions as act
 from ivr import events as ev
 from routing.agents import AgentRegistry
+from routing.endpoints import asterisk_target
 from routing.exceptions import NotOffered
 from routing.leases import LeaseKeeper
 from routing.router import CallRequest, Router
@@ -109,7 +110,13 @@ class AgiHold:
         skill = view.fields.get("offered_skill") or view.fields["skill"]
         timeout = int(router.queues[skill].offer_timeout if skill in router.queues else 20)
         self._music(False)
-        target = f"{dial_string(agent.endpoint)},{timeout},U({ANSWER_GOSUB}^{call_id}^{agent_id})"
+        channel = asterisk_target(agent.endpoint)
+        if channel is None:  # stored before endpoints were checked, or edited behind the hotline's back
+            log.error("call %s: agent %s not dialled: endpoint %r is not a channel the hotline dials",
+                      call_id, agent_id, agent.endpoint[:80])
+            self.deps.connector.connect(router.reject(call_id, agent_id, "failed"))
+            return False
+        target = f"{channel},{timeout},U({ANSWER_GOSUB}^{call_id}^{agent_id})"
         self.agi.command("EXEC", "Dial", quote(target), timeout_s=LONGEST_CALL_S)
         status = self.agi.command("GET VARIABLE", "DIALSTATUS")
         dial_status = status.data.upper() if status.result == "1" else ""
@@ -141,11 +148,6 @@ class AgiHold:
 
     def _music(self, on: bool) -> None:
         self.agi.command("SET MUSIC", "on" if on else "off", self.deps.music_class)
-
-
-def dial_string(endpoint: str) -> str:
-    """``PJSIP/1001`` as is; a bare extension or number goes out over PJSIP."""
-    return endpoint if "/" in endpoint else f"PJSIP/{endpoint}"
 
 
 def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float) -> None:

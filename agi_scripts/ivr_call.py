@@ -82,7 +82,9 @@ def run_ivr_call(
             if event is None:
                 break
             session, actions = deps.engine.step(menu, session, event)
-    except (AgiHangup, AgiTimeout):
+    except (AgiHangup, AgiTimeout) as exc:
+        if isinstance(exc, AgiTimeout):  # Asterisk went quiet: the call is given up, and the log says why
+            log.warning("call %s: %s; ended as a hang-up", session.call_id, exc)
         session, _ = deps.engine.step(menu, session, ev.Hangup())
     except Exception:
         status, session.outcome = "failed", "error"  # on to the server's error boundary, recorded here

@@ -6,15 +6,18 @@ one socket; a thread per call with a small stack holds hundreds of calls in one 
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
 import socketserver
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
+from agi_scripts.gate import Admission, Greeter, ThrottledLog
 from ivr.masking import redact
 
 log = logging.getLogger(__name__)
@@ -58,21 +61,58 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
     request_queue_size = 4096  # a burst of calls (the kernel caps it at net.core.somaxconn)
 
     def __init__(self, address: tuple[str, int], routes: Routes, env_timeout_s: float = ENV_TIMEOUT_S,
-                 on_failure: Callable[[str, dict[str, str]], None] | None = None) -> None:
+                 on_failure: Callable[[str, dict[str, str]], None] | None = None, *, secret: str,
+                 admission: Admission | None = None) -> None:
+        if not secret:
+            raise ValueError("a FastAGI server needs its shared secret")
         self.routes, self.env_timeout_s, self.on_failure = routes, env_timeout_s, on_failure
+        self.admission = admission or Admission(1000, 1000, 64, env_timeout_s / 4)
+        self.gate_log = ThrottledLog(log)
+        """Connections dropped or refused before a call starts: a flood must not write a line each."""
         self._calls, self._calls_changed = 0, threading.Condition()
         threading.stack_size(THREAD_STACK_BYTES)  # a call needs little stack; keep memory per call low
-        super().__init__(address, _CallHandler)
+        super().__init__(address, socketserver.BaseRequestHandler)
+        self.greeter = Greeter(secret, env_timeout_s, self._start_call, self._dropped, self.gate_log)
 
     @property
     def calls(self) -> int:
-        """Calls being served now."""
+        """Connections open now: calls being served, and connections still sending their environment."""
         return self._calls
 
     def count_call(self, delta: int) -> None:
         with self._calls_changed:
             self._calls += delta
             self._calls_changed.notify_all()
+
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        """In the accepting thread: beyond the caps a connection is closed at once; otherwise the greeter
+        reads its environment (no thread of its own until it has sent it, with the secret)."""
+        if not self.admission.admit(request, client_address[0]):
+            self.shutdown_request(request)
+            return
+        self.count_call(1)
+        self.greeter.add(request, client_address[0])
+
+    def server_close(self) -> None:
+        self.greeter.stop()
+        super().server_close()
+
+    def _dropped(self, sock: socket.socket) -> None:
+        self.admission.release(sock)
+        self.count_call(-1)
+
+    def _start_call(self, sock: socket.socket, peer: str, env: dict[str, str], rest: bytes) -> None:
+        self.admission.authenticated(sock)
+        threading.Thread(target=self._call_thread, args=(sock, peer, env, rest), daemon=True).start()
+
+    def _call_thread(self, sock: socket.socket, peer: str, env: dict[str, str], rest: bytes) -> None:
+        try:
+            _serve_call(self, sock, env, rest)
+        except Exception:  # noqa: BLE001 - socketserver's last resort, as for any request
+            self.handle_error(sock, (peer, 0))
+        finally:
+            self.shutdown_request(sock)
+            self._dropped(sock)
 
     def drain(self, timeout_s: float) -> int:
         """After ``shutdown()``: stop listening (new calls go to the other processes on the port, or wait
@@ -93,57 +133,61 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
             return self._calls
 
 
-class _CallHandler(socketserver.BaseRequestHandler):
-    server: FastAgiServer
+class _Prefixed(io.RawIOBase):
+    """The socket's stream, after the bytes the greeter read past the environment (a ``HANGUP`` said at once)."""
 
-    def handle(self) -> None:
-        self.server.count_call(1)
-        try:
-            self._handle()
-        finally:
-            self.server.count_call(-1)
+    def __init__(self, sock: socket.socket, rest: bytes) -> None:
+        self._sock, self._rest = sock, rest
 
-    def _handle(self) -> None:
-        sock: socket.socket = self.request
-        sock.settimeout(self.server.env_timeout_s)
-        rfile = sock.makefile("r", encoding="utf-8", newline="\n")
-        wfile = sock.makefile("w", encoding="utf-8", newline="\n")
-        try:
-            # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
-            agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=self.server.env_timeout_s)
-        except AgiError as exc:  # no call yet: nothing to say to anyone
-            log.warning("FastAGI connection from %s dropped: %s", self.client_address[0], exc)
-        else:
-            self._run(agi, wfile)
-        finally:
-            _close(rfile, wfile)
+    def readable(self) -> bool:
+        return True
 
-    def _run(self, agi: HotlineAGI, wfile: object) -> None:
-        call_id = agi.env.get("agi_uniqueid", "?")
-        try:
-            script, query = _script(agi.env)
-            handler = self.server.routes.find(script)
-            if handler is None:
-                log.error("call %s: no FastAGI script %r", call_id, script)
-                agi.command("HANGUP")
-                return
-            handler(agi, script, query)
-        except AgiHangup:
-            pass
-        except Exception as exc:
-            # The channel's one error boundary: log, apologise, hang up; the thread lives on.
-            log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
-            _apologise(wfile)
-            if not agi.call_recorded:
-                self._note_failure(agi.env)
+    def readinto(self, buffer: Any) -> int:
+        if self._rest:
+            size = min(len(buffer), len(self._rest))
+            buffer[:size], self._rest = self._rest[:size], self._rest[size:]
+            return size
+        return self._sock.recv_into(buffer)
 
-    def _note_failure(self, env: dict[str, str]) -> None:
-        if self.server.on_failure is None:
+
+def _serve_call(server: FastAgiServer, sock: socket.socket, env: dict[str, str], rest: bytes) -> None:
+    rfile = io.TextIOWrapper(io.BufferedReader(_Prefixed(sock, rest)), encoding="utf-8", newline="\n")
+    wfile = sock.makefile("w", encoding="utf-8", newline="\n")
+    try:
+        # The environment timeout also bounds instant replies: both are what Asterisk sends at once.
+        agi = HotlineAGI(rfile, wfile, sock, reply_timeout_s=server.env_timeout_s, env=env)
+        _run(server, agi, wfile)
+    finally:
+        _close(rfile, wfile)
+
+
+def _run(server: FastAgiServer, agi: HotlineAGI, wfile: object) -> None:
+    call_id = agi.env.get("agi_uniqueid", "?")
+    try:
+        script, query = _script(agi.env)
+        handler = server.routes.find(script)
+        if handler is None:
+            log.error("call %s: no FastAGI script %r", call_id, script)
+            agi.command("HANGUP")
             return
-        try:
-            self.server.on_failure(_script(env)[0], env)
-        except Exception as exc:  # noqa: BLE001 - the boundary itself must never fail
-            log.error("call %s: failure not recorded: %s", env.get("agi_uniqueid", "?"), redact(repr(exc)))
+        handler(agi, script, query)
+    except AgiHangup:
+        pass
+    except Exception as exc:
+        # The channel's one error boundary: log, apologise, hang up; the thread lives on.
+        log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
+        _apologise(wfile)
+        if not agi.call_recorded:
+            _note_failure(server, agi.env)
+
+
+def _note_failure(server: FastAgiServer, env: dict[str, str]) -> None:
+    if server.on_failure is None:
+        return
+    try:
+        server.on_failure(_script(env)[0], env)
+    except Exception as exc:  # noqa: BLE001 - the boundary itself must never fail
+        log.error("call %s: failure not recorded: %s", env.get("agi_uniqueid", "?"), redact(repr(exc)))
 
 
 def _close(*streams: object) -> None:

@@ -60,6 +60,8 @@ from bench.harness import percentile, run_until_done, stop
 CARD, PIN = "6222021234567894", "123456"
 KEYS = ["1", CARD + "#", PIN, ""]
 """Press 1 (inquiry), the demo card, its PIN; then silence after the balance: retries, goodbye, HANGUP."""
+BENCH_SECRET = "bench-fastagi-secret-0123456789"
+"""The FastAGI shared secret of the benchmark's server (issue 17): every scripted call sends it."""
 WARMUP_CALLS = 20
 CONNECT_TIMEOUT_S = 30.0
 CALL_TIMEOUT_S = 60.0
@@ -113,7 +115,9 @@ def serve(kind: str, backlog: int, stack_kb: int) -> None:
         # stack (--stack-kb, production 512 KB) and the listen backlog (production 512).
         agi_server.THREAD_STACK_BYTES = stack_kb * 1024
         agi_server.FastAgiServer.request_queue_size = backlog
-        settings = Settings(_env_file=None, agi_host="127.0.0.1", agi_port=0)  # type: ignore[call-arg]
+        # The caps of issue 17 are far above the largest run: this measures the server, not its limits.
+        settings = Settings(_env_file=None, agi_host="127.0.0.1", agi_port=0, agi_secret=BENCH_SECRET,  # type: ignore[call-arg]
+                            agi_max_connections=100_000, agi_max_per_peer=100_000, agi_max_unauthenticated=100_000)
         server = create_agi_server(prepare(settings))
     else:
         server = EchoServer(("127.0.0.1", 0), backlog, stack_kb * 1024)
@@ -355,6 +359,7 @@ def environment(script: str, uniqueid: str, port: int) -> bytes:
         "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
         "agi_dnid": "95555", "agi_rdnis": "unknown", "agi_context": "hotline-inbound", "agi_extension": "95555",
         "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "", "agi_threadid": "140000000000000",
+        "agi_arg_1": BENCH_SECRET,  # the FastAGI shared secret, as the dialplan's AGI(agi://...,${HOTLINE_AGI_SECRET})
     }
     return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode()
 

@@ -10,11 +10,13 @@ twice, or a status callback that arrives twice, changes nothing the second time.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, event, select
+from sqlalchemy import and_, delete, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,13 +26,15 @@ from complaints.work_orders import TRANSITIONS, WORKING, WorkOrderDesk
 from ivr.masking import mask_phone, number_key
 from ivr.services import VisitFacts
 from store.db import UNAVAILABLE
-from store.models import DoNotCall, ReturnVisit, VisitAttempt, WorkOrder
+from store.models import DoNotCall, ReturnVisit, VisitAttempt, VisitCallToken, WorkOrder
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({"no-answer", "busy", "voicemail", "failed"})
 FINAL_VISIT_STATUSES = frozenset({"completed", "unreachable", "refused", "cancelled"})
 DISSATISFIED = frozenset({4, 5})
+TOKENS_KEPT = dt.timedelta(days=1)
+"""A dial's one-time survey token is deleted by the sweep after this long (it stops working much sooner)."""
 
 Enqueue = Callable[[dt.datetime, int, int], None]
 """``enqueue(when, visit_id, attempt)``: run the dial job then (RQ ``enqueue_at`` in production)."""
@@ -118,7 +122,10 @@ class ReturnVisits:
             else:
                 db.add(VisitAttempt(visit_id=visit.id, attempt=attempt, number_key=visit.number_key, placed_at=now))
                 visit.attempts, visit.status = attempt, "dialing"
-                call = VisitCall(visit.id, attempt, visit.number, visit.language)
+                token = secrets.token_urlsafe(24)
+                db.add(VisitCallToken(token_hash=_token_hash(token), visit_id=visit.id, attempt=attempt,
+                                      created_at=now))
+                call = VisitCall(visit.id, attempt, visit.number, visit.language, token)
                 channel = visit.channel
         if call is None:
             self.enqueue(not_before, visit_id, attempt)
@@ -180,6 +187,25 @@ class ReturnVisits:
             self.enqueue(retry_at, visit_id, attempt + 1)
         if final == "unreachable":
             self.desk.note(order_number, "return visit", f"customer unreachable after {attempt} attempts")
+
+    def start_survey(self, visit_id: int, attempt: int, token: str) -> bool:
+        """Whether the survey of ``attempt`` may run on the call that just came in: only with the token of
+        a dial the hotline placed for it within ``stale_after``, while that attempt is still the visit's
+        current one, and only once (the token is used up here)."""
+        now = self.clock()
+        with self.sql.begin() as db:
+            row = db.scalar(select(VisitCallToken).where(VisitCallToken.token_hash == _token_hash(token))
+                            .with_for_update())
+            if row is None or (row.visit_id, row.attempt) != (visit_id, attempt) or row.used_at is not None:
+                return False
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+            if now - created > self.policy.stale_after:
+                return False
+            visit = db.get(ReturnVisit, visit_id)
+            if visit is None or visit.attempts != attempt or visit.status not in ("dialing", "in_call"):
+                return False
+            row.used_at = now
+        return True
 
     def call_ended(self, visit_id: int) -> None:
         """The survey call is over: a customer who hung up before rating was still reached."""
@@ -252,6 +278,8 @@ class ReturnVisits:
             unended = list(db.scalars(select(ReturnVisit.id).join(VisitAttempt, and_(
                 VisitAttempt.visit_id == ReturnVisit.id, VisitAttempt.attempt == ReturnVisit.attempts)).where(
                 ReturnVisit.status == "in_call", VisitAttempt.finished_at < late)))
+        with self.sql.begin() as db:  # used and expired one-time tokens are of no use to anyone
+            db.execute(delete(VisitCallToken).where(VisitCallToken.created_at < now - TOKENS_KEPT))
         for visit_id, attempts in lost:
             self.enqueue(now, visit_id, attempts + 1)
         for visit_id, attempt in stale:
@@ -270,6 +298,10 @@ class ReturnVisits:
     @staticmethod
     def _order_number(db: Session, visit: ReturnVisit) -> str:
         return db.scalar(select(WorkOrder.number).where(WorkOrder.id == visit.work_order_id)) or "?"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def add_do_not_call(db: Session, number: str, source: str, now: dt.datetime) -> bool:

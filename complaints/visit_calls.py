@@ -20,6 +20,8 @@ class VisitCall:
     """The customer's number, as stored on the work order."""
     language: str
     """The menu language the survey should start in (``zh-CN``, ``en-US``)."""
+    token: str = ""
+    """One-time token of this dial: the Asterisk survey runs only with it (``ReturnVisits.start_survey``)."""
 
 
 @dataclass(frozen=True)

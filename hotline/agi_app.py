@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 import signal
 import sys
 
 from agi_scripts.agent_login import agent_login
 from agi_scripts.agi import HotlineAGI
 from agi_scripts.exceptions import AgiHangup
+from agi_scripts.gate import Admission
 from agi_scripts.hold import HoldDeps, agent_answered
 from agi_scripts.ivr_call import IvrDeps, record_failed_call, run_ivr_call, transfer_to_queue
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from calls.menus import MenuNotFound
 from complaints.recording_links import record_recording
 from hotline.app import Hotline
+from hotline.settings import Settings
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
@@ -65,16 +70,29 @@ def build_routes(hotline: Hotline) -> Routes:
         transfer_to_queue(agi, deps, hotline.menus.live(hotline.settings.menu_name), query)
 
     def survey(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
-        # AMI Originate of a return visit, answered: hotline-outbound runs survey?visit=<id>&attempt=<n>.
-        visit = (query.get("visit") or [""])[0]
-        if not visit.isdigit():
-            log.warning("survey script without a visit id (%r): hanging up", visit[:20])
+        # AMI Originate of a return visit, answered: hotline-outbound runs
+        # survey?visit=<id>&attempt=<n>&token=<the dial's one-time token>.
+        visit, attempt = _row_id(query, "visit"), _row_id(query, "attempt")
+        token = (query.get("token") or [""])[0]
+        call_id = agi.env.get("agi_uniqueid", "?")
+        if visit is None or attempt is None or not token:
+            log.warning("call %s: survey refused: no usable visit, attempt and token (%r, %r): hanging up",
+                        call_id, (query.get("visit") or [""])[0][:24], (query.get("attempt") or [""])[0][:24])
             return
         try:
-            run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", visit),), direction="outbound")
+            allowed = hotline.visits.start_survey(visit, attempt, token)
+        except UNAVAILABLE:
+            log.warning("call %s: survey of return visit %d not run: database unavailable", call_id, visit)
+            return
+        if not allowed:
+            log.warning("call %s: survey refused: return visit %d attempt %d is not being dialled with that "
+                        "token (unknown, used or expired): hanging up", call_id, visit, attempt)
+            return
+        try:
+            run_ivr_call(agi, deps, hotline.settings.survey_menu, (("visit", str(visit)),), direction="outbound")
         finally:
             try:
-                hotline.visits.call_ended(int(visit))
+                hotline.visits.call_ended(visit)
             except UNAVAILABLE:  # the visits' sweep ends it once the database is back
                 log.warning("return visit %s: end not written, database unavailable", visit)
 
@@ -94,6 +112,18 @@ def build_routes(hotline: Hotline) -> Routes:
     return routes
 
 
+MAX_ROW_ID = 2**31 - 1
+"""The largest id an Integer column holds (PostgreSQL: 32 bits): a bigger one is refused here, not by an
+OverflowError (SQLite) or an out-of-range error (PostgreSQL)."""
+
+
+def _row_id(query: dict[str, list[str]], name: str) -> int | None:
+    value = (query.get(name) or [""])[0]
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or not 0 < int(value) <= MAX_ROW_ID:
+        return None
+    return int(value)
+
+
 AGENT_LEG_SCRIPTS = frozenset({ANSWERED_SCRIPT, LOGIN_SCRIPT})
 """Scripts run on an agent's own channel: not a customer's call, so no call record of their own."""
 
@@ -103,10 +133,40 @@ def _record_failed_call(hotline: Hotline, script: str, env: dict[str, str]) -> N
         record_failed_call(hotline.events, env, outbound=script == SURVEY_SCRIPT)
 
 
+AGI_SECRET_FILE = "agi_secret"
+
+
+def agi_secret(settings: Settings) -> tuple[str, bool]:
+    """The FastAGI shared secret (``HOTLINE_AGI_SECRET``, or one generated into the data folder at the first
+    start and kept), and whether it was generated just now (then the operator is told once)."""
+    if settings.agi_secret:
+        return settings.agi_secret, False
+    path = settings.data_dir / AGI_SECRET_FILE
+    created = False
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{AGI_SECRET_FILE}.{os.getpid()}")
+        # URL- and dialplan-safe characters only: it goes into extensions.conf as it is.
+        draft.write_text(secrets.token_urlsafe(32) + "\n", encoding="ascii")
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):  # several processes starting at once: the first one's stays
+            os.link(draft, path)
+            created = True
+        draft.unlink()
+    return path.read_text(encoding="ascii").strip(), created
+
+
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
     s = hotline.settings
+    secret, created = agi_secret(s)
+    if created:  # the secret itself stays out of the log: `hotline agi-secret` shows it to whoever runs the hotline
+        log.warning("FastAGI secret generated into %s: put it in the dialplan (`hotline agi-secret` shows it); "
+                    "calls without it are refused", s.data_dir / AGI_SECRET_FILE)
+    admission = Admission(s.agi_max_connections, s.agi_max_per_peer, s.agi_max_unauthenticated,
+                          evict_after_s=s.agi_env_timeout_s / 4)
     server = FastAgiServer((s.agi_host, s.agi_port), build_routes(hotline), s.agi_env_timeout_s,
-                           on_failure=lambda script, env: _record_failed_call(hotline, script, env))
+                           on_failure=lambda script, env: _record_failed_call(hotline, script, env),
+                           secret=secret, admission=admission)
     log.info("FastAGI on %s:%d, scripts: agi://%s:%d/%s", s.agi_host, server.server_address[1],
              s.agi_host, server.server_address[1], s.menu_name)
     return server
@@ -115,7 +175,6 @@ def create_agi_server(hotline: Hotline) -> FastAgiServer:
 def run_plain_agi(menu_name: str | None = None) -> None:
     """``AGI(hotline-agi)`` (the launcher runs ``hotline.plain_agi``): one call over stdin/stdout, then exit."""
     from hotline.app import build_hotline
-    from hotline.settings import Settings
 
     settings = Settings()
     if not settings.redis_url:  # the local redis-server `hotline up` started, found through its data folder

@@ -137,7 +137,8 @@ def build_hotline(settings: Settings) -> Hotline:
         settings=settings, redis=client, redis_url=redis_url, redis_clients=redis_clients, sql=sql,
         menus=MenuRepository(sql, client),
         engine=Engine(services), sessions=SessionStore(client, settings.session_ttl_s), events=events,
-        recordings=recordings, bank=bank, router=router, agents=AgentRegistry(router, sorted(KNOWN_SKILLS)),
+        recordings=recordings, bank=bank, router=router,
+        agents=AgentRegistry(router, sorted(KNOWN_SKILLS), settings.agent_sip_domains),
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
         retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
         accounts=Accounts(sql, login_throttle(settings, client)), audit=AuditLog(sql),
@@ -196,7 +197,7 @@ def _agent_dialers(settings: Settings, router: Router) -> dict[str, AgentDialer]
     return {"twilio": TwilioAgentDialer(AgentLegConfig(
         settings.public_url, settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base,
         settings.twilio_number, offer_timeout, settings.twilio_sip_domain,
-        screen=frozenset(settings.twilio_screen_agents),
+        screen=frozenset(settings.twilio_screen_agents), sip_domains=tuple(settings.agent_sip_domains),
     ), router)}
 
 

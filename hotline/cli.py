@@ -60,7 +60,8 @@ def up() -> None:
     if not settings.twilio_auth_token:
         click.echo("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403", err=True)
     click.echo(f"FastAGI on {settings.agi_host}:{settings.agi_port}: AGI(agi://{settings.agi_host}:"
-               f"{settings.agi_port}/{settings.menu_name})")
+               f"{settings.agi_port}/{settings.menu_name},${{HOTLINE_AGI_SECRET}})")
+    _tell_agi_secret(settings)
     _first_admin(hotline, settings)
     # FastAGI, the router reconciler and the RQ workers in their own processes, restarted when one dies;
     # gunicorn forks its web workers from this one (and restarts those itself).
@@ -112,6 +113,25 @@ def _first_admin(hotline: Hotline, settings: Settings) -> None:
     hotline.accounts.add("admin", "admin", password)
     click.echo(f"no users yet: log in at http://{settings.web_host}:{settings.web_port}/login as admin with "
                f"password {password} (shown only now; change it on Users, or: hotline users passwd admin)")
+
+
+def _tell_agi_secret(settings: Settings) -> None:
+    """The FastAGI secret, shown when it is made (at the first start), like the first admin's password."""
+    from hotline.agi_app import agi_secret
+
+    secret, created = agi_secret(settings)
+    if created:
+        click.echo(f"FastAGI secret generated: in extensions.conf [globals] set HOTLINE_AGI_SECRET={secret} "
+                   "(shown only now; `hotline agi-secret` shows it again)")
+
+
+@main.command("agi-secret")
+def agi_secret_command() -> None:
+    """Show the FastAGI shared secret the dialplan must pass (extensions.conf [globals] HOTLINE_AGI_SECRET)."""
+    from hotline.agi_app import agi_secret
+
+    secret, _ = agi_secret(Settings())
+    click.echo(f"HOTLINE_AGI_SECRET={secret}")
 
 
 @main.command()
@@ -183,9 +203,11 @@ def call(channel: str, keys: str | None, language: str, caller: str, url: str | 
     if channel == "twilio":
         call_twilio(url or settings.public_url, settings.twilio_auth_token, entries, ask, caller, language, hold_s)
     else:
+        from hotline.agi_app import agi_secret
+
         host = "127.0.0.1" if settings.agi_host in ("0.0.0.0", "") else settings.agi_host
         call_asterisk(host, settings.agi_port, settings.recordings_dir / "prompts", settings.menu_name, entries, ask,
-                      caller, language, hold_s)
+                      caller, language, hold_s, agi_secret(settings)[0])
 
 
 def _ask_keys(wanted: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     """A FastAGI peer that has not sent its whole environment by then is dropped."""
     agi_play_timeout_s: float = Field(default=120.0, alias="HOTLINE_AGI_PLAY_TIMEOUT")
     """A peer still 'playing' a prompt after this long is stuck: the call is ended, the thread freed."""
+    # -- FastAGI hardening (issue 17) --------------------------------------------------------------
+    agi_secret: str | None = Field(default=None, min_length=16, alias="HOTLINE_AGI_SECRET")
+    """The shared secret every FastAGI call must carry as its first AGI argument
+    (``AGI(agi://host:4573/hotline,${HOTLINE_AGI_SECRET})``); unset: generated once into the data folder
+    (``hotline agi-secret`` shows it)."""
+    agi_max_connections: int = Field(default=1000, ge=1, alias="HOTLINE_AGI_MAX_CONNECTIONS")
+    """FastAGI connections one process holds at once (calls and connections still sending their environment);
+    more are refused at once."""
+    agi_max_per_peer: int = Field(default=1000, ge=1, alias="HOTLINE_AGI_MAX_PER_PEER")
+    """FastAGI connections one address holds at once (an Asterisk box carries all its calls on one address)."""
+    agi_max_unauthenticated: int = Field(default=64, ge=1, alias="HOTLINE_AGI_MAX_UNAUTHENTICATED")
+    """Connections that have not yet sent a whole environment with the secret: beyond this a new one pushes out
+    the oldest that has waited a quarter of ``HOTLINE_AGI_ENV_TIMEOUT``, so idle connections cannot crowd out
+    Asterisk's calls (which send theirs in milliseconds)."""
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base: str = "https://api.twilio.com"
@@ -71,6 +85,20 @@ class Settings(BaseSettings):
     """Where Twilio callers go (``<Dial>``) when the hotline cannot serve them; unset: an apology, goodbye."""
     twilio_sip_domain: str = Field(default="", alias="HOTLINE_TWILIO_SIP_DOMAIN")
     """Lets Twilio ring agents whose endpoint is a PJSIP extension (``sip:1001@<domain>``)."""
+    twilio_agent_sip_domains: list[str] = Field(default_factory=list, alias="HOTLINE_TWILIO_AGENT_SIP_DOMAINS")
+    """Besides ``HOTLINE_TWILIO_SIP_DOMAIN``, the hosts an agent's ``sip:user@host`` endpoint may point at (a JSON
+    list); any other host is refused when the agent is saved and never rung (issue 17)."""
+
+    @field_validator("agi_secret", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """``HOTLINE_AGI_SECRET=`` (empty) means unset: the generated secret, not a refusal to start."""
+        return None if value == "" else value
+
+    @property
+    def agent_sip_domains(self) -> list[str]:
+        return [d for d in (self.twilio_sip_domain, *self.twilio_agent_sip_domains) if d]
+
     twilio_hold_music_url: str = Field(default="", alias="HOTLINE_TWILIO_HOLD_MUSIC")
     """A short slice of hold music (played in a loop between announcements); unset: the hotline's own
     10-second slice at ``<public URL>/twilio/hold-music.wav``."""

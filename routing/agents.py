@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.endpoints import endpoint_problem
 from routing.router import Ended, Offer, Router, _offers, _text
 from routing.scripts import RouterScripts
 
@@ -33,12 +34,15 @@ class Agent:
     wrap_until: float | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
-    def check(self, known_skills: Sequence[str]) -> None:
-        """Raises ValueError with what is wrong."""
+    def check(self, known_skills: Sequence[str], sip_domains: Collection[str] = ()) -> None:
+        """Raises ValueError with what is wrong. ``sip_domains``: where a ``sip:`` endpoint may point."""
         if not _ID.match(self.id):
             raise ValueError(f"agent id {self.id!r}: use 1-64 letters, digits, '.', '_' or '-'")
         if not self.endpoint:
             raise ValueError(f"agent {self.id}: an endpoint to ring is required")
+        problem = endpoint_problem(self.endpoint, sip_domains)
+        if problem:
+            raise ValueError(f"agent {self.id}: endpoint {self.endpoint[:140]!r} {problem}")
         if not self.skills:
             raise ValueError(f"agent {self.id}: at least one skill is required")
         for skill, level in self.skills.items():
@@ -61,12 +65,14 @@ class Agent:
 
 
 class AgentRegistry:
-    def __init__(self, router: Router, known_skills: Sequence[str] = ()) -> None:
+    def __init__(self, router: Router, known_skills: Sequence[str] = (), sip_domains: Collection[str] = ()) -> None:
         self.router, self.known_skills = router, tuple(known_skills)
+        self.sip_domains = tuple(d for d in sip_domains if d)
+        """The SIP domains a ``sip:`` endpoint may point at (Twilio rings it as it is)."""
 
     def put(self, agent: Agent) -> list[Offer]:
         """Create or update (state kept). Raises ValueError for a malformed agent."""
-        agent.check(self.known_skills)
+        agent.check(self.known_skills, self.sip_domains)
         skills = ",".join(f"{skill}:{int(level)}" for skill, level in agent.skills.items())
         reply = self.router.scripts.run(
             "agent_put", agent.id, agent.name, agent.endpoint, skills, ",".join(agent.languages), agent.max_calls,

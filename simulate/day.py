@@ -104,7 +104,7 @@ def _asterisk_call(run: DayRun, call: CallPlan) -> CallResult:
     peer = SimAsterisk(list(call.keys), caller=call.caller, clock=run.clock, measured=run.measured,
                        phones=run.phones, talk_day_s=call.talk_s, hangup_after_steps=call.hangup_after_steps,
                        patience_s=run.clock.real(call.patience_s), timeout_s=30.0,
-                       uniqueid=f"{run.id_epoch + call.index // 1000}.{call.index}")
+                       uniqueid=f"{run.id_epoch + call.index // 1000}.{call.index}", secret=run.hotline.agi_secret)
     try:
         result = peer.dial("127.0.0.1", run.hotline.agi_port)
     except OSError as exc:

@@ -45,6 +45,8 @@ class Hotline:
     db_proxy: TcpProxy | None = None
     direct_database_url: str | None = None
     """The database itself, not through the proxy the outage cuts: for the checks, also after the stop."""
+    agi_secret: str = ""
+    """The FastAGI shared secret the simulated Asterisk passes (``HOTLINE_AGI_SECRET``)."""
 
     @property
     def data_dir(self) -> Path:
@@ -134,7 +136,7 @@ def start_hotline(folder: Path, scale: float, port: int, auth_token: str, twilio
     """``hotline up`` in ``folder`` with its own Redis and SQLite (or ``database_url`` behind a cuttable
     proxy), Twilio's REST API at ``twilio_api_base`` and every timer of the day scaled by ``scale``."""
     folder.mkdir(parents=True, exist_ok=True)
-    agi_port, api_token = free_port(), secrets.token_urlsafe(24)
+    agi_port, api_token, agi_secret = free_port(), secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     proxy, direct = None, database_url
     if database_url:
         proxy = TcpProxy(database_url)
@@ -143,6 +145,7 @@ def start_hotline(folder: Path, scale: float, port: int, auth_token: str, twilio
            and not k.startswith(("HOTLINE_", "TWILIO_"))}
     env.update(_environment(folder, port, agi_port, auth_token, api_token, scale, web_workers, rq_workers))
     env["TWILIO_API_BASE"] = twilio_api_base
+    env["HOTLINE_AGI_SECRET"] = agi_secret
     if database_url:
         env["DATABASE_URL"] = database_url
     log_path = folder / "hotline-up.log"
@@ -150,7 +153,7 @@ def start_hotline(folder: Path, scale: float, port: int, auth_token: str, twilio
         proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "up"], cwd=folder, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     hotline = Hotline(proc, folder, f"http://127.0.0.1:{port}", agi_port, auth_token, api_token, database_url,
-                      log_path, proxy, direct)
+                      log_path, proxy, direct, agi_secret)
     _wait_for(hotline)
     return hotline
 

@@ -18,7 +18,7 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 _ids = itertools.count(1)
 
@@ -80,6 +80,13 @@ class AsteriskPeer:
     """Told what happens besides prompts: on hold, ringing an agent, talking, hanging up."""
     variables: dict[str, str] = field(default_factory=dict)
     """The channel's variables as ``Read`` left them."""
+    secret: str | None = None
+    """The FastAGI shared secret, sent as the first AGI argument (``agi_arg_1``) as the dialplan's
+    ``AGI(agi://...,${HOTLINE_AGI_SECRET})`` does; None: ``default_secret``."""
+    channel: str = "PJSIP/trunk-00000001"
+    """``agi_channel``: the caller's channel (an agent's phone: ``PJSIP/1001-0000002a``)."""
+    default_secret: ClassVar[str] = ""
+    """The secret of peers not given one (a test suite sets it once for all its calls)."""
 
     def dial(self, host: str, port: int) -> PeerCall:
         self._server = (host, port)
@@ -108,7 +115,7 @@ class AsteriskPeer:
         network = {"agi_network": "yes", "agi_network_script": self.script} if host else {}
         request = f"agi://{host}:{port}/{self.script}" if host else self.script
         env = {
-            **network, "agi_request": request, "agi_channel": "PJSIP/trunk-00000001",
+            **network, "agi_request": request, "agi_channel": self.channel,
             "agi_language": self.language, "agi_type": "PJSIP", "agi_uniqueid": self.uniqueid,
             "agi_version": "20.5.0", "agi_callerid": self.caller, "agi_calleridname": "unknown",
             "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
@@ -116,6 +123,9 @@ class AsteriskPeer:
             "agi_extension": "95555", "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "",
             "agi_threadid": "140000000000000",
         }
+        secret = self.default_secret if self.secret is None else self.secret
+        if host and secret:  # FastAGI only: plain AGI runs on the PBX itself and takes no secret
+            env["agi_arg_1"] = secret
         return "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
 
     def _converse(self, rfile: Any, wfile: Any, hang_up: Callable[[], None] | None = None) -> PeerCall:
@@ -240,7 +250,7 @@ class AsteriskPeer:
         gosub = re.search(r"U\(([^)]*)\)", " ".join(words[2:]))
         if self.dial_status == "ANSWER" and gosub and getattr(self, "_server", None):
             _, call_id, agent_id = gosub.group(1).split("^")
-            agent = AsteriskPeer([], caller=words[2].strip('"').split(",")[0],
+            agent = AsteriskPeer([], caller=words[2].strip('"').split(",")[0], secret=self.secret,
                                  script=f"agent-answered?call={call_id}&agent={agent_id}")
             call.agent_legs.append(agent.dial(*self._server))
         if self.dial_gate is not None:

@@ -20,11 +20,11 @@ SOUND_PREFIX = "hotline/"
 
 
 def call_asterisk(host: str, port: int, prompts: Path, menu: str, keys: list[str], ask: Ask, caller: str,
-                  language: str, hold_s: float) -> None:
+                  language: str, hold_s: float, secret: str) -> None:
     """Dial the FastAGI server at ``host:port`` for ``menu``; print what the caller hears (the texts kept
     beside the audio in ``prompts``). ``hold_s``: how long the caller stays on hold, and talks once an agent
     is put through."""
-    peer = AsteriskPeer(keys, caller=caller, language=language, script=menu, ask=ask,
+    peer = AsteriskPeer(keys, caller=caller, language=language, script=menu, ask=ask, secret=secret,
                         on_play=lambda sound: click.echo(f"  < {prompt_text(prompts, sound)}"), timeout_s=60,
                         patience_s=hold_s, talk_s=hold_s, on_event=lambda what: click.echo(f"  ~ {what}"))
     try:
@@ -32,6 +32,9 @@ def call_asterisk(host: str, port: int, prompts: Path, menu: str, keys: list[str
     except OSError as exc:
         raise click.ClickException(f"no FastAGI server answers at {host}:{port} ({exc.strerror or exc}): "
                                    "is `hotline up` (or `hotline agi`) running with these settings?") from None
+    if not call.commands:
+        raise click.ClickException(f"the FastAGI server at {host}:{port} closed the call at once: see its log "
+                                   "(a wrong FastAGI secret, or too many connections)")
     click.echo(f"call {peer.uniqueid} ended: {len(call.commands)} AGI commands, last {call.commands[-1:]}")
 
 

@@ -164,6 +164,19 @@ class VisitAttempt(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class VisitCallToken(Base):
+    """The one-time token of a return-visit dial (issue 17): its survey runs only with it, once, while the
+    hotline is dialling that attempt. Kept as a SHA-256 hash: the database never holds a usable token."""
+
+    __tablename__ = "visit_call_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("return_visits.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class DoNotCall(Base):
     """Numbers that must never get a return-visit call, kept as keyed hashes."""
 

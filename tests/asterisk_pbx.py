@@ -28,6 +28,8 @@ SIPP = Path(__file__).resolve().parent / "sipp"
 PREFIX = Path(os.environ.get("HOTLINE_ASTERISK_PREFIX", "/var/cache/hotline-peers/asterisk-22"))
 AMI_USER, AMI_SECRET = "tests", "tests-secret"
 HOTLINE_AMI_SECRET = "hotline-test-secret"
+HOTLINE_AGI_SECRET = "hotline-test-fastagi-secret-0123456789"
+"""The FastAGI shared secret, set in extensions.conf's [globals] as the README's step 2 does."""
 TONE_S, GAP_S = 0.2, 0.1
 """A human pace: 200 ms tones, 100 ms apart."""
 
@@ -68,6 +70,17 @@ exten => ring,1,Ringing()
 ; a return-visit customer: answers, waits for the survey question, then rates with the digits in ${RATE}
 exten => _X.,1,Answer()
  same => n,Wait(3600)
+"""
+
+WITHOUT_THE_SECRET = """
+[test-no-secret]
+; a dialplan that does not pass the FastAGI secret (1), or passes another one (2): refused by the hotline
+exten => 1,1,Answer()
+ same => n,AGI(agi://127.0.0.1:{port}/agent-login?action=logout)
+ same => n,Hangup()
+exten => 2,1,Answer()
+ same => n,AGI(agi://127.0.0.1:{port}/agent-login?action=logout,not-the-secret-0123456789)
+ same => n,Hangup()
 """
 
 
@@ -193,13 +206,15 @@ class RealAsterisk:
                                     ("[general]\n", "[general]\ntimestampevents = yes\n")])
         subprocess.run(["sed", "-i", f"s#agi://127.0.0.1:4573/#agi://127.0.0.1:{self.agi_port}/#",
                         str(self.etc / "extensions.conf")], check=True)
+        subprocess.run(["sed", "-i", f"s#^HOTLINE_AGI_SECRET=change-me-agi-secret#HOTLINE_AGI_SECRET={HOTLINE_AGI_SECRET}#",
+                        str(self.etc / "extensions.conf")], check=True)
         self._edit("pjsip.conf", [("bind = 0.0.0.0:5060", f"bind = 127.0.0.1:{self.sip_port}")])
         with (self.etc / "manager.conf").open("a") as out:
             out.write(f"\n[{AMI_USER}]\nsecret = {AMI_SECRET}\ndeny = 0.0.0.0/0.0.0.0\n"
                       "permit = 127.0.0.1/255.255.255.255\nread = all\nwrite = all\n")
         with (self.etc / "extensions.conf").open("a") as out:
             out.write('\n#include "extensions_tests.conf"\n')
-        (self.etc / "extensions_tests.conf").write_text(TEST_DIALPLAN)
+        (self.etc / "extensions_tests.conf").write_text(TEST_DIALPLAN + WITHOUT_THE_SECRET.format(port=self.agi_port))
         os.symlink(self.prompts, self.data / "sounds" / "hotline")  # step 4: the prompts
         # Asterisk's XML documentation lives in its data folder; config types without it fail to load.
         os.symlink(PREFIX / "var" / "lib" / "asterisk" / "documentation", self.data / "documentation")

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from hotline.settings import Settings
-from tests.asterisk_pbx import HOTLINE_AMI_SECRET, RealAsterisk
+from tests.asterisk_pbx import HOTLINE_AGI_SECRET, HOTLINE_AMI_SECRET, RealAsterisk
 
 
 def stack_settings(folder: Path, redis_url: str, pbx: RealAsterisk) -> Settings:
@@ -21,6 +21,7 @@ def stack_settings(folder: Path, redis_url: str, pbx: RealAsterisk) -> Settings:
         calling_window_start="00:00", calling_window_end="23:59:59",
         # the return-visit dialer: the project's AMI user, customers answering on Local channels
         ami_port=pbx.ami_port, ami_secret=HOTLINE_AMI_SECRET, ami_channel="Local/{number}@test-customers",
+        agi_secret=HOTLINE_AGI_SECRET,  # what RealAsterisk wrote into extensions.conf's [globals]
     )
 
 
@@ -31,6 +32,8 @@ def agi_environment(settings: Settings, **extra: str) -> dict[str, str]:
         "HOTLINE_DATA_DIR": str(settings.data_dir), "HOTLINE_AGI_PORT": str(settings.agi_port),
         "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", **extra,
     })
+    if settings.agi_secret:
+        env["HOTLINE_AGI_SECRET"] = settings.agi_secret
     return env
 
 

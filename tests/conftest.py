@@ -22,6 +22,7 @@ from hotline.agi_app import create_agi_server
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
 from recordings.prompts import write_placeholder_prompts
+from softphone.agi_peer import AsteriskPeer
 from store.db import connect
 from store.redis_server import redis_server_binary
 from tests.fakes.private_postgres import BIN_GLOB, PrivatePostgres, postgres_bin_dir
@@ -31,6 +32,12 @@ AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "ACtest0123456789abcdef0123456789ab"
 PUBLIC_URL = "https://hotline.example.com"
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# The FastAGI shared secret (issue 17), set once here: every hotline the tests start (in this process, or as
+# a process that inherits the environment) expects it, and every scripted Asterisk call sends it.
+AGI_SECRET = "tests-fastagi-secret-0123456789abcdef"
+os.environ["HOTLINE_AGI_SECRET"] = AGI_SECRET
+AsteriskPeer.default_secret = AGI_SECRET
 
 
 class RedisProcess:

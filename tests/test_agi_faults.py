@@ -14,6 +14,7 @@ import redis
 from hotline.app import Hotline
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer
+from tests.conftest import AGI_SECRET
 from tests.test_agi_calls import CARD, PIN
 
 SCRIPTS = {
@@ -153,9 +154,9 @@ def test_a_stopping_fastagi_process_finishes_its_calls_while_another_takes_new_o
             served.append(name)
         return serve
 
-    old = FastAgiServer(("127.0.0.1", 0), Routes(fallback=lambda _: handler("old")))
+    old = FastAgiServer(("127.0.0.1", 0), Routes(fallback=lambda _: handler("old")), secret=AGI_SECRET)
     port = old.server_address[1]
-    new = FastAgiServer(("127.0.0.1", port), Routes(fallback=lambda _: handler("new")))
+    new = FastAgiServer(("127.0.0.1", port), Routes(fallback=lambda _: handler("new")), secret=AGI_SECRET)
     for server in (old, new):
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     # A long call lands on the old process (the kernel picks; dial until one does).

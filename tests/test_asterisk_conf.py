@@ -326,18 +326,20 @@ def test_outbound_return_visits_run_the_survey_script(dialplan: Dialplan) -> Non
         url = urlsplit(step.args[0])
         assert f"{url.scheme}://{url.netloc}{url.path}" == fastagi("survey"), f"extensions.conf:{step.line}"
         # The channel variables AmiVisitDialer's Originate sets (workers/dialers.py).
-        assert parse_qs(url.query) == {"visit": ["${HOTLINE_VISIT}"], "attempt": ["${HOTLINE_ATTEMPT}"]}, \
-            f"extensions.conf:{step.line}"
+        assert parse_qs(url.query) == {"visit": ["${HOTLINE_VISIT}"], "attempt": ["${HOTLINE_ATTEMPT}"],
+                                       "token": ["${HOTLINE_VISIT_TOKEN}"]}, f"extensions.conf:{step.line}"
     assert dialplan.handles("hotline-outbound", "s"), "AMI Originate uses Exten=s"
     languages = [s.args[0] for s in dialplan.calls("Set", "hotline-outbound") if s.args[0].startswith("CHANNEL(language)=")]
     assert languages and "${HOTLINE_LANGUAGE}" in languages[0], "the survey starts in the language the dialer set"
     # Every HOTLINE_* variable the context reads is one the dialer's Originate sets.
     dialer = AmiVisitDialer(AmiConfig(host="127.0.0.1", port=5038, username="hotline", secret="x"))
-    headers = dialer.originate_headers(VisitCall(visit_id=1, attempt=1, number="13800138000", language="zh-CN"))
+    headers = dialer.originate_headers(VisitCall(visit_id=1, attempt=1, number="13800138000", language="zh-CN",
+                                                 token="one-time"))
     set_by_dialer = {str(v).split("=", 1)[0] for k, v in headers if k == "Variable"}
     read = {name for step in dialplan.in_context("hotline-outbound") for arg in step.args
             for name in re.findall(r"\$\{(HOTLINE_[A-Z_]+)\}", arg)}
-    assert read == set_by_dialer == {"HOTLINE_VISIT", "HOTLINE_ATTEMPT", "HOTLINE_LANGUAGE"}
+    assert read - {"HOTLINE_AGI_SECRET"} == set_by_dialer == {"HOTLINE_VISIT", "HOTLINE_ATTEMPT", "HOTLINE_LANGUAGE",
+                                                              "HOTLINE_VISIT_TOKEN"}
     assert dict(headers)["Context"] == "hotline-outbound" and dict(headers)["Exten"] == "s"
 
 
@@ -346,6 +348,17 @@ def test_every_fastagi_url_points_at_the_hotline(dialplan: Dialplan) -> None:
     assert steps
     for step in steps:
         assert step.args[0].startswith(fastagi("")), f"extensions.conf:{step.line}: {step.args[0]}"
+
+
+def test_every_fastagi_call_passes_the_shared_secret_set_once_in_globals(dialplan: Dialplan) -> None:
+    """Issue 17: the hotline runs no FastAGI script without the secret as AGI()'s first argument."""
+    steps = dialplan.calls("AGI")
+    assert steps
+    for step in steps:
+        assert list(step.args[1:]) == ["${HOTLINE_AGI_SECRET}"], f"extensions.conf:{step.line}: {step.args}"
+    (globals_,) = [s for s in load("extensions.conf") if s.name == "globals"]
+    assert value([(k, v) for k, v, _ in globals_.items], "HOTLINE_AGI_SECRET") == "change-me-agi-secret", \
+        "one place to set it, marked change-me like the other secrets"
 
 
 def test_every_jump_and_include_lands_on_an_existing_extension(dialplan: Dialplan) -> None:

@@ -463,6 +463,22 @@ def test_agent_logs_in_pauses_and_out_from_a_pjsip_phone(pbx: RealAsterisk, floo
         _state(floor, "ann", state, timeout_s=5)
 
 
+@pytest.mark.parametrize("exten", ["1", "2"])
+def test_a_dialplan_without_the_fastagi_secret_runs_no_script(
+    pbx: RealAsterisk, floor: Hotline, fastagi: AgiProcess, exten: str,
+) -> None:
+    """Issue 17: ``AGI(agi://.../agent-login?action=logout)`` without the secret (1) or with another (2) is
+    refused by the hotline: the agent whose phone this is stays logged in, not one AGI command runs."""
+    staff(floor, "dan", f"Local/{exten}@test-no-secret")
+    seen = fastagi.log.stat().st_size
+    call = pbx.call(exten=exten, context="test-no-secret")
+    call.wait_end(timeout_s=20)
+    assert call.commands() == []
+    assert b"refused: wrong or missing secret (script 'agent-login'" in fastagi.log.read_bytes()[seen:]
+    agent = floor.agents.get("dan")
+    assert agent is not None and agent.state == "available"
+
+
 def test_caller_is_put_through_to_an_agent_on_a_pjsip_phone(
     pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
 ) -> None:

@@ -393,12 +393,14 @@ def test_survey_over_fastagi_after_the_ami_call_is_answered(
     assert hotline.visits.dial(visit_id, 1) == "attempt 1: answered"
     (originate,) = ami.named("Originate")
     assert originate["Channel"] == f"PJSIP/{CUSTOMER}@hotline-trunk"
-    assert originate["Variable"] == [f"HOTLINE_VISIT={visit_id}", "HOTLINE_ATTEMPT=1", "HOTLINE_LANGUAGE=zh"]
+    *variables, token = originate["Variable"]
+    assert variables == [f"HOTLINE_VISIT={visit_id}", "HOTLINE_ATTEMPT=1", "HOTLINE_LANGUAGE=zh"]
+    assert token.startswith("HOTLINE_VISIT_TOKEN=") and len(token) > 40
     assert visit_row(hotline, visit_id).status == "in_call"
 
     write_placeholder_prompts(hotline.menus.live("survey"), settings.recordings_dir / "prompts")
-    with serve_agi(hotline) as address:  # hotline-outbound runs survey?visit=<id>&attempt=<n>
-        call = AsteriskPeer(["1", "1"], caller=CUSTOMER, script=f"survey?visit={visit_id}&attempt=1").dial(*address)
+    with serve_agi(hotline) as address:  # hotline-outbound runs survey?visit=<id>&attempt=<n>&token=<token>
+        call = AsteriskPeer(["1", "1"], caller=CUSTOMER, script=survey_script(visit_id, 1, originate)).dial(*address)
 
     intro = ("您好，这里是客户服务热线回访。关于您反映的收费问题，工单号2 6 0 3 0 2 0 0 0 0 0 1，"
              "我们已经处理完毕。")
@@ -414,3 +416,73 @@ def test_survey_over_fastagi_after_the_ami_call_is_answered(
     assert (visit.status, visit.rating) == ("completed", 1)
     assert dispositions(hotline, visit_id) == ["answered"]
 
+
+
+def survey_script(visit_id: int, attempt: int, originate: dict) -> str:  # type: ignore[type-arg]
+    """What hotline-outbound runs for that Originate: its visit, attempt and one-time token."""
+    token = next(v for v in originate["Variable"] if v.startswith("HOTLINE_VISIT_TOKEN="))
+    return f"survey?visit={visit_id}&attempt={attempt}&token={token.split('=', 1)[1]}"
+
+
+def test_a_survey_without_the_dials_one_time_token_changes_nothing(
+    hotline: Hotline, settings: Settings, ami: FakeAmiServer, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 17: ``survey?visit=1`` with keys 5,1 completed a visit that was only scheduled and reopened its
+    work order. Now: no token, another visit's token, a used token, an old attempt's token change nothing."""
+    number, visit_id = resolved_visit(hotline, category="fees", channel="asterisk")
+    _, other_id = resolved_visit(hotline, call_id="CA-other", category="fees", channel="asterisk")
+    write_placeholder_prompts(hotline.menus.live("survey"), settings.recordings_dir / "prompts")
+    with serve_agi(hotline) as address:
+        def attempt(script: str) -> list[str]:
+            return AsteriskPeer(["5", "1"], caller=CUSTOMER, script=script).dial(*address).commands
+
+        with caplog.at_level("WARNING"):
+            # Only scheduled, never dialled: the attack of the issue.
+            assert attempt(f"survey?visit={visit_id}&attempt=1") == []
+            assert attempt(f"survey?visit={visit_id}&attempt=0&token=guess") == []
+            hotline.visits.clock.at = local(2, 11)
+            assert hotline.visits.dial(other_id, 1) == "attempt 1: answered"
+            other_token = survey_script(other_id, 1, ami.named("Originate")[-1]).rsplit("=", 1)[1]
+            assert attempt(f"survey?visit={visit_id}&attempt=1&token={other_token}") == [], "another visit's"
+        assert visit_row(hotline, visit_id).status == "scheduled"
+        assert hotline.desk.show(number)["status"] == "resolved"
+        assert "survey refused" in caplog.text
+
+        # Dialled now: its own token runs the survey once; a second use (a replay) changes nothing.
+        assert hotline.visits.dial(visit_id, 1) == "attempt 1: answered"
+        script = survey_script(visit_id, 1, ami.named("Originate")[-1])
+        assert "hotline/survey/zh-CN/rating" in AsteriskPeer(["2", "1"], caller=CUSTOMER, script=script).dial(
+            *address).played
+        assert visit_row(hotline, visit_id).rating == 2
+        assert attempt(script) == []
+        assert visit_row(hotline, visit_id).rating == 2 and hotline.desk.show(number)["status"] == "visited"
+
+
+def test_an_old_attempts_token_is_refused_once_the_next_attempt_is_dialled(
+    hotline: Hotline, settings: Settings, ami: FakeAmiServer,
+) -> None:
+    number, visit_id = resolved_visit(hotline, category="fees", channel="asterisk")
+    ami.outcomes[CUSTOMER] = ("Failure", 3)
+    hotline.visits.clock.at = local(2, 11)
+    assert hotline.visits.dial(visit_id, 1).startswith("attempt 1: no-answer")
+    old_script = survey_script(visit_id, 1, ami.named("Originate")[-1])
+    del ami.outcomes[CUSTOMER]
+    hotline.visits.clock.at = local(2, 12)
+    assert hotline.visits.dial(visit_id, 2) == "attempt 2: answered"
+    write_placeholder_prompts(hotline.menus.live("survey"), settings.recordings_dir / "prompts")
+    with serve_agi(hotline) as address:
+        for script in (old_script, old_script.replace("attempt=1", "attempt=2")):
+            assert AsteriskPeer(["5", "1"], caller=CUSTOMER, script=script).dial(*address).commands == []
+    assert visit_row(hotline, visit_id).rating is None and hotline.desk.show(number)["status"] == "resolved"
+
+
+@pytest.mark.parametrize("visit", ["99999999999999999999999999", "4294967296", "-1", "0", "１"])
+def test_a_survey_for_an_impossible_visit_id_is_refused_cleanly(
+    hotline: Hotline, prompts, caplog: pytest.LogCaptureFixture, visit: str,  # noqa: ANN001
+) -> None:
+    """``survey?visit=<huge>`` raised OverflowError (issue 17): now a logged refusal, nothing else."""
+    with serve_agi(hotline) as address, caplog.at_level("WARNING"):
+        call = AsteriskPeer(["5", "1"], script=f"survey?visit={visit}&attempt=1&token=x").dial(*address)
+    assert call.commands == [] and call.closed_by_server
+    assert "survey refused: no usable visit" in caplog.text
+    assert "Overflow" not in caplog.text and "Traceback" not in caplog.text

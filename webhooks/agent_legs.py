@@ -11,6 +11,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from routing.endpoints import twilio_target
 from routing.router import Offer, Router
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ class AgentLegConfig:
     sip_domain: str = ""
     request_timeout_s: float = 10.0
     """twilio's HTTP client waits forever by default: a stalled connection would hold a ring thread for good."""
+    sip_domains: tuple[str, ...] = ()
+    """Hosts a ``sip:`` endpoint may point at (``HOTLINE_TWILIO_SIP_DOMAIN`` and ``..._AGENT_SIP_DOMAINS``)."""
     screen: frozenset[str] = frozenset({"number"})
     """Endpoint kinds (number, sip, client) whose legs must press 1 first: a mobile's voicemail answers calls."""
 
@@ -49,12 +52,9 @@ class TwilioAgentDialer:
         self._pool.submit(self._cancel, agent_leg)
 
     def address(self, endpoint: str) -> str | None:
-        """Where Twilio can reach the agent: a client identity, a number, a SIP URI."""
-        if endpoint.startswith(("client:", "sip:", "+")):
-            return endpoint
-        if endpoint.upper().startswith(("PJSIP/", "SIP/")) and self.config.sip_domain:
-            return f"sip:{endpoint.split('/', 1)[1]}@{self.config.sip_domain}"
-        return None
+        """Where Twilio can reach the agent: a client identity, a number, a SIP URI to an allowed domain
+        (checked again here: an endpoint stored before the check, or edited in Redis, is never rung)."""
+        return twilio_target(endpoint, self.config.sip_domains or (self.config.sip_domain,))
 
     def _ring(self, offer: Offer) -> None:
         to = self.address(offer.endpoint)

@@ -151,6 +151,8 @@ class AmiVisitDialer:
             *headers, ("Timeout", cfg.ring_timeout_s * 1000), ("Async", "true"),
             ("Variable", f"HOTLINE_VISIT={call.visit_id}"), ("Variable", f"HOTLINE_ATTEMPT={call.attempt}"),
             ("Variable", f"HOTLINE_LANGUAGE={asterisk_language(call.language)}"),
+            # The survey script runs only with this dial's one-time token (ReturnVisits.start_survey).
+            *([("Variable", f"HOTLINE_VISIT_TOKEN={call.token}")] if call.token else []),
         ]
 
     def dial(self, call: VisitCall) -> DialResult:
