@@ -16,6 +16,7 @@ from ivr import actions as act
 from ivr import events as ev
 from ivr.model import Menu
 from ivr.session import Session
+from recordings.prompts import OutsidePrompts, prompt_path
 from recordings.spool import RecordingSpool
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ class Prompts:
 
     def _dynamic(self, say: act.Say) -> str | None:
         name = hashlib.sha256(f"{say.language}\n{say.text}".encode()).hexdigest()[:24]
-        path = self.root / self.menu / say.language / "dynamic" / f"{name}.wav"
+        try:  # the menu and language name folders: they must stay inside the prompts folder like every prompt
+            checked = prompt_path(self.root, self.menu, say.language, name)
+        except OutsidePrompts as exc:
+            log.error("%s", exc)
+            return None
+        path = checked.parent / "dynamic" / checked.name
         if not path.exists():
             if self._render is None:
                 log.warning("prompt %s (%s) is filled per call and no renderer is set", say.prompt_id, say.language)

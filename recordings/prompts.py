@@ -121,7 +121,7 @@ def render_wav(text: str, language: str, target: Path, timeout_s: float = RENDER
         # sox joins the parts in order. -D: no dither, so the same text always gives the same bytes.
         _run(["sox", "-D", *map(str, spoken), "-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16",
               "-e", "signed-integer", str(converted)], None, timeout_s)
-        converted.chmod(0o644)  # mkstemp makes it 0600, and Asterisk runs as its own user
+        converted.chmod(0o640)  # mkstemp makes it 0600; Asterisk reads it through HOTLINE_ASTERISK_GROUP (2750 folders)
         converted.replace(target)
     finally:
         for path in (*spoken, converted):

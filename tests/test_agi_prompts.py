@@ -39,3 +39,14 @@ def test_static_prompt_is_not_rendered_per_call(tmp_path: Path) -> None:
     prompts = Prompts(tmp_path, MENU, lambda *args: (_ for _ in ()).throw(AssertionError("rendered")))
     say = act.Say(MENU.nodes["main"].prompt["zh-CN"], "zh-CN", "main")
     assert prompts.sound(say) is None  # not built yet: logged and skipped, never rendered on the call path
+
+
+def test_a_prompt_filled_per_call_in_a_path_like_language_is_never_written_outside_the_prompts(tmp_path: Path) -> None:
+    # A menu stored before language codes were checked: its per-call prompt must not be spoken anywhere else.
+    root = tmp_path / "prompts"
+    root.mkdir()
+    written: list[Path] = []
+    prompts = Prompts(root, MENU, lambda text, language, path: written.append(path))
+    say = act.Say("您的余额为88.00元。", "../..", "inquiry_result")
+    assert prompts.sound(say) is None
+    assert written == [] and not any(tmp_path.rglob("*.wav"))

@@ -77,7 +77,7 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
     var = tmp_path / "var"
     opened = {str(p.relative_to(var)): oct(p.stat().st_mode & 0o777) for p in [var, *var.rglob("*")]
               if not p.is_symlink() and p.stat().st_mode & 0o077}
-    # prompt files are made 644 for Asterisk, but their folders are 700: without HOTLINE_ASTERISK_GROUP
+    # prompt files are made 640 for Asterisk's group, but their folders are 700: without HOTLINE_ASTERISK_GROUP
     # nobody else reaches them
     assert {k for k in opened if not k.startswith("recordings/prompts/")} == set(), opened
     assert oct((var / "recordings" / "prompts").stat().st_mode & 0o777) == "0o700"
