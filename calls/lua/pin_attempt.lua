@@ -1,0 +1,40 @@
+-- Reserve one PIN check of a card, unless the card is locked or has reached its limit.
+-- KEYS[1] = the card's counter (calls.keys.pin_key): a hash {failures, since} while counting,
+--           {locked_at, locked_until} while locked; it expires with its window or its lock
+-- ARGV[1] = now (epoch seconds)
+-- ARGV[2] = the window in seconds
+-- ARGV[3] = the most failures allowed in a window
+-- ARGV[4] = '' at first; '1' when ARGV[5..7] carry the card's SQL record (the key was missing)
+-- ARGV[5] = failures in the record, ARGV[6] = the window's start (or the lock's, epoch seconds),
+-- ARGV[7] = locked until ('' not locked, '0' until an admin resets it, else epoch seconds)
+-- Returns {'load'} when the key is missing and no record came (a card without failures, or Redis lost its data:
+-- the caller reads the SQL record and asks again), {'locked'} while locked, {'full', n} when n failures reach
+-- the limit without a lock yet (the caller locks it), else {'try', n}: this check is the card's n-th in the window.
+local now, window, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ARGV[4] == '' then
+    return {'load'}
+  end
+  if ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[1], 'locked_at', ARGV[6], 'locked_until', ARGV[7])
+    if ARGV[7] ~= '0' then
+      redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(ARGV[7]) * 1000))
+    end
+    return {'locked'}
+  end
+  redis.call('HSET', KEYS[1], 'failures', ARGV[5], 'since', ARGV[6])
+  redis.call('PEXPIREAT', KEYS[1], math.floor((tonumber(ARGV[6]) + window) * 1000))
+end
+local locked = redis.call('HGET', KEYS[1], 'locked_until')
+if locked then
+  if locked == '0' or tonumber(locked) > now then
+    return {'locked'}
+  end
+  redis.call('DEL', KEYS[1])  -- the lock is over (its expiry normally removes it first): start from the record
+  return {'load'}
+end
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+if failures >= most then
+  return {'full', failures}
+end
+return {'try', redis.call('HINCRBY', KEYS[1], 'failures', 1)}
