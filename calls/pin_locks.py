@@ -45,6 +45,7 @@ class PinLocks:
         self._key = hmac.new(secret.encode(), b"hotline pin failures: card keys v1", hashlib.sha256).digest()
         self._attempt = register_lua(client, _LUA / "pin_attempt.lua")
         self._release = register_lua(client, _LUA / "pin_release.lua")
+        self._failed = register_lua(client, _LUA / "pin_failed.lua")
 
     def card_key(self, card_number: str) -> str:
         return hmac.new(self._key, card_number.encode(), hashlib.sha256).hexdigest()
@@ -57,10 +58,9 @@ class PinLocks:
             log.warning("PIN check on call %s counted in the database only: redis unavailable (%s)",
                         call.call_id, type(exc).__name__)
             return self._check_in_sql(card, call, verify, now)
-        if answer[0] == "locked":
-            return "locked"
-        if answer[0] == "full":
-            self._lock(card, call, int(answer[1]), now)
+        if answer[0] != "try":
+            # Locked, or full: the last checks the window allows are being judged right now (if one was
+            # wrong, it locks the card; if right, it clears the count and the next call may try again).
             return "locked"
         return self._judge(card, call, verify, int(answer[1]), in_redis=True)
 
@@ -108,30 +108,34 @@ class PinLocks:
         if ok:
             self._forget(card, n, in_redis)
             return "ok"
-        total = max(n, self._written(card, call)) if in_redis else n
-        if total >= self.policy.max_failures:
-            self._lock(card, call, total, self._now())
+        failures, reached = self._count_failure(card, call, n) if in_redis else (n, n >= self.policy.max_failures)
+        if reached:
+            self._lock(card, call, failures, self._now())
             return "locked"
         return "wrong_pin"
 
     def _check_in_sql(self, card: PinCard, call: CallInfo, verify: Callable[[], bool], now: dt.datetime) -> str:
         state, counted = self.records.count(card, call.channel, now, reserve=True)  # database away too: raises
-        if state.locked:
-            return "locked"
-        if not counted:  # the limit was reached without a lock (written while Redis held the lock)
-            self._lock(card, call, state.failures, now)
+        if not counted:  # locked, or full (as in Redis)
             return "locked"
         return self._judge(card, call, verify, state.failures, in_redis=False)
 
     # -- writing the outcome -------------------------------------------------------------------
 
-    def _written(self, card: PinCard, call: CallInfo) -> int:
+    def _count_failure(self, card: PinCard, call: CallInfo, n: int) -> tuple[int, bool]:
+        """Written to the record, then to Redis (never below the record: failures counted while Redis was
+        away still count); exactly one failure is the one that reaches the limit."""
         try:
-            return self.records.count(card, call.channel, self._now(), reserve=False)[0].failures
+            recorded = self.records.count(card, call.channel, self._now(), reserve=False)[0].failures
         except UNAVAILABLE:
-            log.warning("PIN failure on call %s not recorded: database unavailable (redis counted it)",
-                        call.call_id)
-            return 0
+            log.warning("PIN failure on call %s not recorded: database unavailable (redis counts it)", call.call_id)
+            recorded = 0
+        try:
+            failures, reached = self._failed(keys=[pin_key(card.key)], args=[recorded, self.policy.max_failures])
+        except redis.RedisError as exc:  # gone since the check was reserved: the record decides
+            log.warning("PIN failure on call %s counted in the database only (%s)", call.call_id, type(exc).__name__)
+            return recorded, recorded >= self.policy.max_failures
+        return int(failures), bool(int(reached))
 
     def _lock(self, card: PinCard, call: CallInfo, failures: int, now: dt.datetime) -> None:
         until: dt.datetime | None = None

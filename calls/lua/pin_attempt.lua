@@ -1,5 +1,6 @@
 -- Reserve one PIN check of a card, unless the card is locked or has reached its limit.
--- KEYS[1] = the card's counter (calls.keys.pin_key): a hash {failures, since} while counting,
+-- KEYS[1] = the card's counter (calls.keys.pin_key): a hash {checks, failures, since} while counting (checks =
+--           failures + checks being judged now),
 --           {locked_at, locked_until} while locked; it expires with its window or its lock
 -- ARGV[1] = now (epoch seconds)
 -- ARGV[2] = the window in seconds
@@ -8,8 +9,8 @@
 -- ARGV[5] = failures in the record, ARGV[6] = the window's start (or the lock's, epoch seconds),
 -- ARGV[7] = locked until ('' not locked, '0' until an admin resets it, else epoch seconds)
 -- Returns {'load'} when the key is missing and no record came (a card without failures, or Redis lost its data:
--- the caller reads the SQL record and asks again), {'locked'} while locked, {'full', n} when n failures reach
--- the limit without a lock yet (the caller locks it), else {'try', n}: this check is the card's n-th in the window.
+-- the caller reads the SQL record and asks again), {'locked'} while locked, {'full', n} when n checks (judged or
+-- being judged) reach the limit (refused: a wrong one among them locks the card), else {'try', n}: this check is the card's n-th in the window.
 local now, window, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if ARGV[4] == '' then
@@ -22,7 +23,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
     end
     return {'locked'}
   end
-  redis.call('HSET', KEYS[1], 'failures', ARGV[5], 'since', ARGV[6])
+  redis.call('HSET', KEYS[1], 'checks', ARGV[5], 'failures', ARGV[5], 'since', ARGV[6])
   redis.call('PEXPIREAT', KEYS[1], math.floor((tonumber(ARGV[6]) + window) * 1000))
 end
 local locked = redis.call('HGET', KEYS[1], 'locked_until')
@@ -33,8 +34,8 @@ if locked then
   redis.call('DEL', KEYS[1])  -- the lock is over (its expiry normally removes it first): start from the record
   return {'load'}
 end
-local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
-if failures >= most then
-  return {'full', failures}
+local checks = tonumber(redis.call('HGET', KEYS[1], 'checks') or '0')
+if checks >= most then
+  return {'full', checks}
 end
-return {'try', redis.call('HINCRBY', KEYS[1], 'failures', 1)}
+return {'try', redis.call('HINCRBY', KEYS[1], 'checks', 1)}

@@ -1,0 +1,262 @@
+"""PIN guessing stops at the limit per card: over Twilio and FastAGI, over several calls, over processes
+(two FastAGI servers and the web app sharing Redis and the database), and while Redis is away or lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy.orm import sessionmaker
+
+from calls.pin_locks import PinLocks
+from calls.pin_records import PinPolicy, PinRecords
+from hotline.app import Hotline
+from ivr.services import CallInfo, PinCard
+from routing.events import EventLog
+from routing.keys import EVENTS_STREAM
+from softphone.agi_peer import AsteriskPeer, PeerCall
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL, RedisProcess, free_port
+from tests.fakes.twilio_caller import TwilioCaller
+
+CARD, PIN = "6228480012345671", "654321"
+MASKED = "6228********5671"
+LOCKED_ZH = "为保护您的资金安全，该卡的密码验证已被暂停。正在为您转接人工服务。"
+LOCKED_PROMPT = "hotline/hotline/zh-CN/inquiry_locked"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stream(redis_url: str, kind: str) -> list[dict[str, str]]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    return [f for _, f in client.xrange(EVENTS_STREAM) if f["type"] == kind]
+
+
+def pin_results(redis_url: str) -> list[str]:
+    """What every PIN check of every ended call answered (the IVR paths of the call records)."""
+    return [step["input"].removeprefix("result ") for end in stream(redis_url, "call_ended")
+            for step in json.loads(end["ivr_path"]) if step["node"] == "inquiry_verify"]
+
+
+@contextmanager
+def fastagi_process(hotline: Hotline, redis_url: str) -> Iterator[int]:
+    """``hotline agi`` in a process of its own, on the hotline's Redis, database and data folder."""
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
+           "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
+           "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", "HOTLINE_UNSTAFFED_QUEUES": "hold"}
+    server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None, "the FastAGI process died at start"
+                assert time.monotonic() < deadline, "the FastAGI process did not start listening"
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+
+
+def agi_call(port: int, *pins: str) -> PeerCall:
+    """An inquiry over FastAGI: one card-and-PIN entry per PIN."""
+    keys = ["1"] + [entry for pin in pins for entry in (CARD + "#", pin)]
+    return AsteriskPeer(keys, timeout_s=20).dial("127.0.0.1", port)
+
+
+def twilio_call(client: object, *pins: str) -> TwilioCaller:
+    caller = TwilioCaller(client, AUTH_TOKEN, PUBLIC_URL)
+    caller.dial()
+    caller.press("1")
+    for pin in pins:
+        caller.press(CARD + "#")
+        caller.press(pin)
+    return caller
+
+
+def test_pin_guessing_stops_at_the_limit_on_both_channels_across_processes(
+    hotline: Hotline, client: object, redis_url: str, prompts: Path,
+) -> None:
+    assert hotline.settings.pin_max_failures == 5  # the bank default: 5 wrong PINs in 24 hours
+    with fastagi_process(hotline, redis_url) as first, fastagi_process(hotline, redis_url) as second:
+        twilio_call(client, "000001", "000002").hang_up()  # 2 wrong on Twilio (the web app)
+        agi_call(first, "000003", "000004")  # 2 more on one FastAGI process
+        fifth = agi_call(second, "000005")  # the fifth, on the other: locked
+        assert LOCKED_PROMPT in fifth.played
+        assert "hotline/hotline/zh-CN/agent_inquiry" in fifth.played  # put through to an agent
+
+        # The right PIN no longer opens the account, on any channel or process.
+        late = twilio_call(client, PIN)
+        assert late.said()[0] == LOCKED_ZH and not any("余额" in text for text in late.said())
+        assert late.queue() == "inquiry:zh-CN"
+        late.hang_up()
+        for port in (first, second):
+            call = agi_call(port, PIN)
+            assert LOCKED_PROMPT in call.played
+            assert not any("/dynamic/" in sound for sound in call.played)  # no balance was read out
+
+    assert pin_results(redis_url) == ["wrong_pin"] * 4 + ["locked"] * 4
+    (event,) = stream(redis_url, "pin_locked")
+    assert (event["card"], event["failures"], event["by"], event["channel"]) == (MASKED, "5", "hotline", "asterisk")
+    assert CARD not in str(stream(redis_url, "pin_locked"))
+    (lock,) = hotline.pin_locks.listing()
+    assert (lock.card_masked, lock.failures, lock.locked_at is not None) == (MASKED, 5, True)
+
+
+def test_parallel_guesses_on_two_fastagi_processes_get_exactly_the_limit(
+    hotline: Hotline, redis_url: str, prompts: Path,
+) -> None:
+    """The attack of the issue: 8 parallel peers, 3 guesses each, on two processes. Only 5 guesses are ever
+    judged; every other check is refused without asking the bank."""
+    calls: list[PeerCall] = []
+    with fastagi_process(hotline, redis_url) as first, fastagi_process(hotline, redis_url) as second:
+        def guess(i: int) -> None:
+            calls.append(agi_call((first, second)[i % 2], *(f"{i:02d}{n:04d}" for n in range(3))))
+
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(calls) == 8
+        assert LOCKED_PROMPT in agi_call(first, PIN).played
+
+    results = pin_results(redis_url)
+    assert results.count("wrong_pin") + results.count("locked") == len(results)
+    assert results.count("wrong_pin") == 4  # the fifth wrong one locks: it is answered "locked"
+    assert len(stream(redis_url, "pin_locked")) == 1
+
+
+def test_a_right_pin_clears_the_count_and_an_admin_reset_unlocks(hotline: Hotline, client: object) -> None:
+    twilio_call(client, "000001", "000002", "000003").hang_up()
+    assert twilio_call(client, PIN).said()[0].startswith("您的余额为88.00元")
+    twilio_call(client, "000001", "000002", "000003").hang_up()  # three again: the count started afresh
+    assert twilio_call(client, PIN).said()[0].startswith("您的余额为88.00元")
+    twilio_call(client, "000001", "000002", "000003").hang_up()
+    locked = twilio_call(client, "000004", "000005")
+    assert locked.said()[0] == LOCKED_ZH
+    (lock,) = hotline.pin_locks.listing()
+
+    hotline.pin_locks.reset(lock.card_key)
+
+    assert hotline.pin_locks.listing() == []
+    assert twilio_call(client, PIN).said()[0].startswith("您的余额为88.00元")
+
+
+# -- the counter itself, against a Redis that goes away or loses its data -----------------------------------
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class Bank:
+    """The core's check, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def check(self, pin: str) -> Callable[[], bool]:
+        def verify() -> bool:
+            self.asked += 1
+            return pin == PIN
+        return verify
+
+
+def counter(url: str, sql: sessionmaker, tmp_path: Path, **policy: float) -> PinLocks:
+    client = redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    rules = PinPolicy(**policy)  # type: ignore[arg-type]
+    return PinLocks(client, PinRecords(sql, rules), EventLog(client, tmp_path / "spool"), "secret", rules)
+
+
+CALL = CallInfo("CA-guess", "+8613800000000", "twilio", "zh-CN")
+
+
+def test_redis_away_the_database_counts_alone_and_redis_back_empty_learns_the_lock(
+    own_redis: RedisProcess, sql: sessionmaker, tmp_path: Path,
+) -> None:
+    pins, bank = counter(own_redis.url, sql, tmp_path), Bank()
+    card = PinCard(pins.card_key(CARD), MASKED)
+    assert pins.check(card, CALL, bank.check("000001")) == "wrong_pin"
+
+    own_redis.stop()  # away: nothing of the count is lost, and guessing still stops at 5
+    answers = [pins.check(card, CALL, bank.check(f"00000{n}")) for n in range(2, 8)]
+    assert answers == ["wrong_pin"] * 3 + ["locked"] * 3
+    assert pins.check(card, CALL, bank.check(PIN)) == "locked"
+    assert bank.asked == 5
+
+    own_redis.start()  # back, empty (no persistence): the record fills it again
+    assert pins.check(card, CALL, bank.check(PIN)) == "locked"
+    assert bank.asked == 5
+
+
+def test_redis_losing_its_data_forgets_no_failure(own_redis: RedisProcess, sql: sessionmaker, tmp_path: Path) -> None:
+    pins, bank = counter(own_redis.url, sql, tmp_path), Bank()
+    card = PinCard(pins.card_key(CARD), MASKED)
+    assert [pins.check(card, CALL, bank.check(f"00000{n}")) for n in range(4)] == ["wrong_pin"] * 4
+
+    own_redis.stop()
+    own_redis.start()
+
+    assert pins.check(card, CALL, bank.check("000009")) == "locked"
+    assert pins.check(card, CALL, bank.check(PIN)) == "locked"
+    assert bank.asked == 5
+
+
+def test_a_lock_ends_after_its_time_and_the_window_forgets_old_failures(
+    own_redis: RedisProcess, sql: sessionmaker, tmp_path: Path,
+) -> None:
+    pins, bank = counter(own_redis.url, sql, tmp_path, max_failures=2, window_s=0.6, lock_s=0.6), Bank()
+    card = PinCard(pins.card_key(CARD), MASKED)
+    assert pins.check(card, CALL, bank.check("000001")) == "wrong_pin"
+    time.sleep(0.7)  # the window passed: that failure no longer counts
+    assert pins.check(card, CALL, bank.check("000002")) == "wrong_pin"
+    assert pins.check(card, CALL, bank.check("000003")) == "locked"
+    assert pins.check(card, CALL, bank.check(PIN)) == "locked"
+    time.sleep(0.7)
+    assert pins.check(card, CALL, bank.check(PIN)) == "ok"
+
+
+def test_a_core_failure_is_not_counted_as_a_guess(own_redis: RedisProcess, sql: sessionmaker, tmp_path: Path) -> None:
+    pins = counter(own_redis.url, sql, tmp_path, max_failures=2)
+    card = PinCard(pins.card_key(CARD), MASKED)
+
+    def broken() -> bool:
+        raise TimeoutError("core system away")
+
+    for _ in range(5):
+        with pytest.raises(TimeoutError):
+            pins.check(card, CALL, broken)
+    assert pins.check(card, CALL, Bank().check("000001")) == "wrong_pin"
+
+
+def test_the_counter_keeps_no_card_number(own_redis: RedisProcess, sql: sessionmaker, tmp_path: Path) -> None:
+    pins = counter(own_redis.url, sql, tmp_path)
+    card = PinCard(pins.card_key(CARD), MASKED)
+    for n in range(5):
+        pins.check(card, CALL, Bank().check(f"00000{n}"))
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    kept = str({key: client.hgetall(key) for key in client.scan_iter("hotline:pin:*")})
+    assert CARD not in kept and card.key in kept
+    assert CARD not in str(pins.listing()) and PinLocks.__name__  # the listing shows the mask only
+    assert pins.listing()[0].card_masked == MASKED
