@@ -25,6 +25,7 @@ from admin.menus.drafts import MenuDrafts
 from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import Simulator
 from admin.menus.web import create_menus_web, dry_run_services
+from admin.pin_locks.web import create_pin_locks_web
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
@@ -279,4 +280,5 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),
         create_users_web(h.accounts, h.audit),
+        create_pin_locks_web(h.pin_locks, h.audit),
     ]

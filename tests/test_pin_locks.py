@@ -27,6 +27,7 @@ from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer, PeerCall
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, RedisProcess, free_port
 from tests.fakes.twilio_caller import TwilioCaller
+from tests.web import SessionClient, add_user
 
 CARD, PIN = "6228480012345671", "654321"
 MASKED = "6228********5671"
@@ -158,6 +159,35 @@ def test_a_right_pin_clears_the_count_and_an_admin_reset_unlocks(hotline: Hotlin
 
     assert hotline.pin_locks.listing() == []
     assert twilio_call(client, PIN).said()[0].startswith("您的余额为88.00元")
+
+
+def test_supervisors_see_the_lock_and_only_an_admin_resets_it_audited(hotline: Hotline, app: object,
+                                                                      client: object) -> None:
+    twilio_call(client, *(f"00000{n}" for n in range(3))).hang_up()
+    twilio_call(client, "000003", "000004").hang_up()
+    add_user(hotline, "ana", "admin")
+    add_user(hotline, "bo", "supervisor")
+    supervisor = SessionClient(app.test_client(), "bo")  # type: ignore[attr-defined]
+    admin = SessionClient(app.test_client(), "ana")  # type: ignore[attr-defined]
+
+    page = supervisor("GET", "/admin/pin-locks").get_data(as_text=True)
+    assert MASKED in page and "已锁定 · locked" in page and CARD not in page
+    assert "/reset" not in page  # no reset button for a supervisor
+    (lock,) = hotline.pin_locks.listing()
+    assert supervisor("POST", f"/admin/pin-locks/{lock.card_key}/reset").status_code == 403
+    assert hotline.pin_locks.listing() == [lock]
+    assert twilio_call(client, PIN).said()[0] == LOCKED_ZH
+
+    assert f"/admin/pin-locks/{lock.card_key}/reset" in admin("GET", "/admin/pin-locks").get_data(as_text=True)
+    reply = admin("POST", f"/admin/pin-locks/{lock.card_key}/reset")
+
+    assert (reply.status_code, reply.headers["Location"]) == (303, "/admin/pin-locks")
+    assert hotline.pin_locks.listing() == []
+    (entry,) = hotline.audit.entries(action="pin_lock_reset")
+    assert (entry["actor"], entry["target"], entry["detail"]) == ("ana", MASKED, {"failures": 5, "was_locked": True})
+    assert twilio_call(client, PIN).said()[0].startswith("您的余额为88.00元")
+    assert admin("POST", f"/admin/pin-locks/{lock.card_key}/reset").status_code == 404  # nothing left to reset
+    assert admin("POST", "/admin/pin-locks/not-a-key/reset").status_code == 400
 
 
 # -- the counter itself, against a Redis that goes away or loses its data -----------------------------------
