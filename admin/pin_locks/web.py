@@ -18,6 +18,7 @@ from store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 _CARD_KEY = re.compile(r"^[0-9a-f]{64}$")
+_AWAY: tuple[type[Exception], ...] = (redis.RedisError, *UNAVAILABLE)
 
 
 def create_pin_locks_web(pin_locks: PinLocks, audit: AuditLog) -> Blueprint:
@@ -36,7 +37,7 @@ def create_pin_locks_web(pin_locks: PinLocks, audit: AuditLog) -> Blueprint:
             return _refused(400, "这不是卡片的标识。 That is not a card's key.")
         try:
             found = pin_locks.reset(card_key)
-        except (redis.RedisError, *UNAVAILABLE) as exc:
+        except _AWAY as exc:
             log.warning("PIN lock reset refused: %s unavailable", type(exc).__name__)
             return _refused(503, "暂时无法解除锁定，请稍后再试。 The lock could not be reset now: try again shortly.")
         if found is None:
