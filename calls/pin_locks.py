@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _LUA = Path(__file__).parent / "lua"
 _AWAY: tuple[type[Exception], ...] = (redis.RedisError, *UNAVAILABLE)
+FULL_WAIT_S, FULL_POLL_S = 5.0, 0.03
+"""How long a check waits for the checks in flight that fill the card's window, and how often it asks again."""
 
 
 class PinLocks:
@@ -51,18 +53,22 @@ class PinLocks:
         return hmac.new(self._key, card_number.encode(), hashlib.sha256).hexdigest()
 
     def check(self, card: PinCard, call: CallInfo, verify: Callable[[], bool]) -> str:
-        now = self._now()
-        try:
-            answer = self._reserve(card, now)
-        except redis.RedisError as exc:
-            log.warning("PIN check on call %s counted in the database only: redis unavailable (%s)",
-                        call.call_id, type(exc).__name__)
-            return self._check_in_sql(card, call, verify, now)
-        if answer[0] != "try":
-            # Locked, or full: the last checks the window allows are being judged right now (if one was
-            # wrong, it locks the card; if right, it clears the count and the next call may try again).
-            return "locked"
-        return self._judge(card, call, verify, int(answer[1]), in_redis=True)
+        # Full: the last checks the window allows are being judged right now. A wrong one locks the card,
+        # a right one clears the count: wait a moment for them (many callers of one card at once are served).
+        deadline = time.monotonic() + FULL_WAIT_S
+        while True:
+            now = self._now()
+            try:
+                answer = self._reserve(card, now)
+            except redis.RedisError as exc:
+                log.warning("PIN check on call %s counted in the database only: redis unavailable (%s)",
+                            call.call_id, type(exc).__name__)
+                return self._check_in_sql(card, call, verify, deadline)
+            if answer[0] == "try":
+                return self._judge(card, call, verify, int(answer[1]), in_redis=True)
+            if answer[0] == "locked" or int(answer[2]) >= self.policy.max_failures or time.monotonic() > deadline:
+                return "locked"
+            time.sleep(FULL_POLL_S)
 
     def reset(self, card_key: str) -> PinLockView | None:
         """An admin's reset: the card's checks start afresh. Redis first: if it is away nothing changes
@@ -114,11 +120,15 @@ class PinLocks:
             return "locked"
         return "wrong_pin"
 
-    def _check_in_sql(self, card: PinCard, call: CallInfo, verify: Callable[[], bool], now: dt.datetime) -> str:
-        state, counted = self.records.count(card, call.channel, now, reserve=True)  # database away too: raises
-        if not counted:  # locked, or full (as in Redis)
-            return "locked"
-        return self._judge(card, call, verify, state.failures, in_redis=False)
+    def _check_in_sql(self, card: PinCard, call: CallInfo, verify: Callable[[], bool], deadline: float) -> str:
+        while True:
+            now = self._now()
+            state, counted = self.records.count(card, call.channel, now, reserve=True)  # database away: raises
+            if counted:
+                return self._judge(card, call, verify, state.failures, in_redis=False)
+            if state.locked or time.monotonic() > deadline:
+                return "locked"
+            time.sleep(FULL_POLL_S)  # full: checks in flight (the record cannot tell them from failures)
 
     # -- writing the outcome -------------------------------------------------------------------
 

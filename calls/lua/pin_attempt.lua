@@ -9,8 +9,8 @@
 -- ARGV[5] = failures in the record, ARGV[6] = the window's start (or the lock's, epoch seconds),
 -- ARGV[7] = locked until ('' not locked, '0' until an admin resets it, else epoch seconds)
 -- Returns {'load'} when the key is missing and no record came (a card without failures, or Redis lost its data:
--- the caller reads the SQL record and asks again), {'locked'} while locked, {'full', n} when n checks (judged or
--- being judged) reach the limit (refused: a wrong one among them locks the card), else {'try', n}: this check is the card's n-th in the window.
+-- the caller reads the SQL record and asks again), {'locked'} while locked, {'full', checks, failures} when the
+-- checks (judged or being judged) reach the limit (a wrong one among them locks the card: wait), else {'try', n}: this check is the card's n-th in the window.
 local now, window, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if ARGV[4] == '' then
@@ -36,6 +36,6 @@ if locked then
 end
 local checks = tonumber(redis.call('HGET', KEYS[1], 'checks') or '0')
 if checks >= most then
-  return {'full', checks}
+  return {'full', checks, tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')}
 end
 return {'try', redis.call('HINCRBY', KEYS[1], 'checks', 1)}
