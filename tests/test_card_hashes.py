@@ -107,3 +107,14 @@ def test_no_secret_file_when_the_environment_gives_the_secret(settings: Settings
     assert not (given.data_dir / "card_secret").exists()
     card = hotline.bank.lookup_card(DEMO_CARDS[1].number)
     assert card is not None and hotline.bank.verify_pin(card.token, DEMO_CARDS[1].pin)
+
+
+def test_a_started_hotline_keeps_nothing_the_old_constant_key_or_a_pin_list_recomputes(settings: Settings) -> None:
+    """The attack of the issue: the database file and the well-known key gave all three PINs in seconds."""
+    hotline = prepare(settings)
+    with hotline.sql() as db:
+        rows = list(db.scalars(select(DemoCard)))
+    kept = {value for row in rows for value in (row.number_hash, row.pin_hash, row.id_last6_hash)}
+    for seed in DEMO_CARDS:
+        assert not {old_digest(seed.number), old_digest(seed.pin), old_digest(seed.id_last6)} & kept
+    assert len({row.pin_hash for row in rows}) == len(rows)
