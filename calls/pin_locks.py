@@ -145,6 +145,8 @@ class PinLocks:
         except redis.RedisError as exc:  # gone since the check was reserved: the record decides
             log.warning("PIN failure on call %s counted in the database only (%s)", call.call_id, type(exc).__name__)
             return recorded, recorded >= self.policy.max_failures
+        if int(failures) == 0:  # the counter is gone: the record decides (it is filled again on the next check)
+            return recorded, recorded >= self.policy.max_failures
         return int(failures), bool(int(reached))
 
     def _lock(self, card: PinCard, call: CallInfo, failures: int, now: dt.datetime) -> None:

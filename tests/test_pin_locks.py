@@ -118,3 +118,19 @@ def test_the_counter_keeps_no_card_number(own_redis: RedisProcess, sql: sessionm
     assert CARD not in kept and card.key in kept
     assert CARD not in str(pins.listing()) and PinLocks.__name__  # the listing shows the mask only
     assert pins.listing()[0].card_masked == MASKED
+
+
+def test_redis_losing_its_data_during_the_fifth_check_still_locks(own_redis: RedisProcess, sql: sessionmaker,
+                                                                  tmp_path: Path) -> None:
+    pins, bank = counter(own_redis.url, sql, tmp_path), Bank()
+    card = PinCard(pins.card_key(CARD), MASKED)
+    for n in range(4):
+        assert pins.check(card, CALL, bank.check(f"00000{n}")) == "wrong_pin"
+
+    def wrong_while_redis_restarts() -> bool:
+        redis.Redis.from_url(own_redis.url).flushall()
+        return False
+
+    assert pins.check(card, CALL, wrong_while_redis_restarts) == "locked"
+    assert pins.check(card, CALL, bank.check(PIN)) == "locked"
+    assert pins.listing()[0].locked_at is not None
