@@ -53,19 +53,26 @@ class DemoBank:
     def seed(self, cards: tuple[DemoCardSeed, ...] = DEMO_CARDS) -> None:
         """Add the demo cards that are not there yet; rows an older hotline hashed with its constant key are
         hashed again under this installation's secret (same token, balance and status)."""
+        with self._engine.connect() as conn:
+            known = set(conn.execute(select(DemoCard.number_hash)).scalars())
+        missing = [(card, self._hashes.number(card.number)) for card in cards]
+        missing = [(card, number_hash) for card, number_hash in missing if number_hash not in known]
+        if not missing:
+            return
+        # The slow hashes before the transaction: no connection idles in one for seconds (PostgreSQL).
+        secrets_of = {h: (self._hashes.secret(c.pin), self._hashes.secret(c.id_last6)) for c, h in missing}
         with self._sessions.begin() as db:
             rows = {row.number_hash: row for row in db.scalars(select(DemoCard))}
-            for card in cards:
-                number_hash = self._hashes.number(card.number)
+            for card, number_hash in missing:
                 if number_hash in rows:
-                    continue
+                    continue  # another process seeded it meanwhile
                 row = rows.get(legacy_digest(card.number))
                 if row is None:
                     row = DemoCard(token=secrets.token_hex(8), last4=card.number[-4:], balance=card.balance,
                                    status=card.status)
                     db.add(row)
                 row.number_hash = number_hash
-                row.pin_hash, row.id_last6_hash = self._hashes.secret(card.pin), self._hashes.secret(card.id_last6)
+                row.pin_hash, row.id_last6_hash = secrets_of[number_hash]
 
     # Reads sit on the caller's webhook path: plain connections and statements built once
     # (building a select() costs three times what running it does on SQLite).
