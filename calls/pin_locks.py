@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 _LUA = Path(__file__).parent / "lua"
 _AWAY: tuple[type[Exception], ...] = (redis.RedisError, *UNAVAILABLE)
+STALE_CHECK_S = 60.0
+"""A check reserved this long ago without an outcome was abandoned (its process died mid-check): it no longer
+holds one of the card's tries (a check takes at most the core's timeout)."""
 FULL_WAIT_S, FULL_POLL_S = 10.0, 0.03
 """How long a check waits for the checks in flight that fill the card's window (inside Twilio's 15 s for a webhook;
 tests/test_real_asterisk.py's 100 simultaneous callers of one card are all verified), and about how often it asks."""
@@ -86,7 +89,8 @@ class PinLocks:
     # -- one check -------------------------------------------------------------------------
 
     def _reserve(self, card: PinCard, now: dt.datetime) -> list[str]:
-        base = [f"{now.timestamp():.3f}", str(self.policy.window_s), str(self.policy.max_failures)]
+        base = [f"{now.timestamp():.3f}", str(self.policy.window_s), str(self.policy.max_failures),
+                str(STALE_CHECK_S)]
         answer = _texts(self._attempt(keys=[pin_key(card.key)], args=[*base, ""]))
         if answer[0] != "load":
             return answer

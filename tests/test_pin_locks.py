@@ -134,3 +134,22 @@ def test_redis_losing_its_data_during_the_fifth_check_still_locks(own_redis: Red
     assert pins.check(card, CALL, wrong_while_redis_restarts) == "locked"
     assert pins.check(card, CALL, bank.check(PIN)) == "locked"
     assert pins.listing()[0].locked_at is not None
+
+
+def test_checks_a_dead_process_left_in_flight_stop_holding_the_tries(own_redis: RedisProcess, sql: sessionmaker,
+                                                                     tmp_path: Path) -> None:
+    """Five checks reserved by a FastAGI process killed before the bank answered: a minute later they are taken
+    for abandoned, and the cardholder's right PIN is checked (they were never judged, so they lock nothing)."""
+    now = [1_800_000_000.0]
+    client = redis.Redis.from_url(own_redis.url)
+    rules = PinPolicy()
+    pins = PinLocks(client, PinRecords(sql, rules), EventLog(client, tmp_path / "spool"), "secret", rules,
+                    clock=lambda: now[0])
+    card = PinCard(pins.card_key(CARD), MASKED)
+    reserve = pins._reserve  # what a check does before it asks the bank; the process dies right after
+    for _ in range(5):
+        assert reserve(card, pins._now())[0] == "try"
+
+    now[0] += 61
+    assert pins.check(card, CALL, Bank().check(PIN)) == "ok"
+    assert pins.listing() == []
