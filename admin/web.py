@@ -27,6 +27,7 @@ NAV = (
     ("Dashboard", "/admin/dashboard", ("admin", "supervisor")),
     ("Reports", "/admin/reports", ("admin", "supervisor")),
     ("Work orders", "/admin/work-orders", ("admin", "supervisor")),
+    ("PIN locks", "/admin/pin-locks", ("admin", "supervisor")),
     ("Audit", "/admin/audit", ("admin",)),
     ("Console", "/agent", ("agent",)),
 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,7 +13,8 @@ import requests
 from sqlalchemy import CursorResult, Engine, Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ivr.services import Account, BankUnavailable, Card
+from bank.card_hashes import CardHasher, legacy_digest
+from ivr.services import Account, BankUnavailable, Card, PinLocked
 from store.models import CardFreeze, DemoCard
 
 
@@ -35,47 +34,58 @@ DEMO_CARDS = (
 )
 """The demo cards the README lists (X in an ID is typed as *)."""
 
-_SALT = b"hotline-demo-bank"
 _CARD_BY_NUMBER = select(DemoCard.token, DemoCard.status).where(DemoCard.number_hash == bindparam("number_hash"))
 _PIN_OF = select(DemoCard.pin_hash).where(DemoCard.token == bindparam("token"))
 _ACCOUNT_OF = select(DemoCard.balance, DemoCard.status).where(DemoCard.token == bindparam("token"))
 
 
-def _digest(value: str) -> str:
-    return hmac.new(_SALT, value.replace("X", "*").encode(), hashlib.sha256).hexdigest()
-
-
 class DemoBank:
-    """A tiny core system on the SQL store, so the whole menu works out of the box."""
+    """A tiny core system on the SQL store, so the whole menu works out of the box.
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    It keeps no PIN-failure counter of its own: the hotline's (``calls.pin_locks``) stands in front of it.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], secret: str) -> None:
         self._sessions = sessions
         self._engine: Engine = sessions.kw["bind"]
+        self._hashes = CardHasher(secret)
 
     def seed(self, cards: tuple[DemoCardSeed, ...] = DEMO_CARDS) -> None:
-        """Add the demo cards that are not there yet."""
+        """Add the demo cards that are not there yet; rows an older hotline hashed with its constant key are
+        hashed again under this installation's secret (same token, balance and status)."""
+        with self._engine.connect() as conn:
+            known = set(conn.execute(select(DemoCard.number_hash)).scalars())
+        missing = [(card, self._hashes.number(card.number)) for card in cards]
+        missing = [(card, number_hash) for card, number_hash in missing if number_hash not in known]
+        if not missing:
+            return
+        # The slow hashes before the transaction: no connection idles in one for seconds (PostgreSQL).
+        secrets_of = {h: (self._hashes.secret(c.pin), self._hashes.secret(c.id_last6)) for c, h in missing}
         with self._sessions.begin() as db:
-            known = set(db.scalars(select(DemoCard.number_hash)))
-            for card in cards:
-                if _digest(card.number) not in known:
-                    db.add(DemoCard(
-                        token=secrets.token_hex(8), number_hash=_digest(card.number),
-                        pin_hash=_digest(card.pin), id_last6_hash=_digest(card.id_last6),
-                        last4=card.number[-4:], balance=card.balance, status=card.status,
-                    ))
+            rows = {row.number_hash: row for row in db.scalars(select(DemoCard))}
+            for card, number_hash in missing:
+                if number_hash in rows:
+                    continue  # another process seeded it meanwhile
+                row = rows.get(legacy_digest(card.number))
+                if row is None:
+                    row = DemoCard(token=secrets.token_hex(8), last4=card.number[-4:], balance=card.balance,
+                                   status=card.status)
+                    db.add(row)
+                row.number_hash = number_hash
+                row.pin_hash, row.id_last6_hash = secrets_of[number_hash]
 
     # Reads sit on the caller's webhook path: plain connections and statements built once
     # (building a select() costs three times what running it does on SQLite).
 
     def lookup_card(self, card_number: str) -> Card | None:
-        row = self._first(_CARD_BY_NUMBER, number_hash=_digest(card_number))
+        row = self._first(_CARD_BY_NUMBER, number_hash=self._hashes.number(card_number))
         return Card(row.token, row.status) if row else None
 
     def verify_pin(self, token: str, pin: str) -> bool:
         row = self._first(_PIN_OF, token=token)
         if row is None:
             raise LookupError("unknown card token")
-        return hmac.compare_digest(row.pin_hash, _digest(pin))
+        return self._hashes.matches(pin, row.pin_hash)
 
     def account(self, token: str) -> Account:
         row = self._first(_ACCOUNT_OF, token=token)
@@ -86,7 +96,7 @@ class DemoBank:
     def freeze_card(self, token: str, id_last6: str) -> str | None:
         with self._sessions.begin() as db:
             row = db.get(DemoCard, token, with_for_update=True)
-            if row is None or not hmac.compare_digest(row.id_last6_hash, _digest(id_last6)):
+            if row is None or not self._hashes.matches(id_last6, row.id_last6_hash):
                 return None
             if row.status == "frozen" and row.freeze_reference:
                 return row.freeze_reference
@@ -113,9 +123,14 @@ class HttpBank:
     """A real core system over HTTP+JSON with a bearer token and short timeouts.
 
     POST {base}/cards/lookup {"card_number"} -> 200 {"token","status"} | 404
-    POST {base}/cards/{token}/verify-pin {"pin"} -> 200 {"ok": bool}
+    POST {base}/cards/{token}/verify-pin {"pin"} -> 200 {"ok": bool, "locked": bool (optional)}
     GET  {base}/cards/{token} -> 200 {"balance","status"}
     POST {base}/cards/{token}/freeze {"id_last6"} -> 200 {"reference"} | 403 (ID mismatch)
+
+    Who counts wrong PINs: the hotline always does (``calls.pin_locks``: per card, across calls, channels
+    and processes), before the core is asked. A core that keeps its own counter answers
+    ``{"ok": false, "locked": true}`` once it refuses PIN checks for the card; the hotline then tells the
+    caller the card is locked and puts them through to an agent, without counting a failure of its own.
     """
 
     def __init__(self, base_url: str, token: str | None, timeout_s: float = 3.0) -> None:
@@ -133,7 +148,11 @@ class HttpBank:
         return Card(str(token), str(status))
 
     def verify_pin(self, token: str, pin: str) -> bool:
-        (ok,) = _fields(self._call("POST", f"/cards/{token}/verify-pin", {"pin": pin}), "ok")
+        """Raises ``PinLocked`` when the core refuses PIN checks for this card (its own counter)."""
+        reply = self._call("POST", f"/cards/{token}/verify-pin", {"pin": pin})
+        (ok,) = _fields(reply, "ok")
+        if ok is not True and _optional(reply, "locked") is True:
+            raise PinLocked("the core system locked PIN checks for this card")
         return ok is True  # a stray "false" string must not let a caller in
 
     def account(self, token: str) -> Account:
@@ -161,6 +180,11 @@ class HttpBank:
         if reply.status_code not in ok:
             raise BankUnavailable(f"{method} {path}: HTTP {reply.status_code}")
         return reply
+
+
+def _optional(reply: requests.Response, name: str) -> object:
+    body = reply.json()  # already parsed once by _fields: it is a JSON object
+    return body.get(name) if isinstance(body, dict) else None
 
 
 def _fields(reply: requests.Response, *names: str) -> list[object]:

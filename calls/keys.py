@@ -51,3 +51,8 @@ def answered_by_key(call_id: str) -> str:
 def held_key(call_id: str) -> str:
     """Set once Twilio holds the caller in their own queue (its first waitUrl request): agents may dial it."""
     return f"hotline:held:{call_id}"
+
+
+def pin_key(card_key: str) -> str:
+    """A card's PIN-failure counter or lock (see ``calls.pin_locks``), named by the card's keyed hash."""
+    return f"hotline:pin:{card_key}"

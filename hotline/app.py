@@ -25,6 +25,7 @@ from admin.menus.drafts import MenuDrafts
 from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import Simulator
 from admin.menus.web import create_menus_web, dry_run_services
+from admin.pin_locks.web import create_pin_locks_web
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
@@ -40,6 +41,8 @@ from bank.core_banking import DemoBank, HttpBank
 from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
+from calls.pin_locks import PinLocks
+from calls.pin_records import PinPolicy, PinRecords
 from calls.sessions import SessionStore
 from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
@@ -60,6 +63,7 @@ from routing.router import Router
 from store.db import connect
 from store.redis_clients import RedisClients
 from store.redis_server import ensure_local_redis
+from store.secret_files import installation_secret
 from webhooks import TwilioConfig, create_blueprint
 from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
@@ -102,6 +106,8 @@ class Hotline:
     recording_fetcher: RecordingFetcher
     twilio_queues: TwilioQueues | None
     """Deletes the per-caller Twilio queues; None without a Twilio account."""
+    pin_locks: PinLocks
+    """Wrong PINs per card across calls, channels and processes (both channels' ``bank.verify_pin``)."""
 
 
 def login_throttle(settings: Settings, client: redis.Redis) -> LoginThrottle:
@@ -115,13 +121,16 @@ def build_hotline(settings: Settings) -> Hotline:
     redis_clients = RedisClients(redis_url, settings.rq_redis_url, settings.redis_timeout_s)
     client = redis_clients.shared()
     sql = connect(settings.sql_url, settings.db_timeout_s)
+    card_secret = card_secret_of(settings)
     bank: CoreBanking
     if settings.bank_url:
         bank = HttpBank(settings.bank_url, settings.bank_token, settings.bank_timeout_s)
     else:
-        bank = DemoBank(sql)
+        bank = DemoBank(sql, card_secret)
     hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
     events = EventLog(client, settings.data_dir / "spool", events_stream(settings.hotline_name))
+    pin_policy = PinPolicy(settings.pin_max_failures, settings.pin_failure_window_s, settings.pin_lock_s)
+    pin_locks = PinLocks(client, PinRecords(sql, pin_policy), events, card_secret, pin_policy)
     jobs = Queue(QUEUE, connection=redis_clients.jobs(settings.redis_timeout_s))
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
@@ -132,7 +141,7 @@ def build_hotline(settings: Settings) -> Hotline:
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
     )
     services = ServiceTable(bank, desk, hours, visits,
-                            staffing=router if settings.unstaffed_queues == "announce" else None)
+                            staffing=router if settings.unstaffed_queues == "announce" else None, pins=pin_locks)
     return Hotline(
         settings=settings, redis=client, redis_url=redis_url, redis_clients=redis_clients, sql=sql,
         menus=MenuRepository(sql, client),
@@ -145,7 +154,13 @@ def build_hotline(settings: Settings) -> Hotline:
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
         if settings.twilio_account_sid and settings.twilio_auth_token else None,
+        pin_locks=pin_locks,
     )
+
+
+def card_secret_of(settings: Settings) -> str:
+    """``HOTLINE_CARD_SECRET``, else the one generated into the data folder at first start."""
+    return settings.card_secret or installation_secret(settings.data_dir, "card_secret")
 
 
 def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmaker[Session],
@@ -263,7 +278,7 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
     events = event_tail(h.redis_clients, h.events.stream)
     return [
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
-                         Simulator(h.redis, dry_run_services(h.sql, hours, h.visits))),
+                         Simulator(h.redis, dry_run_services(h.sql, hours, h.visits, card_secret_of(s)))),
         create_live_web(LiveBoard(h.router, h.agents, h.sessions, h.sql, s.timezone, s.service_level_s), events,
                         s.service_level_s),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
@@ -273,4 +288,5 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),
         create_users_web(h.accounts, h.audit),
+        create_pin_locks_web(h.pin_locks, h.audit),
     ]

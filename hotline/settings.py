@@ -191,6 +191,18 @@ class Settings(BaseSettings):
     """Threads per web worker. Each open dashboard or agent console holds one (its event stream); all but
     8 of them may, the rest always serve webhooks. Open pages at once: workers x (threads - 8)."""
 
+    # -- PIN guessing and card hashes (issue 17) ---------------------------------------------------
+    pin_max_failures: int = Field(default=5, ge=1, alias="HOTLINE_PIN_MAX_FAILURES")
+    """Wrong PINs a card may get within the window, over all calls and channels, before its PIN checks lock."""
+    pin_failure_window_s: float = Field(default=86400, gt=0, alias="HOTLINE_PIN_FAILURE_WINDOW")
+    """Failures count within this long of the card's first one; a right PIN clears the count."""
+    pin_lock_s: float = Field(default=86400, ge=0, alias="HOTLINE_PIN_LOCK")
+    """How long a lock holds (callers of the card go to an agent); 0: until an admin resets it."""
+    card_secret: str | None = Field(default=None, alias="HOTLINE_CARD_SECRET")
+    """Keys the hashes of card numbers (the PIN-failure counters, the demo bank) and peppers the demo bank's
+    PIN and ID hashes; unset: generated once into the data folder (``card_secret``). Every process of a
+    hotline needs the same one; losing it loses the demo bank's cards and the failure counts."""
+
     @property
     def hold_music(self) -> tuple[str, float]:
         """The hold music's URL and length in seconds (0: unknown)."""

@@ -175,7 +175,7 @@ class _Step:
 
     def call_info(self) -> CallInfo:
         s = self.session
-        return CallInfo(s.call_id, s.caller, s.channel, s.language)
+        return CallInfo(s.call_id, s.caller, s.channel, s.language, dict(s.vars))
 
 
 # -- entering nodes: return the next node, or None to wait for the caller -------------------

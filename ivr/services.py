@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from ivr.masking import redact
+from ivr.masking import mask_digits, redact
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ class CallInfo:
     caller: str
     channel: str
     language: str
+    vars: Mapping[str, str] = field(default_factory=dict)
+    """The session's variables when the service is called (what earlier services answered)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,31 @@ class CoreBanking(Protocol):
         ...
     def freeze_card(self, token: str, id_last6: str) -> str | None:
         """Freeze the card; return the reference number, or None when the ID digits do not match."""
+        ...
+
+
+class PinLocked(Exception):
+    """The core system refuses PIN checks for this card (it keeps a failure counter of its own)."""
+
+
+@dataclass(frozen=True)
+class PinCard:
+    """A card as the PIN-failure counter knows it: a keyed hash and a mask, never the number."""
+
+    key: str
+    masked: str
+
+
+class PinGuard(Protocol):
+    """Counts wrong PINs per card across calls, channels and processes, and stops the checks at a limit
+    (``calls.pin_locks``). Both channels reach it through ``bank.verify_pin``."""
+
+    def card_key(self, card_number: str) -> str:
+        """The keyed hash that names a card for the counter."""
+        ...
+
+    def check(self, card: PinCard, call: CallInfo, verify: Callable[[], bool]) -> str:
+        """``ok``, ``wrong_pin`` or ``locked``; ``verify`` (the core's check) runs only while the card is not locked."""
         ...
 
 
@@ -130,10 +157,11 @@ class ServiceTable:
 
     def __init__(
         self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours,
-        visits: ReturnVisitDesk | None = None, staffing: Staffing | None = None,
+        visits: ReturnVisitDesk | None = None, staffing: Staffing | None = None, pins: PinGuard | None = None,
     ) -> None:
         self._bank, self._complaints, self._hours, self._visits = bank, complaints, hours, visits
         self._staffing = staffing
+        self._pins = pins
         self._table: dict[str, ServiceFn] = {
             "bank.lookup_card": self._lookup_card,
             "bank.verify_pin": self._verify_pin,
@@ -156,15 +184,33 @@ class ServiceTable:
             return ServiceResult("error")
 
     def _lookup_card(self, args: list[str], call: CallInfo) -> ServiceResult:
-        card = self._bank.lookup_card(args[0])
+        number = args[0]
+        card = self._bank.lookup_card(number)
         if card is None:
             return ServiceResult("not_found")
-        return ServiceResult("found", {"card_token": card.token, "status": card.status})
+        found = {"card_token": card.token, "status": card.status}
+        if self._pins is not None:  # the PIN check that follows counts its failures against this card
+            found |= {"card_key": self._pins.card_key(number), "card_masked": mask_digits(number)}
+        return ServiceResult("found", found)
 
     def _verify_pin(self, args: list[str], call: CallInfo) -> ServiceResult:
         token, pin = args
-        if not self._bank.verify_pin(token, pin):
-            return ServiceResult("wrong_pin")
+
+        def verify() -> bool:
+            return self._bank.verify_pin(token, pin)
+
+        if self._pins is not None:
+            # A session from before the counter (no card_key yet) is counted by the core's token instead.
+            card = PinCard(call.vars.get("card_key") or self._pins.card_key(f"token:{token}"),
+                           call.vars.get("card_masked", ""))
+            result = self._pins.check(card, call, verify)
+        else:
+            try:
+                result = "ok" if verify() else "wrong_pin"
+            except PinLocked:
+                result = "locked"
+        if result != "ok":
+            return ServiceResult(result)
         account = self._bank.account(token)
         return ServiceResult("ok", {"balance": f"{account.balance:.2f}", "status": account.status})
 

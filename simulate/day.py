@@ -305,10 +305,13 @@ def _safely(run: DayRun, call: CallPlan) -> None:
 def _seed_cards(hotline: Hotline, plan: DayPlan) -> None:
     from bank.core_banking import DemoBank, DemoCardSeed
     from store.db import connect
+    from store.secret_files import installation_secret
 
     sql = connect(hotline.sql_url)
-    DemoBank(sql).seed(tuple(DemoCardSeed(card, pin, ID_LAST6, Decimal(f"{1000 + i}.{i % 100:02d}"))
-                             for i, (card, pin) in enumerate(plan.cards)))
+    # The hotline's own card secret (generated into its data folder): its processes must find these cards.
+    bank = DemoBank(sql, installation_secret(hotline.data_dir, "card_secret"))
+    bank.seed(tuple(DemoCardSeed(card, pin, ID_LAST6, Decimal(f"{1000 + i}.{i % 100:02d}"))
+                    for i, (card, pin) in enumerate(plan.cards)))
     sql.kw["bind"].dispose()
 
 

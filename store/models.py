@@ -304,3 +304,22 @@ class AgentProfile(Base):
     languages: Mapped[list[str]] = mapped_column(JSON)
     deactivated_by: Mapped[str] = mapped_column(String(64))
     deactivated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PinFailures(Base):
+    """Wrong PINs per card across calls, channels and processes: the record behind the Redis counter
+    (``calls.pin_locks``). Keyed by a keyed hash of the card number, never the number."""
+
+    __tablename__ = "pin_failures"
+
+    card_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    card_masked: Mapped[str] = mapped_column(String(32))
+    """``6228********5671``: what the supervisors' page shows."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    """The first failure of the current window."""
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_channel: Mapped[str] = mapped_column(String(16), default="")
+    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """None while locked: until an admin resets it (``HOTLINE_PIN_LOCK=0``)."""

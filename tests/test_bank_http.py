@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+import redis
 
 from bank.core_banking import HttpBank
 from hotline.app import create_app, prepare
 from hotline.settings import Settings
-from ivr.services import Account, BankUnavailable
+from ivr.services import Account, BankUnavailable, PinLocked
+from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, free_port
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
@@ -46,6 +48,8 @@ class CoreBank:
         self.failure: int | None = None
         self.nonsense: bytes | None = None
         self.slow = False
+        self.locked: set[str] = set()
+        """Tokens whose PIN checks the core itself refuses (its own failure counter)."""
         self.release = threading.Event()
         self.http = LocalHttpServer(self._answer).start()
 
@@ -77,6 +81,8 @@ class CoreBank:
         if action == ("GET", None):
             return Reply.json(200, {"balance": card.balance, "status": card.status})
         if action == ("POST", "/verify-pin"):
+            if card.token in self.locked:
+                return Reply.json(200, {"ok": False, "locked": True})
             return Reply.json(200, {"ok": body.get("pin") == card.pin})
         if action == ("POST", "/freeze"):
             if body.get("id_last6") != card.id_last6:
@@ -118,6 +124,13 @@ def test_lookup_of_an_unknown_card_is_none(bank: HttpBank) -> None:
 def test_verify_pin(bank: HttpBank) -> None:
     assert bank.verify_pin(TOKEN, PIN) is True
     assert bank.verify_pin(TOKEN, "000000") is False
+
+
+def test_a_core_that_locked_the_card_says_so_even_for_the_right_pin(bank: HttpBank, core: CoreBank) -> None:
+    core.locked.add(TOKEN)
+    for pin in (PIN, "000000"):
+        with pytest.raises(PinLocked):
+            bank.verify_pin(TOKEN, pin)
 
 
 def test_balance_and_status(bank: HttpBank, core: CoreBank) -> None:
@@ -258,3 +271,31 @@ def test_caller_reaches_an_agent_when_the_core_bank_stops_answering_mid_call(
     assert caller.queue() == "inquiry:zh-CN"
     assert not any("您的余额为" in text for text in caller.transcript)
     assert not SORRY_TEXTS & set(caller.transcript)
+
+
+def test_a_card_the_core_locked_is_honoured_the_caller_hears_it_and_reaches_an_agent(
+    settings: Settings, core: CoreBank, redis_url: str,
+) -> None:
+    """The core owns a counter of its own: its "locked" wins, and the hotline does not count it as a guess."""
+    core.locked.add(TOKEN)
+    caller = dial_in(with_bank(settings, core.url))
+
+    caller.dial()
+    caller.press("1")
+    caller.press(CARD + "#")
+    caller.press(PIN)
+
+    assert caller.said()[0] == "为保护您的资金安全，该卡的密码验证已被暂停。正在为您转接人工服务。"
+    assert caller.queue() == "inquiry:zh-CN"
+    assert not any("您的余额为" in text for text in caller.transcript)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    (event,) = [f for _, f in client.xrange(EVENTS_STREAM) if f["type"] == "pin_locked"]
+    assert (event["by"], event["card"]) == ("bank", "4111********1111")
+
+    core.locked.clear()  # the core unlocked it: nothing of the hotline's own holds the caller back
+    again = dial_in(with_bank(settings, core.url))
+    again.dial()
+    again.press("1")
+    again.press(CARD + "#")
+    again.press(PIN)
+    assert "您的余额为4321.09元，卡片状态：正常。" in again.said()

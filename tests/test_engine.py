@@ -26,7 +26,7 @@ ALWAYS_OPEN = BusinessHours(opens=dt.time(0, 0), closes=dt.time(23, 59, 59))
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
     sql = connect(f"sqlite:///{tmp_path / 'bank.db'}")
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, "test-card-secret")
     bank.seed()
     return Engine(ServiceTable(bank, WorkOrderDesk(sql), ALWAYS_OPEN), clock=lambda: 1_800_000_000.0)
 
@@ -128,7 +128,7 @@ def test_no_input_reprompts_then_agent_in_business_hours(engine: Engine) -> None
 def test_after_hours_no_input_ends_politely(tmp_path: Path) -> None:
     sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
     closed = BusinessHours(opens=dt.time(0, 0), closes=dt.time(0, 0))
-    engine = Engine(ServiceTable(DemoBank(sql), WorkOrderDesk(sql), closed))
+    engine = Engine(ServiceTable(DemoBank(sql, "test-card-secret"), WorkOrderDesk(sql), closed))
     session, actions = run(engine, start(engine)[0], ev.Timeout(), ev.Timeout(), ev.Timeout())
     assert texts(actions)[-1] == "感谢您的来电，再见。"
     assert isinstance(actions[-1], act.Hangup) and session.ended
@@ -163,7 +163,7 @@ class _CoreDownAtFreeze(DemoBank):
 
 def test_failed_freeze_goes_to_the_loss_queue_at_top_priority(tmp_path: Path) -> None:
     sql = connect(f"sqlite:///{tmp_path / 'b.db'}")
-    bank = _CoreDownAtFreeze(sql)
+    bank = _CoreDownAtFreeze(sql, "test-card-secret")
     bank.seed()
     engine = Engine(ServiceTable(bank, WorkOrderDesk(sql), ALWAYS_OPEN))
     session, actions = run(engine, start(engine)[0], ev.Digits("2"), ev.Digits(CARD + "#"), ev.Digits("12345*"))
@@ -192,7 +192,7 @@ class _Floor:
 
 def _engine(tmp_path: Path, hours: BusinessHours, floor: _Floor | None) -> Engine:
     sql = connect(f"sqlite:///{tmp_path / 'bank.db'}")
-    return Engine(ServiceTable(DemoBank(sql), WorkOrderDesk(sql), hours, staffing=floor))
+    return Engine(ServiceTable(DemoBank(sql, "test-card-secret"), WorkOrderDesk(sql), hours, staffing=floor))
 
 
 NEVER_OPEN = BusinessHours(opens=dt.time(0, 0), closes=dt.time(0, 0))

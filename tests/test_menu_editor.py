@@ -83,7 +83,7 @@ def test_a_valid_draft_gives_the_graph_of_nodes_and_keys(admin: SessionClient) -
 
     assert checked["valid"] is True and checked["problems"] == []
     nodes = {n["id"]: n for n in checked["graph"]["nodes"]}
-    assert len(nodes) == 30
+    assert len(nodes) == 31
     assert nodes["main"]["label"].startswith("main\nmenu\n新菜单：")
     edges = {(e["source"], e["label"]): e["target"] for e in checked["graph"]["edges"]}
     assert edges[("main", "key 1")] == "inquiry_card"

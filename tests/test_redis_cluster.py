@@ -24,6 +24,7 @@ from admin.live.sse import event_tail
 from calls.sessions import SessionStore
 from hotline.app import Hotline, build_hotline, create_app, prepare
 from hotline.settings import Settings
+from ivr.services import CallInfo, PinCard
 from ivr.session import Session
 from recordings.prompts import write_placeholder_prompts
 from routing.agents import Agent, AgentRegistry
@@ -412,3 +413,15 @@ def test_cluster_urls_name_their_nodes_and_credentials() -> None:
         parse_redis_url("redis+cluster://10.0.0.1:7000/2")
     with pytest.raises(RedisUrlError, match="host:port"):
         parse_redis_url("redis+cluster://:pw@")
+
+
+def test_pin_failures_are_counted_and_locked_on_a_cluster(cluster_hotline: Hotline) -> None:
+    """The PIN counter's scripts touch one key each: they run on any node the card's key hashes to."""
+    pins = cluster_hotline.pin_locks
+    call = CallInfo("CA-cluster", "+8613800000000", "twilio", "zh-CN")
+    cards = [PinCard(pins.card_key(number), "6228********0000") for number in ("6228480012345671", "6222021234567894")]
+    for card in cards:  # two cards, most likely on two nodes
+        answers = [pins.check(card, call, lambda: False) for _ in range(6)]
+        assert answers == ["wrong_pin"] * 4 + ["locked"] * 2
+        assert pins.check(card, call, lambda: True) == "locked"
+    assert len(pins.listing()) == 2

@@ -69,6 +69,9 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/complaints/<number>/<action>"): STAFF,
     ("POST", "/api/recordings/<ref>/link"): STAFF,
     ("GET", "/recordings/play/<token>"): STAFF,
+    # cards whose PIN checks are locked: supervisors see them, admins reset them
+    ("GET", "/admin/pin-locks"): STAFF,
+    ("POST", "/admin/pin-locks/<card_key>/reset"): (A,),
     # menus: admins only
     ("GET", "/admin/menus"): (A,),
     ("GET", "/admin/menus/<name>"): (A,),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from bank.core_banking import DEMO_CARDS, DemoBank
 from calls.menus import DEFAULT_MENU_FILE, MenuRepository
 from complaints.work_orders import WorkOrderDesk
-from hotline.app import Hotline
+from hotline.app import Hotline, card_secret_of
 from ivr.loader import MenuError
 from ivr.services import Account, CallInfo
 from store.db import connect
@@ -30,6 +30,7 @@ DEFAULT_MENU = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
 OLD_WELCOME, NEW_WELCOME = "您好，欢迎致电客户服务热线。", "您好，欢迎致电新版客户服务热线。"
 CARD, PIN, ID_LAST6 = DEMO_CARDS[0].number, DEMO_CARDS[0].pin, DEMO_CARDS[0].id_last6
 UNKNOWN_CARD = "4111111111111111"
+CARD_SECRET = "test-card-secret-of-this-installation"
 
 
 @pytest.fixture
@@ -209,7 +210,7 @@ def test_an_invalid_menu_is_refused_and_the_live_one_stays(
 # -- the demo bank -----------------------------------------------------------------------------
 
 def test_seeding_twice_changes_nothing(sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
     with sql() as db:
         before = {c.token: (c.number_hash, c.balance, c.status) for c in db.scalars(select(DemoCard))}
@@ -223,7 +224,7 @@ def test_seeding_twice_changes_nothing(sql: sessionmaker) -> None:
 
 @pytest.mark.parametrize("seed", DEMO_CARDS, ids=lambda c: c.number[-4:])
 def test_demo_cards_answer_lookup_pin_balance_and_status(seed: Any, sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
 
     card = bank.lookup_card(seed.number)
@@ -236,7 +237,7 @@ def test_demo_cards_answer_lookup_pin_balance_and_status(seed: Any, sql: session
 
 
 def test_unknown_card_is_not_found(sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
 
     assert bank.lookup_card(UNKNOWN_CARD) is None
@@ -244,7 +245,7 @@ def test_unknown_card_is_not_found(sql: sessionmaker) -> None:
 
 
 def test_freeze_needs_the_id_digits_and_gives_one_reference(sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
     card = bank.lookup_card(CARD)
     assert card is not None
@@ -266,7 +267,7 @@ def test_freeze_needs_the_id_digits_and_gives_one_reference(sql: sessionmaker) -
 
 
 def test_simultaneous_loss_reports_of_one_card_give_one_reference(sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
     card = bank.lookup_card(CARD)
     assert card is not None
@@ -281,7 +282,7 @@ def test_simultaneous_loss_reports_of_one_card_give_one_reference(sql: sessionma
 
 
 def test_freeze_of_an_unknown_token_is_none(sql: sessionmaker) -> None:
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, CARD_SECRET)
     bank.seed()
 
     assert bank.freeze_card("no-such-token", ID_LAST6) is None
@@ -320,7 +321,7 @@ def test_no_card_number_pin_or_id_digits_anywhere_in_the_database(hotline: Hotli
     caller.record("RE0000000000000000000000000000dump", 12)
     assert any("工单号" in text for text in caller.said())
     assert caller.hang_up() == 204
-    bank = DemoBank(hotline.sql)
+    bank = DemoBank(hotline.sql, card_secret_of(hotline.settings))
     bank.seed()
     for seed in DEMO_CARDS:
         token = bank.lookup_card(seed.number)

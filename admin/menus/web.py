@@ -38,7 +38,7 @@ def create_menus_web(editor: MenuEditor, simulator: Simulator) -> Blueprint:
 
 
 def dry_run_services(sql: sessionmaker[Session], hours: BusinessHours, visits: ReturnVisitDesk | None,
-                     ) -> Callable[[], DryRunServices]:
+                     card_secret: str) -> Callable[[], DryRunServices]:
     """A fresh dry-run table per simulated step; the bank reads only the demo cards, never a real core."""
-    bank = DemoBank(sql)
+    bank = DemoBank(sql, card_secret)
     return lambda: DryRunServices(bank, hours, visits)
