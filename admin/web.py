@@ -3,10 +3,7 @@ OpenAPI document of what was registered (the blueprints themselves are registere
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +13,7 @@ from admin.access import Access
 from admin.errors import answer_outages
 from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
+from store.secret_files import installation_secret
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
@@ -68,13 +66,4 @@ def finish_web(app: Flask) -> None:
 
 def _stored_secret(data_dir: Path) -> str:
     """One secret per installation, shared by every web process and kept across restarts."""
-    path = data_dir / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".secret_key.{os.getpid()}")
-        draft.write_text(secrets.token_urlsafe(48), encoding="ascii")
-        draft.chmod(0o600)
-        with contextlib.suppress(FileExistsError):  # two processes starting at once: the first one's stays
-            os.link(draft, path)
-        draft.unlink()
-    return path.read_text(encoding="ascii").strip()
+    return installation_secret(data_dir, "secret_key")

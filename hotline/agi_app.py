@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import secrets
 import signal
 import sys
 
@@ -24,6 +21,7 @@ from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
 from store.db import UNAVAILABLE
+from store.secret_files import made_installation_secret
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +139,7 @@ def agi_secret(settings: Settings) -> tuple[str, bool]:
     start and kept), and whether it was generated just now (then the operator is told once)."""
     if settings.agi_secret:
         return settings.agi_secret, False
-    path = settings.data_dir / AGI_SECRET_FILE
-    created = False
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{AGI_SECRET_FILE}.{os.getpid()}")
-        # URL- and dialplan-safe characters only: it goes into extensions.conf as it is.
-        draft.write_text(secrets.token_urlsafe(32) + "\n", encoding="ascii")
-        draft.chmod(0o600)
-        with contextlib.suppress(FileExistsError):  # several processes starting at once: the first one's stays
-            os.link(draft, path)
-            created = True
-        draft.unlink()
-    return path.read_text(encoding="ascii").strip(), created
+    return made_installation_secret(settings.data_dir, AGI_SECRET_FILE, nbytes=32)
 
 
 def create_agi_server(hotline: Hotline) -> FastAgiServer:
