@@ -229,9 +229,9 @@ class Admission:
         refusal: tuple[str, str, int] | None = None
         with self._lock:
             if len(self._waiting) >= self.max_unauthenticated:
-                first = next(iter(self._waiting))
-                if now - self._waiting[first][2] >= self.evict_after_s:
-                    pushed_out.append((*self._drop(first), "HOTLINE_AGI_MAX_UNAUTHENTICATED"))
+                idle = self._oldest_idle(now)
+                if idle is not None:
+                    pushed_out.append((*self._drop(idle), "HOTLINE_AGI_MAX_UNAUTHENTICATED"))
             if len(self._counted) >= self.max_connections:
                 victim = next(iter(self._waiting), None)
                 if victim is None:
@@ -262,6 +262,23 @@ class Admission:
             self._log.warning(kind, "FastAGI connection from %s refused: " + why, peer, count)
             return False
         return True
+
+    def _oldest_idle(self, now: float) -> int | None:
+        """Under the lock: the oldest connection that has waited ``evict_after_s`` and has nothing unread. One
+        whose environment sits in its buffer is a real call the greeter has not reached yet (a busy process):
+        it keeps its place."""
+        for key, (sock, _, accepted) in self._waiting.items():
+            if now - accepted < self.evict_after_s:
+                return None  # oldest first: the rest are younger
+            try:
+                pending = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return key
+            except OSError:
+                return key  # broken: its place is free to take
+            if not pending:
+                return key  # closed by the peer
+        return None
 
     def authenticated(self, sock: socket.socket) -> None:
         with self._lock:

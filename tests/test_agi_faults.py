@@ -14,7 +14,7 @@ import redis
 from hotline.app import Hotline
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer
-from tests.conftest import AGI_SECRET
+from tests.conftest import AGI_SECRET, serve_agi
 from tests.test_agi_calls import CARD, PIN
 
 SCRIPTS = {
@@ -85,7 +85,15 @@ def test_unknown_script_is_hung_up(agi_server: tuple[str, int]) -> None:
     assert call.commands == ["HANGUP"]
 
 
-def test_two_hundred_calls_at_once_without_cross_talk(agi_server: tuple[str, int], redis_url: str) -> None:
+def test_two_hundred_calls_at_once_without_cross_talk(hotline: Hotline, prompts: Path, redis_url: str) -> None:
+    # Its 200 callers are threads of this process: one may wait for the GIL between connecting and sending its
+    # environment far longer than Asterisk ever does, so the cap on connections still silent (which pushes out
+    # those idle past a quarter of the 1 s test timeout) is raised above the burst; test_agi_security tests it.
+    with serve_agi(hotline, agi_max_unauthenticated=400) as agi_server:
+        _two_hundred_calls(agi_server, redis_url)
+
+
+def _two_hundred_calls(agi_server: tuple[str, int], redis_url: str) -> None:
     peers = [AsteriskPeer(SCRIPTS["inquiry"] if i % 2 else ["2", CARD + "#", "000000", "0"], caller=f"1390000{i:04d}")
              for i in range(200)]
     results: dict[str, object] = {}
