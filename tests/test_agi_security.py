@@ -248,3 +248,31 @@ def test_a_peer_idle_between_commands_is_given_up_with_a_clear_log_line(
     assert time.monotonic() - started < 5 and call.closed_by_server
     assert f"call {peer.uniqueid}: peer idle: no reply to " in caplog.text
     assert "within 1 s; ended as a hang-up" in caplog.text
+
+
+def test_a_call_whose_environment_waits_unread_keeps_its_place_among_silent_connections() -> None:
+    # A busy process may not read a real call's environment for a while: the cap on silent connections must
+    # push out the one that sent nothing, not the call whose environment already sits in its buffer.
+    from agi_scripts.gate import Admission
+
+    admission = Admission(max_connections=100, max_per_peer=100, max_unauthenticated=2, evict_after_s=0.0)
+    pairs = [socket.socketpair() for _ in range(4)]
+    try:
+        real, silent, newcomer, another = pairs
+        real[1].sendall(b"agi_network: yes\nagi_arg_1: x\n\n")
+        assert admission.admit(real[0], "127.0.0.1") and admission.admit(silent[0], "127.0.0.1")
+        assert admission.admit(newcomer[0], "127.0.0.1")
+        silent[1].settimeout(2)
+        assert silent[1].recv(10) == b""  # the silent one was pushed out (its socket shut down)...
+        assert admission.waiting == 2  # ...and the real call still holds its place beside the newcomer
+        real[1].setblocking(False)
+        with pytest.raises(BlockingIOError):  # not shut down: nothing to read, no end of stream
+            real[1].recv(10)
+        # With only calls holding environments, none is pushed out: the newcomer just waits with them.
+        another[1].sendall(b"agi_network: yes\n\n")
+        newcomer[1].sendall(b"agi_network: yes\n\n")
+        assert admission.admit(another[0], "127.0.0.1") and admission.waiting == 3
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
