@@ -203,6 +203,14 @@ class Settings(BaseSettings):
     PIN and ID hashes; unset: generated once into the data folder (``card_secret``). Every process of a
     hotline needs the same one; losing it loses the demo bank's cards and the failure counts."""
 
+    # -- health and logs (issue 21) ------------------------------------------------------------------
+    ready_records_lag_s: float = Field(default=60, gt=0, alias="HOTLINE_READY_RECORDS_LAG")
+    """``/readyz`` and ``hotline status`` say not ready while the oldest call event not yet written into the
+    call records is older than this (record writers stopped, or the database away)."""
+    log_format: Literal["text", "json"] = Field(default="text", alias="HOTLINE_LOG_FORMAT")
+    """``json``: one JSON object per line (with ``call_id``, ``channel`` and ``step`` on lines about a call), for
+    a log system; ``text``: lines for people. Every process ``hotline up`` starts, gunicorn's own logs too."""
+
     @property
     def hold_music(self) -> tuple[str, float]:
         """The hold music's URL and length in seconds (0: unknown)."""
