@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
-from hotline import cli_reports, cli_router, cli_users, cli_workers
+from hotline import cli_reports, cli_router, cli_users, cli_workers, logs
 from hotline.files import secure_data_dir
 from hotline.settings import Settings
 from hotline.supervisor import Child, Supervisor
@@ -21,16 +22,17 @@ from hotline.supervisor import Child, Supervisor
 if TYPE_CHECKING:
     from hotline.app import Hotline
 from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu, read_menu_bytes
-from ivr.masking import RedactingFilter
 from ivr.model import Menu
 from ivr.validate import edges_of
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    """Text or JSON lines (``HOTLINE_LOG_FORMAT``), redacted, in this process and those it starts."""
+    try:
+        log_format = Settings().log_format
+    except ValidationError:  # the command itself reports bad settings; its log lines still go out
+        log_format = "text"
+    logs.configure_logging(level, log_format)
 
 
 @click.group()
