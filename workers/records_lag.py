@@ -24,7 +24,10 @@ class RecordsLag:
 
 def records_lag(client: redis.Redis, stream: str, group: str = RECORDS_GROUP) -> RecordsLag:
     """The record writers' lag on ``stream``: pending (delivered, unacknowledged) and undelivered entries."""
-    now_s, now_us = client.time()
+    reply: Any = client.time()
+    if isinstance(reply, dict):  # a Redis Cluster client answers per node: any node's clock will do
+        reply = next(iter(reply.values()))
+    now_s, now_us = reply
     now_ms = now_s * 1000 + now_us // 1000
     try:
         info = next((g for g in _list(client.xinfo_groups(stream)) if _text(g["name"]) == group), None)
