@@ -14,6 +14,7 @@ from agi_scripts.commands import PLAY_TIMEOUT_S, AgiChannel, Prompts, Render
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
 from agi_scripts.hold import AgiHold, HoldDeps
 from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started
+from calls.log_context import at_step
 from calls.sessions import SessionStore
 from ivr import events as ev
 from ivr.engine import INTENT_OF_SKILL, Engine, MenuSource
@@ -77,6 +78,7 @@ def run_ivr_call(
     try:
         for _ in range(MAX_STEPS):
             channel.session = session
+            at_step(session.node)
             counted = _count_in_menus(deps, session, counted)
             event = channel.perform(actions)
             if event is None:

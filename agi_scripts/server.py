@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
 from agi_scripts.gate import Admission, Greeter, ThrottledLog
+from calls.log_context import about_call
 from ivr.masking import redact
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,11 @@ def _serve_call(server: FastAgiServer, sock: socket.socket, env: dict[str, str],
 
 def _run(server: FastAgiServer, agi: HotlineAGI, wfile: object) -> None:
     call_id = agi.env.get("agi_uniqueid", "?")
+    with about_call(call_id, "asterisk", _script(agi.env)[0]):
+        _run_call(server, agi, wfile, call_id)
+
+
+def _run_call(server: FastAgiServer, agi: HotlineAGI, wfile: object, call_id: str) -> None:
     try:
         script, query = _script(agi.env)
         handler = server.routes.find(script)

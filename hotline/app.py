@@ -51,6 +51,7 @@ from complaints.recording_links import record_recording, recording_known, work_o
 from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
+from hotline.health import Readiness, readyz
 from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
@@ -265,10 +266,20 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         *_pages(hotline),
     ):
         app.register_blueprint(blueprint)
+    # Liveness: the process answers (no Redis, no SQL). Readiness: it can take calls (hotline.health).
     app.get("/healthz")(public(lambda: {"status": "ok"}))
+    app.get("/readyz")(public(readyz(readiness_of(hotline))))
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
+
+
+def readiness_of(hotline: Hotline) -> Readiness:
+    """The readiness checks of this hotline, over a Redis client without the shared one's retries."""
+    s = hotline.settings
+    probe = hotline.redis_clients.blocking(s.redis_timeout_s)
+    return Readiness(probe, hotline.sql, MenuRepository(hotline.sql, probe), s.menu_name, hotline.events.stream,
+                     s.db_timeout_s, s.ready_records_lag_s)
 
 
 def _pages(hotline: Hotline) -> list[Blueprint]:

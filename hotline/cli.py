@@ -12,31 +12,45 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
-from hotline import cli_reports, cli_router, cli_users, cli_workers
+from hotline import cli_reports, cli_router, cli_status, cli_users, cli_workers, logs
 from hotline.files import secure_data_dir
-from hotline.settings import Settings
+from hotline.heartbeat import start_heartbeat
+from hotline.settings import PROCESS_NAME_VARIABLE, Settings
 from hotline.supervisor import Child, Supervisor
 
 if TYPE_CHECKING:
     from hotline.app import Hotline
 from ivr.loader import MenuError, load_menu_file, node_lines, parse_menu, read_menu_bytes
-from ivr.masking import RedactingFilter
 from ivr.model import Menu
 from ivr.validate import edges_of
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    """Text or JSON lines (``HOTLINE_LOG_FORMAT``), redacted, in this process and those it starts."""
+    try:
+        log_format = Settings().log_format
+    except ValidationError:  # the command itself reports bad settings; its log lines still go out
+        log_format = "text"
+    logs.configure_logging(level, log_format)
 
 
 @click.group()
 def main() -> None:
     """hotline: IVR and call routing for Asterisk and Twilio."""
     configure_logging()
+    _beat_for_hotline_up()
+
+
+def _beat_for_hotline_up() -> None:
+    """A process ``hotline up`` started beats under the name it was given: ``hotline status`` reads it."""
+    try:
+        settings = Settings()
+    except ValidationError:
+        return
+    if settings.process_name:
+        start_heartbeat(settings.data_dir, settings.process_name)
 
 
 @main.command()
@@ -67,6 +81,7 @@ def up() -> None:
     # gunicorn forks its web workers from this one (and restarts those itself).
     supervisor = Supervisor(_children(settings))
     supervisor.start()
+    start_heartbeat(settings.data_dir, WEB_PROCESS)
     master = os.getpid()
     try:
         _serve_web(settings)
@@ -75,11 +90,21 @@ def up() -> None:
             supervisor.stop()
 
 
+WEB_PROCESS = "web"
+"""The heartbeat name of ``hotline up`` itself: gunicorn's master, which restarts its web workers."""
+
+
 def _children(settings: Settings) -> list[Child]:
     command = [sys.executable, "-m", "hotline.cli"]
-    workers = [Child(f"worker-{n}", [*command, "worker"]) for n in range(1, settings.worker_processes + 1)]
-    agis = [Child(f"agi-{n}", [*command, "agi"]) for n in range(1, settings.agi_processes + 1)]
-    return [*agis, Child("router", [*command, "router"]), *workers]
+    workers = [f"worker-{n}" for n in range(1, settings.worker_processes + 1)]
+    agis = [f"agi-{n}" for n in range(1, settings.agi_processes + 1)]
+    return [Child(name, [*command, name.split("-")[0]], env={**os.environ, PROCESS_NAME_VARIABLE: name})
+            for name in [*agis, "router", *workers]]
+
+
+def process_names(settings: Settings) -> list[str]:
+    """Every process ``hotline up`` runs with these settings, by heartbeat name."""
+    return [WEB_PROCESS, *(child.name for child in _children(settings))]
 
 
 def _claim_data_dir(data_dir: Path) -> None:
@@ -395,6 +420,7 @@ cli_router.register(main, _hotline_for_cli)
 cli_reports.register(main, _hotline_for_cli)
 cli_workers.register(main, _hotline_for_cli)
 cli_users.register(main)
+cli_status.register(main, process_names)
 
 
 if __name__ == "__main__":

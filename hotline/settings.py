@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
 from routing.config import DEFAULT_QUEUES, QueueConfig
 
+PROCESS_NAME_VARIABLE = "HOTLINE_PROCESS_NAME"
+"""The alias of ``Settings.process_name``: ``hotline up`` sets it in the environment of each process it starts."""
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
@@ -202,6 +205,16 @@ class Settings(BaseSettings):
     """Keys the hashes of card numbers (the PIN-failure counters, the demo bank) and peppers the demo bank's
     PIN and ID hashes; unset: generated once into the data folder (``card_secret``). Every process of a
     hotline needs the same one; losing it loses the demo bank's cards and the failure counts."""
+
+    # -- health and logs (issue 21) ------------------------------------------------------------------
+    ready_records_lag_s: float = Field(default=60, gt=0, alias="HOTLINE_READY_RECORDS_LAG")
+    """``/readyz`` and ``hotline status`` say not ready while the oldest call event not yet written into the
+    call records is older than this (record writers stopped, or the database away)."""
+    process_name: str = Field(default="", alias="HOTLINE_PROCESS_NAME")
+    """Set by ``hotline up`` in each process it starts (``agi-1``, ``router``, ``worker-1``): its heartbeat name."""
+    log_format: Literal["text", "json"] = Field(default="text", alias="HOTLINE_LOG_FORMAT")
+    """``json``: one JSON object per line (with ``call_id``, ``channel`` and ``step`` on lines about a call), for
+    a log system; ``text``: lines for people. Every process ``hotline up`` starts, gunicorn's own logs too."""
 
     @property
     def hold_music(self) -> tuple[str, float]:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,11 @@ class Child:
     restarts: int = 0
     due_at: float | None = None
     """When a dead child is to be started again."""
+    env: Mapping[str, str] | None = None
+    """The child's environment; None: this process's."""
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(list(self.argv), preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.proc = subprocess.Popen(list(self.argv), preexec_fn=_die_with_parent, env=self.env)  # noqa: PLW1509
         self.started_at, self.due_at = time.monotonic(), None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from hotline.logs import gunicorn_logger
 from hotline.settings import Settings
 
 
@@ -48,6 +49,7 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "post_worker_init": _freeze_heap,
+        "logger_class": gunicorn_logger(settings.log_format),
         **overrides,
     }
     _Gunicorn(lambda: app_factory(settings), options).run()

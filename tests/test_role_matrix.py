@@ -101,7 +101,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
 }
 """(method, rule) -> the roles allowed. The bearer token acts as an admin."""
 
-OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/login$|^/api/openapi\.json$|^/api/docs/")
+OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/readyz$|^/login$|^/api/openapi\.json$|^/api/docs/")
 """Not behind a login: assets, Twilio (its own signature), health, the login form, the API document."""
 PARAMS = {"name": "nobody", "number": "999999999999", "call_id": "CA-nobody", "agent_id": "nobody",
           "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token"}
@@ -230,3 +230,14 @@ def test_cookie_writes_without_the_csrf_token_are_refused_and_change_nothing(hot
     assert agent("GET", "/api/me").status_code == 200  # still logged in: the forged logout did nothing
     assert len(hotline.audit.entries()) == audited
     assert agent("POST", "/api/agent/state", {"state": "available"}).status_code == 200  # with the token: fine
+
+
+def test_health_and_readiness_answer_anyone_and_tell_no_secret(token_app: Any) -> None:
+    """Load balancers and orchestrators probe without credentials; readiness says only what failed."""
+    anonymous = token_app.test_client()
+    assert anonymous.get("/healthz").status_code == 200
+    ready = anonymous.get("/readyz")
+    assert ready.status_code in (200, 503) and set(ready.json["checks"]) == {"redis", "database", "records", "menu"}
+    settings = token_app.extensions["hotline"].settings
+    for secret in (settings.redis_url, settings.sql_url, settings.api_token, str(settings.data_dir)):
+        assert secret and secret not in ready.get_data(as_text=True)

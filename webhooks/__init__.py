@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from calls.log_context import enter_call, leave_call
 from ivr.masking import redact
 from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import FINAL_STATUSES, BadRequest, OutboundStart, TwilioCalls
@@ -52,6 +53,19 @@ def create_blueprint(
         limit = request.max_content_length
         if request.content_length is None and limit is not None and len(request.get_data(cache=True)) >= limit:
             raise RequestEntityTooLarge()
+
+    @bp.before_request
+    def about_the_call() -> None:
+        # Agent legs and hold requests name the customer's call in ?call=; the rest are the call's own webhooks.
+        call_id = request.args.get("call") or request.form.get("CallSid", "")
+        if call_id:
+            g.hotline_call = enter_call(call_id, "twilio", (request.endpoint or "").removeprefix("twilio."))
+
+    @bp.teardown_request
+    def call_handled(_exc: BaseException | None) -> None:
+        token = g.pop("hotline_call", None)
+        if token is not None:
+            leave_call(token)
 
     @bp.post("/voice")
     @twilio_signed

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
 from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started, queue_request
+from calls.log_context import at_step
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
 from ivr import actions as act
@@ -76,6 +77,7 @@ class TwilioCalls:
         """Answer one voice webhook: the first of a call, or one caller event."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
+        at_step(stored.session.node if stored else "start")
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
         if (stored is not None and form.get("QueueResult") in REQUEUE_RESULTS and requeue < MAX_REQUEUES
