@@ -50,6 +50,10 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "post_worker_init": _freeze_heap,
         "logger_class": gunicorn_logger(settings.log_format),
+        # gunicorn 25+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl) that lets any
+        # process of that user change the workers: two hotlines on one machine would share it, and `hotline up`
+        # already supervises the processes.
+        "control_socket_disable": True,
         **overrides,
     }
     _Gunicorn(lambda: app_factory(settings), options).run()

@@ -72,6 +72,8 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=20)[0].decode()
     assert "hotline up: web on" in output
+    # no gunicorn control socket: its one path per user would be shared by every hotline on the machine
+    assert "Control socket" not in output and "gunicorn.ctl" not in output
     assert (tmp_path / "var" / "hotline.db").exists()
     # nothing in the data folder is readable by another user of the machine (issue 17)
     var = tmp_path / "var"
