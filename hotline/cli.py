@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hotline import cli_reports, cli_router, cli_users, cli_workers
+from hotline import cli_db, cli_reports, cli_router, cli_users, cli_workers
 from hotline.files import secure_data_dir
 from hotline.settings import Settings
 from hotline.supervisor import Child, Supervisor
@@ -49,6 +49,7 @@ def up() -> None:
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools
 
+    cli_db.upgrade_database(settings)  # the one place that migrates: before any other process starts
     hotline = prepare(settings)
     try:
         require_tools()
@@ -395,6 +396,7 @@ cli_router.register(main, _hotline_for_cli)
 cli_reports.register(main, _hotline_for_cli)
 cli_workers.register(main, _hotline_for_cli)
 cli_users.register(main)
+cli_db.register(main)
 
 
 if __name__ == "__main__":
