@@ -155,7 +155,13 @@ class _locked:
         self.conn = self.engine.execution_options(sqlite_write_lock=True).connect()
         self.tx = self.conn.begin()
         if self.conn.dialect.name == "postgresql":
+            # store.db caps every statement at HOTLINE_DB_TIMEOUT: an index built on a big table takes longer.
+            # Waiting for another migrator is bounded; waiting for table locks keeps the connection's cap, so a
+            # migration behind a long transaction fails (run it again) rather than stalls every call behind it.
+            self.conn.execute(text("SET LOCAL statement_timeout = 0"))
+            self.conn.execute(text(f"SET LOCAL lock_timeout = '{int(WAIT_S)}s'"))
             self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            self.conn.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
         return self.conn
 
     def __exit__(self, kind: object, *_: object) -> None:
