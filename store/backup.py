@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import redis
 from sqlalchemy.engine import make_url
@@ -98,10 +98,10 @@ def _database(sources: Sources, staged: Path, files: dict[str, Path], report: Re
         report.left_out.append(f"database {path}: no such file")
         return
     copy = staged / "hotline.db"
-    # The backup API copies a consistent snapshot page by page while the hotline goes on writing (WAL).
+    # The backup API copies a consistent snapshot while the hotline goes on writing (WAL: readers block nobody).
     with _closing(sqlite3.connect(path, timeout=30)) as source, \
             _closing(sqlite3.connect(copy)) as dest:
-        source.backup(dest, pages=1024, sleep=0.005)
+        source.backup(dest)  # in one step: a read snapshot, never restarted by the hotline's writes
     files["hotline.db"] = copy
     report.included.append(f"database {path} (SQLite online backup)")
 
@@ -202,14 +202,12 @@ def _write_archive(target: Path, files: dict[str, Path], report: Report) -> None
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             for name, path in files.items():
-                digest = hashlib.sha256()
                 info = tar.gettarinfo(str(path), arcname=name)
                 info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
-                with path.open("rb") as stream:
-                    data = stream.read(info.size)  # a growing file (the AOF's tail) is cut at its size here
-                digest.update(data)
-                tar.addfile(info, io.BytesIO(data))
-                manifest["files"][name] = digest.hexdigest()  # type: ignore[index]
+                with path.open("rb") as stream:  # a growing file (the AOF's tail) is cut at the size read here
+                    hashing = _Hashing(stream)
+                    tar.addfile(info, hashing)
+                manifest["files"][name] = hashing.digest.hexdigest()  # type: ignore[index]
             body = json.dumps(manifest, indent=1).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mode, info.mtime = len(body), 0o600, int(time.time())
@@ -255,10 +253,8 @@ def restore(archive: Path, data_dir: Path, sql_url: str, force: bool = False) ->
                     raise BackupError(f"{archive}: {member.name} is not in the manifest")
                 source = tar.extractfile(member)
                 assert source is not None
-                data = source.read()
-                if hashlib.sha256(data).hexdigest() != digests[member.name]:
+                if _write_private(staged / _safe(member.name), _Hashing(source)) != digests[member.name]:
                     raise BackupError(f"{archive}: {member.name} does not match its SHA-256: the backup is damaged")
-                _write_private(staged / _safe(member.name), data)
         missing = set(digests) - {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()}
         if missing:
             raise BackupError(f"{archive}: missing {', '.join(sorted(missing))}")
@@ -306,11 +302,25 @@ def _safe(name: str) -> str:
     return name
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_private(path: Path, source: _Hashing) -> str:
+    """Copy ``source`` into a new 600 file; returns its SHA-256."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(data)
+        shutil.copyfileobj(source, out)
+    return source.digest.hexdigest()
+
+
+class _Hashing:
+    """A file read through, hashing what it reads (archives of recordings and AOFs are streamed, not held)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.digest = stream, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
 
 
 def _parent(data_dir: Path) -> Path:
