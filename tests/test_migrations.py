@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from store.db import connect, engine_for
 from store.models import Base, PinFailures, Recording, ReturnVisit, User, VisitCallToken, WorkOrder
 from store.schema import BASELINE, SchemaOutOfDate, differences, ensure_current, head, state, upgrade
+from tests.conftest import free_port
 from tests.fakes.private_postgres import PrivatePostgres
 
 REPO = Path(__file__).resolve().parents[1]
@@ -246,3 +248,26 @@ def test_processes_starting_at_once_on_an_empty_database_migrate_it_once(db_url:
     with engine.connect() as db:
         assert db.scalar(text("SELECT count(*) FROM alembic_version")) == 1
     assert state(engine).at_head and differences(engine) == []
+
+
+def test_hotline_up_upgrades_the_database_before_its_processes_start(tmp_path: Path) -> None:
+    """An installation from before migrations, started by the new release's `hotline up`."""
+    from tests.test_backup import _env
+    from tests.test_cli_up import _wait_for
+
+    var = tmp_path / "var"
+    var.mkdir(mode=0o700)
+    old = engine_for(f"sqlite:///{var / 'hotline.db'}")
+    make_like_old_create_all(old)
+    env = _env(var, free_port(), free_port())
+    up = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up"], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(f"http://127.0.0.1:{env['HOTLINE_WEB_PORT']}/healthz")
+        assert state(old).at_head and differences(old) == []
+    finally:
+        up.send_signal(signal.SIGTERM)
+        output = up.communicate(timeout=30)[0].decode()
+        old.dispose()
+    assert f"upgraded from revision none to {head()}" in output
+    assert "waiting for `hotline db upgrade`" not in output  # no process found it behind: up migrated first
