@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,14 +73,16 @@ def register(main: click.Group) -> None:
         sys.exit(0 if found.at_head else 1)
 
     @main.command()
-    @click.argument("target", type=click.Path(path_type=Path))
-    def backup(target: Path) -> None:
+    @click.argument("target", type=click.Path())
+    def backup(target: str) -> None:
         """Back up the data folder into TARGET (a new .tar.gz, or a folder for a dated one) while the hotline
         runs: SQLite database, recordings, secrets, the hotline's own Redis. The file is 600: keep it safe."""
         from store.backup import BackupError, backup
 
+        if target.endswith(os.sep) and not Path(target).is_dir():
+            raise click.ClickException(f"{target} is not a folder: create it first")
         try:
-            report = backup(target, _sources(Settings()))
+            report = backup(Path(target), _sources(Settings()))
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"backup written to {report.archive}")

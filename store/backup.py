@@ -76,6 +76,8 @@ def backup(target: Path, sources: Sources) -> Report:
         target = target / f"hotline-backup-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.tar.gz"
     if target.exists():
         raise BackupError(f"{target} exists: give a new file name or a folder")
+    if not target.parent.is_dir():
+        raise BackupError(f"{target.parent} is not a folder: create it first")
     report = Report(target)
     with tempfile.TemporaryDirectory(prefix="hotline-backup-") as scratch:
         staged = Path(scratch)  # mode 700: mkdtemp
@@ -144,10 +146,9 @@ def _redis(sources: Sources, staged: Path, files: dict[str, Path], report: Repor
 
 def _flush_redis(client: redis.Redis) -> None:
     """A fresh RDB snapshot and a rewritten AOF, each finished before its files are copied."""
-    saved = int(client.lastsave().timestamp())
     _run_once(client.bgsave, "BGSAVE")
-    _wait(client, lambda info: not info["rdb_bgsave_in_progress"]
-          and int(client.lastsave().timestamp()) >= saved and info["rdb_last_bgsave_status"] == "ok", "BGSAVE")
+    _wait(client, lambda info: not info["rdb_bgsave_in_progress"] and info["rdb_last_bgsave_status"] == "ok",
+          "BGSAVE")
     _run_once(client.bgrewriteaof, "BGREWRITEAOF")
     _wait(client, lambda info: not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
           and info["aof_last_bgrewrite_status"] == "ok", "BGREWRITEAOF")
@@ -160,7 +161,8 @@ def _run_once(start: Callable[[], object], command: str) -> None:
             start()
             return
         except redis.ResponseError as exc:  # another save or rewrite in progress: wait for it, then ours
-            if "in progress" not in str(exc) or time.monotonic() > deadline:
+            busy = "in progress" in str(exc) or "child process is active" in str(exc)  # Redis's own save
+            if not busy or time.monotonic() > deadline:
                 raise BackupError(f"Redis {command}: {exc}") from exc
             time.sleep(0.1)
 

@@ -11,6 +11,7 @@ migrate one after the other and the later ones find nothing left to do.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -71,14 +72,16 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache  # the scripts do not change while a process runs
 def head() -> str:
     found = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert found is not None, "store/migrations has no revision"
     return found
 
 
-def _revisions() -> set[str]:
-    return {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+@functools.cache
+def _revisions() -> frozenset[str]:
+    return frozenset(r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions())
 
 
 def state(engine: Engine) -> SchemaState:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from store.backup import BackupError, Sources, backup, restore
 from store.db import connect
 from store.models import Recording, WorkOrder
 from tests.conftest import AUTH_TOKEN, free_port
-from tests.test_cli_up import _assert_stopped, _retry, _wait_for
+from tests.test_cli_up import _assert_stopped, _retry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +41,21 @@ def _env(data_dir: Path, port: int, agi_port: int) -> dict[str, str]:
 def _hotline(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(Path(sys.executable).with_name("hotline")), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def wait_up(proc: subprocess.Popen[bytes], port: int | str, seconds: float = 90) -> None:
+    """Until ``hotline up`` answers on its web port (slow on a busy machine); its output if it never does."""
+    def get() -> None:
+        if proc.poll() is not None:
+            raise AssertionError(f"hotline up exited: {proc.communicate()[0].decode()[-3000:]}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+            pass
+
+    try:
+        _retry(get, seconds)
+    except OSError:
+        proc.send_signal(signal.SIGTERM)
+        raise AssertionError(f"hotline up did not answer: {proc.communicate(timeout=30)[0].decode()[-3000:]}") from None
 
 
 def _orders(data_dir: Path) -> dict[str, tuple[str, str, str]]:
@@ -61,9 +77,9 @@ def test_a_backup_made_while_the_hotline_runs_restores_into_a_fresh_folder(tmp_p
     up = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz")
+        wait_up(up, port)
         for _ in range(3):  # complaints left by Asterisk callers: a recording and a work order each
-            _retry(lambda: AsteriskPeer(["3", "2", "record:2", ""]).dial("127.0.0.1", agi_port))
+            _retry(lambda: AsteriskPeer(["3", "2", "record:2", ""]).dial("127.0.0.1", agi_port), 60)
         redis_url = (var / "redis" / "url").read_text().strip()
         live = redis.Redis.from_url(redis_url)
         live.set("backup-probe", "kept")
@@ -76,8 +92,9 @@ def test_a_backup_made_while_the_hotline_runs_restores_into_a_fresh_folder(tmp_p
         assert made.returncode == 0, made.stdout + made.stderr
         live.set("after-backup", "not in it")
     finally:
-        up.send_signal(signal.SIGTERM)
-        up.communicate(timeout=30)
+        if up.returncode is None:
+            up.send_signal(signal.SIGTERM)
+            up.communicate(timeout=30)
     _assert_stopped(redis_url)
     archive = Path(re.search(r"backup written to (\S+)", made.stdout)[1])  # type: ignore[index]
     assert oct(archive.stat().st_mode & 0o777) == "0o600"
@@ -105,13 +122,14 @@ def test_a_backup_made_while_the_hotline_runs_restores_into_a_fresh_folder(tmp_p
     second = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up"], cwd=tmp_path,
                               env=restored_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{restored_env['HOTLINE_WEB_PORT']}/healthz")
+        wait_up(second, restored_env["HOTLINE_WEB_PORT"])
         back = redis.Redis.from_url((fresh / "redis" / "url").read_text().strip())
         assert back.get("backup-probe") == b"kept" and back.get("after-backup") is None
         assert back.xlen(EVENTS_STREAM) >= events  # the call events, as the records were written from them
     finally:
-        second.send_signal(signal.SIGTERM)
-        output = second.communicate(timeout=30)[0].decode()
+        if second.returncode is None:
+            second.send_signal(signal.SIGTERM)
+        output = second.communicate(timeout=30)[0].decode() if second.returncode is None else ""
     assert "no users yet" not in output
 
 

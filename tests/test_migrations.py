@@ -252,8 +252,7 @@ def test_processes_starting_at_once_on_an_empty_database_migrate_it_once(db_url:
 
 def test_hotline_up_upgrades_the_database_before_its_processes_start(tmp_path: Path) -> None:
     """An installation from before migrations, started by the new release's `hotline up`."""
-    from tests.test_backup import _env
-    from tests.test_cli_up import _wait_for
+    from tests.test_backup import _env, wait_up
 
     var = tmp_path / "var"
     var.mkdir(mode=0o700)
@@ -263,11 +262,12 @@ def test_hotline_up_upgrades_the_database_before_its_processes_start(tmp_path: P
     up = subprocess.Popen([str(Path(sys.executable).with_name("hotline")), "up"], cwd=tmp_path, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(f"http://127.0.0.1:{env['HOTLINE_WEB_PORT']}/healthz")
+        wait_up(up, env["HOTLINE_WEB_PORT"])
         assert state(old).at_head and differences(old) == []
     finally:
-        up.send_signal(signal.SIGTERM)
-        output = up.communicate(timeout=30)[0].decode()
+        if up.returncode is None:
+            up.send_signal(signal.SIGTERM)
+        output = up.communicate(timeout=30)[0].decode() if up.returncode is None else ""
         old.dispose()
     assert f"upgraded from revision none to {head()}" in output
     assert "waiting for `hotline db upgrade`" not in output  # no process found it behind: up migrated first
