@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 from pydantic import ValidationError
 
-from hotline import cli_reports, cli_router, cli_status, cli_users, cli_workers, logs
+from hotline import cli_db, cli_reports, cli_router, cli_status, cli_users, cli_workers, logs
 from hotline.files import secure_data_dir
 from hotline.heartbeat import start_heartbeat
 from hotline.settings import PROCESS_NAME_VARIABLE, Settings
@@ -63,6 +63,7 @@ def up() -> None:
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools
 
+    cli_db.upgrade_database(settings)  # the one place that migrates: before any other process starts
     hotline = prepare(settings)
     try:
         require_tools()
@@ -421,6 +422,7 @@ cli_reports.register(main, _hotline_for_cli)
 cli_workers.register(main, _hotline_for_cli)
 cli_users.register(main)
 cli_status.register(main, process_names)
+cli_db.register(main)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.models import Base
+from store.schema import ensure_current
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +26,20 @@ UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, Di
 
 
 def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> sessionmaker[Session]:
-    """A session factory for ``url``; tables are created if missing (checked later when the database is away)."""
+    """A session factory for ``url``; an empty database gets the schema, one behind this code is waited for
+    (``store.schema.ensure_current``: ``hotline up`` or ``hotline db upgrade`` migrates it)."""
     engine = _engine(url, timeout_s)
     try:
-        conn = engine.connect()
+        ensure_current(engine)
     except UNAVAILABLE as exc:
         # A process (re)started during an outage still serves calls; the tables exist in any running hotline.
         log.warning("database unavailable at start, tables not checked: %s", str(exc).splitlines()[0][:200])
-    else:
-        with conn:
-            Base.metadata.create_all(conn)
-            conn.commit()
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_for(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
+    """The engine ``connect`` uses, without touching the schema (``hotline db``)."""
+    return _engine(url, timeout_s)
 
 
 def _engine(url: str, timeout_s: float) -> Engine:
