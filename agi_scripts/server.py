@@ -19,6 +19,7 @@ from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiError, AgiHangup
 from agi_scripts.gate import Admission, Greeter, ThrottledLog
 from ivr.masking import redact
+from metrics import MENU_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def _run(server: FastAgiServer, agi: HotlineAGI, wfile: object) -> None:
         pass
     except Exception as exc:
         # The channel's one error boundary: log, apologise, hang up; the thread lives on.
+        MENU_ERRORS.labels("asterisk").inc()
         log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
         _apologise(wfile)
         if not agi.call_recorded:

@@ -51,6 +51,7 @@ from complaints.recording_links import record_recording, recording_known, work_o
 from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
+from hotline.metrics_web import add_metrics
 from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
@@ -266,6 +267,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     ):
         app.register_blueprint(blueprint)
     app.get("/healthz")(public(lambda: {"status": "ok"}))
+    add_metrics(app, hotline)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app

@@ -45,6 +45,7 @@ def up() -> None:
     first = Settings()
     secure_data_dir(first.data_dir, first.asterisk_group)  # before any file is made: 600 files, 700 folders
     _claim_data_dir(first.data_dir)
+    _metrics_folder(first.data_dir)
     settings = _settings_with_redis()
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools
@@ -73,6 +74,20 @@ def up() -> None:
     finally:
         if os.getpid() == master:  # not in gunicorn's forked workers
             supervisor.stop()
+
+
+def _metrics_folder(data_dir: Path) -> None:
+    """``<data dir>/metrics``, emptied, as ``PROMETHEUS_MULTIPROC_DIR`` of this process, its gunicorn workers and
+    every child (``metrics``' docstring says why): before anything imports prometheus_client, which picks its
+    value store at import."""
+    import shutil
+
+    folder = data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)  # the last run's counters would be summed in
+    folder.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the metrics folder was named")
 
 
 def _children(settings: Settings) -> list[Child]:

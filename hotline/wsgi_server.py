@@ -31,6 +31,12 @@ def _freeze_heap(worker: Any) -> None:
     gc.freeze()
 
 
+def _worker_gone(server: Any, worker: Any) -> None:
+    from metrics import process_gone
+
+    process_gone(worker.pid)
+
+
 def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = None, **overrides: Any) -> None:
     """Run gunicorn in the foreground; ``app_factory`` defaults to ``hotline.app.create_app``."""
     if app_factory is None:
@@ -48,6 +54,7 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
         "post_worker_init": _freeze_heap,
+        "child_exit": _worker_gone,
         **overrides,
     }
     _Gunicorn(lambda: app_factory(settings), options).run()
