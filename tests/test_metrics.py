@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import redis
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hotline.app import Hotline, create_app
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
+from routing.router import CallRequest
 from tests.conftest import API_TOKEN, AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from workers.records import RecordWriter
@@ -103,3 +105,14 @@ def test_events_are_counted_by_channel_outcome_and_queue(hotline: Hotline, token
     ended = [k for k, v in samples(after).items() if k[0] == "hotline_calls_ended_total" and v]
     assert ended and all(dict(labels)["channel"] == "twilio" for _, labels in ended)
     assert value(after, "hotline_record_writer_unwritten_events") == 0
+
+
+def test_longest_wait_is_the_oldest_caller_whatever_the_priorities(hotline: Hotline, token_app: Any) -> None:
+    now = time.time()
+    for n, (priority, waited) in enumerate([(9, 30), (0, 300), (5, 120), (0, 10), (9, 5)]):
+        hotline.router.enqueue(CallRequest(f"CA-w{n}", "loss", "en-US", priority, "twilio", caller="138****0000",
+                                           enqueued_at=now - waited))
+    text = scrape(token_app)
+    assert value(text, "hotline_queue_waiting_calls", skill="loss", language="en-US") == 5
+    assert 299 < value(text, "hotline_queue_longest_wait_seconds", skill="loss", language="en-US") < 310
+    assert value(text, "hotline_queue_longest_wait_seconds", skill="general", language="zh-CN") == 0

@@ -27,12 +27,16 @@ for q, _ in pairs(names) do
   local n = redis.call('ZCARD', key)
   local oldest = ''
   if n > 0 then
-    -- Scores are (100 - priority) * BAND + enqueued ms: the oldest caller may sit in any priority band.
-    local low = nil
-    local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-    for i = 2, #flat, 2 do
-      local ms = tonumber(flat[i]) % BAND
+    -- Scores are (100 - priority) * BAND + enqueued ms: the oldest caller is the first of one of the priority
+    -- bands. One ZRANGEBYSCORE per band present (a handful), not a walk over every caller.
+    local low, from = nil, '-inf'
+    while true do
+      local first = redis.call('ZRANGEBYSCORE', key, from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if #first == 0 then break end
+      local score = tonumber(first[2])
+      local ms = score % BAND
       if low == nil or ms < low then low = ms end
+      from = '(' .. string.format('%.0f', (score - ms) + BAND - 1)
     end
     oldest = string.format('%.0f', low)
   end
