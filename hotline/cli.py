@@ -78,16 +78,15 @@ def up() -> None:
 
 def _metrics_folder(data_dir: Path) -> None:
     """``<data dir>/metrics``, emptied, as ``PROMETHEUS_MULTIPROC_DIR`` of this process, its gunicorn workers and
-    every child (``metrics``' docstring says why): before anything imports prometheus_client, which picks its
-    value store at import."""
+    every child (``metrics``' docstring says why)."""
     import shutil
+
+    from metrics import use_multiprocess_dir
 
     folder = data_dir / "metrics"
     shutil.rmtree(folder, ignore_errors=True)  # the last run's counters would be summed in
     folder.mkdir(parents=True, mode=0o700)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
-    if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before the metrics folder was named")
+    use_multiprocess_dir(str(folder.resolve()))
 
 
 def _children(settings: Settings) -> list[Child]:

@@ -119,7 +119,7 @@ def scrape(state: SharedState) -> bytes:
     try:
         shared = generate_latest(registry)
     except redis.RedisError as exc:
-        metrics.REDIS_ERRORS.inc()
+        metrics.REDIS_ERRORS.labels(metrics.error_kind(exc)).inc()
         log.warning("metrics: router state not read, redis unavailable (%s)", type(exc).__name__)
         shared = b""
     took = f"# hotline_scrape_seconds {time.perf_counter() - started:.6f}\n".encode()

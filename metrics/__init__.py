@@ -59,14 +59,16 @@ MENU_ERRORS = Counter("hotline_menu_errors_total", "Calls that reached a channel
                       registry=REGISTRY)
 RETURN_VISITS = Counter("hotline_return_visits_total", "Return visits (complaint follow-up calls) due and dialled.",
                         ["event"], registry=REGISTRY)
-REDIS_ERRORS = Counter("hotline_redis_errors_total", "Redis commands that failed after their retries.",
-                       registry=REGISTRY)
+REDIS_ERRORS = Counter("hotline_redis_errors_total", "Redis commands that failed after their retries, by error.",
+                       ["kind"], registry=REGISTRY)
 REDIS_RETRIES = Counter("hotline_redis_retries_total", "Redis commands retried after a connection error.",
-                        registry=REGISTRY)
+                        ["kind"], registry=REGISTRY)
 DB_ERRORS = Counter("hotline_db_errors_total", "Database statements that failed, by kind (connection lost or "
                     "refused, or the statement itself).", ["kind"], registry=REGISTRY)
 RECORD_WRITER_RETRIES = Counter("hotline_record_writer_retries_total", "Batches of call events the record writer "
-                                "had to retry (Redis or the database away).", registry=REGISTRY)
+                                "had to retry, by error (Redis or the database away).", ["kind"], registry=REGISTRY)
+# Every metric has labels: its values are made at the first ``labels()``, after ``hotline up`` has named the
+# multiprocess folder (``use_multiprocess_dir``), even though this module was imported before.
 
 _CHANNELS = frozenset({"asterisk", "twilio"})
 _OUTCOMES = frozenset({"routed", "self_served", "failed", "abandoned", "survey_completed", "error", "hangup",
@@ -134,6 +136,24 @@ def _seconds(text: str | None) -> float | None:
         return float(text) if text else None
     except ValueError:
         return None
+
+
+def error_kind(exc: BaseException) -> str:
+    """A label for an exception: its class name (``ConnectionError``, ``OperationalError``), a closed set."""
+    name = type(exc).__name__
+    return name if re.fullmatch(r"[A-Za-z_]{1,40}", name) else "other"
+
+
+def use_multiprocess_dir(folder: str) -> None:
+    """Count into files in ``folder`` from now on, in this process and the processes it starts or forks.
+
+    prometheus_client picks its value store when it is imported; ``hotline up`` imports it (through the
+    modules that count) before it knows its data folder. No value exists yet then (every metric has labels),
+    so choosing the store again is enough."""
+    from prometheus_client import values
+
+    os.environ[MULTIPROC_ENV] = folder
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def multiprocess_dir() -> str | None:

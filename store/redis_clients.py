@@ -29,7 +29,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 
-from metrics import REDIS_ERRORS, REDIS_RETRIES
+from metrics import REDIS_ERRORS, REDIS_RETRIES, error_kind
 
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
@@ -43,12 +43,12 @@ class CountedRetry(Retry):
                         is_retryable: Callable[[Exception], bool] | None = None,
                         with_failure_count: bool = False) -> T:
         def counted_fail(error: Exception, *count: int) -> Any:
-            REDIS_RETRIES.inc()
+            REDIS_RETRIES.labels(error_kind(error)).inc()
             return fail(error, *count)
         try:
             return super().call_with_retry(do, counted_fail, is_retryable, with_failure_count)
-        except redis.RedisError:
-            REDIS_ERRORS.inc()
+        except redis.RedisError as exc:
+            REDIS_ERRORS.labels(error_kind(exc)).inc()
             raise
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -116,3 +120,26 @@ def test_longest_wait_is_the_oldest_caller_whatever_the_priorities(hotline: Hotl
     assert value(text, "hotline_queue_waiting_calls", skill="loss", language="en-US") == 5
     assert 299 < value(text, "hotline_queue_longest_wait_seconds", skill="loss", language="en-US") < 310
     assert value(text, "hotline_queue_longest_wait_seconds", skill="general", language="zh-CN") == 0
+
+
+COUNT_IN_A_PROCESS = """
+import sys
+import store.db, metrics  # imported first, as `hotline up` does before it knows its data folder
+metrics.use_multiprocess_dir(sys.argv[1])
+metrics.CALLS_STARTED.labels("asterisk").inc(3)
+metrics.DB_ERRORS.labels("connection").inc()
+"""
+
+
+def test_every_process_counts_into_the_one_exposition(tmp_path: Path) -> None:
+    """`hotline up`'s processes (gunicorn workers, FastAGI, workers) each count into the folder; one scrape sums them."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", COUNT_IN_A_PROCESS, str(folder)], check=True, timeout=60)
+    scraped = subprocess.run(
+        [sys.executable, "-c", "import metrics, sys; sys.stdout.write(metrics.exposition().decode())"],
+        check=True, timeout=60, capture_output=True, text=True,
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}).stdout
+    assert value(scraped, "hotline_calls_started_total", channel="asterisk") == 6
+    assert value(scraped, "hotline_db_errors_total", kind="connection") == 2
