@@ -78,7 +78,9 @@ else:  # a worker: the call events it wrote as records
     metrics.OFFERS_FAILED.labels("timeout").inc()
     metrics.CALLS_ABANDONED.labels("waiting").inc()
     metrics.RETURN_VISITS.labels("due").inc()
-    metrics.RECORD_WRITER_RETRIES.inc()
+    metrics.RECORD_WRITER_RETRIES.labels("OperationalError").inc()
+    metrics.REDIS_RETRIES.labels("ConnectionError").inc()
+    metrics.DB_ERRORS.labels("connection").inc()
 """
 ROLES = ("web", "agi", "worker")
 

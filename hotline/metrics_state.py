@@ -92,9 +92,10 @@ class SharedState(Collector):
         try:
             queue = Queue(QUEUE, connection=self._jobs.connection)
             queued.add_metric([QUEUE, "queued"], queue.count)
-            queued.add_metric([QUEUE, "scheduled"], queue.scheduled_job_registry.count)
-            queued.add_metric([QUEUE, "started"], queue.started_job_registry.count)
-            queued.add_metric([QUEUE, "failed"], queue.failed_job_registry.count)
+            # Counted without RQ's clean-up (``.count`` runs it): a scrape reads, the workers tidy.
+            for state, registry in (("scheduled", queue.scheduled_job_registry),
+                                    ("started", queue.started_job_registry), ("failed", queue.failed_job_registry)):
+                queued.add_metric([QUEUE, state], registry.get_job_count(cleanup=False))
             workers.add_metric([QUEUE], Worker.count(queue=queue))
         except redis.RedisError as exc:  # RQ may live on another Redis: the router's gauges still answer
             log.warning("metrics: RQ's Redis unavailable (%s)", type(exc).__name__)

@@ -143,3 +143,24 @@ def test_every_process_counts_into_the_one_exposition(tmp_path: Path) -> None:
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}).stdout
     assert value(scraped, "hotline_calls_started_total", channel="asterisk") == 6
     assert value(scraped, "hotline_db_errors_total", kind="connection") == 2
+
+
+def test_record_writer_lag_counts_what_no_writer_has_written_yet(hotline: Hotline, token_app: Any) -> None:
+    assert value(scrape(token_app), "hotline_record_writer_unwritten_events") == 0  # no stream yet
+    for n in range(3):
+        hotline.events.emit("call_started", call_id=f"CA-lag{n}", channel="asterisk")
+    time.sleep(1.1)
+    text = scrape(token_app)
+    assert value(text, "hotline_record_writer_unwritten_events") == 3  # before any writer made its group
+    assert value(text, "hotline_record_writer_oldest_unwritten_seconds") >= 1
+    write_records(hotline)
+    hotline.events.emit("call_started", call_id="CA-lag9", channel="asterisk")
+    time.sleep(1.1)
+    text = scrape(token_app)
+    assert value(text, "hotline_record_writer_unwritten_events") == 1  # read by no writer yet
+    assert value(text, "hotline_record_writer_oldest_unwritten_seconds") >= 1
+    write_records(hotline)
+    text = scrape(token_app)
+    assert value(text, "hotline_record_writer_unwritten_events") == 0
+    assert value(text, "hotline_record_writer_oldest_unwritten_seconds") == 0
+    assert value(text, "hotline_calls_started_total", channel="asterisk") == 4

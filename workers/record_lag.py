@@ -21,15 +21,17 @@ class RecordLag:
 
 def record_writer_lag(client: redis.Redis, stream: str, group: str = RECORDS_GROUP,
                       now: float | None = None) -> RecordLag:
-    """Three cheap commands (XINFO GROUPS, XPENDING summary, XRANGE of one entry) whatever the stream's size.
+    """A few cheap commands (XINFO GROUPS, XPENDING summary, XRANGE of one entry) whatever the stream's size.
     Before any writer made the group, every entry of the stream is unwritten."""
     now_ms = (time.time() if now is None else now) * 1000
-    info: Any = next((g for g in client.xinfo_groups(stream) if _text(g.get("name")) == group), None) \
-        if client.exists(stream) else None
+    try:
+        groups: Any = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no stream yet: no call so far
+        return RecordLag(0, 0.0)
+    info: Any = next((g for g in groups if _text(g.get("name")) == group), None)
     if info is None:
-        first: Any = client.xrange(stream, count=1) if client.exists(stream) else []
-        count = int(client.xlen(stream)) if first else 0
-        return RecordLag(count, _age(now_ms, first[0][0]) if first else 0.0)
+        first: Any = client.xrange(stream, count=1)
+        return RecordLag(int(client.xlen(stream)), _age(now_ms, first[0][0])) if first else RecordLag(0, 0.0)
     pending: Any = client.xpending(stream, group)
     unread = int(info.get("lag") or 0)
     oldest_ids = [pending["min"]] if pending.get("pending") else []
