@@ -9,7 +9,6 @@ of commands for the stream and RQ. Labels are queue names (skill:language) and s
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,12 +115,10 @@ def scrape(state: SharedState) -> bytes:
     """The whole exposition: every process's counters, then the shared state as it is now."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(state)
-    started = time.perf_counter()
     try:
         shared = generate_latest(registry)
     except redis.RedisError as exc:
         metrics.REDIS_ERRORS.labels(metrics.error_kind(exc)).inc()
         log.warning("metrics: router state not read, redis unavailable (%s)", type(exc).__name__)
         shared = b""
-    took = f"# hotline_scrape_seconds {time.perf_counter() - started:.6f}\n".encode()
-    return metrics.exposition() + shared + took
+    return metrics.exposition() + shared
