@@ -30,8 +30,8 @@ NAV = (
     ("Console", "/agent", ("agent",)),
 )
 STREAM_RESERVE = 8
-EXEMPT_BLUEPRINTS = ("twilio",)
-"""Twilio's webhooks check Twilio's signature instead of a login."""
+EXEMPT_BLUEPRINTS = ("twilio", "metrics")
+"""Twilio's webhooks check Twilio's signature instead of a login; ``/metrics`` its own scrape token."""
 
 
 def init_web(app: Flask, hotline: Hotline) -> Access:

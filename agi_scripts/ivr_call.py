@@ -21,6 +21,7 @@ from ivr.engine import INTENT_OF_SKILL, Engine, MenuSource
 from ivr.masking import mask_phone
 from ivr.model import Menu
 from ivr.session import Session
+from metrics import timed_step
 from recordings.spool import RecordingSpool
 from routing.events import EventLog
 from routing.router import CallRequest, Ended
@@ -83,7 +84,9 @@ def run_ivr_call(
             event = channel.perform(actions)
             if event is None:
                 break
-            session, actions = deps.engine.step(menu, session, event)
+            node = menu.nodes.get(session.node)
+            with timed_step("asterisk", node.type if node is not None else "start"):
+                session, actions = deps.engine.step(menu, session, event)
     except (AgiHangup, AgiTimeout) as exc:
         if isinstance(exc, AgiTimeout):  # Asterisk went quiet: the call is given up, and the log says why
             log.warning("call %s: %s; ended as a hang-up", session.call_id, exc)

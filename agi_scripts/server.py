@@ -20,6 +20,7 @@ from agi_scripts.exceptions import AgiError, AgiHangup
 from agi_scripts.gate import Admission, Greeter, ThrottledLog
 from calls.log_context import about_call
 from ivr.masking import redact
+from metrics import MENU_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def _run_call(server: FastAgiServer, agi: HotlineAGI, wfile: object, call_id: st
         pass
     except Exception as exc:
         # The channel's one error boundary: log, apologise, hang up; the thread lives on.
+        MENU_ERRORS.labels("asterisk").inc()
         log.error("call %s: %s", call_id, redact(repr(exc)), exc_info=not isinstance(exc, AgiError))
         _apologise(wfile)
         if not agi.call_recorded:

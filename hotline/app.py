@@ -52,6 +52,7 @@ from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
 from hotline.health import Readiness, readyz
+from hotline.metrics_web import add_metrics
 from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
@@ -269,6 +270,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     # Liveness: the process answers (no Redis, no SQL). Readiness: it can take calls (hotline.health).
     app.get("/healthz")(public(lambda: {"status": "ok"}))
     app.get("/readyz")(public(readyz(readiness_of(hotline))))
+    add_metrics(app, hotline)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app

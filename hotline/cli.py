@@ -59,6 +59,7 @@ def up() -> None:
     first = Settings()
     secure_data_dir(first.data_dir, first.asterisk_group)  # before any file is made: 600 files, 700 folders
     _claim_data_dir(first.data_dir)
+    _metrics_folder(first.data_dir)
     settings = _settings_with_redis()
     from hotline.app import prepare
     from recordings.prompts import MissingTool, require_tools
@@ -93,6 +94,19 @@ def up() -> None:
 
 WEB_PROCESS = "web"
 """The heartbeat name of ``hotline up`` itself: gunicorn's master, which restarts its web workers."""
+
+
+def _metrics_folder(data_dir: Path) -> None:
+    """``<data dir>/metrics``, emptied, as ``PROMETHEUS_MULTIPROC_DIR`` of this process, its gunicorn workers and
+    every child (``metrics``' docstring says why)."""
+    import shutil
+
+    from metrics import use_multiprocess_dir
+
+    folder = data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)  # the last run's counters would be summed in
+    folder.mkdir(parents=True, mode=0o700)
+    use_multiprocess_dir(str(folder.resolve()))
 
 
 def _children(settings: Settings) -> list[Child]:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     """The secret of the SharedKey a Twilio Webhook Setting signs the hotline's webhooks with (HMAC-SHA256);
     unset: only webhooks signed with TWILIO_AUTH_TOKEN are accepted."""
     api_token: str | None = Field(default=None, alias="HOTLINE_API_TOKEN")
+    metrics_token: str | None = Field(default=None, alias="HOTLINE_METRICS_TOKEN")
+    """Bearer token Prometheus scrapes ``/metrics`` with: read-only, unlike the API token (an admin), which
+    is accepted too. Neither set: ``/metrics`` answers 401 to everyone."""
     timezone: str = Field(default="Asia/Shanghai", alias="HOTLINE_TIMEZONE")
     business_opens: dt.time = Field(default=dt.time(8, 0), alias="HOTLINE_BUSINESS_OPENS")
     business_closes: dt.time = Field(default=dt.time(22, 0), alias="HOTLINE_BUSINESS_CLOSES")

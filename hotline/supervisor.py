@@ -54,6 +54,13 @@ def _die_with_parent() -> None:
 PR_SET_PDEATHSIG = 1
 
 
+def _metrics_of_dead(pid: int) -> None:
+    # Imported here: `hotline up` names the metrics folder before anything imports prometheus_client.
+    from metrics import process_gone
+
+    process_gone(pid)
+
+
 @dataclass
 class Supervisor:
     children: list[Child]
@@ -99,6 +106,7 @@ class Supervisor:
             child.due_at = now + child.pause_s
             # gunicorn's arbiter reaps every child of this process, ours too: the status is then lost (0).
             status = f" with status {child.proc.returncode}" if child.proc.returncode else ""
+            _metrics_of_dead(child.proc.pid)
             log.warning("%s (pid %d) stopped%s after %.0f s: starting it again%s", child.name, child.proc.pid,
                         status, lived, f" in {child.pause_s:.0f} s" if child.pause_s else "")
         if now >= child.due_at and not self._stopping.is_set():

@@ -32,6 +32,12 @@ def _freeze_heap(worker: Any) -> None:
     gc.freeze()
 
 
+def _worker_gone(server: Any, worker: Any) -> None:
+    from metrics import process_gone
+
+    process_gone(worker.pid)
+
+
 def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = None, **overrides: Any) -> None:
     """Run gunicorn in the foreground; ``app_factory`` defaults to ``hotline.app.create_app``."""
     if app_factory is None:
@@ -54,6 +60,7 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         # process of that user change the workers: two hotlines on one machine would share it, and `hotline up`
         # already supervises the processes.
         "control_socket_disable": True,
+        "child_exit": _worker_gone,
         **overrides,
     }
     _Gunicorn(lambda: app_factory(settings), options).run()

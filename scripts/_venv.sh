@@ -31,6 +31,9 @@ WHY="Python's venv, and prompt audio for Asterisk"
 if [ "$LOCK" = test ] && [ -z "${HOTLINE_NO_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
   WHY="the browser tests drive it"; apt_install chromium
 fi
+if [ "$LOCK" = test ] && ! command -v promtool >/dev/null; then
+  WHY="the alert rules are checked with promtool"; apt_install prometheus
+fi
 
 lockfile=requirements.lock
 [ "$LOCK" = run ] || lockfile="requirements-$LOCK.lock"

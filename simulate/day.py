@@ -34,6 +34,7 @@ from simulate.asterisk import SimAsterisk
 from simulate.clock import DayClock, Measurements
 from simulate.database import describe, fill_with_an_earlier_day, own_schema
 from simulate.judge import events_stream_of_the_day, judge, privacy
+from simulate.metrics_log import MetricsLog
 from simulate.phones import AgentPhones
 from simulate.plan import ID_LAST6, CallPlan, DayPlan, make_plan
 from simulate.report import report
@@ -229,6 +230,8 @@ class Options:
     threads: int = 600
     json_path: Path | None = None
     """Also write the figures to this file."""
+    metrics_log: Path | None = None
+    """Scrape ``/metrics`` every second during the day into this file (``simulate.metrics_log``)."""
 
 
 def run_day(options: Options, out: Callable[[str], None] = print) -> tuple[checks.Verdict, dict[str, Any]]:
@@ -262,12 +265,15 @@ def _play_day(options: Options, folder: Path, database_url: str | None,
         f"(x{clock.scale:.0f}), seed {options.seed}, in {folder}")
     hotline = start_hotline(folder, clock.scale, port, auth_token, cloud.api_base, database_url)
     sampler = RssSampler(hotline)
+    scraper = MetricsLog(hotline.web_url, hotline.api_token, options.metrics_log) if options.metrics_log else None
     try:
         _seed_cards(hotline, plan)
         run = DayRun(plan, hotline, clock, cloud, phones, measured)
         staff(run)
         out(f"hotline up: web {hotline.web_url}, FastAGI :{hotline.agi_port}, {hotline.sql_url.split('@')[-1]}")
         sampler.start()
+        if scraper is not None:
+            scraper.start()
         clock.start = time.monotonic()
         helpers = [threading.Thread(target=back_office, args=(run, options.seed), daemon=True),
                    threading.Thread(target=faults, args=(run, options.db_outage_s), daemon=True)]
@@ -286,6 +292,10 @@ def _play_day(options: Options, folder: Path, database_url: str | None,
         verdict, figures, redis_hits = judge(run, stats, ended_at, out)
     finally:
         sampler.stop()
+        if scraper is not None:
+            scraper.stop()
+            out(f"/metrics scraped {scraper.scrapes} times ({scraper.failures} failed, slowest "
+                f"{scraper.slowest_s * 1000:.0f} ms) into {options.metrics_log}")
         log = hotline.stop()
         cloud.close()
     figures["peak_rss_mb"] = {role: kb / 1024 for role, kb in sorted(sampler.peaks_kb.items())}
@@ -353,9 +363,11 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--earlier-day-calls", type=int, default=0, metavar="N",
                         help="fill the database with an earlier day of N calls first, as one in service is")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--metrics-log", type=Path, metavar="FILE",
+                        help="scrape /metrics every second during the day and keep the watched lines in FILE")
     args = parser.parse_args(argv)
     return Options(args.calls, args.agents, args.day_seconds, args.seed, args.database_url, args.db_outage_s,
-                   args.folder, args.earlier_day_calls, json_path=args.json)
+                   args.folder, args.earlier_day_calls, json_path=args.json, metrics_log=args.metrics_log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from metrics import DB_ERRORS
 from store.schema import ensure_current
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ def engine_for(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
 
 
 def _engine(url: str, timeout_s: float) -> Engine:
+    engine = _new_engine(url, timeout_s)
+    event.listen(engine, "handle_error", _count_error)
+    return engine
+
+
+def _count_error(context: ExceptionContext) -> None:
+    DB_ERRORS.labels("connection" if context.is_disconnect else "statement").inc()
+
+
+def _new_engine(url: str, timeout_s: float) -> Engine:
     if not url.startswith("sqlite"):
         # Fail fast when the server is down or unreachable: connect timeout, TCP keepalives, and a cap on
         # unacknowledged data (a server gone mid-query); pre-ping drops connections a restart closed.

@@ -18,8 +18,9 @@ defaults to ``REDIS_URL`` when that is not a cluster. See docs/scaling.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
@@ -28,16 +29,37 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 
+from metrics import REDIS_ERRORS, REDIS_RETRIES, error_kind
+
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
-RESTART_RETRY = Retry(ExponentialBackoff(cap=0.1, base=0.02), 30, supported_errors=(redis.ConnectionError,))
+T = TypeVar("T")
+
+
+class CountedRetry(Retry):
+    """redis-py's retry, counting each retried failure and each command that failed for good (``/metrics``)."""
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any],
+                        is_retryable: Callable[[Exception], bool] | None = None,
+                        with_failure_count: bool = False) -> T:
+        def counted_fail(error: Exception, *count: int) -> Any:
+            REDIS_RETRIES.labels(error_kind(error)).inc()
+            return fail(error, *count)
+        try:
+            return super().call_with_retry(do, counted_fail, is_retryable, with_failure_count)
+        except redis.RedisError as exc:
+            REDIS_ERRORS.labels(error_kind(exc)).inc()
+            raise
+
+
+RESTART_RETRY = CountedRetry(ExponentialBackoff(cap=0.1, base=0.02), 30, supported_errors=(redis.ConnectionError,))
 """A refused or dropped connection is tried again for about 2.8 s: a Redis restart (1-2 s with its append-only
 file) is ridden through, callers hear their menu instead of the apology. Tries come every 0.1 s at most, so a
 request waits at most that long after Redis is back (with 0.4 s steps, the restart hour's p99 carried up to
 0.4 s on top of the outage). A longer outage costs a webhook a few of these (about 7 s, inside Twilio's 15 s)
 before the apology. Timeouts are not retried: a hung Redis must not cost a webhook several
 ``HOTLINE_REDIS_TIMEOUT`` in a row."""
-FAILOVER_RETRY = Retry(ExponentialBackoff(cap=1.0, base=0.05), 3, supported_errors=(redis.ConnectionError,))
+FAILOVER_RETRY = CountedRetry(ExponentialBackoff(cap=1.0, base=0.05), 3, supported_errors=(redis.ConnectionError,))
 """Sentinel: a command that meets the demoted master (READONLY, or a closed connection) is sent again
 to the master the sentinels name now."""
 

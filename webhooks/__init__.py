@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from calls.log_context import enter_call, leave_call
 from ivr.masking import redact
+from metrics import MENU_ERRORS
 from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import FINAL_STATUSES, BadRequest, OutboundStart, TwilioCalls
 from webhooks.dispositions import twilio_disposition
@@ -169,6 +170,7 @@ def create_blueprint(
         # The channel's one error boundary: each route answers what its verb allows (webhooks.fallbacks).
         if isinstance(exc, HTTPException):
             return exc
+        MENU_ERRORS.labels("twilio").inc()
         call_id = request.form.get("CallSid", "?")
         if isinstance(exc, redis.RedisError):
             log.error("call %s: redis unavailable (%s)", call_id, type(exc).__name__)

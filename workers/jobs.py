@@ -16,6 +16,7 @@ from rq import Queue, Retry
 
 from complaints.return_visits import ReturnVisits, apply_outcome
 from complaints.work_orders import WorkOrderDesk
+from metrics import RETURN_VISITS
 from recordings.twilio_fetch import RecordingFetcher, RecordingOfAnotherCall
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
@@ -56,7 +57,11 @@ def _ctx() -> JobContext:
 
 
 def dial_visit(visit_id: int, attempt: int) -> str:
-    return _ctx().visits.dial(visit_id, attempt)
+    RETURN_VISITS.labels("due").inc()
+    result = _ctx().visits.dial(visit_id, attempt)
+    if result.startswith(f"attempt {attempt}:"):  # placed (whatever the callee did), not skipped or deferred
+        RETURN_VISITS.labels("dialled").inc()
+    return result
 
 
 def visit_outcome(visit_id: int, attempt: int, disposition: str) -> str:

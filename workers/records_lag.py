@@ -1,4 +1,5 @@
-"""How far the call-record writer is behind: the events nobody has written into ``call_records`` yet.
+"""How far the call-record writer is behind: the events nobody has written into ``call_records`` yet (read by
+``/readyz``, ``hotline status`` and ``/metrics``).
 
 One small function the readiness check and the metrics both read. The stream's entry ids are the
 milliseconds Redis added them at, so the age of the oldest unwritten entry is ``TIME`` minus its id.

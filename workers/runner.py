@@ -10,16 +10,18 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis
 from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
 
+from metrics import count_events
 from routing.keys import EVENTS_STREAM
 from workers.jobs import PERIODIC, QUEUE, JobContext, install
 from workers.records import RecordWriter
-from workers.stream import RECORDS_GROUP, ConsumerConfig, StreamConsumer
+from workers.stream import RECORDS_GROUP, ConsumerConfig, Handler, StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     install(context)
     queue = Queue(QUEUE, connection=connection)
     consumer = StreamConsumer(reader, ConsumerConfig(
-        config.events_stream, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s), writer.write)
+        config.events_stream, RECORDS_GROUP, config.worker_name, claim_idle_s=config.claim_idle_s),
+        counted(writer.write))
     scheduler = _ThreadScheduler([queue], connection=connection, logging_level="WARNING")
     stop = threading.Event()
     loops = [
@@ -68,6 +71,15 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
         scheduler.request_stop()  # type: ignore[no-untyped-call]
         for loop in loops:
             loop.join(timeout=5)
+
+
+def counted(write: Handler) -> Handler:
+    """The record writer's handler, counting each batch's events (``metrics.count_events``) once it is written."""
+    def write_and_count(events: list[Mapping[str, str]]) -> object:
+        written = write(events)
+        count_events(events)
+        return written
+    return write_and_count
 
 
 class _ThreadScheduler(RQScheduler):

@@ -18,6 +18,8 @@ from typing import Any
 
 import redis
 
+from metrics import RECORD_WRITER_RETRIES, error_kind
+
 log = logging.getLogger(__name__)
 
 RECORDS_GROUP = "records"
@@ -63,6 +65,7 @@ class StreamConsumer:
                     self._failures = 0
             except Exception as exc:  # Redis or the database away: wait, then retry the same entries
                 self._failures += 1
+                RECORD_WRITER_RETRIES.labels(error_kind(exc)).inc()
                 pause = min(self.config.max_backoff_s, 0.5 * 2 ** min(self._failures, 6))
                 log.warning("record writer: %s; retrying in %.1f s", _describe(exc), pause)
                 stop.wait(pause)
