@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from calls.menus import MenuNotFound, MenuRepository
+from store import schema
 from workers.records_lag import records_lag
 
 CACHE_S = 1.0
@@ -70,12 +71,22 @@ class Readiness:
         return Check("redis", True)
 
     def _database(self) -> Check:
+        found: list[schema.SchemaState] = []
+
         def probe() -> None:
             with self.sql() as db:
                 db.execute(text("SELECT 1"))
+                found.append(schema.schema_state(db.connection()))
 
         reason = self._db_probe.run(probe, self.db_timeout_s)
-        return Check("database", not reason, reason)
+        if reason or not found:
+            return Check("database", False, reason or "no answer")
+        now = found[0]
+        detail = {"schema": now.current}
+        if not now.at_head:  # a release whose tables are not there yet: its queries would fail
+            return Check("database", False, f"schema at revision {now.current or 'none'}, this release needs "
+                         f"{now.head}: run `hotline db upgrade`", detail)
+        return Check("database", True, detail=detail)
 
     def _records(self) -> Check:
         if self.redis is None:

@@ -86,10 +86,11 @@ def _revisions() -> frozenset[str]:
 
 def state(engine: Engine) -> SchemaState:
     with engine.connect() as conn:
-        return _state(conn)
+        return schema_state(conn)
 
 
-def _state(conn: Connection) -> SchemaState:
+def schema_state(conn: Connection) -> SchemaState:
+    """The revision of the database ``conn`` is connected to (its search path's schema)."""
     current = MigrationContext.configure(conn).get_current_revision()
     present = set(inspect(conn).get_table_names())
     return SchemaState(current, head(), bool(present & set(Base.metadata.tables)))
@@ -102,7 +103,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     baseline revision creates only the tables it lacks (a hotline older than the newest tables), then it is
     upgraded like any other."""
     with _locked(engine) as conn:
-        before = _state(conn)
+        before = schema_state(conn)
         if before.has_tables and before.current is None:
             log.info("database made before migrations: adopting it at revision %s", BASELINE)
         if not before.known:

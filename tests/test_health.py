@@ -129,3 +129,22 @@ def test_records_lag_counts_entries_not_yet_read(hotline: Any) -> None:
     r.xadd(stream, {"kind": "call_started"}, id=f"{int(time.time() * 1000) - 90_000}-0")
     lag = records_lag(r, stream)
     assert lag.unwritten == 1 and 89 <= lag.oldest_age_s < 95
+
+
+def test_readyz_is_not_ready_while_the_database_is_behind_this_release(client: Any, hotline: Any) -> None:
+    # A release whose tables are not there yet would fail its queries: not ready until `hotline db upgrade`.
+    from alembic import command
+
+    from store import schema
+
+    engine = hotline.sql.kw["bind"]
+    assert client.get("/readyz").json["checks"]["database"] == {"ok": True, "schema": schema.head()}
+    with engine.begin() as conn:
+        command.downgrade(schema.alembic_config(conn), "-1")
+    time.sleep(1.1)  # past the answer kept for a second
+    reply = client.get("/readyz")
+    assert reply.status_code == 503
+    assert "hotline db upgrade" in reply.json["checks"]["database"]["reason"]
+    schema.upgrade(engine)
+    time.sleep(1.1)
+    assert client.get("/readyz").status_code == 200
