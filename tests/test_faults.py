@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import redis
 
 from hotline.app import create_app, prepare
@@ -15,14 +13,6 @@ from routing.events import EventLog
 from routing.keys import EVENTS_STREAM
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL, RedisProcess
 from tests.fakes.twilio_caller import TwilioCaller
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_down_mid_call_the_caller_hears_an_apology(

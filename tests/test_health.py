@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,14 +35,6 @@ def wait_for(client: Any, want: Callable[[Any], bool], within_s: float) -> tuple
 
 def failing(reply: Any) -> dict[str, str]:
     return {name: check["reason"] for name, check in reply.json["checks"].items() if not check["ok"]}
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_healthz_answers_without_redis_or_sql_and_readyz_is_ready_on_a_sound_hotline(client: Any) -> None:
