@@ -92,8 +92,9 @@ def test_hotline_up_starts_its_own_redis_and_serves_a_call(tmp_path: Path) -> No
 
 
 def _dial_agi(port: int) -> PeerCall:
-    """The FastAGI server is a separate process: dial until it listens."""
-    return _retry(lambda: AsteriskPeer(["0"]).dial("127.0.0.1", port))
+    """The FastAGI server is a separate process: dial until it listens (an upper bound, not a timing: on a busy
+    machine a start, with its migration check and the demo bank's scrypt hashes, has taken over 20 s)."""
+    return _retry(lambda: AsteriskPeer(["0"]).dial("127.0.0.1", port), seconds=60)
 
 
 def _wait_for(url: str) -> None:
