@@ -353,8 +353,9 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert proc.poll() is None, "gunicorn exited"
-        with contextlib.suppress(requests.ConnectionError):
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+        # not listening yet, or a worker still starting (its first answer may take seconds on a busy machine)
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
+            if requests.get(url + "/healthz", timeout=5).status_code == 200:
                 return
         time.sleep(0.1)
     raise AssertionError("gunicorn did not start")
