@@ -39,6 +39,18 @@ _PIN_OF = select(DemoCard.pin_hash).where(DemoCard.token == bindparam("token"))
 _ACCOUNT_OF = select(DemoCard.balance, DemoCard.status).where(DemoCard.token == bindparam("token"))
 
 
+_SEEDED: dict[tuple[str, DemoCardSeed], tuple[str, str]] = {}
+"""Salted hashes of demo cards this process made, by the card's keyed number hash (so per secret) and seed: a
+process seeding several databases of one installation (tests, the simulator) pays the slow KDF once per card."""
+
+
+def _seed_hashes(hashes: CardHasher, card: DemoCardSeed, number_hash: str) -> tuple[str, str]:
+    key = (number_hash, card)
+    if key not in _SEEDED:
+        _SEEDED[key] = (hashes.secret(card.pin), hashes.secret(card.id_last6))
+    return _SEEDED[key]
+
+
 class DemoBank:
     """A tiny core system on the SQL store, so the whole menu works out of the box.
 
@@ -60,7 +72,7 @@ class DemoBank:
         if not missing:
             return
         # The slow hashes before the transaction: no connection idles in one for seconds (PostgreSQL).
-        secrets_of = {h: (self._hashes.secret(c.pin), self._hashes.secret(c.id_last6)) for c, h in missing}
+        secrets_of = {h: _seed_hashes(self._hashes, c, h) for c, h in missing}
         with self._sessions.begin() as db:
             rows = {row.number_hash: row for row in db.scalars(select(DemoCard))}
             for card, number_hash in missing:

@@ -73,15 +73,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 @functools.cache  # the scripts do not change while a process runs
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+@functools.cache
 def head() -> str:
-    found = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    found = _scripts().get_current_head()
     assert found is not None, "store/migrations has no revision"
     return found
 
 
 @functools.cache
 def _revisions() -> frozenset[str]:
-    return frozenset(r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+    return frozenset(r.revision for r in _scripts().walk_revisions())
 
 
 def state(engine: Engine) -> SchemaState:
@@ -109,7 +114,13 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
         if not before.known:
             raise SchemaOutOfDate(f"the database is at revision {before.current}, which this hotline does not know "
                                   f"(its newest is {before.head}): it was upgraded by a newer hotline")
-        command.upgrade(alembic_config(conn), revision)
+        if before.empty and revision == "head":
+            # A new database: the models are the head revision (``test_the_models_and_the_head_revision_agree``),
+            # so create them and record head: one step instead of replaying every revision (about 1 s each start).
+            Base.metadata.create_all(conn)
+            MigrationContext.configure(conn).stamp(_scripts(), "head")
+        else:
+            command.upgrade(alembic_config(conn), revision)
         after = MigrationContext.configure(conn).get_current_revision()
     assert after is not None
     if after != before.current:
