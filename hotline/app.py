@@ -16,7 +16,7 @@ from admin.access import public
 from admin.agents.api import create_api
 from admin.agents.web import create_agents_web
 from admin.audit import AuditLog
-from admin.console.desk import ConsoleDeps
+from admin.console.desk import Console, ConsoleDeps
 from admin.console.web import create_console_web
 from admin.live.board import LiveBoard
 from admin.live.sse import event_tail
@@ -296,7 +296,8 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
                         s.service_level_s),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
         create_reports_web(s.timezone, s.service_level_s),
-        create_work_orders_web(h.desk, h.audit),
+        create_work_orders_web(h.desk, h.audit, Console(
+            ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s)).orders_on_line),
         create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),

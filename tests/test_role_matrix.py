@@ -62,7 +62,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/records/<call_id>"): STAFF,
     # work orders and their recordings
     ("GET", "/admin/work-orders"): STAFF,
-    ("GET", "/admin/work-orders/<number>"): STAFF,
+    ("GET", "/admin/work-orders/<number>"): ALL,  # agents: only the orders of the caller on their line
     ("POST", "/admin/work-orders/<number>"): STAFF,
     ("GET", "/api/complaints"): STAFF,
     ("GET", "/api/complaints/<number>"): STAFF,
