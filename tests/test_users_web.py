@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -48,6 +49,16 @@ def test_admin_creates_users_and_the_list_never_shows_a_password(hotline: Hotlin
     bo = other_client(admin.client)
     login(bo, "bo")
     assert bo.get("/api/me").json["role"] == "supervisor"
+
+
+def test_the_new_user_form_starts_on_the_least_privileged_role(admin: SessionClient) -> None:
+    """A hurried admin who types a name and a password makes an agent, not another admin."""
+    html = admin("GET", "/admin/users").get_data(as_text=True)
+    select = re.search(r'<select id="new-role"[^>]*>(.*?)</select>', html, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="(\w+)"( selected)?>', select.group(1))
+    chosen = [value for value, selected in options if selected] or [options[0][0]]  # a browser's default
+    assert chosen == ["agent"]
 
 
 @pytest.mark.parametrize(("body", "status", "reason"), [
@@ -201,9 +212,10 @@ def test_browser_admin_creates_a_supervisor_who_then_logs_in(hotline: Hotline, s
     browser_login(page, site, "ana", "/admin/menus")
     page.goto(f"{site}/admin/users")
     page.wait_for_selector('tr[data-user="ana"]')
-    assert page.is_hidden("#new-agent")  # the agent id is asked only for agents
+    assert page.is_visible("#new-agent")  # the form starts on the least privileged role: agent
     page.fill("#new-name", "bo")
     page.select_option("#new-role", "supervisor")
+    assert page.is_hidden("#new-agent")  # the agent id is asked only for agents
     page.fill("#new-password", NEW_PASSWORD)
     page.click("#create")
     row = page.wait_for_selector('tr[data-user="bo"]')
