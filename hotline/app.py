@@ -261,7 +261,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
-        create_complaints_api(hotline.desk, hotline.audit),
+        create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
         *_pages(hotline),
@@ -296,7 +296,7 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
                         s.service_level_s),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
         create_reports_web(s.timezone, s.service_level_s),
-        create_work_orders_web(h.desk, h.audit, Console(
+        create_work_orders_web(h.desk, h.audit, h.accounts, Console(
             ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s)).orders_on_line),
         create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),

@@ -13,6 +13,8 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from admin.access import allow, current
 from admin.audit import AuditLog
+from admin.users.accounts import Accounts
+from admin.work_orders.assignees import assignee_refusal
 from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 from ivr.services import COMPLAINT_CATEGORIES
 
@@ -21,7 +23,7 @@ PAGE_ACTIONS = ("assign", "start", "resolve", "close")
 """What a person does from the page (visit and reopen come from the return-visit survey)."""
 
 
-def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog,
+def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accounts,
                            on_line: Callable[[str], frozenset[str]] = lambda agent_id: frozenset()) -> Blueprint:
     """``on_line(agent_id)``: the numbers of the work orders of the caller on that agent's line now."""
     bp = Blueprint("work_orders_web", __name__, url_prefix="/admin/work-orders")
@@ -53,6 +55,8 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog,
         if action not in PAGE_ACTIONS:
             return _detail(desk, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
         note, to = request.form.get("note", "").strip()[:2000], request.form.get("to", "").strip()[:64] or None
+        if action == "assign" and (refusal := assignee_refusal(accounts, to)):
+            return _detail(desk, number, refusal, 400)
         who = current()
         try:
             order = desk.act(number, action, who.name, note=note, assignee=to)
