@@ -301,6 +301,6 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
         create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),
-        create_users_web(h.accounts, h.audit),
+        create_users_web(h.accounts, h.audit, lambda agent_id: h.agents.get(agent_id) is not None),
         create_pin_locks_web(h.pin_locks, h.audit),
     ]

@@ -10,6 +10,7 @@ import pytest
 
 from admin.users.accounts import LoginRefused
 from hotline.app import Hotline
+from routing.agents import Agent
 from tests.web import PASSWORD, SessionClient, add_user, browser_login, csrf_of, login
 
 NEW_PASSWORD = "a brand new password"
@@ -35,6 +36,7 @@ def test_admin_creates_users_and_the_list_never_shows_a_password(hotline: Hotlin
     assert made.status_code == 201
     assert made.json == {"name": "bo", "role": "supervisor", "agent_id": None, "active": True, "locked": False,
                          "locked_until": None, "last_login_at": None}
+    hotline.agents.put(Agent("1001", "Cy", "PJSIP/1001", {"general": 5}, ["zh-CN"]))
     agent = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD, "agent_id": "1001"})
     assert agent.status_code == 201 and agent.json["agent_id"] == "1001"
     listed = admin("GET", "/api/users")
@@ -77,10 +79,26 @@ def test_bad_new_users_are_refused_with_the_reason(hotline: Hotline, admin: Sess
     assert not hotline.audit.entries(action="user_created")
 
 
+def test_an_agent_user_must_work_as_an_agent_the_router_knows(hotline: Hotline, admin: SessionClient) -> None:
+    """Else the console shows its error twice and an Available button that cannot work."""
+    made = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD, "agent_id": "9999"})
+    assert made.status_code == 400 and "agent id '9999'" in made.json["error"]
+    by_name = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD})
+    assert by_name.status_code == 400 and "agent id 'cy'" in by_name.json["error"]
+    add_user(hotline, "bo", "supervisor")
+    moved = admin("POST", "/api/users/bo/role", {"role": "agent", "agent_id": "9999"})
+    assert moved.status_code == 400 and "agent id '9999'" in moved.json["error"]
+    assert hotline.accounts.get("cy") is None and hotline.accounts.get("bo").role == "supervisor"  # type: ignore[union-attr]
+    assert not hotline.audit.entries(action="user_created") and not hotline.audit.entries(action="user_role_changed")
+    hotline.agents.put(Agent("cy", "Cy", "PJSIP/1003", {"general": 5}, ["zh-CN"]))
+    assert admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD}).status_code == 201
+
+
 def test_role_change_ends_the_users_sessions_and_is_audited(hotline: Hotline, admin: SessionClient) -> None:
     add_user(hotline, "bo", "supervisor")
     bo = other_client(admin.client)
     login(bo, "bo")
+    hotline.agents.put(Agent("1002", "Bo", "PJSIP/1002", {"general": 5}, ["zh-CN"]))
     reply = admin("POST", "/api/users/bo/role", {"role": "agent", "agent_id": "1002"})
     assert reply.status_code == 200 and (reply.json["role"], reply.json["agent_id"]) == ("agent", "1002")
     assert bo.get("/api/me").status_code == 401  # logged out: the old role's cookie is worth nothing
@@ -154,6 +172,7 @@ def test_the_last_active_admin_stays_even_through_the_api_token(hotline: Hotline
 
     hotline.settings = hotline.settings.model_copy(update={"api_token": "t0ken-for-tests"})
     call = api_caller(hotline, "t0ken-for-tests")
+    hotline.agents.put(Agent("ana", "Ana", "PJSIP/1009", {"general": 5}, ["zh-CN"]))  # she could be an agent
     for path, body in (("/api/users/ana/deactivate", {}), ("/api/users/ana/role", {"role": "agent"})):
         reply = call("POST", path, body)
         assert reply.status_code == 400 and "last active admin" in reply.json["error"]
