@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_auth_pages(hotline.accounts, hotline.audit),
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
-        create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
+        create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
