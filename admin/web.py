@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g
+from flask import Flask, Response, g, redirect, url_for
 
-from admin.access import Access
+from admin.access import Access, public
 from admin.errors import answer_outages
 from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
@@ -55,6 +55,12 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
         links = [{"label": label, "href": href} for label, href, roles in NAV
                  if principal is not None and principal.role in roles]
         return {"principal": principal, "nav_links": links}
+
+    @app.get("/favicon.ico")
+    @public
+    def _favicon() -> Response:
+        """Browsers ask for it on every page, linked or not: send them to the one in static."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)  # type: ignore[return-value]
 
     return access
 

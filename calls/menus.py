@@ -79,6 +79,16 @@ class MenuRepository:
         with self._sessions() as db:
             return list(db.scalars(select(MenuVersion.menu).distinct().order_by(MenuVersion.menu)))
 
+    def spoken_languages(self) -> list[str]:
+        """Every language some published menu speaks (its live version), in the menus' own order."""
+        spoken: dict[str, None] = {}
+        for name in self.names():
+            try:
+                spoken.update(dict.fromkeys(self.live(name).languages))
+            except MenuNotFound:
+                continue
+        return list(spoken)
+
     def live(self, name: str) -> Menu:
         """The version new calls start on."""
         return self.version(name, self.live_version(name))

@@ -163,6 +163,8 @@ class WorkOrderDesk:
             if order.status not in rule.sources:
                 raise BadTransition(
                     f"work order {number} is {order.status}: cannot {action} (allowed from {', '.join(rule.sources)})")
+            if action == "resolve" and not note.strip():
+                raise MissingField("resolve needs a note: what was done for the caller")
             before = order.status
             order.status = rule.target
             order.updated_at = now

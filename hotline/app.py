@@ -16,7 +16,7 @@ from admin.access import public
 from admin.agents.api import create_api
 from admin.agents.web import create_agents_web
 from admin.audit import AuditLog
-from admin.console.desk import ConsoleDeps
+from admin.console.desk import Console, ConsoleDeps
 from admin.console.web import create_console_web
 from admin.live.board import LiveBoard
 from admin.live.sse import event_tail
@@ -260,8 +260,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_auth_pages(hotline.accounts, hotline.audit),
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
-        create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit),
-        create_complaints_api(hotline.desk, hotline.audit),
+        create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
+        create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
         *_pages(hotline),
@@ -296,10 +296,11 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
                         s.service_level_s),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
         create_reports_web(s.timezone, s.service_level_s),
-        create_work_orders_web(h.desk, h.audit),
+        create_work_orders_web(h.desk, h.audit, h.accounts, Console(
+            ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s)).orders_on_line),
         create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),
-        create_users_web(h.accounts, h.audit),
+        create_users_web(h.accounts, h.audit, lambda agent_id: h.agents.get(agent_id) is not None),
         create_pin_locks_web(h.pin_locks, h.audit),
     ]

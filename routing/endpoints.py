@@ -6,7 +6,8 @@ and again just before they are dialled (a bad value already stored never reaches
 
 Accepted:
 - Asterisk: ``PJSIP/1001`` (also ``SIP/``, ``IAX2/``; ``PJSIP/<number>@<trunk>``), ``Local/<exten>@<context>``,
-  or a bare extension or number (dialled as ``PJSIP/<it>``);
+  or a bare extension of digits (dialled as ``PJSIP/<it>``; a bare name such as ``alice`` is refused when
+  stored: Twilio cannot ring it and it reads like a Client identity);
 - Twilio: ``client:<identity>``, an E.164 number (``+8613800000000``), or ``sip:<user>@<host>`` where the
   host is one of the allowed SIP domains (``HOTLINE_TWILIO_SIP_DOMAIN``, ``HOTLINE_TWILIO_AGENT_SIP_DOMAINS``).
 """
@@ -26,8 +27,8 @@ _CLIENT = re.compile(r"client:[A-Za-z0-9_][A-Za-z0-9_.@-]{0,120}")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _SIP_URI = re.compile(rf"sip:({_NAME})@([A-Za-z0-9][A-Za-z0-9.-]{{0,252}})", re.IGNORECASE)
 
-RULES = ("PJSIP/1001 (or SIP/, IAX2/, Local/<exten>@<context>), client:<identity>, an E.164 number such as "
-         "+8613800000000, or sip:<user>@<allowed SIP domain>")
+RULES = ("PJSIP/1001 (or SIP/, IAX2/, Local/<exten>@<context>, a bare extension 1001), client:<identity>, "
+         "an E.164 number such as +8613800000000, or sip:<user>@<allowed SIP domain>")
 
 
 def asterisk_target(endpoint: str) -> str | None:
@@ -62,6 +63,9 @@ def endpoint_problem(endpoint: str, sip_domains: Collection[str] = ()) -> str | 
     if sip and twilio_target(endpoint, sip_domains) is None:
         allowed = ", ".join(d for d in sip_domains if d) or "none set (HOTLINE_TWILIO_AGENT_SIP_DOMAINS)"
         return f"rings SIP domain {sip.group(2)!r}, which is not an allowed one ({allowed})"
+    if _BARE.fullmatch(endpoint) and not endpoint.lstrip("+").isdigit():  # Asterisk rings PJSIP/<it>, Twilio nothing
+        return (f"is a bare name: write client:{endpoint} for a Twilio Client identity or PJSIP/{endpoint} for an "
+                "Asterisk endpoint (a bare extension is digits only)")
     if sip or asterisk_target(endpoint) is not None or twilio_target(endpoint, sip_domains) is not None:
         return None
     return f"is not one the hotline can ring: use {RULES}"

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import random
+import secrets
 import signal
 import sys
 import tempfile
@@ -143,6 +144,10 @@ def back_office(run: DayRun, seed: int) -> None:
     schedules its return visit). Agents a missed call made not ready go available again."""
     rng = random.Random(seed)
     due: dict[str, float] = {}
+    # Work orders go to a person who works them (an active supervisor), not to any text.
+    with contextlib.suppress(Exception):  # 409 when a run already made them
+        run.hotline.api("POST", "/api/users", {"name": "team-a", "role": "supervisor",
+                                               "password": secrets.token_urlsafe(18)})
     while not run.stop.wait(min(2.0, run.clock.real(600))):
         try:
             orders = run.hotline.api("GET", "/api/complaints?status=open&limit=1000")

@@ -53,6 +53,15 @@ def test_an_endpoint_that_is_not_one_agent_is_refused_naming_the_field(api: Any,
     assert api("GET", "/api/agents/ann").status_code == 404, "nothing stored"
 
 
+def test_a_bare_name_is_refused_for_twilio_cannot_ring_it_and_the_reply_says_what_to_write(api: Any) -> None:
+    """``alice`` was stored as ``PJSIP/alice``: Twilio cannot ring it, and it looks like a Client identity."""
+    reply = api("PUT", "/api/agents/ann", {**ANN, "endpoint": "alice"})
+    assert reply.status_code == 400 and "endpoint 'alice'" in reply.json["error"]
+    assert "client:alice" in reply.json["error"] and "PJSIP/alice" in reply.json["error"]
+    assert api("GET", "/api/agents/ann").status_code == 404, "nothing stored"
+    assert api("PUT", "/api/agents/ann", {**ANN, "endpoint": "client:alice"}).status_code == 201
+
+
 @pytest.mark.parametrize("endpoint", [
     "PJSIP/1001", "SIP/1001", "IAX2/desk-7", "PJSIP/13800138000@hotline-trunk", "Local/answer@test-agents", "1001",
     "client:ann", "client:ann.li@bank", "+8613800000000", "sip:ann@pbx.bank.example", "sip:1001@agents.sip.twilio.com",

@@ -61,6 +61,24 @@ def test_malformed_agent_is_rejected_with_the_reason(api: Any, body: object, mes
     assert api("GET", "/api/agents/ann").status_code == 404
 
 
+def test_an_agent_language_no_published_menu_speaks_is_refused_naming_it_and_the_menus_languages(
+    api: Any, hotline: Hotline,
+) -> None:
+    """``zh`` for ``zh-CN``: the router would never match that agent to a caller, and nobody would know why."""
+    reply = api("PUT", "/api/agents/ann", {**ANN, "languages": ["zh-CN", "zh"]})
+    assert reply.status_code == 400 and "language 'zh'" in reply.json["error"]
+    assert "zh-CN" in reply.json["error"] and "en-US" in reply.json["error"]  # what the menus speak
+    assert hotline.agents.get("ann") is None
+    assert api("PUT", "/api/agents/ann", {**ANN, "languages": ["en-US", "zh-CN"]}).status_code == 201
+
+
+def test_an_endpoint_that_no_channel_can_ring_is_refused(api: Any, hotline: Hotline) -> None:
+    for endpoint in ("alice&Local/1@x", "sip:alice@evil.example", "alice bob"):
+        reply = api("PUT", "/api/agents/ann", {**ANN, "endpoint": endpoint})
+        assert reply.status_code == 400 and "endpoint" in reply.json["error"], endpoint
+    assert hotline.agents.get("ann") is None
+
+
 def test_state_changes_that_cannot_be_made(api: Any, hotline: Hotline) -> None:
     api("PUT", "/api/agents/ann", ANN)
     assert api("POST", "/api/agents/ann/state", {"state": "busy"}).status_code == 400

@@ -304,3 +304,28 @@ def _frames(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
             frame, buffer = buffer.split(b"\n\n", 1)
             if frame.startswith(b"event: console"):
                 yield json.loads(frame.decode().split("data: ", 1)[1])
+
+
+def test_the_agent_on_the_call_reads_the_callers_work_orders_from_the_screen_pop_and_nobody_else(
+    app: Any, hotline: Hotline, caller: TwilioCaller,
+) -> None:
+    earlier = hotline.desk.open_work_order(CallInfo("CA-earlier", CUSTOMER, "twilio", "zh-CN"), "fees", "RE-1")
+    other = hotline.desk.open_work_order(CallInfo("CA-other", "+8613700000000", "twilio", "zh-CN"), "fees", "RE-2")
+    RecordWriter(hotline.sql).write([{"type": "call_started", "call_id": "CA-earlier", "ts": f"{time.time():.3f}",
+                                      "caller": MASKED, "caller_key": number_key(CUSTOMER), "channel": "twilio"}])
+    consoles = staff(app, hotline, "ann", "ben")
+    ann, ben = consoles["ann"], consoles["ben"]
+    assert ann("GET", f"/admin/work-orders/{earlier}").status_code == 403  # no call on the line yet
+    go(ann, "available")
+    caller.dial()
+    caller.press("0")
+    assert ann("GET", "/api/agent/console").json["offer"]["work_orders"][0]["number"] == earlier
+    page = ann("GET", f"/admin/work-orders/{earlier}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"Work order {earlier}" in html and CUSTOMER not in html
+    assert 'id="actions"' not in html and "do-assign" not in html  # read-only: no actions for agents
+    assert ann("GET", f"/admin/work-orders/{other}").status_code == 403  # not this caller's
+    assert ben("GET", f"/admin/work-orders/{earlier}").status_code == 403  # not on ben's line
+    acting = ann("POST", f"/admin/work-orders/{earlier}", data={"action": "start", "csrf_token": ann.csrf})
+    assert acting.status_code == 403 and hotline.desk.show(earlier)["status"] == "open"
+    assert ann("GET", "/admin/work-orders").status_code == 403  # no list of everybody's orders

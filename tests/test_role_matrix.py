@@ -62,7 +62,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/records/<call_id>"): STAFF,
     # work orders and their recordings
     ("GET", "/admin/work-orders"): STAFF,
-    ("GET", "/admin/work-orders/<number>"): STAFF,
+    ("GET", "/admin/work-orders/<number>"): ALL,  # agents: only the orders of the caller on their line
     ("POST", "/admin/work-orders/<number>"): STAFF,
     ("GET", "/api/complaints"): STAFF,
     ("GET", "/api/complaints/<number>"): STAFF,
@@ -101,9 +101,10 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
 }
 """(method, rule) -> the roles allowed. The bearer token acts as an admin."""
 
-OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/readyz$|^/metrics$|^/login$|^/api/openapi\.json$|^/api/docs/")
+OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/readyz$|^/metrics$|^/login$|^/api/openapi\.json$|^/api/docs/"
+                  r"|^/favicon\.ico$")
 """Not behind a login: assets, Twilio (its own signature), health, Prometheus's scrape (its own token, 401
-without: tests/test_metrics.py), the login form, the API document."""
+without: tests/test_metrics.py), the login form, the API document, the browser's favicon request."""
 PARAMS = {"name": "nobody", "number": "999999999999", "call_id": "CA-nobody", "agent_id": "nobody",
           "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token"}
 """Ids that exist nowhere: an allowed call may answer 404, it must not change anything."""
@@ -187,6 +188,17 @@ def _judge_anonymous(method: str, path: str, reply: Any) -> list[str]:
     if status != 302 or not reply.headers["Location"].startswith("/login?next="):
         return [f"anonymous: {method} {path} answered {status}, a redirect to /login expected"]
     return []
+
+
+def test_the_favicon_answers_anyone_and_every_page_links_it(token_app: Any) -> None:
+    """Browsers ask /favicon.ico on every page: a 404 there fills logs and consoles with noise."""
+    anonymous = token_app.test_client()
+    asked = anonymous.get("/favicon.ico")
+    assert asked.status_code in (200, 301, 302, 308)
+    icon = anonymous.get(asked.headers["Location"]) if asked.status_code != 200 else asked
+    assert icon.status_code == 200 and icon.content_type.startswith("image/")
+    login_page = anonymous.get("/login").get_data(as_text=True)
+    assert re.search(r'<link rel="icon"[^>]*href="/static/favicon\.svg"', login_page)
 
 
 def test_a_wrong_bearer_token_is_refused_even_where_anyone_logged_in_may_go(token_app: Any) -> None:

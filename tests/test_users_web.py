@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
 
 from admin.users.accounts import LoginRefused
 from hotline.app import Hotline
+from routing.agents import Agent
 from tests.web import PASSWORD, SessionClient, add_user, browser_login, csrf_of, login
 
 NEW_PASSWORD = "a brand new password"
@@ -34,6 +36,7 @@ def test_admin_creates_users_and_the_list_never_shows_a_password(hotline: Hotlin
     assert made.status_code == 201
     assert made.json == {"name": "bo", "role": "supervisor", "agent_id": None, "active": True, "locked": False,
                          "locked_until": None, "last_login_at": None}
+    hotline.agents.put(Agent("1001", "Cy", "PJSIP/1001", {"general": 5}, ["zh-CN"]))
     agent = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD, "agent_id": "1001"})
     assert agent.status_code == 201 and agent.json["agent_id"] == "1001"
     listed = admin("GET", "/api/users")
@@ -48,6 +51,16 @@ def test_admin_creates_users_and_the_list_never_shows_a_password(hotline: Hotlin
     bo = other_client(admin.client)
     login(bo, "bo")
     assert bo.get("/api/me").json["role"] == "supervisor"
+
+
+def test_the_new_user_form_starts_on_the_least_privileged_role(admin: SessionClient) -> None:
+    """A hurried admin who types a name and a password makes an agent, not another admin."""
+    html = admin("GET", "/admin/users").get_data(as_text=True)
+    select = re.search(r'<select id="new-role"[^>]*>(.*?)</select>', html, re.S)
+    assert select is not None
+    options = re.findall(r'<option value="(\w+)"( selected)?>', select.group(1))
+    chosen = [value for value, selected in options if selected] or [options[0][0]]  # a browser's default
+    assert chosen == ["agent"]
 
 
 @pytest.mark.parametrize(("body", "status", "reason"), [
@@ -66,10 +79,26 @@ def test_bad_new_users_are_refused_with_the_reason(hotline: Hotline, admin: Sess
     assert not hotline.audit.entries(action="user_created")
 
 
+def test_an_agent_user_must_work_as_an_agent_the_router_knows(hotline: Hotline, admin: SessionClient) -> None:
+    """Else the console shows its error twice and an Available button that cannot work."""
+    made = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD, "agent_id": "9999"})
+    assert made.status_code == 400 and "agent id '9999'" in made.json["error"]
+    by_name = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD})
+    assert by_name.status_code == 400 and "agent id 'cy'" in by_name.json["error"]
+    add_user(hotline, "bo", "supervisor")
+    moved = admin("POST", "/api/users/bo/role", {"role": "agent", "agent_id": "9999"})
+    assert moved.status_code == 400 and "agent id '9999'" in moved.json["error"]
+    assert hotline.accounts.get("cy") is None and hotline.accounts.get("bo").role == "supervisor"  # type: ignore[union-attr]
+    assert not hotline.audit.entries(action="user_created") and not hotline.audit.entries(action="user_role_changed")
+    hotline.agents.put(Agent("cy", "Cy", "PJSIP/1003", {"general": 5}, ["zh-CN"]))
+    assert admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD}).status_code == 201
+
+
 def test_role_change_ends_the_users_sessions_and_is_audited(hotline: Hotline, admin: SessionClient) -> None:
     add_user(hotline, "bo", "supervisor")
     bo = other_client(admin.client)
     login(bo, "bo")
+    hotline.agents.put(Agent("1002", "Bo", "PJSIP/1002", {"general": 5}, ["zh-CN"]))
     reply = admin("POST", "/api/users/bo/role", {"role": "agent", "agent_id": "1002"})
     assert reply.status_code == 200 and (reply.json["role"], reply.json["agent_id"]) == ("agent", "1002")
     assert bo.get("/api/me").status_code == 401  # logged out: the old role's cookie is worth nothing
@@ -143,6 +172,7 @@ def test_the_last_active_admin_stays_even_through_the_api_token(hotline: Hotline
 
     hotline.settings = hotline.settings.model_copy(update={"api_token": "t0ken-for-tests"})
     call = api_caller(hotline, "t0ken-for-tests")
+    hotline.agents.put(Agent("ana", "Ana", "PJSIP/1009", {"general": 5}, ["zh-CN"]))  # she could be an agent
     for path, body in (("/api/users/ana/deactivate", {}), ("/api/users/ana/role", {"role": "agent"})):
         reply = call("POST", path, body)
         assert reply.status_code == 400 and "last active admin" in reply.json["error"]
@@ -201,9 +231,10 @@ def test_browser_admin_creates_a_supervisor_who_then_logs_in(hotline: Hotline, s
     browser_login(page, site, "ana", "/admin/menus")
     page.goto(f"{site}/admin/users")
     page.wait_for_selector('tr[data-user="ana"]')
-    assert page.is_hidden("#new-agent")  # the agent id is asked only for agents
+    assert page.is_visible("#new-agent")  # the form starts on the least privileged role: agent
     page.fill("#new-name", "bo")
     page.select_option("#new-role", "supervisor")
+    assert page.is_hidden("#new-agent")  # the agent id is asked only for agents
     page.fill("#new-password", NEW_PASSWORD)
     page.click("#create")
     row = page.wait_for_selector('tr[data-user="bo"]')

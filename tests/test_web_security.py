@@ -213,6 +213,7 @@ def test_nobody_may_be_called_api_token_and_the_token_is_the_audited_actor(hotli
     from ivr.services import CallInfo
 
     number = hotline.desk.open_work_order(CallInfo("CA-t", "+8613812345678", "twilio", "zh-CN"), "fees", "RE-t")
+    add_user(hotline, "bob", "supervisor")  # an assignee must be a person who works orders
     acted = api.post(f"/api/complaints/{number}/assign", json={"by": "mallory", "to": "bob"}, headers=bearer)
     assert acted.status_code == 200
     entry = hotline.audit.entries(action="work_order_assign")[0]

@@ -28,6 +28,7 @@ from routing.keys import EVENTS_STREAM
 from store.models import ReturnVisit
 from tests.conftest import api_caller
 from tests.fakes.clock import Now
+from tests.web import add_user
 from workers import jobs
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -154,7 +155,7 @@ def test_each_status_allows_exactly_its_transitions(desk: WorkOrderDesk, status:
     for n, action in enumerate(ACTIONS):
         number = open_order(desk, f"CA-{status}-{n}")
         for step in PATH_TO[status]:
-            desk.act(number, step, "setup", assignee="bob")
+            desk.act(number, step, "setup", assignee="bob", note="done")
         assert desk.show(number)["status"] == status
         before = desk.show(number)
         target = ALLOWED[status].get(action)
@@ -164,7 +165,7 @@ def test_each_status_allows_exactly_its_transitions(desk: WorkOrderDesk, status:
             assert str(refused.value).startswith(f"work order {number} is {status}: cannot {action} (allowed from ")
             assert desk.show(number) == before, "a refused action changes nothing, not even the audit trail"
         else:
-            after = desk.act(number, action, "alice", assignee="bob")
+            after = desk.act(number, action, "alice", assignee="bob", note="done")
             assert after["status"] == target, (status, action)
             assert desk.show(number)["changes"][-1]["action"] == action
 
@@ -239,7 +240,7 @@ def test_overdue_work_order_is_escalated_once_per_deadline(desk: WorkOrderDesk, 
     now.at = T0 + 6 * H
     desk.act(late, "assign", "alice", assignee="bob")  # contacted late: nothing more to escalate until 48 h
     now.at = T0 + 47 * H
-    desk.act(resolved, "resolve", "bob")
+    desk.act(resolved, "resolve", "bob", note="fee refunded")
 
     for at, flagged in ((48 * H - S, []), (48 * H + S, {late, contacted}), (49 * H, []), (30 * 24 * H, [])):
         now.at = T0 + at
@@ -372,6 +373,7 @@ def test_api_needs_the_bearer_token(api: Any, api_hotline: Hotline) -> None:
 def test_api_works_a_complaint_through_its_lifecycle(api: Any, api_hotline: Hotline) -> None:
     number = api_hotline.desk.open_work_order(CallInfo("CA-a", CUSTOMER, "twilio", "zh-CN"), "fees", "RE-a")
     other = api_hotline.desk.open_work_order(CallInfo("CA-b", CUSTOMER, "twilio", "zh-CN"), "service", "RE-b")
+    add_user(api_hotline, "bob", "supervisor")  # an assignee is a person who works orders
 
     assigned = api("POST", f"/api/complaints/{number}/assign", {"by": "alice", "to": "bob"})
     assert assigned.status_code == 200

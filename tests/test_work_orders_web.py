@@ -77,6 +77,7 @@ def test_actions_from_the_page_change_the_order_and_are_audited_as_the_person(
     sue: SessionClient, hotline: Hotline, orders: dict[str, str],
 ) -> None:
     number = orders["service"]
+    add_user(hotline, "tom", "supervisor")
     steps = [("assign", {"to": "tom", "note": "tom knows fees"}, "assigned"),
              ("start", {}, "in_progress"),
              ("resolve", {"note": "fee refunded"}, "resolved"),
@@ -109,6 +110,36 @@ def test_a_forbidden_transition_shows_the_409_sentence(sue: SessionClient, hotli
     assert api.status_code == 409 and "cannot close" in api.json["error"]
     missing = sue("POST", f"/admin/work-orders/{number}", data={"action": "assign", "csrf_token": sue.csrf})
     assert missing.status_code == 400 and "needs the assignee" in missing.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("to", ["nobody", "amy", "old", ""])
+def test_assign_takes_only_an_active_admin_or_supervisor_on_page_and_api(
+    sue: SessionClient, hotline: Hotline, orders: dict[str, str], to: str,
+) -> None:
+    """Not any text: an unknown name, an agent, a deactivated user; each answered 400 naming the field."""
+    add_user(hotline, "amy", "agent")
+    add_user(hotline, "old", "supervisor")
+    hotline.accounts.set_active("old", False)
+    number = orders["service"]
+    page = sue("POST", f"/admin/work-orders/{number}", data={"action": "assign", "to": to, "csrf_token": sue.csrf})
+    assert page.status_code == 400 and "assignee" in page.get_data(as_text=True)
+    api = sue("POST", f"/api/complaints/{number}/assign", {"to": to})
+    assert api.status_code == 400 and "assignee" in api.json["error"]
+    if to:
+        assert repr(to) in api.json["error"] and "admin or supervisor" in api.json["error"]
+    assert hotline.desk.show(number)["status"] == "open" and hotline.audit.entries(target=number) == []
+    assert sue("POST", f"/api/complaints/{number}/assign", {"to": "sue"}).json["assignee"] == "sue"
+
+
+def test_resolve_needs_a_note_on_page_and_api(sue: SessionClient, hotline: Hotline, orders: dict[str, str]) -> None:
+    number = orders["fees"]
+    page = sue("POST", f"/admin/work-orders/{number}", data={"action": "resolve", "note": "  ",
+                                                               "csrf_token": sue.csrf})
+    assert page.status_code == 400 and "resolve needs a note" in page.get_data(as_text=True)
+    api = sue("POST", f"/api/complaints/{number}/resolve", {"note": ""})
+    assert api.status_code == 400 and "resolve needs a note" in api.json["error"]
+    assert hotline.desk.show(number)["status"] == "assigned" and hotline.audit.entries(target=number) == []
+    assert sue("POST", f"/api/complaints/{number}/resolve", {"note": "fee refunded"}).json["status"] == "resolved"
 
 
 def test_the_pages_are_for_admins_and_supervisors_and_writes_need_the_csrf_token(

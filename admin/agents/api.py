@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from flask import Blueprint, Response, jsonify
 
@@ -21,7 +22,9 @@ from routing.router import Router
 log = logging.getLogger(__name__)
 
 
-def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector, audit: AuditLog) -> Blueprint:
+def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector, audit: AuditLog,
+               spoken: Callable[[], Sequence[str]] = lambda: ()) -> Blueprint:
+    """``spoken()``: the languages the published menus speak (an agent's must be among them)."""
     api = Blueprint("api", __name__, url_prefix="/api")
 
     @api.get("/agents")
@@ -43,6 +46,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
             skills=_skills(body.get("skills")), languages=_languages(body.get("languages")),
             max_calls=_max_calls(body.get("max_calls")),
         )
+        _speaks_a_menu_language(agent, spoken())
         connector.connect(agents.put(agent))
         who = current()
         audit.write(who.name, who.role, "agent_updated" if existed else "agent_created", agent_id,
@@ -118,3 +122,11 @@ def _languages(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError('languages must be a list, e.g. ["zh-CN", "en-US"]')
     return list(value)
+
+
+def _speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
+    """A caller is matched on the menu's language code: ``zh`` never meets a ``zh-CN`` caller."""
+    unknown = [lang for lang in agent.languages if spoken and lang not in spoken]
+    if unknown:
+        raise ValueError(f"agent {agent.id}: language {unknown[0][:20]!r} is spoken by no published menu "
+                         f"(the menus speak {', '.join(spoken)})")

@@ -175,6 +175,20 @@ class Console:
                 return False
         return True
 
+    def orders_on_line(self, agent_id: str) -> frozenset[str]:
+        """The numbers of the work orders of the caller offered or connected to this agent now: the
+        screen pop's links, which the agent may open read-only (any other order stays closed to them)."""
+        agent = self.deps.agents.get(agent_id)
+        if agent is None or not agent.call or agent.state not in ("offered", "busy"):
+            return frozenset()
+        view = self.deps.router.call(agent.call)
+        caller_key = view.fields.get("caller_key", "") if view is not None and view.agent == agent_id else ""
+        if not caller_key:
+            return frozenset()
+        calls = select(CallRecord.call_id).where(CallRecord.caller_key == caller_key)
+        with self.deps.sql() as db:
+            return frozenset(db.scalars(select(WorkOrder.number).where(WorkOrder.call_id.in_(calls))))
+
     # -- the kept card ------------------------------------------------------------------------------
 
     def _key(self, agent_id: str) -> str:

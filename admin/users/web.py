@@ -7,6 +7,7 @@ password is taken in, never given back: not in answers, not in the audit detail.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -22,8 +23,16 @@ from admin.users.models import AuditList, AuditQuery, NewUser, PasswordBody, Rol
 AUDIT_PAGE = 200
 
 
-def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
+def create_users_web(accounts: Accounts, audit: AuditLog,
+                     agent_exists: Callable[[str], bool] = lambda agent_id: True) -> Blueprint:
+    """``agent_exists(agent_id)``: whether the router knows that agent (an agent user must work as one)."""
     web = Blueprint("users_web", __name__)
+
+    def known_agent(role: str, agent_id: str | None, name: str) -> None:
+        wanted = (agent_id or name) if role == "agent" else None
+        if wanted and not agent_exists(wanted):
+            raise ValueError(f"agent id {wanted[:70]!r} is not set up in the router: add the agent on the "
+                             "Agents page first, or give the agent id of an existing agent")
 
     def view(account: Account) -> dict[str, Any]:
         locked = account.locked_until is not None and _aware(account.locked_until) > accounts.clock()
@@ -59,6 +68,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
     def create_user() -> tuple[Response, int]:
         """Create a user with an initial password; an agent works as ``agent_id`` (their name by default)."""
         body = json_body()
+        known_agent(_text(body, "role"), _text(body, "agent_id") or None, _text(body, "name"))
         account = accounts.add(_text(body, "name"), _text(body, "role"), _text(body, "password"),
                                _text(body, "agent_id") or None)
         return changed("user_created", account, as_role=account.role, agent_id=account.agent_id), 201
@@ -79,6 +89,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog) -> Blueprint:
         role = _text(body, "role")
         _not_yourself(name, role != "admin", "change your own role")
         before = _existing(accounts, name).role
+        known_agent(role, _text(body, "agent_id") or None, name)
         account = accounts.set_role(name, role, _text(body, "agent_id") or None)
         return changed("user_role_changed", account, before=before, after=account.role, agent_id=account.agent_id)
 

@@ -10,10 +10,12 @@ from admin.audit import AuditLog
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
+from admin.users.accounts import Accounts
+from admin.work_orders.assignees import assignee_refusal
 from complaints.work_orders import TRANSITIONS, WorkOrderDesk
 
 
-def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
+def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog, accounts: Accounts) -> Blueprint:
     api = Blueprint("complaints_api", __name__, url_prefix="/api/complaints")
 
     @api.get("")
@@ -49,6 +51,8 @@ def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
         actor = who.name if who.via == "session" else str(body.get("by") or "").strip()
         if not actor:
             return json_error(400, '"by" (who does it) is required: it goes into the audit trail')
+        if action == "assign" and (refusal := assignee_refusal(accounts, body.get("to") and str(body["to"]))):
+            return json_error(400, refusal)
         order = desk.act(number, action, actor, note=str(body.get("note") or ""),
                          assignee=body.get("to") and str(body["to"]))
         # The audit names who really called (the token), and on whose behalf it says it acted, apart.

@@ -6,12 +6,15 @@ person logged in; a transition the status forbids is answered 409 with the desk'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from admin.access import allow, current
 from admin.audit import AuditLog
+from admin.users.accounts import Accounts
+from admin.work_orders.assignees import assignee_refusal
 from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 from ivr.services import COMPLAINT_CATEGORIES
 
@@ -20,7 +23,9 @@ PAGE_ACTIONS = ("assign", "start", "resolve", "close")
 """What a person does from the page (visit and reopen come from the return-visit survey)."""
 
 
-def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
+def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accounts,
+                           on_line: Callable[[str], frozenset[str]] = lambda agent_id: frozenset()) -> Blueprint:
+    """``on_line(agent_id)``: the numbers of the work orders of the caller on that agent's line now."""
     bp = Blueprint("work_orders_web", __name__, url_prefix="/admin/work-orders")
 
     @bp.get("")
@@ -33,8 +38,14 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
                                categories=COMPLAINT_CATEGORIES)
 
     @bp.get("/<number>")
-    @allow("admin", "supervisor")
+    @allow("admin", "supervisor", "agent")
     def detail(number: str) -> str | tuple[str, int]:
+        who = current()
+        if who.role == "agent":  # the screen pop's links: the orders of the caller on their line, read-only
+            if not who.agent_id or number not in on_line(who.agent_id):
+                return render_template("error.html", status=403,
+                                       message="only the work orders of the caller on your line"), 403
+            return _detail(desk, number, read_only=True)
         return _detail(desk, number)
 
     @bp.post("/<number>")
@@ -44,6 +55,8 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
         if action not in PAGE_ACTIONS:
             return _detail(desk, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
         note, to = request.form.get("note", "").strip()[:2000], request.form.get("to", "").strip()[:64] or None
+        if action == "assign" and (refusal := assignee_refusal(accounts, to)):
+            return _detail(desk, number, refusal, 400)
         who = current()
         try:
             order = desk.act(number, action, who.name, note=note, assignee=to)
@@ -61,12 +74,13 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog) -> Blueprint:
     return bp
 
 
-def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200) -> tuple[str, int]:
+def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200,
+            read_only: bool = False) -> tuple[str, int]:
     try:
         order = desk.show(number)
     except NoSuchWorkOrder as exc:
         return render_template("error.html", status=404, message=str(exc)), 404
-    return render_template("work_orders_detail.html", order=order, error=error,
+    return render_template("work_orders_detail.html", order=order, error=error, read_only=read_only,
                            actions=_possible(order), all_actions=PAGE_ACTIONS), status
 
 

@@ -1,0 +1,18 @@
+"""Who may take a work order: an active user who works orders (admin or supervisor), not any text."""
+
+from __future__ import annotations
+
+from admin.users.accounts import Accounts
+
+WORKS_ORDERS = ("admin", "supervisor")
+
+
+def assignee_refusal(accounts: Accounts, name: str | None) -> str | None:
+    """Why ``name`` cannot be assigned a work order, or None when it can (an empty name is the desk's to refuse)."""
+    if not name:
+        return None
+    account = accounts.get(name)
+    if account is None or not account.active or account.role not in WORKS_ORDERS:
+        return (f"assignee {name!r} is not an active admin or supervisor: "
+                "assign the work order to a user who works orders")
+    return None
