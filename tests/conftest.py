@@ -36,7 +36,6 @@ POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL", "postgresql+psycopg:/
 # The FastAGI shared secret (issue 17), set once here: every hotline the tests start (in this process, or as
 # a process that inherits the environment) expects it, and every scripted Asterisk call sends it.
 AGI_SECRET = "tests-fastagi-secret-0123456789abcdef"
-CARD_SECRET = "tests-card-secret-of-this-installation-0123456789"
 os.environ["HOTLINE_AGI_SECRET"] = AGI_SECRET
 AsteriskPeer.default_secret = AGI_SECRET
 
@@ -173,9 +172,6 @@ def settings(redis_url: str, database_url: str, tmp_path: Path) -> Settings:
         business_opens="00:00", business_closes="23:59:59",
         # Tests of the queues themselves hold callers with nobody staffed; the default (announce) has its own.
         unstaffed_queues="hold",
-        # One installation secret for every test's hotline: the demo cards' slow hashes are made once per
-        # process, not per test (tests/test_card_hashes.py makes and checks the generated one).
-        card_secret=CARD_SECRET,
     )
 
 

@@ -86,7 +86,6 @@ def test_rows_hashed_with_the_old_constant_key_are_hashed_again_at_start(sql: se
 
 
 def test_the_card_secret_is_generated_once_private_and_kept(settings: Settings) -> None:
-    settings = settings.model_copy(update={"card_secret": None})  # none given: the hotline makes its own
     first = prepare(settings)
     secret_file = settings.data_dir / "card_secret"
     assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
