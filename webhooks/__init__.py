@@ -58,7 +58,11 @@ def create_blueprint(
     @bp.before_request
     def about_the_call() -> None:
         # Agent legs and hold requests name the customer's call in ?call=; the rest are the call's own webhooks.
-        call_id = request.args.get("call") or request.form.get("CallSid", "")
+        # The form only of a POST within the size limit: reading any other body here would answer it 413 before
+        # the route and its signature check say what they say (405, 403).
+        limit = request.max_content_length
+        readable = request.method == "POST" and (limit is None or (request.content_length or 0) <= limit)
+        call_id = request.args.get("call") or (request.form.get("CallSid", "") if readable else "")
         if call_id:
             g.hotline_call = enter_call(call_id, "twilio", (request.endpoint or "").removeprefix("twilio."))
 
