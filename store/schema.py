@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -23,8 +25,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from store.models import Base
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-connection chatter; upgrades are logged here
@@ -137,11 +142,12 @@ def differences(engine: Engine) -> list[str]:
 
 def ensure_current(engine: Engine, wait_s: float = WAIT_S) -> None:
     """What a process that does not migrate does at start (see the module's note)."""
-    found = state(engine)
+    found = _while_sqlite_locked(lambda: state(engine), wait_s)
     if found.at_head:
         return
     if found.empty:
-        upgrade(engine)  # a new installation; processes starting together take the lock in turn
+        # A new installation; processes starting together take the lock in turn.
+        _while_sqlite_locked(lambda: upgrade(engine), wait_s)
         return
     if not found.known:
         # A newer hotline migrated it (a rolling upgrade): this one still runs; revisions only add.
@@ -157,6 +163,19 @@ def ensure_current(engine: Engine, wait_s: float = WAIT_S) -> None:
             return
     raise SchemaOutOfDate(f"database schema at revision {found.current or 'none (made before migrations)'}, "
                           f"this hotline needs {found.head}: run `hotline db upgrade`")
+
+
+def _while_sqlite_locked(action: Callable[[], T], wait_s: float) -> T:
+    """``action()``, again while SQLite answers "database is locked" (its busy wait gives up at once when two
+    connections would deadlock, as processes creating one new database together can), for at most ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return action()
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class _locked:
