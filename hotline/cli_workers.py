@@ -32,7 +32,8 @@ def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
         clients = hotline.redis_clients
         click.echo(f"worker: call records into {s.sql_url.split('@')[-1]}, from {clients.describe()}")
         run_worker(WorkerConfig(hotline.events.stream, claim_idle_s=s.records_claim_idle_s), RecordWriter(hotline.sql),
-                   hotline, clients.jobs(), clients.blocking(10, connect_timeout_s=5), burst=burst)
+                   hotline, clients.jobs(), clients.blocking(10, connect_timeout_s=5), burst=burst,
+                   flush_spool=hotline.events.flush)
 
     @main.group()
     def complaints() -> None:

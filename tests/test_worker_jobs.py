@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2027, 3, 2, 6, 0, tzinfo=dt.UTC)
 
 
-def test_a_running_worker_escalates_overdue_work_orders_by_itself(hotline: Hotline, tmp_path: Path) -> None:
+def test_a_running_worker_escalates_overdue_work_orders_and_sends_spooled_events_by_itself(
+        hotline: Hotline, tmp_path: Path) -> None:
     s = hotline.settings
     # Opened 30 hours ago: the 24 h first-contact deadline of a fees complaint has passed.
     desk = WorkOrderDesk(hotline.sql, hotline.events, s.deadlines,
@@ -38,15 +40,30 @@ def test_a_running_worker_escalates_overdue_work_orders_by_itself(hotline: Hotli
         deadline = time.monotonic() + 60  # a worker process starting on a busy machine
         while time.monotonic() < deadline and hotline.desk.show(number)["overdue"] is None:
             time.sleep(0.2)
+        # Then a call's events kept on disk while Redis was away, and nothing emitted since to carry them:
+        # the worker's clock sends them.
+        spool = s.data_dir / "spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        (spool / f"events-{time.time_ns():020d}-1-0000.jsonl").write_text("".join(
+            json.dumps({"type": kind, "call_id": "CA-spooled", "ts": f"{time.time():.3f}", "channel": "twilio"})
+            + "\n" for kind in ("call_started", "call_ended")))
+        while time.monotonic() < deadline and not _recorded(hotline, "CA-spooled"):
+            time.sleep(0.2)
     finally:
         worker.terminate()
         worker.wait(timeout=20)
     order = hotline.desk.show(number)
     assert (order["overdue"], order["priority"]) == ("first_contact", 6)
     assert order["changes"][-1]["actor"] == "scheduler"
+    assert _recorded(hotline, "CA-spooled") and list(spool.glob("events-*")) == []
     events = redis.Redis.from_url(hotline.redis_url, decode_responses=True).xrange(EVENTS_STREAM)
     assert {"type": "work_order_overdue", "work_order": number, "deadline": "first_contact"}.items() <= next(
         e for _, e in events if e["type"] == "work_order_overdue").items()
+
+
+def _recorded(hotline: Hotline, call_id: str) -> bool:
+    with hotline.sql() as db:
+        return db.scalar(select(CallRecord.ended_at).where(CallRecord.call_id == call_id)) is not None
 
 
 def test_retention_purges_old_records_with_their_recordings_but_keeps_evidence_of_open_complaints(

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -41,12 +41,14 @@ class WorkerConfig:
 
 
 def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, connection: redis.Redis,
-               reader: redis.Redis, burst: bool = False) -> None:
+               reader: redis.Redis, burst: bool = False, flush_spool: Callable[[], int] | None = None) -> None:
     """Serve until SIGTERM (or, with ``burst``, until the queue is empty).
 
     ``connection`` is RQ's (no socket timeout: its dequeue blocks); ``reader`` reads the events stream
     (a socket timeout above its block time, ``ConsumerConfig.block_ms``). They may be different Redis
-    deployments: RQ cannot run on a Redis Cluster, the events stream can."""
+    deployments: RQ cannot run on a Redis Cluster, the events stream can. ``flush_spool`` sends the events
+    this machine's processes kept on disk while Redis was away, on the clock: a quiet hotline emits nothing
+    that would carry them."""
     install(context)
     queue = Queue(QUEUE, connection=connection)
     consumer = StreamConsumer(reader, ConsumerConfig(
@@ -57,7 +59,7 @@ def run_worker(config: WorkerConfig, writer: RecordWriter, context: JobContext, 
     loops = [
         threading.Thread(target=_keep_scheduling, args=(scheduler, stop), name="rq-scheduler", daemon=True),
         threading.Thread(target=consumer.run, args=(stop,), name="record-writer", daemon=True),
-        threading.Thread(target=_job_clock, args=(connection, queue, config.clock_every_s, stop),
+        threading.Thread(target=_job_clock, args=(connection, queue, config.clock_every_s, stop, flush_spool),
                          name="job-clock", daemon=True),
     ]
     for loop in loops:
@@ -106,9 +108,16 @@ def _keep_scheduling(scheduler: RQScheduler, stop: threading.Event, pause_s: flo
             stop.wait(pause_s)
 
 
-def _job_clock(connection: redis.Redis, queue: Queue, every_s: float, stop: threading.Event) -> None:
+def _job_clock(connection: redis.Redis, queue: Queue, every_s: float, stop: threading.Event,
+               flush_spool: Callable[[], int] | None = None) -> None:
     """Enqueue each periodic job once per period across all workers (the first to take its lock does)."""
     while not stop.wait(every_s):
+        if flush_spool is not None:
+            try:
+                if sent := flush_spool():
+                    log.info("sent %d call events kept on disk while Redis was away", sent)
+            except redis.RedisError as exc:
+                log.debug("event spool not sent yet: %s", type(exc).__name__)
         for name, (job, period_s) in PERIODIC.items():
             try:
                 if connection.set(CRON_KEY.format(name), os.getpid(), nx=True, ex=max(1, int(period_s))):
