@@ -1,12 +1,13 @@
 """``GET /metrics`` at 1,000 agents and 5,000 waiting calls: what one Prometheus scrape costs.
 
-    .venv/bin/python bench/metrics.py [--agents 1000] [--calls 5000] [--processes 12] [--scrapes 200] [--help]
+    .venv/bin/python bench/metrics.py [--agents 1000] [--calls 5000] [--processes 5] [--ended 7] [--scrapes 200]
 
 Own redis-server (no persistence) and SQLite store in a temporary folder; ``prepare()``; agents over the 5
 skills x 2 languages (10 queues) in mixed states and ``--calls`` callers waiting, set up as ``bench/dashboard.py``
 does. Multiprocess mode as under ``hotline up``: ``PROMETHEUS_MULTIPROC_DIR`` is a fresh folder and
-``--processes`` other processes have counted into their own files there first, in turn as a gunicorn worker
-(every Twilio webhook kind), a FastAGI process (every node kind) and a worker (calls of both channels by
+``--processes`` live processes and ``--ended`` ones (restarted or recycled: folded into the archive files as
+``hotline up`` does, ``metrics.ended``) have counted into their own files there first, in turn as a gunicorn
+worker (every Twilio webhook kind), a FastAGI process (every node kind) and a worker (calls of both channels by
 outcome, queues, offers, waits). Measured over ``--scrapes`` scrapes:
   scrape      GET /metrics through the Flask app (bearer token checked, every process's files merged, the
               router's state read in one Lua call, the stream's lag, RQ's registries), in-process WSGI;
@@ -45,7 +46,7 @@ from bench.harness import percentile, run_until_done
 from hotline.app import create_app, prepare
 from hotline.metrics_state import SharedState
 from hotline.settings import Settings
-from metrics import exposition
+from metrics import exposition, process_gone
 from store.redis_server import scratch_redis
 
 TOKEN = "bench-scrape-token-0123456789"
@@ -89,9 +90,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--processes", type=int, default=12,
-                        help="processes whose counters are merged (web, FastAGI, worker in turn; `hotline up` runs 5 "
-                        "by default, restarts leave the files of the dead ones)")
+    parser.add_argument("--processes", type=int, default=5,
+                        help="live processes whose counters are merged (web, FastAGI, worker in turn; `hotline up` "
+                        "runs 5 by default)")
+    parser.add_argument("--ended", type=int, default=7,
+                        help="processes that counted and ended (restarts, recycled workers): folded into the archive")
     parser.add_argument("--scrapes", type=int, default=200)
     return run_until_done(run, parser.parse_args())
 
@@ -105,11 +108,14 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     hotline = prepare(settings)
     t0 = time.perf_counter()
     states = populate(hotline, args.agents, args.calls)
-    for n in range(args.processes):
-        subprocess.run([sys.executable, "-c", COUNTING, ROLES[n % 3]], check=True, cwd=HERE.parent, env=os.environ)
+    for n in range(args.processes + args.ended):
+        child = subprocess.Popen([sys.executable, "-c", COUNTING, ROLES[n % 3]], cwd=HERE.parent, env=os.environ)
+        assert child.wait() == 0
+        if n >= args.processes:
+            process_gone(child.pid)
     files = len(list(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db")))
     print(f"set-up {time.perf_counter() - t0:.1f} s: {args.agents} agents {states}, {args.calls} waiting, "
-          f"{files} metric files of {args.processes} processes")
+          f"{files} metric files of {args.processes} live processes and {args.ended} ended ones")
     client = create_app(hotline=hotline).test_client()
     auth = {"Authorization": f"Bearer {TOKEN}"}
     reply = client.get("/metrics", headers=auth)

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
 
+from metrics.ended import fold_ended, reading
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The hotline's own metrics (not the client library's default process/GC collectors)."""
@@ -167,12 +169,15 @@ def exposition() -> bytes:
         return generate_latest(REGISTRY)
     merged = CollectorRegistry()
     _multiprocess.MultiProcessCollector(merged, path=folder)  # type: ignore[no-untyped-call]
-    return generate_latest(merged)
+    with reading(folder):
+        return generate_latest(merged)
 
 
 def process_gone(pid: int) -> None:
-    """A process that counted has ended (a restarted FastAGI or worker, a gunicorn worker): its counters stay
-    in the sums; its live-only files are dropped (``prometheus_client.multiprocess.mark_process_dead``)."""
+    """A process that counted has ended (a restarted FastAGI or worker, a gunicorn worker): its counts stay in
+    the sums, folded into the archive files (``metrics.ended``); its live-only files are dropped
+    (``prometheus_client.multiprocess.mark_process_dead``)."""
     folder = multiprocess_dir()
     if folder is not None:
         _multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+        fold_ended(folder, pid)

@@ -6,13 +6,16 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+import metrics
 from hotline.app import Hotline, create_app
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
@@ -124,6 +127,7 @@ def test_longest_wait_is_the_oldest_caller_whatever_the_priorities(hotline: Hotl
 
 COUNT_IN_A_PROCESS = """
 import sys
+import threading
 import store.db, metrics  # imported first, as `hotline up` does before it knows its data folder
 metrics.use_multiprocess_dir(sys.argv[1])
 metrics.CALLS_STARTED.labels("asterisk").inc(3)
@@ -143,6 +147,72 @@ def test_every_process_counts_into_the_one_exposition(tmp_path: Path) -> None:
         env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}).stdout
     assert value(scraped, "hotline_calls_started_total", channel="asterisk") == 6
     assert value(scraped, "hotline_db_errors_total", kind="connection") == 2
+
+
+COUNT_AND_TIME = COUNT_IN_A_PROCESS + """
+metrics.STEP_SECONDS.labels("twilio", "voice").observe(0.02)
+metrics.STEP_SECONDS.labels("twilio", "voice").observe(3.0)
+"""
+
+
+def _processes_that_counted(folder: Path, n: int) -> list[int]:
+    pids = []
+    for _ in range(n):
+        child = subprocess.Popen([sys.executable, "-c", COUNT_AND_TIME, str(folder)])
+        assert child.wait(timeout=60) == 0
+        pids.append(child.pid)
+    return pids
+
+
+def _samples(text: str) -> list[str]:
+    return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_processes_that_ended_are_folded_into_one_archive_and_their_counts_stay(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restarted FastAGI processes and workers, recycled gunicorn workers: their counts stay in every sum, but
+    each scrape reads the live processes' files and one archive per type, not a file per process ever run."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    pids = _processes_that_counted(folder, 4)
+    before = _samples(metrics.exposition().decode())
+    assert value("\n".join(before), "hotline_calls_started_total", channel="asterisk") == 12
+    for pid in pids[:3]:
+        metrics.process_gone(pid)
+    after = metrics.exposition().decode()
+    assert _samples(after) == before  # every counter, bucket, sum and count as it was
+    assert value(after, "hotline_step_duration_seconds_bucket", channel="twilio", step="voice", le="0.025") == 4
+    assert sorted(f.name for f in folder.glob("*.db")) == sorted(
+        [f"counter_{pids[3]}.db", f"histogram_{pids[3]}.db", "counter_archive.db", "histogram_archive.db"])
+    _processes_that_counted(folder, 1)  # a new process counts on top
+    assert value(metrics.exposition().decode(), "hotline_calls_started_total", channel="asterisk") == 15
+
+
+def test_a_scrape_during_folds_never_counts_an_ended_process_twice_or_not_at_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    pids = _processes_that_counted(folder, 12)
+    seen: list[float] = []
+    done = threading.Event()
+
+    def scrape_all_along() -> None:
+        while not done.is_set():
+            seen.append(value(metrics.exposition().decode(), "hotline_calls_started_total", channel="asterisk"))
+
+    scraper = threading.Thread(target=scrape_all_along)
+    scraper.start()
+    try:
+        for pid in pids:
+            metrics.process_gone(pid)
+            time.sleep(0.01)
+    finally:
+        done.set()
+        scraper.join()
+    assert len(seen) > 10 and set(seen) == {36}
+    assert sorted(f.name for f in folder.glob("*.db")) == ["counter_archive.db", "histogram_archive.db"]
 
 
 def test_record_writer_lag_counts_what_no_writer_has_written_yet(hotline: Hotline, token_app: Any) -> None:
