@@ -24,6 +24,11 @@ def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     @click.option("--burst", is_flag=True, help="Run the queued jobs, then stop.")
     def worker(burst: bool) -> None:
         """Run an RQ worker (with the scheduler), the call-record writer and the periodic jobs."""
+        import faulthandler
+        import signal
+
+        # `kill -USR1 <pid>` prints every thread's stack to the log: what a worker slow to stop is waiting on.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         from workers.records import RecordWriter
         from workers.runner import WorkerConfig, run_worker
 
