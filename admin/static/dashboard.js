@@ -55,6 +55,7 @@
 
   // -- a row per agent ----------------------------------------------------------------------------
 
+  const NATURAL = new Intl.Collator(undefined, { numeric: true }); // "Agent 2" before "Agent 10"
   const SORT_VALUE = {
     name: (a) => (a.name || a.id).toLowerCase(),
     state: (a) => STATES.indexOf(a.state),
@@ -69,23 +70,22 @@
   function compare(a, b) {
     const value = SORT_VALUE[sort.column];
     const x = value(a), y = value(b);
-    let order = typeof x === "number" ? x - y : String(x).localeCompare(String(y));
+    let order = typeof x === "number" ? x - y : NATURAL.compare(x, y);
     if (sort.descending) order = -order;
-    return order || a.id.localeCompare(b.id);
+    return order || NATURAL.compare(a.id, b.id);
   }
 
+  // Rows are cloned from one built here: cheaper than building 1,000 rows cell by cell.
+  const CELLS = ["name", "state", "reason", "in_state", "queue", "caller", "talk", "calls", "action"];
+  const CELL_CLASS = { in_state: "num in-state", talk: "num talk", calls: "num calls" };
+  const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name })));
+  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "Change…"));
+
   function newRow(agent) {
-    const cell = (cls) => hotline.el("td", { class: cls || null });
-    const cells = {
-      name: cell("name"), state: cell("state"), reason: cell("reason"), in_state: cell("num in-state"),
-      queue: cell("queue"), caller: cell("caller"), talk: cell("num talk"), calls: cell("num calls"),
-      action: cell("action"),
-    };
-    cells.action.append(hotline.el("button", {
-      type: "button", class: "secondary change", "data-agent": agent.id,
-      "aria-label": `Change state of ${agent.name || agent.id}`,
-    }, "Change…"));
-    const tr = hotline.el("tr", { "data-agent": agent.id }, Object.values(cells));
+    const tr = PROTO.cloneNode(true);
+    tr.dataset.agent = agent.id;
+    const cells = Object.fromEntries(CELLS.map((name, i) => [name, tr.cells[i]]));
+    cells.action.firstChild.dataset.agent = agent.id;
     return { tr, cells, data: null, key: "" };
   }
 
@@ -98,6 +98,7 @@
     row.tr.dataset.state = agent.state;
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
+    c.action.firstChild.setAttribute("aria-label", `Change state of ${agent.name || agent.id}`);
     c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, agent.state.replace("_", " ")));
     c.reason.textContent = agent.reason || "";
     c.in_state.dataset.base = agent.in_state_s === null ? "" : agent.in_state_s;
