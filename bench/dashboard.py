@@ -199,17 +199,21 @@ def login(page: Any, url: str) -> None:
 
 
 def first_render(page: Any, url: str, loads: int) -> None:
-    took = []
+    took, draws, parses = [], [], []
     for _ in range(loads):
         page.goto(f"{url}/admin/dashboard")
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         took.append(float(page.evaluate("Number(document.body.dataset.readyMs)")))
+        draws.append(float(page.evaluate("Number(document.body.dataset.drawMs || 0)")))
+        parses.append(float(page.evaluate("Number(document.body.dataset.parseMs || 0)")))
     rows = page.evaluate("document.querySelectorAll('#queues tbody tr').length")
     agent_rows = page.evaluate("document.querySelectorAll('#agent-rows tbody tr').length")
     nodes = page.evaluate("document.getElementsByTagName('*').length")
     waiting = page.inner_text("#waiting")
     show(f"first render (navigation start -> figures and agent rows drawn), {loads} loads", sorted(took),
          f"; {waiting} waiting shown in {rows} queue rows, {agent_rows} agent rows, {nodes} DOM elements")
+    show("  of which the first snapshot's JSON.parse", sorted(parses))
+    show("  of which its draw (script only, before layout)", sorted(draws))
 
 
 WATCH = """(expected) => {

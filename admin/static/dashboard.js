@@ -182,6 +182,7 @@
     const snap = latest;
     latest = null;
     if (!snap) return;
+    const began = performance.now();
     shown = snap;
     shownAt = performance.now();
     $("waiting").textContent = snap.waiting;
@@ -205,6 +206,7 @@
     if (!document.body.dataset.ready) document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
     document.body.dataset.snapshotAt = String(snap.at);
+    document.body.dataset.drawMs = String(Math.round(performance.now() - began)); // for bench/dashboard.py
   }
 
   // Waits, times in state and talk times grow between events: count them up from the last snapshot.
@@ -252,7 +254,9 @@
   function follow() {
     const source = new EventSource("/api/live/stream");
     source.addEventListener("snapshot", (event) => {
+      const began = performance.now();
       latest = JSON.parse(event.data);
+      document.body.dataset.parseMs = String(Math.round(performance.now() - began)); // for bench/dashboard.py
       if (!frame) frame = requestAnimationFrame(draw);
     });
     source.addEventListener("open", () => link("live", "good"));
