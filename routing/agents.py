@@ -32,6 +32,8 @@ class Agent:
     calls_today: int = 0
     call: str | None = None
     wrap_until: float | None = None
+    reason: str = ""
+    """Why the agent is in their state, as given with the change (a not-ready agent's ``break``, ...)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def check(self, known_skills: Sequence[str], sip_domains: Collection[str] = ()) -> None:
@@ -60,8 +62,21 @@ class Agent:
             "id": self.id, "name": self.name, "endpoint": self.endpoint, "skills": dict(self.skills),
             "languages": list(self.languages), "max_calls": self.max_calls, "state": self.state,
             "since": self.since, "idle_since": self.idle_since, "calls_today": self.calls_today,
-            "call": self.call, "wrap_until": self.wrap_until,
+            "call": self.call, "wrap_until": self.wrap_until, "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class AgentCall:
+    """The call an agent is offered or on, as the floor view shows it."""
+
+    queue: str
+    """``skill:language`` of the queue it was offered from."""
+    caller: str
+    """Masked, as the channel gave it."""
+    state: str
+    """``offered`` (ringing) or ``busy`` (talking)."""
+    answered_at: float | None
 
 
 class AgentRegistry:
@@ -91,6 +106,18 @@ class AgentRegistry:
         rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
         return [_agent(row, self.router.scripts) for row in rows if row]
 
+    def on_floor(self) -> list[tuple[Agent, AgentCall | None]]:
+        """Every agent with the call they are offered or on, in one round trip; sorted by id."""
+        rows = []
+        for data, call in self.router.floor():
+            skill, offered_skill, language, caller, answered_at, state = (call + [None] * 6)[:6]
+            live = None
+            if call and state in ("offered", "busy"):
+                live = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "", state=state,
+                                 answered_at=_float(answered_at) if state == "busy" else None)
+            rows.append((_agent(data, self.router.scripts), live))
+        return sorted(rows, key=lambda row: row[0].id)
+
     def remove(self, agent_id: str) -> Ended:
         """Raises NoSuchAgent, or AgentOnCall while they talk. A call ringing them goes back to its place
         in line; ``agent_leg`` is that ring, for the channel to cancel."""
@@ -106,7 +133,7 @@ def _agent(data: dict[str, str], scripts: RouterScripts) -> Agent:
         languages=[lang for lang in data.get("languages", "").split(",") if lang],
         max_calls=int(data.get("max_calls") or 1), state=data.get("state", "offline"),
         since=_float(data.get("since")), idle_since=_float(data.get("idle_since")), calls_today=calls,
-        call=data.get("call") or None, wrap_until=_float(data.get("wrap_until")),
+        call=data.get("call") or None, wrap_until=_float(data.get("wrap_until")), reason=data.get("reason", ""),
     )
 
 

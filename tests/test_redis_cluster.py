@@ -261,6 +261,19 @@ def test_every_router_key_and_the_events_stream_share_one_slot(
     assert slots == {node.execute_command("CLUSTER", "KEYSLOT", events_stream("hotline"))}
 
 
+def test_the_dashboards_agent_rows_are_read_with_their_calls_in_one_script(shared: redis.Redis) -> None:
+    clock = Clock()
+    router = make_router(shared, clock)
+    staff(router, clock, ("ann", {"general": 5}), ("bob", {"loss": 5}))
+    router.set_agent_state("bob", "not_ready", "lunch")
+    router.enqueue(CallRequest("c1", "general", "zh-CN", 0, "twilio", caller="138****5678"))
+    router.answer("c1", "ann")
+    (ann, on_call), (bob, no_call) = AgentRegistry(router, SKILLS).on_floor()
+    assert on_call is not None and (ann.state, on_call.queue, on_call.caller) == ("busy", "general:zh-CN", "138****5678")
+    assert (on_call.state, on_call.answered_at) == ("busy", clock.now)
+    assert (bob.state, bob.reason, no_call) == ("not_ready", "lunch", None)
+
+
 def test_hotlines_with_other_names_route_on_other_nodes_at_once(
     shared: redis.Redis, redis_cluster: RedisClusterProcesses,
 ) -> None:

@@ -76,12 +76,16 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
     @allow("admin", "supervisor")
     @doc({200: AgentView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=AgentStateBody, tags=("agents",))
     def set_state(agent_id: str) -> Response:
-        """Set an agent available, not ready or offline."""
+        """Set an agent available, not ready (a reason is required) or offline; 409 while they talk."""
         body = json_body()
-        state, reason = str(body.get("state") or ""), str(body.get("reason") or "")[:64]
+        state, reason = str(body.get("state") or ""), str(body.get("reason") or "").strip()[:64]
+        if state == "not_ready" and not reason:
+            raise ValueError("not ready needs a reason (break, lunch, meeting, training, coaching, ...)")
+        before = agents.get(agent_id)
         who = current()
         connector.connect(router.set_agent_state(agent_id, state, reason or f"set by {who.name}"))
-        audit.write(who.name, who.role, "agent_state_set", agent_id, state=state, reason=reason)
+        audit.write(who.name, who.role, "agent_state_set", agent_id, state=state, reason=reason,
+                    previous=before.state if before is not None else "")
         return jsonify(agents.get(agent_id).to_json())  # type: ignore[union-attr]
 
     @api.get("/queues")
