@@ -5,7 +5,7 @@
   const STATES = ["available", "offered", "busy", "wrap_up", "not_ready", "offline"];
   const $ = (id) => document.getElementById(id);
   const LEVELS = JSON.parse($("dash-head").dataset.thresholds || "{}");
-  const LEVEL_TEXT = { warn: "warning", alert: "alert" };
+  const LEVEL_TEXT = { warn: "注意 · warning", alert: "告警 · alert" };
   let latest = null;      // the newest snapshot not drawn yet
   let shown = null;       // the snapshot on screen, and when it arrived (for the ticking waits)
   let shownAt = 0;
@@ -81,7 +81,7 @@
   const CELLS = ["name", "state", "reason", "in_state", "queue", "caller", "talk", "calls", "action"];
   const CELL_CLASS = { in_state: "num in-state", talk: "num talk", calls: "num calls" };
   const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name })));
-  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "Change…"));
+  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "更改… · Change…"));
 
   function newRow(agent) {
     const tr = PROTO.cloneNode(true);
@@ -104,12 +104,12 @@
     row.tr.dataset.state = agent.state;
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
-    c.action.firstChild.setAttribute("aria-label", `Change state of ${agent.name || agent.id}`);
+    c.action.firstChild.setAttribute("aria-label", `更改状态 · Change state of ${agent.name || agent.id}`);
     c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, agent.state.replace("_", " ")));
     c.reason.textContent = agent.reason || "";
     c.queue.textContent = agent.call ? agent.call.queue : "";
     c.caller.textContent = agent.call ? agent.call.caller : "";
-    c.talk.textContent = agent.call && agent.call.state === "offered" ? "ringing" : "";
+    c.talk.textContent = agent.call && agent.call.state === "offered" ? "振铃中 · ringing" : "";
     c.calls.textContent = agent.calls_today;
   }
 
