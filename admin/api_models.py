@@ -50,7 +50,7 @@ class AgentBody(BaseModel):
 
 class AgentStateBody(BaseModel):
     state: str = Field(description="available, not_ready or offline")
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="required for not_ready (break, lunch, ...); audited")
 
 
 class QueueView(BaseModel):

@@ -17,7 +17,7 @@ records of today in SQL. The app is served by werkzeug's threaded server in this
                 agent's row showing it, over ``--events`` changes;
   baselines     GET /api/live alone (the snapshot the stream sends, with its JSON) from a logged-in client,
                 ``LiveBoard.snapshot()`` in-process, and the agents' read alone (``AgentRegistry.on_floor()``,
-                one script, against ``AgentRegistry.all()``, one pipeline without the calls).
+                with their calls, against ``AgentRegistry.all()``, without them).
 Prints the figures; exits 0 whatever they are.
 """
 
@@ -180,7 +180,7 @@ def baseline(hotline: Hotline, app: Any, url: str) -> None:
         board.snapshot()
         took.append((time.perf_counter() - t0) * 1000)
     show("baseline LiveBoard.snapshot() in-process", sorted(took), " (today's SQL figures cached 5 s)")
-    for name, read in (("AgentRegistry.on_floor() (agents and their calls, one script)", hotline.agents.on_floor),
+    for name, read in (("AgentRegistry.on_floor() (then their calls: a pipeline more)", hotline.agents.on_floor),
                        ("AgentRegistry.all() (agents only, SMEMBERS + one pipeline)", hotline.agents.all)):
         took = []
         for _ in range(30):

@@ -107,16 +107,23 @@ class AgentRegistry:
         return [_agent(row, self.router.scripts) for row in rows if row]
 
     def on_floor(self) -> list[tuple[Agent, AgentCall | None]]:
-        """Every agent with the call they are offered or on, in one round trip; sorted by id."""
-        rows = []
-        for data, call in self.router.floor():
-            skill, offered_skill, language, caller, answered_at, state = (call + [None] * 6)[:6]
-            live = None
-            if call and state in ("offered", "busy"):
-                live = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "", state=state,
-                                 answered_at=_float(answered_at) if state == "busy" else None)
-            rows.append((_agent(data, self.router.scripts), live))
-        return sorted(rows, key=lambda row: row[0].id)
+        """Every agent (as ``all()``) with the call they are offered or on: one more pipeline, of the calls.
+        Pipelines, not a Lua script: a script reading 1,000 hashes held Redis (and every router operation)
+        for ~9 ms per read at 1,000 agents where the pipelines cost it ~1.7 ms and let other clients in between."""
+        agents = self.all()
+        on_call = [a for a in agents if a.call and a.state in ("offered", "busy")]
+        pipe = self.router.redis.pipeline(transaction=False)
+        for agent in on_call:
+            pipe.hmget(self.router.key(f"call:{agent.call}"),
+                       ["skill", "offered_skill", "language", "caller", "answered_at", "state", "agent"])
+        calls: dict[str, AgentCall] = {}
+        for agent, values in zip(on_call, pipe.execute() if on_call else [], strict=True):
+            skill, offered_skill, language, caller, answered_at, state, holder = (
+                None if v is None else _text(v) for v in values)
+            if state in ("offered", "busy") and holder == agent.id:  # not a call that moved on meanwhile
+                calls[agent.id] = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "",
+                                            state=state, answered_at=_float(answered_at) if state == "busy" else None)
+        return [(agent, calls.get(agent.id)) for agent in agents]
 
     def remove(self, agent_id: str) -> Ended:
         """Raises NoSuchAgent, or AgentOnCall while they talk. A call ringing them goes back to its place

@@ -100,7 +100,6 @@ class TickResult:
 
 
 _NOTE_CALL = Path(__file__).parent / "lua" / "note_call.lua"
-_FLOOR = Path(__file__).parent / "lua" / "floor.lua"
 
 
 class Router:
@@ -117,7 +116,6 @@ class Router:
         self.scripts = RouterScripts(client, self.prefix, self.events_stream, clock, utc_offset_s)
         self.estimator = WaitEstimator(client, self.prefix)
         self._note_call = register_lua(client, _NOTE_CALL)
-        self._floor = register_lua(client, _FLOOR)
 
     def configure(self) -> None:
         """Store the queue settings where the scripts read them (every process may do it: same values)."""
@@ -245,16 +243,6 @@ class Router:
     def note_agent_leg(self, call_id: str, leg: str) -> None:
         """The channel's id of the call ringing the agent, so it can be cancelled."""
         self._note_call(keys=[self.key(f"call:{call_id}")], args=["agent_leg", leg])
-
-    def floor(self) -> list[tuple[dict[str, str], list[str | None]]]:
-        """Every agent's hash with, for one offered or on a call, that call's skill, offered skill, language,
-        masked caller, answered_at and state (an empty list otherwise): one round trip (``lua/floor.lua``)."""
-        flat = self._floor(keys=[self.events_stream], args=[self.prefix])
-        rows = []
-        for agent, call in zip(flat[::2], flat[1::2], strict=True):
-            fields = {_text(agent[i]): _text(agent[i + 1]) for i in range(0, len(agent), 2)}
-            rows.append((fields, [None if v is None else _text(v) for v in call]))
-        return rows
 
     def call(self, call_id: str) -> CallView | None:
         """Where a call stands: state, queue, position, expected wait, agent."""

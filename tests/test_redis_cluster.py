@@ -261,7 +261,7 @@ def test_every_router_key_and_the_events_stream_share_one_slot(
     assert slots == {node.execute_command("CLUSTER", "KEYSLOT", events_stream("hotline"))}
 
 
-def test_the_dashboards_agent_rows_are_read_with_their_calls_in_one_script(shared: redis.Redis) -> None:
+def test_the_dashboards_agent_rows_are_read_with_their_calls(shared: redis.Redis) -> None:
     clock = Clock()
     router = make_router(shared, clock)
     staff(router, clock, ("ann", {"general": 5}), ("bob", {"loss": 5}))

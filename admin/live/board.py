@@ -1,10 +1,10 @@
 """The live dashboard's snapshot: queues, a row per agent, calls in the menus, today's service level.
 
-A snapshot is a handful of Redis round trips (every agent with their call in one script, every queue in a pipeline,
-one estimate per queue, one count of calls in the menus) and, at most every ``TODAY_REFRESH_S``, one
-grouped SQL query over today's call records. Pages following the event stream share snapshots: a
-snapshot begun after a page's batch of events arrived serves that page too, so a burst costs one
-snapshot per process, however many pages are open.
+A snapshot is a handful of Redis round trips (every agent in one pipeline, the calls of those ringing or
+talking in another, every queue in a third, one estimate per queue, one count of calls in the menus)
+and, at most every ``TODAY_REFRESH_S``, one grouped SQL query over today's call records. Pages following
+the event stream share snapshots: a snapshot begun after a page's batch of events arrived serves that page
+too, so a burst costs one snapshot per process, however many pages are open.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
   const STATES = ["available", "offered", "busy", "wrap_up", "not_ready", "offline"];
   const $ = (id) => document.getElementById(id);
   const LEVELS = JSON.parse($("dash-head").dataset.thresholds || "{}");
-  const LEVEL_TEXT = { warn: "warning", alert: "alert" };
+  const LEVEL_TEXT = { warn: "注意 · warning", alert: "告警 · alert" };
   let latest = null;      // the newest snapshot not drawn yet
   let shown = null;       // the snapshot on screen, and when it arrived (for the ticking waits)
   let shownAt = 0;
@@ -26,7 +26,9 @@
     target.classList.toggle("lvl-warn", lvl === "warn");
     target.classList.toggle("lvl-alert", lvl === "alert");
     if (!markNode) return;
-    markNode.textContent = lvl ? `${lvl === "alert" ? "▲▲" : "▲"} ${LEVEL_TEXT[lvl]}` : "";
+    // the arrows are for the eye; a screen reader hears the word alone
+    markNode.replaceChildren(...(lvl ? [hotline.el("span", { "aria-hidden": "true" }, lvl === "alert" ? "▲▲" : "▲"),
+      ` ${LEVEL_TEXT[lvl]}`] : []));
     markNode.className = lvl ? `level lvl-${lvl}` : "level";
   }
 
@@ -79,18 +81,22 @@
   const CELLS = ["name", "state", "reason", "in_state", "queue", "caller", "talk", "calls", "action"];
   const CELL_CLASS = { in_state: "num in-state", talk: "num talk", calls: "num calls" };
   const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name })));
-  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "Change…"));
+  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "更改… · Change…"));
 
   function newRow(agent) {
     const tr = PROTO.cloneNode(true);
     tr.dataset.agent = agent.id;
     const cells = Object.fromEntries(CELLS.map((name, i) => [name, tr.cells[i]]));
     cells.action.firstChild.dataset.agent = agent.id;
-    return { tr, cells, data: null, key: "" };
+    return { tr, cells, data: null, key: "", inStateBase: null, talkBase: null };
   }
 
   function fillRow(row, agent) {
-    const key = JSON.stringify(agent);
+    // the times grow with every snapshot: kept on the row for tick(), out of the comparison, so that
+    // a row whose agent did not change is not rewritten
+    row.inStateBase = agent.in_state_s;
+    row.talkBase = agent.call ? agent.call.talk_s : null;
+    const key = JSON.stringify(agent, (name, value) => (name === "in_state_s" || name === "talk_s" ? undefined : value));
     if (key === row.key) return;
     const c = row.cells;
     row.key = key;
@@ -98,14 +104,12 @@
     row.tr.dataset.state = agent.state;
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
-    c.action.firstChild.setAttribute("aria-label", `Change state of ${agent.name || agent.id}`);
+    c.action.firstChild.setAttribute("aria-label", `更改状态 · Change state of ${agent.name || agent.id}`);
     c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, agent.state.replace("_", " ")));
     c.reason.textContent = agent.reason || "";
-    c.in_state.dataset.base = agent.in_state_s === null ? "" : agent.in_state_s;
     c.queue.textContent = agent.call ? agent.call.queue : "";
     c.caller.textContent = agent.call ? agent.call.caller : "";
-    c.talk.dataset.base = agent.call && agent.call.talk_s !== null ? agent.call.talk_s : "";
-    c.talk.textContent = agent.call && agent.call.state === "offered" ? "ringing" : "";
+    c.talk.textContent = agent.call && agent.call.state === "offered" ? "振铃中 · ringing" : "";
     c.calls.textContent = agent.calls_today;
   }
 
@@ -222,10 +226,12 @@
       mark(cell, cell.querySelector(".level"), level(wait, "wait_s"));
     }
     for (const row of rows.values()) {
-      const c = row.cells;
-      if (c.in_state.dataset.base !== "") c.in_state.textContent = hotline.seconds(Number(c.in_state.dataset.base) + passed);
-      else c.in_state.textContent = "–";
-      if (c.talk.dataset.base !== "") c.talk.textContent = hotline.seconds(Number(c.talk.dataset.base) + passed);
+      const inState = row.inStateBase === null ? "–" : hotline.seconds(row.inStateBase + passed);
+      if (row.cells.in_state.textContent !== inState) row.cells.in_state.textContent = inState;
+      if (row.talkBase !== null) {
+        const talk = hotline.seconds(row.talkBase + passed);
+        if (row.cells.talk.textContent !== talk) row.cells.talk.textContent = talk;
+      }
     }
   }
 
