@@ -46,7 +46,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
             skills=_skills(body.get("skills")), languages=_languages(body.get("languages")),
             max_calls=_max_calls(body.get("max_calls")),
         )
-        _speaks_a_menu_language(agent, spoken())
+        speaks_a_menu_language(agent, spoken())
         connector.connect(agents.put(agent))
         who = current()
         audit.write(who.name, who.role, "agent_updated" if existed else "agent_created", agent_id,
@@ -128,8 +128,9 @@ def _languages(value: object) -> list[str]:
     return list(value)
 
 
-def _speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
-    """A caller is matched on the menu's language code: ``zh`` never meets a ``zh-CN`` caller."""
+def speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
+    """Raises ValueError for a language no published menu speaks: a caller is matched on the menu's language
+    code, so ``zh`` never meets a ``zh-CN`` caller. (Also ``hotline agents add``'s check.)"""
     unknown = [lang for lang in agent.languages if spoken and lang not in spoken]
     if unknown:
         raise ValueError(f"agent {agent.id}: language {unknown[0][:20]!r} is spoken by no published menu "
