@@ -122,8 +122,8 @@ def test_cli_builds_every_published_menu_and_prints_the_summary(
     lines = result.stdout.splitlines()
     assert lines[:4] == [
         "branch version 1:",
-        "  zh-CN: rendered 27, unchanged 0, skipped (dynamic) 3",
-        "  en-US: rendered 27, unchanged 0, skipped (dynamic) 3",
+        "  zh-CN: rendered 28, unchanged 0, skipped (dynamic) 3",
+        "  en-US: rendered 28, unchanged 0, skipped (dynamic) 3",
         "  rendered at call time: inquiry_result, loss_done, complaint_done",
     ]
     assert lines[4:7] == [
