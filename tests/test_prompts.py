@@ -132,7 +132,7 @@ def test_cli_builds_every_published_menu_and_prints_the_summary(
         "  en-US: rendered 0, unchanged 28, skipped (dynamic) 3",
     ]
     # The survey menu (published with the default one) adds 6 fixed and 2 dynamic prompts per language.
-    assert lines[-1].startswith("total: rendered 66, unchanged 54, skipped (dynamic) 16, failed 0")
+    assert lines[-1].startswith("total: rendered 68, unchanged 56, skipped (dynamic) 16, failed 0")
     assert renderer.path("branch", "en-US", "welcome").exists()
 
 
