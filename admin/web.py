@@ -26,6 +26,7 @@ NAV = (
     ("Reports", "/admin/reports", ("admin", "supervisor")),
     ("Work orders", "/admin/work-orders", ("admin", "supervisor")),
     ("PIN locks", "/admin/pin-locks", ("admin", "supervisor")),
+    ("Hours", "/admin/hours", ("admin", "supervisor")),
     ("Audit", "/admin/audit", ("admin",)),
     ("Console", "/agent", ("agent",)),
 )
