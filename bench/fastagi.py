@@ -69,6 +69,10 @@ CALL_TIMEOUT_S = 60.0
 TARGET_CALLS = 1000
 TARGET_P99_MS, TARGET_P99_AT = 20.0, 500
 TARGET_KB_PER_CALL = 200.0
+FLOOR_P99_RATIO = 2.0
+"""Issue 20: the hotline's p99 turnaround at most this many times the asyncio echo server's, at least its
+throughput, in the same run."""
+TARGET_KB_PER_CALL_HELD = 50.0
 
 
 # -- the servers under test (run in their own processes: ``--serve hotline|echo``) ----------------
@@ -99,12 +103,57 @@ class EchoServer(socketserver.ThreadingTCPServer):
         super().__init__(address, EchoHandler)
 
 
+class AsyncEcho(asyncio.Protocol):
+    """The same script on asyncio (the floor: one event loop, no thread per call): environment to the blank
+    line, ANSWER, its reply, HANGUP, its reply, close."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf, self.in_env, self.replies = b"", True, 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        while (end := self.buf.find(b"\n")) >= 0:
+            line, self.buf = self.buf[:end + 1], self.buf[end + 1:]
+            if self.in_env:
+                if line in (b"\n", b"\r\n"):
+                    self.in_env = False
+                    self.transport.write(b"ANSWER\n")
+                continue
+            self.replies += 1
+            if self.replies == 1:
+                self.transport.write(b"HANGUP\n")
+            else:
+                self.transport.close()
+                return
+
+
+async def serve_async_echo(backlog: int) -> None:
+    server = await asyncio.get_running_loop().create_server(AsyncEcho, "127.0.0.1", 0, backlog=backlog,
+                                                            reuse_address=True)
+    sys.stdout.write(f"READY {server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    await server.serve_forever()
+
+
+SERVER_KINDS = ("hotline", "echo", "asyncio-echo")
+"""The hotline, the threaded echo (its thread per call, as the hotline had), the asyncio echo (the floor)."""
+
+
 def serve(kind: str, backlog: int, stack_kb: int) -> None:
     """The ``--serve`` mode: bind port 0, print ``READY <port>``, serve until killed."""
     raise_nofile()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server: socketserver.TCPServer
+    if kind == "asyncio-echo":
+        asyncio.run(serve_async_echo(backlog))
+        return
     if kind == "hotline":
         import agi_scripts.server as agi_server
         from hotline.agi_app import create_agi_server
@@ -424,7 +473,7 @@ class Caller(asyncio.Protocol):
             return f"ended after {self.commands} commands, last {self.last[:40]!r}"
         if kind == "hotline" and not self.heard_result:
             return "never heard the balance (inquiry_result)"
-        if kind == "echo" and self.commands != 2:
+        if kind.endswith("echo") and self.commands != 2:
             return f"{self.commands} commands"
         return ""
 
@@ -751,6 +800,19 @@ def print_targets(results: list[Result]) -> None:
         target(f"memory per call at {r.n} (peak - idle)", f"{r.kb_per_call('peak'):.1f} KB "
                f"(at the barrier {r.kb_per_call('held'):.1f} KB)", f"< {TARGET_KB_PER_CALL:g} KB",
                r.kb_per_call("peak") < TARGET_KB_PER_CALL)
+    floor = {r.n: r for r in results if r.kind == "asyncio-echo"}
+    for n, r in sorted(hotline.items()):
+        base = floor.get(n)
+        if base is None or not r.turnaround or not base.turnaround:
+            continue
+        ratio = ms(r.turnaround, 99) / max(ms(base.turnaround, 99), 1e-9)
+        target(f"p99 at {n} against the asyncio echo floor", f"{ms(r.turnaround, 99):.1f} / "
+               f"{ms(base.turnaround, 99):.1f} ms = {ratio:.2f}x", f"<= {FLOOR_P99_RATIO:g}x", ratio <= FLOOR_P99_RATIO)
+        target(f"throughput at {n} against the asyncio echo floor", f"{r.rate:.0f} / {base.rate:.0f} cmds/s = "
+               f"{r.rate / base.rate:.2f}x", ">= 1x", r.rate >= base.rate)
+    for r in hotline.values():
+        target(f"memory per call held at {r.n} (all held - idle)", f"{r.kb_per_call('held'):.1f} KB",
+               f"<= {TARGET_KB_PER_CALL_HELD:g} KB", r.kb_per_call("held") <= TARGET_KB_PER_CALL_HELD)
     print("  instant callers keep N commands always in flight: by Little's law the mean turnaround is N / throughput")
     for r in hotline.values():
         if r.rate and r.turnaround:
@@ -768,7 +830,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="thread stack of both servers in KB (default: the production THREAD_STACK_BYTES, 512 KB)")
     p.add_argument("--backlog", type=int, default=0,
                    help="listen backlog of both servers (default: N + 64, at least 512, the production value)")
-    p.add_argument("--no-baseline", action="store_true", help="skip the echo server")
+    p.add_argument("--no-baseline", action="store_true", help="skip the echo servers (threaded and asyncio)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help=f"after the instant run at N={TARGET_P99_AT}, the same calls paced to offer this fraction of "
                         "the throughput just measured (default 0.4; 0 skips)")
@@ -776,7 +838,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--distinct-cards", action="store_true",
                    help="seed a card per call with its own balance, so that each call's balance prompt is new "
                         "(by default every call uses the demo card, and its balance prompt is the same for all)")
-    p.add_argument("--serve", choices=("hotline", "echo"), help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=SERVER_KINDS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -814,7 +876,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     numbers = card_numbers(sum(counts) + paced_n) if args.distinct_cards else []
     cards = iter(numbers) if args.distinct_cards else None
     env = server_env(prepare_store(tmp, redis_url, numbers))
-    kinds = ["hotline"] if args.no_baseline else ["hotline", "echo"]
+    kinds = ["hotline"] if args.no_baseline else list(SERVER_KINDS)
     results: list[Result] = []
     for n in counts:
         backlog = args.backlog or max(production[0], n + 64)
