@@ -31,6 +31,12 @@ ROOT = HERE.parent
 # ``webhooks`` package the app imports: take bench/ off and put the repository root first.
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
+if __name__ == "__main__" and sys.argv[1:3] == ["--serve", "hotline"]:
+    # The server process, as `hotline agi` runs: patched for gevent before anything else is imported.
+    from hotline.cooperative import patch_process
+
+    patch_process()
+
 import argparse
 import asyncio
 import datetime as dt
@@ -141,8 +147,9 @@ async def serve_async_echo(backlog: int) -> None:
     await server.serve_forever()
 
 
-SERVER_KINDS = ("hotline", "echo", "asyncio-echo")
-"""The hotline, the threaded echo (its thread per call, as the hotline had), the asyncio echo (the floor)."""
+SERVER_KINDS = ("hotline", "hotline-threads", "echo", "asyncio-echo")
+"""The hotline as ``hotline agi`` runs it (gevent, a greenlet per call), the same code unpatched (a thread per
+call, as before issue 20: --with-threads), the threaded echo, the asyncio echo (the floor)."""
 
 
 def serve(kind: str, backlog: int, stack_kb: int) -> None:
@@ -154,7 +161,7 @@ def serve(kind: str, backlog: int, stack_kb: int) -> None:
     if kind == "asyncio-echo":
         asyncio.run(serve_async_echo(backlog))
         return
-    if kind == "hotline":
+    if kind.startswith("hotline"):
         import agi_scripts.server as agi_server
         from hotline.agi_app import create_agi_server
         from hotline.app import prepare
@@ -249,10 +256,16 @@ def card_numbers(count: int) -> list[str]:
     return out
 
 
-def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str, str]:
+def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str], light_kdf: bool = False) -> dict[str, str]:
     """``prepare()`` once (tables, demo cards, the default menu), and a WAV for every prompt of the menu;
-    ``extra_cards`` are seeded too, each with PIN ``PIN`` and its own balance."""
+    ``extra_cards`` are seeded too, each with PIN ``PIN`` and its own balance. ``light_kdf``: the PINs are
+    hashed with scrypt at the lowest cost the demo bank accepts (2^10, r=1: ~0.6 ms, not ~30 ms a check)."""
     from decimal import Decimal
+
+    import bank.card_hashes
+
+    if light_kdf:  # the stored hash carries its parameters: the server's checks then cost as little
+        bank.card_hashes.SCRYPT_LOG2_N, bank.card_hashes.SCRYPT_R = 10, 1
 
     from bank.core_banking import DemoBank, DemoCardSeed
     from hotline.app import prepare
@@ -471,7 +484,7 @@ class Caller(asyncio.Protocol):
             return "unknown command"
         if self.last != b"HANGUP":
             return f"ended after {self.commands} commands, last {self.last[:40]!r}"
-        if kind == "hotline" and not self.heard_result:
+        if kind.startswith("hotline") and not self.heard_result:
             return "never heard the balance (inquiry_result)"
         if kind.endswith("echo") and self.commands != 2:
             return f"{self.commands} commands"
@@ -601,7 +614,7 @@ async def drive(n: int, server: ServerProc, uid_prefix: str, redis_pid: int | No
     ``cards``: one card per call (its PIN is ``PIN``) instead of the demo card for all."""
     loop = asyncio.get_running_loop()
     run = Run(n, server.kind, server.pid, think_s)
-    script = "hotline" if server.kind == "hotline" else "echo"
+    script = "hotline" if server.kind.startswith("hotline") else "echo"
     lag: list[float] = []
     stop_lag = asyncio.Event()
 
@@ -830,6 +843,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="thread stack of both servers in KB (default: the production THREAD_STACK_BYTES, 512 KB)")
     p.add_argument("--backlog", type=int, default=0,
                    help="listen backlog of both servers (default: N + 64, at least 512, the production value)")
+    p.add_argument("--light-kdf", action="store_true",
+                   help="seed the PINs with the cheapest scrypt the demo bank accepts (~0.6 ms a check instead of "
+                        "~30 ms of CPU): the runtime's figures, not the KDF's (a real bank checks PINs remotely)")
+    p.add_argument("--with-threads", action="store_true",
+                   help="also the hotline unpatched, a thread per call (HOTLINE_AGI_RUNTIME=threads, as before gevent)")
     p.add_argument("--no-baseline", action="store_true", help="skip the echo servers (threaded and asyncio)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help=f"after the instant run at N={TARGET_P99_AT}, the same calls paced to offer this fraction of "
@@ -855,6 +873,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"server: a fresh process per run, threads with a {args.stack_kb} KB stack (production "
           f"{production[1]} KB), listen backlog {'N + 64' if not args.backlog else args.backlog} "
           f"(production {production[0]}); the hotline with redis-server (no persistence) and SQLite in a temp dir")
+    print("PIN checks: " + ("the cheapest scrypt the demo bank accepts, 2^10 r=1 (--light-kdf)" if args.light_kdf
+                            else "the demo bank's production scrypt (2^13 r=8, ~30 ms of CPU each: --light-kdf to "
+                                 "measure the runtime alone)"))
     if args.distinct_cards:
         print("cards: one seeded per measured call, each with its own balance, so a balance prompt filled per call "
               "is new on every call (--distinct-cards); the warm-up calls use the demo card")
@@ -875,18 +896,19 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0
     numbers = card_numbers(sum(counts) + paced_n) if args.distinct_cards else []
     cards = iter(numbers) if args.distinct_cards else None
-    env = server_env(prepare_store(tmp, redis_url, numbers))
-    kinds = ["hotline"] if args.no_baseline else list(SERVER_KINDS)
+    env = server_env(prepare_store(tmp, redis_url, numbers, args.light_kdf))
+    kinds = [kind for kind in SERVER_KINDS if (kind != "hotline-threads" or args.with_threads)
+             and (kind.startswith("hotline") or not args.no_baseline)]
     results: list[Result] = []
     for n in counts:
         backlog = args.backlog or max(production[0], n + 64)
         for kind in kinds:
             t0 = time.monotonic()
-            paced = (args.paced_load, args.think_ms) if kind == "hotline" and n == TARGET_P99_AT and (
+            paced = (args.paced_load, args.think_ms) if kind.startswith("hotline") and n == TARGET_P99_AT and (
                 args.paced_load > 0 or args.think_ms) else None
             with agi_server(kind, env, tmp / f"{kind}-{n}.log", backlog, args.stack_kb) as server:
-                runs = asyncio.run(measure(n, server, redis_proc.pid if kind == "hotline" else None, paced,
-                                           cards if kind == "hotline" else None))
+                runs = asyncio.run(measure(n, server, redis_proc.pid if kind.startswith("hotline") else None, paced,
+                                           cards if kind.startswith("hotline") else None))
             results += runs
             for r in runs:
                 print(f"  {r.kind} N={n}: {r.ok}/{n} complete, {r.rate:.0f} cmds/s, p99 {ms(r.turnaround, 99):.1f} ms",

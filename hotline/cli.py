@@ -1,12 +1,22 @@
 """The ``hotline`` command."""
 
+# ruff: noqa: E402  (the FastAGI process is patched for gevent before the imports below)
+
 from __future__ import annotations
+
+import sys
+
+if __name__ in ("__main__", "hotline.cli") and sys.argv[1:2] == ["agi"]:
+    # `hotline agi` serves each call in a greenlet: gevent has to patch the standard library before anything
+    # imports it (hotline/cooperative.py).
+    from hotline.cooperative import patch_process
+
+    patch_process()
 
 import atexit
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING

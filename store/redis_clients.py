@@ -64,6 +64,10 @@ FAILOVER_RETRY = CountedRetry(ExponentialBackoff(cap=1.0, base=0.05), 3, support
 to the master the sentinels name now."""
 
 
+POOL_SIZE = 100
+"""Connections a standalone client's pool opens at most (redis-py's own default)."""
+
+
 class SentinelMasterConnection(SentinelManagedConnection):
     """Asks the sentinels where the master is on every reconnect. redis-py reconnects a dropped connection
     through ``connect_check_health``, which skips that question and dials the demoted master again, retry
@@ -187,7 +191,15 @@ class RedisClients:
 
     def _client(self, target: RedisTarget, single_connection_client: bool = False, **options: Any) -> redis.Redis:
         if target.mode == "standalone":
-            return redis.Redis.from_url(target.url, single_connection_client=single_connection_client, **options)
+            # Pipelines check out pool connections even on the single-connection client. Beyond POOL_SIZE at once a
+            # command waits for one to come back (up to the command timeout) instead of failing: a FastAGI process
+            # runs a greenlet per call, and a thousand calls at once may each be in a pipeline.
+            wait_s = options.get("socket_timeout") or self.timeout_s
+            waiting = redis.BlockingConnectionPool.from_url(target.url, max_connections=POOL_SIZE, timeout=wait_s,
+                                                         **options)
+            client = redis.Redis(connection_pool=waiting, single_connection_client=single_connection_client)
+            client.auto_close_connection_pool = True
+            return client
         if target.mode == "sentinel":
             connection_class = SentinelMasterSSLConnection if target.ssl else SentinelMasterConnection
             pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped

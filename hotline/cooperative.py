@@ -1,0 +1,37 @@
+"""The FastAGI process's runtime: gevent, a greenlet per call.
+
+``hotline agi`` serves each call in a greenlet, not an OS thread: pyst2, the blocking AGI adapter and the call
+code stay as they are, and gevent's monkey patching makes every socket wait (Asterisk, Redis, PostgreSQL through
+psycopg 3, the bank's HTTP), ``time.sleep``, locks and ``subprocess`` (espeak-ng) yield to the other calls.
+SQLite does not wait on a socket: ``store.cooperative`` runs its statements in gevent's pool of native
+threads. The figures that chose gevent over threads and over an asyncio rewrite: docs/performance.md.
+
+Patching replaces the standard library's blocking primitives, so it must happen first in the process, before
+anything imports ``socket``, ``ssl`` or ``threading`` (``hotline/cli.py`` calls ``patch_process`` at its top
+when the command is ``agi``), and only there: the web, the workers and pytest itself stay unpatched.
+"""
+
+from __future__ import annotations
+
+import os
+
+RUNTIME_VARIABLE = "HOTLINE_AGI_RUNTIME"
+"""``gevent`` (the default) or ``threads``: the thread per call of before, kept to compare and as a way back."""
+RUNTIMES = ("gevent", "threads")
+
+
+def agi_runtime(environ: dict[str, str] | None = None) -> str:
+    value = (os.environ if environ is None else environ).get(RUNTIME_VARIABLE, "gevent").strip().lower() or "gevent"
+    if value not in RUNTIMES:
+        raise SystemExit(f"{RUNTIME_VARIABLE}={value!r}: expected one of {', '.join(RUNTIMES)}")
+    return value
+
+
+def patch_process() -> bool:
+    """Monkey-patch this process for gevent unless ``HOTLINE_AGI_RUNTIME=threads``; whether it did."""
+    if agi_runtime() != "gevent":
+        return False
+    from gevent import monkey
+
+    monkey.patch_all()
+    return True
