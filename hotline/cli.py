@@ -17,7 +17,6 @@ import atexit
 import logging
 import os
 import signal
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -190,10 +189,11 @@ def agi() -> None:
     settings = _settings_with_redis()
     from hotline.agi_app import create_agi_server
     from hotline.app import prepare
+    from hotline.cooperative import on_signal
 
     server = create_agi_server(prepare(settings))
     # SIGTERM (a restart, or `hotline up` stopping) lets the calls in progress finish first.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    on_signal(signal.SIGTERM, server.shutdown)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ when the command is ``agi``), and only there: the web, the workers and pytest it
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 RUNTIME_VARIABLE = "HOTLINE_AGI_RUNTIME"
 """``gevent`` (the default) or ``threads``: the thread per call of before, kept to compare and as a way back."""
@@ -35,3 +36,19 @@ def patch_process() -> bool:
 
     monkey.patch_all()
     return True
+
+
+def on_signal(signum: int, action: Callable[[], object]) -> None:
+    """Run ``action`` in a thread of its own (a greenlet under gevent) when ``signum`` arrives. Under gevent a
+    Python signal handler runs inside the event loop, where nothing may block, not even starting a thread."""
+    import signal
+    import threading
+
+    from store.cooperative import gevent_patched
+
+    if gevent_patched():
+        import gevent
+
+        gevent.signal_handler(signum, action)
+        return
+    signal.signal(signum, lambda *_: threading.Thread(target=action, daemon=True).start())
