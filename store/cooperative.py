@@ -61,7 +61,8 @@ def _starts_write(statement: object) -> bool:
 
 
 class _Connection:
-    """A sqlite3 connection whose statements, commits and rollbacks run off the hub; the rest is passed on.
+    """A sqlite3 connection whose writes (they may wait for SQLite's write lock) and commits run off the hub;
+    reads and the rest are passed on.
 
     Its write transactions take the process's ``writing`` lock first and keep it to their end. Between two
     statements of a transaction its greenlet waits its turn on the hub, holding SQLite's write lock all that
@@ -81,7 +82,11 @@ class _Connection:
         """``fn(statement, *args)`` off the hub, under ``writing`` when it may start a write transaction. Not
         had within the database timeout (a greenlet writing on two connections at once waits for itself), the
         statement goes on without it and meets SQLite's own lock, as it would without this one."""
-        if not self._holds and _starts_write(statement):
+        if not _starts_write(statement):
+            # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
+            # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back.
+            return fn(statement, *args)
+        if not self._holds:
             object.__setattr__(self, "_holds", self._writing.acquire(timeout=self._timeout_s))
         try:
             return off_hub(fn, statement, *args)
@@ -106,12 +111,16 @@ class _Connection:
         return _Cursor(self.run(self._conn.execute, statement, *args), self)
 
     def commit(self) -> None:
+        if not self._conn.in_transaction:
+            return
         try:
-            off_hub(self._conn.commit)
+            off_hub(self._conn.commit)  # may checkpoint the WAL: disk writes
         finally:
             self._release_if_done()
 
     def rollback(self) -> None:
+        if not self._conn.in_transaction:
+            return
         try:
             off_hub(self._conn.rollback)
         finally:
@@ -155,10 +164,10 @@ class _Cursor:
         return self
 
     def fetchone(self) -> Any:
-        return off_hub(self._cursor.fetchone)
+        return self._cursor.fetchone()
 
-    def fetchmany(self, *args: Any) -> list[Any]:
-        return off_hub(self._cursor.fetchmany, *args)
+    def fetchmany(self, *args: Any) -> Any:
+        return self._cursor.fetchmany(*args)
 
-    def fetchall(self) -> list[Any]:
-        return off_hub(self._cursor.fetchall)
+    def fetchall(self) -> Any:
+        return self._cursor.fetchall()
