@@ -71,8 +71,10 @@ def _new_engine(url: str, timeout_s: float) -> Engine:
         # (SQLite gives its journal and WAL files the database file's mode).
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     # Under gevent (the FastAGI process) statements run in native threads: sqlite3 never yields by itself.
-    module = {"module": cooperative_sqlite3()} if gevent_patched() else {}
-    engine = create_engine(url, connect_args={"timeout": timeout_s}, **module)
+    # There a session also keeps its pooled connection while its greenlet waits for the hub between statements:
+    # with the default 5 + 10 connections, a thousand calls would queue for them.
+    cooperative = {"module": cooperative_sqlite3(), "pool_size": 20, "max_overflow": 80} if gevent_patched() else {}
+    engine = create_engine(url, connect_args={"timeout": timeout_s}, **cooperative)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

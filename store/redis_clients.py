@@ -30,6 +30,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from metrics import REDIS_ERRORS, REDIS_RETRIES, error_kind
+from store.cooperative import gevent_patched
 
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
@@ -175,8 +176,11 @@ class RedisClients:
         """
         t = self.timeout_s
         retry = {"retry": RESTART_RETRY} if self.target.mode == "standalone" else {}
+        # Under gevent (the FastAGI process) the one connection's lock would be held from a command's send to
+        # the moment the hub comes back to read its reply, after every other ready call has run: one command
+        # per turn of the hub for the whole process. There each command takes a pooled connection instead.
         return self._client(self.target, socket_timeout=t, socket_connect_timeout=t, health_check_interval=30,
-                            single_connection_client=True, **retry)
+                            single_connection_client=not gevent_patched(), **retry)
 
     def blocking(self, socket_timeout_s: float, decode_responses: bool = False,
                  connect_timeout_s: float | None = None) -> redis.Redis:
