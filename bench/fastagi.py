@@ -35,7 +35,7 @@ if __name__ == "__main__" and sys.argv[1:3] == ["--serve", "hotline"]:
     # The server process, as `hotline agi` runs: patched for gevent before anything else is imported.
     from hotline.cooperative import patch_process
 
-    patch_process()
+    patch_process("gevent")
 
 import argparse
 import asyncio

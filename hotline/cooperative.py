@@ -1,10 +1,10 @@
-"""The FastAGI process's runtime: gevent, a greenlet per call.
+"""The FastAGI process's runtime: a thread per call, or (``HOTLINE_AGI_RUNTIME=gevent``) a greenlet per call.
 
-``hotline agi`` serves each call in a greenlet, not an OS thread: pyst2, the blocking AGI adapter and the call
-code stay as they are, and gevent's monkey patching makes every socket wait (Asterisk, Redis, PostgreSQL through
-psycopg 3, the bank's HTTP), ``time.sleep``, locks and ``subprocess`` (espeak-ng) yield to the other calls.
-SQLite does not wait on a socket: ``store.cooperative`` runs its statements in gevent's pool of native
-threads. The figures that chose gevent over threads and over an asyncio rewrite: docs/performance.md.
+Under gevent ``hotline agi`` serves each call in a greenlet, not an OS thread: pyst2, the blocking AGI adapter and
+the call code stay as they are, and gevent's monkey patching makes every socket wait (Asterisk, Redis, PostgreSQL
+through psycopg 3, the bank's HTTP), ``time.sleep``, locks and ``subprocess`` (espeak-ng) yield to the other calls.
+SQLite does not wait on a socket: ``store.cooperative`` runs its writes in gevent's pool of native threads, and
+the PIN's scrypt runs there too. Figures (threads, gevent, the asyncio echo floor): docs/performance.md.
 
 Patching replaces the standard library's blocking primitives, so it must happen first in the process, before
 anything imports ``socket``, ``ssl`` or ``threading`` (``hotline/cli.py`` calls ``patch_process`` at its top
@@ -17,20 +17,21 @@ import os
 from collections.abc import Callable
 
 RUNTIME_VARIABLE = "HOTLINE_AGI_RUNTIME"
-"""``gevent`` (the default) or ``threads``: the thread per call of before, kept to compare and as a way back."""
+"""``threads`` (the default for now: a thread per call) or ``gevent``. gevent is opt-in until the stall seen at
+1,000 simultaneous calls in bench/fastagi.py is understood (docs/performance.md, "FastAGI runtime")."""
 RUNTIMES = ("gevent", "threads")
 
 
 def agi_runtime(environ: dict[str, str] | None = None) -> str:
-    value = (os.environ if environ is None else environ).get(RUNTIME_VARIABLE, "gevent").strip().lower() or "gevent"
+    value = (os.environ if environ is None else environ).get(RUNTIME_VARIABLE, "threads").strip().lower() or "threads"
     if value not in RUNTIMES:
         raise SystemExit(f"{RUNTIME_VARIABLE}={value!r}: expected one of {', '.join(RUNTIMES)}")
     return value
 
 
-def patch_process() -> bool:
-    """Monkey-patch this process for gevent unless ``HOTLINE_AGI_RUNTIME=threads``; whether it did."""
-    if agi_runtime() != "gevent":
+def patch_process(runtime: str | None = None) -> bool:
+    """Monkey-patch this process for gevent when ``runtime`` (default: ``HOTLINE_AGI_RUNTIME``) says so."""
+    if (runtime or agi_runtime()) != "gevent":
         return False
     from gevent import monkey
 

@@ -1,4 +1,4 @@
-"""``hotline agi`` serves each call in a greenlet (gevent): a call waiting on the database must not stall the others.
+"""``hotline agi`` on gevent serves each call in a greenlet: a call waiting on the database must not stall the others.
 
 SQLite never yields by itself; the FastAGI process runs its statements in native threads (store/cooperative.py).
 Here one caller's wrong PIN has to be counted in the database while this test holds SQLite's write lock, so that
@@ -31,13 +31,13 @@ DB_WAIT_S = 60
 
 @contextmanager
 def fastagi_process(hotline: Hotline, redis_url: str, log: Path) -> Iterator[tuple[int, int]]:
-    """``hotline agi`` as production runs it (gevent), in a process of its own: (port, pid)."""
+    """``hotline agi`` on gevent (HOTLINE_AGI_RUNTIME=gevent), in a process of its own: (port, pid)."""
     port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
            "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
            "HOTLINE_DB_TIMEOUT": str(DB_WAIT_S), "HOTLINE_BUSINESS_OPENS": "00:00",
            "HOTLINE_BUSINESS_CLOSES": "23:59:59", "HOTLINE_UNSTAFFED_QUEUES": "hold"}
-    env.pop("HOTLINE_AGI_RUNTIME", None)
+    env["HOTLINE_AGI_RUNTIME"] = "gevent"
     with log.open("wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, cwd=REPO,
                                   stdout=out, stderr=out)
