@@ -67,6 +67,9 @@ to the master the sentinels name now."""
 
 POOL_SIZE = 100
 """Connections a standalone client's pool opens at most (redis-py's own default)."""
+GEVENT_POOL_SIZE = 1000
+"""The same in a gevent process, where every command takes a pooled connection (``RedisClients.shared``): a call
+per connection for up to the default HOTLINE_AGI_MAX_CONNECTIONS; redis-server allows 10,000 clients."""
 
 
 class SentinelMasterConnection(SentinelManagedConnection):
@@ -199,8 +202,8 @@ class RedisClients:
             # command waits for one to come back (up to the command timeout) instead of failing: a FastAGI process
             # runs a greenlet per call, and a thousand calls at once may each be in a pipeline.
             wait_s = options.get("socket_timeout") or self.timeout_s
-            waiting = redis.BlockingConnectionPool.from_url(target.url, max_connections=POOL_SIZE, timeout=wait_s,
-                                                         **options)
+            size = GEVENT_POOL_SIZE if gevent_patched() else POOL_SIZE
+            waiting = redis.BlockingConnectionPool.from_url(target.url, max_connections=size, timeout=wait_s, **options)
             client = redis.Redis(connection_pool=waiting, single_connection_client=single_connection_client)
             client.auto_close_connection_pool = True
             return client
