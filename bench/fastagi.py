@@ -907,12 +907,14 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     from store.redis_server import scratch_redis
 
     redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis", "--maxclients", "10000"))
-    paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0
-    numbers = card_numbers(sum(counts) + paced_n) if args.distinct_cards else []
-    cards = iter(numbers) if args.distinct_cards else None
-    env = server_env(prepare_store(tmp, redis_url, numbers, args.light_kdf, args.one_balance))
     kinds = [kind for kind in SERVER_KINDS if (kind != "hotline-threads" or args.with_threads)
              and (kind.startswith("hotline") or not args.no_baseline)]
+    paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0
+    # every hotline server takes its own cards: a card reused would meet its PIN gate and count
+    servers = sum(kind.startswith("hotline") for kind in kinds)
+    numbers = card_numbers((sum(counts) + paced_n) * servers) if args.distinct_cards else []
+    cards = iter(numbers) if args.distinct_cards else None
+    env = server_env(prepare_store(tmp, redis_url, numbers, args.light_kdf, args.one_balance))
     results: list[Result] = []
     for n in counts:
         backlog = args.backlog or max(production[0], n + 64)
