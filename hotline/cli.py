@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 
 if __name__ in ("__main__", "hotline.cli") and sys.argv[1:2] == ["agi"]:
-    # With HOTLINE_AGI_RUNTIME=gevent `hotline agi` serves each call in a greenlet: gevent has to patch the standard
-    # library before anything imports it (hotline/cooperative.py).
+    # `hotline agi` serves each call in a greenlet (HOTLINE_AGI_RUNTIME=threads: a thread): gevent has to patch the
+    # standard library before anything imports it (hotline/cooperative.py).
     from hotline.cooperative import patch_process
 
     patch_process()

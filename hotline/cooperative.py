@@ -1,4 +1,4 @@
-"""The FastAGI process's runtime: a thread per call, or (``HOTLINE_AGI_RUNTIME=gevent``) a greenlet per call.
+"""The FastAGI process's runtime: a greenlet per call (gevent), or (``HOTLINE_AGI_RUNTIME=threads``) a thread per call.
 
 Under gevent ``hotline agi`` serves each call in a greenlet, not an OS thread: pyst2, the blocking AGI adapter and
 the call code stay as they are, and gevent's monkey patching makes every socket wait (Asterisk, Redis, PostgreSQL
@@ -17,13 +17,13 @@ import os
 from collections.abc import Callable
 
 RUNTIME_VARIABLE = "HOTLINE_AGI_RUNTIME"
-"""``threads`` (the default for now: a thread per call) or ``gevent``. gevent is opt-in until the stall seen at
-1,000 simultaneous calls in bench/fastagi.py is understood (docs/performance.md, "FastAGI runtime")."""
+"""``gevent`` (the default: a greenlet per call) or ``threads`` (a thread per call, as before issue 20: kept to
+compare and as a way back)."""
 RUNTIMES = ("gevent", "threads")
 
 
 def agi_runtime(environ: dict[str, str] | None = None) -> str:
-    value = (os.environ if environ is None else environ).get(RUNTIME_VARIABLE, "threads").strip().lower() or "threads"
+    value = (os.environ if environ is None else environ).get(RUNTIME_VARIABLE, "gevent").strip().lower() or "gevent"
     if value not in RUNTIMES:
         raise SystemExit(f"{RUNTIME_VARIABLE}={value!r}: expected one of {', '.join(RUNTIMES)}")
     return value
