@@ -106,20 +106,24 @@ def check_bare(target: Target) -> None:
         raise RuntimeError(f"POST {BARE_PATH} answered {reply[:200]!r}, not 200 with the TwiML: the baseline is broken")
 
 
-def serve(port: int, workers: int) -> None:
+def serve(port: int, workers: int, worker_class: str) -> None:
     """The ``--serve`` mode: the process the benchmark starts as its server (settings from the environment)."""
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    # gevent: gunicorn's worker patches itself after the fork (a comparison only: production serves gthread)
+    extra = {"worker_class": "gevent", "worker_connections": 2000} if worker_class == "gevent" else {}
     serve_web(settings, bench_app, bind=f"127.0.0.1:{port}", workers=workers, graceful_timeout=3,
-              accesslog=None, errorlog="-", loglevel="warning")
+              accesslog=None, errorlog="-", loglevel="warning", **extra)
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def gunicorn_server(env: dict[str, str], port: int, workers: int, log: Path,
+                    worker_class: str = "gthread") -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port), "--workers", str(workers),
+             "--worker-class", worker_class],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -582,6 +586,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paced-duration", type=float, default=15, help="seconds of the paced phase (default 15)")
     p.add_argument("--calls", type=int, help="a fixed number of calls per phase instead of --duration")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
+                   help="gunicorn's worker class (default gthread, as production; gevent for comparison)")
     p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help="the paced phase offers this fraction of the measured call-flow throughput "
@@ -629,13 +635,13 @@ def serve_http(args: argparse.Namespace, stack: ExitStack, hotline: Hotline, ser
     hotline.sql.kw["bind"].dispose()
     port = servers.target.port
     proc = stack.enter_context(gunicorn_server(server_env(hotline.settings), port, args.workers,
-                                               tmp / "gunicorn.log"))
+                                               tmp / "gunicorn.log", args.worker_class))
     check_bare(servers.target)
     built = "all built and signed before the start" if args.calls else \
         "a call's five built and signed just before it starts, outside the timings"
-    print(f"\nserver: gunicorn {args.workers} gthread workers on 127.0.0.1:{port} (access log off), SQLite, "
-          f"redis-server without persistence\nclient: {args.client_procs} processes x threads; raw HTTP requests "
-          f"({built}); one TCP connection per request, each sent with Connection: close")
+    print(f"\nserver: gunicorn {args.workers} {args.worker_class} workers on 127.0.0.1:{port} (access log off), "
+          f"SQLite, redis-server without persistence\nclient: {args.client_procs} processes x threads; "
+          f"raw HTTP requests ({built}); one TCP connection per request, each sent with Connection: close")
     return Servers(servers.target, proc.pid, servers.redis_pid)
 
 
@@ -715,7 +721,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.port, args.workers)
+        serve(args.port, args.workers, args.worker_class)
         return 0
     return run_until_done(run, args)
 
