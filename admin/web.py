@@ -48,6 +48,7 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
     app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE), s.live_streams_per_person)
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
+    app.extensions["access"] = access
     answer_outages(app)
 
     @app.context_processor
