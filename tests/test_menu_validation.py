@@ -133,7 +133,7 @@ def test_huge_menu_is_refused_before_parsing() -> None:
 def test_cli_validate_default_menu_prints_summary() -> None:
     result = CliRunner().invoke(main, ["menu", "validate", str(DEFAULT_MENU)])
     assert result.exit_code == 0
-    assert "valid menu 'hotline': 31 nodes" in result.output
+    assert "valid menu 'hotline': 33 nodes" in result.output
 
 
 def test_cli_validate_prints_one_line_per_problem_with_node_and_line(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_call_records_reach_postgres_through_a_worker_and_wait_out_a_restart(
     first, second = got[served.call_sid], got[during.call_sid]
     assert (first.channel, first.intent, first.outcome, first.verified, first.caller_masked) == (
         "twilio", "inquiry", "self_served", True, "+86138****5678")
-    assert [step["node"] for step in first.ivr_path][:3] == ["main", "inquiry_card", "inquiry_lookup"]
+    assert [step["node"] for step in first.ivr_path][:4] == ["opening_check", "main", "inquiry_card", "inquiry_lookup"]
     assert CARD not in str(first.ivr_path) and PIN not in str(first.ivr_path)
     assert (second.intent, second.queue, second.ended_at is not None) == ("agent", "general", True)
     with hotline.sql() as db:
