@@ -13,22 +13,22 @@
     for (const state of Object.keys(agents)) {
       if ($(`agents-${state}`)) continue;
       box.append(hotline.el("div", { class: "card" },
-        hotline.el("div", { class: "muted" }, state.replace("_", " ")),
+        hotline.el("div", { class: "muted" }, hotline.label(state)),
         hotline.el("div", { class: "figure", id: `agents-${state}` }, "0")));
     }
   }
 
   function queueRow(q, late) {
     const tags = Object.entries(q.agents).filter(([, n]) => n > 0)
-      .map(([state, n]) => hotline.el("span", { class: `tag state-${state}`, title: state }, `${n} ${state.replace("_", " ")}`));
+      .map(([state, n]) => hotline.el("span", { class: `tag state-${state}`, title: hotline.label(state) }, `${n} ${hotline.label(state)}`));
     const classes = [q.waiting > 0 ? "busy" : "", q.waiting > 0 && q.longest_wait_s > late ? "late" : ""].join(" ").trim();
     return hotline.el("tr", { "data-queue": q.queue, class: classes || null },
-      hotline.el("td", {}, q.queue),
+      hotline.el("td", { translate: "no" }, q.queue),
       hotline.el("td", { class: "num waiting" }, q.waiting),
       hotline.el("td", { class: "num longest", "data-base": q.waiting > 0 ? q.longest_wait_s : null },
         q.waiting > 0 ? hotline.seconds(q.longest_wait_s) : "–"),
       hotline.el("td", { class: "num" }, hotline.seconds(q.expected_wait_s)),
-      hotline.el("td", {}, tags.length ? tags : hotline.el("span", { class: "muted" }, "nobody")));
+      hotline.el("td", {}, tags.length ? tags : hotline.el("span", { class: "muted" }, hotline._("nobody"))));
   }
 
   function draw() {
@@ -42,16 +42,16 @@
     $("in-ivr").textContent = snap.in_ivr;
     const t = snap.today;
     $("service-level").textContent = hotline.percent(t.service_level);
-    $("service-level-detail").textContent = `${t.answered_within_sl} of ${t.queued} queued calls`;
+    $("service-level-detail").textContent = hotline._("{n} of {queued} queued calls", { n: t.answered_within_sl, queued: t.queued });
     $("abandonment").textContent = hotline.percent(t.abandonment_rate);
-    $("abandonment-detail").textContent = `${t.abandoned} of ${t.queued} queued calls`;
+    $("abandonment-detail").textContent = hotline._("{n} of {queued} queued calls", { n: t.abandoned, queued: t.queued });
     stateCards(snap.agents);
     for (const [state, n] of Object.entries(snap.agents)) $(`agents-${state}`).textContent = n;
-    $("agents-total").textContent = `${snap.agents_total} in all`;
+    $("agents-total").textContent = hotline._("{n} in all", { n: snap.agents_total });
     const rows = document.createDocumentFragment();
     for (const q of snap.queues) rows.append(queueRow(q, t.service_level_s));
     $("queues").tBodies[0].replaceChildren(rows);
-    $("as-of").textContent = new Date(snap.at * 1000).toLocaleTimeString();
+    $("as-of").textContent = hotline.when(snap.at);
     tick();
     if (!document.body.dataset.ready) document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
@@ -83,9 +83,9 @@
       latest = JSON.parse(event.data);
       if (!frame) frame = requestAnimationFrame(draw);
     });
-    source.addEventListener("open", () => link("live", "good"));
+    source.addEventListener("open", () => link(hotline._("live"), "good"));
     source.addEventListener("error", () => {
-      link("reconnecting…", "bad");
+      link(hotline._("reconnecting…"), "bad");
       if (source.readyState === EventSource.CLOSED) setTimeout(follow, 5000);
     });
   }

@@ -1,0 +1,154 @@
+"""The pages' languages (zh-CN first, en-US) and one way of writing times on every page.
+
+Texts are gettext messages (Flask-Babel): English in the code, the zh-CN catalogue in ``admin/translations``
+(how to extract and compile: README, "Translations"). Who sees which language: a logged-in person's choice kept
+with their account, else the choice made on this browser before logging in, else, for a program calling the API
+with a bearer token, its ``Accept-Language``, else ``HOTLINE_UI_LANGUAGE``. The page scripts get their messages
+from a JSON block of the page (the pages' CSP allows no inline script) and ``hotline._`` in ``hotline.js``.
+Times are written ``YYYY-MM-DD HH:MM:SS`` in ``HOTLINE_TIMEZONE`` by ``when`` here and ``hotline.when`` there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from babel.support import Translations
+from flask import Blueprint, Flask, Response, current_app, redirect, request, session
+from flask_babel import Babel
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from admin.access import public
+from admin.users.accounts import LANGUAGES, Accounts
+
+TRANSLATIONS = Path(__file__).with_name("translations")
+LOCALES = {"zh-CN": "zh_Hans_CN", "en-US": "en_US"}
+"""Our language tags and the catalogue directories (gettext's locale names) they live in."""
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+JS_DOMAIN = "js"
+"""The page scripts' messages have a catalogue of their own: only those are sent to the browser."""
+
+
+LABELS = {
+    # roles
+    "admin": _l("admin"), "supervisor": _l("supervisor"), "agent": _l("agent"),
+    # agent states
+    "offline": _l("offline"), "available": _l("available"), "offered": _l("offered"), "busy": _l("busy"),
+    "wrap_up": _l("wrap-up"), "not_ready": _l("not ready"), "deactivated": _l("deactivated"),
+    # work-order statuses, actions, overdue deadlines, complaint categories
+    "open": _l("open"), "assigned": _l("assigned"), "in_progress": _l("in progress"), "resolved": _l("resolved"),
+    "visited": _l("visited"), "closed": _l("closed"), "reopened": _l("reopened"),
+    "assign": _l("assign"), "start": _l("start"), "resolve": _l("resolve"), "close": _l("close"),
+    "visit": _l("visit"), "reopen": _l("reopen"), "created": _l("created"),
+    "first_contact": _l("first contact"), "resolution": _l("resolution"),
+    "service": _l("service"), "fees": _l("fees"), "card_account": _l("card or account"), "other": _l("other"),
+    # wrap-up dispositions and not-ready reasons
+    "follow_up": _l("follow-up"), "complaint_opened": _l("complaint opened"), "transferred": _l("transferred"),
+    "wrong_number": _l("wrong number"), "break": _l("break"), "lunch": _l("lunch"), "meeting": _l("meeting"),
+    "training": _l("training"), "coaching": _l("coaching"),
+    # caller intents (the screen pop)
+    "inquiry": _l("inquiry"), "loss": _l("loss report"), "complaint": _l("complaint"), "survey": _l("survey"),
+    "none": _l("none"),
+    # return-visit ratings (complaints.visit_calls.RATING_LABELS)
+    "very satisfied": _l("very satisfied"), "satisfied": _l("satisfied"), "neutral": _l("neutral"),
+    "dissatisfied": _l("dissatisfied"), "very dissatisfied": _l("very dissatisfied"),
+}
+"""Codes the pages show (roles, states, statuses, categories...) as people read them; the code stays in the
+data and the API."""
+
+
+def label(code: str | None) -> str:
+    """The code as the request's language writes it; an unknown code as it is."""
+    if not code:
+        return "–"
+    found = LABELS.get(code)
+    return str(found) if found is not None else code
+
+
+def language() -> str:
+    """The language of the request being served: zh-CN or en-US."""
+    if current_user and current_user.is_authenticated and current_user.account.language in LANGUAGES:
+        return str(current_user.account.language)
+    chosen = session.get("language")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    if request.headers.get("Authorization") and request.accept_languages:
+        best = request.accept_languages.best_match(["zh-CN", "zh", "en-US", "en"])
+        if best:
+            return "zh-CN" if best.startswith("zh") else "en-US"
+    return str(current_app.config["HOTLINE_UI_LANGUAGE"])
+
+
+def init_i18n(app: Flask, default_language: str, timezone: str) -> None:
+    app.config.update(HOTLINE_UI_LANGUAGE=default_language, HOTLINE_TIMEZONE=timezone,
+                      BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS), BABEL_DEFAULT_TIMEZONE=timezone)
+    Babel(app, locale_selector=lambda: LOCALES[language()])
+    zone = ZoneInfo(timezone)
+    app.jinja_env.filters["when"] = lambda value: when(value, zone)
+    app.jinja_env.filters["label"] = label
+
+    @app.context_processor
+    def _languages() -> dict[str, Any]:
+        current = language()
+        return {"language": current, "timezone": timezone, "languages": LANGUAGES,
+                "page_i18n": {"messages": js_messages(LOCALES[current]),
+                              "labels": {code: str(text) for code, text in LABELS.items()}}}
+
+
+def when_here(value: dt.datetime | str | float | None) -> str:
+    """``when`` in the app's ``HOTLINE_TIMEZONE`` (during a request)."""
+    return when(value, ZoneInfo(current_app.config["HOTLINE_TIMEZONE"]))
+
+
+def when(value: dt.datetime | str | float | None, zone: ZoneInfo) -> str:
+    """A time as every page writes it: ``2026-12-06 22:52:03`` in ``HOTLINE_TIMEZONE``; '–' for none. Accepts
+    a datetime (naive ones are UTC, as SQLite returns them), an ISO 8601 text or Unix seconds."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, (int, float)):
+        value = dt.datetime.fromtimestamp(value, dt.UTC)
+    elif isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(zone).strftime(TIME_FORMAT)
+
+
+@functools.cache
+def js_messages(locale: str) -> dict[str, str]:
+    """The page scripts' messages in ``locale``: {English: translation}; empty for English."""
+    catalogue = Translations.load(str(TRANSLATIONS), [locale], domain=JS_DOMAIN)
+    found = getattr(catalogue, "_catalog", {})
+    return {key: text for key, text in found.items() if isinstance(key, str) and key and text}
+
+
+def create_language_switch(accounts: Accounts) -> Blueprint:
+    """``POST /language``: the switch on every page (the login page too). Kept with the account when logged in,
+    in this browser's session otherwise."""
+    pages = Blueprint("language", __name__)
+
+    @pages.post("/language")
+    @public
+    def switch() -> Response:
+        chosen = request.form.get("language", "")
+        if chosen in LANGUAGES:
+            session["language"] = chosen
+            if current_user.is_authenticated:
+                accounts.set_language(current_user.account.id, chosen)
+        return redirect(_same_site(request.form.get("next", "")) or "/")  # type: ignore[return-value]
+
+    return pages
+
+
+def _same_site(target: str) -> str:
+    """Only a path of this site (no ``//host`` or scheme): the switch is no open redirect."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return ""
+    return target
+
