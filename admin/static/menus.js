@@ -290,10 +290,11 @@
   function showSim(sim) {
     state.sim = sim;
     const screen = $("sim-screen");
+    // What the caller hears is in the menu's language, whatever the page's.
     screen.replaceChildren(...(sim.said.length ? sim.said.map((s) => hotline.el("p", { class: "said", lang: s.language,
-      "data-prompt": s.prompt_id }, s.text)) : [hotline.el("p", { class: "muted" }, _("(silence)"))]));
+      translate: "no", "data-prompt": s.prompt_id }, s.text)) : [hotline.el("p", { class: "muted" }, _("(silence)"))]));
     for (const effect of sim.effects) $("sim-effects").append(hotline.el("li", null, effect));
-    $("sim-path").replaceChildren(...sim.path.map((step) => hotline.el("li", null,
+    $("sim-path").replaceChildren(...sim.path.map((step) => hotline.el("li", { translate: "no" },
       hotline.el("code", null, step.node), " ", step.input)));
     const kind = sim.waiting.kind;
     const live = kind !== "ended";
