@@ -225,7 +225,7 @@ def test_every_message_of_the_code_has_a_compiled_zh_cn_translation(domain: str)
         catalogue = {_key(m.id): m for m in read_po(po) if m.id}
     missing = [m for m in _code_messages(domain) if m not in catalogue or not catalogue[m].string
                or catalogue[m].fuzzy]
-    assert missing == [], f"run ./scripts/translations, translate these, then ./scripts/translations compile"
+    assert missing == [], "run ./scripts/translations, translate these, then ./scripts/translations compile"
     with open(ZH_DIR / f"{domain}.mo", "rb") as mo:
         compiled = {_key(m.id): _text(m.string) for m in read_mo(mo) if m.id}
     assert compiled == {key: _text(m.string) for key, m in catalogue.items()}, \

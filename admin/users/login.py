@@ -134,10 +134,10 @@ def _change_own(accounts: Accounts, audit: AuditLog, current_password: str, new_
 def _failures_notice(count: int, newest: dict[str, Any] | None) -> str:
     where = newest["detail"].get("address") or "?" if newest else "?"
     at = when_here(newest["at"]) if newest else "?"
-    return ngettext("%(num)d failed login attempt since your last login, last from %(where)s at %(at)s. Not you? "
+    return str(ngettext("%(num)d failed login attempt since your last login, last from %(where)s at %(at)s. Not you? "
                     "Change your password and tell an admin.",
                     "%(num)d failed login attempts since your last login, last from %(where)s at %(at)s. Not you? "
-                    "Change your password and tell an admin.", count, where=where, at=at)
+                    "Change your password and tell an admin.", count, where=where, at=at))
 
 
 def _safe_next(target: str) -> str:
