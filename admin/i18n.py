@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +61,42 @@ LABELS = {
 }
 """Codes the pages show (roles, states, statuses, categories...) as people read them; the code stays in the
 data and the API."""
+
+
+REFUSALS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(pattern), message) for pattern, message in (
+    (r"agent (?P<id>\S+): skill (?P<skill>\S+) level (?P<level>.+) is not 1-10",
+     _l("agent %(id)s: skill %(skill)s level %(level)s is not 1-10")),
+    (r"agent (?P<id>\S+): unknown skill (?P<skill>'.*') \(known: (?P<known>.*)\)",
+     _l("agent %(id)s: unknown skill %(skill)s (known: %(known)s)")),
+    (r"agent (?P<id>\S+): at least one skill is required", _l("agent %(id)s: at least one skill is required")),
+    (r"agent (?P<id>\S+): at least one language is required", _l("agent %(id)s: at least one language is required")),
+    (r"agent (?P<id>\S+): an endpoint to ring is required", _l("agent %(id)s: an endpoint to ring is required")),
+    (r"agent (?P<id>\S+): voice agents take one call at a time \(max_calls 1\)",
+     _l("agent %(id)s: voice agents take one call at a time (max_calls 1)")),
+    (r"agent (?P<id>\S+): endpoint (?P<endpoint>'.*') is not one the hotline can ring: use (?P<rules>.*)",
+     _l("agent %(id)s: endpoint %(endpoint)s is not one the hotline can ring: use %(rules)s")),
+    (r"agent id (?P<id>'.*'): use 1-64 letters, digits, '\.', '_' or '-'",
+     _l("agent id %(id)s: use 1-64 letters, digits, '.', '_' or '-'")),
+    (r"work order (?P<number>\S+) is (?P<status>\S+): cannot (?P<action>\S+) \(allowed from (?P<sources>.*)\)",
+     _l("work order %(number)s is %(status)s: cannot %(action)s (allowed from %(sources)s)")),
+    (r"assign needs the assignee \(who takes the work order\)",
+     _l("assign needs the assignee (who takes the work order)")),
+    (r"resolve needs a note: what was done for the caller", _l("resolve needs a note: what was done for the caller")),
+    (r"work order (?P<number>\S+) does not exist", _l("work order %(number)s does not exist")),
+    (r"call (?P<call>\S+) is not waiting", _l("call %(call)s is not waiting")),
+))
+"""Refusals worded by the rooms below the web (routing, complaints), which know nothing of languages: the web
+translates them on their way to a person (the English pattern and the message are the same sentence)."""
+
+
+def refusal(text: str) -> str:
+    """A refusal of a lower room in the request's language (unknown ones as they are)."""
+    for pattern, message in REFUSALS:
+        found = pattern.fullmatch(text)
+        if found:  # codes in it (a status, an action) as words too
+            return str(message) % {name: label(value) if name in ("status", "action") else value
+                                   for name, value in found.groupdict().items()}
+    return text
 
 
 def label(code: str | None) -> str:

@@ -186,9 +186,13 @@ def test_the_api_answers_in_the_callers_language(hotline: Hotline, floor: dict[s
     boss = SessionClient(app.test_client(), "boss")
     refused = boss("POST", "/api/users", {"name": "x y", "role": "supervisor", "password": "a long enough one"})
     assert refused.status_code == 400 and refused.get_json()["error"].startswith("用户名 'x y' 无效")
+    too_high = {"name": "Ann Li", "endpoint": "client:ann", "skills": {"general": 11}, "languages": ["zh-CN"]}
+    refused = boss("PUT", "/api/agents/ann", too_high)  # the router's refusal, translated on its way out
+    assert (refused.status_code, refused.get_json()["error"]) == (400, "坐席 ann：技能 general 的等级 11 不在 1-10 之间")
     hotline.accounts.set_language(hotline.accounts.get("boss").id, "en-US")  # type: ignore[union-attr]
     refused = boss("POST", "/api/users", {"name": "x y", "role": "supervisor", "password": "a long enough one"})
     assert refused.get_json()["error"].startswith("user name 'x y': use 1-64 letters")
+    assert boss("PUT", "/api/agents/ann", too_high).get_json()["error"] == "agent ann: skill general level 11 is not 1-10"
 
 
 def test_the_switch_sends_back_only_to_this_site(app: Any, hotline: Hotline) -> None:

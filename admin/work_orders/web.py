@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from admin.access import allow, current
 from admin.audit import AuditLog
 from admin.i18n import label
+from admin.i18n import refusal as refusal_text
 from admin.users.accounts import Accounts
 from admin.work_orders.assignees import assignee_refusal
 from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
@@ -63,11 +64,11 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accou
         try:
             order = desk.act(number, action, who.name, note=note, assignee=to)
         except BadTransition as exc:
-            return _detail(desk, number, str(exc), 409)
+            return _detail(desk, number, refusal_text(str(exc)), 409)
         except MissingField as exc:
-            return _detail(desk, number, str(exc), 400)
+            return _detail(desk, number, refusal_text(str(exc)), 400)
         except NoSuchWorkOrder as exc:
-            return render_template("error.html", status=404, message=str(exc)), 404
+            return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
         audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
                             status=order["status"])
         flash(_("work order %(number)s: %(action)s done, now %(status)s", number=number, action=label(action),
@@ -82,7 +83,7 @@ def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200
     try:
         order = desk.show(number)
     except NoSuchWorkOrder as exc:
-        return render_template("error.html", status=404, message=str(exc)), 404
+        return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
     return render_template("work_orders_detail.html", order=order, error=error, read_only=read_only,
                            actions=_possible(order), all_actions=PAGE_ACTIONS), status
 
