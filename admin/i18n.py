@@ -84,9 +84,35 @@ REFUSALS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(pattern), 
     (r"resolve needs a note: what was done for the caller", _l("resolve needs a note: what was done for the caller")),
     (r"work order (?P<number>\S+) does not exist", _l("work order %(number)s does not exist")),
     (r"call (?P<call>\S+) is not waiting", _l("call %(call)s is not waiting")),
+    # the menu validator's problems (ivr.validate), shown at their line in the menu editor
+    (r"unknown target '(?P<target>.*)' for (?P<what>.*)", _l("unknown target '%(target)s' for %(what)s")),
+    (r"prompt is missing", _l("prompt is missing")),
+    (r"(?P<field>\S+) has no text for language '(?P<language>.*)'",
+     _l("%(field)s has no text for language '%(language)s'")),
+    (r"(?P<field>\S+) is in language '(?P<language>.*)', which the menu does not declare",
+     _l("%(field)s is in language '%(language)s', which the menu does not declare")),
+    (r"(?P<field>\S+) \[(?P<language>[^\]]*)\]: (?P<reason>.*)", _l("%(field)s [%(language)s]: %(reason)s")),
+    (r"bad placeholder: (?P<error>.*)", _l("bad placeholder: %(error)s")),
+    (r"bad placeholder '(?P<placeholder>.*)'", _l("bad placeholder '%(placeholder)s'")),
+    (r"placeholder '(?P<placeholder>.*)' has an unknown format \(use digits or label\)",
+     _l("placeholder '%(placeholder)s' has an unknown format (use digits or label)")),
+    (r"placeholder '(?P<placeholder>.*)' has no entry in labels",
+     _l("placeholder '%(placeholder)s' has no entry in labels")),
+    (r"unknown service '(?P<service>.*)'", _l("unknown service '%(service)s'")),
+    (r"unknown skill '(?P<skill>.*)'", _l("unknown skill '%(skill)s'")),
+    (r"language '(?P<language>.*)' is not declared by the menu",
+     _l("language '%(language)s' is not declared by the menu")),
+    (r"values has key (?P<key>\S+), which is not an option", _l("values has key %(key)s, which is not an option")),
+    (r"max_visits and on_max_visits go together", _l("max_visits and on_max_visits go together")),
+    (r"min_digits is larger than max_digits", _l("min_digits is larger than max_digits")),
+    (r"sensitive input must lead straight to an action that uses '(?P<store>.*)'",
+     _l("sensitive input must lead straight to an action that uses '%(store)s'")),
+    (r"unreachable from start node '(?P<start>.*)'", _l("unreachable from start node '%(start)s'")),
+    (r"loop without caller input: (?P<cycle>.*)", _l("loop without caller input: %(cycle)s")),
 ))
-"""Refusals worded by the rooms below the web (routing, complaints), which know nothing of languages: the web
-translates them on their way to a person (the English pattern and the message are the same sentence)."""
+"""Refusals and problems worded by the rooms below the web (routing, complaints, the menu validator), which know
+nothing of languages: the web translates them on their way to a person (each English pattern and its message are
+the same sentence). The YAML parser's own messages are not among them."""
 
 
 def refusal(text: str) -> str:
@@ -94,8 +120,13 @@ def refusal(text: str) -> str:
     for pattern, message in REFUSALS:
         found = pattern.fullmatch(text)
         if found:  # codes in it (a status, an action) as words too
-            return str(message) % {name: label(value) if name in ("status", "action") else value
-                                   for name, value in found.groupdict().items()}
+            values = found.groupdict()
+            for name in ("status", "action"):
+                if name in values:
+                    values[name] = label(values[name])
+            if "reason" in values:  # a problem inside a problem
+                values["reason"] = refusal(values["reason"])
+            return str(message) % values
     return text
 
 

@@ -20,6 +20,7 @@ from hotline.app import Hotline
 from hotline.settings import Settings
 from ivr.services import CallInfo, PinCard
 from routing.agents import Agent
+from tests.test_browser_menus import DEFAULT, OPTIONS
 from tests.web import SessionClient, add_user, browser_login
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,10 +190,15 @@ def test_the_api_answers_in_the_callers_language(hotline: Hotline, floor: dict[s
     too_high = {"name": "Ann Li", "endpoint": "client:ann", "skills": {"general": 11}, "languages": ["zh-CN"]}
     refused = boss("PUT", "/api/agents/ann", too_high)  # the router's refusal, translated on its way out
     assert (refused.status_code, refused.get_json()["error"]) == (400, "坐席 ann：技能 general 的等级 11 不在 1-10 之间")
+    typo = {"source": DEFAULT.replace(OPTIONS, OPTIONS + '      "4": wealth_desk\n')}
+    (problem,) = boss("POST", "/api/menus/hotline/check", typo).get_json()["problems"]  # the validator's sentence
+    assert (problem["node"], problem["reason"]) == ("main", "key 4 指向未知目标 'wealth_desk'") and problem["line"]
     hotline.accounts.set_language(hotline.accounts.get("boss").id, "en-US")  # type: ignore[union-attr]
     refused = boss("POST", "/api/users", {"name": "x y", "role": "supervisor", "password": "a long enough one"})
     assert refused.get_json()["error"].startswith("user name 'x y': use 1-64 letters")
     assert boss("PUT", "/api/agents/ann", too_high).get_json()["error"] == "agent ann: skill general level 11 is not 1-10"
+    (problem,) = boss("POST", "/api/menus/hotline/check", typo).get_json()["problems"]
+    assert problem["reason"] == "unknown target 'wealth_desk' for key 4"
 
 
 def test_the_switch_sends_back_only_to_this_site(app: Any, hotline: Hotline) -> None:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.errors import answer_errors_as_json
+from admin.i18n import refusal
 from admin.json_replies import json_body, json_error
 from admin.menus.check import graph
 from admin.menus.lifecycle import Actor, MenuEditor
@@ -163,4 +164,4 @@ def _summary(detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problem(problem: Any) -> dict[str, Any]:
-    return {"node": problem.node, "reason": problem.reason, "line": problem.line}
+    return {"node": problem.node, "reason": refusal(problem.reason), "line": problem.line}
