@@ -15,7 +15,6 @@ import functools
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.support import Translations
@@ -25,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from admin.access import public
+from admin.redirects import same_site_path
 from admin.users.accounts import LANGUAGES, Accounts
 
 TRANSLATIONS = Path(__file__).with_name("translations")
@@ -208,15 +208,7 @@ def create_language_switch(accounts: Accounts) -> Blueprint:
             session["language"] = chosen
             if current_user.is_authenticated:
                 accounts.set_language(current_user.account.id, chosen)
-        return redirect(_same_site(request.form.get("next", "")) or "/")  # type: ignore[return-value]
+        return redirect(same_site_path(request.form.get("next", "")) or "/")  # type: ignore[return-value]
 
     return pages
-
-
-def _same_site(target: str) -> str:
-    """Only a path of this site (no ``//host`` or scheme): the switch is no open redirect."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return ""
-    return target
 

@@ -203,7 +203,7 @@ def test_the_switch_sends_back_only_to_this_site(app: Any, hotline: Hotline) -> 
     client = app.test_client()
     token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").get_data(as_text=True))
     assert token
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example"):
         moved = client.post("/language", data={"language": "en-US", "next": target, "csrf_token": token.group(1)})
         assert moved.status_code == 302 and moved.headers["Location"] == "/"
     assert "Log in" in client.get("/login").get_data(as_text=True)  # the choice holds before logging in

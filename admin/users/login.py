@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from admin.audit import AuditLog
 from admin.i18n import when_here
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
+from admin.redirects import same_site_path
 from admin.users.accounts import MIN_PASSWORD, AccountError, Accounts, LoginRefused
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
     @pages.route("/login", methods=["GET", "POST"])
     @public
     def login() -> Response | str | tuple[str, int]:
-        target = _safe_next(request.values.get("next", ""))
+        target = same_site_path(request.values.get("next", ""))
         if request.method == "GET":
             return render_template("login.html", next=target, name="", error=None)
         name, address = request.form.get("name", "").strip()[:64], request.remote_addr or ""
@@ -139,14 +139,3 @@ def _failures_notice(count: int, newest: dict[str, Any] | None) -> str:
                     "%(num)d failed login attempts since your last login, last from %(where)s at %(at)s. Not you? "
                     "Change your password and tell an admin.", count, where=where, at=at))
 
-
-def _safe_next(target: str) -> str:
-    """Only a path on this site: a login link must not send anyone elsewhere afterwards. Browsers drop tabs
-    and line breaks from a URL (``/\\t/evil`` becomes ``//evil``) and read ``\\`` as ``/``: any control
-    character, a second leading slash or a backslash sends the person to their start page instead."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return ""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        return ""
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else ""
