@@ -31,6 +31,7 @@ class AgentView(BaseModel):
     calls_today: int
     call: str | None = Field(description="the call the agent is offered or on")
     wrap_until: float | None
+    reason: str = Field(default="", description="why the agent is in their state (a not-ready agent's break, ...)")
 
 
 class AgentList(RootModel[list[AgentView]]):
@@ -49,7 +50,7 @@ class AgentBody(BaseModel):
 
 class AgentStateBody(BaseModel):
     state: str = Field(description="available, not_ready or offline")
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="required for not_ready (break, lunch, ...); audited")
 
 
 class QueueView(BaseModel):

@@ -84,6 +84,11 @@ REFUSALS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(pattern), 
     (r"resolve needs a note: what was done for the caller", _l("resolve needs a note: what was done for the caller")),
     (r"work order (?P<number>\S+) does not exist", _l("work order %(number)s does not exist")),
     (r"call (?P<call>\S+) is not waiting", _l("call %(call)s is not waiting")),
+    # opening hours (calls.hours)
+    (r"weekday (?P<day>\d) is missing", _l("weekday %(day)s is missing")),
+    (r"a day needs both an opening and a closing time, or neither \(closed\)",
+     _l("a day needs both an opening and a closing time, or neither (closed)")),
+    (r"a day must open before it closes", _l("a day must open before it closes")),
     # the menu validator's problems (ivr.validate), shown at their line in the menu editor
     (r"unknown target '(?P<target>.*)' for (?P<what>.*)", _l("unknown target '%(target)s' for %(what)s")),
     (r"prompt is missing", _l("prompt is missing")),

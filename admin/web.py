@@ -28,6 +28,7 @@ NAV = (
     (_l("Reports"), "/admin/reports", ("admin", "supervisor")),
     (_l("Work orders"), "/admin/work-orders", ("admin", "supervisor")),
     (_l("PIN locks"), "/admin/pin-locks", ("admin", "supervisor")),
+    (_l("Hours"), "/admin/hours", ("admin", "supervisor")),
     (_l("Audit"), "/admin/audit", ("admin",)),
     (_l("Console"), "/agent", ("agent",)),
 )

@@ -1,19 +1,23 @@
 """The live dashboard (``/admin/dashboard``) at 1,000 agents and 5,000 waiting calls, in Chromium.
 
-    .venv/bin/python bench/dashboard.py [--agents 1000] [--calls 5000] [--events 30] [--loads 10] [--help]
+    .venv/bin/python bench/dashboard.py [--agents 1000] [--calls 5000] [--events 30] [--loads 10]
+                                        [--screenshot FILE.png] [--help]
 
 Own redis-server (no persistence) and SQLite store in a temporary folder; ``prepare()``; agents over the 5
-skills x 2 languages (10 queues) in mixed states (busy, offered, wrap-up, not ready, offline: none available,
-or they would take the waiting calls); ``--calls`` callers waiting; ``--records`` call records of today in
-SQL. The app is served by werkzeug's threaded server in this process (tests/web.py ``live_server``); Debian's
-Chromium (headless, Playwright) logs in as a supervisor. Measured:
-  first render  navigation start -> every figure of the first snapshot drawn (the page sets
-                ``body.dataset.readyMs`` = ``performance.now()`` then), over ``--loads`` fresh loads;
+skills x 2 languages (10 queues) in mixed states (busy, offered, wrap-up, not ready with a reason, offline:
+none available, or they would take the waiting calls); ``--calls`` callers waiting; ``--records`` call
+records of today in SQL. The app is served by werkzeug's threaded server in this process (tests/web.py
+``live_server``); Debian's Chromium (headless, Playwright) logs in as a supervisor. Measured:
+  first render  navigation start -> every figure and every agent's row of the first snapshot drawn (the page
+                sets ``body.dataset.readyMs`` = ``performance.now()`` then), over ``--loads`` fresh loads;
   SSE update    one call enqueued by the router (wall clock before the call) -> the page's "Calls waiting"
                 showing the new count (a MutationObserver notes ``Date.now()``), over ``--events`` events spaced
                 150-350 ms apart so that each is its own batch;
+  agent row     one agent's state set by the router (offline -> not ready with a reason, and back) -> that
+                agent's row showing it, over ``--events`` changes;
   baselines     GET /api/live alone (the snapshot the stream sends, with its JSON) from a logged-in client,
-                and ``LiveBoard.snapshot()`` in-process.
+                ``LiveBoard.snapshot()`` in-process, and the agents' read alone (``AgentRegistry.on_floor()``,
+                with their calls, against ``AgentRegistry.all()``, without them).
 Prints the figures; exits 0 whatever they are.
 """
 
@@ -42,6 +46,7 @@ from typing import Any
 import requests
 from playwright.sync_api import sync_playwright
 
+from admin.console.desk import NOT_READY_REASONS
 from bench.harness import percentile, run_until_done
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
@@ -65,6 +70,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20000, help="call records of today in SQL")
     parser.add_argument("--events", type=int, default=30)
     parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--screenshot", type=Path, help="save the page (full length) here at the end")
     return run_until_done(run, parser.parse_args())
 
 
@@ -72,7 +78,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-dash-")))
     redis_url, _ = stack.enter_context(scratch_redis(folder))
     settings = Settings(_env_file=None, redis_url=redis_url, database_url=f"sqlite:///{folder / 'hotline.db'}",  # type: ignore[call-arg]
-                        data_dir=folder / "data", public_url="http://127.0.0.1")
+                        data_dir=folder / "data", public_url="http://127.0.0.1",
+                        # each fresh load's stream is let go only at its next write (a heartbeat, 15 s on)
+                        live_streams_per_person=64)
     hotline = prepare(settings)
     t0 = time.perf_counter()
     states = populate(hotline, args.agents, args.calls)
@@ -86,11 +94,17 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     baseline(hotline, app, url)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        page = browser.new_context().new_page()
+        # the page's CSP forbids eval: Playwright's wait_for_function needs it, the page's own scripts do not
+        page = browser.new_context(bypass_csp=True).new_page()
         login(page, url)
         first_render(page, url, args.loads)
         sse_updates(page, hotline, args.events)
+        agent_updates(page, hotline, args.events)
         burst(page, hotline, 500)
+        if args.screenshot:
+            page.set_viewport_size({"width": 1400, "height": 900})
+            page.screenshot(path=str(args.screenshot))
+            print(f"screenshot: {args.screenshot}")
         browser.close()
 
 
@@ -115,7 +129,8 @@ def populate(hotline: Hotline, agents: int, calls: int) -> dict[str, int]:
                                  skills={skill: rng.randint(1, 10)}, languages=[language]))
         if state == "offline":
             continue
-        offers = router.set_agent_state(agent_id, "not_ready" if state == "not_ready" else "available")
+        reason = rng.choice(NOT_READY_REASONS) if state == "not_ready" else ""
+        offers = router.set_agent_state(agent_id, "not_ready" if state == "not_ready" else "available", reason)
         for offer in offers:
             if state in ("busy", "wrap_up"):
                 router.answer(offer.call_id, offer.agent_id)
@@ -165,6 +180,14 @@ def baseline(hotline: Hotline, app: Any, url: str) -> None:
         board.snapshot()
         took.append((time.perf_counter() - t0) * 1000)
     show("baseline LiveBoard.snapshot() in-process", sorted(took), " (today's SQL figures cached 5 s)")
+    for name, read in (("AgentRegistry.on_floor() (then their calls: a pipeline more)", hotline.agents.on_floor),
+                       ("AgentRegistry.all() (agents only, SMEMBERS + one pipeline)", hotline.agents.all)):
+        took = []
+        for _ in range(30):
+            t0 = time.perf_counter()
+            read()
+            took.append((time.perf_counter() - t0) * 1000)
+        show(f"baseline {name}", sorted(took))
 
 
 def login(page: Any, url: str) -> None:
@@ -176,16 +199,21 @@ def login(page: Any, url: str) -> None:
 
 
 def first_render(page: Any, url: str, loads: int) -> None:
-    took = []
+    took, draws, parses = [], [], []
     for _ in range(loads):
         page.goto(f"{url}/admin/dashboard")
         page.wait_for_selector("body[data-ready='1']", timeout=30_000)
         took.append(float(page.evaluate("Number(document.body.dataset.readyMs)")))
+        draws.append(float(page.evaluate("Number(document.body.dataset.drawMs || 0)")))
+        parses.append(float(page.evaluate("Number(document.body.dataset.parseMs || 0)")))
     rows = page.evaluate("document.querySelectorAll('#queues tbody tr').length")
+    agent_rows = page.evaluate("document.querySelectorAll('#agent-rows tbody tr').length")
     nodes = page.evaluate("document.getElementsByTagName('*').length")
     waiting = page.inner_text("#waiting")
-    show(f"first render (navigation start -> figures drawn), {loads} loads", sorted(took),
-         f"; {waiting} waiting shown in {rows} queue rows, {nodes} DOM elements")
+    show(f"first render (navigation start -> figures and agent rows drawn), {loads} loads", sorted(took),
+         f"; {waiting} waiting shown in {rows} queue rows, {agent_rows} agent rows, {nodes} DOM elements")
+    show("  of which the first snapshot's JSON.parse", sorted(parses))
+    show("  of which its draw (script only, before layout)", sorted(draws))
 
 
 WATCH = """(expected) => {
@@ -209,6 +237,32 @@ def sse_updates(page: Any, hotline: Hotline, events: int) -> None:
         page.wait_for_function("window.seenAt > 0", timeout=10_000)
         took.append(float(page.evaluate("window.seenAt")) - sent)
     show(f"SSE update (enqueue -> new count on screen), {events} events", sorted(took))
+
+
+WATCH_ROW = """([agent, expected]) => {
+  window.rowSeenAt = 0;
+  const target = document.querySelector(`#agent-rows tr[data-agent="${agent}"] td.state`);
+  const observer = new MutationObserver(() => {
+    if (target.textContent === expected) { window.rowSeenAt = Date.now(); observer.disconnect(); }
+  });
+  observer.observe(target, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def agent_updates(page: Any, hotline: Hotline, events: int) -> None:
+    """Offline agents set not ready (with a reason) and back: the router's change -> the agent's row."""
+    rng, took = random.Random(5), []
+    offline = [a.id for a in hotline.agents.all() if a.state == "offline"]
+    for n in range(events):
+        agent_id = offline[n // 2 % len(offline)]
+        state, shown = ("not_ready", "not ready") if n % 2 == 0 else ("offline", "offline")
+        page.evaluate(WATCH_ROW, [agent_id, shown])
+        time.sleep(rng.uniform(0.15, 0.35))
+        sent = time.time() * 1000
+        hotline.router.set_agent_state(agent_id, state, rng.choice(NOT_READY_REASONS) if state == "not_ready" else "")
+        page.wait_for_function("window.rowSeenAt > 0", timeout=10_000)
+        took.append(float(page.evaluate("window.rowSeenAt")) - sent)
+    show(f"SSE update (agent's state set -> their row on screen), {events} changes", sorted(took))
 
 
 COUNT_DRAWS = """() => {

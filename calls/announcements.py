@@ -18,6 +18,12 @@ CALLBACK_OFFER = {
     "zh-CN": "如需在不失去排队位置的情况下挂机等待回电，请按1。",
     "en-US": "To hang up and be called back without losing your place in line, press 1.",
 }
+NO_AGENT_CALLBACK = {
+    "zh-CN": "目前没有客服人员在线。如需挂机并在客服人员上线后获得回电，请按1；继续等待请不要挂机。",
+    "en-US": "No agent is available right now. To hang up and be called back as soon as one is, press 1. "
+             "To keep waiting, stay on the line.",
+}
+"""The first words on hold when nobody of the queue is logged in (``queue.availability`` answered ``callback``)."""
 CALLBACK_CONFIRMED = {
     "zh-CN": "好的，轮到您时我们会回电，再见。",
     "en-US": "Thank you. We will call you back when it is your turn. Goodbye.",

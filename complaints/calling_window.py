@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Container
 from zoneinfo import ZoneInfo
 
 
 class CallingWindow:
     """``start <= local time < end`` on a day that is not a holiday."""
 
-    def __init__(self, start: dt.time, end: dt.time, holidays: Iterable[dt.date], timezone: str) -> None:
+    def __init__(self, start: dt.time, end: dt.time, holidays: Container[dt.date], timezone: str) -> None:
+        """``holidays``: a set, or the admin's calendar (``calls.hours.HoursBook.holidays``), asked each time."""
         if start >= end:
             raise ValueError(f"the calling window must start before it ends ({start} - {end})")
         self.start, self.end, self.zone = start, end, ZoneInfo(timezone)
-        self.holidays = frozenset(holidays)
+        self.holidays = holidays
 
     def is_open(self, at: dt.datetime) -> bool:
         local = at.astimezone(self.zone)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from admin.agents.web import create_agents_web
 from admin.audit import AuditLog
 from admin.console.desk import Console, ConsoleDeps
 from admin.console.web import create_console_web
+from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
@@ -40,6 +42,7 @@ from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
 from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
+from calls.hours import HoursBook
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.pin_locks import PinLocks
 from calls.pin_records import PinPolicy, PinRecords
@@ -55,7 +58,7 @@ from hotline.health import Readiness, readyz
 from hotline.metrics_web import add_metrics
 from hotline.settings import Settings
 from ivr.engine import Engine
-from ivr.services import KNOWN_SKILLS, BusinessHours, CoreBanking, ServiceTable
+from ivr.services import KNOWN_SKILLS, CoreBanking, ServiceTable
 from recordings.store import RecordingStore
 from recordings.twilio_fetch import PendingFetches, RecordingFetcher
 from routing.agents import AgentRegistry
@@ -110,6 +113,9 @@ class Hotline:
     """Deletes the per-caller Twilio queues; None without a Twilio account."""
     pin_locks: PinLocks
     """Wrong PINs per card across calls, channels and processes (both channels' ``bank.verify_pin``)."""
+    hours: HoursBook
+    """Opening hours per weekday and the holiday calendar (the admin's Hours page): inbound calls and return
+    visits ask it."""
 
 
 def login_throttle(settings: Settings, client: redis.Redis) -> LoginThrottle:
@@ -129,13 +135,14 @@ def build_hotline(settings: Settings) -> Hotline:
         bank = HttpBank(settings.bank_url, settings.bank_token, settings.bank_timeout_s)
     else:
         bank = DemoBank(sql, card_secret)
-    hours = BusinessHours(settings.timezone, settings.business_opens, settings.business_closes)
+    hours = hours_book(settings, sql)
     events = EventLog(client, settings.data_dir / "spool", events_stream(settings.hotline_name))
     pin_policy = PinPolicy(settings.pin_max_failures, settings.pin_failure_window_s, settings.pin_lock_s)
     pin_locks = PinLocks(client, PinRecords(sql, pin_policy), events, card_secret, pin_policy)
     jobs = Queue(QUEUE, connection=redis_clients.jobs(settings.redis_timeout_s))
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
-    visits = ReturnVisits(sql, desk, visit_policy(settings), visit_enqueuer(jobs), _visit_dialers(settings))
+    visits = ReturnVisits(sql, desk, visit_policy(settings, hours.holidays), visit_enqueuer(jobs),
+                          _visit_dialers(settings))
     recordings = RecordingStore(settings.recordings_dir)
     desk.on_recording_linked = recordings.link
     router = Router(
@@ -156,8 +163,13 @@ def build_hotline(settings: Settings) -> Hotline:
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
         if settings.twilio_account_sid and settings.twilio_auth_token else None,
-        pin_locks=pin_locks,
+        pin_locks=pin_locks, hours=hours,
     )
+
+
+def hours_book(settings: Settings, sql: sessionmaker[Session]) -> HoursBook:
+    """The admin's calendar; the settings' hours and holidays until the admin first saves it."""
+    return HoursBook(sql, settings.timezone, settings.business_opens, settings.business_closes, settings.holidays)
 
 
 def card_secret_of(settings: Settings) -> str:
@@ -175,9 +187,10 @@ def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmake
     )
 
 
-def visit_policy(settings: Settings) -> VisitPolicy:
-    window = CallingWindow(settings.calling_window_start, settings.calling_window_end, settings.holidays,
-                           settings.timezone)
+def visit_policy(settings: Settings, holidays: Container[dt.date] | None = None) -> VisitPolicy:
+    """``holidays``: the admin's calendar (``HoursBook.holidays``, shared with inbound calls); else the settings'."""
+    window = CallingWindow(settings.calling_window_start, settings.calling_window_end,
+                           settings.holidays if holidays is None else holidays, settings.timezone)
     return VisitPolicy(
         window=window, delay=dt.timedelta(seconds=settings.visit_delay_s), retries=settings.visit_retries,
         backoff=tuple(dt.timedelta(seconds=s) for s in settings.visit_backoff_s),
@@ -287,13 +300,12 @@ def readiness_of(hotline: Hotline) -> Readiness:
 def _pages(hotline: Hotline) -> list[Blueprint]:
     """The admin and agent pages, each handed only what it uses."""
     h, s = hotline, hotline.settings
-    hours = BusinessHours(s.timezone, s.business_opens, s.business_closes)
     events = event_tail(h.redis_clients, h.events.stream)
     return [
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
-                         Simulator(h.redis, dry_run_services(h.sql, hours, h.visits, card_secret_of(s)))),
+                         Simulator(h.redis, dry_run_services(h.sql, h.hours, h.visits, card_secret_of(s)))),
         create_live_web(LiveBoard(h.router, h.agents, h.sessions, h.sql, s.timezone, s.service_level_s), events,
-                        s.service_level_s),
+                        s.service_level_s, s.dashboard_thresholds),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
         create_reports_web(s.timezone, s.service_level_s),
         create_work_orders_web(h.desk, h.audit, h.accounts, Console(
@@ -303,4 +315,5 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
                            events, h.audit),
         create_users_web(h.accounts, h.audit, lambda agent_id: h.agents.get(agent_id) is not None),
         create_pin_locks_web(h.pin_locks, h.audit),
+        create_hours_web(h.hours, h.audit),
     ]

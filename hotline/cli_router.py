@@ -33,11 +33,14 @@ def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     def agents_add(agent_id: str, name: str, endpoint: str, skills: tuple[str, ...],
                    languages: tuple[str, ...]) -> None:
         """Add an agent, or change one (their state is kept)."""
+        from admin.agents.api import speaks_a_menu_language
+
         hotline = hotline_for_cli()
         try:
             levels = {skill: int(level) for skill, _, level in (s.partition(":") for s in skills)}
-            hotline.connector.connect(hotline.agents.put(
-                Agent(agent_id, name or agent_id, endpoint, levels, list(languages))))
+            agent = Agent(agent_id, name or agent_id, endpoint, levels, list(languages))
+            speaks_a_menu_language(agent, hotline.menus.spoken_languages())
+            hotline.connector.connect(hotline.agents.put(agent))
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"agent {agent_id}: {', '.join(skills)}; {', '.join(languages)}; {endpoint}")

@@ -24,6 +24,11 @@ def register(main: click.Group, hotline_for_cli: Callable[[], Hotline]) -> None:
     @click.option("--burst", is_flag=True, help="Run the queued jobs, then stop.")
     def worker(burst: bool) -> None:
         """Run an RQ worker (with the scheduler), the call-record writer and the periodic jobs."""
+        import faulthandler
+        import signal
+
+        # `kill -USR1 <pid>` prints every thread's stack to the log: what a worker slow to stop is waiting on.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         from workers.records import RecordWriter
         from workers.runner import WorkerConfig, run_worker
 
@@ -78,9 +83,15 @@ def _transition_command(group: click.Group, hotline_for_cli: Callable[[], Hotlin
     @click.argument("number")
     @click.option("--by", "actor", required=True, help="Who does it (kept in the audit trail).")
     @click.option("--note", default="", help="What was done (the resolution, for resolve).")
-    @click.option("--to", "assignee", default=None, help="assign: the person or team.")
+    @click.option("--to", "assignee", default=None, help="assign: an active admin or supervisor (user name).")
     def command(number: str, actor: str, note: str, assignee: str | None) -> None:
-        order = _run(lambda: hotline_for_cli().desk.act(number, action, actor, note=note, assignee=assignee))
+        from admin.work_orders.assignees import assignee_refusal
+
+        hotline = hotline_for_cli()
+        refusal = assignee_refusal(hotline.accounts, assignee) if action == "assign" else None
+        if refusal:  # the pages' and the API's rule: a work order goes to someone who works orders
+            raise click.ClickException(refusal)
+        order = _run(lambda: hotline.desk.act(number, action, actor, note=note, assignee=assignee))
         click.echo(f"work order {order['number']}: {order['status']}")
 
 

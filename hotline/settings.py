@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from complaints.deadlines import DEFAULT_DEADLINES, ComplaintDeadline
@@ -103,6 +103,24 @@ class Settings(BaseSettings):
         """``HOTLINE_AGI_SECRET=`` (empty) means unset: the generated secret, not a refusal to start."""
         return None if value == "" else value
 
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Settings:
+        """Each alert level lies beyond its warning level, or a figure would turn red before amber."""
+        if self.wait_alert_s < self.wait_warn_s:
+            raise ValueError("HOTLINE_WAIT_ALERT_SECONDS must be at least HOTLINE_WAIT_WARN_SECONDS")
+        if self.service_level_alert > self.service_level_warn:
+            raise ValueError("HOTLINE_SERVICE_LEVEL_ALERT must be at most HOTLINE_SERVICE_LEVEL_WARN")
+        if self.abandonment_alert < self.abandonment_warn:
+            raise ValueError("HOTLINE_ABANDONMENT_ALERT must be at least HOTLINE_ABANDONMENT_WARN")
+        return self
+
+    @property
+    def dashboard_thresholds(self) -> dict[str, dict[str, float]]:
+        """The dashboard's warn and alert levels, as its script reads them."""
+        return {"wait_s": {"warn": self.wait_warn_s, "alert": self.wait_alert_s},
+                "service_level": {"warn": self.service_level_warn, "alert": self.service_level_alert},
+                "abandonment": {"warn": self.abandonment_warn, "alert": self.abandonment_alert}}
+
     @property
     def agent_sip_domains(self) -> list[str]:
         return [d for d in (self.twilio_sip_domain, *self.twilio_agent_sip_domains) if d]
@@ -133,6 +151,17 @@ class Settings(BaseSettings):
     # -- records, work orders, return visits, reports (issue 5) ------------------------------
     service_level_s: float = Field(default=20, alias="HOTLINE_SERVICE_LEVEL_SECONDS")
     """Service level counts calls answered within this many seconds of queuing."""
+    # the live dashboard's thresholds (issue 18): past "warn" a figure shows amber with a warning mark, past
+    # "alert" red with an alert mark
+    wait_warn_s: float = Field(default=20, gt=0, alias="HOTLINE_WAIT_WARN_SECONDS")
+    """A caller waiting longer than this is a warning on the dashboard (longest wait, queue rows)."""
+    wait_alert_s: float = Field(default=60, gt=0, alias="HOTLINE_WAIT_ALERT_SECONDS")
+    service_level_warn: float = Field(default=0.8, ge=0, le=1, alias="HOTLINE_SERVICE_LEVEL_WARN")
+    """Today's service level (a fraction) below this is a warning."""
+    service_level_alert: float = Field(default=0.6, ge=0, le=1, alias="HOTLINE_SERVICE_LEVEL_ALERT")
+    abandonment_warn: float = Field(default=0.05, ge=0, le=1, alias="HOTLINE_ABANDONMENT_WARN")
+    """Today's abandonment rate (a fraction) above this is a warning."""
+    abandonment_alert: float = Field(default=0.10, ge=0, le=1, alias="HOTLINE_ABANDONMENT_ALERT")
     record_retention_days: int = Field(default=365, alias="HOTLINE_RECORD_RETENTION_DAYS")
     """Call records (and their recordings) older than this are purged by a scheduled job."""
     records_claim_idle_s: float = Field(default=30, alias="HOTLINE_RECORDS_CLAIM_IDLE")

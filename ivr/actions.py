@@ -40,6 +40,8 @@ class Enqueue:
     priority: int
     language: str
     ivr_path: tuple[dict[str, str], ...] = field(default=(), compare=False)
+    offer_callback: bool = False
+    """Nobody of the queue is logged in: the channel offers the caller a callback at once."""
 
 
 @dataclass(frozen=True)

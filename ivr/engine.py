@@ -37,7 +37,9 @@ MAX_HOPS = 64
 
 INTENT_OF_SKILL = {"inquiry": "inquiry", "loss": "loss", "complaint": "complaint"}
 QUEUE_AVAILABILITY = "queue.availability"
-"""The service asked at every queue node: ``open``, ``closed`` (after hours) or ``unstaffed`` (nobody logged in)."""
+"""The service asked at every queue node: ``open``, ``closed`` (after hours, holidays), ``overflow`` (only the
+overflow queue's agents are in: queued there), ``callback`` (nobody in: queued with a callback offer at once) or
+``unstaffed`` (nobody in, no callback: said so, then the node's ``next``)."""
 
 
 class Services(Protocol):
@@ -238,7 +240,8 @@ def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
     run.prefix = []
     s.intent = s.intent or next((INTENT_OF_SKILL[k] for k in node.skills if k in INTENT_OF_SKILL), "agent")
     # Nobody to answer: say so now rather than hold the caller to the longest wait (both channels).
-    availability = run.engine.services.call(QUEUE_AVAILABILITY, [node.skills[0]], run.call_info()).result
+    answer = run.engine.services.call(QUEUE_AVAILABILITY, [node.skills[0]], run.call_info())
+    availability = answer.result
     if availability in ("closed", "unstaffed"):
         said = run.menu.defaults.closed_prompt if availability == "closed" else run.menu.defaults.no_agent_prompt
         if said:
@@ -253,8 +256,14 @@ def _enter_queue(run: _Step, node_id: str, node: QueueNode) -> str | None:
     if node.prompt:
         run.actions.append(run.say(node_id, node.prompt))
     s.outcome = "queued"
-    run.trace(node_id, "queued " + ",".join(node.skills))
-    run.actions.append(act.Enqueue(tuple(node.skills), node.priority, s.language, tuple(s.path)))
+    skills = tuple(node.skills)
+    if availability == "overflow" and answer.outputs.get("queue"):
+        # None of the skill's agents is in but the overflow queue's are: straight there, not after overflow_after.
+        skills = (answer.outputs["queue"],)
+        run.trace(node_id, f"overflow {node.skills[0]} -> {skills[0]}")
+    run.trace(node_id, "queued " + ",".join(skills) + (" (callback offered)" if availability == "callback" else ""))
+    run.actions.append(act.Enqueue(skills, node.priority, s.language, tuple(s.path),
+                                   offer_callback=availability == "callback"))
     return None
 
 

@@ -58,6 +58,21 @@ class Staffing(Protocol):
 
     def staffed(self, skill: str, language: str) -> bool: ...
 
+    def answering_queue(self, skill: str, language: str) -> str | None:
+        """The skill's own queue when one of its agents is logged in, else the queue it overflows to when one
+        of those is; None: nobody."""
+        ...
+
+    def offers_callback(self, skill: str) -> bool:
+        """The queue's configuration offers waiting callers a callback."""
+        ...
+
+
+class OpeningClock(Protocol):
+    """When the agents work: the settings' daily hours (``BusinessHours``) or the admin's calendar."""
+
+    def is_open(self, now: dt.datetime | None = None) -> bool: ...
+
 
 class CoreBanking(Protocol):
     """The bank's core system, as the IVR needs it."""
@@ -156,12 +171,14 @@ class ServiceTable:
     """The explicit route table from service names to functions; failures become ``error``."""
 
     def __init__(
-        self, bank: CoreBanking, complaints: ComplaintIntake, hours: BusinessHours,
+        self, bank: CoreBanking, complaints: ComplaintIntake, hours: OpeningClock,
         visits: ReturnVisitDesk | None = None, staffing: Staffing | None = None, pins: PinGuard | None = None,
+        callback_channels: frozenset[str] = frozenset({"twilio"}),
     ) -> None:
         self._bank, self._complaints, self._hours, self._visits = bank, complaints, hours, visits
         self._staffing = staffing
         self._pins = pins
+        self._callback_channels = callback_channels
         self._table: dict[str, ServiceFn] = {
             "bank.lookup_card": self._lookup_card,
             "bank.verify_pin": self._verify_pin,
@@ -229,14 +246,23 @@ class ServiceTable:
         return ServiceResult("open" if self._hours.is_open() else "closed")
 
     def _queue_availability(self, args: list[str], call: CallInfo) -> ServiceResult:
-        """Lost cards are taken day and night; other queues only in business hours, and only when an agent
-        of the skill (or of the queue it overflows to) speaking the caller's language is logged in."""
+        """Lost cards are taken day and night; other queues only in opening hours (not on holidays). With nobody
+        of the skill logged in (for the caller's language) the caller is answered at once, never held in
+        silence: ``overflow`` to the queue it overflows to when one of those agents is in (``queue`` says which),
+        else ``callback`` when the queue offers callbacks and the channel can call back, else ``unstaffed``."""
         skill = args[0]
         if skill not in ALWAYS_OPEN_SKILLS and not self._hours.is_open():
             return ServiceResult("closed")
-        if self._staffing is not None and not self._staffing.staffed(skill, call.language):
-            return ServiceResult("unstaffed")
-        return ServiceResult("open")
+        if self._staffing is None:
+            return ServiceResult("open", {"queue": skill})
+        answering = self._staffing.answering_queue(skill, call.language)
+        if answering == skill:
+            return ServiceResult("open", {"queue": skill})
+        if answering is not None:
+            return ServiceResult("overflow", {"queue": answering})
+        if self._staffing.offers_callback(skill) and call.channel in self._callback_channels:
+            return ServiceResult("callback", {"queue": skill})
+        return ServiceResult("unstaffed")
 
     def _visit_desk(self) -> ReturnVisitDesk:
         if self._visits is None:

@@ -32,6 +32,8 @@ class Agent:
     calls_today: int = 0
     call: str | None = None
     wrap_until: float | None = None
+    reason: str = ""
+    """Why the agent is in their state, as given with the change (a not-ready agent's ``break``, ...)."""
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     def check(self, known_skills: Sequence[str], sip_domains: Collection[str] = ()) -> None:
@@ -60,8 +62,21 @@ class Agent:
             "id": self.id, "name": self.name, "endpoint": self.endpoint, "skills": dict(self.skills),
             "languages": list(self.languages), "max_calls": self.max_calls, "state": self.state,
             "since": self.since, "idle_since": self.idle_since, "calls_today": self.calls_today,
-            "call": self.call, "wrap_until": self.wrap_until,
+            "call": self.call, "wrap_until": self.wrap_until, "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class AgentCall:
+    """The call an agent is offered or on, as the floor view shows it."""
+
+    queue: str
+    """``skill:language`` of the queue it was offered from."""
+    caller: str
+    """Masked, as the channel gave it."""
+    state: str
+    """``offered`` (ringing) or ``busy`` (talking)."""
+    answered_at: float | None
 
 
 class AgentRegistry:
@@ -91,6 +106,25 @@ class AgentRegistry:
         rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
         return [_agent(row, self.router.scripts) for row in rows if row]
 
+    def on_floor(self) -> list[tuple[Agent, AgentCall | None]]:
+        """Every agent (as ``all()``) with the call they are offered or on: one more pipeline, of the calls.
+        Pipelines, not a Lua script: a script reading 1,000 hashes held Redis (and every router operation)
+        for ~9 ms per read at 1,000 agents where the pipelines cost it ~1.7 ms and let other clients in between."""
+        agents = self.all()
+        on_call = [a for a in agents if a.call and a.state in ("offered", "busy")]
+        pipe = self.router.redis.pipeline(transaction=False)
+        for agent in on_call:
+            pipe.hmget(self.router.key(f"call:{agent.call}"),
+                       ["skill", "offered_skill", "language", "caller", "answered_at", "state", "agent"])
+        calls: dict[str, AgentCall] = {}
+        for agent, values in zip(on_call, pipe.execute() if on_call else [], strict=True):
+            skill, offered_skill, language, caller, answered_at, state, holder = (
+                None if v is None else _text(v) for v in values)
+            if state in ("offered", "busy") and holder == agent.id:  # not a call that moved on meanwhile
+                calls[agent.id] = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "",
+                                            state=state, answered_at=_float(answered_at) if state == "busy" else None)
+        return [(agent, calls.get(agent.id)) for agent in agents]
+
     def remove(self, agent_id: str) -> Ended:
         """Raises NoSuchAgent, or AgentOnCall while they talk. A call ringing them goes back to its place
         in line; ``agent_leg`` is that ring, for the channel to cancel."""
@@ -106,7 +140,7 @@ def _agent(data: dict[str, str], scripts: RouterScripts) -> Agent:
         languages=[lang for lang in data.get("languages", "").split(",") if lang],
         max_calls=int(data.get("max_calls") or 1), state=data.get("state", "offline"),
         since=_float(data.get("since")), idle_since=_float(data.get("idle_since")), calls_today=calls,
-        call=data.get("call") or None, wrap_until=_float(data.get("wrap_until")),
+        call=data.get("call") or None, wrap_until=_float(data.get("wrap_until")), reason=data.get("reason", ""),
     )
 
 

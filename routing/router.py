@@ -143,6 +143,32 @@ class Router:
         except redis.RedisError:
             return True
 
+    def answering_queue(self, skill: str, language: str) -> str | None:
+        """The queue whose logged-in agents would take a ``skill`` call now: the skill's own, else the queue it
+        overflows to (``overflow_to``); None when neither has an agent speaking ``language``. Without Redis:
+        the skill's own (the hold loop copes)."""
+        config = self.queues.get(skill)
+        skills = [skill]
+        if config is not None and config.overflow_to and config.overflow_to != skill:
+            skills.append(config.overflow_to)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name in skills:
+                pipe.scard(self.key(f"staffed:{name}:{language}"))
+            counts = pipe.execute()
+        except redis.RedisError:
+            return skill
+        return next((name for name, n in zip(skills, counts, strict=True) if int(n) > 0), None)
+
+    def offers_callback(self, skill: str) -> bool:
+        """The queue's escalation ends in a callback offer (``callback_after`` > 0)."""
+        config = self.queues.get(skill)
+        return config is not None and config.callback_after > 0
+
+    def offer_callback_now(self, call_id: str) -> None:
+        """Nobody can answer the waiting call: its callback offer is due at once, not after ``callback_after``."""
+        self.redis.hset(self.key(f"call:{call_id}"), mapping={"callback_offer": "1", "callback_now": "1"})
+
     def enqueue(self, request: CallRequest, lease_s: float | None = None) -> list[Offer]:
         """Put the call in line; returns the offers this made (possibly for this very call)."""
         priority = request.priority + (self.vip_boost if request.vip else 0)

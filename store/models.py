@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -327,3 +329,23 @@ class PinFailures(Base):
     locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """None while locked: until an admin resets it (``HOTLINE_PIN_LOCK=0``)."""
+
+
+class OpeningHours(Base):
+    """The agents' hours of one weekday (0 Monday .. 6 Sunday) in ``HOTLINE_TIMEZONE``; no times: closed that day.
+    No rows at all: the settings' ``HOTLINE_BUSINESS_OPENS``/``CLOSES`` every day (a new installation)."""
+
+    __tablename__ = "opening_hours"
+
+    weekday: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    opens: Mapped[dt.time | None] = mapped_column(Time, nullable=True)
+    closes: Mapped[dt.time | None] = mapped_column(Time, nullable=True)
+
+
+class Holiday(Base):
+    """A local date on which the agents are closed and no return visit is called (one calendar for both)."""
+
+    __tablename__ = "holidays"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), default="")

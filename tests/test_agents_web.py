@@ -122,7 +122,7 @@ def test_supervisors_read_the_roster_agents_are_refused(hotline: Hotline, app: A
     page = sue("GET", "/admin/agents")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Read-only" in html and 'data-can-edit="0"' in html and 'id="agent-form"' not in html
+    assert "Only an admin edits agents" in html and "live dashboard" in html and 'data-can-edit="0"' in html and 'id="agent-form"' not in html
     for path in ("/api/agents/ann/reactivate", "/api/agents/ann/deactivate"):
         refused = sue("POST", path)
         assert refused.status_code == 403 and refused.json["error"] == f"sue (supervisor) may not use POST {path}"

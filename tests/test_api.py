@@ -105,7 +105,8 @@ def test_queues_and_calls_show_what_callers_wait_for(api: Any, hotline: Hotline)
     assert api("GET", "/api/calls/nope").status_code == 404
 
 
-def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, hotline: Hotline,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in (("REDIS_URL", settings.redis_url), ("DATABASE_URL", settings.database_url),
                         ("HOTLINE_DATA_DIR", str(settings.data_dir))):
         monkeypatch.setenv(name, value or "")
@@ -121,6 +122,9 @@ def test_cli_adds_lists_and_sets_agents_and_shows_queues(settings: Settings, mon
     assert "loss:en-US" in table and "available=1" in table
     bad = runner.invoke(main, ["agents", "add", "bob", "--endpoint", "PJSIP/1002", "--skill", "loss:12"])
     assert bad.exit_code != 0 and "level 12 is not 1-10" in bad.output
+    unspoken = runner.invoke(main, ["agents", "add", "bob", "--endpoint", "PJSIP/1002", "--skill", "loss:5",
+                                    "--language", "zh"])  # the menus speak zh-CN: no caller would ever reach bob
+    assert unspoken.exit_code != 0 and "language 'zh' is spoken by no published menu" in unspoken.output
     assert runner.invoke(main, ["agents", "remove", "ann"]).exit_code == 0
     assert "ann" not in runner.invoke(main, ["agents", "list"]).output
 

@@ -36,7 +36,7 @@ def test_publish_makes_a_new_live_version_and_refuses_a_broken_one(settings: Set
     broken.write_text(changed.read_text(encoding="utf-8").replace("next: main\n", "next: mian\n", 1), encoding="utf-8")
     result = runner.invoke(main, ["menu", "publish", str(broken)])
     assert result.exit_code == 1
-    assert "node 'welcome': unknown target 'mian' for next" in result.output
+    assert "node 'closed_notice': unknown target 'mian' for next" in result.output
     shown = runner.invoke(main, ["menu", "show"]).stdout
     assert shown.startswith("hotline version 2 (live)") and "欢迎再次致电" in shown
 

@@ -116,7 +116,7 @@ def test_offer_pops_up_with_masked_caller_verified_intent_path_and_open_work_ord
     assert reply.json["agent"]["state"] == "offered" and offer["call_id"] == caller.call_sid
     assert offer["caller"] == MASKED and offer["verified"] is True
     assert offer["intent"] == hotline.router.call(caller.call_sid).fields["intent"] != ""  # type: ignore[union-attr]
-    assert [step["node"] for step in offer["ivr_path"]][:2] == ["main", "inquiry_card"]
+    assert [step["node"] for step in offer["ivr_path"]][:3] == ["opening_check", "main", "inquiry_card"]
     assert [o["number"] for o in offer["work_orders"]] == [earlier]
     text = reply.get_data(as_text=True)
     assert CUSTOMER not in text and CARD not in text and PIN not in text

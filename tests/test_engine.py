@@ -31,8 +31,8 @@ def engine(tmp_path: Path) -> Engine:
     return Engine(ServiceTable(bank, WorkOrderDesk(sql), ALWAYS_OPEN), clock=lambda: 1_800_000_000.0)
 
 
-def start(engine: Engine, menu: Menu = MENU) -> tuple[Session, list[act.Action]]:
-    return engine.start(menu, ev.CallStarted("c1", "+8613812345678", "95555", "test"))
+def start(engine: Engine, menu: Menu = MENU, channel: str = "test") -> tuple[Session, list[act.Action]]:
+    return engine.start(menu, ev.CallStarted("c1", "+8613812345678", "95555", channel))
 
 
 def run(engine: Engine, session: Session, *steps: ev.Event) -> tuple[Session, list[act.Action]]:
@@ -82,8 +82,8 @@ def test_session_keeps_only_masks_of_sensitive_digits(engine: Engine) -> None:
     assert card not in stored and pin not in stored
     assert session.vars["card_number"] == "6228********5671"
     assert session.vars["pin"] == "******"
-    assert [p["input"] for p in session.path][:4] == [
-        "key 1", "digits 6228********5671", "result found", "digits ******"]
+    assert [p["input"] for p in session.path][:5] == [
+        "result open", "key 1", "digits 6228********5671", "result found", "digits ******"]
     assert "88.00" in texts(actions)[0]
 
 
@@ -181,13 +181,20 @@ def test_hangup_while_queued_is_an_abandoned_call(engine: Engine) -> None:
 
 
 class _Floor:
-    """Who is logged in, as the skill router answers ``staffed``."""
+    """Who is logged in, as the skill router answers: every queue but general overflows to general (as in
+    ``routing.config.DEFAULT_QUEUES``); ``callbacks`` names the queues whose configuration offers callbacks."""
 
-    def __init__(self, *staffed: tuple[str, str]) -> None:
-        self.staffed_queues = set(staffed)
+    def __init__(self, *staffed: tuple[str, str], callbacks: frozenset[str] = frozenset()) -> None:
+        self.staffed_queues, self.callbacks = set(staffed), callbacks
 
     def staffed(self, skill: str, language: str) -> bool:
-        return (skill, language) in self.staffed_queues
+        return self.answering_queue(skill, language) is not None
+
+    def answering_queue(self, skill: str, language: str) -> str | None:
+        return next((q for q in (skill, "general") if (q, language) in self.staffed_queues), None)
+
+    def offers_callback(self, skill: str) -> bool:
+        return skill in self.callbacks
 
 
 def _engine(tmp_path: Path, hours: BusinessHours, floor: _Floor | None) -> Engine:
@@ -219,10 +226,39 @@ def test_after_hours_the_agent_key_gets_the_closed_message_but_lost_cards_still_
     engine = _engine(tmp_path, NEVER_OPEN, _Floor(("general", "zh-CN"), ("loss", "zh-CN")))
     session, _ = start(engine)
     session, actions = run(engine, session, ev.Digits("0"))
-    assert "现在是非工作时间，人工服务时间为每天早八点至晚十点。挂失业务二十四小时受理。" in texts(actions)
+    assert "现在是人工服务的非工作时间，请在工作时间再来电。挂失业务二十四小时受理。" in texts(actions)
     assert not any(isinstance(a, act.Enqueue) for a in actions)
     # a lost card at night: wrong ID digits three times reach the loss queue all the same
     session, _ = start(engine)
     session, actions = run(engine, session, ev.Digits("2"), ev.Digits(CARD + "#"), ev.Digits("000000"),
                            ev.Digits("000000"), ev.Digits("000000"))
     assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("loss",)
+
+
+def test_outside_hours_the_caller_hears_at_once_that_self_service_and_lost_cards_work(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, NEVER_OPEN, _Floor(("general", "zh-CN")))
+    session, actions = start(engine)
+    assert texts(actions)[1] == "现在是人工服务的非工作时间。自助查询和挂失服务二十四小时可用。"
+    assert isinstance(actions[-1], act.Gather) and session.node == "main"
+    session, actions = start(_engine(tmp_path, ALWAYS_OPEN, _Floor(("general", "zh-CN"))))
+    assert "现在是人工服务的非工作时间。自助查询和挂失服务二十四小时可用。" not in texts(actions)
+
+
+def test_agent_key_with_only_the_overflow_queue_working_goes_there_at_once(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, ALWAYS_OPEN, _Floor(("general", "zh-CN")))  # no complaint agent in
+    session, actions = run(engine, start(engine)[0], ev.Digits("3"), ev.Digits("0"))
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].skills == ("general",)
+    assert session.intent == "complaint" and session.outcome == "queued"
+    assert any(step["input"] == "overflow complaint -> general" for step in session.path)
+
+
+def test_agent_key_with_nobody_working_offers_a_callback_where_the_channel_can_call_back(tmp_path: Path) -> None:
+    floor = _Floor(("general", "en-US"), callbacks=frozenset({"general"}))
+    engine = _engine(tmp_path, ALWAYS_OPEN, floor)
+    session, actions = run(engine, start(engine, channel="twilio")[0], ev.Digits("0"))
+    assert isinstance(actions[-1], act.Enqueue) and actions[-1].offer_callback
+    assert session.path[-1]["input"] == "queued general (callback offered)"
+    # Asterisk has no callback dialer: told at once, never held in silence
+    session, actions = run(engine, start(engine, channel="asterisk")[0], ev.Digits("0"))
+    assert "抱歉，目前没有可接听的客服人员，请稍后再拨。" in texts(actions)
+    assert isinstance(actions[-1], act.Hangup) and not any(isinstance(a, act.Enqueue) for a in actions)

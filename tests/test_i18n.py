@@ -95,6 +95,7 @@ def walk(role: str, number: str) -> list[tuple[str, str | None]]:
         ("/admin/work-orders", None),
         (f"/admin/work-orders/{number}", None),
         ("/admin/pin-locks", None),
+        ("/admin/hours", None),
         ("/account/password", None),
         ("/admin/nowhere", None),
     ]
@@ -119,6 +120,9 @@ def read_page(page: Any, site: str, path: str, ready: str | None) -> list[str]:
         page.wait_for_selector("#check-status.good")
         page.click("#sim-call")
         page.wait_for_selector("#sim-waiting:not(:empty)")
+    if path == "/admin/dashboard":  # an agent's row, and the dialog that changes their state
+        page.click("#agent-rows tr[data-agent='ann'] button.change")
+        page.wait_for_selector("#state-dialog[open]")
     texts: list[str] = page.evaluate(VISIBLE_TEXT)
     return texts
 

@@ -83,7 +83,7 @@ def test_a_valid_draft_gives_the_graph_of_nodes_and_keys(admin: SessionClient) -
 
     assert checked["valid"] is True and checked["problems"] == []
     nodes = {n["id"]: n for n in checked["graph"]["nodes"]}
-    assert len(nodes) == 31
+    assert len(nodes) == 33
     assert nodes["main"]["label"].startswith("main\nmenu\n新菜单：")
     edges = {(e["source"], e["label"]): e["target"] for e in checked["graph"]["edges"]}
     assert edges[("main", "key 1")] == "inquiry_card"
@@ -227,7 +227,8 @@ def test_the_simulator_runs_the_draft_and_changes_nothing_real(admin: SessionCli
     frozen = step(event="keys", digits=ID_LAST6)
     assert frozen["said"][0]["text"].startswith("您的卡片已冻结。挂失编号：S I M -")
     assert "would freeze the card; simulated: nothing frozen" in frozen["effects"]
-    assert [p["node"] for p in frozen["path"]] == ["main", "loss_card", "loss_lookup", "loss_id", "loss_freeze"]
+    assert [p["node"] for p in frozen["path"]] == [
+        "opening_check", "main", "loss_card", "loss_lookup", "loss_id", "loss_freeze"]
     assert CARD not in str(frozen) and "6222********7894" in str(frozen)  # masked like a real session
 
     step(event="keys", digits="2")  # back to the main menu, then a complaint

@@ -122,17 +122,17 @@ def test_cli_builds_every_published_menu_and_prints_the_summary(
     lines = result.stdout.splitlines()
     assert lines[:4] == [
         "branch version 1:",
-        "  zh-CN: rendered 27, unchanged 0, skipped (dynamic) 3",
-        "  en-US: rendered 27, unchanged 0, skipped (dynamic) 3",
+        "  zh-CN: rendered 28, unchanged 0, skipped (dynamic) 3",
+        "  en-US: rendered 28, unchanged 0, skipped (dynamic) 3",
         "  rendered at call time: inquiry_result, loss_done, complaint_done",
     ]
     assert lines[4:7] == [
         "hotline version 1:",
-        "  zh-CN: rendered 0, unchanged 27, skipped (dynamic) 3",
-        "  en-US: rendered 0, unchanged 27, skipped (dynamic) 3",
+        "  zh-CN: rendered 0, unchanged 28, skipped (dynamic) 3",
+        "  en-US: rendered 0, unchanged 28, skipped (dynamic) 3",
     ]
     # The survey menu (published with the default one) adds 6 fixed and 2 dynamic prompts per language.
-    assert lines[-1].startswith("total: rendered 66, unchanged 54, skipped (dynamic) 16, failed 0")
+    assert lines[-1].startswith("total: rendered 68, unchanged 56, skipped (dynamic) 16, failed 0")
     assert renderer.path("branch", "en-US", "welcome").exists()
 
 

@@ -6,6 +6,7 @@ Skipped (with the reason) where no Asterisk is built; required with CI=true."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -353,6 +355,47 @@ def test_agent_key_with_nobody_working_is_told_at_once(pbx: RealAsterisk, rt_set
     assert call.heard()[-2:] == ["hotline/hotline/zh-CN/defaults.no_agent", "hotline/hotline/zh-CN/goodbye"]
     assert not any(c.startswith("SET MUSIC") for c in call.commands())
     assert ended(rt_settings, call)["outcome"] == "unanswered"
+
+
+def test_complaint_caller_with_no_complaint_agent_is_put_through_to_the_overflow_queue_at_once(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    """Only a general agent is in: the complaint call goes straight to the queue complaints overflow to."""
+    staff(floor, "gus", "Local/talk1@test-agents")  # skill general only
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("3")
+    call.wait_prompt("complaint_category")
+    call.press("0")
+    dial = call.wait_command("EXEC Dial")
+    assert "Local/talk1@test-agents" in dial["command"]
+    assert _event(rt_settings, "call_queued", call.ivr_id)["skill"] == "general"
+    assert ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
+
+
+def test_on_a_holiday_the_caller_hears_agents_are_closed_and_the_agent_key_gets_the_closed_message(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    """The holiday is written by this process (as the admin page would); the FastAGI process, started long
+    before, reads it once its calendar cache expires: no restart."""
+    today = dt.datetime.now(ZoneInfo(rt_settings.timezone)).date()
+    staff(floor, "ann", "Local/talk1@test-agents")  # an agent is in: the hours alone close the queue
+    floor.hours.add_holiday(today, "测试假日")
+    try:
+        time.sleep(floor.hours.ttl_s + 0.5)  # the other process's cache of the calendar expires
+        call = pbx.call()
+        call.wait_prompt("main")
+        call.press("0")
+        call.wait_end(20)
+        heard = call.heard()
+        assert heard[:3] == ["hotline/hotline/zh-CN/welcome", "hotline/hotline/zh-CN/closed_notice",
+                             "hotline/hotline/zh-CN/main"]
+        assert heard[-2:] == ["hotline/hotline/zh-CN/defaults.closed", "hotline/hotline/zh-CN/goodbye"]
+        assert not any(c.startswith("EXEC Dial") for c in call.commands())
+        assert ended(rt_settings, call)["outcome"] == "unanswered"
+    finally:
+        floor.hours.remove_holiday(today)
+        time.sleep(floor.hours.ttl_s + 0.5)
 
 
 def test_language_switch_plays_the_english_menu(pbx: RealAsterisk, rt_settings: Settings) -> None:

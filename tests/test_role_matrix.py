@@ -72,6 +72,10 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     # cards whose PIN checks are locked: supervisors see them, admins reset them
     ("GET", "/admin/pin-locks"): STAFF,
     ("POST", "/admin/pin-locks/<card_key>/reset"): (A,),
+    ("GET", "/admin/hours"): STAFF,
+    ("POST", "/admin/hours/week"): (A,),
+    ("POST", "/admin/hours/holidays"): (A,),
+    ("POST", "/admin/hours/holidays/<day>/delete"): (A,),
     # menus: admins only
     ("GET", "/admin/menus"): (A,),
     ("GET", "/admin/menus/<name>"): (A,),

@@ -85,7 +85,8 @@ def test_agent_key_queues_with_skill_priority_and_ivr_path(caller: TwilioCaller,
     queued = [e for e in events(redis_url) if e["type"] == "call_queued"]
     assert (queued[0]["skill"], queued[0]["priority"], queued[0]["channel"]) == ("general", "5", "twilio")
     view = caller.client.application.extensions["hotline"].router.call(caller.call_sid)
-    assert [step["input"] for step in json.loads(view.fields["ivr_path"])] == ["key 0", "queued general"]
+    assert [step["input"] for step in json.loads(view.fields["ivr_path"])] == [
+        "result open", "key 0", "queued general"]
     caller.leave_queue("bridged")
     assert caller.verbs() == ["Hangup"]
     assert caller.hang_up() == 204

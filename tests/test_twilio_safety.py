@@ -102,7 +102,8 @@ def test_hangup_mid_menu_emits_call_ended_once_with_path(caller: TwilioCaller, r
     (ended,) = ended_events(redis_url)
     assert (ended["outcome"], ended["intent"], ended["call_id"]) == ("hangup", "loss", caller.call_sid)
     path = json.loads(ended["ivr_path"])
-    assert [(p["node"], p["input"]) for p in path] == [("main", "key 2"), ("loss_card", "hangup")]
+    assert [(p["node"], p["input"]) for p in path] == [
+        ("opening_check", "result open"), ("main", "key 2"), ("loss_card", "hangup")]
     assert stored_session(redis_url, caller.call_sid) == {}
 
 

@@ -4,6 +4,7 @@ viewer under the pages' CSP, and a data folder only the hotline's user can read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -90,6 +91,15 @@ def test_every_refused_login_gets_the_same_answer_in_the_same_time(hotline: Hotl
         assert 0.5 < statistics.median(seconds) / usual < 2, (case, timings)
     reasons = {e["detail"]["reason"] for e in hotline.audit.entries(action="login_failed", limit=1000)}
     assert reasons == {"unknown name", "wrong password", "throttled", "deactivated"}
+
+
+def test_a_wrong_password_with_no_wait_due_never_refuses_the_next_try_as_throttled(hotline: Hotline) -> None:
+    clock = Clock(1_000.0006)  # stored as "1000.001": after "now" for the next half millisecond
+    accounts = Accounts(hotline.sql, LoginThrottle(hotline.redis, "t17r", ThrottleRules(), clock))
+    accounts.add("bo", "supervisor", PASSWORD)
+    with pytest.raises(LoginRefused):
+        accounts.authenticate("bo", "wrong password", OWNER)
+    assert accounts.authenticate("bo", PASSWORD, OWNER).name == "bo"  # the first mistake costs no wait
 
 
 def test_waits_grow_per_address_and_account_and_spare_the_owners_address(hotline: Hotline) -> None:
@@ -336,6 +346,7 @@ def test_the_unlock_command_lifts_the_wait_in_redis(hotline: Hotline, tmp_path: 
     import sys
 
     add_user(hotline, "bo", "supervisor")
+    _long_waits(hotline)
     for n in range(hotline.settings.login_account_free_tries):
         with pytest.raises(LoginRefused):
             hotline.accounts.authenticate("bo", "wrong password", f"10.6.6.{n}")
@@ -346,3 +357,10 @@ def test_the_unlock_command_lifts_the_wait_in_redis(hotline: Hotline, tmp_path: 
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "bo unlocked" in done.stdout, done.stderr
     assert hotline.accounts.get("bo").locked_until is None  # type: ignore[union-attr]
+
+
+def _long_waits(hotline: Hotline) -> None:
+    """A first wait of minutes, not 1 s: a loaded machine may take a second between the last failure and the check."""
+    throttle = hotline.accounts.throttle
+    assert throttle is not None
+    throttle.rules = dataclasses.replace(throttle.rules, base_s=300.0)

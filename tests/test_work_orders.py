@@ -301,6 +301,7 @@ def test_cli_lists_shows_assigns_resolves_and_closes(settings: Settings, hotline
         [fees, "open", "fees", "5", MASKED, "-", "-"],
     ]
 
+    add_user(hotline, "bob", "supervisor")  # an assignee is a person who works orders
     assigned = cli(settings, "assign", fees, "--by", "alice", "--to", "bob")
     assert (assigned.exit_code, assigned.output) == (0, f"work order {fees}: assigned\n")
     assert cli(settings, "start", fees, "--by", "bob").output == f"work order {fees}: in_progress\n"
@@ -341,6 +342,10 @@ def test_cli_refuses_what_cannot_be_done_with_an_error_exit(settings: Settings, 
     assert (missing.exit_code, missing.output) == (1, "Error: work order 999 does not exist\n")
     nobody = cli(settings, "assign", number, "--by", "alice")
     assert nobody.exit_code == 1 and "assign needs the assignee" in nobody.output
+    add_user(hotline, "ann", "agent")
+    for not_a_handler in ("the complaints team", "ann"):  # free text, or someone who does not work orders
+        refused = cli(settings, "assign", number, "--by", "alice", "--to", not_a_handler)
+        assert refused.exit_code == 1 and "is not an active admin or supervisor" in refused.output
     anonymous = cli(settings, "resolve", number)
     assert anonymous.exit_code == 2 and "--by" in anonymous.output
     assert [c["action"] for c in hotline.desk.show(number)["changes"]] == ["open"]

@@ -192,6 +192,8 @@ class TwilioCalls:
         for action in actions:
             if isinstance(action, act.Enqueue):
                 self.connector.connect(self.router.enqueue(queue_request(session, action, "twilio")))
+                if action.offer_callback:  # nobody of the queue is in: the hold's first words offer a callback
+                    self.router.offer_callback_now(session.call_id)
 
     def _settle(self, ended: Ended | None) -> None:
         if ended is not None:

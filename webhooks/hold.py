@@ -73,7 +73,8 @@ class TwilioHold:
             if view.callback_offer:
                 choice = self._url("/twilio/queue/choice", call=call_id)
                 gather = response.gather(num_digits=1, timeout=5, action=choice, method="POST")
-                speak(gather, act.Say(say.text(say.CALLBACK_OFFER, language), language))
+                offer = say.NO_AGENT_CALLBACK if view.fields.get("callback_now") else say.CALLBACK_OFFER
+                speak(gather, act.Say(say.text(offer, language), language))
         # The document ends when the next announcement is due, well inside the hold lease.
         loops = loops_until(due_in, self.config.hold_music_s, self.config.wait_lease_s / 2)
         response.play(self.config.hold_music_url, loop=loops if loops > 1 else None)

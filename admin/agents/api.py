@@ -47,7 +47,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
             skills=_skills(body.get("skills")), languages=_languages(body.get("languages")),
             max_calls=_max_calls(body.get("max_calls")),
         )
-        _speaks_a_menu_language(agent, spoken())
+        speaks_a_menu_language(agent, spoken())
         connector.connect(agents.put(agent))
         who = current()
         audit.write(who.name, who.role, "agent_updated" if existed else "agent_created", agent_id,
@@ -77,12 +77,16 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
     @allow("admin", "supervisor")
     @doc({200: AgentView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=AgentStateBody, tags=("agents",))
     def set_state(agent_id: str) -> Response:
-        """Set an agent available, not ready or offline."""
+        """Set an agent available, not ready (a reason is required) or offline; 409 while they talk."""
         body = json_body()
-        state, reason = str(body.get("state") or ""), str(body.get("reason") or "")[:64]
+        state, reason = str(body.get("state") or ""), str(body.get("reason") or "").strip()[:64]
+        if state == "not_ready" and not reason:
+            raise ValueError(_("not ready needs a reason (break, lunch, meeting, training, coaching, ...)"))
+        before = agents.get(agent_id)
         who = current()
         connector.connect(router.set_agent_state(agent_id, state, reason or f"set by {who.name}"))
-        audit.write(who.name, who.role, "agent_state_set", agent_id, state=state, reason=reason)
+        audit.write(who.name, who.role, "agent_state_set", agent_id, state=state, reason=reason,
+                    previous=before.state if before is not None else "")
         return jsonify(agents.get(agent_id).to_json())  # type: ignore[union-attr]
 
     @api.get("/queues")
@@ -125,8 +129,9 @@ def _languages(value: object) -> list[str]:
     return list(value)
 
 
-def _speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
-    """A caller is matched on the menu's language code: ``zh`` never meets a ``zh-CN`` caller."""
+def speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
+    """Raises ValueError for a language no published menu speaks: a caller is matched on the menu's language
+    code, so ``zh`` never meets a ``zh-CN`` caller. (Also ``hotline agents add``'s check.)"""
     unknown = [lang for lang in agent.languages if spoken and lang not in spoken]
     if unknown:
         raise ValueError(_("agent %(agent)s: language %(language)r is spoken by no published menu (the menus speak "

@@ -105,6 +105,6 @@ def _deactivated(profile: AgentProfile) -> dict[str, Any]:
     return {
         "id": profile.agent_id, "name": profile.name, "endpoint": profile.endpoint, "skills": dict(profile.skills),
         "languages": list(profile.languages), "max_calls": 1, "state": DEACTIVATED, "since": at.timestamp(),
-        "idle_since": None, "calls_today": 0, "call": None, "wrap_until": None, "active": False,
+        "idle_since": None, "calls_today": 0, "call": None, "wrap_until": None, "reason": "", "active": False,
         "deactivated_at": at.isoformat(), "deactivated_by": profile.deactivated_by,
     }

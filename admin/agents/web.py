@@ -36,6 +36,7 @@ class RosterAgent(BaseModel):
     calls_today: int
     call: str | None
     wrap_until: float | None
+    reason: str = ""
     active: bool
     deactivated_at: str | None
     deactivated_by: str | None

@@ -120,7 +120,8 @@ class Console:
         waiting = card is not None and card is not live and (kept.get("answered") == "1" or agent.state == "wrap_up")
         return ConsoleView(
             agent=AgentStatus(id=agent.id, name=agent.name, state=agent.state, since=agent.since,
-                              reason=kept.get("reason", "") if agent.state == "not_ready" else "",
+                              # the router's reason first: a supervisor may have set it from the dashboard
+                              reason=(agent.reason or kept.get("reason", "")) if agent.state == "not_ready" else "",
                               wrap_until=agent.wrap_until, calls_today=agent.calls_today),
             offer=live if agent.state == "offered" else None, call=live if agent.state == "busy" else None,
             wrap_up=card if waiting else None, dispositions=list(DISPOSITIONS),

@@ -1,10 +1,10 @@
-"""The live dashboard's snapshot: queues, agents by state, calls in the menus, today's service level.
+"""The live dashboard's snapshot: queues, a row per agent, calls in the menus, today's service level.
 
-A snapshot is a handful of Redis round trips (every agent in one pipeline, every queue in another,
-one estimate per queue, one count of calls in the menus) and, at most every ``TODAY_REFRESH_S``, one
-grouped SQL query over today's call records. Pages following the event stream share snapshots: a
-snapshot begun after a page's batch of events arrived serves that page too, so a burst costs one
-snapshot per process, however many pages are open.
+A snapshot is a handful of Redis round trips (every agent in one pipeline, the calls of those ringing or
+talking in another, every queue in a third, one estimate per queue, one count of calls in the menus)
+and, at most every ``TODAY_REFRESH_S``, one grouped SQL query over today's call records. Pages following
+the event stream share snapshots: a snapshot begun after a page's batch of events arrived serves that page
+too, so a burst costs one snapshot per process, however many pages are open.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from admin.live.models import LiveSnapshot, QueueRow, Today
 from calls.sessions import SessionStore
 from reports.queries import queue_figures_of_day
-from routing.agents import AGENT_STATES, AgentRegistry
+from routing.agents import AGENT_STATES, Agent, AgentCall, AgentRegistry
 from routing.live import queue_summaries
 from routing.router import Router
 
@@ -55,20 +55,27 @@ class LiveBoard:
         with self._lock:
             if self._last is None or self._last.began < not_before:
                 began = time.monotonic()
-                self._last = _Taken(began, self._take().model_dump())
+                self._last = _Taken(began, self._take())
             return self._last.body
 
-    def _take(self) -> LiveSnapshot:
-        agents = self.agents.all()
+    def _take(self) -> dict[str, Any]:
+        """``LiveSnapshot`` as JSON; the agent rows (1,000 at a large hotline) are built as plain dicts of
+        ``AgentRow``'s shape: a pydantic model per row would add to every snapshot's time."""
+        floor = self.agents.on_floor()
+        agents = [agent for agent, _ in floor]
         queues = queue_summaries(self.router, agents)
         states = Counter(a.state for a in agents)
-        return LiveSnapshot(
-            at=round(self.router.clock(), 3), waiting=sum(q.waiting for q in queues),
+        now = self.router.clock()
+        body = LiveSnapshot(
+            at=round(now, 3), waiting=sum(q.waiting for q in queues),
             longest_wait_s=max((q.longest_wait_s for q in queues), default=0.0),
             in_ivr=self.sessions.in_ivr(self.wall()),
             agents={state: states.get(state, 0) for state in (*AGENT_STATES, *sorted(set(states) - set(AGENT_STATES)))},
             agents_total=len(agents), queues=[QueueRow(**q.to_json()) for q in queues], today=self._today_figures(),
-        )
+            agent_rows=[],
+        ).model_dump()
+        body["agent_rows"] = [_row(agent, call, now) for agent, call in floor]
+        return body
 
     def _today_figures(self) -> Today:
         now = self.wall()
@@ -84,3 +91,17 @@ class LiveBoard:
         )
         self._today = (time.monotonic(), today)
         return today
+
+
+def _row(agent: Agent, call: AgentCall | None, now: float) -> dict[str, Any]:
+    """One ``AgentRow``."""
+    current = None
+    if call is not None:
+        talk = round(max(0.0, now - call.answered_at), 1) if call.answered_at is not None else None
+        current = {"queue": call.queue, "caller": call.caller, "state": call.state, "talk_s": talk}
+    return {
+        "id": agent.id, "name": agent.name, "state": agent.state,
+        "reason": agent.reason if agent.state == "not_ready" else "",
+        "in_state_s": round(max(0.0, now - agent.since), 1) if agent.since is not None else None,
+        "calls_today": agent.calls_today, "call": current,
+    }

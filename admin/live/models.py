@@ -29,6 +29,23 @@ class Today(BaseModel):
     as_of: float = Field(description="epoch seconds these figures were read from the call records")
 
 
+class CurrentCall(BaseModel):
+    queue: str = Field(description="skill:language the call was offered from")
+    caller: str = Field(description="the caller's number, masked")
+    state: str = Field(description="offered (ringing the agent) or busy (talking)")
+    talk_s: float | None = Field(description="seconds since the agent answered; null while ringing")
+
+
+class AgentRow(BaseModel):
+    id: str
+    name: str
+    state: str
+    reason: str = Field(description="why a not-ready agent is not ready; empty in any other state")
+    in_state_s: float | None = Field(description="seconds in this state at the snapshot; null when never set")
+    calls_today: int = Field(description="calls answered today (the hotline's day)")
+    call: CurrentCall | None = Field(description="the call the agent is offered or on")
+
+
 class LiveSnapshot(BaseModel):
     at: float = Field(description="epoch seconds of the snapshot")
     waiting: int = Field(description="callers waiting in every queue")
@@ -38,3 +55,4 @@ class LiveSnapshot(BaseModel):
     agents_total: int
     queues: list[QueueRow]
     today: Today
+    agent_rows: list[AgentRow] = Field(description="every agent, by id")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template
 
 from admin.access import allow
+from admin.console.desk import NOT_READY_REASONS
 from admin.live.board import LiveBoard
 from admin.live.models import LiveSnapshot
 from admin.live.sse import EventTail, snapshots, sse_response
@@ -19,19 +20,29 @@ LIVE_EVENTS = ("call", "agent")
 """Event types (by prefix) that change the picture: calls starting, queuing, ending; agents changing state."""
 
 
-def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float) -> Blueprint:
+def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float,
+                    thresholds: Mapping[str, Mapping[str, float]] | None = None,
+                    not_ready_reasons: Sequence[str] = NOT_READY_REASONS) -> Blueprint:
+    """``thresholds``: warn and alert levels of ``wait_s``, ``service_level`` and ``abandonment``
+    (``Settings.dashboard_thresholds``). Supervisors and admins set agents' states from the page through
+    ``POST /api/agents/<id>/state`` (admin.agents.api), which audits each change."""
     web = Blueprint("live_web", __name__)
+    levels = dict(thresholds or {"wait_s": {"warn": service_level_s, "alert": 3 * service_level_s},
+                                 "service_level": {"warn": 0.8, "alert": 0.6},
+                                 "abandonment": {"warn": 0.05, "alert": 0.10}})
 
     @web.get("/admin/dashboard")
     @allow("admin", "supervisor")
     def dashboard() -> str:
-        return render_template("dashboard.html", service_level_s=service_level_s)
+        return render_template("dashboard.html", service_level_s=service_level_s, thresholds=levels,
+                               not_ready_reasons=list(not_ready_reasons))
 
     @web.get("/api/live")
     @allow("admin", "supervisor")
     @doc({200: LiveSnapshot}, tags=("live",))
     def live() -> Response:
-        """Queues, agents by state, calls in the menus and today's service level, as the dashboard shows them."""
+        """Queues, agents by state and a row per agent, calls in the menus and today's service level, as the
+        dashboard shows them."""
         return jsonify(board.snapshot())
 
     @web.get("/api/live/stream")

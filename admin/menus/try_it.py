@@ -27,10 +27,10 @@ from ivr.loader import parse_menu
 from ivr.model import InputNode, Menu
 from ivr.services import (
     Account,
-    BusinessHours,
     CallInfo,
     Card,
     CoreBanking,
+    OpeningClock,
     ReturnVisitDesk,
     ServiceResult,
     ServiceTable,
@@ -53,7 +53,7 @@ class DryRunServices:
     writes (a freeze, a work order, a rating) only say what they would do. Queues count as staffed: a draft is
     tried against the clock, not the live floor."""
 
-    def __init__(self, bank: CoreBanking, hours: BusinessHours, visits: ReturnVisitDesk | None) -> None:
+    def __init__(self, bank: CoreBanking, hours: OpeningClock, visits: ReturnVisitDesk | None) -> None:
         self.effects: list[str] = []
         self._table = ServiceTable(_DryBank(bank, self.effects), _DryIntake(self.effects), hours,
                                    _DryVisits(visits, self.effects) if visits is not None else None)

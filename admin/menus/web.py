@@ -13,7 +13,7 @@ from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import DryRunServices, Simulator
 from bank.core_banking import DemoBank
 from calls.menus import MenuNotFound
-from ivr.services import BusinessHours, ReturnVisitDesk
+from ivr.services import OpeningClock, ReturnVisitDesk
 
 
 def create_menus_web(editor: MenuEditor, simulator: Simulator) -> Blueprint:
@@ -37,7 +37,7 @@ def create_menus_web(editor: MenuEditor, simulator: Simulator) -> Blueprint:
     return bp
 
 
-def dry_run_services(sql: sessionmaker[Session], hours: BusinessHours, visits: ReturnVisitDesk | None,
+def dry_run_services(sql: sessionmaker[Session], hours: OpeningClock, visits: ReturnVisitDesk | None,
                      card_secret: str) -> Callable[[], DryRunServices]:
     """A fresh dry-run table per simulated step; the bank reads only the demo cards, never a real core."""
     bank = DemoBank(sql, card_secret)

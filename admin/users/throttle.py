@@ -108,4 +108,6 @@ def _left(failures: bytes | str | None, last: bytes | str | None, free: int, rul
           now: float) -> float:
     if failures is None or last is None:
         return 0.0
-    return max(0.0, float(last) + delay(int(failures), free, rules) - now)
+    wait = delay(int(failures), free, rules)
+    # No wait due is none at all: ``last`` is stored rounded, up to half a millisecond after ``now``.
+    return max(0.0, float(last) + wait - now) if wait > 0 else 0.0

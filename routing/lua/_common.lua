@@ -98,7 +98,8 @@ local function set_agent_state(id, agent, state, reason)
     end
   end
   agent.state = state
-  redis.call('HSET', agent_key(id), 'state', state, 'since', NOW)
+  -- the reason stays with the state it was given for (a not-ready agent's break, lunch, ...)
+  redis.call('HSET', agent_key(id), 'state', state, 'since', NOW, 'reason', reason or '')
   if state ~= 'offered' and state ~= 'busy' then redis.call('HDEL', agent_key(id), 'call') end
   if old ~= state then emit('agent_state', {'agent', id, 'state', state, 'previous', old, 'reason', reason or ''}) end
 end

@@ -9,7 +9,14 @@ if want ~= 'available' and want ~= 'not_ready' and want ~= 'offline' then
   return redis.error_reply('BAD_STATE an agent can set available, not_ready or offline, not ' .. want)
 end
 local offers, touched = {}, {}
-if agent.state == want then return offers end
+if agent.state == want then
+  -- a not-ready agent given another reason (a break becomes coaching) keeps their time in state
+  if want == 'not_ready' and ARGV[6] ~= '' and agent.reason ~= ARGV[6] then
+    redis.call('HSET', agent_key(id), 'reason', ARGV[6])
+    emit('agent_reason', {'agent', id, 'state', want, 'reason', ARGV[6]})
+  end
+  return offers
+end
 if agent.state == 'busy' then return redis.error_reply('ON_CALL agent ' .. id .. ' is on a call') end
 if agent.state == 'offered' then
   if want == 'available' then return redis.error_reply('ON_CALL agent ' .. id .. ' has a call ringing') end

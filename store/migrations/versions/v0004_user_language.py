@@ -4,8 +4,8 @@ The admin and agent pages speak zh-CN or en-US; a person's choice is kept with t
 so it follows them to any browser. Empty for everyone at first: they see the installation's default
 (``HOTLINE_UI_LANGUAGE``) until they choose.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07 02:15:00.000000
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | None = None
 depends_on: str | None = None
 
