@@ -60,7 +60,7 @@ class DryRunServices:
 
     def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult:
         outcome = self._table.call(name, args, call)
-        self.effects.append(f"{name} -> {outcome.result}")
+        self.effects.append(_("service %(service)s answered “%(result)s”", service=name, result=outcome.result))
         return outcome
 
 
