@@ -212,6 +212,8 @@ def test_the_switch_sends_back_only_to_this_site(app: Any, hotline: Hotline) -> 
         moved = client.post("/language", data={"language": "en-US", "next": target, "csrf_token": token.group(1)})
         assert moved.status_code == 302 and moved.headers["Location"] == "/"
     assert "Log in" in client.get("/login").get_data(as_text=True)  # the choice holds before logging in
+    forged = client.post("/language", data={"language": "zh-CN", "next": "/login"})  # from another site
+    assert forged.status_code == 400 and "Log in" in client.get("/login").get_data(as_text=True)
 
 
 def _code_messages(config: str) -> set[str]:
