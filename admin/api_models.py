@@ -53,6 +53,18 @@ class AgentStateBody(BaseModel):
     reason: str | None = Field(default=None, description="required for not_ready (break, lunch, ...); audited")
 
 
+class MonitorBody(BaseModel):
+    mode: str = Field(description="listen (hear both sides), whisper (the agent hears you) or barge (both do)")
+    endpoint: str = Field(description="the supervisor's phone, e.g. PJSIP/1003: it rings, then joins the call")
+
+
+class MonitorStarted(BaseModel):
+    call_id: str
+    agent: str
+    mode: str
+    ringing: str = Field(description="the supervisor's phone, ringing now")
+
+
 class QueueView(BaseModel):
     queue: str
     skill: str

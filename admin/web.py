@@ -50,6 +50,7 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
     app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE), s.live_streams_per_person)
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
+    app.extensions["access"] = access
     answer_outages(app)
     init_i18n(app, s.ui_language, s.timezone)
     app.register_blueprint(create_language_switch(hotline.accounts))

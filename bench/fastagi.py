@@ -1,7 +1,15 @@
-"""N simultaneous scripted calls against the real FastAGI server, and a minimal FastAGI echo server as baseline.
+"""N simultaneous scripted calls against the real FastAGI server, and minimal FastAGI echo servers as baselines.
 
     .venv/bin/python bench/fastagi.py [--calls 100,500,1000] [--stack-kb 512] [--backlog 512]
-                                      [--paced-load 0.4 | --think-ms 150] [--no-baseline] [--help]
+                                      [--paced-load 0.4 | --think-ms 150] [--no-baseline] [--with-threads]
+                                      [--distinct-cards [--one-balance]] [--light-kdf] [--help]
+
+The hotline server runs on gevent (``HOTLINE_AGI_RUNTIME=gevent``, a greenlet per call); --with-threads adds
+the same code unpatched (a thread per call, the default runtime). Baselines: a threaded echo server and an
+asyncio echo server (the floor: one event loop, nothing done per call). For the runtime rather than the PIN
+checks use ``--distinct-cards --one-balance --light-kdf``: by default every caller types the same demo card,
+whose PIN checks go through that card's gate (at most HOTLINE_PIN_MAX_FAILURES at once) and ~30 ms of scrypt
+each, which then decides the figures.
 
 Starts its own redis-server (no persistence) and a SQLite store in a temporary folder, runs ``prepare()``
 and writes a short placeholder WAV for every prompt of the live menu (so the call sends ``STREAM FILE``
@@ -30,6 +38,12 @@ ROOT = HERE.parent
 # `python bench/fastagi.py` puts bench/ first on sys.path, where bench/webhooks.py would shadow the
 # ``webhooks`` package the app imports: take bench/ off and put the repository root first.
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
+
+if __name__ == "__main__" and sys.argv[1:3] == ["--serve", "hotline"]:
+    # The server process, as `hotline agi` runs: patched for gevent before anything else is imported.
+    from hotline.cooperative import patch_process
+
+    patch_process("gevent")
 
 import argparse
 import asyncio
@@ -69,6 +83,10 @@ CALL_TIMEOUT_S = 60.0
 TARGET_CALLS = 1000
 TARGET_P99_MS, TARGET_P99_AT = 20.0, 500
 TARGET_KB_PER_CALL = 200.0
+FLOOR_P99_RATIO = 2.0
+"""Issue 20: the hotline's p99 turnaround at most this many times the asyncio echo server's, at least its
+throughput, in the same run."""
+TARGET_KB_PER_CALL_HELD = 50.0
 
 
 # -- the servers under test (run in their own processes: ``--serve hotline|echo``) ----------------
@@ -99,13 +117,59 @@ class EchoServer(socketserver.ThreadingTCPServer):
         super().__init__(address, EchoHandler)
 
 
+class AsyncEcho(asyncio.Protocol):
+    """The same script on asyncio (the floor: one event loop, no thread per call): environment to the blank
+    line, ANSWER, its reply, HANGUP, its reply, close."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf, self.in_env, self.replies = b"", True, 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buf += data
+        while (end := self.buf.find(b"\n")) >= 0:
+            line, self.buf = self.buf[:end + 1], self.buf[end + 1:]
+            if self.in_env:
+                if line in (b"\n", b"\r\n"):
+                    self.in_env = False
+                    self.transport.write(b"ANSWER\n")
+                continue
+            self.replies += 1
+            if self.replies == 1:
+                self.transport.write(b"HANGUP\n")
+            else:
+                self.transport.close()
+                return
+
+
+async def serve_async_echo(backlog: int) -> None:
+    server = await asyncio.get_running_loop().create_server(AsyncEcho, "127.0.0.1", 0, backlog=backlog,
+                                                            reuse_address=True)
+    sys.stdout.write(f"READY {server.sockets[0].getsockname()[1]}\n")
+    sys.stdout.flush()
+    await server.serve_forever()
+
+
+SERVER_KINDS = ("hotline", "hotline-threads", "echo", "asyncio-echo")
+"""The hotline as ``hotline agi`` runs it (gevent, a greenlet per call), the same code unpatched (a thread per
+call, as before issue 20: --with-threads), the threaded echo, the asyncio echo (the floor)."""
+
+
 def serve(kind: str, backlog: int, stack_kb: int) -> None:
     """The ``--serve`` mode: bind port 0, print ``READY <port>``, serve until killed."""
     raise_nofile()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server: socketserver.TCPServer
-    if kind == "hotline":
+    if kind == "asyncio-echo":
+        asyncio.run(serve_async_echo(backlog))
+        return
+    if kind.startswith("hotline"):
         import agi_scripts.server as agi_server
         from hotline.agi_app import create_agi_server
         from hotline.app import prepare
@@ -200,10 +264,17 @@ def card_numbers(count: int) -> list[str]:
     return out
 
 
-def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str, str]:
+def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str], light_kdf: bool = False,
+                  one_balance: bool = False) -> dict[str, str]:
     """``prepare()`` once (tables, demo cards, the default menu), and a WAV for every prompt of the menu;
-    ``extra_cards`` are seeded too, each with PIN ``PIN`` and its own balance."""
+    ``extra_cards`` are seeded too, each with PIN ``PIN`` and its own balance. ``light_kdf``: the PINs are
+    hashed with scrypt at the lowest cost the demo bank accepts (2^10, r=1: ~0.6 ms, not ~30 ms a check)."""
     from decimal import Decimal
+
+    import bank.card_hashes
+
+    if light_kdf:  # the stored hash carries its parameters: the server's checks then cost as little
+        bank.card_hashes.SCRYPT_LOG2_N, bank.card_hashes.SCRYPT_R = 10, 1
 
     from bank.core_banking import DemoBank, DemoCardSeed
     from hotline.app import prepare
@@ -220,8 +291,10 @@ def prepare_store(tmp: Path, redis_url: str, extra_cards: list[str]) -> dict[str
     hotline = prepare(settings)
     if extra_cards:
         assert isinstance(hotline.bank, DemoBank)
-        hotline.bank.seed(tuple(DemoCardSeed(number, PIN, "000000", Decimal(f"{1000 + i}.{i % 100:02d}"))
-                                for i, number in enumerate(extra_cards)))
+        balances = [Decimal("1000.00") if one_balance else Decimal(f"{1000 + i}.{i % 100:02d}")
+                    for i in range(len(extra_cards))]
+        hotline.bank.seed(tuple(DemoCardSeed(number, PIN, "000000", balance)
+                                for number, balance in zip(extra_cards, balances, strict=True)))
     write_placeholder_prompts(hotline.menus.live(settings.menu_name), settings.recordings_dir / "prompts")
     hotline.redis.close()
     hotline.sql.kw["bind"].dispose()
@@ -422,9 +495,9 @@ class Caller(asyncio.Protocol):
             return "unknown command"
         if self.last != b"HANGUP":
             return f"ended after {self.commands} commands, last {self.last[:40]!r}"
-        if kind == "hotline" and not self.heard_result:
+        if kind.startswith("hotline") and not self.heard_result:
             return "never heard the balance (inquiry_result)"
-        if kind == "echo" and self.commands != 2:
+        if kind.endswith("echo") and self.commands != 2:
             return f"{self.commands} commands"
         return ""
 
@@ -552,7 +625,7 @@ async def drive(n: int, server: ServerProc, uid_prefix: str, redis_pid: int | No
     ``cards``: one card per call (its PIN is ``PIN``) instead of the demo card for all."""
     loop = asyncio.get_running_loop()
     run = Run(n, server.kind, server.pid, think_s)
-    script = "hotline" if server.kind == "hotline" else "echo"
+    script = "hotline" if server.kind.startswith("hotline") else "echo"
     lag: list[float] = []
     stop_lag = asyncio.Event()
 
@@ -751,6 +824,19 @@ def print_targets(results: list[Result]) -> None:
         target(f"memory per call at {r.n} (peak - idle)", f"{r.kb_per_call('peak'):.1f} KB "
                f"(at the barrier {r.kb_per_call('held'):.1f} KB)", f"< {TARGET_KB_PER_CALL:g} KB",
                r.kb_per_call("peak") < TARGET_KB_PER_CALL)
+    floor = {r.n: r for r in results if r.kind == "asyncio-echo"}
+    for n, r in sorted(hotline.items()):
+        base = floor.get(n)
+        if base is None or not r.turnaround or not base.turnaround:
+            continue
+        ratio = ms(r.turnaround, 99) / max(ms(base.turnaround, 99), 1e-9)
+        target(f"p99 at {n} against the asyncio echo floor", f"{ms(r.turnaround, 99):.1f} / "
+               f"{ms(base.turnaround, 99):.1f} ms = {ratio:.2f}x", f"<= {FLOOR_P99_RATIO:g}x", ratio <= FLOOR_P99_RATIO)
+        target(f"throughput at {n} against the asyncio echo floor", f"{r.rate:.0f} / {base.rate:.0f} cmds/s = "
+               f"{r.rate / base.rate:.2f}x", ">= 1x", r.rate >= base.rate)
+    for r in hotline.values():
+        target(f"memory per call held at {r.n} (all held - idle)", f"{r.kb_per_call('held'):.1f} KB",
+               f"<= {TARGET_KB_PER_CALL_HELD:g} KB", r.kb_per_call("held") <= TARGET_KB_PER_CALL_HELD)
     print("  instant callers keep N commands always in flight: by Little's law the mean turnaround is N / throughput")
     for r in hotline.values():
         if r.rate and r.turnaround:
@@ -768,7 +854,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="thread stack of both servers in KB (default: the production THREAD_STACK_BYTES, 512 KB)")
     p.add_argument("--backlog", type=int, default=0,
                    help="listen backlog of both servers (default: N + 64, at least 512, the production value)")
-    p.add_argument("--no-baseline", action="store_true", help="skip the echo server")
+    p.add_argument("--one-balance", action="store_true",
+                   help="with --distinct-cards: every card holds the same balance, so the balance prompt is rendered "
+                        "once (a card per caller, as in life, without a prompt rendering per call)")
+    p.add_argument("--light-kdf", action="store_true",
+                   help="seed the PINs with the cheapest scrypt the demo bank accepts (~0.6 ms a check instead of "
+                        "~30 ms of CPU): the runtime's figures, not the KDF's (a real bank checks PINs remotely)")
+    p.add_argument("--with-threads", action="store_true",
+                   help="also the hotline unpatched, a thread per call (HOTLINE_AGI_RUNTIME=threads, as before gevent)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the echo servers (threaded and asyncio)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help=f"after the instant run at N={TARGET_P99_AT}, the same calls paced to offer this fraction of "
                         "the throughput just measured (default 0.4; 0 skips)")
@@ -776,7 +870,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--distinct-cards", action="store_true",
                    help="seed a card per call with its own balance, so that each call's balance prompt is new "
                         "(by default every call uses the demo card, and its balance prompt is the same for all)")
-    p.add_argument("--serve", choices=("hotline", "echo"), help=argparse.SUPPRESS)
+    p.add_argument("--serve", choices=SERVER_KINDS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -793,6 +887,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"server: a fresh process per run, threads with a {args.stack_kb} KB stack (production "
           f"{production[1]} KB), listen backlog {'N + 64' if not args.backlog else args.backlog} "
           f"(production {production[0]}); the hotline with redis-server (no persistence) and SQLite in a temp dir")
+    print("PIN checks: " + ("the cheapest scrypt the demo bank accepts, 2^10 r=1 (--light-kdf)" if args.light_kdf
+                            else "the demo bank's production scrypt (2^13 r=8, ~30 ms of CPU each: --light-kdf to "
+                                 "measure the runtime alone)"))
     if args.distinct_cards:
         print("cards: one seeded per measured call, each with its own balance, so a balance prompt filled per call "
               "is new on every call (--distinct-cards); the warm-up calls use the demo card")
@@ -810,21 +907,24 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     from store.redis_server import scratch_redis
 
     redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis", "--maxclients", "10000"))
+    kinds = [kind for kind in SERVER_KINDS if (kind != "hotline-threads" or args.with_threads)
+             and (kind.startswith("hotline") or not args.no_baseline)]
     paced_n = TARGET_P99_AT if TARGET_P99_AT in counts and (args.paced_load > 0 or args.think_ms) else 0
-    numbers = card_numbers(sum(counts) + paced_n) if args.distinct_cards else []
+    # every hotline server takes its own cards: a card reused would meet its PIN gate and count
+    servers = sum(kind.startswith("hotline") for kind in kinds)
+    numbers = card_numbers((sum(counts) + paced_n) * servers) if args.distinct_cards else []
     cards = iter(numbers) if args.distinct_cards else None
-    env = server_env(prepare_store(tmp, redis_url, numbers))
-    kinds = ["hotline"] if args.no_baseline else ["hotline", "echo"]
+    env = server_env(prepare_store(tmp, redis_url, numbers, args.light_kdf, args.one_balance))
     results: list[Result] = []
     for n in counts:
         backlog = args.backlog or max(production[0], n + 64)
         for kind in kinds:
             t0 = time.monotonic()
-            paced = (args.paced_load, args.think_ms) if kind == "hotline" and n == TARGET_P99_AT and (
+            paced = (args.paced_load, args.think_ms) if kind.startswith("hotline") and n == TARGET_P99_AT and (
                 args.paced_load > 0 or args.think_ms) else None
             with agi_server(kind, env, tmp / f"{kind}-{n}.log", backlog, args.stack_kb) as server:
-                runs = asyncio.run(measure(n, server, redis_proc.pid if kind == "hotline" else None, paced,
-                                           cards if kind == "hotline" else None))
+                runs = asyncio.run(measure(n, server, redis_proc.pid if kind.startswith("hotline") else None, paced,
+                                           cards if kind.startswith("hotline") else None))
             results += runs
             for r in runs:
                 print(f"  {r.kind} N={n}: {r.ok}/{n} complete, {r.rate:.0f} cmds/s, p99 {ms(r.turnaround, 99):.1f} ms",

@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhooks.py [--concurrency 50] [--duration 20] [--workers 2] [--help]
 
 Starts its own redis-server (no persistence) and a SQLite store in a temporary folder, runs
-``prepare()`` once and times pure engine steps; then serves one gunicorn (sync workers) with the
+``prepare()`` once and times pure engine steps; then serves one gunicorn (the production gthread workers) with the
 hotline's routes plus ``POST /bench/bare``, a Flask view answering TwiML built once. Client processes
 with threads drive full signed calls (welcome -> 1 -> card -> PIN, answered with the balance ->
 status callback) back to back and, with the same machinery, bodies and concurrency, the bare view,
@@ -45,10 +45,11 @@ from queue import Empty
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from admin.access import Access
 from bench.harness import child_pids, free_port, percentile, run_until_done, stop, wait_until
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
@@ -63,6 +64,7 @@ AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "ACbench0123456789abcdef012345678"
 CARD, PIN, BALANCE = "6222021234567894", "123456", b"12345.67"
 BARE_PATH = "/bench/bare"
+BARE_BLUEPRINT = "bench"
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 15.0
@@ -86,24 +88,42 @@ def bench_app(settings: Settings) -> Flask:
     def bare() -> Response:
         return Response(twiml, mimetype="text/xml")
 
-    app.add_url_rule(BARE_PATH, "bench_bare", bare, methods=["POST"])
+    # Outside the login guard, as Twilio's own blueprint is: a guarded route answers 302 to /login, and every
+    # bare request would count as broken (the ratio printed would compare against redirects).
+    blueprint = Blueprint(BARE_BLUEPRINT, __name__)
+    blueprint.add_url_rule(BARE_PATH, "bare", bare, methods=["POST"])
+    app.register_blueprint(blueprint)
+    access: Access = app.extensions["access"]
+    access.exempt = access.exempt | {BARE_BLUEPRINT}
     return app
 
 
-def serve(port: int, workers: int) -> None:
+def check_bare(target: Target) -> None:
+    """The baseline answers what the load expects of it (200 with the TwiML), before anything is timed."""
+    raw = _raw_post(target, BARE_PATH, {"CallSid": "CAcheck"}, "")
+    reply = exchange(target.address, raw)
+    if not reply.startswith(b"HTTP/1.1 200") or b"<Gather" not in reply:
+        raise RuntimeError(f"POST {BARE_PATH} answered {reply[:200]!r}, not 200 with the TwiML: the baseline is broken")
+
+
+def serve(port: int, workers: int, worker_class: str) -> None:
     """The ``--serve`` mode: the process the benchmark starts as its server (settings from the environment)."""
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    # gevent: gunicorn's worker patches itself after the fork (a comparison only: production serves gthread)
+    extra = {"worker_class": "gevent", "worker_connections": 2000} if worker_class == "gevent" else {}
     serve_web(settings, bench_app, bind=f"127.0.0.1:{port}", workers=workers, graceful_timeout=3,
-              accesslog=None, errorlog="-", loglevel="warning")
+              accesslog=None, errorlog="-", loglevel="warning", **extra)
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], port: int, workers: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def gunicorn_server(env: dict[str, str], port: int, workers: int, log: Path,
+                    worker_class: str = "gthread") -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, str(Path(__file__).resolve()), "--serve", "--port", str(port), "--workers", str(workers),
+             "--worker-class", worker_class],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
@@ -157,7 +177,7 @@ def cpu_seconds(pid: int, with_children: bool = False) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-# -- the wire: prebuilt raw HTTP requests, one connection each (sync workers close it) ---------
+# -- the wire: prebuilt raw HTTP requests, one connection each (Connection: close) ---------
 
 STEP_NAMES = ("welcome", "press 1", "card number", "PIN -> balance", "status callback")
 
@@ -565,7 +585,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="split --duration into rounds alternating bare and call flow (default 2)")
     p.add_argument("--paced-duration", type=float, default=15, help="seconds of the paced phase (default 15)")
     p.add_argument("--calls", type=int, help="a fixed number of calls per phase instead of --duration")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
+                   help="gunicorn's worker class (default gthread, as production; gevent for comparison)")
     p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help="the paced phase offers this fraction of the measured call-flow throughput "
@@ -613,12 +635,13 @@ def serve_http(args: argparse.Namespace, stack: ExitStack, hotline: Hotline, ser
     hotline.sql.kw["bind"].dispose()
     port = servers.target.port
     proc = stack.enter_context(gunicorn_server(server_env(hotline.settings), port, args.workers,
-                                               tmp / "gunicorn.log"))
+                                               tmp / "gunicorn.log", args.worker_class))
+    check_bare(servers.target)
     built = "all built and signed before the start" if args.calls else \
         "a call's five built and signed just before it starts, outside the timings"
-    print(f"\nserver: gunicorn {args.workers} sync workers on 127.0.0.1:{port} (access log off), SQLite, "
-          f"redis-server without persistence\nclient: {args.client_procs} processes x threads; raw HTTP requests "
-          f"({built}); one TCP connection per request, as gunicorn's sync workers close it")
+    print(f"\nserver: gunicorn {args.workers} {args.worker_class} workers on 127.0.0.1:{port} (access log off), "
+          f"SQLite, redis-server without persistence\nclient: {args.client_procs} processes x threads; "
+          f"raw HTTP requests ({built}); one TCP connection per request, each sent with Connection: close")
     return Servers(servers.target, proc.pid, servers.redis_pid)
 
 
@@ -698,7 +721,7 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
-        serve(args.port, args.workers)
+        serve(args.port, args.workers, args.worker_class)
         return 0
     return run_until_done(run, args)
 

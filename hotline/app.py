@@ -21,6 +21,7 @@ from admin.console.desk import Console, ConsoleDeps
 from admin.console.web import create_console_web
 from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
+from admin.live.monitor import create_monitor_api
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
 from admin.menus.drafts import MenuDrafts
@@ -76,6 +77,7 @@ from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
+from workers.monitor import AmiMonitor
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
 
@@ -274,6 +276,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
+        create_monitor_api(hotline.router, hotline.agents, hotline.audit, _ami_monitor(s)),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
@@ -287,6 +290,14 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
+
+
+def _ami_monitor(settings: Settings) -> AmiMonitor | None:
+    """Supervisors' listen/whisper/barge on Asterisk calls, over the same AMI login as the return visits."""
+    if not settings.ami_secret:
+        return None
+    return AmiMonitor(AmiConfig(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
+                                ring_timeout_s=settings.ring_timeout_s))
 
 
 def readiness_of(hotline: Hotline) -> Readiness:

@@ -1,13 +1,22 @@
 """The ``hotline`` command."""
 
+# ruff: noqa: E402  (the FastAGI process is patched for gevent before the imports below)
+
 from __future__ import annotations
+
+import sys
+
+if __name__ in ("__main__", "hotline.cli") and sys.argv[1:2] == ["agi"]:
+    # `hotline agi` serves each call in a greenlet (HOTLINE_AGI_RUNTIME=threads: a thread): gevent has to patch the
+    # standard library before anything imports it (hotline/cooperative.py).
+    from hotline.cooperative import patch_process
+
+    patch_process()
 
 import atexit
 import logging
 import os
 import signal
-import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -180,10 +189,11 @@ def agi() -> None:
     settings = _settings_with_redis()
     from hotline.agi_app import create_agi_server
     from hotline.app import prepare
+    from hotline.cooperative import on_signal
 
     server = create_agi_server(prepare(settings))
     # SIGTERM (a restart, or `hotline up` stopping) lets the calls in progress finish first.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    on_signal(signal.SIGTERM, server.shutdown)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

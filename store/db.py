@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from metrics import DB_ERRORS
+from store.cooperative import cooperative_sqlite3, gevent_patched
 from store.schema import ensure_current
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,11 @@ def _new_engine(url: str, timeout_s: float) -> Engine:
         # Card holders' work orders and the users' password hashes: readable by the hotline's user only
         # (SQLite gives its journal and WAL files the database file's mode).
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    engine = create_engine(url, connect_args={"timeout": timeout_s})
+    # Under gevent (the FastAGI process) statements run in native threads: sqlite3 never yields by itself.
+    # There a session also keeps its pooled connection while its greenlet waits for the hub between statements:
+    # with the default 5 + 10 connections, a thousand calls would queue for them.
+    cooperative = {"module": cooperative_sqlite3(), "pool_size": 20, "max_overflow": 80} if gevent_patched() else {}
+    engine = create_engine(url, connect_args={"timeout": timeout_s}, **cooperative)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -30,6 +30,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 
 from metrics import REDIS_ERRORS, REDIS_RETRIES, error_kind
+from store.cooperative import gevent_patched
 
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
@@ -62,6 +63,13 @@ before the apology. Timeouts are not retried: a hung Redis must not cost a webho
 FAILOVER_RETRY = CountedRetry(ExponentialBackoff(cap=1.0, base=0.05), 3, supported_errors=(redis.ConnectionError,))
 """Sentinel: a command that meets the demoted master (READONLY, or a closed connection) is sent again
 to the master the sentinels name now."""
+
+
+POOL_SIZE = 100
+"""Connections a standalone client's pool opens at most (redis-py's own default)."""
+GEVENT_POOL_SIZE = 1000
+"""The same in a gevent process, where every command takes a pooled connection (``RedisClients.shared``): a call
+per connection for up to the default HOTLINE_AGI_MAX_CONNECTIONS; redis-server allows 10,000 clients."""
 
 
 class SentinelMasterConnection(SentinelManagedConnection):
@@ -171,8 +179,11 @@ class RedisClients:
         """
         t = self.timeout_s
         retry = {"retry": RESTART_RETRY} if self.target.mode == "standalone" else {}
+        # Under gevent (the FastAGI process) the one connection's lock would be held from a command's send to
+        # the moment the hub comes back to read its reply, after every other ready call has run: one command
+        # per turn of the hub for the whole process. There each command takes a pooled connection instead.
         return self._client(self.target, socket_timeout=t, socket_connect_timeout=t, health_check_interval=30,
-                            single_connection_client=True, **retry)
+                            single_connection_client=not gevent_patched(), **retry)
 
     def blocking(self, socket_timeout_s: float, decode_responses: bool = False,
                  connect_timeout_s: float | None = None) -> redis.Redis:
@@ -187,7 +198,15 @@ class RedisClients:
 
     def _client(self, target: RedisTarget, single_connection_client: bool = False, **options: Any) -> redis.Redis:
         if target.mode == "standalone":
-            return redis.Redis.from_url(target.url, single_connection_client=single_connection_client, **options)
+            # Pipelines check out pool connections even on the single-connection client. Beyond POOL_SIZE at once a
+            # command waits for one to come back (up to the command timeout) instead of failing: a FastAGI process
+            # runs a greenlet per call, and a thousand calls at once may each be in a pipeline.
+            wait_s = options.get("socket_timeout") or self.timeout_s
+            size = GEVENT_POOL_SIZE if gevent_patched() else POOL_SIZE
+            waiting = redis.BlockingConnectionPool.from_url(target.url, max_connections=size, timeout=wait_s, **options)
+            client = redis.Redis(connection_pool=waiting, single_connection_client=single_connection_client)
+            client.auto_close_connection_pool = True
+            return client
         if target.mode == "sentinel":
             connection_class = SentinelMasterSSLConnection if target.ssl else SentinelMasterConnection
             pool = SentinelConnectionPool(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped

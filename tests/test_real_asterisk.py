@@ -542,3 +542,40 @@ def test_caller_is_put_through_to_an_agent_on_a_pjsip_phone(
     assert completed["agent"] == "bea" and float(completed["talk_s"]) >= 1.5
     _state(floor, "bea", "available", timeout_s=10)
     assert ended(rt_settings, call)["outcome"] == "routed"
+
+
+# -- supervisors on a live call ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mode", "options"), [("listen", "qE"), ("whisper", "qwE"), ("barge", "qBE")])
+def test_a_supervisor_joins_an_agents_call_from_the_api_over_chanspy(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline, mode: str, options: str,
+) -> None:
+    """Asterisk rings the supervisor's phone and ChanSpy attaches to the agent's channel, in the mode asked;
+    the audit log says who joined which call how. (The supervisor's phone here answers on a Local channel.)"""
+    from hotline.app import create_app
+    from tests.web import SessionClient, add_user
+
+    staff(floor, "kai", "Local/talk8@test-agents")
+    call = pbx.call()
+    call.wait_prompt("main")
+    call.press("0")
+    assert pbx.ami is not None
+    pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter", uniqueid=call.ivr_id)
+    _event(rt_settings, "call_answered", call.ivr_id)
+    add_user(floor, f"sue-{mode}", "supervisor")
+    sue = SessionClient(create_app(hotline=floor).test_client(), f"sue-{mode}")
+    phone = "Local/s@test-caller"
+    started = sue("POST", f"/api/calls/{call.ivr_id}/monitor", {"mode": mode, "endpoint": phone})
+    assert started.status_code == 202, started.get_data(as_text=True)
+    spy = pbx.ami.wait_for(lambda e: e.get("event") == "ChanSpyStart", after=call.mark)
+    assert spy["spyeechannel"].startswith("Local/talk8@test-agents")
+    assert spy["spyerchannel"].startswith("Local/s@test-caller")
+    # The spy runs ChanSpy with the mode's options (Originate runs the application itself: no Newexten).
+    spying = [line.split("!") for line in pbx.cli("core show channels concise").splitlines()
+              if line.startswith(spy["spyerchannel"])]
+    assert [(fields[5], fields[6]) for fields in spying] == [("ChanSpy", f"Local/talk8@test-agents,{options}")]
+    entry = floor.audit.entries(action="call_monitored", target=call.ivr_id)[0]
+    assert (entry["actor"], entry["detail"]["mode"], entry["detail"]["agent"]) == (f"sue-{mode}", mode, "kai")
+    wrong = sue("POST", "/api/calls/CA-nobody/monitor", {"mode": mode, "endpoint": phone})
+    assert wrong.status_code == 404 and "not connected to an agent" in wrong.json["error"]
+    ended(rt_settings, call, timeout_s=30)

@@ -44,6 +44,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/live/stream"): STAFF,
     ("GET", "/api/queues"): STAFF,
     ("GET", "/api/calls/<call_id>"): STAFF,
+    ("POST", "/api/calls/<call_id>/monitor"): STAFF,
     # agents: supervisors read the list and set an agent's state; admins edit
     ("GET", "/admin/agents"): STAFF,
     ("GET", "/api/agents"): STAFF,
