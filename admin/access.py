@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, redirect, render_template, request
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -162,36 +163,37 @@ def is_api() -> bool:
 
 def _unauthenticated() -> Response:
     if is_api():
-        return json_error(401, "log in, or send a valid bearer token (Authorization: Bearer <HOTLINE_API_TOKEN>)",
+        return json_error(401, _("log in, or send a valid bearer token (Authorization: Bearer <HOTLINE_API_TOKEN>)"),
                           {"WWW-Authenticate": 'Bearer realm="hotline"'})[0]
     target = request.full_path if request.query_string else request.path
     return redirect(f"/login?next={quote(target)}")  # type: ignore[return-value]
 
 
 def _forbidden(principal: Principal) -> Response:
-    message = f"{principal.name} ({principal.role}) may not use {request.method} {request.path}"
+    message = _("%(name)s (%(role)s) may not use %(method)s %(path)s", name=principal.name, role=principal.role,
+                method=request.method, path=request.path)
     if is_api():
         return json_error(403, message)[0]
     return Response(render_template("error.html", status=403, message=message), status=403)
 
 
 def _csrf_refused(exc: CSRFError) -> Response:
-    message = f"refused: {exc.description} (reload the page and try again)"
+    message = _("refused: %(why)s (reload the page and try again)", why=exc.description)
     if is_api():
         return json_error(400, message)[0]
     return Response(render_template("error.html", status=400, message=message), status=400)
 
 
 def _not_found(exc: Exception) -> Response:
-    return _error_page(404, f"nothing at {request.path}")
+    return _error_page(404, _("nothing at %(path)s", path=request.path))
 
 
 def _not_allowed(exc: Exception) -> Response:
-    return _error_page(405, f"{request.method} is not allowed on {request.path}")
+    return _error_page(405, _("%(method)s is not allowed on %(path)s", method=request.method, path=request.path))
 
 
 def _too_large(exc: Exception) -> Response:
-    return _error_page(413, f"the request body is larger than this address accepts ({request.path})")
+    return _error_page(413, _("the request body is larger than this address accepts (%(path)s)", path=request.path))
 
 
 def _error_page(status: int, message: str) -> Response:

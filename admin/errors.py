@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, request
 
 from admin.agents.roster import AlreadyActive
 from admin.console.desk import ConsoleRefused, NoAgent
+from admin.i18n import refusal
 from admin.json_replies import json_error
 from admin.menus.lifecycle import NothingToPublish, StaleDraft
 from admin.menus.try_it import NoSimulation
@@ -49,7 +50,7 @@ def answer_errors_as_json(bp: Blueprint) -> None:
 
 def _answer(status: int) -> Callable[[Exception], tuple[Response, int]]:
     def handler(exc: Exception) -> tuple[Response, int]:
-        return json_error(status, str(exc))
+        return json_error(status, refusal(str(exc)))
     return handler
 
 

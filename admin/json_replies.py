@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, jsonify, request
+from flask_babel import gettext as _
 
 
 def json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
+        raise ValueError(_("the body must be a JSON object"))
     return body
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, redirect, url_for
+from flask_babel import lazy_gettext as _l
 
 from admin.access import Access, public
 from admin.errors import answer_outages
+from admin.i18n import create_language_switch, init_i18n
 from admin.live.sse import StreamSlots
 from admin.openapi import register_openapi
 from store.secret_files import installation_secret
@@ -19,16 +21,16 @@ if TYPE_CHECKING:
     from hotline.app import Hotline
 
 NAV = (
-    ("Menus", "/admin/menus", ("admin",)),
-    ("Agents", "/admin/agents", ("admin", "supervisor")),
-    ("Users", "/admin/users", ("admin",)),
-    ("Dashboard", "/admin/dashboard", ("admin", "supervisor")),
-    ("Reports", "/admin/reports", ("admin", "supervisor")),
-    ("Work orders", "/admin/work-orders", ("admin", "supervisor")),
-    ("PIN locks", "/admin/pin-locks", ("admin", "supervisor")),
-    ("Hours", "/admin/hours", ("admin", "supervisor")),
-    ("Audit", "/admin/audit", ("admin",)),
-    ("Console", "/agent", ("agent",)),
+    (_l("Menus"), "/admin/menus", ("admin",)),
+    (_l("Agents"), "/admin/agents", ("admin", "supervisor")),
+    (_l("Users"), "/admin/users", ("admin",)),
+    (_l("Dashboard"), "/admin/dashboard", ("admin", "supervisor")),
+    (_l("Reports"), "/admin/reports", ("admin", "supervisor")),
+    (_l("Work orders"), "/admin/work-orders", ("admin", "supervisor")),
+    (_l("PIN locks"), "/admin/pin-locks", ("admin", "supervisor")),
+    (_l("Hours"), "/admin/hours", ("admin", "supervisor")),
+    (_l("Audit"), "/admin/audit", ("admin",)),
+    (_l("Console"), "/agent", ("agent",)),
 )
 STREAM_RESERVE = 8
 EXEMPT_BLUEPRINTS = ("twilio", "metrics")
@@ -50,6 +52,8 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
     access.init_app(app)
     app.extensions["access"] = access
     answer_outages(app)
+    init_i18n(app, s.ui_language, s.timezone)
+    app.register_blueprint(create_language_switch(hotline.accounts))
 
     @app.context_processor
     def _layout() -> dict[str, Any]:

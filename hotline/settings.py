@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     """Bearer token Prometheus scrapes ``/metrics`` with: read-only, unlike the API token (an admin), which
     is accepted too. Neither set: ``/metrics`` answers 401 to everyone."""
     timezone: str = Field(default="Asia/Shanghai", alias="HOTLINE_TIMEZONE")
+    ui_language: Literal["zh-CN", "en-US"] = Field(default="zh-CN", alias="HOTLINE_UI_LANGUAGE")
+    """The pages' language for whoever has not chosen one (each user's choice is kept with the account)."""
     business_opens: dt.time = Field(default=dt.time(8, 0), alias="HOTLINE_BUSINESS_OPENS")
     business_closes: dt.time = Field(default=dt.time(22, 0), alias="HOTLINE_BUSINESS_CLOSES")
     menu_name: str = Field(default="hotline", alias="HOTLINE_MENU")

@@ -253,6 +253,8 @@ class User(Base):
     """Raised on password change or deactivation: every older session cookie stops working."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    """The pages' language the person chose (zh-CN or en-US); None: the installation's default."""
 
 
 class AuditEntry(Base):

@@ -172,6 +172,8 @@ def settings(redis_url: str, database_url: str, tmp_path: Path) -> Settings:
         business_opens="00:00", business_closes="23:59:59",
         # Tests of the queues themselves hold callers with nobody staffed; the default (announce) has its own.
         unstaffed_queues="hold",
+        # The tests read the pages' English; tests/test_i18n.py walks them in zh-CN, the default.
+        ui_language="en-US",
     )
 
 

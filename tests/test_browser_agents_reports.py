@@ -90,7 +90,7 @@ def test_supervisor_reads_the_charts_of_a_period_and_downloads_the_csv(hotline: 
     assert charts["chart-sl-hour"]["datasets"] == [["service level %", levels]]
     # w9 on Sunday Mar 1 (ISO week 9); w1-w8 on Mar 2 and w10 on Mar 3 (week 10).
     assert charts["chart-complaints-week"] == {"type": "bar", "labels": ["2026-W09", "2026-W10"], "datasets": [
-        ["service", [1, 3]], ["fees", [0, 3]], ["card_account", [0, 2]], ["other", [0, 1]]]}
+        ["service", [1, 3]], ["fees", [0, 3]], ["card or account", [0, 2]], ["other", [0, 1]]]}
     assert charts["chart-satisfaction"] == {"type": "bar", "labels": [
         "very satisfied", "satisfied", "neutral", "dissatisfied", "very dissatisfied"],
         "datasets": [["return visits", [2, 2, 1, 1, 1]]]}  # + the visit finished Mar 3 00:00, rated 1

@@ -48,7 +48,7 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
 
     caller.leave_queue("bridged")
     leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")  # the call ends
-    expect(page.locator("#state")).to_have_text("wrap up")
+    expect(page.locator("#state")).to_have_text("wrap-up")
     expect(page.locator("#wrap-up")).to_be_visible()
     page.select_option("#disposition", "follow_up")
     page.fill("#notes", "call back about the fee")

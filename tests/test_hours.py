@@ -144,7 +144,7 @@ def test_twilio_caller_outside_the_weekdays_hours_hears_the_closed_message(hotli
     assert CLOSED in caller.said() and "Enqueue" not in caller.verbs()
     bad = {**form, f"opens_{(today().weekday() + 1) % 7}": "18:00", f"closes_{(today().weekday() + 1) % 7}": "09:00"}
     refused = client.post("/admin/hours/week", data=bad)
-    assert refused.status_code == 400 and "开始时间须早于结束时间" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "a day must open before it closes" in refused.get_data(as_text=True)
     supervisor = create_app(hotline=hotline).test_client()
     add_user(hotline, "sue", "supervisor")
     sue_csrf = login(supervisor, "sue")

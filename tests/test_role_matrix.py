@@ -107,9 +107,10 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
 """(method, rule) -> the roles allowed. The bearer token acts as an admin."""
 
 OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/readyz$|^/metrics$|^/login$|^/api/openapi\.json$|^/api/docs/"
-                  r"|^/favicon\.ico$")
+                  r"|^/favicon\.ico$|^/language$")
 """Not behind a login: assets, Twilio (its own signature), health, Prometheus's scrape (its own token, 401
-without: tests/test_metrics.py), the login form, the API document, the browser's favicon request."""
+without: tests/test_metrics.py), the login form, the API document, the browser's favicon request, the language
+switch (on the login page too; CSRF-checked, tests/test_i18n.py)."""
 PARAMS = {"name": "nobody", "number": "999999999999", "call_id": "CA-nobody", "agent_id": "nobody",
           "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token"}
 """Ids that exist nowhere: an allowed call may answer 404, it must not change anything."""

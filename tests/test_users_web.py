@@ -36,7 +36,7 @@ def test_admin_creates_users_and_the_list_never_shows_a_password(hotline: Hotlin
     made = admin("POST", "/api/users", {"name": "bo", "role": "supervisor", "password": PASSWORD})
     assert made.status_code == 201
     assert made.json == {"name": "bo", "role": "supervisor", "agent_id": None, "active": True, "locked": False,
-                         "locked_until": None, "last_login_at": None}
+                         "locked_until": None, "last_login_at": None, "language": None}
     hotline.agents.put(Agent("1001", "Cy", "PJSIP/1001", {"general": 5}, ["zh-CN"]))
     agent = admin("POST", "/api/users", {"name": "cy", "role": "agent", "password": PASSWORD, "agent_id": "1001"})
     assert agent.status_code == 201 and agent.json["agent_id"] == "1001"

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from flask import Blueprint, Response, jsonify
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.api_models import API_CALL_FIELDS, AgentBody, AgentList, AgentStateBody, AgentView, CallView, QueueList
@@ -80,7 +81,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
         body = json_body()
         state, reason = str(body.get("state") or ""), str(body.get("reason") or "").strip()[:64]
         if state == "not_ready" and not reason:
-            raise ValueError("not ready needs a reason (break, lunch, meeting, training, coaching, ...)")
+            raise ValueError(_("not ready needs a reason (break, lunch, meeting, training, coaching, ...)"))
         before = agents.get(agent_id)
         who = current()
         connector.connect(router.set_agent_state(agent_id, state, reason or f"set by {who.name}"))
@@ -101,7 +102,7 @@ def create_api(router: Router, agents: AgentRegistry, connector: OfferConnector,
     def call(call_id: str) -> Response | tuple[Response, int]:
         view = router.call(call_id)
         if view is None:
-            return json_error(404, f"call {call_id} is not waiting or connected")
+            return json_error(404, _("call %(call_id)s is not waiting or connected", call_id=call_id))
         return jsonify({name: getattr(view, name) for name in API_CALL_FIELDS})
 
     answer_errors_as_json(api)
@@ -118,7 +119,7 @@ def _max_calls(value: object) -> int:
     if value is None:
         return 1
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError("max_calls must be a whole number (1 for voice agents)")
+        raise ValueError(_("max_calls must be a whole number (1 for voice agents)"))
     return value
 
 
@@ -133,5 +134,5 @@ def speaks_a_menu_language(agent: Agent, spoken: Sequence[str]) -> None:
     code, so ``zh`` never meets a ``zh-CN`` caller. (Also ``hotline agents add``'s check.)"""
     unknown = [lang for lang in agent.languages if spoken and lang not in spoken]
     if unknown:
-        raise ValueError(f"agent {agent.id}: language {unknown[0][:20]!r} is spoken by no published menu "
-                         f"(the menus speak {', '.join(spoken)})")
+        raise ValueError(_("agent %(agent)s: language %(language)r is spoken by no published menu (the menus speak "
+                           "%(spoken)s)", agent=agent.id, language=unknown[0][:20], spoken=", ".join(spoken)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from flask_babel import gettext as _
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,7 +105,8 @@ class Console:
     def view(self, agent_id: str) -> ConsoleView:
         agent = self.deps.agents.get(agent_id)
         if agent is None:
-            raise NoAgent(f"agent {agent_id} is not set up in the router: ask an admin to add it")
+            raise NoAgent(_("agent %(agent_id)s is not set up in the router: ask an admin to add it",
+                            agent_id=agent_id))
         kept = self._kept(agent_id)
         card = _card(kept)
         live = None
@@ -129,7 +131,8 @@ class Console:
     def set_state(self, agent_id: str, state: str, reason: str) -> None:
         """available / not_ready (with a reason) / offline (logged out)."""
         if state == "not_ready" and not reason:
-            raise ValueError(f"not ready needs a reason: one of {', '.join(NOT_READY_REASONS)}")
+            raise ValueError(_("not ready needs a reason: one of %(not_ready_reasons)s",
+                               not_ready_reasons=", ".join(NOT_READY_REASONS)))
         h = self.deps
         h.connector.connect(h.router.set_agent_state(agent_id, state, reason or "console"))
         self._key_set(agent_id, reason=reason if state == "not_ready" else "")
@@ -139,7 +142,7 @@ class Console:
         try:
             router.accept(call_id, agent_id, self.deps.ring_timeout_s)
         except NotOffered:
-            raise ConsoleRefused(f"call {call_id} is not offered to you (any more)") from None
+            raise ConsoleRefused(_("call %(call_id)s is not offered to you (any more)", call_id=call_id)) from None
         view = router.call(call_id)
         if view is not None:
             self._remember(agent_id, view)
@@ -149,7 +152,7 @@ class Console:
         h = self.deps
         view = h.router.call(call_id)
         if view is None or view.state != "offered" or view.agent != agent_id:
-            raise ConsoleRefused(f"call {call_id} is not offered to you (any more)")
+            raise ConsoleRefused(_("call %(call_id)s is not offered to you (any more)", call_id=call_id))
         offers = h.router.reject(call_id, agent_id, "declined")
         h.connector.cancel(Ended([], agent_id, view.fields.get("agent_leg") or None))
         h.connector.connect(offers)
@@ -159,10 +162,11 @@ class Console:
     def wrap_up(self, agent_id: str, call_id: str, code: str, notes: str) -> bool:
         """Store the disposition of the agent's last call; ends the wrap-up. True if the agent is available."""
         if code not in DISPOSITIONS:
-            raise ValueError(f"disposition {code!r}: one of {', '.join(DISPOSITIONS)}")
+            raise ValueError(_("disposition %(code)r: one of %(dispositions)s",
+                               code=code, dispositions=", ".join(DISPOSITIONS)))
         card = self.view(agent_id).wrap_up
         if card is None or card.call_id != call_id:
-            raise ConsoleRefused(f"call {call_id} is not waiting for your wrap-up")
+            raise ConsoleRefused(_("call %(call_id)s is not waiting for your wrap-up", call_id=call_id))
         h = self.deps
         with h.sql.begin() as db:
             db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=code, notes=redact(notes)[:4000]))

@@ -10,16 +10,19 @@ import datetime as dt
 import logging
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from admin.access import allow, current
 from admin.audit import AuditLog
+from admin.i18n import refusal
 from calls.hours import WEEKDAYS, DayHours, HoursBook, HoursInvalid
 from store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
-WEEKDAY_NAMES = ("星期一 · Monday", "星期二 · Tuesday", "星期三 · Wednesday", "星期四 · Thursday",
-                 "星期五 · Friday", "星期六 · Saturday", "星期日 · Sunday")
+WEEKDAY_NAMES = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"), _l("Saturday"),
+                 _l("Sunday"))
 
 
 def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
@@ -33,7 +36,7 @@ def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
         return render_template(
             "hours.html", week=[(d, WEEKDAY_NAMES[d], calendar.week[d]) for d in WEEKDAYS],
             holidays=sorted(calendar.holidays.items()), configured=calendar.configured, timezone=book.timezone,
-            open_now=book.is_open(), local_now=local.strftime("%Y-%m-%d %H:%M"), ttl_s=book.ttl_s,
+            open_now=book.is_open(), local_now=local.strftime("%Y-%m-%d %H:%M:%S"), ttl_s=book.ttl_s,
             may_edit=current().role == "admin", today=local.date().isoformat())
 
     @bp.post("/week")
@@ -42,17 +45,17 @@ def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
         try:
             week = {d: _day(d) for d in WEEKDAYS}
         except ValueError:
-            return _refused(400, "时间格式应为 HH:MM。 Times are written HH:MM.")
+            return _refused(400, _("Times are written HH:MM."))
         try:
             book.save_week(week)
         except HoursInvalid as exc:
-            return _refused(400, f"营业时间无效：开始时间须早于结束时间，且两者须同时填写。 {exc}.")
+            return _refused(400, refusal(str(exc)))
         except UNAVAILABLE as exc:
             return _away(exc)
         who = current()
         audit.write(who.name, who.role, "hours_saved", "week", **{
             str(d): "closed" if h.closed else f"{h.opens:%H:%M}-{h.closes:%H:%M}" for d, h in week.items()})
-        flash("营业时间已保存 · Opening hours saved", "ok")
+        flash(_("Opening hours saved"), "ok")
         return redirect("/admin/hours", code=303)  # type: ignore[return-value]
 
     @bp.post("/holidays")
@@ -61,7 +64,7 @@ def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
         try:
             day = dt.date.fromisoformat(request.form.get("day", ""))
         except ValueError:
-            return _refused(400, "请填写日期（YYYY-MM-DD）。 Give the date as YYYY-MM-DD.")
+            return _refused(400, _("Give the date as YYYY-MM-DD."))
         name = request.form.get("name", "").strip()[:100]
         try:
             book.add_holiday(day, name)
@@ -69,7 +72,7 @@ def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
             return _away(exc)
         who = current()
         audit.write(who.name, who.role, "holiday_added", day.isoformat(), name=name)
-        flash(f"{day.isoformat()}：已添加节假日 · holiday added", "ok")
+        flash(_("%(day)s: holiday added", day=day.isoformat()), "ok")
         return redirect("/admin/hours", code=303)  # type: ignore[return-value]
 
     @bp.post("/holidays/<day>/delete")
@@ -78,16 +81,16 @@ def create_hours_web(book: HoursBook, audit: AuditLog) -> Blueprint:
         try:
             date = dt.date.fromisoformat(day)
         except ValueError:
-            return _refused(400, "这不是日期。 That is not a date.")
+            return _refused(400, _("That is not a date."))
         try:
             removed = book.remove_holiday(date)
         except UNAVAILABLE as exc:
             return _away(exc)
         if not removed:
-            return _refused(404, "该日期不是节假日。 That date is not a holiday.")
+            return _refused(404, _("That date is not a holiday."))
         who = current()
         audit.write(who.name, who.role, "holiday_removed", date.isoformat())
-        flash(f"{date.isoformat()}：已删除节假日 · holiday removed", "ok")
+        flash(_("%(day)s: holiday removed", day=date.isoformat()), "ok")
         return redirect("/admin/hours", code=303)  # type: ignore[return-value]
 
     return bp
@@ -104,7 +107,7 @@ def _day(weekday: int) -> DayHours:
 
 def _away(exc: Exception) -> tuple[str, int]:
     log.warning("hours not saved: %s unavailable", type(exc).__name__)
-    return _refused(503, "数据库暂时不可用，请稍后再试。 The database is away: try again shortly.")
+    return _refused(503, _("The database is away: try again shortly."))
 
 
 def _refused(status: int, message: str) -> tuple[str, int]:

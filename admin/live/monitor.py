@@ -6,6 +6,7 @@ connection (issue 18), so a Twilio call is answered 409 with that reason."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.api_models import MonitorBody, MonitorStarted
@@ -30,16 +31,16 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog,
         body = json_body()
         mode, phone = str(body.get("mode") or ""), str(body.get("endpoint") or "")
         if mode not in MODES:
-            return json_error(400, f"mode must be one of {', '.join(MODES)}")
+            return json_error(400, _("mode must be one of %(modes)s", modes=", ".join(MODES)))
         view = router.call(call_id)
         if view is None or view.state != "busy" or not view.agent:
-            return json_error(404, f"call {call_id[:64]} is not connected to an agent")
+            return json_error(404, _("call %(call_id)s is not connected to an agent", call_id=call_id[:64]))
         if view.channel != "asterisk":
-            return json_error(409, "only Asterisk calls can be joined for now: Twilio connects agents with "
-                                   "<Dial><Queue>, which a supervisor cannot join")
+            return json_error(409, _("only Asterisk calls can be joined for now: Twilio connects agents with "
+                                     "<Dial><Queue>, which a supervisor cannot join"))
         agent = agents.get(view.agent)
         if monitor is None or agent is None:
-            return json_error(409, "no Asterisk manager (AMI) is configured: set HOTLINE_AMI_SECRET")
+            return json_error(409, _("no Asterisk manager (AMI) is configured: set HOTLINE_AMI_SECRET"))
         try:
             monitor.spy(agent.endpoint, phone, mode)
         except MonitorRefused as exc:

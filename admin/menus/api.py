@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.errors import answer_errors_as_json
+from admin.i18n import refusal
 from admin.json_replies import json_body, json_error
 from admin.menus.check import graph
 from admin.menus.lifecycle import Actor, MenuEditor
@@ -57,7 +59,7 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
         body = json_body()
         base = body.get("base_version")
         if base is not None and not isinstance(base, int):
-            raise ValueError("base_version must be a version number")
+            raise ValueError(_("base_version must be a version number"))
         return jsonify(editor.save_draft(name, _source(body), base, _actor()))
 
     @bp.delete("/api/menus/<name>/draft")
@@ -65,7 +67,7 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
     @doc({204: None, 404: ErrorBody}, tags=TAGS)
     def discard_draft(name: str) -> Response | tuple[Response, int]:
         if not editor.discard_draft(name, _actor()):
-            return json_error(404, f"menu {name!r} has no draft")
+            return json_error(404, _("menu %(name)r has no draft", name=name))
         return Response(status=204)
 
     @bp.post("/api/menus/<name>/check")
@@ -93,7 +95,7 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
     def rollback(name: str) -> tuple[Response, int]:
         version = json_body().get("version")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise ValueError("version must be the number of a published version")
+            raise ValueError(_("version must be the number of a published version"))
         return jsonify(editor.rollback(name, version, _actor())), 201
 
     @bp.get("/api/menus/<name>/versions")
@@ -146,9 +148,9 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
 def _source(body: dict[str, Any]) -> str:
     source = body.get("source")
     if not isinstance(source, str):
-        raise ValueError("source must be the menu's YAML text")
+        raise ValueError(_("source must be the menu's YAML text"))
     if len(source.encode()) > MAX_MENU_BYTES:
-        raise ValueError(f"a menu may be at most {MAX_MENU_BYTES // 1024} KiB")
+        raise ValueError(_("a menu may be at most %(n)s KiB", n=MAX_MENU_BYTES // 1024))
     return source
 
 
@@ -162,4 +164,4 @@ def _summary(detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problem(problem: Any) -> dict[str, Any]:
-    return {"node": problem.node, "reason": problem.reason, "line": problem.line}
+    return {"node": problem.node, "reason": refusal(problem.reason), "line": problem.line}

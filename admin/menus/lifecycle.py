@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from flask_babel import gettext as _
 from rq import Queue
 
 from admin.audit import AuditLog
@@ -67,7 +68,7 @@ class MenuEditor:
 
     def save_draft(self, name: str, source: str, base_version: int | None, who: Actor) -> dict[str, Any]:
         if not MENU_NAME.fullmatch(name):
-            raise ValueError("a menu name is up to 64 lower-case letters, digits, - and _, starting with a letter")
+            raise ValueError(_("a menu name is up to 64 lower-case letters, digits, - and _, starting with a letter"))
         live = self._live(name)
         base = base_version if base_version is not None else (live.version if live else 0)
         draft = self.drafts.save(name, source, base, who.name)
@@ -105,7 +106,7 @@ class MenuEditor:
         """Publish an older version's text again, as a new version."""
         old = self.menus.published(name, version)
         if version == self.menus.live_version(name):
-            raise ValueError(f"version {version} of {name} is live already")
+            raise ValueError(_("version %(version)s of %(name)s is live already", version=version, name=name))
         new = self.menus.publish(old.source, who.name).version
         return self._went_live(name, new, who, "menu_rolled_back", restored=version)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from flask_babel import gettext as _
 
 from calls.keys import simulation_key
 from ivr import actions as act
@@ -59,7 +60,7 @@ class DryRunServices:
 
     def call(self, name: str, args: list[str], call: CallInfo) -> ServiceResult:
         outcome = self._table.call(name, args, call)
-        self.effects.append(f"{name} -> {outcome.result}")
+        self.effects.append(_("service %(service)s answered “%(result)s”", service=name, result=outcome.result))
         return outcome
 
 
@@ -88,7 +89,7 @@ class _DryIntake:
         self._effects = effects
 
     def open_work_order(self, call: CallInfo, category: str, recording_ref: str) -> str:
-        self._effects.append(f"would open a {category} work order; simulated: none opened")
+        self._effects.append(_("would open a %(category)s work order; simulated: none opened", category=category))
         return _fake_reference()
 
 
@@ -102,11 +103,11 @@ class _DryVisits:
         return self._visits.facts(visit_id)
 
     def rate(self, visit_id: int, rating: int) -> str:
-        self._effects.append(f"would save rating {rating} for visit {visit_id}")
+        self._effects.append(_("would save rating %(rating)s for visit %(visit)s", rating=rating, visit=visit_id))
         return "saved"
 
     def opt_out(self, visit_id: int) -> None:
-        self._effects.append(f"would stop calling for visit {visit_id}")
+        self._effects.append(_("would stop calling for visit %(visit)s", visit=visit_id))
 
 
 def _fake_reference() -> str:
@@ -150,7 +151,8 @@ class Simulator:
         raw = self._redis.get(simulation_key(sim_id))
         stored = json.loads(raw) if raw else None
         if stored is None or stored["owner"] != owner:
-            raise NoSimulation(f"no simulated call {sim_id} (calls end {self._ttl // 60} minutes after the last key)")
+            raise NoSimulation(_("no simulated call %(sim)s (calls end %(minutes)s minutes after the last key)",
+                                   sim=sim_id, minutes=self._ttl // 60))
         menu = parse_menu(stored["source"]).model_copy(update={"version": stored["version"]})
         services = self._services()
         session, actions = Engine(services).step(menu, Session.from_json(stored["session"]), event)
@@ -178,7 +180,7 @@ def event_of(body: dict[str, Any]) -> ev.Event:
         return ev.RecordingSaved("SIM-RECORDING", float(body.get("seconds") or 0))
     if kind == "queue":
         return ev.QueueResult(str(body.get("result") or "timeout"))
-    raise ValueError("event must be keys, timeout, hangup, recording or queue")
+    raise ValueError(_("event must be keys, timeout, hangup, recording or queue"))
 
 
 def _describe(sim: SimCall, menu: Menu, actions: list[act.Action], services: DryRunServices) -> SimCall:
@@ -205,18 +207,20 @@ def _gather(sim: SimCall, menu: Menu, action: act.Gather) -> None:
 def _record(sim: SimCall, menu: Menu, action: act.Record) -> None:
     for say in action.prompt:
         _say(sim, menu, say)
-    sim.effects.append(f"would record up to {action.max_seconds} s (ends on {action.finish_on_key or 'silence'})")
+    sim.effects.append(_("would record up to %(s)s s (ends on %(key)s)", s=action.max_seconds,
+                          key=action.finish_on_key or _("silence")))
     sim.waiting = {"kind": "record", "max_seconds": action.max_seconds}
 
 
 def _enqueue(sim: SimCall, menu: Menu, action: act.Enqueue) -> None:
-    sim.effects.append(f"would queue the call for {', '.join(action.skills)} ({action.language}, priority "
-                       f"{action.priority}); simulated: no agent is offered it")
+    sim.effects.append(_("would queue the call for %(skills)s (%(language)s, priority %(priority)s); simulated: no "
+                         "agent is offered it", skills=", ".join(action.skills), language=action.language,
+                         priority=action.priority))
     sim.waiting = {"kind": "queue", "skills": list(action.skills)}
 
 
 def _transfer(sim: SimCall, menu: Menu, action: act.Transfer) -> None:
-    sim.effects.append(f"would transfer the call to {action.target}")
+    sim.effects.append(_("would transfer the call to %(target)s", target=action.target))
     sim.waiting = {"kind": "transfer", "target": action.target}
 
 

@@ -10,6 +10,7 @@ import re
 
 import redis
 from flask import Blueprint, Response, flash, redirect, render_template
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.audit import AuditLog
@@ -34,18 +35,18 @@ def create_pin_locks_web(pin_locks: PinLocks, audit: AuditLog) -> Blueprint:
     @allow("admin")
     def reset(card_key: str) -> Response | tuple[str, int]:
         if not _CARD_KEY.match(card_key):
-            return _refused(400, "这不是卡片的标识。 That is not a card's key.")
+            return _refused(400, _("That is not a card's key."))
         try:
             found = pin_locks.reset(card_key)
         except _AWAY as exc:
             log.warning("PIN lock reset refused: %s unavailable", type(exc).__name__)
-            return _refused(503, "暂时无法解除锁定，请稍后再试。 The lock could not be reset now: try again shortly.")
+            return _refused(503, _("The lock could not be reset now: try again shortly."))
         if found is None:
-            return _refused(404, "该卡没有密码错误记录。 No PIN failures are recorded for that card.")
+            return _refused(404, _("No PIN failures are recorded for that card."))
         who = current()
         audit.write(who.name, who.role, "pin_lock_reset", found.card_masked, failures=found.failures,
                     was_locked=found.locked_at is not None)
-        flash(f"{found.card_masked}: 已解除 · PIN checks reset", "ok")
+        flash(_("%(card)s: PIN checks reset", card=found.card_masked), "ok")
         return redirect("/admin/pin-locks", code=303)  # type: ignore[return-value]
 
     return bp

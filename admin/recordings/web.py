@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -61,7 +62,7 @@ def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recording
     def link(ref: str) -> Response | tuple[Response, int]:
         row = _recording(sql, ref)
         if row is None:
-            return json_error(404, f"recording {ref} does not exist")
+            return json_error(404, _("recording %(ref)s does not exist", ref=ref))
         who = current()
         token = _signer().dumps({"ref": ref, "user": who.name})
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime_s)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, render_template, request
 
 from admin.access import allow
+from admin.i18n import label
 from complaints.visit_calls import RATING_LABELS
 from reports.figures import KNOWN_CATEGORIES
 
@@ -30,6 +31,7 @@ def create_reports_web(timezone: str, service_level_s: float) -> Blueprint:
         end = request.args.get("to") or str(today)
         return render_template("reports.html", start=start, end=end, timezone=timezone,
                                service_level_s=service_level_s, categories=KNOWN_CATEGORIES,
-                               ratings=RATING_LABELS)
+                               category_labels={c: label(c) for c in KNOWN_CATEGORIES},
+                               ratings={k: label(v) for k, v in RATING_LABELS.items()})
 
     return web

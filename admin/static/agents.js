@@ -2,52 +2,57 @@
 // refusal (Agent.check's reason) is shown as the server wrote it.
 "use strict";
 (() => {
-  const { el } = hotline;
+  const { el, _ } = hotline;
   const canEdit = document.getElementById("roster").dataset.canEdit === "1";
   const body = document.querySelector("#agents tbody");
   const form = document.getElementById("agent-form");
   const formError = document.getElementById("form-error");
   const STATE_TAG = { available: "good", deactivated: "bad" };
+  const DONE = { deactivate: "{id} deactivated", reactivate: "{id} reactivated" };
+  const REFUSED = { deactivate: "{id} was not deactivated: {error}", reactivate: "{id} was not reactivated: {error}" };
+  // For the catalogue (messages looked up by a variable above are not found by the extractor otherwise):
+  void [_("{id} deactivated"), _("{id} reactivated"), _("{id} was not deactivated: {error}"),
+        _("{id} was not reactivated: {error}")];
 
   async function load() {
     try {
       render(await hotline.api("GET", "/api/roster"));
     } catch (error) {
-      hotline.show(`Could not load the agents: ${error.message}`);
+      hotline.show(_("Could not load the agents: {error}", { error: error.message }));
     }
   }
 
   function render(agents) {
     body.replaceChildren(...agents.map(row));
-    if (!agents.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No agents yet.")));
+    if (!agents.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, _("No agents yet."))));
   }
 
   function row(agent) {
-    const skills = Object.entries(agent.skills).map(([skill, level]) => el("span", { class: "tag" }, `${skill} ${level}`));
+    const skills = Object.entries(agent.skills).map(([skill, level]) => el("span", { class: "tag", translate: "no" }, `${skill} ${level}`));
     return el("tr", { id: `agent-${agent.id}`, class: agent.active ? null : "deactivated", "data-state": agent.state },
-      el("td", {}, agent.id), el("td", {}, agent.name), el("td", {}, agent.endpoint),
-      el("td", { class: "skills" }, skills), el("td", {}, agent.languages.join(", ")),
-      el("td", {}, el("span", { class: `tag ${STATE_TAG[agent.state] || ""}` }, agent.state.replace("_", " "))),
+      el("td", { translate: "no" }, agent.id), el("td", { translate: "no" }, agent.name), el("td", { translate: "no" }, agent.endpoint),
+      el("td", { class: "skills" }, skills), el("td", { translate: "no" }, agent.languages.join(", ")),
+      el("td", {}, el("span", { class: `tag ${STATE_TAG[agent.state] || ""}` }, hotline.label(agent.state))),
       el("td", { class: "calls" }, agent.calls_today),
       canEdit ? el("td", { class: "actions" }, actions(agent)) : null);
   }
 
   function actions(agent) {
     if (!agent.active) {
-      return el("button", { type: "button", class: "reactivate", onclick: () => act(agent, "reactivate") }, "Reactivate");
+      return el("button", { type: "button", class: "reactivate", onclick: () => act(agent, "reactivate") }, _("Reactivate"));
     }
     return [
-      el("button", { type: "button", class: "secondary edit", onclick: () => edit(agent) }, "Edit"),
-      el("button", { type: "button", class: "danger deactivate", onclick: () => act(agent, "deactivate") }, "Deactivate"),
+      el("button", { type: "button", class: "secondary edit", onclick: () => edit(agent) }, _("Edit")),
+      el("button", { type: "button", class: "danger deactivate", onclick: () => act(agent, "deactivate") }, _("Deactivate")),
     ];
   }
 
   async function act(agent, action) {
     try {
       await hotline.api("POST", `/api/agents/${encodeURIComponent(agent.id)}/${action}`);
-      hotline.show(`${agent.id} ${action}d`, "ok");
+      hotline.show(_(DONE[action], { id: agent.id }), "ok");
     } catch (error) {
-      hotline.show(`${agent.id} was not ${action}d: ${error.message}`);
+      hotline.show(_(REFUSED[action], { id: agent.id, error: error.message }));
     }
     await load();
   }
@@ -59,7 +64,7 @@
     form.elements.endpoint.value = agent.endpoint;
     form.elements.languages.value = agent.languages.join(", ");
     for (const input of form.querySelectorAll("[data-skill]")) input.value = agent.skills[input.dataset.skill] ?? "";
-    document.getElementById("form-title").textContent = `Edit ${agent.id}`;
+    document.getElementById("form-title").textContent = _("Edit {id}", { id: agent.id });
     formError.hidden = true;
     form.elements.name.focus();
   }
@@ -67,7 +72,7 @@
   function clear() {
     form.reset();
     form.elements.id.readOnly = false;
-    document.getElementById("form-title").textContent = "New agent";
+    document.getElementById("form-title").textContent = _("New agent");
     formError.hidden = true;
   }
 
@@ -87,14 +92,14 @@
     const agent = { name: form.elements.name.value.trim(), endpoint: form.elements.endpoint.value.trim(),
                     skills, languages };
     try {
-      if (!id) throw new Error("an agent id is required");
+      if (!id) throw new Error(_("an agent id is required"));
       await hotline.api("PUT", `/api/agents/${encodeURIComponent(id)}`, agent);
     } catch (error) {
       formError.textContent = error.message;
       formError.hidden = false;
       return;
     }
-    hotline.show(`Saved ${id}`, "ok");
+    hotline.show(_("Saved {id}", { id }), "ok");
     clear();
     await load();
   }

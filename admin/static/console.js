@@ -3,25 +3,25 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const el = hotline.el;
+  const { el, _, label } = hotline;
   let view = null;
 
   function card(call) {
-    const verified = call.verified === null ? "unknown" : call.verified ? "verified" : "not verified";
+    const verified = call.verified === null ? _("unknown") : call.verified ? _("verified") : _("not verified");
     const orders = call.work_orders.length
       ? el("ul", { class: "orders" }, call.work_orders.map((o) => el("li", {},
-          el("a", { href: `/admin/work-orders/${o.number}` }, o.number), ` ${o.category} · ${o.status}`)))
-      : el("span", { class: "muted" }, "none");
+          el("a", { href: `/admin/work-orders/${o.number}` }, o.number), ` ${label(o.category)} · ${label(o.status)}`)))
+      : el("span", { class: "muted" }, _("none"));
     const path = call.ivr_path.length
-      ? el("ol", { class: "path" }, call.ivr_path.map((s) => el("li", {}, s.node + (s.input ? ` → ${s.input}` : ""))))
+      ? el("ol", { class: "path" }, call.ivr_path.map((s) => el("li", { translate: "no" }, s.node + (s.input ? ` → ${s.input}` : ""))))
       : el("span", { class: "muted" }, "–");
     return el("dl", {},
-      el("dt", {}, "Caller"), el("dd", { class: "caller" }, call.caller || "unknown"),
-      el("dt", {}, "Identity"), el("dd", {}, el("span", { class: `tag verified ${call.verified ? "good" : "bad"}` }, verified)),
-      el("dt", {}, "Intent"), el("dd", { class: "intent" }, call.intent || "–"),
-      el("dt", {}, "Queue"), el("dd", {}, `${call.queue} · waited ${hotline.seconds(call.waited_s)}`),
-      el("dt", {}, "IVR path"), el("dd", { class: "ivr-path" }, path),
-      el("dt", {}, "Open work orders"), el("dd", { class: "work-orders" }, orders));
+      el("dt", {}, _("Caller")), el("dd", { class: "caller", translate: "no" }, call.caller || _("unknown")),
+      el("dt", {}, _("Identity")), el("dd", {}, el("span", { class: `tag verified ${call.verified ? "good" : "bad"}` }, verified)),
+      el("dt", {}, _("Intent")), el("dd", { class: "intent" }, label(call.intent)),
+      el("dt", {}, _("Queue")), el("dd", {}, el("span", { translate: "no" }, call.queue), " · ", _("waited {time}", { time: hotline.seconds(call.waited_s) })),
+      el("dt", {}, _("IVR path")), el("dd", { class: "ivr-path" }, path),
+      el("dt", {}, _("Open work orders")), el("dd", { class: "work-orders" }, orders));
   }
 
   function fill(id, call) {
@@ -32,15 +32,15 @@
     const previous = view;
     view = next;
     const agent = next.agent;
-    $("state").textContent = agent.state.replace("_", " ");
+    $("state").textContent = label(agent.state);
     $("state").className = `tag ${agent.state}`;
     $("state").dataset.state = agent.state;
-    $("state-since").textContent = agent.since ? `since ${new Date(agent.since * 1000).toLocaleTimeString()}` : "";
-    $("state-reason").textContent = agent.reason ? `(${agent.reason})` : "";
+    $("state-since").textContent = agent.since ? _("since {time}", { time: hotline.when(agent.since) }) : "";
+    $("state-reason").textContent = agent.reason ? `(${label(agent.reason)})` : "";
     if (!previous) {
-      $("not-ready-reason").replaceChildren(...next.not_ready_reasons.map((r) => el("option", { value: r }, r)));
-      $("disposition").replaceChildren(el("option", { value: "" }, "choose…"),
-        ...next.dispositions.map((d) => el("option", { value: d }, d.replace("_", " "))));
+      $("not-ready-reason").replaceChildren(...next.not_ready_reasons.map((r) => el("option", { value: r }, label(r))));
+      $("disposition").replaceChildren(el("option", { value: "" }, _("choose…")),
+        ...next.dispositions.map((d) => el("option", { value: d }, label(d))));
     }
     $("offer").hidden = !next.offer;
     fill("offer-card", next.offer);
@@ -57,7 +57,7 @@
       $("wrap-form").reset();
     }
     $("wrap-left").textContent = agent.state === "wrap_up" && agent.wrap_until
-      ? `(ends on its own at ${new Date(agent.wrap_until * 1000).toLocaleTimeString()})` : "";
+      ? _("(ends on its own at {time})", { time: hotline.when(agent.wrap_until) }) : "";
     $("idle-note").hidden = Boolean(next.offer || next.call || wrapping);
     $("go-available").disabled = agent.state === "available" || agent.state === "offered" || agent.state === "busy";
   }
@@ -90,7 +90,7 @@
   $("wrap-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (!view || !view.wrap_up) return;
-    if (!$("disposition").value) { hotline.show("choose a disposition"); return; }
+    if (!$("disposition").value) { hotline.show(_("choose a disposition")); return; }
     act("POST", "/api/agent/wrap-up", { call_id: view.wrap_up.call_id, code: $("disposition").value,
                                         notes: $("notes").value });
   });

@@ -5,7 +5,8 @@
   const STATES = ["available", "offered", "busy", "wrap_up", "not_ready", "offline"];
   const $ = (id) => document.getElementById(id);
   const LEVELS = JSON.parse($("dash-head").dataset.thresholds || "{}");
-  const LEVEL_TEXT = { warn: "注意 · warning", alert: "告警 · alert" };
+  const { _, label } = hotline;
+  const LEVEL_TEXT = { warn: _("warning"), alert: _("alert") };
   let latest = null;      // the newest snapshot not drawn yet
   let shown = null;       // the snapshot on screen, and when it arrived (for the ticking waits)
   let shownAt = 0;
@@ -37,22 +38,22 @@
     for (const state of Object.keys(agents)) {
       if ($(`agents-${state}`)) continue;
       box.append(hotline.el("div", { class: "card" },
-        hotline.el("div", { class: "muted" }, state.replace("_", " ")),
+        hotline.el("div", { class: "muted" }, label(state)),
         hotline.el("div", { class: "figure", id: `agents-${state}` }, "0")));
     }
   }
 
   function queueRow(q) {
     const tags = Object.entries(q.agents).filter(([, n]) => n > 0)
-      .map(([state, n]) => hotline.el("span", { class: `tag state-${state}`, title: state }, `${n} ${state.replace("_", " ")}`));
+      .map(([state, n]) => hotline.el("span", { class: `tag state-${state}`, title: label(state) }, `${n} ${label(state)}`));
     return hotline.el("tr", { "data-queue": q.queue, class: q.waiting > 0 ? "busy" : null },
-      hotline.el("td", {}, q.queue),
+      hotline.el("td", { translate: "no" }, q.queue),
       hotline.el("td", { class: "num waiting" }, q.waiting),
       hotline.el("td", { class: "num longest", "data-base": q.waiting > 0 ? q.longest_wait_s : null },
         hotline.el("span", { class: "value" }, q.waiting > 0 ? hotline.seconds(q.longest_wait_s) : "–"), " ",
         hotline.el("span", { class: "level" })),
       hotline.el("td", { class: "num" }, hotline.seconds(q.expected_wait_s)),
-      hotline.el("td", {}, tags.length ? tags : hotline.el("span", { class: "muted" }, "nobody")));
+      hotline.el("td", {}, tags.length ? tags : hotline.el("span", { class: "muted" }, _("nobody"))));
   }
 
   // -- a row per agent ----------------------------------------------------------------------------
@@ -80,8 +81,10 @@
   // Rows are cloned from one built here: cheaper than building 1,000 rows cell by cell.
   const CELLS = ["name", "state", "reason", "in_state", "queue", "caller", "talk", "calls", "action"];
   const CELL_CLASS = { in_state: "num in-state", talk: "num talk", calls: "num calls" };
-  const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name })));
-  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, "更改… · Change…"));
+  const DATA_CELLS = ["name", "queue", "caller"]; // names and numbers: not words of the page's language
+  const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name,
+                                                                        translate: DATA_CELLS.includes(name) ? "no" : null })));
+  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, _("Change…")));
 
   function newRow(agent) {
     const tr = PROTO.cloneNode(true);
@@ -104,12 +107,12 @@
     row.tr.dataset.state = agent.state;
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
-    c.action.firstChild.setAttribute("aria-label", `更改状态 · Change state of ${agent.name || agent.id}`);
-    c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, agent.state.replace("_", " ")));
-    c.reason.textContent = agent.reason || "";
+    c.action.firstChild.setAttribute("aria-label", _("Change state of {name}", { name: agent.name || agent.id }));
+    c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, label(agent.state)));
+    c.reason.textContent = agent.reason ? label(agent.reason) : "";
     c.queue.textContent = agent.call ? agent.call.queue : "";
     c.caller.textContent = agent.call ? agent.call.caller : "";
-    c.talk.textContent = agent.call && agent.call.state === "offered" ? "振铃中 · ringing" : "";
+    c.talk.textContent = agent.call && agent.call.state === "offered" ? _("ringing") : "";
     c.calls.textContent = agent.calls_today;
   }
 
@@ -161,7 +164,7 @@
     if (!row) return;
     changing = agentId;
     $("state-agent").textContent = row.data.name || agentId;
-    $("state-now").textContent = row.data.state.replace("_", " ") + (row.data.reason ? ` (${row.data.reason})` : "");
+    $("state-now").textContent = label(row.data.state) + (row.data.reason ? ` (${label(row.data.reason)})` : "");
     $("state-error").hidden = true;
     $("state-dialog").showModal();
   }
@@ -172,7 +175,7 @@
     try {
       await hotline.api("POST", `/api/agents/${encodeURIComponent(changing)}/state`, body);
       $("state-dialog").close();
-      hotline.show(`${$("state-agent").textContent}: ${state.replace("_", " ")}`, "ok");
+      hotline.show(`${$("state-agent").textContent}: ${label(state)}`, "ok");
     } catch (error) {
       $("state-error").textContent = error.message;
       $("state-error").hidden = false;
@@ -194,18 +197,18 @@
     const t = snap.today;
     $("service-level").textContent = hotline.percent(t.service_level);
     mark($("service-level"), $("service-level-level"), level(t.service_level, "service_level", true));
-    $("service-level-detail").textContent = `${t.answered_within_sl} of ${t.queued} queued calls`;
+    $("service-level-detail").textContent = _("{n} of {queued} queued calls", { n: t.answered_within_sl, queued: t.queued });
     $("abandonment").textContent = hotline.percent(t.abandonment_rate);
     mark($("abandonment"), $("abandonment-level"), level(t.abandonment_rate, "abandonment"));
-    $("abandonment-detail").textContent = `${t.abandoned} of ${t.queued} queued calls`;
+    $("abandonment-detail").textContent = _("{n} of {queued} queued calls", { n: t.abandoned, queued: t.queued });
     stateCards(snap.agents);
     for (const [state, n] of Object.entries(snap.agents)) $(`agents-${state}`).textContent = n;
-    $("agents-total").textContent = `${snap.agents_total} in all`;
+    $("agents-total").textContent = _("{n} in all", { n: snap.agents_total });
     const queueRows = document.createDocumentFragment();
     for (const q of snap.queues) queueRows.append(queueRow(q));
     $("queues").tBodies[0].replaceChildren(queueRows);
     drawAgents(snap.agent_rows || []);
-    $("as-of").textContent = new Date(snap.at * 1000).toLocaleTimeString();
+    $("as-of").textContent = hotline.when(snap.at);
     tick();
     if (!document.body.dataset.ready) document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
@@ -265,9 +268,9 @@
       document.body.dataset.parseMs = String(Math.round(performance.now() - began)); // for bench/dashboard.py
       if (!frame) frame = requestAnimationFrame(draw);
     });
-    source.addEventListener("open", () => link("live", "good"));
+    source.addEventListener("open", () => link(_("live"), "good"));
     source.addEventListener("error", () => {
-      link("reconnecting…", "bad");
+      link(_("reconnecting…"), "bad");
       if (source.readyState === EventSource.CLOSED) setTimeout(follow, 5000);
     });
   }

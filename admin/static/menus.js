@@ -6,6 +6,7 @@
   const name = page.dataset.menu;
   const api = `/api/menus/${encodeURIComponent(name)}`;
   const $ = (id) => document.getElementById(id);
+  const { _ } = hotline;
   const source = $("source");
   const gutter = $("gutter");
   const CHECK_DELAY_MS = 300;
@@ -62,7 +63,8 @@
     if (seq !== state.checkSeq) return; // an older answer arriving after a newer one
     showProblems(result.problems);
     const status = $("check-status");
-    status.textContent = result.valid ? "valid" : `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`;
+    status.textContent = result.valid ? _("valid")
+      : result.problems.length === 1 ? _("1 problem") : _("{n} problems", { n: result.problems.length });
     status.className = `tag ${result.valid ? "good" : "bad"}`;
     $("publish").disabled = !result.valid;
     if (result.valid && result.graph) drawGraph(result.graph);
@@ -71,12 +73,13 @@
   function showProblems(problems) {
     const list = $("problems");
     state.problemLines = new Set(problems.filter((p) => p.line).map((p) => p.line));
-    list.replaceChildren(...(problems.length ? problems.map(problemItem) : [hotline.el("li", { class: "muted" }, "none")]));
+    list.replaceChildren(...(problems.length ? problems.map(problemItem) : [hotline.el("li", { class: "muted" }, _("none"))]));
     drawGutter();
   }
 
   function problemItem(problem) {
-    const where = [problem.node ? `node ${problem.node}` : "menu", problem.line ? `line ${problem.line}` : null]
+    const where = [problem.node ? _("node {node}", { node: problem.node }) : _("menu"),
+                   problem.line ? _("line {line}", { line: problem.line }) : null]
       .filter(Boolean).join(" · ");
     const attrs = { type: "button", class: "problem", "data-line": problem.line || "", "data-node": problem.node || "" };
     if (problem.line) attrs.onclick = () => selectLine(problem.line);
@@ -139,25 +142,28 @@
     const detail = await hotline.api("GET", api);
     state.detail = detail;
     state.baseVersion = detail.draft ? detail.draft.base_version : detail.live_version;
-    const live = detail.live_version ? `Live: version ${detail.live_version}, published by ${detail.published_by} at ${when(detail.published_at)}.`
-                                     : "Never published.";
-    const draft = detail.draft ? ` Draft saved by ${detail.draft.updated_by} at ${when(detail.draft.updated_at)}, based on version ${detail.draft.base_version}.`
-                               : " No saved draft.";
-    $("status").textContent = live + draft;
+    const live = detail.live_version
+      ? _("Live: version {version}, published by {who} at {time}.", { version: detail.live_version, who: detail.published_by, time: when(detail.published_at) })
+      : _("Never published.");
+    const draft = detail.draft
+      ? _("Draft saved by {who} at {time}, based on version {version}.", { who: detail.draft.updated_by, time: when(detail.draft.updated_at), version: detail.draft.base_version })
+      : _("No saved draft.");
+    $("status").textContent = `${live} ${draft}`;
     const stale = $("stale");
     stale.hidden = !(detail.draft && detail.draft.stale);
-    stale.textContent = stale.hidden ? "" : `Version ${detail.live_version} went live (published by ${detail.published_by}) after this draft began from version ${detail.draft.base_version}: check the versions below before publishing.`;
+    stale.textContent = stale.hidden ? "" : _("Version {live} went live (published by {who}) after this draft began from version {base}: check the versions below before publishing.",
+      { live: detail.live_version, who: detail.published_by, base: detail.draft.base_version });
     $("discard").disabled = !detail.draft;
   }
 
-  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") + " UTC" : "–"; }
+  const when = hotline.when;
 
   async function save() {
     try {
       await hotline.api("PUT", `${api}/draft`, { source: source.value, base_version: state.baseVersion });
       state.savedText = source.value;
       $("dirty").hidden = true;
-      hotline.show("Draft saved.", "ok");
+      hotline.show(_("Draft saved."), "ok");
       await loadDetail();
     } catch (error) { hotline.show(error.message); }
   }
@@ -169,7 +175,7 @@
       source.value = state.detail.live_source || "";
       state.savedText = source.value;
       changed();
-      hotline.show("Draft discarded: the editor holds the live text again.", "ok");
+      hotline.show(_("Draft discarded: the editor holds the live text again."), "ok");
     } catch (error) { hotline.show(error.message); }
   }
 
@@ -181,9 +187,9 @@
       state.savedText = source.value;
       $("dirty").hidden = true;
       $("last-publish").hidden = false;
-      $("last-publish-summary").textContent = `Published version ${published.version} by ${published.published_by} — what changed`;
-      $("last-diff").textContent = published.diff || "(no change)";
-      hotline.show(`Version ${published.version} is live: new calls hear it now.`, "ok");
+      $("last-publish-summary").textContent = _("Published version {version} by {who}: what changed", { version: published.version, who: published.published_by });
+      $("last-diff").textContent = published.diff || _("(no change)");
+      hotline.show(_("Version {version} is live: new calls hear it now.", { version: published.version }), "ok");
       await Promise.all([loadDetail(), loadVersions()]);
     } catch (error) {
       if (error.status === 409) {
@@ -201,14 +207,14 @@
   async function loadVersions() {
     const versions = await hotline.api("GET", `${api}/versions`).catch(() => []);
     const rows = versions.map((v) => hotline.el("tr", { "data-version": v.version },
-      hotline.el("td", null, `v${v.version} `, v.live ? hotline.el("span", { class: "tag good" }, "live") : null),
-      hotline.el("td", null, v.published_by),
+      hotline.el("td", null, `v${v.version} `, v.live ? hotline.el("span", { class: "tag good" }, _("live")) : null),
+      hotline.el("td", { translate: "no" }, v.published_by),
       hotline.el("td", null, when(v.published_at)),
       hotline.el("td", null, hotline.el("details", null, hotline.el("summary", null, diffSize(v.diff)),
-                                        hotline.el("pre", { class: "diff" }, v.diff || "(no change)"))),
+                                        hotline.el("pre", { class: "diff", translate: "no" }, v.diff || _("(no change)")))),
       hotline.el("td", null, v.live ? null : hotline.el("button", {
         type: "button", class: "secondary rollback", id: `rollback-${v.version}`, onclick: () => rollback(v.version),
-      }, `Roll back to v${v.version}`))));
+      }, _("Roll back to v{version}", { version: v.version })))));
     $("versions").tBodies[0].replaceChildren(...rows);
   }
 
@@ -222,7 +228,7 @@
   async function rollback(version) {
     try {
       const published = await hotline.api("POST", `${api}/rollback`, { version });
-      hotline.show(`Version ${version} is live again as version ${published.version}.`, "ok");
+      hotline.show(_("Version {old} is live again as version {version}.", { old: version, version: published.version }), "ok");
       const untouched = source.value === state.savedText;
       await Promise.all([loadDetail(), loadVersions()]);
       if (untouched && !state.detail.draft) { // nothing of the admin's to keep: show what is live now
@@ -284,10 +290,11 @@
   function showSim(sim) {
     state.sim = sim;
     const screen = $("sim-screen");
+    // What the caller hears is in the menu's language, whatever the page's.
     screen.replaceChildren(...(sim.said.length ? sim.said.map((s) => hotline.el("p", { class: "said", lang: s.language,
-      "data-prompt": s.prompt_id }, s.text)) : [hotline.el("p", { class: "muted" }, "(silence)")]));
+      translate: "no", "data-prompt": s.prompt_id }, s.text)) : [hotline.el("p", { class: "muted" }, _("(silence)"))]));
     for (const effect of sim.effects) $("sim-effects").append(hotline.el("li", null, effect));
-    $("sim-path").replaceChildren(...sim.path.map((step) => hotline.el("li", null,
+    $("sim-path").replaceChildren(...sim.path.map((step) => hotline.el("li", { translate: "no" },
       hotline.el("code", null, step.node), " ", step.input)));
     const kind = sim.waiting.kind;
     const live = kind !== "ended";
@@ -302,12 +309,16 @@
 
   function waitingText(sim) {
     const w = sim.waiting;
-    if (w.kind === "keys") return `at ${sim.node}: waiting for ${w.max_digits > 1 ? `up to ${w.max_digits} keys` : "a key"}` +
-      (w.finish_on_key ? `, ${w.finish_on_key} to finish` : "");
-    if (w.kind === "record") return `at ${sim.node}: recording (press # to finish)`;
-    if (w.kind === "queue") return `at ${sim.node}: waiting for an agent`;
-    if (w.kind === "transfer") return `transferred to ${w.target}`;
-    return `call ended (${sim.outcome || "hangup"})`;
+    const node = sim.node;
+    if (w.kind === "keys") {
+      const keys = w.max_digits > 1 ? _("at {node}: waiting for up to {n} keys", { node, n: w.max_digits })
+        : _("at {node}: waiting for a key", { node });
+      return keys + (w.finish_on_key ? _(", {key} to finish", { key: w.finish_on_key }) : "");
+    }
+    if (w.kind === "record") return _("at {node}: recording (press # to finish)", { node });
+    if (w.kind === "queue") return _("at {node}: waiting for an agent", { node });
+    if (w.kind === "transfer") return _("transferred to {target}", { target: w.target });
+    return _("call ended ({outcome})", { outcome: hotline.label(sim.outcome || "hangup") });
   }
 
   // -- wiring ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // A refused period shows the API's own sentence; the CSV link always points at the chosen period.
 "use strict";
 (() => {
-  const { el } = hotline;
+  const { el, _ } = hotline;
   const form = document.getElementById("period");
   const report = document.getElementById("report");
   const periodError = document.getElementById("period-error");
@@ -35,7 +35,7 @@
     report.hidden = false;
     const p = data.period;
     document.getElementById("report-period").textContent =
-      `${p.start} to ${p.end} (${p.timezone}), made ${new Date(p.generated_at).toLocaleString()}`;
+      _("{start} to {end} ({zone}), made {time}", { start: p.start, end: p.end, zone: p.timezone, time: hotline.when(p.generated_at) });
     figures(data);
     drawCharts(data);
     document.body.dataset.ready = `${p.start}/${p.end}`;
@@ -44,20 +44,20 @@
   function figures(data) {
     const { calls, queue, repeat_callers: repeat, complaints, return_visits: visits } = data;
     const items = [
-      ["calls", "Calls", calls.total, `${calls.inbound} inbound, ${calls.outbound} outbound`],
-      ["self_service_rate", "Self-service", hotline.percent(queue.self_service_rate), `of ${queue.inbound_calls} inbound`],
-      ["service_level", "Service level", hotline.percent(queue.service_level),
-        `${queue.answered_within_sl} of ${queue.queued} queued in ${data.period.service_level_s} s`],
-      ["asa_s", "Average speed of answer", hotline.seconds(queue.asa_s), `${queue.answered} answered`],
-      ["abandonment_rate", "Abandoned in queue", hotline.percent(queue.abandonment_rate), `${queue.abandoned} calls`],
-      ["aht_s", "Average handle time", hotline.seconds(queue.aht_s), "talk time only"],
-      ["fcr_proxy", "First-contact resolution (proxy)", hotline.percent(repeat.fcr_proxy),
-        `${repeat.repeated} of ${repeat.calls} called again within 7 days`],
-      ["complaints", "Complaints", complaints.total, `replied on time ${hotline.percent(complaints.replied_on_time_rate)}`],
-      ["resolved_on_time_rate", "Resolved on time", hotline.percent(complaints.resolved_on_time_rate),
-        `${complaints.resolved_late} late, ${complaints.resolve_pending} pending`],
-      ["reach_rate", "Return visits reached", hotline.percent(visits.reach_rate), `${visits.reached} of ${visits.finished}`],
-      ["csat", "CSAT (rated 1-2)", hotline.percent(visits.csat), `${visits.rated} rated`],
+      ["calls", _("Calls"), calls.total, _("{inbound} inbound, {outbound} outbound", calls)],
+      ["self_service_rate", _("Self-service"), hotline.percent(queue.self_service_rate), _("of {n} inbound", { n: queue.inbound_calls })],
+      ["service_level", _("Service level"), hotline.percent(queue.service_level),
+        _("{n} of {queued} queued in {s} s", { n: queue.answered_within_sl, queued: queue.queued, s: data.period.service_level_s })],
+      ["asa_s", _("Average speed of answer"), hotline.seconds(queue.asa_s), _("{n} answered", { n: queue.answered })],
+      ["abandonment_rate", _("Abandoned in queue"), hotline.percent(queue.abandonment_rate), _("{n} calls", { n: queue.abandoned })],
+      ["aht_s", _("Average handle time"), hotline.seconds(queue.aht_s), _("talk time only")],
+      ["fcr_proxy", _("First-contact resolution (proxy)"), hotline.percent(repeat.fcr_proxy),
+        _("{n} of {calls} called again within 7 days", { n: repeat.repeated, calls: repeat.calls })],
+      ["complaints", _("Complaints"), complaints.total, _("replied on time {rate}", { rate: hotline.percent(complaints.replied_on_time_rate) })],
+      ["resolved_on_time_rate", _("Resolved on time"), hotline.percent(complaints.resolved_on_time_rate),
+        _("{late} late, {pending} pending", { late: complaints.resolved_late, pending: complaints.resolve_pending })],
+      ["reach_rate", _("Return visits reached"), hotline.percent(visits.reach_rate), _("{n} of {total}", { n: visits.reached, total: visits.finished })],
+      ["csat", _("CSAT (rated 1-2)"), hotline.percent(visits.csat), _("{n} rated", { n: visits.rated })],
     ];
     document.getElementById("figures").replaceChildren(...items.map(([key, title, value, note]) =>
       el("div", { class: "card", id: `fig-${key}` }, el("div", { class: "muted" }, title),
@@ -66,21 +66,21 @@
 
   function drawCharts(data) {
     const hours = data.hourly.map((h) => String(h.hour).padStart(2, "0"));
-    draw("chart-calls-hour", "bar", hours, [{ label: "calls", data: data.hourly.map((h) => h.calls),
+    draw("chart-calls-hour", "bar", hours, [{ label: _("calls"), data: data.hourly.map((h) => h.calls),
                                               backgroundColor: "#0b63ce" }], { y: { beginAtZero: true } });
     // A line of points, not bars: 0 % shows as a point, an hour without queued calls as a gap.
-    draw("chart-sl-hour", "line", hours, [{ label: "service level %", data: data.hourly.map((h) => pct(h.service_level)),
+    draw("chart-sl-hour", "line", hours, [{ label: _("service level %"), data: data.hourly.map((h) => pct(h.service_level)),
                                             borderColor: "#067647", backgroundColor: "#067647", pointRadius: 4,
                                             spanGaps: false }], { y: { min: 0, max: 100 } });
     draw("chart-complaints-week", "bar", data.weekly.map((w) => w.week),
       labels.categories.map((category, i) => ({
-        label: category, data: data.weekly.map((w) => w.by_category[category] || 0),
+        label: labels.category_labels[category] || category, data: data.weekly.map((w) => w.by_category[category] || 0),
         backgroundColor: CATEGORY_COLORS[i % CATEGORY_COLORS.length],
       })),
       { x: { stacked: true }, y: { stacked: true, beginAtZero: true } });
     const ratings = Object.keys(labels.ratings);
     draw("chart-satisfaction", "bar", ratings.map((k) => labels.ratings[k]),
-      [{ label: "return visits", data: ratings.map((k) => data.return_visits.ratings[k].count),
+      [{ label: _("return visits"), data: ratings.map((k) => data.return_visits.ratings[k].count),
          backgroundColor: RATING_COLORS }], { y: { beginAtZero: true } });
   }
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -22,6 +23,8 @@ from store.models import User, utcnow
 log = logging.getLogger(__name__)
 
 ROLES = ("admin", "supervisor", "agent")
+LANGUAGES = ("zh-CN", "en-US")
+"""The languages of the pages (``admin.i18n``)."""
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 """Long passphrases are welcome; a megabyte "password" only burns hashing time."""
@@ -29,7 +32,8 @@ MIN_DISTINCT = 4
 TOKEN_ACTOR = "api-token"
 """The name the API token acts under in the audit log; no person may be called that."""
 RESERVED_NAMES = frozenset({TOKEN_ACTOR})
-REFUSED = "用户名或密码错误，或尝试过于频繁，请稍后再试 · wrong name or password, or too many tries: wait a little"
+REFUSED = "wrong name or password, or too many tries: wait a little"
+"""The pages show it in the person's language (``admin.users.login``)."""
 COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
 """The 20,000 most common passwords (Django's list, BSD licence: common-passwords.LICENSE)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -76,11 +80,14 @@ class Account:
     last_login_at: dt.datetime | None = None
     previous_login_at: dt.datetime | None = None
     """Set by ``authenticate``: the login before this one (for the failed-logins notice)."""
+    language: str | None = None
+    """The pages' language the person chose; None: the installation's default."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "role": self.role, "agent_id": self.agent_id, "active": self.active,
             "locked_until": _iso(self.locked_until), "last_login_at": _iso(self.last_login_at),
+            "language": self.language,
         }
 
 
@@ -94,12 +101,12 @@ class Accounts:
     def add(self, name: str, role: str, password: str, agent_id: str | None = None) -> Account:
         _check_name(name)
         if role not in ROLES:
-            raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+            raise AccountError(_("role %(role)r is not one of %(roles)s", role=role, roles=", ".join(ROLES)))
         check_password(password, name)
         agent_id = _agent_id(role, agent_id, name)
         with self.sql.begin() as db:
             if db.scalar(select(User.id).where(User.name == name)) is not None:
-                raise UserExists(f"user {name!r} already exists")
+                raise UserExists(_("user %(name)r already exists", name=name))
             user = User(name=name, role=role, password_hash=generate_password_hash(password), agent_id=agent_id,
                         active=True, failed_logins=0, session_epoch=0)
             db.add(user)
@@ -140,15 +147,15 @@ class Accounts:
         logins, so a stolen session cannot guess it freely); every session of theirs ends."""
         throttle = self.throttle
         if throttle is not None and throttle.wait_s(name, address) > 0:
-            raise AccountError("too many wrong passwords: wait a little and try again")
+            raise AccountError(_("too many wrong passwords: wait a little and try again"))
         with self.sql() as db:
             user = db.scalar(select(User).where(User.name == name))
             if user is None or not check_password_hash(user.password_hash, current_password):
                 if throttle is not None:
                     throttle.failed(name, address)
-                raise AccountError("the current password is wrong")
+                raise AccountError(_("the current password is wrong"))
         if new_password == current_password:
-            raise AccountError("the new password must differ from the current one")
+            raise AccountError(_("the new password must differ from the current one"))
         return self.set_password(name, new_password)
 
     def get(self, name: str) -> Account | None:
@@ -179,7 +186,7 @@ class Accounts:
 
     def set_role(self, name: str, role: str, agent_id: str | None = None) -> Account:
         if role not in ROLES:
-            raise AccountError(f"role {role!r} is not one of {', '.join(ROLES)}")
+            raise AccountError(_("role %(role)r is not one of %(roles)s", role=role, roles=", ".join(ROLES)))
 
         def change(user: User) -> None:
             user.role, user.agent_id = role, _agent_id(role, agent_id or user.agent_id, user.name)
@@ -194,6 +201,14 @@ class Accounts:
                 user.session_epoch += 1  # logged out everywhere
         return self._change(name, change)
 
+    def set_language(self, user_id: int, language: str | None) -> None:
+        """Keep the pages' language a person chose with their account (None: back to the default)."""
+        if language is not None and language not in LANGUAGES:
+            raise AccountError(_("language %(language)r is not one of %(languages)s", language=language,
+                                 languages=", ".join(LANGUAGES)))
+        with self.sql.begin() as db:
+            db.execute(update(User).where(User.id == user_id).values(language=language))
+
     def end_sessions(self, user_id: int) -> None:
         """Every cookie issued to the user so far stops working (logout: an old copy of it is worth nothing)."""
         with self.sql.begin() as db:
@@ -203,7 +218,7 @@ class Accounts:
         """Lift the account-wide login wait (what an admin sees as "locked")."""
         account = self.get(name)
         if account is None:
-            raise NoSuchUser(f"no user {name!r}")
+            raise NoSuchUser(_("no user %(name)r", name=name))
         if self.throttle is not None:
             self.throttle.clear(name)
         return replace(account, locked_until=None)
@@ -221,10 +236,10 @@ class Accounts:
                                      .order_by(User.id).with_for_update()))
             user = db.scalar(select(User).where(User.name == name))
             if user is None:
-                raise NoSuchUser(f"no user {name!r}")
+                raise NoSuchUser(_("no user %(name)r", name=name))
             change(user)
             if admins and not any(a.role == "admin" and a.active for a in admins):
-                raise LastAdmin(f"{name} is the last active admin: make another admin first")
+                raise LastAdmin(_("%(name)s is the last active admin: make another admin first", name=name))
             return _account(user)
 
 
@@ -236,9 +251,10 @@ def _set_password(user: User, password: str) -> None:
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
-        raise AccountError(f"user name {name[:70]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        raise AccountError(_("user name %(name)r: use 1-64 letters, digits, '.', '_', '@' or '-'", name=name[:70]))
     if name.casefold() in RESERVED_NAMES:
-        raise AccountError(f"user name {name!r} is reserved (the API token acts under it in the audit log)")
+        raise AccountError(_("user name %(name)r is reserved (the API token acts under it in the audit log)",
+                             name=name))
 
 
 @functools.cache
@@ -253,31 +269,31 @@ def _agent_id(role: str, agent_id: str | None, name: str) -> str | None:
         return None
     agent_id = agent_id or name
     if not _NAME.match(agent_id):
-        raise AccountError(f"agent id {agent_id[:70]!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
+        raise AccountError(_("agent id %(id)r: use 1-64 letters, digits, '.', '_', '@' or '-'", id=agent_id[:70]))
     return agent_id
 
 
 def check_password(password: str, name: str = "") -> None:
     """NIST SP 800-63B 5.1.1.2: long enough, not a commonly used password, not made of the user's name."""
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password needs at least {MIN_PASSWORD} characters")
+        raise AccountError(_("the password needs at least %(n)s characters", n=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"the password may have at most {MAX_PASSWORD} characters")
+        raise AccountError(_("the password may have at most %(n)s characters", n=MAX_PASSWORD))
     folded = password.casefold()
     if len(set(folded.strip())) < MIN_DISTINCT:
-        raise AccountError(f"the password needs at least {MIN_DISTINCT} different characters (not counting spaces "
-                           "at either end)")
+        raise AccountError(_("the password needs at least %(n)s different characters (not counting spaces at "
+                             "either end)", n=MIN_DISTINCT))
     if name and name.casefold() in folded:
-        raise AccountError("the password must not contain the user name")
+        raise AccountError(_("the password must not contain the user name"))
     squeezed = "".join(folded.split())
     if folded in common_passwords() or squeezed in common_passwords():
-        raise AccountError("that password is among the most commonly used ones: choose another")
+        raise AccountError(_("that password is among the most commonly used ones: choose another"))
 
 
 def _account(user: User) -> Account:
     return Account(
         id=user.id, name=user.name, role=user.role, agent_id=user.agent_id, active=user.active,
-        session_epoch=user.session_epoch, last_login_at=user.last_login_at,
+        session_epoch=user.session_epoch, last_login_at=user.last_login_at, language=user.language,
     )
 
 

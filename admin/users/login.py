@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from pydantic import BaseModel, Field
 
 from admin.access import SessionUser, allow, current, public
 from admin.audit import AuditLog
+from admin.i18n import when_here
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
+from admin.redirects import same_site_path
 from admin.users.accounts import MIN_PASSWORD, AccountError, Accounts, LoginRefused
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
     @pages.route("/login", methods=["GET", "POST"])
     @public
     def login() -> Response | str | tuple[str, int]:
-        target = _safe_next(request.values.get("next", ""))
+        target = same_site_path(request.values.get("next", ""))
         if request.method == "GET":
             return render_template("login.html", next=target, name="", error=None)
         name, address = request.form.get("name", "").strip()[:64], request.remote_addr or ""
@@ -56,7 +58,8 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
         except LoginRefused as exc:
             # Same answer whatever the reason; the reason (never the password) goes to the audit log only.
             audit.write(ANONYMOUS, ANONYMOUS, "login_failed", name, address=address, reason=exc.reason)
-            return render_template("login.html", next=target, name=name, error=str(exc)), 401
+            refused = _("wrong name or password, or too many tries: wait a little")
+            return render_template("login.html", next=target, name=name, error=refused), 401
         failures, newest = audit.failed_logins_since(account.name, account.previous_login_at)
         login_user(SessionUser(account))
         audit.write(account.name, account.role, "login", account.name, address=address)
@@ -80,13 +83,13 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
             return render_template("password.html", error=None, min_length=MIN_PASSWORD)
         form = request.form
         if form.get("new_password", "") != form.get("repeat_password", ""):
-            return render_template("password.html", error="新密码两次输入不一致 · the two new passwords differ",
+            return render_template("password.html", error=_("the two new passwords differ"),
                                    min_length=MIN_PASSWORD), 400
         try:
             _change_own(accounts, audit, form.get("current_password", ""), form.get("new_password", ""))
         except AccountError as exc:
             return render_template("password.html", error=str(exc), min_length=MIN_PASSWORD), 400
-        flash("密码已修改，其他会话已退出 · password changed: your other sessions are logged out", "ok")
+        flash(_("password changed: your other sessions are logged out"), "ok")
         return redirect(HOME[current().role])  # type: ignore[return-value]
 
     @pages.post("/api/me/password")
@@ -100,7 +103,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
             return json_error(400, str(exc))
         current_password, new_password = body.get("current_password"), body.get("new_password")
         if not isinstance(current_password, str) or not isinstance(new_password, str):
-            return json_error(400, "current_password and new_password are required (strings)")
+            return json_error(400, _("current_password and new_password are required (strings)"))
         try:
             _change_own(accounts, audit, current_password, new_password)
         except AccountError as exc:
@@ -122,7 +125,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
 def _change_own(accounts: Accounts, audit: AuditLog, current_password: str, new_password: str) -> None:
     who = current()
     if who.via != "session":
-        raise AccountError("the API token has no password of its own: an admin sets users' passwords")
+        raise AccountError(_("the API token has no password of its own: an admin sets users' passwords"))
     account = accounts.change_own_password(who.name, current_password, new_password, request.remote_addr or "")
     login_user(SessionUser(account))  # this session goes on under the new epoch; every other one has ended
     audit.write(who.name, who.role, "password_changed", who.name, address=request.remote_addr or "")
@@ -130,19 +133,9 @@ def _change_own(accounts: Accounts, audit: AuditLog, current_password: str, new_
 
 def _failures_notice(count: int, newest: dict[str, Any] | None) -> str:
     where = newest["detail"].get("address") or "?" if newest else "?"
-    at = dt.datetime.fromisoformat(newest["at"]).strftime("%Y-%m-%d %H:%M:%S") if newest else "?"
-    return (f"自上次登录以来有 {count} 次登录失败，最近一次来自 {where}，时间 {at} UTC。"
-            f" · {count} failed login attempt{'s' if count != 1 else ''} since your last login, last from {where}"
-            f" at {at} UTC. Not you? Change your password and tell an admin.")
+    at = when_here(newest["at"]) if newest else "?"
+    return str(ngettext("%(num)d failed login attempt since your last login, last from %(where)s at %(at)s. Not you? "
+                    "Change your password and tell an admin.",
+                    "%(num)d failed login attempts since your last login, last from %(where)s at %(at)s. Not you? "
+                    "Change your password and tell an admin.", count, where=where, at=at))
 
-
-def _safe_next(target: str) -> str:
-    """Only a path on this site: a login link must not send anyone elsewhere afterwards. Browsers drop tabs
-    and line breaks from a URL (``/\\t/evil`` becomes ``//evil``) and read ``\\`` as ``/``: any control
-    character, a second leading slash or a backslash sends the person to their start page instead."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return ""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        return ""
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else ""

@@ -18,6 +18,8 @@ class UserView(BaseModel):
                                      "until locked_until (the user's own addresses are not held up; unlock lifts it)")
     locked_until: str | None
     last_login_at: str | None
+    language: str | None = Field(None, description="the pages' language the user chose (zh-CN or en-US); "
+                                                   "null: the installation's default")
 
 
 class UserList(RootModel[list[UserView]]):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.audit import AuditLog
@@ -31,8 +32,8 @@ def create_users_web(accounts: Accounts, audit: AuditLog,
     def known_agent(role: str, agent_id: str | None, name: str) -> None:
         wanted = (agent_id or name) if role == "agent" else None
         if wanted and not agent_exists(wanted):
-            raise ValueError(f"agent id {wanted[:70]!r} is not set up in the router: add the agent on the "
-                             "Agents page first, or give the agent id of an existing agent")
+            raise ValueError(_("agent id %(id)r is not set up in the router: add the agent on the Agents page "
+                               "first, or give the agent id of an existing agent", id=wanted[:70]))
 
     def view(account: Account) -> dict[str, Any]:
         locked = account.locked_until is not None and _aware(account.locked_until) > accounts.clock()
@@ -78,7 +79,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog,
     @doc({200: UserView, 404: ErrorBody}, tags=("users",))
     def show_user(name: str) -> Response | tuple[Response, int]:
         account = accounts.get(name)
-        return jsonify(view(account)) if account else json_error(404, f"no user {name!r}")
+        return jsonify(view(account)) if account else json_error(404, _("no user %(name)r", name=name))
 
     @web.post("/api/users/<name>/role")
     @allow("admin")
@@ -87,7 +88,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog,
         """Change the role; the user's sessions end (they log in again with the new role)."""
         body = json_body()
         role = _text(body, "role")
-        _not_yourself(name, role != "admin", "change your own role")
+        _not_yourself(name, role != "admin", _("you cannot change your own role: ask another admin"))
         before = _existing(accounts, name).role
         known_agent(role, _text(body, "agent_id") or None, name)
         account = accounts.set_role(name, role, _text(body, "agent_id") or None)
@@ -106,7 +107,7 @@ def create_users_web(accounts: Accounts, audit: AuditLog,
     @doc({200: UserView, 400: ErrorBody, 404: ErrorBody}, tags=("users",))
     def deactivate(name: str) -> Response:
         """No more logging in; the user's sessions end at once."""
-        _not_yourself(name, True, "deactivate yourself")
+        _not_yourself(name, True, _("you cannot deactivate yourself: ask another admin"))
         return changed("user_deactivated", accounts.set_active(name, False))
 
     @web.post("/api/users/<name>/reactivate")
@@ -137,16 +138,16 @@ def create_users_web(accounts: Accounts, audit: AuditLog,
     return web
 
 
-def _not_yourself(name: str, refused: bool, what: str) -> None:
+def _not_yourself(name: str, refused: bool, refusal: str) -> None:
     """An admin who locked themselves out would need the command line to get back in."""
     if refused and name == current().name:
-        raise ValueError(f"you cannot {what}: ask another admin")
+        raise ValueError(refusal)
 
 
 def _existing(accounts: Any, name: str) -> Account:
     account = accounts.get(name)
     if account is None:
-        raise NoSuchUser(f"no user {name!r}")
+        raise NoSuchUser(_("no user %(name)r", name=name))
     return account  # type: ignore[no-any-return]
 
 
@@ -155,7 +156,7 @@ def _text(body: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
+        raise ValueError(_("%(key)s must be a string", key=key))
     return value.strip() if key != "password" else value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.api_models import WorkOrderAction, WorkOrderDetail, WorkOrderList, WorkOrderQuery, WorkOrderView
@@ -44,13 +45,14 @@ def create_complaints_api(desk: WorkOrderDesk, audit: AuditLog, accounts: Accoun
     def act(number: str, action: str) -> Response | tuple[Response, int]:
         """Apply an action (assign, start, resolve, visit, reopen, close); 409 when the status forbids it."""
         if action not in TRANSITIONS:
-            return json_error(404, f"no action {action!r}: one of {', '.join(TRANSITIONS)}")
+            return json_error(404, _("no action %(action)r: one of %(transitions)s",
+                                     action=action, transitions=", ".join(TRANSITIONS)))
         body = json_body()
         who = current()
         # A person acts as themselves; the shared API token must say on whose behalf.
         actor = who.name if who.via == "session" else str(body.get("by") or "").strip()
         if not actor:
-            return json_error(400, '"by" (who does it) is required: it goes into the audit trail')
+            return json_error(400, _('"by" (who does it) is required: it goes into the audit trail'))
         if action == "assign" and (refusal := assignee_refusal(accounts, body.get("to") and str(body["to"]))):
             return json_error(400, refusal)
         order = desk.act(number, action, actor, note=str(body.get("note") or ""),

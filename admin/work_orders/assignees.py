@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from admin.users.accounts import Accounts
 
 WORKS_ORDERS = ("admin", "supervisor")
@@ -13,6 +15,6 @@ def assignee_refusal(accounts: Accounts, name: str | None) -> str | None:
         return None
     account = accounts.get(name)
     if account is None or not account.active or account.role not in WORKS_ORDERS:
-        return (f"assignee {name!r} is not an active admin or supervisor: "
-                "assign the work order to a user who works orders")
+        return str(_("assignee %(name)r is not an active admin or supervisor: assign the work order to a user who "
+                     "works orders", name=name))
     return None

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +54,8 @@ def create_records_api(sql: sessionmaker[Session]) -> Blueprint:
         with sql() as db:
             row = db.scalar(select(CallRecord).where(CallRecord.call_id == call_id))
             if row is None:
-                return json_error(404, f"no record of call {call_id} (yet: records follow the call by a second)")
+                return json_error(404, _("no record of call %(call_id)s (yet: records follow the call by a second)",
+                                         call_id=call_id))
             return jsonify(_view(row, _recordings(db, [call_id]).get(call_id, [])))
 
     return api
@@ -87,5 +89,5 @@ def _time(text: str | None) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not an ISO date or time: {text[:40]!r}") from None
+        raise ValueError(_("not an ISO date or time: %(text)r", text=text[:40])) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

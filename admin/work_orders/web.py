@@ -10,9 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request
+from flask_babel import gettext as _
 
 from admin.access import allow, current
 from admin.audit import AuditLog
+from admin.i18n import label
+from admin.i18n import refusal as refusal_text
 from admin.users.accounts import Accounts
 from admin.work_orders.assignees import assignee_refusal
 from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
@@ -44,7 +47,7 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accou
         if who.role == "agent":  # the screen pop's links: the orders of the caller on their line, read-only
             if not who.agent_id or number not in on_line(who.agent_id):
                 return render_template("error.html", status=403,
-                                       message="only the work orders of the caller on your line"), 403
+                                       message=_("only the work orders of the caller on your line")), 403
             return _detail(desk, number, read_only=True)
         return _detail(desk, number)
 
@@ -61,14 +64,15 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accou
         try:
             order = desk.act(number, action, who.name, note=note, assignee=to)
         except BadTransition as exc:
-            return _detail(desk, number, str(exc), 409)
+            return _detail(desk, number, refusal_text(str(exc)), 409)
         except MissingField as exc:
-            return _detail(desk, number, str(exc), 400)
+            return _detail(desk, number, refusal_text(str(exc)), 400)
         except NoSuchWorkOrder as exc:
-            return render_template("error.html", status=404, message=str(exc)), 404
+            return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
         audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
                             status=order["status"])
-        flash(f"work order {number}: {action} done, now {order['status']}", "ok")
+        flash(_("work order %(number)s: %(action)s done, now %(status)s", number=number, action=label(action),
+                status=label(order["status"])), "ok")
         return redirect(f"/admin/work-orders/{number}", code=303)  # type: ignore[return-value]
 
     return bp
@@ -79,7 +83,7 @@ def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200
     try:
         order = desk.show(number)
     except NoSuchWorkOrder as exc:
-        return render_template("error.html", status=404, message=str(exc)), 404
+        return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
     return render_template("work_orders_detail.html", order=order, error=error, read_only=read_only,
                            actions=_possible(order), all_actions=PAGE_ACTIONS), status
 
