@@ -131,17 +131,7 @@ class Router:
     def staffed(self, skill: str, language: str) -> bool:
         """Whether an agent of ``skill`` (or of the queue it overflows to) speaking ``language`` is logged in
         (available, on a call, in wrap-up or on a break). Without Redis: assume so, the hold loop copes."""
-        skills = [skill]
-        config = self.queues.get(skill)
-        if config is not None and config.overflow_to and config.overflow_to != skill:
-            skills.append(config.overflow_to)
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            for name in skills:
-                pipe.scard(self.key(f"staffed:{name}:{language}"))
-            return any(int(n) > 0 for n in pipe.execute())
-        except redis.RedisError:
-            return True
+        return self.answering_queue(skill, language) is not None
 
     def answering_queue(self, skill: str, language: str) -> str | None:
         """The queue whose logged-in agents would take a ``skill`` call now: the skill's own, else the queue it
