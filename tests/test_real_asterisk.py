@@ -577,5 +577,5 @@ def test_a_supervisor_joins_an_agents_call_from_the_api_over_chanspy(
     entry = floor.audit.entries(action="call_monitored", target=call.ivr_id)[0]
     assert (entry["actor"], entry["detail"]["mode"], entry["detail"]["agent"]) == (f"sue-{mode}", mode, "kai")
     wrong = sue("POST", "/api/calls/CA-nobody/monitor", {"mode": mode, "endpoint": phone})
-    assert wrong.status_code == 404 and "not connected to an agent" in wrong.json["error"]
+    assert wrong.status_code == 404 and "没有接通坐席" in wrong.json["error"]  # zh-CN, the pages' default
     ended(rt_settings, call, timeout_s=30)
