@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from hotline.app import Hotline
 from hotline.settings import Settings
-from tests.asterisk_pbx import HOTLINE_AGI_SECRET, HOTLINE_AMI_SECRET, RealAsterisk
+from tests.asterisk_pbx import HOTLINE_AGI_SECRET, HOTLINE_AMI_SECRET, RealAsterisk, free_port
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def stack_settings(folder: Path, redis_url: str, pbx: RealAsterisk) -> Settings:
@@ -72,3 +78,39 @@ class AgiProcess:
                 proc.wait()
 
 
+@contextmanager
+def fastagi_process(hotline: Hotline, redis_url: str, log: Path | None = None,
+                    **extra_env: str) -> Iterator[tuple[int, int]]:
+    """``hotline agi`` in a process of its own on the hotline's Redis, database and data folder, open all day,
+    callers held when nobody works; yields (port, pid) once it listens. ``extra_env``: more settings."""
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
+           "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
+           "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", "HOTLINE_UNSTAFFED_QUEUES": "hold",
+           **extra_env}
+    out = log.open("wb") if log is not None else subprocess.DEVNULL
+    try:
+        server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, cwd=REPO,
+                                  stdout=out, stderr=out)
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                said = log.read_text()[-2000:] if log is not None else ""
+                assert server.poll() is None, f"the FastAGI process died at start: {said}"
+                assert time.monotonic() < deadline, "the FastAGI process did not start listening"
+                time.sleep(0.05)
+        yield port, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)

@@ -8,20 +8,14 @@ one's statement gave up (HOTLINE_DB_TIMEOUT, set far beyond the second caller's 
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from hotline.app import Hotline
 from softphone.agi_peer import AsteriskPeer, PeerCall
-from tests.conftest import free_port
+from tests.asterisk_stack import fastagi_process
 
 CARD, WRONG_PIN = "6228480012345671", "111111"
 REPO = Path(__file__).resolve().parents[1]
@@ -29,43 +23,12 @@ DB_WAIT_S = 60
 """How long the server's statements wait for SQLite's lock: the first caller's lasts as long as the test holds it."""
 
 
-@contextmanager
-def fastagi_process(hotline: Hotline, redis_url: str, log: Path) -> Iterator[tuple[int, int]]:
-    """``hotline agi`` on gevent (HOTLINE_AGI_RUNTIME=gevent), in a process of its own: (port, pid)."""
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
-           "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
-           "HOTLINE_DB_TIMEOUT": str(DB_WAIT_S), "HOTLINE_BUSINESS_OPENS": "00:00",
-           "HOTLINE_BUSINESS_CLOSES": "23:59:59", "HOTLINE_UNSTAFFED_QUEUES": "hold"}
-    env["HOTLINE_AGI_RUNTIME"] = "gevent"
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, cwd=REPO,
-                                  stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert server.poll() is None, f"the FastAGI process died at start: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "the FastAGI process did not start listening"
-                time.sleep(0.05)
-        yield port, server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-
-
 def test_a_call_waiting_on_the_database_does_not_hold_up_the_other_calls(
     hotline: Hotline, redis_url: str, prompts: Path, tmp_path: Path,
 ) -> None:
     database = hotline.settings.sql_url.removeprefix("sqlite:///")
-    with fastagi_process(hotline, redis_url, tmp_path / "agi.log") as (port, pid):
+    with fastagi_process(hotline, redis_url, tmp_path / "agi.log", HOTLINE_AGI_RUNTIME="gevent",
+                         HOTLINE_DB_TIMEOUT=str(DB_WAIT_S)) as (port, pid):
         assert "gevent" in Path(f"/proc/{pid}/maps").read_text(), "hotline agi is not running on gevent"
         lock = sqlite3.connect(database, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as a long write elsewhere would hold it

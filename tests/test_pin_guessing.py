@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -19,7 +12,8 @@ import redis
 from hotline.app import Hotline
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer, PeerCall
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL, free_port
+from tests.asterisk_stack import fastagi_process
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import SessionClient, add_user
 
@@ -41,35 +35,6 @@ def pin_results(redis_url: str) -> list[str]:
             for step in json.loads(end["ivr_path"]) if step["node"] == "inquiry_verify"]
 
 
-@contextmanager
-def fastagi_process(hotline: Hotline, redis_url: str) -> Iterator[int]:
-    """``hotline agi`` in a process of its own, on the hotline's Redis, database and data folder."""
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": hotline.settings.sql_url,
-           "HOTLINE_DATA_DIR": str(hotline.settings.data_dir), "HOTLINE_AGI_PORT": str(port),
-           "HOTLINE_BUSINESS_OPENS": "00:00", "HOTLINE_BUSINESS_CLOSES": "23:59:59", "HOTLINE_UNSTAFFED_QUEUES": "hold"}
-    server = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the FastAGI process died at start"
-                assert time.monotonic() < deadline, "the FastAGI process did not start listening"
-                time.sleep(0.05)
-        yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-
-
 def agi_call(port: int, *pins: str) -> PeerCall:
     """An inquiry over FastAGI: one card-and-PIN entry per PIN."""
     keys = ["1"] + [entry for pin in pins for entry in (CARD + "#", pin)]
@@ -89,7 +54,7 @@ def twilio_call(client: object, *pins: str) -> TwilioCaller:
 def test_pin_guessing_stops_at_the_limit_on_both_channels_across_processes(
     hotline: Hotline, client: object, redis_url: str, prompts: Path,
 ) -> None:
-    with fastagi_process(hotline, redis_url) as first, fastagi_process(hotline, redis_url) as second:
+    with fastagi_process(hotline, redis_url) as (first, _), fastagi_process(hotline, redis_url) as (second, _):
         twilio_call(client, "000001", "000002").hang_up()  # 2 wrong on Twilio (the web app)
         agi_call(first, "000003", "000004")  # 2 more on one FastAGI process
         fifth = agi_call(second, "000005")  # the fifth, on the other: locked
@@ -121,7 +86,7 @@ def test_parallel_guesses_on_two_fastagi_processes_get_exactly_the_limit(
     """The attack of the issue: 8 parallel peers, 3 guesses each, on two processes. Only 5 guesses are ever
     judged; every other check is refused without asking the bank."""
     calls: list[PeerCall] = []
-    with fastagi_process(hotline, redis_url) as first, fastagi_process(hotline, redis_url) as second:
+    with fastagi_process(hotline, redis_url) as (first, _), fastagi_process(hotline, redis_url) as (second, _):
         def guess(i: int) -> None:
             calls.append(agi_call((first, second)[i % 2], *(f"{i:02d}{n:04d}" for n in range(3))))
 
