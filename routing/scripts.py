@@ -15,6 +15,7 @@ from routing.exceptions import AgentOnCall, BadState, NoSuchAgent, NotOffered, N
 _LUA = Path(__file__).parent / "lua"
 OPERATIONS = (
     "enqueue", "agent_state", "agent_put", "agent_remove", "accept", "answer", "reject", "end_call", "tick", "callback",
+    "wrap_extend", "console_seen",
 )
 _ERRORS: dict[str, type[RouterError]] = {
     "NO_AGENT": NoSuchAgent, "ON_CALL": AgentOnCall, "BAD_STATE": BadState,

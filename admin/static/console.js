@@ -1,10 +1,16 @@
 // The agent console: state buttons, the offer pop-up (masked caller, IVR path, open work orders),
 // accept / decline, and the wrap-up form. Kept current by the server's "console" events.
+// The wrap-up form lasts until it is submitted: its draft goes to the server as the agent types (a reload
+// or a crash of the browser loses nothing), and its countdown only says when the queue expects it done.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const { el, _, label } = hotline;
+  const EXTEND_S = 60;
   let view = null;
+  let skew = 0; // server clock minus this browser's, in seconds
+  let draftTimer = null;
+  const serverNow = () => Date.now() / 1000 + skew;
 
   function card(call) {
     const verified = call.verified === null ? _("unknown") : call.verified ? _("verified") : _("not verified");
@@ -31,6 +37,7 @@
   function render(next) {
     const previous = view;
     view = next;
+    if (next.now) skew = next.now - Date.now() / 1000;
     const agent = next.agent;
     $("state").textContent = label(agent.state);
     $("state").className = `tag ${agent.state}`;
@@ -55,11 +62,40 @@
     if (!sameWrap) {
       fill("wrap-card", next.wrap_up);
       $("wrap-form").reset();
+      if (next.wrap_draft) {
+        $("disposition").value = next.wrap_draft.code;
+        $("notes").value = next.wrap_draft.notes;
+      }
     }
-    $("wrap-left").textContent = agent.state === "wrap_up" && agent.wrap_until
-      ? _("(ends on its own at {time})", { time: hotline.when(agent.wrap_until) }) : "";
+    tick();
     $("idle-note").hidden = Boolean(next.offer || next.call || wrapping);
-    $("go-available").disabled = agent.state === "available" || agent.state === "offered" || agent.state === "busy";
+    $("go-available").disabled = ["available", "offered", "busy"].includes(agent.state) || Boolean(next.wrap_up);
+  }
+
+  // Once a second: the wrap-up countdown (and, past it, that the form waits for the agent).
+  function tick() {
+    if (!view) return;
+    const agent = view.agent;
+    const counting = agent.state === "wrap_up" && agent.wrap_until;
+    const left = counting ? agent.wrap_until - serverNow() : null;
+    $("wrap-left").textContent = counting && left > 0 ? _("{time} left", { time: hotline.seconds(left) }) : "";
+    $("wrap-over").hidden = !(counting && left <= 0);
+    $("wrap-extend").hidden = agent.state !== "wrap_up";
+    $("wrap-extend").disabled = !agent.wrap_max_until || agent.wrap_until >= agent.wrap_max_until - 1;
+  }
+  setInterval(tick, 1000);
+
+  function saveDraft() {
+    clearTimeout(draftTimer);
+    draftTimer = null;
+    if (!view || !view.wrap_up) return;
+    hotline.api("PUT", "/api/agent/wrap-up/draft", { call_id: view.wrap_up.call_id, code: $("disposition").value,
+                                                      notes: $("notes").value })
+      .catch((error) => { if (error.status !== 409) hotline.show(error.message); });
+  }
+  function draftSoon() {
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(saveDraft, 400);
   }
 
   async function act(method, path, body) {
@@ -87,8 +123,14 @@
     view && view.offer && act("POST", `/api/agent/calls/${encodeURIComponent(view.offer.call_id)}/accept`));
   $("decline").addEventListener("click", () =>
     view && view.offer && act("POST", `/api/agent/calls/${encodeURIComponent(view.offer.call_id)}/decline`));
+  $("notes").addEventListener("input", draftSoon);
+  $("disposition").addEventListener("change", draftSoon);
+  window.addEventListener("pagehide", () => { if (draftTimer) saveDraft(); });
+  $("wrap-extend").addEventListener("click", () => act("POST", "/api/agent/wrap-up/extend", { seconds: EXTEND_S }));
   $("wrap-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    clearTimeout(draftTimer);
+    draftTimer = null;
     if (!view || !view.wrap_up) return;
     if (!$("disposition").value) { hotline.show(_("choose a disposition")); return; }
     act("POST", "/api/agent/wrap-up", { call_id: view.wrap_up.call_id, code: $("disposition").value,
