@@ -1,5 +1,8 @@
 // The agent console: state buttons, the offer pop-up (masked caller, IVR path, open work orders),
 // accept / decline, and the wrap-up form. Kept current by the server's "console" events.
+// An offer is noticed: a beep (WebAudio, once a click has allowed the page sound), the title, a desktop
+// notification (if the agent allowed them, asked on their click), an assertive live region for screen
+// readers and the focus on Accept for keyboards.
 // The wrap-up form lasts until it is submitted: its draft goes to the server as the agent types (a reload
 // or a crash of the browser loses nothing), and its countdown only says when the queue expects it done.
 "use strict";
@@ -11,6 +14,49 @@
   let skew = 0; // server clock minus this browser's, in seconds
   let draftTimer = null;
   const serverNow = () => Date.now() / 1000 + skew;
+  const TITLE = document.title;
+  let sound = null; // an AudioContext, made on the agent's first click: browsers keep a page silent until one
+  let announced = null; // the call id of the offer last announced
+
+  function allowSound() {
+    if (!sound && window.AudioContext) sound = new AudioContext();
+    if (sound && sound.state === "suspended") sound.resume();
+  }
+
+  function beep() {
+    if (!sound || sound.state !== "running") return;
+    const start = sound.currentTime;
+    [[0, 880], [0.3, 660]].forEach(([at, pitch]) => {
+      const tone = sound.createOscillator();
+      const volume = sound.createGain();
+      tone.frequency.value = pitch;
+      volume.gain.setValueAtTime(0.0001, start + at);
+      volume.gain.exponentialRampToValueAtTime(0.25, start + at + 0.02);
+      volume.gain.exponentialRampToValueAtTime(0.0001, start + at + 0.25);
+      tone.connect(volume).connect(sound.destination);
+      tone.start(start + at);
+      tone.stop(start + at + 0.27);
+    });
+  }
+
+  function notice(offer) {
+    document.title = offer ? `(1) ${_("Incoming call")} · ${TITLE}` : TITLE;
+    if (!offer) { announced = null; return; }
+    if (announced === offer.call_id) return;
+    announced = offer.call_id;
+    const text = _("Incoming call from {caller}: accept or decline.", { caller: offer.caller || _("unknown") });
+    $("announce").textContent = text;
+    if (!offer.accepted) $("accept").focus();
+    beep();
+    if (window.Notification && Notification.permission === "granted") {
+      const note = new Notification(_("Incoming call"), { body: text, tag: offer.call_id });
+      note.addEventListener("click", () => { window.focus(); $("accept").focus(); note.close(); });
+    }
+  }
+
+  function offerNotifications() {
+    $("notify-enable").hidden = !(window.Notification && Notification.permission === "default");
+  }
 
   function card(call) {
     const verified = call.verified === null ? _("unknown") : call.verified ? _("verified") : _("not verified");
@@ -70,6 +116,7 @@
     tick();
     $("idle-note").hidden = Boolean(next.offer || next.call || wrapping);
     $("go-available").disabled = ["available", "offered", "busy"].includes(agent.state) || Boolean(next.wrap_up);
+    notice(next.offer);
   }
 
   // Once a second: the wrap-up countdown (and, past it, that the form waits for the agent).
@@ -82,6 +129,8 @@
     $("wrap-over").hidden = !(counting && left <= 0);
     $("wrap-extend").hidden = agent.state !== "wrap_up";
     $("wrap-extend").disabled = !agent.wrap_max_until || agent.wrap_until >= agent.wrap_max_until - 1;
+    $("talk-time").textContent = agent.state === "busy" && agent.since
+      ? _("talking for {time}", { time: hotline.seconds(Math.max(0, serverNow() - agent.since)) }) : "";
   }
   setInterval(tick, 1000);
 
@@ -115,6 +164,10 @@
     }
   }
 
+  document.addEventListener("click", allowSound, { capture: true });
+  offerNotifications();
+  $("notify-enable").addEventListener("click", () =>
+    Notification.requestPermission().then(offerNotifications, offerNotifications));
   $("go-available").addEventListener("click", () => act("POST", "/api/agent/state", { state: "available" }));
   $("go-not-ready").addEventListener("click", () =>
     act("POST", "/api/agent/state", { state: "not_ready", reason: $("not-ready-reason").value }));

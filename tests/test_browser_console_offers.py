@@ -1,0 +1,90 @@
+"""In Chromium, in zh-CN and en-US: an offer is noticed (the page title, the assertive live region, the focus on
+Accept, a desktop notification once allowed) and a talk timer runs while on the call."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from hotline.app import Hotline
+from hotline.settings import Settings
+from routing.agents import Agent
+from tests.fakes.twilio_caller import TwilioCaller
+from tests.test_console import MASKED, app, caller, hotline  # noqa: F401
+from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
+from tests.web import add_user, browser_login
+
+# Records the desktop notifications the page makes (Chromium headless shows none).
+NOTIFICATIONS_SEEN = """
+window.notificationsSeen = [];
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) { super(title, options); window.notificationsSeen.push([title, options.body]); }
+};
+"""
+INCOMING = {"zh-CN": "来电", "en-US": "Incoming call"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"ui_language": "zh-CN"})
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en-US"])
+def test_an_offer_changes_the_title_is_announced_and_takes_the_focus_then_the_call_is_timed(
+    hotline: Hotline, caller: TwilioCaller, site: str, page: Any, language: str,  # noqa: F811
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
+    add_user(hotline, "ann", "agent")
+    page.context.grant_permissions(["notifications"], origin=site)
+    page.add_init_script(NOTIFICATIONS_SEEN)
+    browser_login(page, site, "ann", "/agent")
+    if language != "zh-CN":
+        choose(page, language)
+    title = page.title()
+    expect(page.locator("#notify-enable")).to_be_hidden()  # already allowed: nothing to ask
+    page.click("#go-available")
+    expect(page.locator("#state")).to_have_attribute("data-state", "available")
+
+    caller.dial()
+    caller.press("0")
+    expect(page).to_have_title(re.compile(r"^\(1\) " + INCOMING[language]))
+    expect(page.locator("#announce")).to_have_attribute("aria-live", "assertive")
+    expect(page.locator("#announce")).to_contain_text(MASKED)
+    expect(page.locator("#announce")).to_contain_text(INCOMING[language])
+    expect(page.locator("#accept")).to_be_focused()
+    seen = page.evaluate("window.notificationsSeen")
+    assert seen and seen[0][0] == INCOMING[language] and MASKED in seen[0][1]
+    texts = page.evaluate(VISIBLE_TEXT)
+    assert untranslated(language, texts) == []
+    page.keyboard.press("Enter")  # the focused Accept
+    expect(page.locator("#pick-up")).to_be_visible()
+
+    hotline.router.answer(caller.call_sid, "ann")  # her phone picked up
+    expect(page.locator("#state")).to_have_attribute("data-state", "busy")
+    expect(page).to_have_title(title)
+    expect(page.locator("#talk-time")).to_contain_text(re.compile(r"\d+"))
+    first = page.inner_text("#talk-time")
+    expect(page.locator("#talk-time")).not_to_have_text(first, timeout=3000)  # it counts
+    expect(page.locator("#call-controls")).to_be_attached()  # where hang-up, hold and transfer go
+    assert untranslated(language, page.evaluate(VISIBLE_TEXT)) == []
+
+
+def test_desktop_notifications_are_asked_for_on_a_click_not_at_load(
+    hotline: Hotline, site: str, page: Any,  # noqa: F811
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
+    add_user(hotline, "ann", "agent")
+    page.add_init_script("""
+      window.permissionAsked = 0;
+      Object.defineProperty(Notification, "permission", { get: () => "default" });
+      Notification.requestPermission = () => { window.permissionAsked += 1; return Promise.resolve("default"); };
+    """)
+    browser_login(page, site, "ann", "/agent")
+    expect(page.locator("#notify-enable")).to_be_visible()
+    assert page.evaluate("window.permissionAsked") == 0
+    page.click("#notify-enable")
+    assert page.evaluate("window.permissionAsked") == 1
