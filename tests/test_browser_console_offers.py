@@ -4,6 +4,7 @@ Accept, a desktop notification once allowed) and a talk timer runs while on the 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -11,11 +12,14 @@ from playwright.sync_api import expect
 
 from hotline.app import Hotline
 from hotline.settings import Settings
+from ivr.masking import number_key
+from ivr.services import CallInfo
 from routing.agents import Agent
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.test_console import MASKED, app, caller, hotline  # noqa: F401
+from tests.test_console import CUSTOMER, MASKED, app, caller, hotline  # noqa: F401
 from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
 from tests.web import add_user, browser_login
+from workers.records import RecordWriter
 
 # Records the desktop notifications the page makes (Chromium headless shows none).
 NOTIFICATIONS_SEEN = """
@@ -88,3 +92,32 @@ def test_desktop_notifications_are_asked_for_on_a_click_not_at_load(
     assert page.evaluate("window.permissionAsked") == 0
     page.click("#notify-enable")
     assert page.evaluate("window.permissionAsked") == 1
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en-US"])
+def test_the_screen_pops_work_order_opens_read_only_in_a_tab_of_its_own_and_no_other_order_does(
+    hotline: Hotline, caller: TwilioCaller, site: str, page: Any, language: str,  # noqa: F811
+) -> None:
+    earlier = hotline.desk.open_work_order(CallInfo("CA-earlier", CUSTOMER, "twilio", "zh-CN"), "fees", "RE-1")
+    other = hotline.desk.open_work_order(CallInfo("CA-other", "+8613700000000", "twilio", "zh-CN"), "fees", "RE-2")
+    RecordWriter(hotline.sql).write([{"type": "call_started", "call_id": "CA-earlier", "ts": f"{time.time():.3f}",
+                                      "caller": MASKED, "caller_key": number_key(CUSTOMER), "channel": "twilio"}])
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))
+    add_user(hotline, "ann", "agent")
+    browser_login(page, site, "ann", "/agent")
+    if language != "zh-CN":
+        choose(page, language)
+    page.click("#go-available")
+    caller.dial()
+    caller.press("0")
+    with page.context.expect_page() as opened:
+        page.click(f"#offer .work-orders a:text('{earlier}')")
+    order = opened.value
+    order.wait_for_load_state()
+    expect(order.locator("h1")).to_contain_text(earlier)
+    expect(order.locator("#actions")).to_have_count(0)  # read-only
+    assert CUSTOMER not in order.content()
+    assert untranslated(language, order.evaluate(VISIBLE_TEXT)) == []
+    expect(page.locator("#offer")).to_be_visible()  # the console stays with the call
+    refused = order.goto(f"{site}/admin/work-orders/{other}")
+    assert refused is not None and refused.status == 403

@@ -382,3 +382,13 @@ def test_the_agent_on_the_call_reads_the_callers_work_orders_from_the_screen_pop
     acting = ann("POST", f"/admin/work-orders/{earlier}", data={"action": "start", "csrf_token": ann.csrf})
     assert acting.status_code == 403 and hotline.desk.show(earlier)["status"] == "open"
     assert ann("GET", "/admin/work-orders").status_code == 403  # no list of everybody's orders
+    # while she wraps the call up, the orders its card shows stay open to her; after, they close
+    ann("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    hotline.router.answer(caller.call_sid, "ann")
+    ann("GET", "/api/agent/console")
+    hotline.connector.settle(hotline.router.end_call(caller.call_sid, "completed", agent="ann"))
+    assert ann("GET", "/api/agent/console").json["agent"]["state"] == "wrap_up"
+    assert ann("GET", f"/admin/work-orders/{earlier}").status_code == 200
+    assert ann("GET", f"/admin/work-orders/{other}").status_code == 403
+    ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "resolved"})
+    assert ann("GET", f"/admin/work-orders/{earlier}").status_code == 403

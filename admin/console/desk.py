@@ -233,11 +233,15 @@ class Console:
         return True
 
     def orders_on_line(self, agent_id: str) -> frozenset[str]:
-        """The numbers of the work orders of the caller offered or connected to this agent now: the
-        screen pop's links, which the agent may open read-only (any other order stays closed to them)."""
+        """The numbers of the work orders of the caller offered or connected to this agent now, or of the
+        call they are wrapping up (the orders its card shows): the screen pop's links, which the agent may
+        open read-only (any other order stays closed to them)."""
         agent = self.deps.agents.get(agent_id)
-        if agent is None or not agent.call or agent.state not in ("offered", "busy"):
+        if agent is None:
             return frozenset()
+        if not agent.call or agent.state not in ("offered", "busy"):
+            wrapping = self.view(agent_id).wrap_up
+            return frozenset(o.number for o in wrapping.work_orders) if wrapping else frozenset()
         view = self.deps.router.call(agent.call)
         caller_key = view.fields.get("caller_key", "") if view is not None and view.agent == agent_id else ""
         if not caller_key:

@@ -62,7 +62,8 @@
     const verified = call.verified === null ? _("unknown") : call.verified ? _("verified") : _("not verified");
     const orders = call.work_orders.length
       ? el("ul", { class: "orders" }, call.work_orders.map((o) => el("li", {},
-          el("a", { href: `/admin/work-orders/${o.number}` }, o.number), ` ${label(o.category)} · ${label(o.status)}`)))
+          // a tab of its own: the console (and the call ringing in it) stays where it is
+          el("a", { href: `/admin/work-orders/${o.number}`, target: "_blank", rel: "noopener" }, o.number), ` ${label(o.category)} · ${label(o.status)}`)))
       : el("span", { class: "muted" }, _("none"));
     const path = call.ivr_path.length
       ? el("ol", { class: "path" }, call.ivr_path.map((s) => el("li", { translate: "no" }, s.node + (s.input ? ` → ${s.input}` : ""))))
