@@ -10,6 +10,7 @@ the disposition is submitted: the queue's wrap-up time is a countdown the agent 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template
+from flask_babel import gettext as _
 from pydantic import BaseModel
 
 from admin.access import allow, current
@@ -137,7 +138,7 @@ def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditL
 def _me() -> str:
     who = current()
     if not who.agent_id:
-        raise NoAgent(f"user {who.name} is not linked to an agent: ask an admin")
+        raise NoAgent(_("user %(name)s is not linked to an agent: ask an admin", name=who.name))
     return who.agent_id
 
 

@@ -148,20 +148,35 @@
     draftTimer = setTimeout(saveDraft, 400);
   }
 
+  // The user's agent is not in the router (never set up, or deactivated): one message that stays, and no
+  // button that cannot work; the page stops reading the console until it is reloaded.
+  let stopped = false;
+  function unavailable(message) {
+    stopped = true;
+    $("console-missing").textContent = message;
+    $("console-missing").hidden = false;
+    for (const id of ["go-available", "go-not-ready", "go-offline", "not-ready-reason"]) $(id).disabled = true;
+    $("state").textContent = "–";
+    $("idle-note").hidden = true;
+  }
+
   async function act(method, path, body) {
     try {
       render(await hotline.api(method, path, body));
     } catch (error) {
+      if (error.status === 404) { unavailable(error.message); return; }
       hotline.show(error.message);
       if (error.status === 409) refresh();
     }
   }
 
   async function refresh() {
+    if (stopped) return;
     try {
       render(await hotline.api("GET", "/api/agent/console"));
     } catch (error) {
-      hotline.show(error.message);
+      if (error.status === 404) unavailable(error.message);
+      else hotline.show(error.message);
     }
   }
 
@@ -194,13 +209,14 @@
   // A refused stream (503: the server's live streams are all open) is tried again every 5 s; meanwhile
   // the console is read once a second so no offer is missed.
   function follow() {
+    if (stopped) return;
     const events = new EventSource("/api/agent/stream");
     let polling = null;
     events.addEventListener("console", (event) => render(JSON.parse(event.data)));
     events.addEventListener("open", () => { clearInterval(polling); polling = null; });
     events.addEventListener("error", () => {
       if (events.readyState !== EventSource.CLOSED) return;
-      polling = polling || setInterval(refresh, 1000);
+      polling = polling || setInterval(() => (stopped ? clearInterval(polling) : refresh()), 1000);
       setTimeout(() => { clearInterval(polling); follow(); }, 5000);
     });
   }
