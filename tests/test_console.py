@@ -284,6 +284,21 @@ def test_the_wrap_up_draft_is_kept_on_the_server_masked_until_submitted(
     assert ann("GET", "/api/agent/console").json["wrap_draft"] is None
 
 
+def test_a_wrap_up_never_submitted_keeps_its_draft_as_a_row_when_the_next_call_comes(
+    app: Any, hotline: Hotline, caller: TwilioCaller,
+) -> None:
+    ann = on_a_call_then_wrap_up(app, hotline, caller)
+    ann("PUT", "/api/agent/wrap-up/draft", {"call_id": caller.call_sid, "notes": "half written"})
+    hotline.router.set_agent_state("ann", "available", "supervisor")  # a supervisor frees her from the dashboard
+    next_caller = TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613900001111")
+    next_caller.dial()
+    next_caller.press("0")
+    assert ann("GET", "/api/agent/console").json["offer"]["call_id"] == next_caller.call_sid
+    with hotline.sql() as db:
+        row = db.scalar(select(CallDisposition).where(CallDisposition.call_id == caller.call_sid))
+    assert (row.agent_id, row.code, row.notes) == ("ann", "not_submitted", "half written")  # type: ignore[union-attr]
+
+
 def test_a_declined_offer_leaves_a_disposition_row(app: Any, hotline: Hotline, caller: TwilioCaller) -> None:
     ann = staff(app, hotline, "ann")["ann"]
     go(ann, "available")
