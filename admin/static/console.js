@@ -143,6 +143,17 @@
                                                       notes: $("notes").value })
       .catch((error) => { if (error.status !== 409) hotline.show(error.message); });
   }
+  // Leaving (reload, tab closed) with keystrokes not yet saved: a request that outlives the page.
+  function saveDraftOnLeaving() {
+    if (!draftTimer || !view || !view.wrap_up) return;
+    clearTimeout(draftTimer);
+    draftTimer = null;
+    fetch("/api/agent/wrap-up/draft", {
+      method: "PUT", keepalive: true, credentials: "same-origin",
+      headers: { "X-CSRFToken": hotline.csrf, "Content-Type": "application/json" },
+      body: JSON.stringify({ call_id: view.wrap_up.call_id, code: $("disposition").value, notes: $("notes").value }),
+    });
+  }
   function draftSoon() {
     clearTimeout(draftTimer);
     draftTimer = setTimeout(saveDraft, 400);
@@ -194,7 +205,7 @@
     view && view.offer && act("POST", `/api/agent/calls/${encodeURIComponent(view.offer.call_id)}/decline`));
   $("notes").addEventListener("input", draftSoon);
   $("disposition").addEventListener("change", draftSoon);
-  window.addEventListener("pagehide", () => { if (draftTimer) saveDraft(); });
+  window.addEventListener("pagehide", saveDraftOnLeaving);
   $("wrap-extend").addEventListener("click", () => act("POST", "/api/agent/wrap-up/extend", { seconds: EXTEND_S }));
   $("wrap-form").addEventListener("submit", (event) => {
     event.preventDefault();
