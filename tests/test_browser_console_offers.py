@@ -1,5 +1,6 @@
-"""In Chromium, in zh-CN and en-US: an offer is noticed (the page title, the assertive live region, the focus on
-Accept, a desktop notification once allowed) and a talk timer runs while on the call."""
+"""In Chromium, in zh-CN and en-US: an offer is noticed (a beep, the page title, the assertive live region, the
+focus on Accept, a desktop notification once allowed), a talk timer runs while on the call, and the screen
+pop's work-order link opens read-only for the agent on the call."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
 from tests.web import add_user, browser_login
 from workers.records import RecordWriter
 
-# Records the desktop notifications the page makes (Chromium headless shows none).
+# Records the tones and desktop notifications the page makes (Chromium headless shows none).
 NOTIFICATIONS_SEEN = """
+window.tonesPlayed = 0;
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.tonesPlayed += 1; return createOscillator.call(this); };
 window.notificationsSeen = [];
 const Real = window.Notification;
 window.Notification = class extends Real {
@@ -60,6 +64,7 @@ def test_an_offer_changes_the_title_is_announced_and_takes_the_focus_then_the_ca
     expect(page.locator("#announce")).to_contain_text(MASKED)
     expect(page.locator("#announce")).to_contain_text(INCOMING[language])
     expect(page.locator("#accept")).to_be_focused()
+    assert page.evaluate("window.tonesPlayed") == 2  # the beep: two short tones (sound allowed by her click)
     seen = page.evaluate("window.notificationsSeen")
     assert seen and seen[0][0] == INCOMING[language] and MASKED in seen[0][1]
     texts = page.evaluate(VISIBLE_TEXT)
