@@ -157,13 +157,15 @@ def test_the_pages_are_for_admins_and_supervisors_and_writes_need_the_csrf_token
     assert forged.status_code == 400 and hotline.desk.show(orders["fees"])["status"] == "assigned"
 
 
-def test_browser_plays_the_recording_and_sees_the_409_sentence(hotline: Hotline, orders: dict[str, str], site: str,
+def test_browser_plays_the_recording_and_starts_the_work(hotline: Hotline, orders: dict[str, str], site: str,
                                                                 page: Any) -> None:
     add_user(hotline, "sue", "supervisor")
     browser_login(page, site, "sue", "/admin/dashboard")
     page.goto(f"{site}/admin/work-orders?category=fees")
     page.click(f"text={orders['fees']}")
+    expect(page.locator("audio")).to_have_count(0)  # no player without a link: it would show dead
     page.click("#play-recording")
+    expect(page.locator("#player")).to_be_visible()
     # (an expect, not wait_for_function: a polled string is eval'd, which the page's CSP rightly refuses)
     expect(page.locator("#player")).to_have_attribute("src", re.compile("/recordings/play/"))
     page.fill("form[data-action=start] input[name=note]", "calling the customer")
