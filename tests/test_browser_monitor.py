@@ -15,6 +15,7 @@ from hotline.settings import Settings
 from routing.agents import Agent
 from routing.router import CallRequest
 from tests.fakes.ami_server import FakeAmiServer
+from tests.test_browser_axe import violations
 from tests.web import add_user, browser_login
 
 AMI_SECRET = "monitor-test-secret"
@@ -59,6 +60,7 @@ def test_a_supervisor_monitors_a_connected_call_from_the_agents_row(hotline: Hot
     expect(page.locator("#monitor-agent")).to_have_text(name)
     expect(page.locator("#monitor-endpoint")).to_have_value("")
     expect(page.locator("#monitor-endpoint")).to_be_focused()
+    assert violations(page) == []  # axe-core, with the dialog open
     page.click("#monitor-listen")
     expect(page.locator("#monitor-error")).to_have_text("Give the phone to ring: your extension or PJSIP endpoint.")
     page.fill("#monitor-endpoint", "PJSIP/sup1")
