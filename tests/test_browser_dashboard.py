@@ -52,3 +52,28 @@ def test_an_agent_is_refused_the_dashboard(hotline: Hotline, site: str, page: An
     reply = page.goto(f"{site}/admin/dashboard")
     assert reply is not None and reply.status == 403
     assert "may not" in page.inner_text("main")
+
+
+def test_on_a_390_px_phone_the_navigation_wraps_and_the_tables_keep_their_columns(
+        hotline: Hotline, site: str, page: Any) -> None:
+    add_user(hotline, "ada", "admin")  # the longest navigation
+    hotline.agents.put(Agent(id="a1", name="Ann", endpoint="PJSIP/a1", skills={"general": 5}, languages=["zh-CN"]))
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, site, "ada")
+    page.goto(f"{site}/admin/dashboard")
+    expect(page.locator("#queues tbody tr")).not_to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself never scrolls sideways
+    links = page.locator("header nav a")
+    assert links.count() >= 8
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, links.nth(i).inner_text()
+    for table, columns in (("#queues", 5), ("#agent-rows", 9)):
+        heads = page.locator(f"{table} thead th")
+        expect(heads).to_have_count(columns)
+        # a table wider than the screen scrolls in its card: its last column is reachable, not cut off
+        page.locator(f"{table} thead th").last.scroll_into_view_if_needed()
+        box = heads.last.bounding_box()
+        assert box and box["width"] > 20 and 0 <= box["x"] and box["x"] + box["width"] <= 391, table
+        overflow = page.evaluate(f"getComputedStyle(document.querySelector('{table}').parentElement).overflowX")
+        assert overflow == "auto", table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from calls.menus import DEFAULT_MENU_FILE
@@ -73,15 +74,31 @@ def test_an_admin_edits_tries_publishes_and_rolls_back_the_menu(hotline: Hotline
     assert hotline.menus.live_version("hotline") == 1
     assert OLD_MAIN in new_call(client).said()
 
+    page.click("#publish")  # asks first, with what would change in the live menu
+    expect(page.locator("#confirm-dialog")).to_be_visible()
+    expect(page.locator("#confirm-title")).to_have_text("Publish this draft?")
+    expect(page.locator("#confirm-diff .del")).to_have_text(f"-      zh-CN: {OLD_MAIN}")
+    expect(page.locator("#confirm-diff")).to_contain_text(f"+      zh-CN: {NEW_MAIN}")
+    page.click("#confirm-cancel")
+    expect(page.locator("#confirm-dialog")).to_be_hidden()
+    assert hotline.menus.live_version("hotline") == 1  # cancelled: nothing went live
     page.click("#publish")
+    page.click("#confirm-go")
     expect(page.locator("#message")).to_contain_text("Version 2 is live")
     expect(page.locator("#versions tr[data-version='2']")).to_contain_text("live")
     expect(page.locator("#last-diff")).to_contain_text(f"+      zh-CN: {NEW_MAIN}")
     assert NEW_MAIN in new_call(client).said()
 
     page.click("#rollback-1")
+    expect(page.locator("#confirm-title")).to_have_text("Roll back to v1?")
+    expect(page.locator("#confirm-what")).to_contain_text("Changes against the live version 2:")
+    expect(page.locator("#confirm-diff .del")).to_have_text([f"-      zh-CN: {NEW_MAIN}", '-      "4": agent_general'])
+    expect(page.locator("#confirm-diff .add").last).to_have_text(f"+      zh-CN: {OLD_MAIN}")
+    page.click("#confirm-go")
     expect(page.locator("#message")).to_contain_text("Version 1 is live again as version 3")
     expect(page.locator("#versions tr[data-version='3']")).to_contain_text("ada")
+    expect(page.locator("#versions tr[data-version='3'] .tag.rollback")).to_have_text("rollback to v1")
+    expect(page.locator("#versions tr[data-version='2'] .tag.rollback")).to_have_count(0)
     expect(page.locator("#source")).to_have_value(DEFAULT)  # nothing unsaved: the editor shows what is live
     heard = new_call(client).said()
     assert OLD_MAIN in heard and NEW_MAIN not in heard
@@ -111,3 +128,67 @@ def test_a_saved_draft_is_there_after_a_reload_and_supervisors_are_kept_out(hotl
     assert other.locator("header nav a:text('Menus')").count() == 0
     assert other.goto(f"{site}/admin/menus/hotline").status == 403
     other.context.close()
+
+
+def test_the_keyboard_leaves_the_yaml_editor_with_esc_then_tab(hotline: Hotline, site: str, page: Any) -> None:
+    add_user(hotline, "ada", "admin")
+    log_in(page, site, "ada")
+    page.goto(f"{site}/admin/menus/hotline")
+    expect(page.locator("#check-status")).to_have_text("valid")
+    page.focus("#source")
+    page.evaluate("() => document.getElementById('source').setSelectionRange(0, 0)")
+    page.keyboard.press("Tab")  # indents, and stays
+    focused = "() => document.activeElement && document.activeElement.id"
+    assert page.evaluate(focused) == "source"
+    assert page.input_value("#source").startswith("  # The default bank hotline")
+    page.keyboard.press("Shift+Tab")  # takes the indent away, and stays
+    assert page.evaluate(focused) == "source"
+    assert page.input_value("#source") == DEFAULT
+    expect(page.locator("#source-help")).to_contain_text("press Esc, then Tab")
+    assert page.get_attribute("#source", "aria-describedby") == "source-help"
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) not in ("source", None, "")
+    assert page.input_value("#source") == DEFAULT  # nothing typed on the way out
+    page.focus("#source")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(focused) == "publish"  # the toolbar's last button, before the editor
+    page.focus("#source")
+    page.keyboard.press("Tab")  # Esc counts for the next key only
+    assert page.evaluate(focused) == "source"
+
+
+def test_the_menu_graph_is_readable_and_zooms_with_buttons_and_keys(hotline: Hotline, site: str,
+                                                                     page: Any) -> None:
+    add_user(hotline, "ada", "admin")
+    log_in(page, site, "ada")
+    page.goto(f"{site}/admin/menus/hotline")
+    page.wait_for_function("() => window.menuGraph && window.menuGraph.nodes().length > 0")
+    zoom = "() => window.menuGraph.zoom()"
+    label_px = "() => parseFloat(window.menuGraph.$id('main').style('font-size')) * window.menuGraph.zoom()"
+    assert page.evaluate(label_px) >= 12  # was 5 px: the whole menu squeezed into the box
+    # the start of the call is on screen: the top node is inside the graph's box
+    assert page.evaluate("""() => { const g = window.menuGraph; const top = g.nodes().min((n) => n.position('y')).ele;
+        const p = top.renderedPosition(); return p.x > 0 && p.x < g.width() && p.y > 0 && p.y < g.height(); }""")
+    fitted = page.evaluate(zoom)
+
+    page.click("#zoom-in")
+    assert page.evaluate(zoom) == pytest.approx(fitted * 1.25)
+    expect(page.locator("#zoom-level")).to_have_text(f"{round(fitted * 125)}%")
+    page.click("#zoom-out")
+    page.click("#zoom-out")
+    assert page.evaluate(zoom) == pytest.approx(fitted / 1.25)
+    page.click("#zoom-fit")
+    assert page.evaluate(zoom) == pytest.approx(fitted)
+
+    page.focus("#graph")
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    assert page.evaluate(zoom) == pytest.approx(fitted * 1.25 ** 2)
+    page.keyboard.press("-")
+    assert page.evaluate(zoom) == pytest.approx(fitted * 1.25)
+    page.keyboard.press("0")
+    assert page.evaluate(zoom) == pytest.approx(fitted)
+    expect(page.locator("#graph-help")).to_contain_text("+ zooms in")

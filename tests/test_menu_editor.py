@@ -193,6 +193,25 @@ def test_rollback_republishes_an_old_version_as_a_new_one(admin: SessionClient, 
         "error": "version 3 of hotline is live already"}
 
 
+def test_a_rollback_is_marked_in_the_versions_and_a_preview_shows_what_would_change(admin: SessionClient) -> None:
+    admin("POST", "/api/menus/hotline/publish", {"source": CHANGED})
+    draft = admin("POST", "/api/menus/hotline/preview", {"source": CHANGED.replace(NEW_MAIN, "again")}).get_json()
+    assert draft["live_version"] == 2
+    assert draft["diff"].startswith("--- hotline v2 (live)\n+++ hotline draft\n")
+    assert f"-      zh-CN: {NEW_MAIN}\n+      zh-CN: again\n" in draft["diff"]
+    back = admin("POST", "/api/menus/hotline/preview", {"version": 1}).get_json()
+    assert f"-      zh-CN: {NEW_MAIN}\n+      zh-CN: {OLD_MAIN}\n" in back["diff"]
+    assert "+++ hotline v1\n" in back["diff"]
+    assert admin("POST", "/api/menus/hotline/preview", {"source": CHANGED}).get_json()["diff"] == ""
+    assert admin("POST", "/api/menus/hotline/preview", {"version": 9}).status_code == 404
+    assert admin("POST", "/api/menus/hotline/preview", {}).status_code == 400
+
+    assert admin("POST", "/api/menus/hotline/rollback", {"version": 1}).get_json()["restored_from"] == 1
+    versions = admin("GET", "/api/menus/hotline/versions").get_json()
+    assert [(v["version"], v["restored_from"]) for v in versions] == [(3, 1), (2, None), (1, None)]
+    assert admin("GET", "/api/menus/hotline/versions/3").get_json()["restored_from"] == 1
+
+
 # -- TRY IT --------------------------------------------------------------------------------------------
 
 def real_state(hotline: Hotline) -> dict[str, Any]:

@@ -89,6 +89,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("DELETE", "/api/menus/<name>/draft"): (A,),
     ("POST", "/api/menus/<name>/publish"): (A,),
     ("POST", "/api/menus/<name>/rollback"): (A,),
+    ("POST", "/api/menus/<name>/preview"): (A,),
     ("POST", "/api/menus/<name>/simulations"): (A,),
     ("POST", "/api/menus/<name>/simulations/<sim_id>"): (A,),
     ("GET", "/api/menus/<name>/versions"): (A,),

@@ -157,18 +157,54 @@ def test_the_pages_are_for_admins_and_supervisors_and_writes_need_the_csrf_token
     assert forged.status_code == 400 and hotline.desk.show(orders["fees"])["status"] == "assigned"
 
 
-def test_browser_plays_the_recording_and_sees_the_409_sentence(hotline: Hotline, orders: dict[str, str], site: str,
+def test_browser_plays_the_recording_and_starts_the_work(hotline: Hotline, orders: dict[str, str], site: str,
                                                                 page: Any) -> None:
     add_user(hotline, "sue", "supervisor")
     browser_login(page, site, "sue", "/admin/dashboard")
     page.goto(f"{site}/admin/work-orders?category=fees")
     page.click(f"text={orders['fees']}")
+    expect(page.locator("audio")).to_have_count(0)  # no player without a link: it would show dead
     page.click("#play-recording")
+    expect(page.locator("#player")).to_be_visible()
     # (an expect, not wait_for_function: a polled string is eval'd, which the page's CSP rightly refuses)
     expect(page.locator("#player")).to_have_attribute("src", re.compile("/recordings/play/"))
-    page.click("#do-close")
-    assert "cannot close" in page.inner_text("#action-error")
     page.fill("form[data-action=start] input[name=note]", "calling the customer")
     page.click("#do-start")
     assert page.inner_text("#order-status") == "in progress"
     assert "calling the customer" in page.inner_text("#trail")
+
+
+def test_the_page_offers_only_what_is_allowed(hotline: Hotline, orders: dict[str, str], site: str, page: Any) -> None:
+    """Actions the status forbids are disabled (not only grey), the assignee is chosen among the people who work
+    orders, and resolve says it needs a note; a page left open after someone else acted still gets the 409."""
+    add_user(hotline, "sue", "supervisor")
+    add_user(hotline, "ana", "admin")
+    add_user(hotline, "amy", "agent")
+    add_user(hotline, "old", "supervisor")
+    hotline.accounts.set_active("old", False)
+    browser_login(page, site, "sue", "/admin/dashboard")
+    number = orders["fees"]  # assigned to sam (before the assignee check)
+    page.goto(f"{site}/admin/work-orders/{number}")
+    expect(page.locator("#do-close")).to_be_disabled()
+    expect(page.locator("#why-not-close")).to_have_text("not from assigned")
+    for action in ("assign", "start", "resolve"):
+        expect(page.locator(f"#do-{action}")).to_be_enabled()
+
+    options = page.locator("form[data-action=assign] select[name=to] option")
+    expect(options).to_have_text(["assign to…", "ana", "sue"])  # not the agent, not the deactivated one
+    page.click("#do-assign")  # nobody chosen: the browser asks, nothing is sent
+    assert page.evaluate("() => document.querySelector('form[data-action=assign] select').validity.valueMissing")
+    page.select_option("form[data-action=assign] select[name=to]", "ana")
+    page.click("#do-assign")
+    expect(page.locator("#order-assignee")).to_have_text("ana")
+
+    expect(page.locator("#resolve-note-why")).to_have_text("A note is required: what was done for the caller.")
+    page.click("#do-resolve")
+    assert page.evaluate("() => document.querySelector('form[data-action=resolve] input.note').validity.valueMissing")
+    expect(page.locator("#order-status")).to_have_text("assigned")
+    hotline.desk.act(number, "resolve", "ana", note="done by phone")  # someone else, meanwhile
+    page.fill("form[data-action=resolve] input[name=note]", "fee refunded")
+    page.click("#do-resolve")
+    expect(page.locator("#action-error")).to_contain_text("cannot resolve")
+    expect(page.locator("#do-close")).to_be_enabled()
+    expect(page.locator("#do-resolve")).to_be_disabled()

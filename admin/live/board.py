@@ -98,7 +98,7 @@ def _row(agent: Agent, call: AgentCall | None, now: float) -> dict[str, Any]:
     current = None
     if call is not None:
         talk = round(max(0.0, now - call.answered_at), 1) if call.answered_at is not None else None
-        current = {"queue": call.queue, "caller": call.caller, "state": call.state, "talk_s": talk}
+        current = {"id": agent.call, "queue": call.queue, "caller": call.caller, "state": call.state, "talk_s": talk}
     return {
         "id": agent.id, "name": agent.name, "state": agent.state,
         "reason": agent.reason if agent.state == "not_ready" else "",

@@ -30,6 +30,7 @@ class Today(BaseModel):
 
 
 class CurrentCall(BaseModel):
+    id: str | None = Field(description="the call's id (for POST /api/calls/<id>/monitor)")
     queue: str = Field(description="skill:language the call was offered from")
     caller: str = Field(description="the caller's number, masked")
     state: str = Field(description="offered (ringing the agent) or busy (talking)")

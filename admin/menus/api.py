@@ -20,6 +20,8 @@ from admin.menus.models import (
     DraftView,
     MenuDetail,
     MenuList,
+    PreviewBody,
+    PreviewView,
     PublishBody,
     Published,
     Refusal,
@@ -97,6 +99,19 @@ def add_menu_api(bp: Blueprint, editor: MenuEditor, simulator: Simulator) -> Non
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError(_("version must be the number of a published version"))
         return jsonify(editor.rollback(name, version, _actor())), 201
+
+    @bp.post("/api/menus/<name>/preview")
+    @allow("admin")
+    @doc({200: PreviewView, 400: ErrorBody, 404: ErrorBody}, json=PreviewBody, tags=TAGS)
+    def preview(name: str) -> Response:
+        """What publishing a text, or rolling back to a version, would change in the live menu."""
+        body = json_body()
+        version = body.get("version")
+        if version is not None:
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise ValueError(_("version must be the number of a published version"))
+            return jsonify(editor.preview(name, version=version))
+        return jsonify(editor.preview(name, source=_source(body)))
 
     @bp.get("/api/menus/<name>/versions")
     @allow("admin")

@@ -111,23 +111,50 @@ class MenuEditor:
         return self._went_live(name, new, who, "menu_rolled_back", restored=version)
 
     def versions(self, name: str) -> list[dict[str, Any]]:
-        """Newest first, each with its diff against the one before."""
+        """Newest first, each with its diff against the one before and the version it restored, if a rollback."""
         history = self.menus.history(name)
         if not history:
             raise MenuNotFound(f"menu {name!r} has never been published")
         live = self.menus.live_version(name)
-        views = [_version_view(v, history[i - 1] if i else None, live) for i, v in enumerate(history)]
+        restored = self._rollbacks(name)
+        views = [_version_view(v, history[i - 1] if i else None, live, restored.get(v.version))
+                 for i, v in enumerate(history)]
         return views[::-1]
 
     def version(self, name: str, version: int) -> dict[str, Any]:
         shown = self.menus.published(name, version)
         before = self.menus.published(name, version - 1) if version > 1 else None
-        return {**_version_view(shown, before, self.menus.live_version(name)), "source": shown.source}
+        view = _version_view(shown, before, self.menus.live_version(name), self._rollbacks(name).get(version))
+        return {**view, "source": shown.source}
+
+    def preview(self, name: str, source: str | None = None, version: int | None = None) -> dict[str, Any]:
+        """What publishing ``source`` (or rolling back to ``version``) would change in the live menu: a line diff
+        against the live text, for the editor's confirmation."""
+        live = self._live(name)
+        if version is not None:
+            text, label = self.menus.published(name, version).source, f"{name} v{version}"
+        elif source is not None:
+            text, label = source, f"{name} draft"
+        else:
+            raise ValueError(_("give the text to publish or the version to roll back to"))
+        old, old_label = (live.source, f"{name} v{live.version} (live)") if live else ("", "/dev/null")
+        return {"live_version": live.version if live else None,
+                "diff": unified_diff(old, text, old_label, label)}
+
+    def _rollbacks(self, name: str) -> dict[int, int]:
+        """Version -> the older version it put live again. Versions keep only their text; the audit names each
+        rollback (``menu_rolled_back``, with ``version`` and ``restored``)."""
+        found: dict[int, int] = {}
+        for entry in self.audit.entries(action="menu_rolled_back", target=name, limit=1000):
+            version, restored = entry["detail"].get("version"), entry["detail"].get("restored")
+            if isinstance(version, int) and isinstance(restored, int):
+                found.setdefault(version, restored)
+        return found
 
     def _went_live(self, name: str, version: int, who: Actor, action: str, **detail: Any) -> dict[str, Any]:
         now = self.menus.published(name, version)
         before = self.menus.published(name, version - 1) if version > 1 else None
-        view = _version_view(now, before, self.menus.live_version(name))
+        view = _version_view(now, before, self.menus.live_version(name), detail.get("restored"))
         self.audit.write(who.name, who.role, action, name, version=version, diff=view["diff"], **detail)
         return {**view, "prompt_job": self._render_prompts(name, version)}
 
@@ -152,10 +179,11 @@ def _draft_view(draft: Draft, live_version: int) -> dict[str, Any]:
             "updated_at": draft.updated_at.isoformat(), "stale": draft.base_version < live_version}
 
 
-def _version_view(shown: PublishedVersion, before: PublishedVersion | None, live: int) -> dict[str, Any]:
+def _version_view(shown: PublishedVersion, before: PublishedVersion | None, live: int,
+                  restored: int | None = None) -> dict[str, Any]:
     old, old_label = (before.source, f"{shown.menu} v{before.version}") if before else ("", "/dev/null")
     return {"menu": shown.menu, "version": shown.version, "published_by": shown.published_by,
-            "published_at": shown.published_at.isoformat(), "live": shown.version == live,
+            "published_at": shown.published_at.isoformat(), "live": shown.version == live, "restored_from": restored,
             "diff": unified_diff(old, shown.source, old_label, f"{shown.menu} v{shown.version}")}
 
 

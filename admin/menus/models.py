@@ -95,6 +95,17 @@ class VersionView(BaseModel):
     published_at: str
     live: bool
     diff: str = Field(description="unified diff against the version before it")
+    restored_from: int | None = Field(None, description="a rollback: the older version whose text it put live again")
+
+
+class PreviewBody(BaseModel):
+    source: str | None = Field(None, description="the text that would be published")
+    version: int | None = Field(None, ge=1, description="or: the older version a rollback would put live again")
+
+
+class PreviewView(BaseModel):
+    live_version: int | None = Field(description="null: never published")
+    diff: str = Field(description="unified diff from the live text to what would go live; empty: no change")
 
 
 class VersionList(RootModel[list[VersionView]]):

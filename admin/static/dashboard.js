@@ -84,13 +84,15 @@
   const DATA_CELLS = ["name", "queue", "caller"]; // names and numbers: not words of the page's language
   const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name,
                                                                         translate: DATA_CELLS.includes(name) ? "no" : null })));
-  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, _("Change…")));
+  PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, _("Change…")),
+                         hotline.el("button", { type: "button", class: "secondary monitor", hidden: true }, _("Monitor…")));
 
   function newRow(agent) {
     const tr = PROTO.cloneNode(true);
     tr.dataset.agent = agent.id;
     const cells = Object.fromEntries(CELLS.map((name, i) => [name, tr.cells[i]]));
     cells.action.firstChild.dataset.agent = agent.id;
+    cells.action.lastChild.dataset.agent = agent.id;
     return { tr, cells, data: null, key: "", inStateBase: null, talkBase: null };
   }
 
@@ -108,6 +110,10 @@
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
     c.action.firstChild.setAttribute("aria-label", _("Change state of {name}", { name: agent.name || agent.id }));
+    // only a connected call can be joined: not while it rings the agent
+    const monitor = c.action.lastChild;
+    monitor.hidden = !(agent.call && agent.call.id && agent.call.state === "busy");
+    monitor.setAttribute("aria-label", _("Monitor the call of {name}", { name: agent.name || agent.id }));
     c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, label(agent.state)));
     c.reason.textContent = agent.reason ? label(agent.reason) : "";
     c.queue.textContent = agent.call ? agent.call.queue : "";
@@ -182,6 +188,45 @@
     }
   }
 
+  // -- listen, whisper, barge: POST /api/calls/<id>/monitor rings the supervisor's phone -----------------
+
+  const PHONE_KEY = "hotline.monitorEndpoint"; // asked once, kept in this browser
+  let monitoring = null; // { agent, call } the dialog is open for
+
+  function openMonitor(agentId) {
+    const row = rows.get(agentId);
+    if (!row || !row.data.call) return;
+    monitoring = { agent: row.data.name || agentId, call: row.data.call.id };
+    $("monitor-agent").textContent = monitoring.agent;
+    $("monitor-call").textContent = _("{queue}, caller {caller}", { queue: row.data.call.queue, caller: row.data.call.caller });
+    $("monitor-endpoint").value = localStorage.getItem(PHONE_KEY) || "";
+    $("monitor-error").hidden = true;
+    $("monitor-dialog").showModal();
+    if (!$("monitor-endpoint").value) $("monitor-endpoint").focus();
+  }
+
+  async function monitorCall(mode) {
+    const endpoint = $("monitor-endpoint").value.trim();
+    if (!endpoint) {
+      $("monitor-error").textContent = _("Give the phone to ring: your extension or PJSIP endpoint.");
+      $("monitor-error").hidden = false;
+      $("monitor-endpoint").focus();
+      return;
+    }
+    try {
+      await hotline.api("POST", `/api/calls/${encodeURIComponent(monitoring.call)}/monitor`, { mode, endpoint });
+      localStorage.setItem(PHONE_KEY, endpoint);
+      $("monitor-dialog").close();
+      const said = { listen: _("Ringing {endpoint}: answer to listen to {agent}'s call."),
+                     whisper: _("Ringing {endpoint}: answer to whisper to {agent}."),
+                     barge: _("Ringing {endpoint}: answer to barge into {agent}'s call.") }[mode];
+      hotline.show(hotline._(said, { endpoint, agent: monitoring.agent }), "ok");
+    } catch (error) {
+      $("monitor-error").textContent = error.message;
+      $("monitor-error").hidden = false;
+    }
+  }
+
   // -- drawing ------------------------------------------------------------------------------------
 
   function draw() {
@@ -252,11 +297,17 @@
   $("agent-rows").addEventListener("click", (event) => {
     const button = event.target.closest("button.change");
     if (button) openChange(button.dataset.agent);
+    const monitor = event.target.closest("button.monitor");
+    if (monitor) openMonitor(monitor.dataset.agent);
   });
   for (const button of document.querySelectorAll("#state-dialog button[data-state]")) {
     button.addEventListener("click", () => change(button.dataset.state));
   }
   $("state-cancel").addEventListener("click", () => $("state-dialog").close());
+  for (const button of document.querySelectorAll("#monitor-dialog button[data-mode]")) {
+    button.addEventListener("click", () => monitorCall(button.dataset.mode));
+  }
+  $("monitor-cancel").addEventListener("click", () => $("monitor-dialog").close());
 
   // The browser retries a dropped stream by itself; a refused one (503: the server's live streams are all
   // open, or the session ended) is tried again here, every 5 s.

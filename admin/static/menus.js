@@ -89,6 +89,12 @@
   // -- the flow graph -------------------------------------------------------------------------
 
   let graph = null;
+  // Labels are drawn at LABEL_PX on screen or more when the graph is fitted: a big menu is shown from its
+  // top at that size (drag or zoom out to see the rest) rather than whole and unreadable.
+  const NODE_FONT_PX = 12;
+  const LABEL_PX = 12;
+  const READABLE_ZOOM = LABEL_PX / NODE_FONT_PX;
+  const ZOOM_STEP = 1.25;
   const SHAPES = { menu: "round-rectangle", input: "round-rectangle", say: "rectangle", action: "diamond",
                    queue: "hexagon", hangup: "octagon", transfer: "octagon", record: "ellipse",
                    language: "ellipse", survey: "round-rectangle" };
@@ -108,17 +114,40 @@
       ...edges.map((e, i) => ({ data: { id: `e${i}`, source: e.source, target: e.target, label: e.label, kind: e.kind } })),
     ];
     if (!graph) {
-      graph = cytoscape({ container: $("graph"), elements, style: graphStyle(), wheelSensitivity: 0.3,
+      graph = cytoscape({ container: $("graph"), elements, style: graphStyle(), minZoom: 0.1, maxZoom: 4,
                           autoungrabify: true, boxSelectionEnabled: false });
       graph.on("tap", "node", (event) => { const line = lineOfNode(event.target.id()); if (line) selectLine(line); });
+      graph.on("zoom", showZoom);
       window.menuGraph = graph; // for people and tests poking at the page
     } else {
       graph.elements().remove();
       graph.add(elements);
     }
-    graph.layout({ name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 60, edgeSep: 10 }).run();
+    graph.layout({ name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 60, edgeSep: 10, fit: false }).run();
+    fitReadable();
     $("graph").dataset.nodes = String(data.nodes.length);
   }
+
+  // The whole graph if it fits at a readable size; else readable, from the top, where the call starts (the
+  // layout's top node), in the middle.
+  function fitReadable() {
+    if (!graph || graph.nodes().empty()) return;
+    graph.fit(undefined, 20);
+    if (graph.zoom() < READABLE_ZOOM) {
+      const top = graph.elements().boundingBox().y1;
+      const start = graph.nodes().min((n) => n.position("y")).ele.position();
+      graph.zoom(READABLE_ZOOM);
+      graph.pan({ x: graph.width() / 2 - start.x * READABLE_ZOOM, y: 20 - top * READABLE_ZOOM });
+    }
+    showZoom();
+  }
+
+  function zoomBy(factor) {
+    if (!graph) return;
+    graph.zoom({ level: graph.zoom() * factor, renderedPosition: { x: graph.width() / 2, y: graph.height() / 2 } });
+  }
+
+  function showZoom() { $("zoom-level").textContent = `${Math.round(graph.zoom() * 100)}%`; }
 
   function graphStyle() {
     return [
@@ -126,10 +155,11 @@
         shape: (n) => SHAPES[n.data("type")] || "rectangle",
         "background-color": (n) => COLOURS[n.data("type")] || "#fff",
         "border-width": 1, "border-color": "#98a2b3", label: "data(label)", "text-wrap": "wrap",
-        "text-max-width": 170, "text-valign": "center", "font-size": 10, width: 180, height: 58, color: "#1d2433" } },
+        "text-max-width": 200, "text-valign": "center", "font-size": NODE_FONT_PX, width: 210, height: 66,
+        color: "#1d2433" } },
       { selector: "edge", style: {
         width: 1.2, "line-color": "#98a2b3", "target-arrow-color": "#98a2b3", "target-arrow-shape": "triangle",
-        "curve-style": "bezier", label: "data(label)", "font-size": 8, color: "#475467",
+        "curve-style": "bezier", label: "data(label)", "font-size": NODE_FONT_PX - 1, color: "#475467",
         "text-background-color": "#fff", "text-background-opacity": 1, "text-background-padding": 1 } },
       { selector: "edge[kind != 'own']", style: { "line-style": "dashed", "line-color": "#d0d5dd",
         "target-arrow-color": "#d0d5dd", color: "#98a2b3" } },
@@ -179,6 +209,46 @@
     } catch (error) { hotline.show(error.message); }
   }
 
+  // -- confirming: what would change in the live menu, line by line --------------------------------
+
+  let confirmed = null; // what the dialog's confirm button does
+
+  function showDiff(diff) {
+    const lines = (diff || "").split("\n").filter((line, i, all) => line || i < all.length - 1);
+    $("confirm-diff").replaceChildren(...(lines.length ? lines.map((line) => hotline.el("span", {
+      class: line.startsWith("+") && !line.startsWith("+++") ? "add"
+        : line.startsWith("-") && !line.startsWith("---") ? "del" : null }, `${line}\n`)) : [_("(no change)")]));
+  }
+
+  async function confirmThen(body, title, what, go, action) {
+    let preview;
+    try {
+      preview = await hotline.api("POST", `${api}/preview`, body);
+    } catch (error) {
+      if (error.data && error.data.problems) showProblems(error.data.problems);
+      hotline.show(error.message);
+      return;
+    }
+    $("confirm-title").textContent = title;
+    $("confirm-what").textContent = preview.live_version
+      ? [what, _("Changes against the live version {version}:", { version: preview.live_version })].join(" ") : what;
+    showDiff(preview.diff);
+    $("confirm-go").textContent = go;
+    confirmed = action;
+    $("confirm-dialog").showModal();
+  }
+
+  function askPublish() {
+    confirmThen({ source: source.value }, _("Publish this draft?"),
+      _("It goes live at once as a new version: new calls hear it."), _("Publish"), () => publish(false));
+  }
+
+  function askRollback(version) {
+    confirmThen({ version }, _("Roll back to v{version}?", { version }),
+      _("The text of v{version} goes live again at once, as a new version: new calls hear it.", { version }),
+      _("Roll back"), () => rollback(version));
+  }
+
   async function publish(overwrite) {
     $("publish-stale").hidden = true;
     try {
@@ -207,13 +277,14 @@
   async function loadVersions() {
     const versions = await hotline.api("GET", `${api}/versions`).catch(() => []);
     const rows = versions.map((v) => hotline.el("tr", { "data-version": v.version },
-      hotline.el("td", null, `v${v.version} `, v.live ? hotline.el("span", { class: "tag good" }, _("live")) : null),
+      hotline.el("td", null, `v${v.version} `, v.live ? hotline.el("span", { class: "tag good" }, _("live")) : null,
+        v.restored_from ? hotline.el("span", { class: "tag rollback" }, _("rollback to v{version}", { version: v.restored_from })) : null),
       hotline.el("td", { translate: "no" }, v.published_by),
       hotline.el("td", null, when(v.published_at)),
       hotline.el("td", null, hotline.el("details", null, hotline.el("summary", null, diffSize(v.diff)),
                                         hotline.el("pre", { class: "diff", translate: "no" }, v.diff || _("(no change)")))),
       hotline.el("td", null, v.live ? null : hotline.el("button", {
-        type: "button", class: "secondary rollback", id: `rollback-${v.version}`, onclick: () => rollback(v.version),
+        type: "button", class: "secondary rollback", id: `rollback-${v.version}`, onclick: () => askRollback(v.version),
       }, _("Roll back to v{version}", { version: v.version })))));
     $("versions").tBodies[0].replaceChildren(...rows);
   }
@@ -325,16 +396,47 @@
 
   source.addEventListener("input", changed);
   source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
+  // Tab indents (two spaces, as YAML wants) and Shift+Tab outdents; Esc, then Tab or Shift+Tab, leaves the
+  // editor as everywhere else, so that the keyboard is never trapped in it (the help text under it says so).
+  let leaving = false;
   source.addEventListener("keydown", (event) => {
-    if (event.key === "Tab") { // two spaces, as YAML wants, instead of leaving the editor
+    if (event.key === "Escape") { leaving = true; return; }
+    if (event.key === "Shift") return;
+    const tab = event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey;
+    if (tab && !leaving) {
       event.preventDefault();
-      source.setRangeText("  ", source.selectionStart, source.selectionEnd, "end");
+      if (event.shiftKey) outdent();
+      else source.setRangeText("  ", source.selectionStart, source.selectionEnd, "end");
       changed();
     }
+    leaving = false;
   });
+  source.addEventListener("blur", () => { leaving = false; });
+
+  function outdent() {
+    const start = source.value.lastIndexOf("\n", source.selectionStart - 1) + 1;
+    const spaces = source.value.slice(start, start + 2).match(/^ {0,2}/)[0].length;
+    if (spaces) source.setRangeText("", start, start + spaces, "end");
+  }
   $("save").addEventListener("click", save);
   $("discard").addEventListener("click", discard);
-  $("publish").addEventListener("click", () => publish(false));
+  $("publish").addEventListener("click", askPublish);
+  $("confirm-go").addEventListener("click", () => {
+    const action = confirmed;
+    $("confirm-dialog").close();
+    if (action) action();
+  });
+  $("confirm-cancel").addEventListener("click", () => $("confirm-dialog").close());
+  $("confirm-dialog").addEventListener("close", () => { confirmed = null; });
+  $("zoom-in").addEventListener("click", () => zoomBy(ZOOM_STEP));
+  $("zoom-out").addEventListener("click", () => zoomBy(1 / ZOOM_STEP));
+  $("zoom-fit").addEventListener("click", fitReadable);
+  $("graph").addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.altKey || event.metaKey) return;
+    const act = { "+": () => zoomBy(ZOOM_STEP), "=": () => zoomBy(ZOOM_STEP), "-": () => zoomBy(1 / ZOOM_STEP),
+                  "0": fitReadable }[event.key];
+    if (act) { event.preventDefault(); act(); }
+  });
   $("publish-anyway").addEventListener("click", () => publish(true));
   $("show-inherited").addEventListener("change", () => { if (state.graphData) drawGraph(state.graphData); });
   $("sim-call").addEventListener("click", simCall);

@@ -100,6 +100,42 @@
     });
   }
 
+  // The CSV of the period in the form, fetched here rather than followed: a refused period is a JSON sentence,
+  // which a plain download link would drop without a word.
+  document.getElementById("csv-link").addEventListener("click", async (event) => {
+    event.preventDefault();
+    const link = event.currentTarget;
+    const href = `/api/reports/summary.csv?${query()}`;
+    link.href = href;
+    let response;
+    try {
+      response = await fetch(href, { credentials: "same-origin" });
+    } catch (error) {
+      showRefusal(error.message);
+      return;
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let reason = `${response.status} ${response.statusText}`;
+      try { reason = JSON.parse(text).error || reason; } catch (_) { /* not JSON: the status says it */ }
+      showRefusal(reason);
+      return;
+    }
+    if (!report.hidden) periodError.hidden = true;  // the refusal was the download's: it holds no more
+    const named = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "");
+    const url = URL.createObjectURL(await response.blob());
+    const save = el("a", { href: url, download: named ? named[1] : "hotline-report.csv", hidden: true });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+
+  function showRefusal(reason) {
+    periodError.textContent = reason;
+    periodError.hidden = false;
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     load();

@@ -18,3 +18,8 @@ def assignee_refusal(accounts: Accounts, name: str | None) -> str | None:
         return str(_("assignee %(name)r is not an active admin or supervisor: assign the work order to a user who "
                      "works orders", name=name))
     return None
+
+
+def assignees(accounts: Accounts) -> list[str]:
+    """The names a work order may be assigned to, for the page's choice: active admins and supervisors."""
+    return sorted(a.name for a in accounts.all() if a.active and a.role in WORKS_ORDERS)

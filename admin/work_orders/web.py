@@ -17,7 +17,7 @@ from admin.audit import AuditLog
 from admin.i18n import label
 from admin.i18n import refusal as refusal_text
 from admin.users.accounts import Accounts
-from admin.work_orders.assignees import assignee_refusal
+from admin.work_orders.assignees import assignee_refusal, assignees
 from complaints.work_orders import TRANSITIONS, BadTransition, MissingField, NoSuchWorkOrder, WorkOrderDesk
 from ivr.services import COMPLAINT_CATEGORIES
 
@@ -49,24 +49,25 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accou
                 return render_template("error.html", status=403,
                                        message=_("only the work orders of the caller on your line")), 403
             return _detail(desk, number, read_only=True)
-        return _detail(desk, number)
+        return _detail(desk, number, accounts=accounts)
 
     @bp.post("/<number>")
     @allow("admin", "supervisor")
     def act(number: str) -> Response | str | tuple[str, int]:
         action = request.form.get("action", "")
         if action not in PAGE_ACTIONS:
-            return _detail(desk, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400)
+            return _detail(desk, number, f"no action {action!r} here: one of {', '.join(PAGE_ACTIONS)}", 400,
+                           accounts=accounts)
         note, to = request.form.get("note", "").strip()[:2000], request.form.get("to", "").strip()[:64] or None
         if action == "assign" and (refusal := assignee_refusal(accounts, to)):
-            return _detail(desk, number, refusal, 400)
+            return _detail(desk, number, refusal, 400, accounts=accounts)
         who = current()
         try:
             order = desk.act(number, action, who.name, note=note, assignee=to)
         except BadTransition as exc:
-            return _detail(desk, number, refusal_text(str(exc)), 409)
+            return _detail(desk, number, refusal_text(str(exc)), 409, accounts=accounts)
         except MissingField as exc:
-            return _detail(desk, number, refusal_text(str(exc)), 400)
+            return _detail(desk, number, refusal_text(str(exc)), 400, accounts=accounts)
         except NoSuchWorkOrder as exc:
             return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
         audit.write(who.name, who.role, f"work_order_{action}", number, note=note[:500], to=to,
@@ -79,13 +80,14 @@ def create_work_orders_web(desk: WorkOrderDesk, audit: AuditLog, accounts: Accou
 
 
 def _detail(desk: WorkOrderDesk, number: str, error: str = "", status: int = 200,
-            read_only: bool = False) -> tuple[str, int]:
+            read_only: bool = False, accounts: Accounts | None = None) -> tuple[str, int]:
     try:
         order = desk.show(number)
     except NoSuchWorkOrder as exc:
         return render_template("error.html", status=404, message=refusal_text(str(exc))), 404
     return render_template("work_orders_detail.html", order=order, error=error, read_only=read_only,
-                           actions=_possible(order), all_actions=PAGE_ACTIONS), status
+                           actions=_possible(order), all_actions=PAGE_ACTIONS,
+                           assignees=assignees(accounts) if accounts else []), status
 
 
 def _possible(order: dict[str, Any]) -> list[str]:
