@@ -1,0 +1,102 @@
+"""The sampling rules on a fixed synthetic week: exactly the calls they should pick, queued round-robin."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from quality.sampling import Sampler, SamplingRules
+from store.models import CallRecord, ReturnVisit, ReviewItem, User, WorkOrder, WorkOrderChange
+
+ZONE = "Asia/Shanghai"
+WEEK = "2026-W10"  # Monday 2026-03-02 .. Sunday 2026-03-08, Shanghai time
+MONDAY = dt.datetime(2026, 3, 2, tzinfo=ZoneInfo(ZONE)).astimezone(dt.UTC)  # stored as UTC, as the writer does
+
+
+def call(db: Session, call_id: str, agent: str, at: dt.datetime, talk_s: float | None = 100.0) -> None:
+    db.add(CallRecord(call_id=call_id, agent_id=agent, queue="general", started_at=at,
+                      answered_at=at + dt.timedelta(seconds=5) if agent else None, talk_s=talk_s))
+
+
+def order(db: Session, call_id: str, reopened: bool = False, rating: int | None = None) -> None:
+    wo = WorkOrder(number=f"WO-{call_id}", call_id=call_id, category="fees", caller_masked="", callback_number="",
+                   language="zh-CN", recording_ref="")
+    db.add(wo)
+    db.flush()
+    if reopened:
+        db.add(WorkOrderChange(work_order_id=wo.id, actor="x", action="reopen"))
+    if rating is not None:
+        db.add(ReturnVisit(work_order_id=wo.id, number="", number_key="k", channel="twilio", language="zh-CN",
+                           status="completed", due_at=MONDAY, rating=rating))
+
+
+def synthetic_week(db: Session) -> None:
+    for i in range(10):  # a1: 10 calls; 20 % -> ceil(2.0) = 2 of them
+        call(db, f"CA-a1-{i:02d}", "a1", MONDAY + dt.timedelta(hours=9, minutes=i))
+    for i in range(3):  # a2: 3 calls; 20 % -> ceil(0.6) = 1
+        call(db, f"CA-a2-{i}", "a2", MONDAY + dt.timedelta(days=1, hours=10 + i))
+    # a3: 5 calls; 20 % -> ceil(1.0) = 1, and the other rules
+    day3 = MONDAY + dt.timedelta(days=2, hours=11)
+    call(db, "CA-a3-long", "a3", day3, talk_s=601.0)  # longer than 600 s
+    call(db, "CA-a3-edge", "a3", day3 + dt.timedelta(minutes=1), talk_s=600.0)  # not longer than 600 s
+    call(db, "CA-a3-reopened", "a3", day3 + dt.timedelta(minutes=2))
+    order(db, "CA-a3-reopened", reopened=True)
+    call(db, "CA-a3-unhappy", "a3", day3 + dt.timedelta(minutes=3))
+    order(db, "CA-a3-unhappy", rating=4)  # 4 = dissatisfied
+    call(db, "CA-a3-happy", "a3", day3 + dt.timedelta(minutes=4))
+    order(db, "CA-a3-happy", rating=2)  # 2 = satisfied: no rule
+    # outside: nobody answered (IVR only, reopened work order, long), the week before, the week after
+    call(db, "CA-ivr", "", day3, talk_s=900.0)
+    order(db, "CA-ivr", reopened=True, rating=5)
+    call(db, "CA-before", "a1", MONDAY - dt.timedelta(minutes=30), talk_s=900.0)  # Sunday 23:30 of W09
+    call(db, "CA-after", "a1", MONDAY + dt.timedelta(days=7), talk_s=900.0)  # Monday 00:00 of W11
+    # reviewers: two supervisors (lin is agent a1 too), a qa; an inactive qa and an admin are not reviewers
+    db.add_all([User(name="lin", role="supervisor", password_hash="x", agent_id="a1"),
+                User(name="quinn", role="qa", password_hash="x"),
+                User(name="sue", role="supervisor", password_hash="x"),
+                User(name="old", role="qa", password_hash="x", active=False),
+                User(name="boss", role="admin", password_hash="x")])
+    db.commit()
+
+
+EXPECTED = {
+    # the share rule: each agent's calls ranked by sha256(call id), the first ceil(n * 20 / 100)
+    "CA-a1-03": ["share"], "CA-a1-01": ["share"],
+    "CA-a2-0": ["share"],
+    "CA-a3-unhappy": ["share", "dissatisfied"],
+    "CA-a3-reopened": ["reopened"],
+    "CA-a3-long": ["long"],
+}
+
+
+def test_the_rules_pick_exactly_the_calls_they_should_and_queue_them_round_robin(sql: sessionmaker[Session]) -> None:
+    with sql() as db:
+        synthetic_week(db)
+    sampler = Sampler(sql, SamplingRules(share_percent=20, long_call_s=600), ZONE)
+    result = sampler.run(WEEK)
+    assert (result.week, result.picked, result.added) == (WEEK, 6, 6)
+    assert result.by_reason == {"share": 4, "dissatisfied": 1, "reopened": 1, "long": 1}
+    with sql() as db:
+        items = list(db.scalars(select(ReviewItem).order_by(ReviewItem.call_started_at, ReviewItem.call_id)))
+    assert {i.call_id: i.reasons for i in items} == EXPECTED
+    assert all(i.week == WEEK and not i.calibration and i.status == "open" for i in items)
+    # in call order: lin, quinn, sue in turn, but lin never gets a call of a1 (lin is a1)
+    assert [(i.call_id, i.reviewer) for i in items] == [
+        ("CA-a1-01", "quinn"), ("CA-a1-03", "sue"),  # lin skipped twice
+        ("CA-a2-0", "lin"), ("CA-a3-long", "quinn"), ("CA-a3-reopened", "sue"), ("CA-a3-unhappy", "lin")]
+    # a re-run over the same week picks the same calls and queues nothing new
+    again = sampler.run(WEEK)
+    assert (again.picked, again.added) == (6, 0)
+    with sql() as db:
+        assert len(list(db.scalars(select(ReviewItem)))) == 6
+
+
+def test_rules_switched_off_pick_nothing(sql: sessionmaker[Session]) -> None:
+    with sql() as db:
+        synthetic_week(db)
+    result = Sampler(sql, SamplingRules(share_percent=0, long_call_s=None, reopened=False, dissatisfied=False),
+                     ZONE).run(WEEK)
+    assert (result.picked, result.added) == (0, 0)
