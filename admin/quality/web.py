@@ -155,8 +155,8 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
         who = current()
         deps.audit.write(who.name, who.role, "evaluation_submitted", done["call_id"], evaluation=done["id"],
                          total=done["total"], form=f"{done['form']} v{done['form_version']}")
-        flash(_("Evaluation of %(call)s submitted: %(total)s", call=done["call_id"],
-                total="–" if done["total"] is None else f"{done['total']:g}"), "ok")
+        total = "–" if done["total"] is None else format(done["total"], "g")
+        flash(_("Evaluation of %(call)s submitted: %(total)s", call=done["call_id"], total=total), "ok")
         if done["calibration"]:
             return redirect(f"/admin/quality/calibration/{done['call_id']}", code=303)  # type: ignore[return-value]
         return redirect("/admin/quality", code=303)  # type: ignore[return-value]
