@@ -1,4 +1,4 @@
-"""quality: evaluation forms (versioned), the reviewers' queue, evaluations
+"""quality: evaluation forms (versioned), the reviewers' queue, evaluations; an index for the scorecards
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,9 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
+    # the scorecards' calls handled, AHT and CSAT per agent or queue: read from the index alone
+    op.create_index('ix_call_records_handled', 'call_records',
+                    ['started_at', 'agent_id', 'queue', 'answered_at', 'talk_s', 'call_id'], unique=False)
     op.create_table(
         'evaluation_forms',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -84,3 +87,4 @@ def downgrade() -> None:
     op.drop_table('evaluations')
     op.drop_table('review_items')
     op.drop_table('evaluation_forms')
+    op.drop_index('ix_call_records_handled', table_name='call_records')
