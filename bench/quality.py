@@ -106,7 +106,9 @@ def populate(hotline: Hotline, agents: int, calls: int, evaluations: int) -> int
     form = parse_form(load_text(EXAMPLE))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     agent_ids = [f"agent{n:03d}" for n in range(agents)]
-    records, recordings, orders = [], [], []
+    records: list[dict[str, Any]] = []
+    recordings: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
     for n in range(calls):
         at = now - dt.timedelta(seconds=rng.randrange(28 * 86400))
         talk = rng.uniform(30, 900)
@@ -139,18 +141,19 @@ def populate(hotline: Hotline, agents: int, calls: int, evaluations: int) -> int
                  for n, r in enumerate(picked)]
         db.execute(insert(ReviewItem), items)
         ids = {call_id: i for call_id, i in db.execute(select(ReviewItem.call_id, ReviewItem.id))}
-        rows: list[dict[str, Any]] = []
-        for r in picked[:evaluations]:
+        scored: list[dict[str, Any]] = []
+        for n, r in enumerate(picked[:evaluations]):
             answers = {"greeting": rng.choice(("yes", "no")), "verified": rng.choice(("yes",) * 19 + ("no",)),
                        "courtesy": rng.randint(1, 5), "resolution": rng.choice(("yes", "no", "na"))}
             result = score(form, answers)
-            rows.append({"item_id": ids[r["call_id"]], "call_id": r["call_id"], "agent_id": r["agent_id"],
-                         "queue": r["queue"], "call_started_at": r["started_at"], "reviewer": "bench",
-                         "calibration": False, "form": "standard", "form_version": 1, "answers": answers,
-                         "comments": [], "total": result.total, "auto_failed": result.auto_failed,
-                         "sections": result.sections, "submitted_at": now, "status": "submitted",
-                         "agent_note": ""})
-        db.execute(insert(Evaluation), rows)
+            scored.append({"item_id": ids[r["call_id"]], "call_id": r["call_id"], "agent_id": r["agent_id"],
+                           "queue": r["queue"], "call_started_at": r["started_at"],
+                           "reviewer": REVIEWERS[n % len(REVIEWERS)],
+                           "calibration": False, "form": "standard", "form_version": 1, "answers": answers,
+                           "comments": [], "total": result.total, "auto_failed": result.auto_failed,
+                           "sections": result.sections, "submitted_at": now, "status": "submitted",
+                           "agent_note": ""})
+        db.execute(insert(Evaluation), scored)
         db.commit()
         first_open = next(i for i in items if i["status"] == "open" and i["reviewer"] == REVIEWERS[0])
         return ids[first_open["call_id"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,8 @@ from store.models import CallRecord, ReturnVisit, ReviewItem, User, WorkOrder, W
 ZONE = "Asia/Shanghai"
 WEEK = "2026-W10"  # Monday 2026-03-02 .. Sunday 2026-03-08, Shanghai time
 MONDAY = dt.datetime(2026, 3, 2, tzinfo=ZoneInfo(ZONE)).astimezone(dt.UTC)  # stored as UTC, as the writer does
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 def call(db: Session, call_id: str, agent: str, at: dt.datetime, talk_s: float | None = 100.0) -> None:

@@ -16,6 +16,8 @@ from tests.web import SessionClient
 
 AT = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
 
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
 
 @pytest.fixture
 def items(hotline: Hotline) -> dict[str, int]:
