@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotline.app import Hotline
+from hotline.cli import main
 from quality.sampling import Sampler, SamplingRules
+from quality.weeks import week_of
 from store.models import CallRecord, ReturnVisit, ReviewItem, User, WorkOrder, WorkOrderChange
+from workers.jobs import PERIODIC, install, sample_calls
 
 ZONE = "Asia/Shanghai"
 WEEK = "2026-W10"  # Monday 2026-03-02 .. Sunday 2026-03-08, Shanghai time
@@ -103,3 +109,18 @@ def test_rules_switched_off_pick_nothing(sql: sessionmaker[Session]) -> None:
     result = Sampler(sql, SamplingRules(share_percent=0, long_call_s=None, reopened=False, dissatisfied=False),
                      ZONE).run(WEEK)
     assert (result.picked, result.added) == (0, 0)
+
+
+def test_the_worker_clock_and_the_cli_run_the_same_rules(hotline: Hotline, database_url: str, tmp_path: Path) -> None:
+    with hotline.sql() as db:
+        synthetic_week(db)
+    assert PERIODIC["sample_calls"] == (sample_calls, 3600.0)  # enqueued hourly by one worker's clock
+    install(hotline)
+    assert sample_calls().startswith(f"quality sampling {week_of(dt.datetime.now(dt.UTC), ZONE)}:")
+    env = {"DATABASE_URL": database_url, "HOTLINE_DATA_DIR": str(tmp_path / "var"), "HOTLINE_QA_SHARE_PERCENT": "20",
+           "HOTLINE_QA_LONG_CALL_SECONDS": "600"}
+    ran = CliRunner().invoke(main, ["quality", "sample", "--week", WEEK], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.strip() == (f"{WEEK}: 6 calls picked (dissatisfied 1, long 1, reopened 1, share 4), "
+                                  "6 new in the review queues")
+    assert CliRunner().invoke(main, ["quality", "sample", "--week", "2026-W60"], env=env).exit_code == 2
