@@ -20,6 +20,8 @@ from flask_babel import gettext as _
 from admin.access import allow, current
 from admin.audit import AuditLog
 from admin.json_replies import json_error
+from admin.openapi import ErrorBody, doc
+from admin.quality.models import ReviewQueue, SamplingBody, SamplingResult, ScorecardBody, ScorecardQuery
 from admin.recordings.web import signed_link
 from quality.evaluations import Comment, Evaluations, NotAllowed, NotYours, OwnCall, Person
 from quality.forms import EXAMPLE, FormBook, FormInvalid, FormNotFound, load_text
@@ -63,6 +65,7 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
 
     @bp.get("/api/quality/queue")
     @allow(*REVIEWERS)
+    @doc({200: ReviewQueue}, tags=("quality",))
     def queue_api() -> Response:
         """The caller's review queue: items to score (open) or to look at again (disputed)."""
         return jsonify(_jsonable(evaluations.queue(current().name)))
@@ -84,6 +87,7 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
 
     @bp.post("/api/quality/sampling")
     @allow("admin", "supervisor")
+    @doc({200: SamplingResult, 400: ErrorBody}, json=SamplingBody, tags=("quality",))
     def sample_api() -> Response | tuple[Response, int]:
         """Run the sampling rules over a week (``week``: YYYY-Www, default this week); the job does it hourly."""
         body = request.get_json(silent=True) or {}
@@ -204,6 +208,7 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
 
     @bp.get("/api/quality/scorecards")
     @allow(*REVIEWERS)
+    @doc({200: ScorecardBody, 400: ErrorBody}, query=ScorecardQuery, tags=("quality",))
     def scorecards_api() -> Response | tuple[Response, int]:
         """Average score, automatic-fail rate, section scores and trend per agent or queue, beside calls handled,
         AHT and CSAT: every figure defined in quality/scorecards.py."""
@@ -214,7 +219,9 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
 
     @bp.get("/api/quality/scorecards.csv")
     @allow(*REVIEWERS)
+    @doc({200: None, 400: ErrorBody}, query=ScorecardQuery, tags=("quality",))
     def scorecards_csv() -> Response | tuple[Response, int]:
+        """The scorecards as CSV: a line per agent or queue, a column per section and per trend bucket."""
         try:
             card = scorecard()
         except ValueError as exc:
