@@ -4,11 +4,12 @@
                                       [--database-url URL]
 
 Own redis-server (no persistence) and SQLite in a temporary folder (or ``--database-url``, e.g. an emptied
-PostgreSQL database, ANALYZEd after the set-up); ``prepare()``. Set-up, in bulk: ``--calls`` call records
-answered by the agents over the last 28 days (Asia/Shanghai), each with a recording row (no audio file: the pages
-do not read it); a work order and a rated return visit for one call in 10; ``--evaluations`` scored evaluations
-(the example form) spread over 10 reviewers, and 100 open items in each reviewer's queue. Measured with a logged-in Flask test client in this
-process (the server's work: query, scoring aggregates, template; no network), ``--loads`` times each:
+PostgreSQL database, ANALYZEd after the set-up); ``prepare()``. Set-up, in bulk: ``--calls`` call records answered
+by the agents over the last 28 days (Asia/Shanghai), each with a recording row (no audio file: the pages do not
+read it); a work order and a rated return visit for one call in 10; ``--evaluations`` scored evaluations (the
+example form) spread over 10 reviewers, and 100 open items in each reviewer's queue. Measured with a logged-in
+Flask test client in this process (the server's work: query, scoring aggregates, template; no network), ``--loads``
+times each:
   review queue      GET /admin/quality (a reviewer's 100 open items) and GET /api/quality/queue
   scorecards        GET /admin/quality/scorecards (per agent, 4 weeks, trend by week), ?group=queue, the CSV
   scoring page      GET /admin/quality/items/<id> (call, timeline, recording link, form)
