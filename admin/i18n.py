@@ -64,6 +64,13 @@ LABELS = {
     "acknowledged": _l("acknowledged"), "rescored": _l("scored again"),
     "started": _l("started"), "ivr": _l("IVR step"), "queued": _l("queued"), "answered": _l("answered"),
     "ended": _l("ended"), "yes": _l("yes"), "no": _l("no"), "na": _l("N/A"),
+    # the router's events of a call (the scoring page's timeline)
+    "call_queued": _l("queued"), "call_offered": _l("offered to an agent"),
+    "call_offer_failed": _l("offer declined or timed out"), "call_accepted": _l("accepted by the agent"),
+    "call_answered": _l("answered"), "call_requeued": _l("back in the queue"),
+    "call_overflowed": _l("overflowed to another queue"), "call_completed": _l("completed"),
+    "call_abandoned": _l("abandoned"), "callback_offered": _l("callback offered"),
+    "callback_requested": _l("callback requested"),
 }
 """Codes the pages show (roles, states, statuses, categories...) as people read them; the code stays in the
 data and the API."""

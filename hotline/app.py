@@ -29,6 +29,7 @@ from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import Simulator
 from admin.menus.web import create_menus_web, dry_run_services
 from admin.pin_locks.web import create_pin_locks_web
+from admin.quality.router_events import stream_reader
 from admin.quality.web import QualityDeps, create_quality_web
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
@@ -340,5 +341,6 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
         create_users_web(h.accounts, h.audit, lambda agent_id: h.agents.get(agent_id) is not None),
         create_pin_locks_web(h.pin_locks, h.audit),
         create_hours_web(h.hours, h.audit),
-        create_quality_web(QualityDeps(h.forms, h.evaluations, h.sampler, h.audit, s.timezone)),
+        create_quality_web(QualityDeps(h.forms, h.evaluations, h.sampler, h.audit, s.timezone,
+                                       stream_reader(h.redis, h.events.stream))),
     ]

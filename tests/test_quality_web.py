@@ -5,13 +5,14 @@ forms are refused with the question and the reason; the scorecard shows the eval
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
 
 from hotline.app import Hotline
 from quality.forms import EXAMPLE
-from tests.quality_floor import ANSWERS, AUDIO, floor
+from tests.quality_floor import ANSWERS, AUDIO, floor, queue_item, recorded_call
 from tests.web import SessionClient
 
 AT = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
@@ -163,3 +164,19 @@ def test_sampling_runs_from_the_page_and_the_api(app: Any, hotline: Hotline, ite
     ran = sue("POST", "/api/quality/sampling", {})
     assert ran.status_code == 200 and ran.json["picked"] >= 1
     assert sue("POST", "/api/quality/sampling", {"week": "2026-W99"}).status_code == 400
+
+
+def test_the_timeline_shows_the_routers_events_of_the_call(app: Any, hotline: Hotline,
+                                                           items: dict[str, int]) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    recorded_call(hotline, "CA-now", "ann", now - dt.timedelta(seconds=25), talk_s=30.0)  # queued -5 s, answered +5 s
+    item = queue_item(hotline, "CA-now", "ann", "quinn", now)
+    hotline.events.emit("call_offered", call_id="CA-now", agent="bob", skill="general")
+    hotline.events.emit("call_offer_failed", call_id="CA-now", agent="bob", reason="offer_timeout")
+    hotline.events.emit("call_offered", call_id="CA-other", agent="ann", skill="general")  # another call
+    page = SessionClient(app.test_client(), "quinn")("GET", f"/admin/quality/items/{item}").get_data(as_text=True)
+    timeline = page.split('id="timeline"')[1].split("</table>")[0]
+    kinds = re.findall(r'data-kind="([a-z_]+)"', timeline)
+    assert kinds == ["started", "ivr", "ivr", "queued", "call_offered", "call_offer_failed", "answered", "ended"]
+    assert "agent=bob skill=general" in timeline and "agent=bob reason=offer_timeout" in timeline
+    assert "offer declined or timed out" in timeline

@@ -22,6 +22,7 @@ from admin.audit import AuditLog
 from admin.json_replies import json_error
 from admin.openapi import ErrorBody, doc
 from admin.quality.models import ReviewQueue, SamplingBody, SamplingResult, ScorecardBody, ScorecardQuery
+from admin.quality.router_events import CallEvents
 from admin.recordings.web import signed_link
 from quality.evaluations import Comment, Evaluations, NotAllowed, NotYours, OwnCall, Person
 from quality.forms import EXAMPLE, FormBook, FormInvalid, FormNotFound, load_text
@@ -44,6 +45,8 @@ class QualityDeps:
     sampler: Sampler
     audit: AuditLog
     timezone: str
+    router_events: CallEvents | None = None
+    """The call's events from the router's stream for the timeline (``admin.quality.router_events``)."""
 
 
 def _person() -> Person:
@@ -137,6 +140,7 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
             iter(forms.names()), None)
         form = forms.live(form_name) if form_name and form_name in forms.names() else None
         audio = signed_link(shown["recording"], current().name) if shown["recording"] else None
+        shown["timeline"] = _with_router_events(shown, deps.router_events)
         return render_template("quality_item.html", s=shown, form=form, forms=forms.names(), audio=audio,
                                scale=range(1, 6))
 
@@ -253,6 +257,21 @@ def create_quality_web(deps: QualityDeps) -> Blueprint:
         return redirect("/agent/evaluations", code=303)  # type: ignore[return-value]
 
     return bp
+
+
+def _with_router_events(shown: dict[str, Any], events: CallEvents | None) -> list[dict[str, Any]]:
+    """The record's moments and the router's events on one line, by time (the IVR steps, which have no time of
+    their own, right after the start)."""
+    timeline: list[dict[str, Any]] = shown["timeline"]
+    moments = [m for m in timeline if m["at"] is not None]
+    if events is None or not moments:
+        return timeline
+    origin = next((m["at"] for m in moments if m["kind"] == "answered"), moments[0]["at"])
+    routed = [{**e, "offset_s": round((e["at"] - origin).total_seconds(), 1)}
+              for e in events(shown["item"]["call_id"], min(m["at"] for m in moments), max(m["at"] for m in moments))]
+    steps = [m for m in timeline if m["at"] is None]
+    ordered = sorted(moments + routed, key=lambda m: m["at"])
+    return ordered[:1] + steps + ordered[1:]
 
 
 def _answer(raw: str) -> Any:
