@@ -4,7 +4,9 @@ Only calls an agent answered count (``call_records.agent_id`` set, ``answered_at
 start in ``HOTLINE_TIMEZONE``. A call is picked when any rule picks it; it gets one review item, with every reason:
 
 - ``share``: per agent and week, the first ceil(n * P / 100) of the agent's n calls ranked by sha256(call id): the
-  same calls on every run over the same week (a re-run adds nothing), and no reviewer chooses them;
+  same calls on every run over the same calls (a re-run adds nothing), and no reviewer chooses them. The hourly
+  run samples the week so far: an item once queued stays, so a week sampled while it fills can end with a call
+  or two per agent above the share (the last run of the week picks the share of the whole week);
 - ``reopened``: every call whose work order was reopened (a ``reopen`` in its trail);
 - ``dissatisfied``: every call whose work order's return visit was rated 4 or 5 (the survey's scale is
   1 very satisfied .. 5 very dissatisfied: ``complaints.visit_calls.RATING_LABELS``);
