@@ -116,7 +116,9 @@ def test_the_worker_clock_and_the_cli_run_the_same_rules(hotline: Hotline, datab
         synthetic_week(db)
     assert PERIODIC["sample_calls"] == (sample_calls, 3600.0)  # enqueued hourly by one worker's clock
     install(hotline)
-    assert sample_calls().startswith(f"quality sampling {week_of(dt.datetime.now(dt.UTC), ZONE)}:")
+    now = dt.datetime.now(dt.UTC)
+    last, this = (week_of(now - dt.timedelta(days=7), ZONE), week_of(now, ZONE))
+    assert sample_calls() == f"quality sampling {last}: 0 picked, 0 queued; quality sampling {this}: 0 picked, 0 queued"
     env = {"DATABASE_URL": database_url, "HOTLINE_DATA_DIR": str(tmp_path / "var"), "HOTLINE_QA_SHARE_PERCENT": "20",
            "HOTLINE_QA_LONG_CALL_SECONDS": "600"}
     ran = CliRunner().invoke(main, ["quality", "sample", "--week", WEEK], env=env)

@@ -113,9 +113,11 @@ def sweep_twilio_queues() -> int:
 
 
 def sample_calls() -> str:
-    """The quality sampling rules over this week: the new picks go to the reviewers' queues (re-runs add none)."""
-    result = _ctx().sampler.run()
-    return f"quality sampling {result.week}: {result.picked} picked, {result.added} queued"
+    """The quality sampling rules over last week (its last hour's calls, and the share of the whole week) and this
+    week: the new picks go to the reviewers' queues (re-runs add none)."""
+    sampler, now = _ctx().sampler, dt.datetime.now(dt.UTC)
+    results = [sampler.run(now=now - dt.timedelta(days=7)), sampler.run(now=now)]
+    return "; ".join(f"quality sampling {r.week}: {r.picked} picked, {r.added} queued" for r in results)
 
 
 def purge_old_records() -> tuple[int, int]:
