@@ -37,7 +37,7 @@ JS_DOMAIN = "js"
 
 LABELS = {
     # roles
-    "admin": _l("admin"), "supervisor": _l("supervisor"), "agent": _l("agent"),
+    "admin": _l("admin"), "supervisor": _l("supervisor"), "agent": _l("agent"), "qa": _l("QA reviewer"),
     # agent states
     "offline": _l("offline"), "available": _l("available"), "offered": _l("offered"), "busy": _l("busy"),
     "wrap_up": _l("wrap-up"), "not_ready": _l("not ready"), "deactivated": _l("deactivated"),
@@ -58,6 +58,19 @@ LABELS = {
     # return-visit ratings (complaints.visit_calls.RATING_LABELS)
     "very satisfied": _l("very satisfied"), "satisfied": _l("satisfied"), "neutral": _l("neutral"),
     "dissatisfied": _l("dissatisfied"), "very dissatisfied": _l("very dissatisfied"),
+    # quality: why a call was picked, review and evaluation statuses, timeline moments, answers
+    "share": _l("share of the agent's calls"), "long": _l("long call"), "calibration": _l("calibration"),
+    "scored": _l("scored"), "disputed": _l("disputed"), "submitted": _l("submitted"),
+    "acknowledged": _l("acknowledged"), "rescored": _l("scored again"),
+    "started": _l("started"), "ivr": _l("IVR step"), "queued": _l("queued"), "answered": _l("answered"),
+    "ended": _l("ended"), "yes": _l("yes"), "no": _l("no"), "na": _l("N/A"),
+    # the router's events of a call (the scoring page's timeline)
+    "call_queued": _l("queued"), "call_offered": _l("offered to an agent"),
+    "call_offer_failed": _l("offer declined or timed out"), "call_accepted": _l("accepted by the agent"),
+    "call_answered": _l("answered"), "call_requeued": _l("back in the queue"),
+    "call_overflowed": _l("overflowed to another queue"), "call_completed": _l("completed"),
+    "call_abandoned": _l("abandoned"), "callback_offered": _l("callback offered"),
+    "callback_requested": _l("callback requested"),
 }
 """Codes the pages show (roles, states, statuses, categories...) as people read them; the code stays in the
 data and the API."""

@@ -29,8 +29,10 @@ NAV = (
     (_l("Work orders"), "/admin/work-orders", ("admin", "supervisor")),
     (_l("PIN locks"), "/admin/pin-locks", ("admin", "supervisor")),
     (_l("Hours"), "/admin/hours", ("admin", "supervisor")),
+    (_l("Quality"), "/admin/quality", ("admin", "supervisor", "qa")),
     (_l("Audit"), "/admin/audit", ("admin",)),
     (_l("Console"), "/agent", ("agent",)),
+    (_l("My evaluations"), "/agent/evaluations", ("agent",)),
 )
 STREAM_RESERVE = 8
 EXEMPT_BLUEPRINTS = ("twilio", "metrics")

@@ -29,6 +29,8 @@ from admin.menus.lifecycle import MenuEditor
 from admin.menus.try_it import Simulator
 from admin.menus.web import create_menus_web, dry_run_services
 from admin.pin_locks.web import create_pin_locks_web
+from admin.quality.router_events import stream_reader
+from admin.quality.web import QualityDeps, create_quality_web
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
@@ -60,6 +62,9 @@ from hotline.metrics_web import add_metrics
 from hotline.settings import Settings
 from ivr.engine import Engine
 from ivr.services import KNOWN_SKILLS, CoreBanking, ServiceTable
+from quality.evaluations import Evaluations
+from quality.forms import FormBook
+from quality.sampling import Sampler, SamplingRules
 from recordings.store import RecordingStore
 from recordings.twilio_fetch import PendingFetches, RecordingFetcher
 from routing.agents import AgentRegistry
@@ -118,6 +123,12 @@ class Hotline:
     hours: HoursBook
     """Opening hours per weekday and the holiday calendar (the admin's Hours page): inbound calls and return
     visits ask it."""
+    forms: FormBook
+    """The quality evaluation forms and their versions."""
+    evaluations: Evaluations
+    """The review queues, evaluations, calibration and the agents' answers."""
+    sampler: Sampler
+    """The sampling rules that fill the review queues (hourly job, the Quality page, ``hotline quality sample``)."""
 
 
 def login_throttle(settings: Settings, client: redis.Redis) -> LoginThrottle:
@@ -154,6 +165,7 @@ def build_hotline(settings: Settings) -> Hotline:
     )
     services = ServiceTable(bank, desk, hours, visits,
                             staffing=router if settings.unstaffed_queues == "announce" else None, pins=pin_locks)
+    forms = FormBook(sql)
     return Hotline(
         settings=settings, redis=client, redis_url=redis_url, redis_clients=redis_clients, sql=sql,
         menus=MenuRepository(sql, client),
@@ -166,7 +178,9 @@ def build_hotline(settings: Settings) -> Hotline:
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
         if settings.twilio_account_sid and settings.twilio_auth_token else None,
-        pin_locks=pin_locks, hours=hours,
+        pin_locks=pin_locks, hours=hours, forms=forms, evaluations=Evaluations(sql, forms, settings.timezone),
+        sampler=Sampler(sql, SamplingRules(settings.quality_share_percent, settings.quality_long_call_s),
+                        settings.timezone),
     )
 
 
@@ -322,10 +336,12 @@ def _pages(hotline: Hotline) -> list[Blueprint]:
         create_reports_web(s.timezone, s.service_level_s),
         create_work_orders_web(h.desk, h.audit, h.accounts, Console(
             ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s)).orders_on_line),
-        create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s),
+        create_recordings_web(h.sql, h.audit, s.recordings_dir, s.recording_link_s, h.evaluations.may_hear),
         create_console_web(ConsoleDeps(h.agents, h.router, h.connector, h.redis, h.sql, h.events, s.ring_timeout_s),
                            events, h.audit),
         create_users_web(h.accounts, h.audit, lambda agent_id: h.agents.get(agent_id) is not None),
         create_pin_locks_web(h.pin_locks, h.audit),
         create_hours_web(h.hours, h.audit),
+        create_quality_web(QualityDeps(h.forms, h.evaluations, h.sampler, h.audit, s.timezone,
+                                       stream_reader(h.redis, h.events.stream))),
     ]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import click
 from pydantic import ValidationError
 
-from hotline import cli_db, cli_reports, cli_router, cli_status, cli_users, cli_workers, logs
+from hotline import cli_db, cli_quality, cli_reports, cli_router, cli_status, cli_users, cli_workers, logs
 from hotline.files import secure_data_dir
 from hotline.heartbeat import start_heartbeat
 from hotline.settings import PROCESS_NAME_VARIABLE, Settings
@@ -445,6 +445,7 @@ cli_router.register(main, _hotline_for_cli)
 cli_reports.register(main, _hotline_for_cli)
 cli_workers.register(main, _hotline_for_cli)
 cli_users.register(main)
+cli_quality.register(main)
 cli_status.register(main, process_names)
 cli_db.register(main)
 

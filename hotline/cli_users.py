@@ -28,7 +28,7 @@ def _password(from_stdin: bool) -> str:
 def register(main: click.Group) -> None:
     @main.group()
     def users() -> None:
-        """Log-in accounts: admin, supervisor, agent."""
+        """Log-in accounts: admin, supervisor, agent, qa (quality reviewer)."""
 
     @users.command("add")
     @click.argument("name")

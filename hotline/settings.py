@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     abandonment_warn: float = Field(default=0.05, ge=0, le=1, alias="HOTLINE_ABANDONMENT_WARN")
     """Today's abandonment rate (a fraction) above this is a warning."""
     abandonment_alert: float = Field(default=0.10, ge=0, le=1, alias="HOTLINE_ABANDONMENT_ALERT")
+    quality_share_percent: float = Field(default=5.0, ge=0, le=100, alias="HOTLINE_QA_SHARE_PERCENT")
+    """Quality sampling: the share of each agent's calls per week queued for review (``quality.sampling``)."""
+    quality_long_call_s: float | None = Field(default=600.0, gt=0, alias="HOTLINE_QA_LONG_CALL_SECONDS")
+    """Quality sampling: every call talked longer than this is queued for review (unset: the rule is off)."""
     record_retention_days: int = Field(default=365, alias="HOTLINE_RECORD_RETENTION_DAYS")
     """Call records (and their recordings) older than this are purged by a scheduled job."""
     records_claim_idle_s: float = Field(default=30, alias="HOTLINE_RECORDS_CLAIM_IDLE")

@@ -98,6 +98,9 @@ class CallRecord(Base):
     """One row per call, folded from the call events by ``workers.records``."""
 
     __tablename__ = "call_records"
+    __table_args__ = (Index("ix_call_records_handled", "started_at", "agent_id", "queue", "answered_at", "talk_s",
+                            "call_id"),)
+    """Revision 0005: the scorecards' calls handled, AHT and CSAT per agent or queue read this index alone."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -242,7 +245,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
-    """admin, supervisor or agent."""
+    """admin, supervisor, agent or qa (a quality reviewer: ``quality``)."""
     password_hash: Mapped[str] = mapped_column(String(256))
     agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """For role agent: the router's agent this person works as."""
@@ -349,3 +352,74 @@ class Holiday(Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), default="")
+
+
+class EvaluationForm(Base):
+    """Every published version of a quality evaluation form (``quality.forms``); the highest one is live.
+    An evaluation names the version it was scored with, so a later publish never changes an old score."""
+
+    __tablename__ = "evaluation_forms"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Sections, questions, weights, automatic-fail flags: validated by ``quality.forms.parse_form``."""
+    published_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewItem(Base):
+    """A call in a reviewer's queue: picked by a sampling rule (``quality.sampling``) or for calibration."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("call_id", "reviewer"), Index("ix_review_items_reviewer_status",
+                                                                     "reviewer", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(32), default="")
+    call_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    week: Mapped[str] = mapped_column(String(8), index=True)
+    """The ISO week of the call in ``HOTLINE_TIMEZONE``: ``2026-W49``."""
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Why it was picked: share, reopened, dissatisfied, long, calibration."""
+    reviewer: Mapped[str] = mapped_column(String(64))
+    calibration: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    """open (to score), scored, disputed (the agent disputed the evaluation: back in the queue)."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Evaluation(Base):
+    """A reviewer's scored form for one call; the agent acknowledges or disputes it."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_agent_call", "agent_id", "call_started_at"),
+                      Index("ix_evaluations_call_started", "call_started_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"), unique=True)
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str] = mapped_column(String(32), default="")
+    call_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(64), index=True)
+    calibration: Mapped[bool] = mapped_column(Boolean, default=False)
+    form: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    comments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """[{"at_s": seconds into the recording, "text": ...}]"""
+    total: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """0-100 by ``quality.scoring``; None when every question was N/A."""
+    auto_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    sections: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Section id -> score 0-100 (None: all N/A)."""
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    """submitted, acknowledged, disputed (the reviewer's queue has it again), rescored (after a dispute)."""
+    agent_note: Mapped[str] = mapped_column(Text, default="")
+    agent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -88,7 +88,7 @@ def floor(hotline: Hotline) -> dict[str, str]:
 def walk(role: str, number: str) -> list[tuple[str, str | None]]:
     """(path, a selector that shows the page's script has filled it in) for every page of ``role``."""
     if role == "agent":
-        return [("/agent", "#state[data-state]"), ("/account/password", None)]
+        return [("/agent", "#state[data-state]"), ("/agent/evaluations", None), ("/account/password", None)]
     pages: list[tuple[str, str | None]] = [
         ("/admin/agents", "#agents tbody tr[id^='agent-']"),
         ("/admin/dashboard", "body[data-ready='1']"),
@@ -97,12 +97,15 @@ def walk(role: str, number: str) -> list[tuple[str, str | None]]:
         (f"/admin/work-orders/{number}", None),
         ("/admin/pin-locks", None),
         ("/admin/hours", None),
+        ("/admin/quality", None),
+        ("/admin/quality/scorecards", None),
         ("/account/password", None),
         ("/admin/nowhere", None),
     ]
     if role == "admin":
         pages += [("/admin/menus", None), ("/admin/menus/hotline", "#versions tbody tr[data-version]"),
-                  ("/admin/users", "#users tbody tr[data-user]"), ("/admin/audit", None)]
+                  ("/admin/users", "#users tbody tr[data-user]"), ("/admin/audit", None),
+                  ("/admin/quality/forms", None)]
     return pages
 
 

@@ -18,9 +18,10 @@ from routing.agents import Agent
 from tests.conftest import API_TOKEN
 from tests.web import PASSWORD, SessionClient, add_user
 
-A, S, G = "admin", "supervisor", "agent"
-ALL = (A, S, G)
+A, S, G, Q = "admin", "supervisor", "agent", "qa"
+ALL = (A, S, G, Q)
 STAFF = (A, S)
+REVIEWERS = (A, S, Q)
 
 POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     # everyone logged in
@@ -65,13 +66,29 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/records/<call_id>"): STAFF,
     # work orders and their recordings
     ("GET", "/admin/work-orders"): STAFF,
-    ("GET", "/admin/work-orders/<number>"): ALL,  # agents: only the orders of the caller on their line
+    ("GET", "/admin/work-orders/<number>"): (A, S, G),  # agents: only the orders of the caller on their line
     ("POST", "/admin/work-orders/<number>"): STAFF,
     ("GET", "/api/complaints"): STAFF,
     ("GET", "/api/complaints/<number>"): STAFF,
     ("POST", "/api/complaints/<number>/<action>"): STAFF,
-    ("POST", "/api/recordings/<ref>/link"): STAFF,
-    ("GET", "/recordings/play/<token>"): STAFF,
+    ("POST", "/api/recordings/<ref>/link"): REVIEWERS,  # qa: calls of their review queue only (test_quality_web)
+    ("GET", "/recordings/play/<token>"): REVIEWERS,
+    # quality: reviewers score their queue; admins build forms; agents answer their own evaluations
+    ("GET", "/admin/quality"): REVIEWERS,
+    ("GET", "/api/quality/queue"): REVIEWERS,
+    ("POST", "/admin/quality/sampling"): STAFF,
+    ("POST", "/api/quality/sampling"): STAFF,
+    ("POST", "/admin/quality/calibrations"): STAFF,
+    ("GET", "/admin/quality/calibration/<call_id>"): REVIEWERS,
+    ("GET", "/admin/quality/items/<int:item_id>"): REVIEWERS,
+    ("POST", "/admin/quality/items/<int:item_id>"): REVIEWERS,
+    ("GET", "/admin/quality/forms"): (A,),
+    ("POST", "/admin/quality/forms"): (A,),
+    ("GET", "/admin/quality/scorecards"): REVIEWERS,
+    ("GET", "/api/quality/scorecards"): REVIEWERS,
+    ("GET", "/api/quality/scorecards.csv"): REVIEWERS,
+    ("GET", "/agent/evaluations"): (G,),
+    ("POST", "/agent/evaluations/<int:evaluation_id>"): (G,),
     # cards whose PIN checks are locked: supervisors see them, admins reset them
     ("GET", "/admin/pin-locks"): STAFF,
     ("POST", "/admin/pin-locks/<card_key>/reset"): (A,),
@@ -115,7 +132,8 @@ OPEN = re.compile(r"^/(static|twilio)/|^/healthz$|^/readyz$|^/metrics$|^/login$|
 without: tests/test_metrics.py), the login form, the API document, the browser's favicon request, the language
 switch (on the login page too; CSRF-checked, tests/test_i18n.py)."""
 PARAMS = {"name": "nobody", "number": "999999999999", "call_id": "CA-nobody", "agent_id": "nobody",
-          "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token"}
+          "action": "assign", "sim_id": "nosuchsim", "version": "1", "ref": "RE-nobody", "token": "not-a-token",
+          "item_id": "999999", "evaluation_id": "999999"}
 """Ids that exist nowhere: an allowed call may answer 404, it must not change anything."""
 
 
@@ -142,10 +160,10 @@ def test_every_route_has_a_decision_in_the_policy(token_app: Any) -> None:
 
 
 def test_every_route_lets_in_exactly_the_roles_of_the_policy(hotline: Hotline, token_app: Any) -> None:
-    for name, role in (("ana", A), ("bo", S), ("cy", G)):
+    people = (("ana", A), ("bo", S), ("cy", G), ("quinn", Q))
+    for name, role in people:
         add_user(hotline, name, role)
-    clients = {role: SessionClient(token_app.test_client(), name) for name, role in (("ana", A), ("bo", S),
-                                                                                      ("cy", G))}
+    clients = {role: SessionClient(token_app.test_client(), name) for name, role in people}
     anonymous, bearer = token_app.test_client(), token_app.test_client()
     wrong: list[str] = []
     for method, rule in routes(token_app):
@@ -154,7 +172,7 @@ def test_every_route_lets_in_exactly_the_roles_of_the_policy(hotline: Hotline, t
             reply = call(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
             wrong += _judge(method, path, who, A if who == "token" else who, allowed, reply)
             if rule == "/logout" and who != "token":
-                clients[who] = SessionClient(token_app.test_client(), {A: "ana", S: "bo", G: "cy"}[who])
+                clients[who] = SessionClient(token_app.test_client(), {A: "ana", S: "bo", G: "cy", Q: "quinn"}[who])
         reply = anonymous.open(path, method=method, json={} if method in ("POST", "PUT") else None)
         wrong += _judge_anonymous(method, path, reply)
     assert not wrong, "\n".join(wrong)

@@ -17,6 +17,7 @@ from rq import Queue, Retry
 from complaints.return_visits import ReturnVisits, apply_outcome
 from complaints.work_orders import WorkOrderDesk
 from metrics import RETURN_VISITS
+from quality.sampling import Sampler
 from recordings.twilio_fetch import RecordingFetcher, RecordingOfAnotherCall
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
@@ -40,6 +41,7 @@ class JobContext(Protocol):
     retention: Retention
     recording_fetcher: RecordingFetcher
     twilio_queues: TwilioQueues | None
+    sampler: Sampler
 
 
 _context: JobContext | None = None
@@ -110,6 +112,14 @@ def sweep_twilio_queues() -> int:
     return queues.sweep() if queues else 0
 
 
+def sample_calls() -> str:
+    """The quality sampling rules over last week (its last hour's calls, and the share of the whole week) and this
+    week: the new picks go to the reviewers' queues (re-runs add none)."""
+    sampler, now = _ctx().sampler, dt.datetime.now(dt.UTC)
+    results = [sampler.run(now=now - dt.timedelta(days=7)), sampler.run(now=now)]
+    return "; ".join(f"quality sampling {r.week}: {r.picked} picked, {r.added} queued" for r in results)
+
+
 def purge_old_records() -> tuple[int, int]:
     return _ctx().retention.purge()
 
@@ -139,6 +149,7 @@ PERIODIC: dict[str, tuple[Callable[[], Any], float]] = {
     "purge_old_records": (purge_old_records, 3600.0),
     "retry_recordings": (retry_recordings, 3600.0),
     "sweep_twilio_queues": (sweep_twilio_queues, 3600.0),
+    "sample_calls": (sample_calls, 3600.0),
 }
 """Jobs every worker offers to enqueue on their period; a Redis lock lets only one of them do it."""
 

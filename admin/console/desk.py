@@ -34,7 +34,7 @@ from routing.router import CallView, Ended, Router
 from store.models import CallDisposition, CallRecord, WorkOrder
 
 DISPOSITIONS = ("resolved", "follow_up", "complaint_opened", "transferred", "wrong_number", "other")
-NOT_READY_REASONS = ("break", "lunch", "meeting", "training", "coaching", "other")
+NOT_READY_REASONS: tuple[str, ...] = ("break", "lunch", "meeting", "training", "coaching", "other")
 CARD_TTL_S = 24 * 3600
 DECLINED = "declined"
 """The disposition row a declined offer leaves (not one the agent picks)."""

@@ -1,7 +1,8 @@
 """Recordings behind short-lived signed links: never a static file, only to the person the link was issued to.
 
 ``POST /api/recordings/<ref>/link`` gives an admin or supervisor a link signed with the app's secret
-(a salt of its own) that binds the recording and the person; ``GET /recordings/play/<token>`` checks the
+(a salt of its own) that binds the recording and the person (a ``qa`` reviewer: only for a call in their review
+queue, ``may_hear``); ``GET /recordings/play/<token>`` checks the
 signature, its age and who is asking, checks the file against the sha256 it was stored with (a replaced file is
 refused, logged and audited), writes one ``recording_played`` audit entry per link and person on the link's first
 request of any kind, and only then streams the audio (Range requests answered 206).
@@ -13,6 +14,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -53,24 +55,31 @@ class LinkRefused(Exception):
 
 
 def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recordings_dir: Path,
-                          lifetime_s: int) -> Blueprint:
+                          lifetime_s: int, may_hear: Callable[[str, str], bool] | None = None) -> Blueprint:
+    """``may_hear(reviewer, call_id)``: whether a ``qa`` reviewer has the call in their review queue (without it,
+    ``qa`` reviewers play nothing)."""
     bp = Blueprint("recordings_web", __name__)
 
+    def refused_to(who: Any, row: Recording) -> bool:
+        return who.role == "qa" and not (may_hear is not None and may_hear(who.name, row.call_id))
+
     @bp.post("/api/recordings/<ref>/link")
-    @allow("admin", "supervisor")
-    @doc({200: RecordingLink, 400: ErrorBody, 404: ErrorBody}, tags=("recordings",))
+    @allow("admin", "supervisor", "qa")
+    @doc({200: RecordingLink, 400: ErrorBody, 403: ErrorBody, 404: ErrorBody}, tags=("recordings",))
     def link(ref: str) -> Response | tuple[Response, int]:
         row = _recording(sql, ref)
         if row is None:
             return json_error(404, _("recording %(ref)s does not exist", ref=ref))
         who = current()
-        token = _signer().dumps({"ref": ref, "user": who.name})
+        if refused_to(who, row):
+            return json_error(403, _("call %(call_id)s is not in your review queue", call_id=row.call_id))
+        url = signed_link(ref, who.name)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime_s)
-        return jsonify(RecordingLink(url=PLAY_PREFIX + token, expires_at=expires.isoformat(timespec="seconds"),
+        return jsonify(RecordingLink(url=url, expires_at=expires.isoformat(timespec="seconds"),
                                      ref=ref, work_order=row.work_order).model_dump())
 
     @bp.get(PLAY_PREFIX + "<token>")
-    @allow("admin", "supervisor")
+    @allow("admin", "supervisor", "qa")
     def play(token: str) -> Response:
         try:
             ref = _check(token, lifetime_s)
@@ -81,6 +90,8 @@ def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recording
         if row is None or path is None:
             return _refused(404, f"recording {ref} is no longer kept")
         who = current()
+        if refused_to(who, row):  # a link issued before the item left the reviewer's queue
+            return _refused(403, _("call %(call_id)s is not in your review queue", call_id=row.call_id))
         try:
             audio = open_checked(path, ref, row.sha256)
         except ChecksumMismatch:
@@ -98,6 +109,12 @@ def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recording
             raise
 
     return bp
+
+
+def signed_link(ref: str, user: str) -> str:
+    """The address that plays recording ``ref`` to ``user`` only (in a request of this app): valid for the
+    link lifetime given to ``create_recordings_web``."""
+    return PLAY_PREFIX + _signer().dumps({"ref": ref, "user": user})
 
 
 def _signer() -> URLSafeTimedSerializer:

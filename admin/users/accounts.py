@@ -22,7 +22,8 @@ from store.models import User, utcnow
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin", "supervisor", "agent")
+ROLES = ("admin", "supervisor", "agent", "qa")
+"""``qa``: a quality reviewer, who sees the quality pages and plays the recordings of their review queue only."""
 LANGUAGES = ("zh-CN", "en-US")
 """The languages of the pages (``admin.i18n``)."""
 MIN_PASSWORD = 10

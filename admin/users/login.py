@@ -21,7 +21,7 @@ from admin.users.accounts import MIN_PASSWORD, AccountError, Accounts, LoginRefu
 
 log = logging.getLogger(__name__)
 
-HOME = {"admin": "/admin/menus", "supervisor": "/admin/dashboard", "agent": "/agent"}
+HOME = {"admin": "/admin/menus", "supervisor": "/admin/dashboard", "agent": "/agent", "qa": "/admin/quality"}
 ANONYMOUS = "-"
 """The actor of a refused login: nobody has shown who they are (the name they typed is the target)."""
 
@@ -42,7 +42,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
     pages = Blueprint("auth", __name__)
 
     @pages.get("/")
-    @allow("admin", "supervisor", "agent")
+    @allow("admin", "supervisor", "agent", "qa")
     def home() -> Response:
         return redirect(HOME[current().role])  # type: ignore[return-value]
 
@@ -68,7 +68,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
         return redirect(target or HOME[account.role])  # type: ignore[return-value]
 
     @pages.post("/logout")
-    @allow("admin", "supervisor", "agent")
+    @allow("admin", "supervisor", "agent", "qa")
     def logout() -> Response:
         if current().via == "session":  # ended on the server: a copy of the old cookie is worth nothing
             accounts.end_sessions(current_user.account.id)
@@ -76,7 +76,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
         return redirect("/login")  # type: ignore[return-value]
 
     @pages.route("/account/password", methods=["GET", "POST"])
-    @allow("admin", "supervisor", "agent")
+    @allow("admin", "supervisor", "agent", "qa")
     def password_page() -> Response | str | tuple[str, int]:
         """Change one's own password (the current one is required)."""
         if request.method == "GET":
@@ -93,7 +93,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
         return redirect(HOME[current().role])  # type: ignore[return-value]
 
     @pages.post("/api/me/password")
-    @allow("admin", "supervisor", "agent")
+    @allow("admin", "supervisor", "agent", "qa")
     @doc({200: Me, 400: ErrorBody}, json=OwnPasswordBody, tags=("accounts",))
     def change_password() -> Response | tuple[Response, int]:
         """Change one's own password: ``current_password`` and ``new_password``; every other session ends."""
@@ -112,7 +112,7 @@ def create_auth_pages(accounts: Accounts, audit: AuditLog) -> Blueprint:
         return jsonify({"name": who.name, "role": who.role, "agent_id": who.agent_id, "via": who.via})
 
     @pages.get("/api/me")
-    @allow("admin", "supervisor", "agent")
+    @allow("admin", "supervisor", "agent", "qa")
     @doc({200: Me}, tags=("accounts",))
     def me() -> Response:
         """Who the caller is: name, role and, for an agent, the router agent they work as."""

@@ -11,7 +11,7 @@ class UserView(BaseModel):
     """A user as admins see them: never the password or its hash."""
 
     name: str
-    role: str = Field(description="admin, supervisor or agent")
+    role: str = Field(description="admin, supervisor, agent or qa (quality reviewer)")
     agent_id: str | None = Field(description="for an agent: the router agent they work as")
     active: bool
     locked: bool = Field(description="after many failed logins, addresses the user never logged in from must wait "
@@ -26,7 +26,7 @@ class UserList(RootModel[list[UserView]]):
     pass
 
 
-Role = Literal["admin", "supervisor", "agent"]
+Role = Literal["admin", "supervisor", "agent", "qa"]
 NAME_PATTERN = r"^[A-Za-z0-9_.@-]{1,64}$"
 
 

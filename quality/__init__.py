@@ -1,0 +1,1 @@
+"""Quality: evaluation forms, scoring, sampling calls for review, evaluations and scorecards."""
