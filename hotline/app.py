@@ -43,6 +43,8 @@ from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
 from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
+from calls.conversation_keeper import ConversationKeeper
+from calls.conversations import Conversations
 from calls.hours import HoursBook
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.pin_locks import PinLocks
@@ -51,7 +53,7 @@ from calls.sessions import SessionStore
 from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
-from complaints.recording_links import record_recording, recording_known, work_order_for
+from complaints.recording_links import record_recording, recording_known, work_order_for, work_order_of_call
 from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
@@ -166,6 +168,21 @@ def build_hotline(settings: Settings) -> Hotline:
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
         if settings.twilio_account_sid and settings.twilio_auth_token else None,
         pin_locks=pin_locks, hours=hours,
+    )
+
+
+def conversations_of(hotline: Hotline) -> Conversations:
+    """The agent conversations being recorded (Redis, under the router's prefix: one hash tag for a Cluster)."""
+    return Conversations(hotline.redis, hotline.router.key(""))
+
+
+def conversation_keeper(hotline: Hotline) -> ConversationKeeper:
+    """Keeps Asterisk's MixMonitor files from the recordings spool, as ``RecordingSpool`` keeps complaints'."""
+    sql = hotline.sql
+    return ConversationKeeper(
+        conversations_of(hotline), hotline.settings.recordings_dir / "spool", hotline.recordings,
+        on_saved=lambda meta: record_recording(sql, meta, hotline.desk.pending),
+        work_order_for_call=lambda call_id: work_order_of_call(sql, call_id),
     )
 
 
