@@ -12,9 +12,13 @@ import pytest
 import redis
 
 from calls.conversations import AlreadySo, Conversation, Conversations, NotRecording
+from hotline.app import Hotline
 from recordings.conversation_audio import stereo_wav
 from recordings.sampling import records
+from routing.agents import Agent
 from routing.config import QueueConfig
+from routing.router import CallRequest
+from softphone.agi_peer import AsteriskPeer
 
 
 def test_a_sample_records_about_that_share_of_calls_and_always_the_same_ones() -> None:
@@ -69,3 +73,33 @@ def test_pauses_are_kept_as_offsets_and_a_running_pause_ends_with_the_call(redis
     assert talks.get("c1") is None and talks.end("c1") is None
     with pytest.raises(NotRecording):
         talks.pause("c1")
+
+
+def _offered(hotline: Hotline, call_id: str, skill: str = "general") -> None:
+    hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {skill: 5}, ["zh-CN"]))
+    hotline.router.set_agent_state("ann", "available")
+    offers = hotline.router.enqueue(CallRequest(call_id, skill, "zh-CN", 5, "asterisk"))
+    assert [o.agent_id for o in offers] == ["ann"]
+
+
+def test_the_answer_script_names_the_file_mixmonitor_writes_when_the_queue_records(
+    agi_server: tuple[str, int], hotline: Hotline,
+) -> None:
+    _offered(hotline, "1712345678.1")
+    answered = AsteriskPeer([], caller="1001", script="agent-answered?call=1712345678.1&agent=ann").dial(*agi_server)
+    (command,) = answered.commands
+    spool = (hotline.settings.recordings_dir / "spool").resolve()
+    assert command.startswith(f'SET VARIABLE HOTLINE_RECORD "{spool}/conv-1712345678.1-ann-')
+    conversation = Conversations(hotline.redis, hotline.router.key("")).get("1712345678.1")
+    assert conversation is not None and (conversation.channel, conversation.agent_id) == ("asterisk", "ann")
+    assert command.endswith(f'{conversation.path}"')
+
+
+def test_the_answer_script_records_nothing_for_a_queue_set_to_none(
+    agi_server: tuple[str, int], hotline: Hotline,
+) -> None:
+    hotline.router.queues["general"] = hotline.router.queues["general"].model_copy(update={"record": "none"})
+    _offered(hotline, "1712345678.2")
+    answered = AsteriskPeer([], caller="1001", script="agent-answered?call=1712345678.2&agent=ann").dial(*agi_server)
+    assert answered.commands == []
+    assert Conversations(hotline.redis, hotline.router.key("")).get("1712345678.2") is None
