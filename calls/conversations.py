@@ -74,14 +74,15 @@ class Conversations:
         raw = self._redis.get(self.key(call_id))
         return _load(raw) if raw else None
 
-    def pause(self, call_id: str) -> Conversation:
-        """Note the pause (the channel has muted the recording already); raises NotRecording, AlreadySo."""
+    def pause(self, call_id: str, at: float | None = None) -> Conversation:
+        """Note the pause (the channel has muted the recording already), as of ``at`` (the clock's time when the
+        channel was asked: the mark covers the whole gap); raises NotRecording, AlreadySo."""
         return self._change(call_id, lambda c, now: replace(c, paused_at=c.offset(now)) if c.paused_at is None
-                            else _already("paused"))
+                            else _already("paused"), at)
 
     def resume(self, call_id: str, paused_at: float | None = None) -> Conversation:
-        """End the running pause; with ``paused_at``, only that pause (the automatic resume of a pause the agent
-        already ended and started again must not cut the new one short)."""
+        """End the running pause (as of now: after the channel unmuted); with ``paused_at``, only that pause (the
+        automatic resume of a pause the agent already ended and started again must not cut the new one short)."""
         def ended(c: Conversation, now: float) -> Conversation:
             if c.paused_at is None or (paused_at is not None and c.paused_at != paused_at):
                 return _already("recording")
@@ -99,7 +100,8 @@ class Conversations:
         found = _load(raw)
         return replace(found, pauses=found.closed(self.clock()), paused_at=None)
 
-    def _change(self, call_id: str, change: Callable[[Conversation, float], Conversation]) -> Conversation:
+    def _change(self, call_id: str, change: Callable[[Conversation, float], Conversation],
+                at: float | None = None) -> Conversation:
         key = self.key(call_id)
         out: list[Conversation] = []
 
@@ -107,7 +109,7 @@ class Conversations:
             raw = pipe.get(key)
             if not raw:
                 raise NotRecording(call_id)
-            changed = change(_load(raw), self.clock())
+            changed = change(_load(raw), self.clock() if at is None else at)
             pipe.multi()
             pipe.set(key, _dump(changed), keepttl=True)
             out.append(changed)

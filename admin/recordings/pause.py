@@ -48,9 +48,10 @@ class PauseDesk:
         switch = self.switches.get(found.channel)
         if switch is None:
             raise SwitchRefused(f"no way to reach the {found.channel} channel is configured")
+        asked = self.conversations.clock()
         switch.set_paused(found, paused)
         if paused:
-            now = self.conversations.pause(call_id)
+            now = self.conversations.pause(call_id, at=asked)
             self.audit.write(actor, role, "recording_paused", call_id, agent=now.agent_id, at_s=now.paused_at)
             self._resume_later(call_id, now.paused_at)
         else:
