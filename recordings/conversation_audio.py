@@ -3,8 +3,10 @@
 ``MixMonitor(<file>.raw,D)`` on the agent's channel interleaves the audio *from* the channel (the agent) and the
 audio *to* it (the caller) as 16-bit signed linear, 8 kHz, two channels, headerless (app_mixmonitor.c: sample
 ``2i`` is the read side, ``2i+1`` the write side; the ``D`` option's doc asks for the ``.raw`` extension). The
-samples are swapped so the caller is on the left, as Twilio's dual-channel recordings of an agent leg are not
-(Twilio puts the parent call, here the agent leg, first): a reviewer always finds the caller on the left.
+samples are swapped so the caller is on the left. Twilio's dual-channel recording of the agent leg's ``<Dial>``
+puts the parent call (the agent leg) on the first channel and the dialled party (the caller) on the second
+(https://www.twilio.com/docs/voice/twiml/dial#record): ``caller_left`` swaps those too, so a reviewer always
+finds the caller on the left and the agent on the right, whichever channel the call came in on.
 """
 
 from __future__ import annotations
@@ -51,3 +53,29 @@ def wait_until_written(path: Path, timeout_s: float = 3.0, quiet_s: float = 0.3)
             return True
         time.sleep(0.05)
     return size >= 0
+
+
+def caller_left(wav: bytes) -> bytes:
+    """A two-channel 16-bit WAV with its channels swapped; any other audio as it is (a mono recording)."""
+    try:
+        with wave.open(io.BytesIO(wav)) as w:
+            if (w.getnchannels(), w.getsampwidth()) != (CHANNELS, WIDTH):
+                return wav
+            rate, frames = w.getframerate(), w.readframes(w.getnframes())
+    except (wave.Error, EOFError):
+        return wav
+    samples = array("h", frames)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    left = samples[1::2]
+    samples[1::2] = samples[0::2]
+    samples[0::2] = left
+    if sys.byteorder == "big":
+        samples.byteswap()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(CHANNELS)
+        w.setsampwidth(WIDTH)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return out.getvalue()

@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from recordings.conversation_audio import caller_left
 from recordings.store import CONVERSATIONS, RecordingStore, StoredAudio
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,9 @@ class RecordingFetcher:
     def _save(self, job: PendingFetch) -> StoredAudio:
         account = self._auth[0]
         audio = self._download(f"{self._api_base}2010-04-01/Accounts/{account}/Recordings/{job.sid}.wav")
-        if job.conversation:  # stereo (dual-channel): the agent leg first, the caller second, as Twilio records
+        if job.conversation:  # dual-channel: the agent leg first as Twilio records it; kept with the caller left
             meta = self._store.save(
-                job.sid, job.conversation, audio, job.duration_s, kind=CONVERSATIONS,
+                job.sid, job.conversation, caller_left(audio), job.duration_s, kind=CONVERSATIONS,
                 work_order=self._work_order_for_call(job.conversation), agent_id=job.agent_id or None,
                 leg=job.call_id, pauses=tuple((a, b) for a, b in job.pauses))
         else:

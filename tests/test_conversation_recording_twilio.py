@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 import wave
+from array import array
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,9 +107,13 @@ def test_the_agent_leg_is_recorded_on_two_channels_and_stored_as_the_calls_conve
     assert (row.kind, row.call_id, row.leg, row.agent_id) == ("conversation", caller.call_sid, leg.call_sid, "ann")
     assert row.pauses == [[start, end]]
     kept = (hotline.settings.recordings_dir / row.path).read_bytes()
-    assert kept == stereo
+    with wave.open(io.BytesIO(stereo)) as w:
+        twilios = array("h", w.readframes(w.getnframes()))
     with wave.open(io.BytesIO(kept)) as w:
-        assert w.getnchannels() == 2
+        assert (w.getnchannels(), w.getnframes()) == (2, 8000)
+        ours = array("h", w.readframes(w.getnframes()))
+    # Twilio records the agent leg (the parent) first: kept with the caller on the left, as Asterisk's are.
+    assert (ours[0::2], ours[1::2]) == (twilios[1::2], twilios[0::2])
     assert REC in media.deleted  # Twilio's copy goes once ours is kept, as complaint messages'
 
     # A supervisor plays it through a signed link, audited, with the pause for the player's gap.
@@ -118,7 +123,7 @@ def test_the_agent_leg_is_recorded_on_two_channels_and_stored_as_the_calls_conve
     assert (link.json["kind"], link.json["call_id"], link.json["pauses"]) == ("conversation", caller.call_sid,
                                                                              [[start, end]])
     played = sue("GET", link.json["url"])
-    assert played.status_code == 200 and played.data == stereo
+    assert played.status_code == 200 and played.data == kept
     assert hotline.audit.entries(action="recording_played", target=REC)
 
 
