@@ -65,6 +65,17 @@ class MonitorStarted(BaseModel):
     ringing: str = Field(description="the supervisor's phone, ringing now")
 
 
+class RecordingPauseBody(BaseModel):
+    paused: bool = Field(description="true: pause the conversation's recording (a silent gap); false: resume it")
+
+
+class RecordingState(BaseModel):
+    call_id: str
+    paused: bool
+    paused_at: float | None = Field(description="seconds into the recording when the running pause began")
+    pauses: list[list[float]] = Field(description="the pauses so far: [from_s, to_s] into the recording")
+
+
 class QueueView(BaseModel):
     queue: str
     skill: str

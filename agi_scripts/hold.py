@@ -15,6 +15,8 @@ from agi_scripts.agi import HotlineAGI, quote
 from agi_scripts.exceptions import AgiHangup, AgiTimeout
 from calls import announcements
 from calls.connector import OfferConnector
+from calls.conversation_keeper import ConversationKeeper
+from calls.conversations import Conversation
 from ivr import actions as act
 from ivr import events as ev
 from routing.agents import AgentRegistry
@@ -42,6 +44,8 @@ class HoldDeps:
     max_wait_s: float = 1800
     poll_s: float = 1.0
     music_class: str = "default"
+    recorded: ConversationKeeper | None = None
+    """Keeps the agent conversation MixMonitor recorded, once the call is over (None: nothing recorded)."""
 
 
 class AgiHold:
@@ -117,7 +121,11 @@ class AgiHold:
             self.deps.connector.connect(router.reject(call_id, agent_id, "failed"))
             return False
         target = f"{channel},{timeout},U({ANSWER_GOSUB}^{call_id}^{agent_id})"
-        self.agi.command("EXEC", "Dial", quote(target), timeout_s=LONGEST_CALL_S)
+        try:
+            self.agi.command("EXEC", "Dial", quote(target), timeout_s=LONGEST_CALL_S)
+        finally:
+            if self.deps.recorded is not None:  # the agent's channel is gone: MixMonitor is closing the file
+                self.deps.recorded.keep_later(call_id)
         status = self.agi.command("GET VARIABLE", "DIALSTATUS")
         dial_status = status.data.upper() if status.result == "1" else ""
         after = router.call(call_id)
@@ -150,15 +158,34 @@ class AgiHold:
         self.agi.command("SET MUSIC", "on" if on else "off", self.deps.music_class)
 
 
-def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float) -> None:
+def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float,
+                   keeper: ConversationKeeper | None = None) -> None:
     """The ``agent-answered`` script, run by the Dial ``U()`` gosub on the agent's channel at pick-up.
-    When the offer is gone (timed out, caller left), the agent's leg is hung up and the caller's goes on."""
+    When the offer is gone (timed out, caller left), the agent's leg is hung up and the caller's goes on.
+    When the queue records this call, ``HOTLINE_RECORD`` tells the gosub where MixMonitor writes."""
     call_id, agent_id = (query.get("call") or [""])[0], (query.get("agent") or [""])[0]
     try:
         router.answer(call_id, agent_id, lease_s)
     except NotOffered:
         log.info("agent %s picked up call %s after the offer ended", agent_id, call_id)
         agi.command("SET VARIABLE", "GOSUB_RESULT", "CONTINUE")
+        return
+    if keeper is not None:
+        _start_recording(agi, router, keeper, call_id, agent_id)
+
+
+def _start_recording(agi: HotlineAGI, router: Router, keeper: ConversationKeeper, call_id: str,
+                     agent_id: str) -> None:
+    view = router.call(call_id)
+    skill = (view.fields.get("offered_skill") or view.fields.get("skill", "")) if view else ""
+    policy = router.queues[skill].record if skill in router.queues else "all"
+    if not keeper.conversations.wanted(policy, call_id):
+        return
+    started = time.time()
+    path = keeper.spool_path(call_id, agent_id, started)
+    keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, agi.env.get("agi_channel", ""),
+                                            started, path))
+    agi.command("SET VARIABLE", "HOTLINE_RECORD", quote(path))
 
 
 def _text(raw: bytes | str) -> str:

@@ -19,6 +19,7 @@ neither loses nor doubles a work order.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from calls.keys import pending_work_order_key, pending_work_order_seq_key
 from complaints.recording_links import link_recording
-from recordings.store import StoredAudio
+from recordings.store import CONVERSATIONS, StoredAudio
 from store.models import Recording, WorkOrder, WorkOrderChange
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ class PendingWrites:
     def recording(self, meta: StoredAudio) -> None:
         """Keep the row of a recording whose audio is stored already."""
         # ``kind`` (the store's folder) has no column, and would clash with the event's own kind.
-        fields = {k: v for k, v in asdict(meta).items() if v is not None and k != "kind"}
+        fields = {k: v for k, v in asdict(meta).items() if v is not None and k not in ("kind", "pauses")}
+        if meta.kind == CONVERSATIONS:  # a conversation says so, with its pauses as JSON (events hold text)
+            fields |= {"recording_kind": "conversation", "pauses": json.dumps(meta.pauses)}
         self._events.emit(RECORDING_PENDING, **fields)
         log.warning("recording %s of call %s: database unavailable, row kept for later", meta.ref, meta.call_id)
 
@@ -148,6 +151,8 @@ def _record(db: Session, event: Mapping[str, str]) -> bool:
     db.add(Recording(ref=ref, call_id=event.get("call_id", ""), work_order=work_order, path=event.get("path", ""),
                      duration_s=float(event.get("duration_s") or 0), sha256=event.get("sha256", ""),
                      size_bytes=int(event.get("size_bytes") or 0),
+                     kind=event.get("recording_kind") or "complaint", agent_id=event.get("agent_id"),
+                     leg=event.get("leg"), pauses=json.loads(event.get("pauses") or "[]"),
                      **({"created_at": created} if created else {})))
     db.flush()
     return True

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from recordings.store import StoredAudio
+from recordings.store import CONVERSATIONS, StoredAudio
 from store.db import UNAVAILABLE
 from store.models import Recording, WorkOrder
 
@@ -45,6 +45,15 @@ def work_order_for(sql: sessionmaker[Session], recording_ref: str) -> str | None
         return None  # the row is linked when it is written
 
 
+def work_order_of_call(sql: sessionmaker[Session], call_id: str) -> str | None:
+    """The work order opened on ``call_id`` (a conversation recording is linked to it), if any."""
+    try:
+        with sql() as db:
+            return db.scalar(select(WorkOrder.number).where(WorkOrder.call_id == call_id))
+    except UNAVAILABLE:
+        return None
+
+
 def record_recording(sql: sessionmaker[Session], meta: StoredAudio, pending: PendingWrites | None = None) -> None:
     """The SQL row of a stored recording, linked to its work order when there is one; kept in ``pending``
     while the database is away (the caller's call goes on)."""
@@ -53,6 +62,8 @@ def record_recording(sql: sessionmaker[Session], meta: StoredAudio, pending: Pen
             db.add(Recording(
                 ref=meta.ref, call_id=meta.call_id, work_order=meta.work_order, path=meta.path,
                 duration_s=meta.duration_s, sha256=meta.sha256, size_bytes=meta.size_bytes,
+                kind="conversation" if meta.kind == CONVERSATIONS else "complaint", agent_id=meta.agent_id,
+                leg=meta.leg, pauses=[list(p) for p in meta.pauses],
             ))
     except UNAVAILABLE:
         if pending is None:

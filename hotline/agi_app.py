@@ -15,7 +15,7 @@ from agi_scripts.ivr_call import IvrDeps, record_failed_call, run_ivr_call, tran
 from agi_scripts.server import FastAgiServer, Handler, Routes
 from calls.menus import MenuNotFound
 from complaints.recording_links import record_recording
-from hotline.app import Hotline
+from hotline.app import Hotline, conversation_keeper
 from hotline.settings import Settings
 from recordings.prompts import render_wav
 from recordings.spool import RecordingSpool
@@ -48,18 +48,20 @@ def hold_deps(hotline: Hotline) -> HoldDeps:
     return HoldDeps(
         hotline.router, hotline.agents, hotline.connector, LeaseKeeper(hotline.router), waiting,
         announce_every_s=s.hold_announce_every_s, max_wait_s=s.hold_max_wait_s, poll_s=poll_s,
+        recorded=conversation_keeper(hotline),
     )
 
 
 def build_routes(hotline: Hotline) -> Routes:
     """``agi://host:port/<menu>`` runs that menu: any published one, also those published after start."""
     deps = ivr_deps(hotline)
+    keeper = deps.hold.recorded if deps.hold is not None else None
 
     def ivr(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         run_ivr_call(agi, deps, script)
 
     def answered(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
-        agent_answered(agi, hotline.router, query, hotline.router.lease_s)
+        agent_answered(agi, hotline.router, query, hotline.router.lease_s, keeper)
 
     def login(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         agent_login(agi, hotline.agents, hotline.router, query)

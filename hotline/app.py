@@ -31,6 +31,7 @@ from admin.menus.web import create_menus_web, dry_run_services
 from admin.pin_locks.web import create_pin_locks_web
 from admin.quality.router_events import stream_reader
 from admin.quality.web import QualityDeps, create_quality_web
+from admin.recordings.pause import PauseDesk, RecordingSwitch, create_recording_pause_api
 from admin.recordings.web import create_recordings_web
 from admin.reports.api import create_reports_api
 from admin.reports.web import create_reports_web
@@ -45,6 +46,8 @@ from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
 from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
+from calls.conversation_keeper import ConversationKeeper
+from calls.conversations import Conversations
 from calls.hours import HoursBook
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.pin_locks import PinLocks
@@ -53,7 +56,7 @@ from calls.sessions import SessionStore
 from calls.tombstones import Tombstones
 from complaints.calling_window import CallingWindow
 from complaints.pending_writes import PendingWrites
-from complaints.recording_links import record_recording, recording_known, work_order_for
+from complaints.recording_links import record_recording, recording_known, work_order_for, work_order_of_call
 from complaints.return_visits import OutcomesLater, ReturnVisits, VisitPolicy
 from complaints.visit_calls import VisitDialer
 from complaints.work_orders import WorkOrderDesk
@@ -69,7 +72,7 @@ from recordings.store import RecordingStore
 from recordings.twilio_fetch import PendingFetches, RecordingFetcher
 from routing.agents import AgentRegistry
 from routing.events import EventLog
-from routing.keys import events_stream
+from routing.keys import events_stream, router_prefix
 from routing.router import Router
 from store.db import connect
 from store.redis_clients import RedisClients
@@ -83,6 +86,7 @@ from webhooks.hold import HoldConfig, TwilioHold
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.monitor import AmiMonitor
+from workers.recording_switch import AmiRecordingSwitch, TwilioRecordingSwitch
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
 
@@ -173,7 +177,8 @@ def build_hotline(settings: Settings) -> Hotline:
         recordings=recordings, bank=bank, router=router,
         agents=AgentRegistry(router, sorted(KNOWN_SKILLS), settings.agent_sip_domains),
         connector=OfferConnector(_agent_dialers(settings, router)), jobs=jobs, desk=desk, visits=visits,
-        retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days)),
+        retention=Retention(sql, recordings, dt.timedelta(days=settings.record_retention_days),
+                            conversation_max_age=dt.timedelta(days=settings.conversation_retention_days)),
         accounts=Accounts(sql, login_throttle(settings, client)), audit=AuditLog(sql),
         recording_fetcher=_recording_fetcher(settings, client, sql, recordings, desk, jobs),
         twilio_queues=TwilioQueues(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base)
@@ -181,6 +186,21 @@ def build_hotline(settings: Settings) -> Hotline:
         pin_locks=pin_locks, hours=hours, forms=forms, evaluations=Evaluations(sql, forms, settings.timezone),
         sampler=Sampler(sql, SamplingRules(settings.quality_share_percent, settings.quality_long_call_s),
                         settings.timezone),
+    )
+
+
+def conversations_of(hotline: Hotline) -> Conversations:
+    """The agent conversations being recorded (Redis, under the router's prefix: one hash tag for a Cluster)."""
+    return Conversations(hotline.redis, hotline.router.key(""))
+
+
+def conversation_keeper(hotline: Hotline) -> ConversationKeeper:
+    """Keeps Asterisk's MixMonitor files from the recordings spool, as ``RecordingSpool`` keeps complaints'."""
+    sql = hotline.sql
+    return ConversationKeeper(
+        conversations_of(hotline), hotline.settings.recordings_dir / "spool", hotline.recordings,
+        on_saved=lambda meta: record_recording(sql, meta, hotline.desk.pending),
+        work_order_for_call=lambda call_id: work_order_of_call(sql, call_id),
     )
 
 
@@ -201,7 +221,16 @@ def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmake
         known=lambda ref: recording_known(sql, ref), work_order_for=lambda ref: work_order_for(sql, ref),
         on_saved=lambda meta: record_recording(sql, meta, desk.pending),
         pending=PendingFetches(client), retry_later=recording_enqueuer(jobs),
+        work_order_for_call=lambda call_id: work_order_of_call(sql, call_id),
+        conversation_pauses=lambda call_id: _conversation_pauses(
+            Conversations(client, router_prefix(settings.hotline_name)), call_id),
     )
+
+
+def _conversation_pauses(conversations: Conversations, call_id: str) -> list[list[float]]:
+    """The pauses of a conversation whose recording Twilio has finished (its state is over with it)."""
+    ended = conversations.end(call_id)
+    return [list(p) for p in ended.pauses] if ended else []
 
 
 def visit_policy(settings: Settings, holidays: Container[dt.date] | None = None) -> VisitPolicy:
@@ -277,7 +306,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
-    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs))
+    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs), conversations_of(hotline))
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
@@ -292,6 +321,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
         create_monitor_api(hotline.router, hotline.agents, hotline.audit, _ami_monitor(s)),
+        create_recording_pause_api(hotline.router, pause_desk(hotline)),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
@@ -313,6 +343,17 @@ def _ami_monitor(settings: Settings) -> AmiMonitor | None:
         return None
     return AmiMonitor(AmiConfig(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
                                 ring_timeout_s=settings.ring_timeout_s))
+
+
+def pause_desk(hotline: Hotline) -> PauseDesk:
+    """Pausing conversation recordings: AMI ``MixMonitorMute`` on Asterisk, the Recording resource on Twilio."""
+    s = hotline.settings
+    switches: dict[str, RecordingSwitch] = {}
+    if s.ami_secret:
+        switches["asterisk"] = AmiRecordingSwitch(AmiConfig(s.ami_host, s.ami_port, s.ami_username, s.ami_secret))
+    if s.twilio_account_sid and s.twilio_auth_token:
+        switches["twilio"] = TwilioRecordingSwitch(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base)
+    return PauseDesk(conversations_of(hotline), switches, hotline.audit, s.recording_pause_max_s)
 
 
 def readiness_of(hotline: Hotline) -> Readiness:

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     """Quality sampling: every call talked longer than this is queued for review (unset: the rule is off)."""
     record_retention_days: int = Field(default=365, alias="HOTLINE_RECORD_RETENTION_DAYS")
     """Call records (and their recordings) older than this are purged by a scheduled job."""
+    conversation_retention_days: int = Field(default=90, ge=1, alias="HOTLINE_CONVERSATION_RETENTION_DAYS")
+    """Agent conversation recordings older than this are deleted (their call record stays); a conversation on
+    a complaint still being worked is kept, as complaint messages are."""
+    recording_pause_max_s: float = Field(default=120, gt=0, alias="HOTLINE_RECORDING_PAUSE_MAX")
+    """A conversation's recording paused this long resumes by itself (the agent forgot to resume it)."""
     records_claim_idle_s: float = Field(default=30, alias="HOTLINE_RECORDS_CLAIM_IDLE")
     """Events a record writer read but did not acknowledge for this long are taken over by another."""
     complaint_deadlines: dict[str, ComplaintDeadline] = Field(default_factory=dict, alias="HOTLINE_COMPLAINT_DEADLINES")

@@ -26,6 +26,16 @@ class StoredAudio:
     kind: str
     work_order: str | None = None
     created_at: str = ""
+    agent_id: str | None = None
+    """Conversations: the agent on this leg of the call."""
+    leg: str | None = None
+    """Conversations: the agent's channel (Asterisk) or call sid (Twilio) that was recorded."""
+    pauses: tuple[tuple[float, float], ...] = ()
+    """Conversations: (from, to) seconds into the audio where recording was paused (silence in the file)."""
+
+
+CONVERSATIONS = "conversations"
+"""The store's folder (``kind``) of agent conversations; complaint messages are in ``complaints``."""
 
 
 class RecordingStore:
@@ -37,6 +47,7 @@ class RecordingStore:
     def save(
         self, ref: str, call_id: str, audio: bytes, duration_s: float,
         kind: str = "complaints", work_order: str | None = None, suffix: str = ".wav",
+        agent_id: str | None = None, leg: str | None = None, pauses: tuple[tuple[float, float], ...] = (),
     ) -> StoredAudio:
         now = dt.datetime.now(dt.UTC)
         folder = Path(kind) / f"{now:%Y}" / f"{now:%m}" / f"{now:%d}"
@@ -44,7 +55,8 @@ class RecordingStore:
         meta = StoredAudio(
             ref=ref, call_id=call_id, path=str(relative), duration_s=duration_s,
             sha256=hashlib.sha256(audio).hexdigest(), size_bytes=len(audio), kind=kind,
-            work_order=work_order, created_at=now.isoformat(timespec="seconds"),
+            work_order=work_order, created_at=now.isoformat(timespec="seconds"), agent_id=agent_id, leg=leg,
+            pauses=pauses,
         )
         target = self.root / relative
         _write_atomically(target, audio)

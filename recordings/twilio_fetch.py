@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import redis
 import requests
@@ -24,7 +24,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from recordings.store import RecordingStore, StoredAudio
+from recordings.conversation_audio import caller_left
+from recordings.store import CONVERSATIONS, RecordingStore, StoredAudio
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ class PendingFetch:
     since: float
     stored: bool = False
     """The audio is kept here; only deleting Twilio's copy is left."""
+    conversation: str = ""
+    """A conversation recording (an agent leg's dual-channel ``<Dial record>``): the caller's call it belongs to;
+    ``call_id`` is then the agent leg Twilio recorded. Empty: a complaint message."""
+    agent_id: str = ""
+    pauses: list[list[float]] = field(default_factory=list)
+    """Where the agent paused the recording (seconds into it), taken when the callback came."""
 
 
 class PendingFetches:
@@ -79,17 +86,21 @@ class RecordingFetcher:
         self, store: RecordingStore, account_sid: str | None, auth_token: str | None, api_base: str,
         known: Callable[[str], bool], work_order_for: Callable[[str], str | None],
         on_saved: Callable[[StoredAudio], None], pending: PendingFetches, retry_later: Callable[[str], None],
-        timeout_s: float = 10.0,
+        timeout_s: float = 10.0, work_order_for_call: Callable[[str], str | None] = lambda call_id: None,
+        conversation_pauses: Callable[[str], list[list[float]]] = lambda call_id: [],
     ) -> None:
         self._store, self._known, self._on_saved = store, known, on_saved
         self._work_order_for, self.pending, self.retry_later = work_order_for, pending, retry_later
+        self._work_order_for_call, self._conversation_pauses = work_order_for_call, conversation_pauses
         self._auth = (account_sid or "", auth_token or "")
         self._api_base = api_base.rstrip("/") + "/"
         self._timeout = timeout_s
         self._client: Client | None = None
 
-    def handle(self, form: Mapping[str, str]) -> StoredAudio | None:
-        """The recording status callback: keep the fetch, try it now, leave it to a job when that fails."""
+    def handle(self, form: Mapping[str, str], query: Mapping[str, str] | None = None) -> StoredAudio | None:
+        """The recording status callback: keep the fetch, try it now, leave it to a job when that fails.
+        ``query``: the callback URL's own query (signed with it): ``conversation=<call>&agent=<id>`` for the
+        recording of an agent leg (``webhooks.conversation_recording``)."""
         if form.get("RecordingStatus", "completed") != "completed":
             return None
         ref, url, call_id = form.get("RecordingSid", ""), form.get("RecordingUrl", ""), form.get("CallSid", "")
@@ -98,7 +109,10 @@ class RecordingFetcher:
         if not url.startswith(self._api_base):
             # Only ever send our credentials to the Twilio API we are configured for.
             raise ValueError("RecordingUrl is not on the configured Twilio API")
-        self.pending.keep(PendingFetch(ref, call_id[:64], _seconds(form.get("RecordingDuration")), time.time()))
+        conversation, agent = (query or {}).get("conversation", "")[:64], (query or {}).get("agent", "")[:64]
+        pauses = self._conversation_pauses(conversation) if conversation else []
+        self.pending.keep(PendingFetch(ref, call_id[:64], _seconds(form.get("RecordingDuration")), time.time(),
+                                       conversation=conversation, agent_id=agent, pauses=pauses))
         try:
             return self.fetch(ref)
         except RecordingOfAnotherCall:
@@ -126,7 +140,14 @@ class RecordingFetcher:
     def _save(self, job: PendingFetch) -> StoredAudio:
         account = self._auth[0]
         audio = self._download(f"{self._api_base}2010-04-01/Accounts/{account}/Recordings/{job.sid}.wav")
-        meta = self._store.save(job.sid, job.call_id, audio, job.duration_s, work_order=self._work_order_for(job.sid))
+        if job.conversation:  # dual-channel: the agent leg first as Twilio records it; kept with the caller left
+            meta = self._store.save(
+                job.sid, job.conversation, caller_left(audio), job.duration_s, kind=CONVERSATIONS,
+                work_order=self._work_order_for_call(job.conversation), agent_id=job.agent_id or None,
+                leg=job.call_id, pauses=tuple((a, b) for a, b in job.pauses))
+        else:
+            meta = self._store.save(job.sid, job.call_id, audio, job.duration_s,
+                                    work_order=self._work_order_for(job.sid))
         self._on_saved(meta)
         log.info("recording %s of call %s stored (%d bytes)", job.sid, job.call_id, meta.size_bytes)
         return meta

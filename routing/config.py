@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+RECORD_POLICY = r"^(all|none|(100|[1-9]?[0-9])%)$"
+"""``all``, ``none`` or a sample ``25%`` of the queue's conversations (``recordings.sampling.records``)."""
+
 Strategy = Literal["longest_idle", "most_skilled", "fewest_calls", "round_robin"]
 
 
@@ -28,6 +31,9 @@ class QueueConfig(BaseModel):
     """An agent who does not answer by then goes not_ready; the call is offered again."""
     wrap_up: float = Field(default=10, ge=0)
     """After-call work before the agent is offered the next call."""
+    record: str = Field(default="all", pattern=RECORD_POLICY)
+    """Which agent conversations of this queue are recorded: ``all``, ``none`` or a share such as ``25%``
+    (the same calls every time: picked by a hash of the call id)."""
 
     def as_redis(self) -> dict[str, str]:
         return {name: str(value) for name, value in self.model_dump().items()}

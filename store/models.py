@@ -209,6 +209,13 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint", index=True)
+    """``complaint`` (the caller's message) or ``conversation`` (caller and agent, stereo; revision 0006)."""
+    agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    leg: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Conversations: the agent's channel (Asterisk) or call sid (Twilio); a transferred call has one per leg."""
+    pauses: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True, default=list)
+    """Conversations: ``[[from_s, to_s], ...]`` where the agent paused recording (silence in the file)."""
 
 
 class DemoCard(Base):

@@ -65,6 +65,11 @@ exten => _talk.,1,Answer()
  same => n,Hangup()
 exten => ring,1,Ringing()
  same => n,Wait(3600)
+; an agent who talks all along (a steady 1500 Hz tone: their voice) and hangs up after ${EXTEN:5} s
+exten => _voice.,1,Answer()
+ same => n,Set(TIMEOUT(absolute)=${EXTEN:5})
+ same => n,Playback(hotline-test/agent-voice)
+ same => n,Wait(3600)
 
 [test-customers]
 ; a return-visit customer: answers, waits for the survey question, then rates with the digits in ${RATE}
@@ -229,6 +234,8 @@ class RealAsterisk:
               "synth", "3", "sine", "300-900", "vol", "0.6"])
         _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "sounds" / "hotline-test" / "silence.wav"),
               "trim", "0", "15"])
+        _sox(["-n", "-r", "8000", "-c", "1", "-b", "16", str(self.data / "sounds" / "hotline-test" / "agent-voice.wav"),
+              "synth", "30", "sine", "1500", "vol", "0.3"])
         self._write_own_files()
 
     def _write_own_files(self) -> None:

@@ -171,7 +171,8 @@ def test_postgres_migrates_the_schema_of_its_search_path(private_postgres: Priva
 def make_like_old_create_all(engine: Engine) -> None:
     """What a hotline from before issue 17 left: ``create_all`` of its tables, no ``alembic_version``, neither
     the PIN-failure nor the visit-token table, nor the indexes of revision 0002, nor the hours tables of 0003,
-    nor the users' language (0004), nor the quality tables and the scorecards' index (0005)."""
+    nor the users' language (0004), nor the quality tables and the scorecards' index (0005), nor the recordings'
+    kind, agent, leg and pauses (0006)."""
     newer = ("pin_failures", "visit_call_tokens", "opening_hours", "holidays", "evaluation_forms", "review_items",
              "evaluations")
     old = [t for name, t in Base.metadata.tables.items() if name not in newer]
@@ -180,6 +181,9 @@ def make_like_old_create_all(engine: Engine) -> None:
         db.execute(text("DROP INDEX ix_return_visits_finished_at"))
         db.execute(text("DROP INDEX ix_call_records_handled"))
         db.execute(text("ALTER TABLE users DROP COLUMN language"))
+        db.execute(text("DROP INDEX ix_recordings_kind"))
+        for column in ("kind", "agent_id", "leg", "pauses"):
+            db.execute(text(f"ALTER TABLE recordings DROP COLUMN {column}"))
         db.execute(Base.metadata.tables["work_orders"].insert(), [{
             "number": "C20261130001", "call_id": "CA-old", "category": "fee", "caller_masked": "+86139****0000",
             "callback_number": "+8613900000000", "language": "zh", "channel": "asterisk", "recording_ref": "old",

@@ -112,3 +112,26 @@ def test_a_job_scheduled_for_later_runs_and_a_killed_worker_leaves_no_process_be
     time.sleep(0.5)
     survivors = subprocess.run(["pgrep", "-s", str(worker.pid)], capture_output=True, text=True).stdout.split()
     assert survivors == []
+
+
+def test_conversation_recordings_go_at_their_own_age_keeping_the_record_and_a_worked_complaints_evidence(
+        hotline: Hotline) -> None:
+    paths = {}
+    for ref, kind, age_days, work_order in (("conv-old", "conversation", 100, None), ("conv-new", "conversation", 10,
+                                            None), ("conv-evidence", "conversation", 100, "2601010009"),
+                                           ("msg-old", "complaint", 100, None)):
+        meta = hotline.recordings.save(ref, "call-" + ref, b"RIFF....", 3.0, kind="conversations")
+        paths[ref] = hotline.recordings.root / meta.path
+        with hotline.sql.begin() as db:
+            db.add(Recording(ref=ref, call_id="call-" + ref, work_order=work_order, path=meta.path, duration_s=3.0,
+                             sha256=meta.sha256, size_bytes=meta.size_bytes, kind=kind,
+                             created_at=NOW - dt.timedelta(days=age_days)))
+    with hotline.sql.begin() as db:
+        db.add(WorkOrder(number="2601010009", call_id="call-conv-evidence", category="fees", caller_masked="138****5678",
+                         callback_number="13812345678", language="zh-CN", recording_ref="x", status="in_progress"))
+    retention = Retention(hotline.sql, hotline.recordings, dt.timedelta(days=365), clock=lambda: NOW,
+                          conversation_max_age=dt.timedelta(days=90))
+    assert retention.purge() == (0, 1)
+    with hotline.sql() as db:
+        assert set(db.scalars(select(Recording.ref))) == {"conv-new", "conv-evidence", "msg-old"}
+    assert not paths["conv-old"].exists() and paths["conv-new"].exists()

@@ -139,7 +139,7 @@ def create_blueprint(
         if screen == "answer":  # the agent's key after the screening prompt
             screen = request.form.get("Digits", "")[:1] or "none"
         return _twiml(calls.hold.agent_connect(_arg("call"), _arg("agent"), request.args.get("waited", 0, type=int),
-                                               screen))
+                                               screen, leg=request.form.get("CallSid", "")[:64]))
 
     @bp.post("/agent/done")
     @twilio_signed
@@ -156,7 +156,8 @@ def create_blueprint(
     @twilio_signed
     def recording() -> Response:
         try:
-            fetcher.handle(request.form)  # a failed fetch is kept and retried by a job: Twilio retries no 5xx
+            # A failed fetch is kept and retried by a job: Twilio retries no 5xx.
+            fetcher.handle(request.form, request.args)
         except ValueError as exc:
             return Response(str(exc), status=400, mimetype="text/plain")
         except redis.RedisError as exc:  # not even kept: the one case left for an operator to see

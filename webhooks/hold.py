@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -11,10 +12,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls import announcements as say
 from calls.connector import OfferConnector
+from calls.conversations import Conversation, Conversations
 from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, CallView, Router
+from webhooks.conversation_recording import recording_attributes
 from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
 
@@ -44,9 +47,12 @@ class HoldConfig:
 
 class TwilioHold:
     def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector,
-                 forget_queue: Callable[[str], None] = lambda sid: None) -> None:
+                 forget_queue: Callable[[str], None] = lambda sid: None,
+                 conversations: Conversations | None = None) -> None:
         self.config, self.router, self.connector = config, router, connector
         self._forget_queue = forget_queue
+        self.conversations = conversations
+        """Agent conversations being recorded (None: none are)."""
 
     def queue_name(self, call_id: str) -> str:
         """One Twilio queue per caller, so the agent's ``<Dial><Queue>`` connects exactly that caller."""
@@ -103,7 +109,7 @@ class TwilioHold:
         response.redirect(self.wait_url(call_id), method="POST")
         return str(response)
 
-    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0, screen: str = "") -> str:
+    def agent_connect(self, call_id: str, agent_id: str, waited: int = 0, screen: str = "", leg: str = "") -> str:
         """The agent picked up: connect them to the caller (or dial the customer for a callback). With ``screen``
         the leg is screened first: only a person pressing 1 takes the call, never a voicemail box."""
         response = VoiceResponse()
@@ -120,18 +126,30 @@ class TwilioHold:
             response.hangup()
             return str(response)
         done = self._url("/twilio/agent/done", call=call_id, agent=agent_id)
+        record = self._record(view, call_id, agent_id, leg)
         if answered.callback_number:
             speak(response, act.Say(say.text(say.CALLBACK_WHISPER, language), language))
-            dial = response.dial(action=done, method="POST", caller_id=self.config.caller_id or None)
+            dial = response.dial(action=done, method="POST", caller_id=self.config.caller_id or None, **record)
             dial.number(answered.callback_number)
         else:
             intent = view.fields.get("intent", "") if view else ""
             whisper = say.text(say.AGENT_WHISPER, language, intent=say.intent_name(intent, language),
                                seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
-            dial = response.dial(action=done, method="POST")
+            dial = response.dial(action=done, method="POST", **record)
             dial.queue(self.queue_name(call_id))
         return str(response)
+
+    def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str) -> dict[str, str]:
+        """The ``<Dial>``'s recording attributes when the call's queue records it (its ``record`` setting)."""
+        if self.conversations is None or not leg:
+            return {}
+        skill = (view.fields.get("offered_skill") or view.fields.get("skill", "")) if view else ""
+        policy = self.router.queues[skill].record if skill in self.router.queues else "all"
+        if not self.conversations.wanted(policy, call_id):
+            return {}
+        self.conversations.start(Conversation(call_id, "twilio", agent_id, leg, time.time()))
+        return recording_attributes(self.config.public_url, call_id, agent_id)
 
     def _wait_for_caller(self, view: CallView | None, call_id: str, agent_id: str, waited: int) -> str | None:
         """Pause and ask again while the caller is not in their queue yet (None: they are, or it is no use)."""

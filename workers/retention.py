@@ -1,4 +1,5 @@
-"""Retention: call records older than the configured age go, and their recordings with them."""
+"""Retention: call records older than the configured age go, and their recordings with them; agent conversation
+recordings go sooner, at their own age (``HOTLINE_CONVERSATION_RETENTION_DAYS``), their call record staying."""
 
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ class Retention:
     recordings: RecordingStore
     max_age: dt.timedelta
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    conversation_max_age: dt.timedelta | None = None
+    """None: conversations go with their call record, as complaint messages do."""
 
     def purge(self) -> tuple[int, int]:
         """Delete expired records and their recordings, in batches; returns (records, recordings) removed."""
         cutoff = self.clock() - self.max_age
-        records = recordings = 0
+        records, recordings = 0, self.purge_conversations()
         while True:
             with self.sql.begin() as db:
                 rows = list(db.execute(select(CallRecord.id, CallRecord.call_id)
@@ -52,3 +55,25 @@ class Retention:
         if records:
             log.info("retention: purged %d call records and %d recordings older than %s", records, recordings, cutoff)
         return records, recordings
+
+    def purge_conversations(self) -> int:
+        """Delete conversation recordings older than their own age, but those of a complaint still worked."""
+        if self.conversation_max_age is None:
+            return 0
+        cutoff, removed = self.clock() - self.conversation_max_age, 0
+        while True:
+            with self.sql.begin() as db:
+                kept_orders = select(WorkOrder.number).where(WorkOrder.status.in_(KEEP_FOR_OPEN_ORDERS))
+                audio = list(db.execute(select(Recording.id, Recording.path).where(
+                    Recording.kind == "conversation", Recording.created_at < cutoff,
+                    Recording.work_order.is_(None) | Recording.work_order.not_in(kept_orders)).limit(BATCH)))
+                if audio:
+                    db.execute(delete(Recording).where(Recording.id.in_([i for i, _ in audio])))
+            for _, path in audio:
+                self.recordings.delete(path)
+            removed += len(audio)
+            if len(audio) < BATCH:
+                break
+        if removed:
+            log.info("retention: deleted %d conversation recordings older than %s", removed, cutoff)
+        return removed

@@ -48,6 +48,12 @@ class RecordingLink(BaseModel):
     expires_at: str
     ref: str
     work_order: str | None
+    kind: str = "complaint"
+    """``complaint`` (the caller's message) or ``conversation`` (caller left, agent right on Asterisk)."""
+    call_id: str = ""
+    agent_id: str | None = None
+    pauses: list[list[float]] = []
+    """Where the agent paused a conversation's recording: ``[from_s, to_s]`` of silence, for the player's gaps."""
 
 
 class LinkRefused(Exception):
@@ -76,7 +82,8 @@ def create_recordings_web(sql: sessionmaker[Session], audit: AuditLog, recording
         url = signed_link(ref, who.name)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime_s)
         return jsonify(RecordingLink(url=url, expires_at=expires.isoformat(timespec="seconds"),
-                                     ref=ref, work_order=row.work_order).model_dump())
+                                     ref=ref, work_order=row.work_order, kind=row.kind, call_id=row.call_id,
+                                     agent_id=row.agent_id, pauses=row.pauses or []).model_dump())
 
     @bp.get(PLAY_PREFIX + "<token>")
     @allow("admin", "supervisor", "qa")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
@@ -18,9 +19,13 @@ class TwilioApi:
         self.server = LocalHttpServer(self._answer)
         self._legs = 0
         self.queues: dict[str, dict[str, object]] = {}
+        self.recordings: Callable[[SeenRequest], Reply] | None = None
+        """Who answers ``.../Recordings/...`` on this API (``MediaServer._answer``): one base URL, as at Twilio."""
         """Queue sid -> its resource (friendly_name, current_size, date_updated), as a test sets them up."""
 
     def _answer(self, request: SeenRequest) -> Reply:
+        if self.recordings is not None and "/Recordings/" in request.path:
+            return self.recordings(request)
         if request.path.endswith("/Queues.json") and request.method == "GET":
             # One page, with the paging block the 2010 API sends.
             return Reply.json(200, {"queues": list(self.queues.values()),

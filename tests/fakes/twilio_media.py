@@ -2,7 +2,9 @@
 the account SID and token (https://www.twilio.com/docs/voice/api/recording#fetch-a-recording-media-file),
 ``GET .../Recordings/<sid>.json``, the resource that says which call it is of (``call_sid``:
 https://www.twilio.com/docs/voice/api/recording#fetch-a-recording-resource), and
-``DELETE .../Recordings/<sid>.json`` (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource).
+``DELETE .../Recordings/<sid>.json`` (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource),
+and the update of a call's running recording, ``POST .../Calls/<CallSid>/Recordings/<sid or Twilio.CURRENT>.json``
+with ``Status=paused|in-progress`` (https://www.twilio.com/docs/voice/api/recording#update-a-recording-resource).
 """
 
 from __future__ import annotations
@@ -12,20 +14,23 @@ import io
 import re
 import wave
 from email.utils import formatdate
+from urllib.parse import parse_qs
 
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 
+CALL_RECORDING_PATH = re.compile(
+    r"/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<call>[^/]+)/Recordings/(?P<sid>[^/.]+(?:\.CURRENT)?)\.json")
 MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>[^/.]+)\.(?P<ext>wav|json)")
 
 
-def wav_bytes(seconds: float = 0.25, rate: int = 8000) -> bytes:
-    """A small, real WAV file whose samples are not all the same."""
+def wav_bytes(seconds: float = 0.25, rate: int = 8000, channels: int = 1) -> bytes:
+    """A small, real WAV file whose samples are not all the same (``channels=2``: a dual-channel recording)."""
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(channels)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(b"".join((i * 37 % 65536).to_bytes(2, "little") for i in range(int(seconds * rate))))
+        w.writeframes(b"".join((i * 37 % 65536).to_bytes(2, "little") for i in range(int(seconds * rate) * channels)))
     return out.getvalue()
 
 
@@ -39,6 +44,12 @@ class MediaServer:
         self.calls: dict[str, str] = {}
         """RecordingSid -> the CallSid it was recorded on (what the Recording resource answers as ``call_sid``)."""
         self.deleted: list[str] = []
+        self.channels: dict[str, int] = {}
+        self.running: dict[str, str] = {}
+        """CallSid -> the RecordingSid being recorded on it now (a ``<Dial record>`` in progress)."""
+        self.status: dict[str, str] = {}
+        self.status_updates: list[tuple[str, str, dict[str, str]]] = []
+        """(CallSid, RecordingSid, the form) of every update of a running recording."""
         self.failure: int | None = None
         self.redirect_to: str | None = None
         self.http = LocalHttpServer(self._answer).start()
@@ -51,8 +62,14 @@ class MediaServer:
         """The RecordingUrl Twilio sends: the media without an extension."""
         return f"{self.base}/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
 
-    def add(self, sid: str, call_sid: str, audio: bytes | None = None) -> bytes:
+    def start(self, sid: str, call_sid: str) -> None:
+        """A recording running on ``call_sid`` (in-progress): it can be paused and resumed until it completes."""
+        self.running[call_sid], self.calls[sid], self.status[sid] = sid, call_sid, "in-progress"
+
+    def add(self, sid: str, call_sid: str, audio: bytes | None = None, channels: int = 1) -> bytes:
         """A recording of call ``call_sid``, as Twilio keeps it once it is completed; returns its audio."""
+        self.running.pop(call_sid, None)
+        self.channels[sid], self.status[sid] = channels, "completed"
         self.calls[sid] = call_sid
         self.audio[sid] = audio if audio is not None else wav_bytes()
         return self.audio[sid]
@@ -68,7 +85,7 @@ class MediaServer:
         return {
             "account_sid": self.account_sid, "api_version": "2010-04-01", "call_sid": self.calls[sid],
             "conference_sid": None, "date_created": created, "date_updated": created, "start_time": created,
-            "duration": "30", "sid": sid, "price": None, "price_unit": "USD", "status": "completed", "channels": 1,
+            "duration": "30", "sid": sid, "price": None, "price_unit": "USD", "status": self.status.get(sid, "completed"), "channels": self.channels.get(sid, 1),
             "source": "RecordVerb", "error_code": None, "uri": f"{uri}.json", "encryption_details": None,
             "media_url": f"https://api.twilio.com{uri}", "track": "both",
             "subresource_uris": {"add_on_results": f"{uri}/AddOnResults.json",
@@ -80,6 +97,9 @@ class MediaServer:
             return Reply(401, b"authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         if self.failure:
             return Reply(self.failure, b"media not available")
+        running = CALL_RECORDING_PATH.fullmatch(request.path)
+        if running and request.method == "POST" and running["account"] == self.account_sid:
+            return self._update(running["call"], running["sid"], request)
         match = MEDIA_PATH.fullmatch(request.path)
         if not match or match["account"] != self.account_sid or match["sid"] not in self.audio:
             return Reply(404)
@@ -94,3 +114,16 @@ class MediaServer:
         if self.redirect_to:
             return Reply(302, headers={"Location": f"{self.redirect_to}/{match['sid']}.wav"})
         return Reply(200, self.audio[match["sid"]], {"Content-Type": "audio/x-wav"})
+
+    def _update(self, call_sid: str, sid: str, request: SeenRequest) -> Reply:
+        """Pause or resume: ``Twilio.CURRENT`` is the call's running recording; a call recording nothing, or a
+        recording already completed, is 404 (Twilio: "not found" / cannot be updated once completed)."""
+        sid = self.running.get(call_sid, "") if sid == "Twilio.CURRENT" else sid
+        if not sid or self.calls.get(sid) != call_sid or self.status.get(sid) == "completed":
+            return Reply.json(404, {"code": 20404, "message": "The requested resource was not found", "status": 404})
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("Status") not in ("paused", "in-progress", "stopped"):
+            return Reply.json(400, {"code": 21220, "message": "Invalid Status", "status": 400})
+        self.status[sid] = form["Status"]
+        self.status_updates.append((call_sid, sid, form))
+        return Reply.json(200, self.resource(sid))

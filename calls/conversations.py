@@ -1,0 +1,132 @@
+"""Agent conversations being recorded, on either channel: who, which leg, since when, and the pauses.
+
+The channel that connects the agent starts a conversation here (Asterisk: the ``agent-answered`` script, which
+then has the dialplan run ``MixMonitor``; Twilio: the agent leg's connect webhook, whose ``<Dial>`` records).
+The console pauses and resumes it (``admin.recordings.pause``), and whoever keeps the audio at the end
+(Asterisk: the caller's hold loop; Twilio: the recording callback) takes the pauses with it, as offsets into
+the audio, so a player shows the gap. One JSON value per call in Redis, under the router's prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import redis
+
+from recordings.sampling import records
+
+LONGEST_S = 6 * 3600
+"""A conversation's state outlives any call; then it goes by itself."""
+
+
+class NotRecording(LookupError):
+    """The call has no recording running (not connected, not recorded by its queue's setting, or over)."""
+
+
+class AlreadySo(ValueError):
+    """Pausing a paused recording, or resuming one that runs."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    call_id: str
+    channel: str
+    """``asterisk`` or ``twilio``."""
+    agent_id: str
+    leg: str
+    """The agent's channel name (Asterisk, for AMI ``MixMonitorMute``) or call sid (Twilio, for its Recording)."""
+    started_at: float
+    path: str = ""
+    """Asterisk: where MixMonitor writes, without the ``.raw`` extension."""
+    pauses: tuple[tuple[float, float], ...] = ()
+    paused_at: float | None = None
+    """Seconds into the audio when the running pause began; None while recording."""
+
+    def offset(self, now: float) -> float:
+        return round(max(0.0, now - self.started_at), 3)
+
+    def closed(self, now: float) -> tuple[tuple[float, float], ...]:
+        """The pauses with a running one ended ``now`` (the call ended while paused)."""
+        if self.paused_at is None:
+            return self.pauses
+        return (*self.pauses, (self.paused_at, self.offset(now)))
+
+
+class Conversations:
+    def __init__(self, client: redis.Redis, prefix: str, clock: Callable[[], float] = time.time) -> None:
+        self._redis, self._prefix, self.clock = client, prefix, clock
+
+    def key(self, call_id: str) -> str:
+        return f"{self._prefix}recording:{call_id}"
+
+    @staticmethod
+    def wanted(policy: str, call_id: str) -> bool:
+        """Whether the queue's ``record`` setting (``all``, ``none``, ``N%``) records this call."""
+        return records(policy, call_id)
+
+    def start(self, conversation: Conversation) -> None:
+        self._redis.set(self.key(conversation.call_id), _dump(conversation), ex=LONGEST_S)
+
+    def get(self, call_id: str) -> Conversation | None:
+        raw = self._redis.get(self.key(call_id))
+        return _load(raw) if raw else None
+
+    def pause(self, call_id: str, at: float | None = None) -> Conversation:
+        """Note the pause (the channel has muted the recording already), as of ``at`` (the clock's time when the
+        channel was asked: the mark covers the whole gap); raises NotRecording, AlreadySo."""
+        return self._change(call_id, lambda c, now: replace(c, paused_at=c.offset(now)) if c.paused_at is None
+                            else _already("paused"), at)
+
+    def resume(self, call_id: str, paused_at: float | None = None) -> Conversation:
+        """End the running pause (as of now: after the channel unmuted); with ``paused_at``, only that pause (the
+        automatic resume of a pause the agent already ended and started again must not cut the new one short)."""
+        def ended(c: Conversation, now: float) -> Conversation:
+            if c.paused_at is None or (paused_at is not None and c.paused_at != paused_at):
+                return _already("recording")
+            return replace(c, pauses=(*c.pauses, (c.paused_at, c.offset(now))), paused_at=None)
+        return self._change(call_id, ended)
+
+    def end(self, call_id: str) -> Conversation | None:
+        """Take the conversation (its audio is being kept), with a running pause ended now."""
+        pipe = self._redis.pipeline()
+        pipe.get(self.key(call_id))
+        pipe.delete(self.key(call_id))
+        raw, _ = pipe.execute()
+        if not raw:
+            return None
+        found = _load(raw)
+        return replace(found, pauses=found.closed(self.clock()), paused_at=None)
+
+    def _change(self, call_id: str, change: Callable[[Conversation, float], Conversation],
+                at: float | None = None) -> Conversation:
+        key = self.key(call_id)
+        out: list[Conversation] = []
+
+        def apply(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(key)
+            if not raw:
+                raise NotRecording(call_id)
+            changed = change(_load(raw), self.clock() if at is None else at)
+            pipe.multi()
+            pipe.set(key, _dump(changed), keepttl=True)
+            out.append(changed)
+
+        self._redis.transaction(apply, key)
+        return out[-1]
+
+
+def _already(state: str) -> Conversation:
+    raise AlreadySo(f"the recording is {state} already")
+
+
+def _dump(conversation: Conversation) -> str:
+    return json.dumps(asdict(conversation))
+
+
+def _load(raw: bytes | str) -> Conversation:
+    data = json.loads(raw)
+    data["pauses"] = tuple(tuple(p) for p in data.get("pauses") or ())
+    return Conversation(**data)
