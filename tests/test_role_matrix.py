@@ -48,7 +48,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/queues"): STAFF,
     ("GET", "/api/calls/<call_id>"): STAFF,
     ("POST", "/api/calls/<call_id>/monitor"): STAFF,
-    ("POST", "/api/calls/<call_id>/recording"): ALL,  # an agent only on their own call (tested beside it)
+    ("POST", "/api/calls/<call_id>/recording"): (A, S, G),  # an agent only on their own call (tested beside it)
     # agents: supervisors read the list and set an agent's state; admins edit
     ("GET", "/admin/agents"): STAFF,
     ("GET", "/api/agents"): STAFF,
