@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from routing.exceptions import NotBusy, TargetUnavailable
 from routing.router import Router
 from tests.fakes.clock import Clock
-from tests.test_router import call, clock, events, offered_to, router, staff  # noqa: F401  (fixtures)
+from tests.test_router import call, events, make_router, offered_to, staff
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def router(redis_url: str, clock: Clock) -> Iterator[Router]:
+    yield make_router(redis_url, clock)
 
 
 def test_cold_transfer_to_a_queue_requeues_the_same_call_for_that_skill(router: Router, clock: Clock) -> None:
