@@ -65,6 +65,25 @@ class MonitorStarted(BaseModel):
     ringing: str = Field(description="the supervisor's phone, ringing now")
 
 
+class HoldBody(BaseModel):
+    on: bool = Field(description="true: the caller hears hold music and not the agent; false: back to the agent")
+
+
+class TransferTo(BaseModel):
+    kind: str = Field(description="queue (a skill), agent or supervisor (an agent id)")
+    value: str = Field(description="the queue's skill, or the agent's id")
+
+
+class TransferBody(BaseModel):
+    mode: str = Field(description="cold: the caller goes at once; warm: the agent talks to the target first")
+    to: TransferTo
+
+
+class CallControlDone(BaseModel):
+    call_id: str
+    action: str = Field(description="hangup, hold, resume, transfer, transfer_complete, transfer_cancel")
+
+
 class QueueView(BaseModel):
     queue: str
     skill: str

@@ -45,6 +45,11 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/queues"): STAFF,
     ("GET", "/api/calls/<call_id>"): STAFF,
     ("POST", "/api/calls/<call_id>/monitor"): STAFF,
+    ("POST", "/api/calls/<call_id>/hangup"): ALL,
+    ("POST", "/api/calls/<call_id>/hold"): ALL,
+    ("POST", "/api/calls/<call_id>/transfer"): ALL,
+    ("POST", "/api/calls/<call_id>/transfer/complete"): ALL,
+    ("POST", "/api/calls/<call_id>/transfer/cancel"): ALL,
     # agents: supervisors read the list and set an agent's state; admins edit
     ("GET", "/admin/agents"): STAFF,
     ("GET", "/api/agents"): STAFF,
