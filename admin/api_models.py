@@ -79,6 +79,18 @@ class TransferBody(BaseModel):
     to: TransferTo
 
 
+class TargetAgent(BaseModel):
+    id: str
+    name: str
+
+
+class TransferTargets(BaseModel):
+    queues: list[str] = Field(description="the skills a call may be queued for")
+    agents: list[TargetAgent] = Field(description="agents available now (not you)")
+    supervisors: list[TargetAgent] = Field(
+        description="supervisors available now (the router agents named like a supervisor's account)")
+
+
 class CallControlDone(BaseModel):
     call_id: str
     action: str = Field(description="hangup, hold, resume, transfer, transfer_complete, transfer_cancel")

@@ -280,7 +280,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
         create_monitor_api(hotline.router, hotline.agents, hotline.audit, controls),
-        create_call_control_api(hotline.router, hotline.audit, controls),
+        create_call_control_api(hotline.router, hotline.agents, hotline.accounts, hotline.audit, controls),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),

@@ -74,3 +74,15 @@ def test_a_transfer_without_a_mode_or_a_target_is_400(people: dict[str, SessionC
 
 def test_hold_needs_true_or_false(people: dict[str, SessionClient]) -> None:
     assert people["ann"]("POST", "/api/calls/c-ann/hold", {"on": "yes"}).status_code == 400
+
+
+def test_transfer_targets_are_the_queues_and_the_free_agents_and_supervisors(hotline: Hotline,
+                                                                             people: dict[str, SessionClient]) -> None:
+    for agent_id in ("dee", "sam"):
+        hotline.agents.put(Agent(agent_id, agent_id.title(), f"PJSIP/{agent_id}", {"general": 5}, ["zh-CN"]))
+        hotline.router.set_agent_state(agent_id, "available")
+    add_user(hotline, "sam", "supervisor")  # takes calls as router agent "sam"
+    targets = people["ann"]("GET", "/api/calls/transfer-targets").json
+    assert "loss" in targets["queues"] and "general" in targets["queues"]
+    assert targets["agents"] == [{"id": "dee", "name": "Dee"}]  # ann and bob are on calls
+    assert targets["supervisors"] == [{"id": "sam", "name": "Sam"}]

@@ -45,6 +45,7 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/queues"): STAFF,
     ("GET", "/api/calls/<call_id>"): STAFF,
     ("POST", "/api/calls/<call_id>/monitor"): STAFF,
+    ("GET", "/api/calls/transfer-targets"): ALL,
     ("POST", "/api/calls/<call_id>/hangup"): ALL,
     ("POST", "/api/calls/<call_id>/hold"): ALL,
     ("POST", "/api/calls/<call_id>/transfer"): ALL,

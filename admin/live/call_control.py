@@ -11,11 +11,13 @@ from flask_babel import gettext as _
 from pydantic import BaseModel
 
 from admin.access import allow, current
-from admin.api_models import CallControlDone, HoldBody, TransferBody
+from admin.api_models import CallControlDone, HoldBody, TransferBody, TransferTargets
 from admin.audit import AuditLog
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
+from admin.users.accounts import Accounts
 from calls.control import CallControl, ControlRefused, TransferTarget
+from routing.agents import AgentRegistry
 from routing.router import CallView, Router
 
 Reply = tuple[Response, int]
@@ -48,8 +50,26 @@ def connected_call(router: Router, call_id: str) -> CallView | Reply:
     return view
 
 
-def create_call_control_api(router: Router, audit: AuditLog, controls: Controls) -> Blueprint:
+def create_call_control_api(router: Router, agents: AgentRegistry, accounts: Accounts, audit: AuditLog,
+                            controls: Controls) -> Blueprint:
+    """``accounts``: who is a supervisor (the router agent named like a supervisor's account is one)."""
     api = Blueprint("call_control", __name__, url_prefix="/api")
+
+    @api.get("/calls/transfer-targets")
+    @allow("admin", "supervisor", "agent")
+    @doc({200: TransferTargets}, tags=("queues",))
+    def transfer_targets() -> Response:
+        """Where a call may be sent now: the queues (skills), the available agents, the available supervisors."""
+        # Supervisors' accounts carry no agent id (admin.users.accounts): a supervisor who takes calls is the
+        # router agent named like their account.
+        supervisors = {a.name for a in accounts.all() if a.role == "supervisor" and a.active}
+        me = current().agent_id
+        free = [a for a in agents.all() if a.state == "available" and a.id != me]
+        return jsonify({
+            "queues": sorted(router.queues),
+            "agents": [{"id": a.id, "name": a.name} for a in free if a.id not in supervisors],
+            "supervisors": [{"id": a.id, "name": a.name} for a in free if a.id in supervisors],
+        })
 
     def run(call_id: str, action: str, act: Callable[[CallControl, CallView], None], **detail: str) -> Reply:
         view = connected_call(router, call_id)
