@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
+from reports.queries import build_report
 from routing.exceptions import NotBusy, TargetUnavailable
+from routing.keys import EVENTS_STREAM
 from routing.router import Router
+from store.models import CallRecord
 from tests.fakes.clock import Clock
 from tests.test_router import call, events, make_router, offered_to, staff
+from workers.records import RecordWriter
 
 
 @pytest.fixture
@@ -95,3 +104,44 @@ def test_only_the_agent_on_the_call_can_hand_it_on(router: Router, clock: Clock)
     router.answer("c1", "ann")
     with pytest.raises(NotBusy):
         router.transfer("c1", "bob", "queue", skill="loss")
+
+
+# -- the record and the report ---------------------------------------------------------------------
+
+
+def test_a_transferred_call_is_one_queued_call_in_the_report_and_two_legs_in_its_record(
+    router: Router, clock: Clock, sql: sessionmaker,
+) -> None:
+    clock.now = time.time() - 600  # today in the report
+    staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"loss": 5}))
+    start = clock.now
+    router.redis.xadd(EVENTS_STREAM, {"type": "call_started", "ts": f"{start:.3f}", "call_id": "c1",
+                                      "channel": "asterisk", "direction": "inbound", "language": "zh-CN"})
+    assert offered_to(router, call("c1", "inquiry")) == "ann"
+    clock.advance(4)
+    router.answer("c1", "ann")
+    clock.advance(30)
+    router.transfer("c1", "ann", "queue", skill="loss", kind="queue")
+    clock.advance(3)
+    router.answer("c1", "bob")
+    clock.advance(50)
+    router.end_call("c1", "completed", agent="bob")
+    path = [{"node": "main", "input": "key 0", "at": "2027-01-15T08:00:08Z"}]
+    router.redis.xadd(EVENTS_STREAM, {"type": "call_ended", "ts": f"{clock.now + 0.2:.3f}", "call_id": "c1",
+                                      "channel": "asterisk", "status": "completed", "outcome": "queued",
+                                      "ivr_path": json.dumps(path)})
+    stream = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in router.redis.xrange(EVENTS_STREAM)]
+    writer = RecordWriter(sql)
+    writer.write(stream[:-3])
+    writer.write(stream[-4:])  # split over two batches, one event twice
+
+    with sql() as db:
+        (row,) = db.scalars(select(CallRecord)).all()
+    legs = [step for step in row.ivr_path if step["node"] == "agent_leg"]
+    assert [(leg["agent"], leg["talk_s"]) for leg in legs] == [("ann", 30.0), ("bob", 50.0)]
+    assert (legs[0]["to_kind"], legs[0]["to"], legs[0]["mode"]) == ("queue", "loss", "cold")
+    assert row.ivr_path[0]["node"] == "main"  # the IVR steps stay first
+    assert (row.agent_id, row.queue, row.wait_s, row.talk_s, row.outcome) == ("bob", "inquiry", 4.0, 80.0, "routed")
+    today = dt.datetime.fromtimestamp(start, dt.UTC).date()
+    figures = build_report(sql, today, today, "UTC").queue
+    assert (figures.inbound_calls, figures.queued, figures.answered, figures.handled) == (1, 1, 1, 1)
