@@ -41,6 +41,10 @@ def connected(pbx: RealAsterisk, settings: Settings, agent_id: str) -> Caller:
     assert pbx.ami is not None
     pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter", uniqueid=call.ivr_id)
     answered(settings, call, agent_id)
+    # The caller's phone sends audio from now on (18 s), as a real phone's RTP does: ChanSpy lets go of a
+    # channel (hold music, warm transfer) when the next frame passes through it, and silent Local channels
+    # pass none.
+    call.speak()
     return call
 
 

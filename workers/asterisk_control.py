@@ -7,7 +7,7 @@ caller out of that Dial; each action works beside it:
 - hang-up: AMI ``Hangup`` of the caller's channel (the call id is its uniqueid); the Dial ends, the agent's leg
   with it, and the hold loop ends the call as completed.
 - hold: ``Originate`` of ``Local/s@hotline-hold`` (music on hold) running ``ChanSpy(<caller>,qwE)``: the music
-  is whispered to the caller, and ``MuteAudio`` keeps the agent's voice from them. The agent still hears the
+  is whispered to the caller, and ``VOLUME(RX)`` keeps the agent's voice from them. The agent still hears the
   caller. Resume: the music's channel is hung up, the agent unmuted.
 - cold transfer: the router takes the call from the agent (``Router.transfer``: queued again for a skill, or
   offered to one agent only), then the agent's leg is hung up: the Dial returns to the hold loop, which plays
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 HOLD_CONTEXT = "hotline-hold"
 """asterisk_conf/extensions.conf: answers and plays music on hold."""
+SILENT = -32768
+"""``VOLUME(RX)`` that silences what the agent says: func_volume divides each sample by it. (AMI ``MuteAudio``
+would say it plainer but needs res_mutestream, which not every Asterisk build has; func_volume is in all.)
+A manipulate audiohook runs after ChanSpy's, so a warm transfer's target still hears the agent."""
 
 
 def hold_channel_id(call_id: str) -> str:
@@ -115,7 +119,7 @@ class AsteriskCallControl:
                 raise ControlRefused(str(exc)) from None
             self._act(ami, "Bridge", [("Channel1", call.call_id), ("Channel2", consult_channel_id(call.call_id)),
                                       ("Tone", "no")])
-            self._quiet_hangup(ami, hold_channel_id(call.call_id))
+            self._end_music(ami, call.call_id)
         self._forget_consult(call.call_id)
         log.info("call %s: warm transfer from %s to %s completed", call.call_id, agent_id, target)
 
@@ -143,7 +147,7 @@ class AsteriskCallControl:
         agent_leg = self._variable(ami, call_id, "BRIDGEPEER")
         if not caller or not agent_leg:
             raise ControlRefused("the caller is not bridged to the agent on Asterisk")
-        self._act(ami, "MuteAudio", [("Channel", agent_leg), ("Direction", "in"), ("State", "on")])
+        self._act(ami, "Setvar", [("Channel", agent_leg), ("Variable", "VOLUME(RX)"), ("Value", SILENT)])
         self._act(ami, "Originate", [
             ("Channel", f"Local/s@{HOLD_CONTEXT}/n"), ("Application", "ChanSpy"), ("Data", f"{caller},qwE"),
             ("Variable", f"HOTLINE_MOH={self.music_class}"), ("ChannelId", hold_channel_id(call_id)),
@@ -153,9 +157,9 @@ class AsteriskCallControl:
 
     def _hold_off(self, ami: AmiClient, call_id: str) -> None:
         agent_leg = self._variable(ami, call_id, "BRIDGEPEER")
-        self._quiet_hangup(ami, hold_channel_id(call_id))
+        self._end_music(ami, call_id)
         if agent_leg:
-            self._act(ami, "MuteAudio", [("Channel", agent_leg), ("Direction", "in"), ("State", "off")])
+            self._act(ami, "Setvar", [("Channel", agent_leg), ("Variable", "VOLUME(RX)"), ("Value", 0)])
 
     def _warm(self, call: CallView, agent_id: str, target: TransferTarget) -> None:
         if target.kind == "queue":
@@ -226,6 +230,12 @@ class AsteriskCallControl:
         reply = ami.request("Getvar", [("Channel", channel), ("Variable", name)],
                             action_id=f"hotline-ctl-{secrets.token_hex(4)}", timeout_s=self.config.connect_timeout_s)
         return reply.get("value", "") if reply.get("response", "").lower() == "success" else ""
+
+    def _end_music(self, ami: AmiClient, call_id: str) -> None:
+        """Hang up the hold music's Local channel from its music side: ChanSpy on the other side sees the
+        hang-up as a frame and ends at once (a soft hang-up of the spying side was seen to wait for the caller)."""
+        self._quiet_hangup(ami, f"{hold_channel_id(call_id)}-music")
+        self._quiet_hangup(ami, hold_channel_id(call_id))
 
     def _quiet_hangup(self, ami: AmiClient, channel: str) -> None:
         """Hang up a helper channel that may already be gone (that is not an error)."""
