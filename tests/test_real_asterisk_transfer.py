@@ -128,7 +128,12 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target(
                                and e.get("spyeruniqueid") == f"consult-{call.ivr_id}", after=mark)
     assert consult["spyeechannel"].startswith("Local/talk30@test-agents")  # eve talks with dee
     rt._state(floor, "eve", "not_ready")  # reserved while they talk
+    mark = len(pbx.ami.events)
     ok(dee("POST", f"/api/calls/{call.ivr_id}/transfer/complete"))
+    joined = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("uniqueid") == call.ivr_id,
+                              after=mark)
+    pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("bridgeuniqueid") == joined["bridgeuniqueid"]
+                     and e.get("channel", "").startswith("Local/talk8@test-agents"), after=mark)  # caller + eve
     view = floor.router.call(call.ivr_id)
     assert view is not None and view.state == "busy" and view.agent == "eve"
     rt._state(floor, "dee", "wrap_up", timeout_s=5)
