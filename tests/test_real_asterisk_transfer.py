@@ -173,3 +173,23 @@ def test_another_agent_cannot_touch_the_call(pbx: RealAsterisk, rt_settings: Set
     assert pbx.ami is not None
     assert not [e for e in pbx.ami.by_uniqueid.get(call.ivr_id, []) if e.get("event") == "Hangup"]
     rt.ended(rt_settings, call, timeout_s=30)
+
+
+def test_cold_transfer_to_a_named_agent_refused_while_busy_then_rings_only_them(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    rt.staff(floor, "jon", "Local/talk30@test-agents")
+    rt.staff(floor, "kim", "Local/talk3@test-agents", state="not_ready")
+    rt.staff(floor, "lee", "Local/talk3@test-agents")  # free, but the call is for kim
+    call = connected(pbx, rt_settings, "jon")
+    jon = console(floor, "jon")
+    to_kim = {"mode": "cold", "to": {"kind": "agent", "value": "kim"}}
+    refused = jon("POST", f"/api/calls/{call.ivr_id}/transfer", to_kim)
+    assert refused.status_code == 409 and "kim" in refused.json["error"]  # at once, the caller still with jon
+    view = floor.router.call(call.ivr_id)
+    assert view is not None and view.agent == "jon"
+    floor.router.set_agent_state("kim", "available")
+    ok(jon("POST", f"/api/calls/{call.ivr_id}/transfer", to_kim))
+    answered(rt_settings, call, "kim")
+    assert not [e for e in rt.events(rt_settings, "call_offered", call.ivr_id) if e["agent"] == "lee"]
+    assert rt.ended(rt_settings, call, timeout_s=30)["outcome"] == "routed"
