@@ -75,6 +75,16 @@ REFUSALS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(pattern), 
      _l("agent %(id)s: voice agents take one call at a time (max_calls 1)")),
     (r"agent (?P<id>\S+): endpoint (?P<endpoint>'.*') is not one the hotline can ring: use (?P<rules>.*)",
      _l("agent %(id)s: endpoint %(endpoint)s is not one the hotline can ring: use %(rules)s")),
+    (r"agent (?P<id>\S+): endpoint (?P<endpoint>'.*') is a bare name: write (?P<client>\S+) for a Twilio Client "
+     r"identity or (?P<pjsip>\S+) for an Asterisk endpoint \(a bare extension is digits only\)",
+     _l("agent %(id)s: endpoint %(endpoint)s is a bare name: write %(client)s for a Twilio Client identity or "
+        "%(pjsip)s for an Asterisk endpoint (a bare extension is digits only)")),
+    (r"agent (?P<id>\S+): endpoint (?P<endpoint>'.*') rings SIP domain (?P<domain>'.*'), which is not an allowed one "
+     r"\((?P<allowed>.*)\)",
+     _l("agent %(id)s: endpoint %(endpoint)s rings SIP domain %(domain)s, which is not an allowed one "
+        "(%(allowed)s)")),
+    (r"agent (?P<id>\S+): endpoint (?P<endpoint>'.*') is longer than 128 characters",
+     _l("agent %(id)s: endpoint %(endpoint)s is longer than 128 characters")),
     (r"agent id (?P<id>'.*'): use 1-64 letters, digits, '\.', '_' or '-'",
      _l("agent id %(id)s: use 1-64 letters, digits, '.', '_' or '-'")),
     (r"work order (?P<number>\S+) is (?P<status>\S+): cannot (?P<action>\S+) \(allowed from (?P<sources>.*)\)",

@@ -152,6 +152,7 @@ def build_hotline(settings: Settings) -> Hotline:
     router = Router(
         client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,
         vip_boost=settings.vip_boost, utc_offset_s=settings.utc_offset_s,
+        wrapup_max_s=settings.wrapup_max_s, wrapup_release=settings.wrapup_release,
     )
     services = ServiceTable(bank, desk, hours, visits,
                             staffing=router if settings.unstaffed_queues == "announce" else None, pins=pin_locks)

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     router_lease_s: float = Field(default=30, alias="HOTLINE_ROUTER_LEASE")
     """A call whose channel stops renewing it for this long is ended and its agent freed."""
     router_tick_s: float = Field(default=0.5, alias="HOTLINE_ROUTER_TICK")
+    wrapup_max_s: float = Field(default=600, ge=1, alias="HOTLINE_WRAPUP_MAX")
+    """The longest an agent's wrap-up countdown runs, their extensions included (the queue's ``wrap_up`` is
+    where it starts). The wrap-up itself lasts until the agent submits it."""
+    wrapup_release: bool = Field(default=False, alias="HOTLINE_WRAPUP_RELEASE")
+    """At ``HOTLINE_WRAPUP_MAX``, make an agent still in wrap-up available (their unsubmitted notes are kept as a
+    ``not_submitted`` disposition when the next call comes). Off: they stay in wrap-up, visible on the
+    dashboard with their time in state, until they submit or a supervisor changes their state."""
     hold_announce_every_s: float = Field(default=45, alias="HOTLINE_HOLD_ANNOUNCE_EVERY")
     hold_max_wait_s: float = Field(default=1800, alias="HOTLINE_HOLD_MAX_WAIT")
     unstaffed_queues: Literal["announce", "hold"] = Field(default="announce", alias="HOTLINE_UNSTAFFED_QUEUES")

@@ -108,11 +108,15 @@ class Router:
     def __init__(
         self, client: redis.Redis, hotline: str = "hotline", queues: Mapping[str, QueueConfig] | None = None,
         clock: Clock = time.time, lease_s: float = 30, vip_boost: int = 3, utc_offset_s: int = 0,
+        wrapup_max_s: float = 600, wrapup_release: bool = False,
     ) -> None:
+        """``wrapup_max_s``: the longest a wrap-up's countdown runs, extensions included; ``wrapup_release``:
+        whether the reconciler makes an agent still in wrap-up then available (off: they stay until they submit)."""
         self.redis, self.prefix, self.clock = client, router_prefix(hotline), clock
         self.events_stream = events_stream(hotline)  # under the prefix's hash tag: the scripts append to it
         self.queues = dict(DEFAULT_QUEUES if queues is None else queues)
         self.lease_s, self.vip_boost = lease_s, vip_boost
+        self.wrapup_max_s, self.wrapup_release = wrapup_max_s, wrapup_release
         self.scripts = RouterScripts(client, self.prefix, self.events_stream, clock, utc_offset_s)
         self.estimator = WaitEstimator(client, self.prefix)
         self._note_call = register_lua(client, _NOTE_CALL)
@@ -123,6 +127,8 @@ class Router:
         for skill, config in self.queues.items():
             for name, value in config.as_redis().items():
                 pipe.hset(self.key(f"qconf:{skill}"), name, value)
+        pipe.hset(self.key("router_conf"), mapping={"wrapup_max": repr(float(self.wrapup_max_s)),
+                                                    "wrapup_release": "1" if self.wrapup_release else "0"})
         pipe.execute()
 
     def key(self, suffix: str) -> str:
@@ -191,6 +197,16 @@ class Router:
         answers it. Raises NotOffered when the offer is gone."""
         self.scripts.run("accept", call_id, agent_id, ring_s)
 
+    def mark_console_agent(self, agent_id: str) -> None:
+        """The agent works from the console: their wrap-ups last until they submit them there (a phone-only
+        agent's end after the queue's ``wrap_up`` time). Nothing for an agent that does not exist."""
+        self.scripts.run("console_seen", agent_id)
+
+    def extend_wrap_up(self, agent_id: str, seconds: float) -> float:
+        """More time on the agent's wrap-up countdown, up to ``wrapup_max_s`` from its start; returns the new
+        end of the countdown. Raises NoSuchAgent, or BadState when the agent is not in wrap-up."""
+        return float(_text(self.scripts.run("wrap_extend", agent_id, seconds)))
+
     def reject(self, call_id: str, agent_id: str, reason: str) -> list[Offer]:
         """The agent did not take the call: agent not_ready, call offered again at its place."""
         return _offers(self.scripts.run("reject", call_id, agent_id, reason))
@@ -212,7 +228,7 @@ class Router:
         return _offers(self.scripts.run("transfer", call_id, from_agent, how, skill, to_agent, mode, kind))
 
     def tick(self, limit: int = 500) -> TickResult:
-        """Reconcile: expired offers, wrap-ups over, lost calls, escalation steps due."""
+        """Reconcile: expired offers, wrap-ups past the cap (release on), lost calls, escalation steps due."""
         offers, ended = self.scripts.run("tick", limit)
         return TickResult(_offers(offers), [Ended([], _text(a) or None, _text(leg) or None) for _, a, leg in ended])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from store.models import CallDisposition
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_console import CUSTOMER, MASKED, agent_leg, app, caller, hotline  # noqa: F401
+from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
 from tests.web import add_user, browser_login
 
 
@@ -58,3 +60,20 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
     with hotline.sql() as db:
         row = db.scalar(select(CallDisposition).where(CallDisposition.call_id == caller.call_sid))
     assert (row.agent_id, row.code, row.notes) == ("ann", "follow_up", "call back about the fee")
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en-US"])
+def test_a_user_whose_agent_is_not_in_the_router_sees_one_clear_message_and_no_working_buttons(
+    hotline: Hotline, site: str, page: Any, language: str,  # noqa: F811
+) -> None:
+    add_user(hotline, "zed", "agent")  # stored before the check, or its agent deactivated since
+    browser_login(page, site, "zed", "/agent")
+    choose(page, language)
+    expect(page.locator("#console-missing")).to_be_visible()
+    expect(page.locator("#console-missing")).to_contain_text("zed")
+    for button in ("#go-available", "#go-not-ready", "#go-offline"):
+        expect(page.locator(button)).to_be_disabled()
+    page.wait_for_timeout(2500)  # the page would have polled and re-shown the error by now
+    assert page.locator(".flash.error, [role=alert]").count() == 1
+    texts = [text.replace("zed", "") for text in page.evaluate(VISIBLE_TEXT)]  # the agent id is data
+    assert untranslated(language, texts) == []

@@ -222,9 +222,8 @@ def test_an_agent_cannot_act_on_another_agents_call(app: Any, hotline: Hotline, 
     assert hotline.agents.get("ann").state == "wrap_up"  # type: ignore[union-attr]
 
 
-def test_wrap_up_time_running_out_makes_the_agent_available_and_the_form_stays(
-    app: Any, hotline: Hotline, caller: TwilioCaller,
-) -> None:
+def on_a_call_then_wrap_up(app: Any, hotline: Hotline, caller: TwilioCaller) -> SessionClient:
+    """ann, from her console, takes the caller and the call ends: she is in wrap-up."""
     ann = staff(app, hotline, "ann")["ann"]
     go(ann, "available")
     caller.dial()
@@ -233,13 +232,82 @@ def test_wrap_up_time_running_out_makes_the_agent_available_and_the_form_stays(
     hotline.router.answer(caller.call_sid, "ann")  # her phone picked up
     assert ann("GET", "/api/agent/console").json["call"]["call_id"] == caller.call_sid  # her open page sees it
     hotline.connector.settle(hotline.router.end_call(caller.call_sid, "completed", agent="ann"))
-    assert ann("POST", "/api/agent/state", {"state": "offline"}).status_code == 200  # wrap_up -> offline allowed
-    go(ann, "available")
-    hotline.router.scripts.run("tick", 500, now=time.time() + 31)
+    return ann
+
+
+def test_wrap_up_outlasts_the_queues_time_nothing_is_offered_and_submitting_makes_available(
+    app: Any, hotline: Hotline, caller: TwilioCaller,
+) -> None:
+    ann = on_a_call_then_wrap_up(app, hotline, caller)
     view = ann("GET", "/api/agent/console").json
-    assert view["agent"]["state"] == "available" and view["wrap_up"]["call_id"] == caller.call_sid
-    assert ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "follow_up"}).json[
-        "agent"]["state"] == "available"
+    assert view["agent"]["wrap_until"] == pytest.approx(view["now"] + 30, abs=2)  # the queue's 30 s countdown
+    assert view["agent"]["wrap_max_until"] == pytest.approx(view["agent"]["since"] + 600)
+    hotline.router.scripts.run("tick", 500, now=time.time() + 31)  # the countdown is over
+    next_caller = TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613900001111")
+    next_caller.dial()
+    next_caller.press("0")
+    view = ann("GET", "/api/agent/console").json
+    assert view["agent"]["state"] == "wrap_up" and view["offer"] is None  # nothing offered to her
+    assert view["wrap_up"]["call_id"] == caller.call_sid
+    assert hotline.router.call(next_caller.call_sid).state == "waiting"  # type: ignore[union-attr]
+    refused = ann("POST", "/api/agent/state", {"state": "available"})  # no skipping the form
+    assert refused.status_code == 409 and "submit the wrap-up" in refused.json["error"]
+    done = ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "follow_up"}).json
+    assert done["agent"]["state"] == "offered" and done["offer"]["call_id"] == next_caller.call_sid
+
+
+def test_the_wrap_up_countdown_extends_up_to_the_cap(app: Any, hotline: Hotline, caller: TwilioCaller) -> None:
+    ann = on_a_call_then_wrap_up(app, hotline, caller)
+    before = ann("GET", "/api/agent/console").json["agent"]["wrap_until"]
+    view = ann("POST", "/api/agent/wrap-up/extend", {"seconds": 60}).json
+    assert view["agent"]["wrap_until"] == pytest.approx(before + 60)
+    for _ in range(10):
+        view = ann("POST", "/api/agent/wrap-up/extend", {"seconds": 600}).json
+    assert view["agent"]["wrap_until"] == pytest.approx(view["agent"]["wrap_max_until"])
+    assert ann("POST", "/api/agent/wrap-up/extend", {"seconds": "lots"}).status_code == 400
+    assert [e["actor"] for e in hotline.audit.entries(action="wrap_up_extended")][:1] == ["ann"]
+    ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "resolved"})
+    assert ann("POST", "/api/agent/wrap-up/extend", {"seconds": 60}).status_code == 409  # not in wrap-up
+
+
+def test_the_wrap_up_draft_is_kept_on_the_server_masked_until_submitted(
+    app: Any, hotline: Hotline, caller: TwilioCaller,
+) -> None:
+    ann = on_a_call_then_wrap_up(app, hotline, caller)
+    saved = ann("PUT", "/api/agent/wrap-up/draft", {"call_id": caller.call_sid, "code": "follow_up",
+                                                    "notes": f"card {CARD}: call back"})
+    assert saved.status_code == 200
+    draft = ann("GET", "/api/agent/console").json["wrap_draft"]  # what a reloaded page reads
+    assert draft["code"] == "follow_up" and draft["notes"].endswith(": call back") and CARD not in draft["notes"]
+    assert ann("PUT", "/api/agent/wrap-up/draft", {"call_id": "CA-other", "notes": "x"}).status_code == 409
+    ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "follow_up", "notes": draft["notes"]})
+    assert ann("GET", "/api/agent/console").json["wrap_draft"] is None
+
+
+def test_a_wrap_up_never_submitted_keeps_its_draft_as_a_row_when_the_next_call_comes(
+    app: Any, hotline: Hotline, caller: TwilioCaller,
+) -> None:
+    ann = on_a_call_then_wrap_up(app, hotline, caller)
+    ann("PUT", "/api/agent/wrap-up/draft", {"call_id": caller.call_sid, "notes": "half written"})
+    hotline.router.set_agent_state("ann", "available", "supervisor")  # a supervisor frees her from the dashboard
+    next_caller = TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613900001111")
+    next_caller.dial()
+    next_caller.press("0")
+    assert ann("GET", "/api/agent/console").json["offer"]["call_id"] == next_caller.call_sid
+    with hotline.sql() as db:
+        row = db.scalar(select(CallDisposition).where(CallDisposition.call_id == caller.call_sid))
+    assert (row.agent_id, row.code, row.notes) == ("ann", "not_submitted", "half written")  # type: ignore[union-attr]
+
+
+def test_a_declined_offer_leaves_a_disposition_row(app: Any, hotline: Hotline, caller: TwilioCaller) -> None:
+    ann = staff(app, hotline, "ann")["ann"]
+    go(ann, "available")
+    caller.dial()
+    caller.press("0")
+    assert ann("POST", f"/api/agent/calls/{caller.call_sid}/decline").status_code == 200
+    with hotline.sql() as db:
+        rows = db.scalars(select(CallDisposition).where(CallDisposition.call_id == caller.call_sid)).all()
+    assert [(r.agent_id, r.code) for r in rows] == [("ann", "declined")]
 
 
 def test_phone_leg_unanswered_after_accept_puts_the_call_back_in_line_for_the_next_agent(
@@ -329,3 +397,13 @@ def test_the_agent_on_the_call_reads_the_callers_work_orders_from_the_screen_pop
     acting = ann("POST", f"/admin/work-orders/{earlier}", data={"action": "start", "csrf_token": ann.csrf})
     assert acting.status_code == 403 and hotline.desk.show(earlier)["status"] == "open"
     assert ann("GET", "/admin/work-orders").status_code == 403  # no list of everybody's orders
+    # while she wraps the call up, the orders its card shows stay open to her; after, they close
+    ann("POST", f"/api/agent/calls/{caller.call_sid}/accept")
+    hotline.router.answer(caller.call_sid, "ann")
+    ann("GET", "/api/agent/console")
+    hotline.connector.settle(hotline.router.end_call(caller.call_sid, "completed", agent="ann"))
+    assert ann("GET", "/api/agent/console").json["agent"]["state"] == "wrap_up"
+    assert ann("GET", f"/admin/work-orders/{earlier}").status_code == 200
+    assert ann("GET", f"/admin/work-orders/{other}").status_code == 403
+    ann("POST", "/api/agent/wrap-up", {"call_id": caller.call_sid, "code": "resolved"})
+    assert ann("GET", f"/admin/work-orders/{earlier}").status_code == 403

@@ -36,6 +36,8 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/agent/stream"): (G,),
     ("POST", "/api/agent/state"): (G,),
     ("POST", "/api/agent/wrap-up"): (G,),
+    ("PUT", "/api/agent/wrap-up/draft"): (G,),
+    ("POST", "/api/agent/wrap-up/extend"): (G,),
     ("POST", "/api/agent/calls/<call_id>/accept"): (G,),
     ("POST", "/api/agent/calls/<call_id>/decline"): (G,),
     # dashboards, live queues and calls

@@ -2,9 +2,13 @@
 
 The router forgets a call when it ends, so the console keeps the card of the agent's last call
 (masked caller, intent, IVR path, open work orders) in one Redis hash per agent until its wrap-up is
-submitted. Accepting in the console is ``Router.accept``: the offer stops timing out while the agent's
-phone rings on; the phone's pick-up answers the call as without a console. A phone that never picks up
-puts the call back at its place in line, as any unanswered offer: the caller never loses it.
+submitted, with the draft of the form the agent is typing (a reload or a crashed browser loses nothing).
+The wrap-up lasts until the agent submits it: the queue's wrap-up time is only a countdown, which the
+agent may extend up to the router's cap, and the router offers nothing to an agent in wrap-up.
+
+Accepting in the console is ``Router.accept``: the offer stops timing out while the agent's phone rings
+on; the phone's pick-up answers the call as without a console. A phone that never picks up puts the call
+back at its place in line, as any unanswered offer: the caller never loses it.
 """
 
 from __future__ import annotations
@@ -25,13 +29,18 @@ from complaints.work_orders import WORKING
 from ivr.masking import redact
 from routing.agents import AgentRegistry
 from routing.events import EventLog
-from routing.exceptions import NotOffered, RouterError
+from routing.exceptions import BadState, NotOffered, RouterError
 from routing.router import CallView, Ended, Router
 from store.models import CallDisposition, CallRecord, WorkOrder
 
 DISPOSITIONS = ("resolved", "follow_up", "complaint_opened", "transferred", "wrong_number", "other")
 NOT_READY_REASONS = ("break", "lunch", "meeting", "training", "coaching", "other")
 CARD_TTL_S = 24 * 3600
+DECLINED = "declined"
+"""The disposition row a declined offer leaves (not one the agent picks)."""
+NOT_SUBMITTED = "not_submitted"
+"""The disposition row of a wrap-up never submitted, its draft notes kept, when the next call's card replaces it."""
+EXTEND_MAX_S = 600
 
 
 class OpenWorkOrder(BaseModel):
@@ -64,7 +73,17 @@ class AgentStatus(BaseModel):
     since: float | None
     reason: str
     wrap_until: float | None
+    """The end of the wrap-up countdown: past it, the agent stays in wrap-up until they submit."""
+    wrap_max_until: float | None
+    """How far the agent may extend the countdown."""
     calls_today: int
+
+
+class WrapDraft(BaseModel):
+    """What the agent typed into the wrap-up form so far (notes masked like the submitted ones)."""
+
+    code: str
+    notes: str
 
 
 class ConsoleView(BaseModel):
@@ -73,8 +92,11 @@ class ConsoleView(BaseModel):
     call: CallCard | None
     wrap_up: CallCard | None
     """The last call, waiting for its disposition."""
+    wrap_draft: WrapDraft | None = None
     dispositions: list[str]
     not_ready_reasons: list[str]
+    now: float = 0
+    """The server's clock (Unix seconds): the page counts down and up against it, not the browser's."""
 
 
 class ConsoleRefused(Exception):
@@ -107,6 +129,7 @@ class Console:
         if agent is None:
             raise NoAgent(_("agent %(agent_id)s is not set up in the router: ask an admin to add it",
                             agent_id=agent_id))
+        self.deps.router.mark_console_agent(agent_id)  # their wrap-ups now wait for this page's form
         kept = self._kept(agent_id)
         card = _card(kept)
         live = None
@@ -118,14 +141,20 @@ class Console:
                 self._key_set(agent_id, answered="1")
             live = card
         waiting = card is not None and card is not live and (kept.get("answered") == "1" or agent.state == "wrap_up")
+        draft = None
+        if waiting and card is not None and kept.get("draft_call") == card.call_id:
+            draft = WrapDraft(code=kept.get("draft_code", ""), notes=kept.get("draft_notes", ""))
+        wrapping = agent.state == "wrap_up"
         return ConsoleView(
             agent=AgentStatus(id=agent.id, name=agent.name, state=agent.state, since=agent.since,
                               # the router's reason first: a supervisor may have set it from the dashboard
                               reason=(agent.reason or kept.get("reason", "")) if agent.state == "not_ready" else "",
-                              wrap_until=agent.wrap_until, calls_today=agent.calls_today),
+                              wrap_until=agent.wrap_until if wrapping else None,
+                              wrap_max_until=(agent.since or 0) + self.deps.router.wrapup_max_s if wrapping else None,
+                              calls_today=agent.calls_today),
             offer=live if agent.state == "offered" else None, call=live if agent.state == "busy" else None,
-            wrap_up=card if waiting else None, dispositions=list(DISPOSITIONS),
-            not_ready_reasons=list(NOT_READY_REASONS),
+            wrap_up=card if waiting else None, wrap_draft=draft, dispositions=list(DISPOSITIONS),
+            not_ready_reasons=list(NOT_READY_REASONS), now=self.deps.router.clock(),
         )
 
     def set_state(self, agent_id: str, state: str, reason: str) -> None:
@@ -134,6 +163,9 @@ class Console:
             raise ValueError(_("not ready needs a reason: one of %(not_ready_reasons)s",
                                not_ready_reasons=", ".join(NOT_READY_REASONS)))
         h = self.deps
+        if state == "available" and (pending := self.view(agent_id).wrap_up) is not None:
+            # taking calls again would let the next call's card replace this one, notes unsent
+            raise ConsoleRefused(_("submit the wrap-up of call %(call_id)s first", call_id=pending.call_id))
         h.connector.connect(h.router.set_agent_state(agent_id, state, reason or "console"))
         self._key_set(agent_id, reason=reason if state == "not_ready" else "")
 
@@ -156,8 +188,28 @@ class Console:
         offers = h.router.reject(call_id, agent_id, "declined")
         h.connector.cancel(Ended([], agent_id, view.fields.get("agent_leg") or None))
         h.connector.connect(offers)
-        h.redis.delete(self._key(agent_id))
+        with h.sql.begin() as db:  # the call's record says who let it go, as a wrap-up would
+            db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=DECLINED, notes=""))
+        h.events.emit("call_disposition", call_id=call_id, agent=agent_id, code=DECLINED)
+        h.redis.hdel(self._key(agent_id), "card", "call_id", "answered")
         self._key_set(agent_id, reason="declined a call")
+
+    def save_draft(self, agent_id: str, call_id: str, code: str, notes: str) -> None:
+        """Keep what the agent typed into the wrap-up form of ``call_id`` (masked, as the submitted notes)."""
+        card = self.view(agent_id).wrap_up
+        if card is None or card.call_id != call_id:
+            raise ConsoleRefused(_("call %(call_id)s is not waiting for your wrap-up", call_id=call_id))
+        self._key_set(agent_id, draft_call=call_id, draft_code=code if code in DISPOSITIONS else "",
+                      draft_notes=redact(notes)[:4000])
+
+    def extend_wrap_up(self, agent_id: str, seconds: float) -> float:
+        """More time on the wrap-up countdown (the router caps it); returns its new end."""
+        if not 0 < seconds <= EXTEND_MAX_S:
+            raise ValueError(_("extend by 1 to %(most)s seconds", most=EXTEND_MAX_S))
+        try:
+            return self.deps.router.extend_wrap_up(agent_id, seconds)
+        except BadState:
+            raise ConsoleRefused(_("you are not in wrap-up")) from None
 
     def wrap_up(self, agent_id: str, call_id: str, code: str, notes: str) -> bool:
         """Store the disposition of the agent's last call; ends the wrap-up. True if the agent is available."""
@@ -171,7 +223,7 @@ class Console:
         with h.sql.begin() as db:
             db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=code, notes=redact(notes)[:4000]))
         h.events.emit("call_disposition", call_id=call_id, agent=agent_id, code=code)
-        h.redis.hdel(self._key(agent_id), "card", "call_id", "answered")
+        h.redis.hdel(self._key(agent_id), "card", "call_id", "answered", *_DRAFT)
         agent = h.agents.get(agent_id)
         if agent is not None and agent.state == "wrap_up":
             try:
@@ -181,11 +233,15 @@ class Console:
         return True
 
     def orders_on_line(self, agent_id: str) -> frozenset[str]:
-        """The numbers of the work orders of the caller offered or connected to this agent now: the
-        screen pop's links, which the agent may open read-only (any other order stays closed to them)."""
+        """The numbers of the work orders of the caller offered or connected to this agent now, or of the
+        call they are wrapping up (the orders its card shows): the screen pop's links, which the agent may
+        open read-only (any other order stays closed to them)."""
         agent = self.deps.agents.get(agent_id)
-        if agent is None or not agent.call or agent.state not in ("offered", "busy"):
+        if agent is None:
             return frozenset()
+        if not agent.call or agent.state not in ("offered", "busy"):
+            wrapping = self.view(agent_id).wrap_up
+            return frozenset(o.number for o in wrapping.work_orders) if wrapping else frozenset()
         view = self.deps.router.call(agent.call)
         caller_key = view.fields.get("caller_key", "") if view is not None and view.agent == agent_id else ""
         if not caller_key:
@@ -211,6 +267,9 @@ class Console:
         pipe.execute()
 
     def _remember(self, agent_id: str, view: CallView) -> CallCard:
+        kept = self._kept(agent_id)
+        if kept.get("answered") == "1" and kept.get("call_id") not in (None, "", view.call_id):
+            self._keep_unsubmitted(agent_id, kept)
         card = CallCard(
             call_id=view.call_id, channel=view.fields.get("channel", ""), caller=view.fields.get("caller", ""),
             verified={"yes": True, "no": False}.get(view.fields.get("verified", "")),
@@ -222,6 +281,15 @@ class Console:
                       answered="1" if view.state == "busy" else "0")
         return card
 
+    def _keep_unsubmitted(self, agent_id: str, kept: dict[str, str]) -> None:
+        """A new call replaces a card whose wrap-up was never submitted (the agent was made available by a
+        supervisor or the release setting): its draft becomes a disposition row, not lost."""
+        call_id = kept["call_id"]
+        notes = kept.get("draft_notes", "") if kept.get("draft_call") == call_id else ""
+        with self.deps.sql.begin() as db:
+            db.add(CallDisposition(call_id=call_id, agent_id=agent_id, code=NOT_SUBMITTED, notes=notes))
+        self.deps.redis.hdel(self._key(agent_id), *_DRAFT)
+
     def _open_orders(self, caller_key: str) -> list[OpenWorkOrder]:
         if not caller_key:
             return []
@@ -231,6 +299,9 @@ class Console:
         with self.deps.sql() as db:
             return [OpenWorkOrder(number=o.number, status=o.status, category=o.category,
                                   created_at=_iso(o.created_at)) for o in db.scalars(query)]
+
+
+_DRAFT = ("draft_call", "draft_code", "draft_notes")
 
 
 def _card(kept: dict[str, str]) -> CallCard | None:

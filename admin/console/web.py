@@ -2,13 +2,15 @@
 
 Accept means the same on every channel: ``Router.answer`` (``admin.console``); a Twilio agent still
 picks up the ringing leg to talk, an Asterisk agent their phone. Decline is ``Router.reject`` plus
-cancelling the ring. After the call the agent is in wrap_up until the disposition is submitted or the
-queue's wrap-up time runs out (the router's tick then makes them available).
+cancelling the ring, and a ``declined`` disposition row. After the call the agent is in wrap_up until
+the disposition is submitted: the queue's wrap-up time is a countdown the agent may extend
+(``HOTLINE_WRAPUP_MAX``), and the form's draft is kept on the server as the agent types.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template
+from flask_babel import gettext as _
 from pydantic import BaseModel
 
 from admin.access import allow, current
@@ -32,6 +34,16 @@ class WrapUpBody(BaseModel):
     call_id: str
     code: str
     notes: str = ""
+
+
+class DraftBody(BaseModel):
+    call_id: str
+    code: str = ""
+    notes: str = ""
+
+
+class ExtendBody(BaseModel):
+    seconds: float = 60
 
 
 def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditLog) -> Blueprint:
@@ -95,6 +107,30 @@ def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditL
         _audit(audit, "call_disposition", call_id=call_id, code=code)
         return _answer(console, _me())
 
+    @bp.put("/api/agent/wrap-up/draft")
+    @allow("agent")
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=DraftBody, tags=TAGS)
+    def save_draft() -> Response:
+        """Keep what the agent typed so far into the wrap-up form (the page saves it as they type)."""
+        body = json_body()
+        console.save_draft(_me(), str(body.get("call_id") or ""), str(body.get("code") or ""),
+                           str(body.get("notes") or ""))
+        return _answer(console, _me())
+
+    @bp.post("/api/agent/wrap-up/extend")
+    @allow("agent")
+    @doc({200: ConsoleView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}, json=ExtendBody, tags=TAGS)
+    def extend() -> Response:
+        """More time on the wrap-up countdown, up to ``HOTLINE_WRAPUP_MAX`` from its start."""
+        body = json_body()
+        try:
+            seconds = float(body.get("seconds", 60))
+        except (TypeError, ValueError):
+            seconds = 0.0
+        until = console.extend_wrap_up(_me(), seconds)
+        _audit(audit, "wrap_up_extended", until=f"{until:.0f}")
+        return _answer(console, _me())
+
     answer_errors_as_json(bp)
     return bp
 
@@ -102,7 +138,7 @@ def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditL
 def _me() -> str:
     who = current()
     if not who.agent_id:
-        raise NoAgent(f"user {who.name} is not linked to an agent: ask an admin")
+        raise NoAgent(_("user %(name)s is not linked to an agent: ask an admin", name=who.name))
     return who.agent_id
 
 

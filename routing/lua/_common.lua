@@ -25,6 +25,17 @@ local function hgetall(key)
 end
 
 local function call_key(id) return P .. 'call:' .. id end
+
+-- Router-wide settings (Router.configure): the most a wrap-up may last with extensions, and whether
+-- the reconciler then makes the agent available (off: the agent stays in wrap-up until they submit).
+local router_conf_cache = nil
+local function router_conf()
+  if router_conf_cache then return router_conf_cache end
+  local c = hgetall(P .. 'router_conf')
+  router_conf_cache = {wrapup_max = tonumber(c.wrapup_max or '600'), wrapup_release = c.wrapup_release == '1'}
+  return router_conf_cache
+end
+
 local function agent_key(id) return P .. 'agent:' .. id end
 
 local conf_cache = {}
@@ -254,8 +265,14 @@ local function end_call(id, reason, touched)
     local agent = hgetall(agent_key(agent_id))
     if agent.state == 'busy' and agent.call == id then
       if conf.wrap_up > 0 then
-        redis.call('HSET', agent_key(agent_id), 'wrap_until', NOW + conf.wrap_up)
-        redis.call('ZADD', P .. 'wrapups', NOW + conf.wrap_up, agent_id)
+        -- A console agent's wrap-up lasts until they submit it: wrap_until is the countdown shown, not an
+        -- end; only the release setting lets the reconciler end it, at the cap (Router's wrapup_*). A
+        -- phone-only agent (console_seen.lua) has no form to submit: theirs ends at wrap_until.
+        local rc = router_conf()
+        local wrap_until = NOW + math.min(conf.wrap_up, rc.wrapup_max)
+        redis.call('HSET', agent_key(agent_id), 'wrap_until', wrap_until)
+        if agent.console ~= '1' then redis.call('ZADD', P .. 'wrapups', wrap_until, agent_id)
+        elseif rc.wrapup_release then redis.call('ZADD', P .. 'wrapups', NOW + rc.wrapup_max, agent_id) end
         set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id)
       else
         make_available(agent_id, agent, 'call ' .. id)

@@ -21,13 +21,22 @@ for _, id in ipairs(due('offers')) do
   end
 end
 
+-- A console agent's wrap-up ends when they submit it; only with the release setting on does one still in
+-- wrap-up at the cap (counted from the start of the wrap-up) become available here. A phone-only
+-- agent's ends at its countdown, the queue's wrap_up time.
 for _, agent_id in ipairs(due('wrapups')) do
   redis.call('ZREM', P .. 'wrapups', agent_id)
   local agent = hgetall(agent_key(agent_id))
-  if agent.state == 'wrap_up' then
-    redis.call('HDEL', agent_key(agent_id), 'wrap_until')
-    make_available(agent_id, agent, 'wrap_up over')
-    for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
+  local held = agent.console == '1'
+  if agent.state == 'wrap_up' and (not held or router_conf().wrapup_release) then
+    local ends = held and tonumber(agent.since or NOW) + router_conf().wrapup_max or NOW
+    if ends <= NOW then
+      redis.call('HDEL', agent_key(agent_id), 'wrap_until')
+      make_available(agent_id, agent, held and 'wrap_up max over' or 'wrap_up over')
+      for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
+    else
+      redis.call('ZADD', P .. 'wrapups', ends, agent_id)
+    end
   end
 end
 
