@@ -32,17 +32,7 @@ local conf = qconf(leg_skill)
 local aht = P .. 'aht:' .. leg_skill
 redis.call('LPUSH', aht, string.format('%.3f', talk + conf.wrap_up))
 redis.call('LTRIM', aht, 0, 49)
-local agent = hgetall(agent_key(from))
-if agent.state == 'busy' and agent.call == id then
-  if conf.wrap_up > 0 then
-    redis.call('HSET', agent_key(from), 'wrap_until', NOW + conf.wrap_up)
-    redis.call('ZADD', P .. 'wrapups', NOW + conf.wrap_up, from)
-    set_agent_state(from, agent, 'wrap_up', 'call ' .. id)
-  else
-    make_available(from, agent, 'call ' .. id)
-    for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
-  end
-end
+wrap_up_after(from, id, conf, touched)
 redis.call('HDEL', key, 'agent', 'answered_at', 'offered_skill', 'offer_until', 'offered_at', 'agent_leg', 'accepted_at')
 redis.call('HSET', key, 'transferred_from', from, 'transfers', tonumber(call.transfers or 0) + 1)
 if how == 'joined' then
