@@ -104,6 +104,9 @@ def test_hold_plays_music_to_the_caller_resume_and_hang_up_from_the_console(
     assert music["class"] == "default"
     spy = pbx.ami.wait_for(lambda e: e.get("event") == "ChanSpyStart", after=mark)
     assert spy["spyeeuniqueid"] == call.ivr_id  # the music is whispered to the caller
+    ok(cy("POST", f"/api/calls/{call.ivr_id}/hold", {"on": True}))  # a second click changes nothing
+    time.sleep(0.5)
+    assert len([e for e in pbx.ami.events[mark:] if e.get("event") == "ChanSpyStart"]) == 1
     ok(cy("POST", f"/api/calls/{call.ivr_id}/hold", {"on": False}))
     pbx.ami.wait_for(lambda e: e.get("event") == "Hangup", uniqueid=f"hold-{call.ivr_id}")
     view = floor.router.call(call.ivr_id)

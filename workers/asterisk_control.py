@@ -143,6 +143,8 @@ class AsteriskCallControl:
 
     # -- the steps ---------------------------------------------------------------------------------------
     def _hold_on(self, ami: AmiClient, call_id: str) -> None:
+        if self._variable(ami, hold_channel_id(call_id), "CHANNEL"):
+            return  # already on hold (a second click, or a warm transfer from hold): one music leg is enough
         caller = self._variable(ami, call_id, "CHANNEL")
         agent_leg = self._variable(ami, call_id, "BRIDGEPEER")
         if not caller or not agent_leg:
