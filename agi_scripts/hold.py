@@ -47,6 +47,7 @@ class HoldDeps:
 class AgiHold:
     def __init__(self, agi: HotlineAGI, deps: HoldDeps, play: Callable[[act.Say], None]) -> None:
         self.agi, self.deps, self.play = agi, deps, play
+        self._transferred = False
 
     def wait_for_agent(self, request: CallRequest) -> ev.QueueResult:
         """Queue the caller and hold them until an agent took the call (bridged) or the wait is over."""
@@ -74,6 +75,9 @@ class AgiHold:
             if agent_id is not None:
                 if self._ring(request.call_id, agent_id):
                     return ev.QueueResult("bridged")
+                if self._transferred:  # waiting again after a talk: the longest wait counts from now
+                    self._transferred = False
+                    started = next_announcement = time.monotonic()
                 self._music(True)
                 continue
             self.agi.command("NOOP")  # a caller who hung up shows here as HANGUP
@@ -140,6 +144,7 @@ class AgiHold:
             self.deps.connector.settle(self.deps.router.end_call(call_id, "completed", agent=after.agent))
             return True
         log.info("call %s: transferred, waiting for %s", call_id, after.queue)
+        self._transferred = True
         return False
 
     def _announce(self, request: CallRequest) -> None:
