@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -19,6 +20,7 @@ from reports.queries import build_report
 from routing.keys import EVENTS_STREAM
 from store.models import CallRecord
 from tests.asterisk_pbx import Caller, RealAsterisk
+from tests.asterisk_stack import AgiProcess
 from tests.web import SessionClient, add_user
 from workers.records import RecordWriter
 
@@ -196,3 +198,26 @@ def test_cold_transfer_to_a_named_agent_refused_while_busy_then_rings_only_them(
     answered(rt_settings, call, "kim")
     assert not [e for e in rt.events(rt_settings, "call_offered", call.ivr_id) if e["agent"] == "lee"]
     assert rt.ended(rt_settings, call, timeout_s=30)["outcome"] == "routed"
+
+
+def test_a_caller_transferred_after_a_long_talk_waits_again_the_whole_longest_wait(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline, fastagi: AgiProcess, rt_folder: Path,
+) -> None:
+    """HOTLINE_HOLD_MAX_WAIT counts from the transfer: the talk before it is no wait."""
+    fastagi.stop()
+    short = AgiProcess(rt_settings, rt_folder / "agi-short.log", HOTLINE_HOLD_MAX_WAIT="6")
+    short.start()
+    try:
+        rt.staff(floor, "max", "Local/talk30@test-agents")
+        call = connected(pbx, rt_settings, "max")
+        time.sleep(7)  # talked longer than the longest wait
+        rt.staff(floor, "ned", "Local/talk3@test-agents", skill="loss", state="not_ready")
+        ok(console(floor, "max")("POST", f"/api/calls/{call.ivr_id}/transfer",
+                                 {"mode": "cold", "to": {"kind": "queue", "value": "loss"}}))
+        time.sleep(2)  # waiting again, nobody free yet
+        floor.router.set_agent_state("ned", "available")
+        answered(rt_settings, call, "ned")
+        assert rt.ended(rt_settings, call, timeout_s=30)["outcome"] == "routed"
+    finally:
+        short.stop()
+        fastagi.start()
