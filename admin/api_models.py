@@ -76,6 +76,37 @@ class RecordingState(BaseModel):
     pauses: list[list[float]] = Field(description="the pauses so far: [from_s, to_s] into the recording")
 
 
+class HoldBody(BaseModel):
+    on: bool = Field(description="true: the caller hears hold music and not the agent; false: back to the agent")
+
+
+class TransferTo(BaseModel):
+    kind: str = Field(description="queue (a skill), agent or supervisor (an agent id)")
+    value: str = Field(description="the queue's skill, or the agent's id")
+
+
+class TransferBody(BaseModel):
+    mode: str = Field(description="cold: the caller goes at once; warm: the agent talks to the target first")
+    to: TransferTo
+
+
+class TargetAgent(BaseModel):
+    id: str
+    name: str
+
+
+class TransferTargets(BaseModel):
+    queues: list[str] = Field(description="the skills a call may be queued for")
+    agents: list[TargetAgent] = Field(description="agents available now (not you)")
+    supervisors: list[TargetAgent] = Field(
+        description="supervisors available now (the router agents named like a supervisor's account)")
+
+
+class CallControlDone(BaseModel):
+    call_id: str
+    action: str = Field(description="hangup, hold, resume, transfer, transfer_complete, transfer_cancel")
+
+
 class QueueView(BaseModel):
     queue: str
     skill: str

@@ -54,6 +54,7 @@ LABELS = {
     "training": _l("training"), "coaching": _l("coaching"),
     # caller intents (the screen pop)
     "inquiry": _l("inquiry"), "loss": _l("loss report"), "complaint": _l("complaint"), "survey": _l("survey"),
+    "general": _l("general"),  # the general queue (a transfer target on the console)
     "none": _l("none"),
     # return-visit ratings (complaints.visit_calls.RATING_LABELS)
     "very satisfied": _l("very satisfied"), "satisfied": _l("satisfied"), "neutral": _l("neutral"),

@@ -23,7 +23,7 @@ from routing.agents import AgentRegistry
 from routing.endpoints import asterisk_target
 from routing.exceptions import NotOffered
 from routing.leases import LeaseKeeper
-from routing.router import CallRequest, Router
+from routing.router import CallRequest, CallView, Router
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class HoldDeps:
 class AgiHold:
     def __init__(self, agi: HotlineAGI, deps: HoldDeps, play: Callable[[act.Say], None]) -> None:
         self.agi, self.deps, self.play = agi, deps, play
+        self._transferred = False
 
     def wait_for_agent(self, request: CallRequest) -> ev.QueueResult:
         """Queue the caller and hold them until an agent took the call (bridged) or the wait is over."""
@@ -78,6 +79,9 @@ class AgiHold:
             if agent_id is not None:
                 if self._ring(request.call_id, agent_id):
                     return ev.QueueResult("bridged")
+                if self._transferred:  # waiting again after a talk: the longest wait counts from now
+                    self._transferred = False
+                    started = next_announcement = time.monotonic()
                 self._music(True)
                 continue
             self.agi.command("NOOP")  # a caller who hung up shows here as HANGUP
@@ -132,10 +136,23 @@ class AgiHold:
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
             return True
+        if after is not None and after.fields.get("transferred_from") == agent_id and after.agent != agent_id:
+            return self._after_transfer(call_id, after)
         if dial_status == "CANCEL":
             raise AgiHangup("the caller hung up while the agent was ringing")
         reason = (dial_status or "noanswer").lower()
         self.deps.connector.connect(router.reject(call_id, agent_id, reason))
+        return False
+
+    def _after_transfer(self, call_id: str, after: CallView) -> bool:
+        """The agent handed the call on while it was bridged (``AsteriskCallControl``). Cold: the call waits
+        again (or rings the one agent it was handed to); the hold loop goes on with the same caller. Warm,
+        completed: the caller talked to the new agent in a bridge of their own, which has now ended."""
+        if after.state == "busy" and after.agent:
+            self.deps.connector.settle(self.deps.router.end_call(call_id, "completed", agent=after.agent))
+            return True
+        log.info("call %s: transferred, waiting for %s", call_id, after.queue)
+        self._transferred = True
         return False
 
     def _announce(self, request: CallRequest) -> None:

@@ -21,6 +21,7 @@ from admin.console.desk import Console, ConsoleDeps
 from admin.console.web import create_console_web
 from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
+from admin.live.call_control import create_call_control_api
 from admin.live.monitor import create_monitor_api
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
@@ -48,6 +49,7 @@ from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
 from calls.conversation_keeper import ConversationKeeper
 from calls.conversations import Conversations
+from calls.control import CallControl
 from calls.hours import HoursBook
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.pin_locks import PinLocks
@@ -83,6 +85,7 @@ from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
 from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
+from workers.asterisk_control import AsteriskCallControl
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.monitor import AmiMonitor
@@ -314,13 +317,15 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     )
     config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url),
                           s.twilio_webhook_key_secret)
+    controls = call_controls(hotline)
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
-        create_monitor_api(hotline.router, hotline.agents, hotline.audit, _ami_monitor(s)),
+        create_monitor_api(hotline.router, hotline.agents, hotline.audit, controls),
+        create_call_control_api(hotline.router, hotline.agents, hotline.accounts, hotline.audit, controls),
         create_recording_pause_api(hotline.router, pause_desk(hotline)),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
@@ -337,12 +342,16 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     return app
 
 
-def _ami_monitor(settings: Settings) -> AmiMonitor | None:
-    """Supervisors' listen/whisper/barge on Asterisk calls, over the same AMI login as the return visits."""
-    if not settings.ami_secret:
-        return None
-    return AmiMonitor(AmiConfig(settings.ami_host, settings.ami_port, settings.ami_username, settings.ami_secret,
-                                ring_timeout_s=settings.ring_timeout_s))
+def call_controls(hotline: Hotline) -> dict[str, CallControl]:
+    """Hang-up, hold, transfer and monitor of connected calls, per channel (``calls.control``). Asterisk: over
+    the same AMI login as the return visits (none without ``HOTLINE_AMI_SECRET``: the API then answers 409)."""
+    s = hotline.settings
+    controls: dict[str, CallControl] = {}
+    if s.ami_secret:
+        controls["asterisk"] = AsteriskCallControl(
+            AmiConfig(s.ami_host, s.ami_port, s.ami_username, s.ami_secret, ring_timeout_s=s.ring_timeout_s),
+            hotline.router, hotline.agents)
+    return controls
 
 
 def pause_desk(hotline: Hotline) -> PauseDesk:

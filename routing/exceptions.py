@@ -25,3 +25,11 @@ class NotOffered(RouterError):
 
 class NotWaiting(RouterError):
     """The call is not waiting in line (already ringing an agent, or gone)."""
+
+
+class NotBusy(RouterError):
+    """The call is not connected to that agent (not answered yet, moved on, or ended)."""
+
+
+class TargetUnavailable(RouterError):
+    """The agent a call is handed to is not free to take it (on a call, on a break, logged out)."""

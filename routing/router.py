@@ -218,6 +218,15 @@ class Router:
             "end_call", call_id, reason, "1" if cancel_callback else "", agent)
         return Ended(_offers(offers), _text(freed) or None, _text(leg) or None, _text(state))
 
+    def transfer(self, call_id: str, from_agent: str, how: str, *, skill: str = "", to_agent: str = "",
+                 mode: str = "cold", kind: str = "queue") -> list[Offer]:
+        """The agent on the call hands it on; the call keeps its id (one call in the reports, its legs in the
+        record). ``how``: ``queue`` (waits again in ``skill``'s queue, at its old place), ``pinned`` (offered to
+        ``to_agent`` only, back to its own queue if they do not take it) or ``joined`` (``to_agent`` already
+        talks to the caller: a warm transfer completed). The first agent goes to wrap-up.
+        Raises NotBusy (the call is not with ``from_agent``) or TargetUnavailable (``to_agent`` is not free)."""
+        return _offers(self.scripts.run("transfer", call_id, from_agent, how, skill, to_agent, mode, kind))
+
     def tick(self, limit: int = 500) -> TickResult:
         """Reconcile: expired offers, wrap-ups past the cap (release on), lost calls, escalation steps due."""
         offers, ended = self.scripts.run("tick", limit)

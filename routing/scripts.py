@@ -10,16 +10,26 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from routing.exceptions import AgentOnCall, BadState, NoSuchAgent, NotOffered, NotWaiting, RouterError
+from routing.exceptions import (
+    AgentOnCall,
+    BadState,
+    NoSuchAgent,
+    NotBusy,
+    NotOffered,
+    NotWaiting,
+    RouterError,
+    TargetUnavailable,
+)
 
 _LUA = Path(__file__).parent / "lua"
 OPERATIONS = (
     "enqueue", "agent_state", "agent_put", "agent_remove", "accept", "answer", "reject", "end_call", "tick", "callback",
-    "wrap_extend", "console_seen",
+    "wrap_extend", "console_seen", "transfer",
 )
 _ERRORS: dict[str, type[RouterError]] = {
     "NO_AGENT": NoSuchAgent, "ON_CALL": AgentOnCall, "BAD_STATE": BadState,
     "NOT_OFFERED": NotOffered, "NOT_WAITING": NotWaiting,
+    "NOT_BUSY": NotBusy, "TARGET_UNAVAILABLE": TargetUnavailable,
 }
 Clock = Callable[[], float]
 

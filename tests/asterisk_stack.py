@@ -52,15 +52,16 @@ class AgiProcess:
     """``hotline agi`` as Asterisk's FastAGI server (a process of its own, which a test may pause), and
     ``hotline router``, the reconciler that ends wrap-ups and offers."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
-        self.settings, self.log = settings, log
+    def __init__(self, settings: Settings, log: Path, **env: str) -> None:
+        """``env``: more settings for the processes (``HOTLINE_HOLD_MAX_WAIT="8"``)."""
+        self.settings, self.log, self.env = settings, log, env
         self.proc: subprocess.Popen[bytes] | None = None
         self.router: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         seen = self.log.stat().st_size if self.log.exists() else 0  # a restart: only what this start logs counts
         out = self.log.open("ab")
-        env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES))
+        env = agi_environment(self.settings, HOTLINE_QUEUES=json.dumps(QUEUES), **self.env)
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "agi"], env=env, stdout=out, stderr=out)
         self.router = subprocess.Popen([sys.executable, "-m", "hotline.cli", "router"], env=env, stdout=out, stderr=out)
         deadline = time.monotonic() + 30

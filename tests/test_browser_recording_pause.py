@@ -40,7 +40,7 @@ def test_agent_pauses_and_resumes_the_recording_from_the_console(
     media.start(REC, leg.call_sid)
     expect(page.locator("#state")).to_have_text("busy")
 
-    button = page.locator("#call-controls #recording-pause")
+    button = page.locator("#recording-pause")
     expect(button).to_have_text("Pause recording")
     button.click()
     expect(button).to_have_text("Resume recording")

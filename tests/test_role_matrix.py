@@ -49,6 +49,12 @@ POLICY: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/calls/<call_id>"): STAFF,
     ("POST", "/api/calls/<call_id>/monitor"): STAFF,
     ("POST", "/api/calls/<call_id>/recording"): (A, S, G),  # an agent only on their own call (tested beside it)
+    ("GET", "/api/calls/transfer-targets"): (A, S, G),
+    ("POST", "/api/calls/<call_id>/hangup"): (A, S, G),
+    ("POST", "/api/calls/<call_id>/hold"): (A, S, G),
+    ("POST", "/api/calls/<call_id>/transfer"): (A, S, G),
+    ("POST", "/api/calls/<call_id>/transfer/complete"): (A, S, G),
+    ("POST", "/api/calls/<call_id>/transfer/cancel"): (A, S, G),
     # agents: supervisors read the list and set an agent's state; admins edit
     ("GET", "/admin/agents"): STAFF,
     ("GET", "/api/agents"): STAFF,

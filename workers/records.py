@@ -24,7 +24,12 @@ log = logging.getLogger(__name__)
 
 RECORD_EVENTS = frozenset({
     "call_started", "call_ended", "call_queued", "call_answered", "call_completed", "call_abandoned",
+    "call_transferred",
 })
+LEG = "agent_leg"
+"""A transferred call's legs are kept at the end of its ``ivr_path``: ``{"node": "agent_leg", "agent", "talk_s",
+"at", and for a leg handed on "to_kind", "to", "mode"}``. One record, one call in the reports; its talk time
+is the legs' sum."""
 SELECT_CHUNK = 500
 """Call ids per ``IN (...)`` lookup: well under every database's parameter limit."""
 
@@ -69,8 +74,9 @@ def apply_event(row: dict[str, Any], kind: str, event: Mapping[str, str]) -> Non
         if event.get("verified"):
             row["verified"] = row.get("verified") or event["verified"] == "yes"
         path = _json_list(event.get("ivr_path"))
-        if path is not None and len(path) >= len(row.get("ivr_path") or []):
-            row["ivr_path"] = path
+        legs = _legs(row)
+        if path is not None and len(path) >= len(row.get("ivr_path") or []) - len(legs):
+            row["ivr_path"] = [step for step in path if not _is_leg(step)] + legs
     elif kind == "call_queued":
         if _earliest(row, "queued_at", at) or not row.get("queue"):
             _given(row, event, queue="skill")
@@ -84,15 +90,41 @@ def apply_event(row: dict[str, Any], kind: str, event: Mapping[str, str]) -> Non
         if talk is not None and talk > (row.get("talk_s") or 0):
             row["talk_s"] = talk
         _given(row, event, agent_id="agent")
+        if _legs(row):  # the last leg of a transferred call
+            _add_leg(row, event, {})
+    elif kind == "call_transferred":
+        _add_leg(row, event, {"to_kind": event.get("to_kind", ""), "to": event.get("to", ""),
+                              "mode": event.get("mode", "")})
     elif kind == "call_abandoned":
         row["_abandoned"] = True
         _latest(row, "ended_at", at)
+
+
+def _is_leg(step: Any) -> bool:
+    return isinstance(step, dict) and step.get("node") == LEG
+
+
+def _legs(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in row.get("ivr_path") or [] if _is_leg(step)]
+
+
+def _add_leg(row: dict[str, Any], event: Mapping[str, str], more: dict[str, str]) -> None:
+    """One agent's part of a transferred call; an event seen twice (a batch retried) adds nothing."""
+    at = event.get("ts", "")
+    if any(leg.get("at") == at and leg.get("agent") == event.get("agent") for leg in _legs(row)):
+        return
+    leg = {"node": LEG, "agent": event.get("agent", ""), "talk_s": _parse(event.get("talk_s"), float), "at": at,
+           **{k: v for k, v in more.items() if v}}
+    row["ivr_path"] = [*(row.get("ivr_path") or []), leg]
 
 
 def fold(row: dict[str, Any], events: Iterable[Mapping[str, str]]) -> dict[str, Any]:
     """``row`` with ``events`` merged in and its outcome derived: the record as it will be written."""
     for event in sorted(events, key=lambda e: e.get("ts", "")):
         apply_event(row, event["type"], event)
+    legs = _legs(row)
+    if legs:
+        row["talk_s"] = round(sum(leg.get("talk_s") or 0 for leg in legs), 3)
     row["outcome"] = outcome_of(row)
     row.pop("_abandoned", None)
     _clip(row)

@@ -1,9 +1,10 @@
 """``POST /api/calls/<id>/monitor``: a supervisor listens to, whispers to or barges into an agent's call from
-the floor, audited. Asterisk calls only: ChanSpy dialled to the supervisor's phone (``workers.monitor``).
-Twilio connects agents with ``<Dial><Queue>``, which no third party can join; that takes a ``<Conference>``
-connection (issue 18), so a Twilio call is answered 409 with that reason."""
+the floor, audited. It goes to the ``CallControl`` of the call's channel (Asterisk: ChanSpy dialled to the
+supervisor's phone, ``workers.asterisk_control``); a channel without one is answered 409."""
 
 from __future__ import annotations
+
+from typing import get_args
 
 from flask import Blueprint, Response, jsonify
 from flask_babel import gettext as _
@@ -12,15 +13,16 @@ from admin.access import allow, current
 from admin.api_models import MonitorBody, MonitorStarted
 from admin.audit import AuditLog
 from admin.json_replies import json_body, json_error
+from admin.live.call_control import Controls, control_for
 from admin.openapi import ErrorBody, doc
+from calls.control import ControlRefused, MonitorMode
 from routing.agents import AgentRegistry
 from routing.router import Router
-from workers.monitor import MODES, AmiMonitor, MonitorRefused
+
+MODES: tuple[MonitorMode, ...] = get_args(MonitorMode)
 
 
-def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog,
-                       monitor: AmiMonitor | None) -> Blueprint:
-    """``monitor`` is None when no AMI is configured (``HOTLINE_AMI_SECRET``): every request is then 409."""
+def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog, controls: Controls) -> Blueprint:
     api = Blueprint("monitor", __name__, url_prefix="/api")
 
     @api.post("/calls/<call_id>/monitor")
@@ -35,15 +37,15 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog,
         view = router.call(call_id)
         if view is None or view.state != "busy" or not view.agent:
             return json_error(404, _("call %(call_id)s is not connected to an agent", call_id=call_id[:64]))
-        if view.channel != "asterisk":
-            return json_error(409, _("only Asterisk calls can be joined for now: Twilio connects agents with "
-                                     "<Dial><Queue>, which a supervisor cannot join"))
+        control = control_for(controls, view)
+        if isinstance(control, tuple):
+            return control
         agent = agents.get(view.agent)
-        if monitor is None or agent is None:
-            return json_error(409, _("no Asterisk manager (AMI) is configured: set HOTLINE_AMI_SECRET"))
+        if agent is None:
+            return json_error(404, _("call %(call_id)s is not connected to an agent", call_id=call_id[:64]))
         try:
-            monitor.spy(agent.endpoint, phone, mode)
-        except MonitorRefused as exc:
+            control.monitor(view, agent.endpoint, phone, mode)
+        except ControlRefused as exc:
             return json_error(409 if str(exc).startswith("Asterisk") else 400, str(exc))
         who = current()
         audit.write(who.name, who.role, "call_monitored", call_id, mode=mode, agent=agent.id, endpoint=phone)

@@ -248,6 +248,27 @@ local function forget_call(id, call)
   redis.call('DEL', call_key(id), P .. 'notify:' .. id)
 end
 
+-- The agent's talk on call `id` is over (ended, or handed on by a transfer): wrap-up, or available at
+-- once when the queue has none (`touched` gets their queues then).
+local function wrap_up_after(agent_id, id, conf, touched)
+  local agent = hgetall(agent_key(agent_id))
+  if agent.state ~= 'busy' or agent.call ~= id then return end
+  if conf.wrap_up > 0 then
+    -- A console agent's wrap-up lasts until they submit it: wrap_until is the countdown shown, not an
+    -- end; only the release setting lets the reconciler end it, at the cap (Router's wrapup_*). A
+    -- phone-only agent (console_seen.lua) has no form to submit: theirs ends at wrap_until.
+    local rc = router_conf()
+    local wrap_until = NOW + math.min(conf.wrap_up, rc.wrapup_max)
+    redis.call('HSET', agent_key(agent_id), 'wrap_until', wrap_until)
+    if agent.console ~= '1' then redis.call('ZADD', P .. 'wrapups', wrap_until, agent_id)
+    elseif rc.wrapup_release then redis.call('ZADD', P .. 'wrapups', NOW + rc.wrapup_max, agent_id) end
+    set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id)
+  else
+    make_available(agent_id, agent, 'call ' .. id)
+    for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
+  end
+end
+
 -- Ends a call in any state. Returns the agent it was offered to (now free again) and that agent's
 -- call leg, so the channel can cancel the ringing; `touched` gets the queues that may dispatch now.
 local function end_call(id, reason, touched)
@@ -262,23 +283,7 @@ local function end_call(id, reason, touched)
     redis.call('LTRIM', aht, 0, 49)
     emit('call_completed', {'call_id', id, 'agent', agent_id, 'talk_s', string.format('%.3f', talk),
       'reason', reason})
-    local agent = hgetall(agent_key(agent_id))
-    if agent.state == 'busy' and agent.call == id then
-      if conf.wrap_up > 0 then
-        -- A console agent's wrap-up lasts until they submit it: wrap_until is the countdown shown, not an
-        -- end; only the release setting lets the reconciler end it, at the cap (Router's wrapup_*). A
-        -- phone-only agent (console_seen.lua) has no form to submit: theirs ends at wrap_until.
-        local rc = router_conf()
-        local wrap_until = NOW + math.min(conf.wrap_up, rc.wrapup_max)
-        redis.call('HSET', agent_key(agent_id), 'wrap_until', wrap_until)
-        if agent.console ~= '1' then redis.call('ZADD', P .. 'wrapups', wrap_until, agent_id)
-        elseif rc.wrapup_release then redis.call('ZADD', P .. 'wrapups', NOW + rc.wrapup_max, agent_id) end
-        set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id)
-      else
-        make_available(agent_id, agent, 'call ' .. id)
-        for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
-      end
-    end
+    wrap_up_after(agent_id, id, conf, touched)
   else
     emit('call_abandoned', {'call_id', id, 'state', call.state, 'reason', reason,
       'wait_s', string.format('%.3f', NOW - tonumber(call.enqueued_at))})

@@ -1,0 +1,39 @@
+"""In Chromium: the on-call panel's controls (issue 18) under the call the agent is on. (What they do on a
+PBX: tests/test_real_asterisk_transfer.py; here no AMI is configured, so the channel's refusal shows.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+from hotline.app import Hotline
+from routing.agents import Agent
+from routing.router import CallRequest
+from tests.web import add_user, browser_login
+
+
+def test_the_agent_on_a_call_sees_hang_up_hold_and_transfer_with_the_free_targets(
+    hotline: Hotline, site: str, page: Any,
+) -> None:
+    for agent_id in ("ann", "bob"):
+        hotline.agents.put(Agent(agent_id, agent_id.title(), f"PJSIP/{agent_id}", {"general": 5}, ["zh-CN"]))
+        hotline.router.set_agent_state(agent_id, "available")
+    (offer,) = hotline.router.enqueue(CallRequest("c-1", "general", "zh-CN", 5, "asterisk", caller="138****5678"))
+    assert offer.agent_id == "ann"
+    hotline.router.answer("c-1", "ann")
+    add_user(hotline, "ann", "agent")
+    browser_login(page, site, "ann", "/agent")
+    controls = page.locator("#call-controls")
+    expect(controls).to_be_visible()
+    expect(controls.locator("#hang-up")).to_have_text("Hang up")
+    expect(controls.locator("#hold")).to_have_text("Hold")
+    expect(page.locator("#transfer-target option")).to_have_count(len(hotline.router.queues) + 1)
+    expect(page.locator("#transfer-target option[value='agent:bob']")).to_have_text("Bob (bob)")
+    page.select_option("#transfer-target", "queue:loss")
+    page.click("#transfer")
+    expect(page.locator("#message")).to_contain_text("HOTLINE_AMI_SECRET")  # the channel's answer, shown
+    expect(controls).to_be_visible()  # refused: still on the call
+    hotline.router.end_call("c-1", "completed")
+    page.reload()
+    expect(page.locator("#call-controls")).to_be_hidden()
