@@ -47,9 +47,9 @@ from admin.work_orders.web import create_work_orders_web
 from bank.core_banking import DemoBank, HttpBank
 from calls.answered_by import AnsweredByNotes
 from calls.connector import AgentDialer, OfferConnector
+from calls.control import CallControl
 from calls.conversation_keeper import ConversationKeeper
 from calls.conversations import Conversations
-from calls.control import CallControl
 from calls.hours import HoursBook
 from calls.menus import SURVEY_MENU_FILE, MenuRepository
 from calls.pin_locks import PinLocks
@@ -88,7 +88,6 @@ from webhooks.hold import HoldConfig, TwilioHold
 from workers.asterisk_control import AsteriskCallControl
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
-from workers.monitor import AmiMonitor
 from workers.recording_switch import AmiRecordingSwitch, TwilioRecordingSwitch
 from workers.retention import Retention
 from workers.twilio_queues import TwilioQueues
