@@ -79,6 +79,7 @@ from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, Twilio
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.monitor import AmiMonitor
 from workers.retention import Retention
+from workers.twilio_control import TwilioCallControl, TwilioControlConfig
 from workers.twilio_queues import TwilioQueues
 
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -259,10 +260,12 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         logging.getLogger(__name__).warning(
             "HOTLINE_TWILIO_HOLD_MUSIC_SECONDS is not set: callers on hold hear their position once per track, not "
             "every %.0f s (docs/twilio.md)", s.hold_announce_every_s)
+    twilio_control = _twilio_control(hotline, music_url)
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
-    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs))
+    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs),
+        **({"redirect": twilio_control.redirect} if twilio_control else {}))
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
@@ -276,7 +279,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_blueprint(calls, hotline.recording_fetcher, config,
                          OutcomesLater(hotline.visits, outcome_enqueuer(hotline.jobs))),
         create_api(hotline.router, hotline.agents, hotline.connector, hotline.audit, hotline.menus.spoken_languages),
-        create_monitor_api(hotline.router, hotline.agents, hotline.audit, _ami_monitor(s)),
+        create_monitor_api(hotline.router, hotline.agents, hotline.audit, _ami_monitor(s), twilio_control),
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
@@ -290,6 +293,17 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     finish_web(app)
     logging.getLogger(__name__).info("hotline web app ready, public URL %s", s.public_url)
     return app
+
+
+def _twilio_control(hotline: Hotline, music_url: str) -> TwilioCallControl | None:
+    """Hold, hang-up, transfer and monitor of Twilio calls over the REST API; None without a Twilio account."""
+    s = hotline.settings
+    if not (s.twilio_account_sid and s.twilio_auth_token):
+        return None
+    return TwilioCallControl(TwilioControlConfig(
+        s.public_url, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base, s.twilio_number,
+        music_url, s.ring_timeout_s, tuple(s.agent_sip_domains),
+    ), hotline.router, hotline.connector)
 
 
 def _ami_monitor(settings: Settings) -> AmiMonitor | None:

@@ -1,7 +1,6 @@
 """``POST /api/calls/<id>/monitor``: a supervisor listens to, whispers to or barges into an agent's call from
-the floor, audited. Asterisk calls only: ChanSpy dialled to the supervisor's phone (``workers.monitor``).
-Twilio connects agents with ``<Dial><Queue>``, which no third party can join; that takes a ``<Conference>``
-connection (issue 18), so a Twilio call is answered 409 with that reason."""
+the floor, audited. Asterisk: ChanSpy dialled to the supervisor's phone (``workers.monitor``). Twilio: the
+supervisor's phone added to the call's conference, muted, coaching the agent, or unmuted (``CallControl``)."""
 
 from __future__ import annotations
 
@@ -13,14 +12,16 @@ from admin.api_models import MonitorBody, MonitorStarted
 from admin.audit import AuditLog
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
+from calls.control import CallControl, ControlRefused
 from routing.agents import AgentRegistry
 from routing.router import Router
 from workers.monitor import MODES, AmiMonitor, MonitorRefused
 
 
 def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog,
-                       monitor: AmiMonitor | None) -> Blueprint:
-    """``monitor`` is None when no AMI is configured (``HOTLINE_AMI_SECRET``): every request is then 409."""
+                       monitor: AmiMonitor | None, twilio: CallControl | None = None) -> Blueprint:
+    """``monitor`` is None when no AMI is configured (``HOTLINE_AMI_SECRET``), ``twilio`` without a Twilio
+    account: requests for that channel's calls are then 409."""
     api = Blueprint("monitor", __name__, url_prefix="/api")
 
     @api.post("/calls/<call_id>/monitor")
@@ -35,18 +36,28 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog,
         view = router.call(call_id)
         if view is None or view.state != "busy" or not view.agent:
             return json_error(404, _("call %(call_id)s is not connected to an agent", call_id=call_id[:64]))
-        if view.channel != "asterisk":
-            return json_error(409, _("only Asterisk calls can be joined for now: Twilio connects agents with "
-                                     "<Dial><Queue>, which a supervisor cannot join"))
         agent = agents.get(view.agent)
+        if view.channel == "twilio":
+            if twilio is None or agent is None:
+                return json_error(409, _("no Twilio account is configured: set TWILIO_ACCOUNT_SID"))
+            try:
+                twilio.monitor(view, agent.endpoint, phone, mode)  # type: ignore[arg-type]  # checked: MODES
+            except ControlRefused as exc:
+                return json_error(409, str(exc))
+            return _started(call_id, agent.id, mode, phone)
+        if view.channel != "asterisk":
+            return json_error(409, _("calls of this channel cannot be joined"))
         if monitor is None or agent is None:
             return json_error(409, _("no Asterisk manager (AMI) is configured: set HOTLINE_AMI_SECRET"))
         try:
             monitor.spy(agent.endpoint, phone, mode)
         except MonitorRefused as exc:
             return json_error(409 if str(exc).startswith("Asterisk") else 400, str(exc))
+        return _started(call_id, agent.id, mode, phone)
+
+    def _started(call_id: str, agent_id: str, mode: str, phone: str) -> tuple[Response, int]:
         who = current()
-        audit.write(who.name, who.role, "call_monitored", call_id, mode=mode, agent=agent.id, endpoint=phone)
-        return jsonify({"call_id": call_id, "agent": agent.id, "mode": mode, "ringing": phone}), 202
+        audit.write(who.name, who.role, "call_monitored", call_id, mode=mode, agent=agent_id, endpoint=phone)
+        return jsonify({"call_id": call_id, "agent": agent_id, "mode": mode, "ringing": phone}), 202
 
     return api
