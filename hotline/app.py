@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         logging.getLogger(__name__).warning(
             "HOTLINE_TWILIO_HOLD_MUSIC_SECONDS is not set: callers on hold hear their position once per track, not "
             "every %.0f s (docs/twilio.md)", s.hold_announce_every_s)
-    twilio_control = _twilio_control(hotline, music_url)
+    twilio_control = twilio_call_control(hotline, music_url)
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
@@ -295,7 +295,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     return app
 
 
-def _twilio_control(hotline: Hotline, music_url: str) -> TwilioCallControl | None:
+def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl | None:
     """Hold, hang-up, transfer and monitor of Twilio calls over the REST API; None without a Twilio account."""
     s = hotline.settings
     if not (s.twilio_account_sid and s.twilio_auth_token):

@@ -26,6 +26,8 @@ class FakeCall:
     to: str = ""
     from_: str = ""
     status: str = "queued"
+    url: str = ""
+    """The Url it was created with (its first TwiML)."""
     redirects: list[str] = field(default_factory=list)
     """Urls (or inline TwiML) of REST updates, in order, for the call's stand-in to follow."""
 
@@ -112,6 +114,11 @@ class TwilioApi:
             return next((c for c in self.conferences.values()
                          if c.friendly_name == name and c.status == "in-progress"), None)
 
+    def legs_to(self, to: str) -> list[FakeCall]:
+        """The calls the hotline placed to ``to``, oldest first."""
+        with self._lock:
+            return [self.calls[sid] for sid in self.leg_sids if self.calls[sid].to == to]
+
     def next_redirect(self, call_sid: str) -> str | None:
         with self._lock:
             call = self.calls.get(call_sid)
@@ -153,7 +160,7 @@ class TwilioApi:
     def _create_call(self, form: dict[str, str]) -> Reply:
         self._legs += 1
         sid = f"CAagentleg{self._legs:022d}"
-        self.calls[sid] = FakeCall(sid, form.get("To", ""), form.get("From", ""))
+        self.calls[sid] = FakeCall(sid, form.get("To", ""), form.get("From", ""), url=form.get("Url", ""))
         self.leg_sids.append(sid)
         return Reply.json(201, {"sid": sid, "status": "queued"})
 
