@@ -303,7 +303,7 @@ def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl |
     return TwilioCallControl(TwilioControlConfig(
         s.public_url, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base, s.twilio_number,
         music_url, s.ring_timeout_s, tuple(s.agent_sip_domains),
-    ), hotline.router, hotline.connector)
+    ), hotline.router, hotline.connector, hotline.agents)
 
 
 def _ami_monitor(settings: Settings) -> AmiMonitor | None:

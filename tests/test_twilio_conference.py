@@ -256,7 +256,7 @@ def test_a_cold_transfer_to_a_queue_puts_the_same_call_back_on_hold_until_that_q
     assert hotline.router.call(caller.call_sid) is None
 
 
-def test_a_transfer_to_an_unknown_queue_or_a_warm_one_is_refused_and_changes_nothing(
+def test_a_transfer_to_an_unknown_queue_or_a_warm_one_to_a_queue_is_refused_and_changes_nothing(
     app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
 ) -> None:
     from calls.control import ControlRefused, TransferTarget
@@ -269,3 +269,77 @@ def test_a_transfer_to_an_unknown_queue_or_a_warm_one_is_refused_and_changes_not
     assert view(hotline, caller.call_sid).state == "busy"
     assert twilio_api.conference(f"hotline-{caller.call_sid}") is not None
     assert twilio_api.next_redirect(caller.call_sid) is None
+
+
+def outcomes(hotline: Hotline, call_id: str) -> list[str]:
+    from routing.keys import EVENTS_STREAM
+
+    return [f[b"outcome"].decode() for _, f in hotline.redis.xrange(EVENTS_STREAM)
+            if f[b"type"] == b"call_ended" and f[b"call_id"].decode() == call_id]
+
+
+def test_the_agent_hanging_up_first_then_the_caller_counts_the_call_as_routed_whatever_twilio_sends_first(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller, ann = connected(app, hotline, twilio_api)
+    ann.leave_conference()  # the agent's Dial action: the router's call is over
+    assert hotline.router.call(caller.call_sid) is None
+    # The caller's final status callback before the Dial action of their conference (no order is documented).
+    assert caller.hang_up() == 204
+    assert outcomes(hotline, caller.call_sid) == ["routed"]
+
+
+def test_a_warm_transfer_consults_the_target_with_the_caller_on_hold_then_hands_the_caller_over(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    from calls.control import TransferTarget
+
+    staff(hotline, "ann")
+    hotline.agents.put(Agent("sue", "Sue", "client:sue", {"general": 5}, ["zh-CN"]))  # a supervisor's phone
+    caller, ann = connected(app, hotline, twilio_api)
+    room = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None
+
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("supervisor", "sue"), "warm")
+
+    (consult,) = [p for p in room.participants.values() if p.label == "consult"]
+    assert twilio_api.calls[consult.call_sid].to == "client:sue"
+    assert room.participants[caller.call_sid].hold and room.participants[caller.call_sid].hold_url == MUSIC
+    assert not consult.muted and not consult.end_conference_on_exit
+
+    control.complete_transfer(view(hotline, caller.call_sid))
+
+    assert set(room.participants) == {caller.call_sid, consult.call_sid}  # the agent left, the conference goes on
+    assert room.status == "in-progress" and not room.participants[caller.call_sid].hold
+    assert consult.end_conference_on_exit  # sue hanging up ends it: the caller is never left alone
+    assert hotline.agents.get("ann").state == "wrap_up"  # type: ignore[union-attr]
+    ann.leave_conference()  # ann's Dial action comes: nothing more changes
+    twilio_api.leave(consult.call_sid)  # sue hangs up: the conference ends
+    assert room.status == "completed"
+    assert caller.leave_conference() is not None and caller.verbs() == ["Hangup"]
+    assert caller.hang_up() == 204
+    assert outcomes(hotline, caller.call_sid) == ["routed"]
+
+
+def test_a_cancelled_warm_transfer_drops_the_target_and_gives_the_agent_the_caller_back(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    from calls.control import ControlRefused, TransferTarget
+
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann = connected(app, hotline, twilio_api)
+    room = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None
+    with pytest.raises(ControlRefused):
+        control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "nobody"), "warm")
+    assert not room.participants[caller.call_sid].hold and len(room.participants) == 2  # refused: nothing done
+
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    assert len(room.participants) == 3
+    control.cancel_transfer(view(hotline, caller.call_sid))
+
+    assert set(room.participants) == {caller.call_sid, ann.call_sid}
+    assert not room.participants[caller.call_sid].hold
+    assert view(hotline, caller.call_sid).agent == "ann" and room.status == "in-progress"

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
 from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started, queue_request
+from calls.keys import talked_key
 from calls.log_context import at_step
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
@@ -24,7 +25,7 @@ from ivr.session import Session
 from routing.events import EventLog
 from routing.router import Ended
 from webhooks.conference import join_conference
-from webhooks.hold import TwilioHold
+from webhooks.hold import TWILIO_MAX_CALL_S, TwilioHold
 from webhooks.twiml import StepUrls, enqueue, render, speak
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,10 @@ class TwilioCalls:
             return str(response)
         urls = self._urls(stored.session)
         if view.state in HELD_STATES:
+            self.router.redis.delete(talked_key(call_id))  # transferred: waiting again, for another queue
             enqueue(response, urls)
             return str(response)
+        self.router.redis.set(talked_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
         dial = response.dial(action=f"{urls.step}&joined=1", method="POST")
         join_conference(dial, call_id, role="caller")
         return str(response)
@@ -156,14 +159,16 @@ class TwilioCalls:
         ended = self.router.end_call(call_id, "caller_hangup")
         self._settle(ended)
         self.hold.call_ended(call_id)
+        talked = bool(self.router.redis.delete(talked_key(call_id)))
         stored = self.sessions.take(call_id)
         if stored is None:
             return
         session = stored.session
         self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
-            # With an agent when the caller hung up: the Enqueue action ("bridged") may come after this.
-            event = ev.QueueResult("bridged") if ended.state == "busy" else ev.Hangup()
+            # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
+            # Dial action of their conference may come after this, or not at all.
+            event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, event)
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))

@@ -8,7 +8,11 @@ call and the agent's leg are its two participants, addressed by their CallSids. 
 - hold: the caller's participant ``Hold=true`` with the hotline's hold music, ``false`` to take them back;
 - hangup: the caller's call is completed (the conference ends with it: the caller ends it on exit);
 - transfer, cold, to a queue: the call is put in line again for the other skill under the same call id, and the
-  caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue answers.
+  caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue answers;
+- transfer, warm, to an agent or supervisor: the caller's participant on hold, the target's phone added as a
+  participant labelled ``consult`` (the agent talks to them); complete: the target ends the conference on exit,
+  the caller is taken off hold and the agent's participant (no longer ending it) is removed; cancel: the
+  ``consult`` participant is removed and the caller taken off hold.
 
 https://www.twilio.com/docs/voice/api/conference-resource ·
 https://www.twilio.com/docs/voice/api/conference-participant-resource ·
@@ -29,6 +33,7 @@ from twilio.rest import Client
 from calls.connector import OfferConnector
 from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
 from calls.keys import held_key
+from routing.agents import AgentRegistry
 from routing.endpoints import twilio_target
 from routing.router import CallRequest, CallView, Router
 
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 CONFERENCE_PREFIX = "hotline-"
 """The conference of a call is ``hotline-<CallSid>`` (``webhooks.conference.conference_name``)."""
+CONSULT = "consult"
+"""The label of a warm transfer's target in the conference: Twilio addresses a participant by its label too."""
 HOLD_LEASE_S = 600
 """A caller transferred back on hold is renewed by the wait URL from then on (``webhooks.hold``)."""
 
@@ -60,8 +67,9 @@ class TwilioCallControl:
 
     channel = "twilio"
 
-    def __init__(self, config: TwilioControlConfig, router: Router, connector: OfferConnector) -> None:
-        self.config, self.router, self.connector = config, router, connector
+    def __init__(self, config: TwilioControlConfig, router: Router, connector: OfferConnector,
+                 agents: AgentRegistry) -> None:
+        self.config, self.router, self.connector, self.agents = config, router, connector, agents
         self.client = Client(config.account_sid, config.auth_token,
                              http_client=TwilioHttpClient(timeout=config.request_timeout_s))
         self.client.api.base_url = config.api_base.rstrip("/")
@@ -93,15 +101,36 @@ class TwilioCallControl:
             self._rest(lambda: participant.update(hold=False), "take the caller back")
 
     def transfer(self, call: CallView, target: TransferTarget, mode: TransferMode) -> None:
-        if mode != "cold" or target.kind != "queue":
-            raise ControlRefused("Twilio calls can only be sent cold to another queue for now")
-        self._to_queue(call, target.value)
+        if mode == "cold" and target.kind == "queue":
+            self._to_queue(call, target.value)
+        elif mode == "warm" and target.kind in ("agent", "supervisor"):
+            self._consult(call, target.value)
+        elif mode == "warm":
+            raise ControlRefused("a warm transfer goes to a person: an agent or a supervisor")
+        else:
+            raise ControlRefused("Twilio calls are sent cold to a queue only for now (not to a named person)")
 
     def complete_transfer(self, call: CallView) -> None:
-        raise ControlRefused("warm transfers are not available on Twilio calls yet")
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        agent_leg = call.fields.get("agent_leg", "")
+        if not agent_leg:
+            raise ControlRefused("the agent's leg of this call is not known")
+        # The target now ends the conference on leaving (the caller is not left alone); the agent no longer does,
+        # so removing them leaves the caller with the target.
+        self._rest(lambda: room.participants(CONSULT).update(end_conference_on_exit=True),
+                   "hand the caller to the consulted party (are they still on the line?)")
+        self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
+        self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+        self._rest(lambda: room.participants(agent_leg).delete(), "remove the agent from the call")
+        if call.agent:  # the agent is free (wrap-up) as after any call; their leg's Dial action changes nothing
+            self.connector.settle(self.router.end_call(call.call_id, "transferred", agent=call.agent))
 
     def cancel_transfer(self, call: CallView) -> None:
-        raise ControlRefused("warm transfers are not available on Twilio calls yet")
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        self._rest(lambda: room.participants(CONSULT).delete(), "drop the consulted party (have they left?)")
+        self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
 
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
         to = twilio_target(supervisor_endpoint, self.config.sip_domains)
@@ -147,6 +176,29 @@ class TwilioCallControl:
         if not self.redirect(call.call_id, self._url("/twilio/caller/resume", call=call.call_id)):
             self.connector.settle(self.router.end_call(call.call_id, "caller_hangup"))
             raise ControlRefused("Twilio did not move the caller: the call has ended")
+
+    def _consult(self, call: CallView, target_id: str) -> None:
+        """Warm transfer, first part: the caller on hold, the target rung into the conference to talk with the
+        agent (a participant labelled ``consult``; the caller hears the hold music, not them)."""
+        target = self.agents.get(target_id)
+        if target is None or target_id == call.agent:
+            raise ControlRefused(f"no other agent or supervisor {target_id[:64]!r} to transfer to")
+        to = twilio_target(target.endpoint, self.config.sip_domains)
+        if to is None:
+            raise ControlRefused(f"Twilio cannot ring {target_id[:64]!r} at their endpoint")
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        self._rest(lambda: room.participants(call.call_id).update(
+            hold=True, hold_url=self.config.hold_music_url, hold_method="GET"), "hold the caller")
+        try:
+            self._rest(lambda: room.participants.create(
+                from_=self.config.caller_id, to=to, label=CONSULT, beep="false", end_conference_on_exit=False,
+                early_media=False, timeout=self.config.ring_timeout_s,
+            ), f"ring {target_id[:64]}")
+        except ControlRefused:
+            self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+            raise
+        log.info("warm transfer of Twilio call %s: ringing %s", call.call_id, target_id)
 
     def _conference(self, call: CallView) -> str:
         """The sid of the call's conference in progress (Twilio addresses participants under it)."""

@@ -97,7 +97,9 @@ class TwilioCaller:
 
     def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
         """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
-        <Pause> is asked for again. <Dial><Queue> reaches only a queue the caller is in: <Enqueue> creates it
+        <Pause> is asked for again. A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
+        redirect, is in the same conference (with the REST API fake); <Dial><Queue> reaches only a queue the caller
+        is in: <Enqueue> creates it
         when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
         a <Dial> that cannot connect ends and its action gets ``DialCallStatus=failed``
         (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus-values). Returns how the leg went."""
