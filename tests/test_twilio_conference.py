@@ -343,3 +343,45 @@ def test_a_cancelled_warm_transfer_drops_the_target_and_gives_the_agent_the_call
     assert set(room.participants) == {caller.call_sid, ann.call_sid}
     assert not room.participants[caller.call_sid].hold
     assert view(hotline, caller.call_sid).agent == "ann" and room.status == "in-progress"
+
+
+def test_the_day_simulators_twilio_connects_a_caller_to_an_agent_through_the_conference(
+    settings: Settings, tmp_path: Any,
+) -> None:
+    """The day simulator's Twilio (``simulate/twilio_cloud.py``) plays the same conference flow over real HTTP:
+    the hotline's REST redirect moves its caller into the conference its agent's leg dialled."""
+    import socket
+
+    from werkzeug.serving import make_server
+
+    from simulate.clock import DayClock, Measurements
+    from simulate.phones import AgentPhones
+    from simulate.twilio_cloud import TwilioCloud
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    clock, measured = DayClock(real_s=86.4), Measurements()  # a day second is a millisecond
+    cloud = TwilioCloud(url, AUTH_TOKEN, clock, measured, AgentPhones(1), 0.0, seed=1)
+    fast = QueueConfig(lower_level_after=0, overflow_after=0, callback_after=0, wrap_up=5)
+    hotline = prepare(settings.model_copy(update={
+        "public_url": url, "twilio_api_base": cloud.api_base, "twilio_number": HOTLINE_NUMBER,
+        "queues": {"general": fast}}))
+    server = make_server("127.0.0.1", port, create_app(hotline=hotline), threaded=True)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        staff(hotline, "ann")
+        sid, outcome = cloud.call(["0"], "+8613912345678", None, patience_s=20_000, talk_s=200)
+        assert outcome.answered and not outcome.abandoned and not outcome.failed, measured.problems
+        assert measured.problems == []
+        deadline = time.monotonic() + 5
+        while outcomes(hotline, sid) != ["routed"]:
+            assert time.monotonic() < deadline, outcomes(hotline, sid)
+            time.sleep(0.05)
+        assert hotline.agents.get("ann").state == "wrap_up"  # type: ignore[union-attr]
+    finally:
+        server.shutdown()
+        serving.join(5)
+        cloud.close()
