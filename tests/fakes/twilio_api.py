@@ -211,7 +211,9 @@ class TwilioApi:
     def _add_participant(self, conference: Conference, form: dict[str, str]) -> Reply:
         """Create a participant: Twilio dials ``To`` from ``From`` (both required) and adds them when they answer.
         ``Coaching=true`` needs ``CallSidToCoach``, the CallSid of a participant of this conference; that one alone
-        hears the coach. A conference that has ended takes nobody."""
+        hears the coach. A conference that has ended takes nobody.
+        https://www.twilio.com/docs/voice/api/conference-participant-resource#create-a-participant (From, To,
+        Muted, Beep, EndConferenceOnExit, Coaching, CallSidToCoach, Label)"""
         if conference.status != "in-progress":
             return _error(400, 20001, "conference is not in progress")
         if not form.get("From") or not form.get("To"):
@@ -231,6 +233,10 @@ class TwilioApi:
         return Reply.json(201, _participant_json(conference, participant))
 
     def _participant(self, conference: Conference, call_sid: str, method: str, form: dict[str, str]) -> Reply:
+        """Update (Muted, Hold + HoldUrl, Coaching + CallSidToCoach, EndConferenceOnExit) or delete (remove from the
+        conference) a participant, named by its CallSid or its label
+        (https://www.twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource,
+        #delete-a-participant-resource)."""
         participant = conference.participants.get(call_sid) or next(
             (p for p in conference.participants.values() if p.label and p.label == call_sid), None)
         if participant is None:
