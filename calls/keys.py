@@ -53,6 +53,12 @@ def held_key(call_id: str) -> str:
     return f"hotline:held:{call_id}"
 
 
+def talked_key(call_id: str) -> str:
+    """Set once a Twilio caller is sent into the conference with their agent: however the call then ends (the agent
+    leaving first, a warm transfer completed), the menu's wait for an agent ended as ``bridged``."""
+    return f"hotline:talked:{call_id}"
+
+
 def pin_key(card_key: str) -> str:
     """A card's PIN-failure counter or lock (see ``calls.pin_locks``), named by the card's keyed hash."""
     return f"hotline:pin:{card_key}"

@@ -90,6 +90,7 @@ from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, Twilio
 from workers.jobs import QUEUE, outcome_enqueuer, queue_deleter, recording_enqueuer, visit_enqueuer
 from workers.recording_switch import AmiRecordingSwitch, TwilioRecordingSwitch
 from workers.retention import Retention
+from workers.twilio_control import TwilioCallControl, TwilioControlConfig
 from workers.twilio_queues import TwilioQueues
 
 MAX_WEBHOOK_BYTES = 64 * 1024
@@ -305,10 +306,12 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         logging.getLogger(__name__).warning(
             "HOTLINE_TWILIO_HOLD_MUSIC_SECONDS is not set: callers on hold hear their position once per track, not "
             "every %.0f s (docs/twilio.md)", s.hold_announce_every_s)
+    twilio_control = twilio_call_control(hotline, music_url)
     hold = TwilioHold(HoldConfig(
         s.public_url, s.twilio_number, music_url, s.hold_announce_every_s, hold_music_s=music_s,
         callback_lifetime_s=s.callback_lifetime_s,
-    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs), conversations_of(hotline))
+    ), hotline.router, hotline.connector, queue_deleter(hotline.jobs), conversations_of(hotline),
+        **({"redirect": twilio_control.redirect} if twilio_control else {}))
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),
@@ -317,6 +320,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
     config = TwilioConfig(s.public_url, s.twilio_auth_token, FallbackConfig(s.backup_number, music_url),
                           s.twilio_webhook_key_secret)
     controls = call_controls(hotline)
+    if twilio_control is not None:
+        controls["twilio"] = twilio_control
     # Every blueprint of the app, here and only here.
     for blueprint in (
         create_auth_pages(hotline.accounts, hotline.audit),
@@ -343,7 +348,8 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
 
 def call_controls(hotline: Hotline) -> dict[str, CallControl]:
     """Hang-up, hold, transfer and monitor of connected calls, per channel (``calls.control``). Asterisk: over
-    the same AMI login as the return visits (none without ``HOTLINE_AMI_SECRET``: the API then answers 409)."""
+    the same AMI login as the return visits (none without ``HOTLINE_AMI_SECRET``: the API then answers 409);
+    Twilio's (``twilio_call_control``) is added by ``create_app``, which knows the hold music."""
     s = hotline.settings
     controls: dict[str, CallControl] = {}
     if s.ami_secret:
@@ -362,6 +368,17 @@ def pause_desk(hotline: Hotline) -> PauseDesk:
     if s.twilio_account_sid and s.twilio_auth_token:
         switches["twilio"] = TwilioRecordingSwitch(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base)
     return PauseDesk(conversations_of(hotline), switches, hotline.audit, s.recording_pause_max_s)
+
+
+def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl | None:
+    """Hold, hang-up, transfer and monitor of Twilio calls over the REST API; None without a Twilio account."""
+    s = hotline.settings
+    if not (s.twilio_account_sid and s.twilio_auth_token):
+        return None
+    return TwilioCallControl(TwilioControlConfig(
+        s.public_url, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base, s.twilio_number,
+        music_url, s.ring_timeout_s, tuple(s.agent_sip_domains),
+    ), hotline.router, hotline.connector, hotline.agents)
 
 
 def readiness_of(hotline: Hotline) -> Readiness:

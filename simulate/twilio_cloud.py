@@ -2,8 +2,8 @@
 for the calls the hotline places (agents' phones, return visits), and the recordings it fetches.
 
 Callers follow the TwiML they get back like Twilio does: a ``<Gather>`` gets the caller's next entry, a
-``<Record>`` gets its length, an ``<Enqueue>`` holds the caller (fetching the wait URL) until an agent's
-``<Dial><Queue>`` takes them or their patience ends.
+``<Record>`` gets its length, an ``<Enqueue>`` holds the caller (fetching the wait URL) until the hotline moves
+their call (REST) into the conference their agent dialled, or their patience ends.
 """
 
 from __future__ import annotations
@@ -58,7 +58,12 @@ class Waiting:
     talk_s: float
     lock: threading.Lock = field(default_factory=threading.Lock)
     held: threading.Event = field(default_factory=threading.Event)
-    """Set on the first waitUrl request: Twilio's queue exists from then on (an agent's <Dial><Queue> reaches it)."""
+    """Set on the first waitUrl request: the caller is on hold from then on."""
+    moved: threading.Event = field(default_factory=threading.Event)
+    """The hotline redirected the call (REST): the caller leaves the queue for ``moves[0]``."""
+    moves: list[str] = field(default_factory=list)
+    redirected: bool = False
+    """The hotline moved the call at least once (the agent's conference finds the caller)."""
     bridged: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     gone: bool = False
@@ -189,6 +194,9 @@ class TwilioCloud:
                         outcome.queued = True
                         next_url, fields = self._hold(http, sid, verb, outcome, caller, called, patience_s, talk_s)
                         break
+                    if verb.tag == "Dial" and verb.find("Conference") is not None:
+                        next_url, fields = self._conference(sid, verb, outcome)
+                        break
                     if verb.tag in ("Hangup", "Dial"):
                         next_url = None
                         break
@@ -220,13 +228,18 @@ class TwilioCloud:
         poll = 0.0
         while True:
             remaining = give_up - time.monotonic()
-            if waiting.bridged.wait(timeout=max(0.0, min(poll, remaining))):
-                waiting.done.wait(timeout=self.clock.real(talk_s) + 60)
-                outcome.answered = True
-                return action, {"QueueResult": "bridged", "QueueTime": f"{time.monotonic() - began:.0f}"}
+            if waiting.moved.wait(timeout=max(0.0, min(poll, remaining))):
+                with waiting.lock:
+                    waiting.moved.clear()
+                    url = waiting.moves.pop(0)
+                # Out of the queue by REST: the Enqueue action is requested right away
+                # (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action); the call follows the new Url.
+                self._post_quietly(http, sid, caller, called, "inbound", action,
+                                   {"QueueResult": "redirected", "QueueTime": f"{time.monotonic() - began:.0f}"})
+                return url, {}
             if time.monotonic() >= give_up:
                 with waiting.lock:
-                    if waiting.bridged.is_set():
+                    if waiting.moved.is_set():
                         continue  # an agent took the call this very moment
                     waiting.gone = True
                 outcome.abandoned = True
@@ -242,6 +255,16 @@ class TwilioCloud:
             if twiml.find("Leave") is not None:
                 return action, {"QueueResult": "leave"}
             poll = max(0.05, self.clock.real(_length(twiml)))
+
+    def _conference(self, sid: str, dial: ET.Element, outcome: TwilioOutcome) -> tuple[str | None, dict[str, str]]:
+        """In the conference with the agent until it ends (the agent hangs up, ending it on exit); then the
+        <Dial> action (https://www.twilio.com/docs/voice/twiml/dial#action)."""
+        waiting = self._waiting[sid]
+        if not waiting.bridged.wait(timeout=30):
+            return dial.get("action"), {"DialCallStatus": "failed", "DialCallDuration": "0"}
+        waiting.done.wait(timeout=self.clock.real(waiting.talk_s) + 60)
+        outcome.answered = True
+        return dial.get("action"), {"DialCallStatus": "completed", "DialCallDuration": f"{waiting.talk_s:.0f}"}
 
     def _recorded(self, http: requests.Session, sid: str, record: ET.Element, current: str, seconds: str,
                   outcome: TwilioOutcome, caller: str, called: str,
@@ -313,11 +336,25 @@ class TwilioCloud:
         threading.Thread(target=self._guarded, args=(target, sid, form), daemon=True).start()
         return {"sid": sid, "status": "queued", "to": form.get("To", ""), "from": form.get("From", "")}
 
-    def update_call(self, sid: str, form: dict[str, str]) -> dict[str, str]:
+    def update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]:
+        if "Url" in form:
+            # Redirect a call: only one in progress (https://www.twilio.com/docs/voice/api/call-resource#update-a-
+            # call-resource); "Call is not in-progress. Cannot redirect." otherwise (error 21220).
+            with self._lock:
+                waiting = self._waiting.get(sid)
+            if waiting is None:
+                return 404, {"code": "20404", "message": f"/Calls/{sid}.json was not found"}
+            with waiting.lock:
+                if waiting.gone:
+                    return 400, {"code": "21220", "message": "Call is not in-progress. Cannot redirect."}
+                waiting.moves.append(form["Url"])
+                waiting.redirected = True
+                waiting.moved.set()
+            return 200, {"sid": sid, "status": "in-progress"}
         if form.get("Status") in ("canceled", "completed"):
             with self._lock:
                 self._cancelled.add(sid)
-        return {"sid": sid, "status": form.get("Status", "in-progress")}
+        return 200, {"sid": sid, "status": form.get("Status", "in-progress")}
 
     def _guarded(self, target: Callable[[str, dict[str, str]], None], sid: str, form: dict[str, str]) -> None:
         try:
@@ -347,14 +384,13 @@ class TwilioCloud:
         if dial is None:  # the caller is gone
             self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
             return
-        queue = dial.find("Queue")
-        waiting = self._waiting.get((queue.text or "").removeprefix("hotline-")) if queue is not None else None
+        room = dial.find("Conference")
+        waiting = self._waiting.get((room.text or "").removeprefix("hotline-")) if room is not None else None
         bridged = False
         if waiting is not None:
             with waiting.lock:
-                # <Dial><Queue> of a queue the caller has not reached yet does not exist: the Dial fails
-                # (https://www.twilio.com/docs/voice/twiml/queue).
-                if not waiting.gone and waiting.held.is_set():
+                # The caller is there once the hotline moved their call (REST) while it was in progress.
+                if not waiting.gone and waiting.redirected:
                     waiting.bridged.set()
                     bridged = True
         if bridged and waiting is not None:

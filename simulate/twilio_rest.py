@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 class RestSide(Protocol):
     def create_call(self, form: dict[str, str]) -> dict[str, str] | None: ...
-    def update_call(self, sid: str, form: dict[str, str]) -> dict[str, str]: ...
+    def update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]: ...
 
 
 def rest_handler(cloud: RestSide) -> type[BaseHTTPRequestHandler]:
@@ -34,7 +34,7 @@ def rest_handler(cloud: RestSide) -> type[BaseHTTPRequestHandler]:
                 created = cloud.create_call(form)
                 self._json(201, created) if created else self._json(503, {"message": "the day is over"})
             elif "/Calls/" in path:
-                self._json(200, cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
+                self._json(*cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
             else:
                 self._json(404, {"message": "not found"})
 

@@ -44,12 +44,12 @@ def test_agent_goes_available_takes_the_call_from_the_pop_up_and_wraps_up(
     caller.hold()  # the caller is in their Twilio queue (its first waitUrl request): it can be dialled
     leg = agent_leg(caller)
     leg.post(create["Url"])  # she picks up the phone: connected
-    assert leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    assert leg.verb("Dial").find("Conference").text == f"hotline-{caller.call_sid}"
     expect(page.locator("#state")).to_have_text("busy")
     expect(page.locator("#on-call .caller")).to_have_text(MASKED)
 
-    caller.leave_queue("bridged")
-    leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")  # the call ends
+    caller.follow()  # Twilio moves the caller into the agent's conference
+    leg.leave_conference()  # the call ends
     expect(page.locator("#state")).to_have_text("wrap-up")
     expect(page.locator("#wrap-up")).to_be_visible()
     page.select_option("#disposition", "follow_up")

@@ -49,8 +49,8 @@ def app(hotline: Hotline) -> Any:
 
 
 @pytest.fixture
-def caller(app: Any) -> TwilioCaller:
-    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller=CUSTOMER)
+def caller(app: Any, twilio_api: TwilioApi) -> TwilioCaller:
+    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller=CUSTOMER, api=twilio_api)
 
 
 def staff(app: Any, hotline: Hotline, *names: str) -> dict[str, SessionClient]:
@@ -71,7 +71,10 @@ def go(console: SessionClient, state: str, reason: str = "") -> dict[str, Any]:
 
 
 def agent_leg(caller: TwilioCaller) -> TwilioCaller:
-    return TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER)
+    """The agent's phone picking up the first call the hotline placed (Twilio's fake knows its sid)."""
+    api = caller.api
+    return TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=api,
+                        call_sid=api.leg_sids[0] if api is not None and api.leg_sids else None)
 
 
 def wait_for_leg(hotline: Hotline, call_id: str) -> str:
@@ -149,13 +152,14 @@ def test_accept_in_the_console_then_the_phone_leg_connects_the_caller_then_wrap_
     caller.hold()  # the caller is in their Twilio queue (its first waitUrl request): it can be dialled
     leg = agent_leg(caller)
     leg.post(create["Url"])  # ann picks up the phone: connected
-    assert leg.verbs() == ["Say", "Dial"] and leg.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    assert leg.verbs() == ["Say", "Dial"]
+    assert leg.verb("Dial").find("Conference").text == f"hotline-{caller.call_sid}"
     view = ann("GET", "/api/agent/console").json
     assert view["agent"]["state"] == "busy" and view["call"]["call_id"] == caller.call_sid and view["offer"] is None
     assert ann("POST", f"/api/agent/calls/{caller.call_sid}/accept").status_code == 409  # no longer an offer
 
-    caller.leave_queue("bridged")
-    leg.post(leg.verb("Dial").attrib["action"], DialCallStatus="completed")
+    caller.follow()  # Twilio moves the caller into the conference
+    leg.leave_conference()
     assert leg.post_raw(create["StatusCallback"], CallStatus="completed").status_code == 204
     view = ann("GET", "/api/agent/console").json
     assert view["agent"]["state"] == "wrap_up" and view["wrap_up"]["caller"] == MASKED and view["call"] is None

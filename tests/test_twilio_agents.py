@@ -26,10 +26,10 @@ def hotline(settings: Settings, twilio_api: TwilioApi) -> Hotline:
 
 
 @pytest.fixture
-def caller(hotline: Hotline) -> TwilioCaller:
+def caller(hotline: Hotline, twilio_api: TwilioApi) -> TwilioCaller:
     app = create_app(hotline=hotline)
     app.testing = True
-    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678")
+    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678", api=twilio_api)
 
 
 def staff(hotline: Hotline, *names: str) -> None:
@@ -39,9 +39,11 @@ def staff(hotline: Hotline, *names: str) -> None:
         time.sleep(0.002)  # distinct idle-since: the first named has waited longest
 
 
-def agent_leg(caller: TwilioCaller) -> TwilioCaller:
-    """The agent's side of the call, as Twilio would post it (its own call sid)."""
-    return TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER)
+def agent_leg(caller: TwilioCaller, n: int = 1) -> TwilioCaller:
+    """The agent's side of the call, as Twilio would post it: the ``n``-th call the hotline created, picked up."""
+    api = caller.api
+    return TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=api,
+                        call_sid=api.leg_sids[n - 1] if api is not None and len(api.leg_sids) >= n else None)
 
 
 def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
@@ -63,13 +65,24 @@ def test_caller_pressing_0_is_connected_to_the_longest_idle_agent(
     ann = agent_leg(caller)
     ann.post(create["Url"])
     assert ann.verbs() == ["Say", "Dial"]
-    assert ann.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"  # exactly this caller
+    room = ann.verb("Dial").find("Conference")
+    assert room.text == f"hotline-{caller.call_sid}"  # the conference named for exactly this caller
+    assert (room.get("endConferenceOnExit"), room.get("beep")) == ("true", "false")
     assert ann.said()[0].startswith("来电，人工服务，已等待")  # no English code word in the Chinese whisper
     assert hotline.agents.get("ann").state == "busy"  # type: ignore[union-attr]
 
-    caller.leave_queue("bridged")
-    ann.post(ann.verb("Dial").attrib["action"], DialCallStatus="completed")
+    # Twilio was asked to move the caller's call out of their queue, into the same conference.
+    (path, form), = twilio_api.updates()
+    assert path.endswith(f"/Calls/{caller.call_sid}.json")
+    assert form["Url"] == f"{PUBLIC_URL}/twilio/caller/resume?call={caller.call_sid}"
+    caller.follow()
+    assert caller.verb("Dial").find("Conference").text == f"hotline-{caller.call_sid}"
+    conference = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert conference is not None and set(conference.participants) == {caller.call_sid, ann.call_sid}
+
+    ann.leave_conference()  # ann hangs up: the conference ends (she ends it on exit), both Dial actions come
     assert hotline.agents.get("ann").state == "wrap_up"  # type: ignore[union-attr]
+    assert caller.leave_conference() is not None and caller.verbs() == ["Hangup"]
     assert caller.hang_up() == 204
     assert hotline.router.call(caller.call_sid) is None
 
@@ -175,7 +188,7 @@ def test_an_agent_who_picks_up_before_the_caller_reaches_their_queue_waits_for_t
     (create,) = twilio_api.created(1)
     ann = agent_leg(caller)
     ann.post(create["Url"])
-    assert "Dial" not in ann.verbs()  # not yet: a <Dial><Queue> of a missing queue fails
+    assert "Dial" not in ann.verbs()  # not yet: the caller is moved to the agent only once on hold
 
     caller.hold()  # the caller is in the queue (Twilio's first waitUrl request)
     assert ann.answer_agent_leg(ann.verb("Redirect").text or "", caller) == "bridged"
@@ -194,7 +207,7 @@ def test_an_agent_who_picks_up_at_once_reaches_the_caller(
     waiter.start()
     assert ann.answer_agent_leg(create["Url"], caller) == "bridged"
     waiter.join()
-    caller.leave_queue("bridged")
+    caller.leave_conference()
     assert caller.verbs() == ["Hangup"]
 
 
@@ -270,7 +283,7 @@ def test_an_agents_voicemail_never_takes_the_caller_only_a_person_pressing_1(
     assert hotline.agents.get("mia").state == "not_ready"  # type: ignore[union-attr]
     second = twilio_api.created(2)[1]
     assert second["To"] == "client:bob" and "screen" not in second["Url"]  # an app endpoint has no voicemail
-    bob = agent_leg(caller)
+    bob = agent_leg(caller, 2)
     assert bob.answer_agent_leg(second["Url"], caller) == "bridged"
 
 
@@ -287,7 +300,8 @@ def test_an_agent_on_a_mobile_who_presses_1_takes_the_caller(
     mia.post(create["Url"])
     assert mia.said() == ["热线来电，接听请按1。"]
     mia.press("1")
-    assert mia.verbs() == ["Say", "Dial"] and mia.verb("Dial").find("Queue").text == f"hotline-{caller.call_sid}"
+    assert mia.verbs() == ["Say", "Dial"]
+    assert mia.verb("Dial").find("Conference").text == f"hotline-{caller.call_sid}"
     assert hotline.agents.get("mia").state == "busy"  # type: ignore[union-attr]
 
 

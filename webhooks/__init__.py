@@ -83,8 +83,15 @@ def create_blueprint(
         # ?lang= on the number's webhook URL (e.g. an English-language number): the menu starts in it.
         twiml = calls.voice(request.form, seq, timed_out=request.args.get("timeout") == "1", outbound=outbound,
                             language=request.args.get("lang") or None,
-                            requeue=request.args.get("requeue", 0, type=int))
+                            requeue=request.args.get("requeue", 0, type=int),
+                            joined=request.args.get("joined") == "1")
         return _twiml(twiml)
+
+    @bp.post("/caller/resume")
+    @twilio_signed
+    def caller_resume() -> Response:
+        """The URL a caller's call is moved to by REST: into their agent's conference, or back on hold."""
+        return _twiml(calls.resume(_arg("call")))
 
     @bp.post("/fallback")
     @twilio_signed

@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
 from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started, queue_request
+from calls.keys import talked_key
 from calls.log_context import at_step
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
@@ -23,7 +24,8 @@ from ivr.model import Menu
 from ivr.session import Session
 from routing.events import EventLog
 from routing.router import Ended
-from webhooks.hold import TwilioHold
+from webhooks.conference import join_conference
+from webhooks.hold import TWILIO_MAX_CALL_S, TwilioHold
 from webhooks.twiml import StepUrls, enqueue, render, speak
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ REQUEUE_RESULTS = frozenset({"error", "system-error"})
 """Twilio could not hold the caller (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters):
 an error of the moment, not the caller leaving, so they are put back in their queue."""
 MAX_REQUEUES = 3
+HELD_STATES = frozenset({"waiting", "offered"})
+"""Router states of a call whose caller belongs on hold (in their Twilio queue), not with an agent."""
 
 
 class BadRequest(ValueError):
@@ -73,13 +77,23 @@ class TwilioCalls:
         self.router, self.connector = hold.router, hold.connector
 
     def voice(self, form: Mapping[str, str], seq: int | None, timed_out: bool,
-              outbound: OutboundStart | None = None, language: str | None = None, requeue: int = 0) -> str:
-        """Answer one voice webhook: the first of a call, or one caller event."""
+              outbound: OutboundStart | None = None, language: str | None = None, requeue: int = 0,
+              joined: bool = False) -> str:
+        """Answer one voice webhook: the first of a call, or one caller event. ``joined``: the action of the
+        caller's ``<Dial><Conference>`` (the conversation with the agent is over, or the caller was moved)."""
         call_id = _required(form, "CallSid")
         stored = self.sessions.load(call_id)
         at_step(stored.session.node if stored else "start")
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
+        if stored is not None and (joined or form.get("QueueResult") == "redirected"):
+            # The caller was moved by REST (into their agent's conference, or back on hold after a transfer): the
+            # Enqueue action comes "right away" (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action)
+            # and the Dial action when the move takes them out of a conference; neither ends the wait in the menu.
+            view = self.router.call(call_id)
+            if form.get("QueueResult") == "redirected" or (view is not None and view.state in HELD_STATES):
+                return self.resume(call_id)
+            form = {**form, "QueueResult": "bridged"}  # the conversation with the agent is over
         if (stored is not None and form.get("QueueResult") in REQUEUE_RESULTS and requeue < MAX_REQUEUES
                 and self.router.call(call_id) is not None):
             return self._requeue(stored.session, requeue + 1)
@@ -109,6 +123,25 @@ class TwilioCalls:
         self._enqueue(session, actions)
         return twiml
 
+    def resume(self, call_id: str) -> str:
+        """Where the caller belongs now, for a call moved by REST (``TwilioHold.resume_url``): with their agent
+        (the conference named for the call), back on hold (a transfer to a queue), or nowhere (it is over)."""
+        stored = self.sessions.load(call_id)
+        view = self.router.call(call_id)
+        response = VoiceResponse()
+        if stored is None or view is None:
+            response.hangup()
+            return str(response)
+        urls = self._urls(stored.session)
+        if view.state in HELD_STATES:
+            self.router.redis.delete(talked_key(call_id))  # transferred: waiting again, for another queue
+            enqueue(response, urls)
+            return str(response)
+        self.router.redis.set(talked_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
+        dial = response.dial(action=f"{urls.step}&joined=1", method="POST")
+        join_conference(dial, call_id, role="caller")
+        return str(response)
+
     def failed(self, form: Mapping[str, str]) -> None:
         """A voice webhook the hotline could not serve (the caller hears the apology): the call still gets
         its record. The events are spooled to disk when Redis is what failed, and sent once it is back."""
@@ -126,14 +159,16 @@ class TwilioCalls:
         ended = self.router.end_call(call_id, "caller_hangup")
         self._settle(ended)
         self.hold.call_ended(call_id)
+        talked = bool(self.router.redis.delete(talked_key(call_id)))
         stored = self.sessions.take(call_id)
         if stored is None:
             return
         session = stored.session
         self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
-            # With an agent when the caller hung up: the Enqueue action ("bridged") may come after this.
-            event = ev.QueueResult("bridged") if ended.state == "busy" else ev.Hangup()
+            # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
+            # Dial action of their conference may come after this, or not at all.
+            event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
             menu = self.menus.version(session.menu, session.menu_version)
             session, _ = self.engine.step(menu, session, event)
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))

@@ -72,7 +72,7 @@ def _nothing(config: FallbackConfig) -> str:
 
 
 _BY_ENDPOINT: dict[str, Callable[[FallbackConfig], str]] = {
-    "voice": for_caller, "fallback": for_caller,
+    "voice": for_caller, "fallback": for_caller, "caller_resume": for_caller,
     "queue_wait": for_hold, "queue_choice": for_hold,
     "agent_connect": for_agent_leg, "agent_done": for_agent_leg,
 }

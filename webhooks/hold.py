@@ -17,6 +17,7 @@ from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, CallView, Router
+from webhooks.conference import join_conference
 from webhooks.conversation_recording import recording_attributes
 from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
@@ -29,7 +30,7 @@ TWILIO_MAX_CALL_S = 4 * 3600
 CALLBACK_ATTEMPTS = 3
 HELD_WAITS = 10
 """Seconds an agent who picked up waits for the caller to reach their queue (the caller may still hear the
-<Say> before <Enqueue>): a <Dial><Queue> of a queue that does not exist yet fails."""
+<Say> before <Enqueue>): only a caller on hold is moved into the agent's conference, never one mid-menu."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,34 @@ class HoldConfig:
     callback_lifetime_s: float = 4 * 3600
 
 
+Redirect = Callable[[str, str], bool]
+"""Move a call (its sid) to the TwiML at a URL, through Twilio's REST API; False when Twilio refused
+(the call is over, or not in progress)."""
+
+
+def _nowhere(call_sid: str, url: str) -> bool:
+    log.error("call %s: no Twilio account to move the caller to their agent (TWILIO_ACCOUNT_SID)", call_sid)
+    return False
+
+
 class TwilioHold:
     def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector,
                  forget_queue: Callable[[str], None] = lambda sid: None,
-                 conversations: Conversations | None = None) -> None:
+                 conversations: Conversations | None = None, redirect: Redirect = _nowhere) -> None:
         self.config, self.router, self.connector = config, router, connector
         self._forget_queue = forget_queue
         self.conversations = conversations
         """Agent conversations being recorded (None: none are)."""
+        self._redirect = redirect
 
     def queue_name(self, call_id: str) -> str:
-        """One Twilio queue per caller, so the agent's ``<Dial><Queue>`` connects exactly that caller."""
+        """One Twilio queue per caller: its hold, until the agent who answered takes them into a conference."""
         return f"hotline-{call_id}"
+
+    def resume_url(self, call_id: str) -> str:
+        """Where a caller's call is sent (REST) when their place changes: into the agent's conference once an
+        agent answered, back on hold after a transfer to a queue (``TwilioCalls.resume``)."""
+        return self._url("/twilio/caller/resume", call=call_id)
 
     def wait_url(self, call_id: str) -> str:
         return self._url("/twilio/queue/wait", call=call_id)
@@ -70,7 +87,7 @@ class TwilioHold:
             return str(response)
         self.router.renew([call_id], self.config.wait_lease_s)
         # Twilio asks the waitUrl once the caller is in the queue (https://www.twilio.com/docs/voice/twiml/enqueue#waiturl):
-        # from now on an agent's <Dial><Queue> finds them.
+        # from now on they are on hold, and an agent who answers may take them into the conference.
         self.router.redis.set(held_key(call_id), queue_sid or "-", ex=TWILIO_MAX_CALL_S)
         language = view.fields["language"]
         due_in = self.config.announce_every_s
@@ -132,12 +149,20 @@ class TwilioHold:
             dial = response.dial(action=done, method="POST", caller_id=self.config.caller_id or None, **record)
             dial.number(answered.callback_number)
         else:
+            # The router pinned this caller to this agent (answer above): the caller's call is moved into a
+            # conference named for it, which only this agent's leg joins. A conference, not <Dial><Queue>, so a
+            # supervisor can join it (muted, coaching, barging) and the caller can be held and transferred.
+            if not self._redirect(call_id, self.resume_url(call_id)):
+                self.connector.settle(self.router.end_call(call_id, "caller_hangup", agent=agent_id))
+                speak(response, act.Say(say.text(say.CALL_GONE, language), language))
+                response.hangup()
+                return str(response)
             intent = view.fields.get("intent", "") if view else ""
             whisper = say.text(say.AGENT_WHISPER, language, intent=say.intent_name(intent, language),
                                seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST", **record)
-            dial.queue(self.queue_name(call_id))
+            join_conference(dial, call_id, role="agent")
         return str(response)
 
     def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Deleting the per-caller Twilio queues once their calls end.
 
-Each Twilio caller waits in a queue of their own (``hotline-<CallSid>``) so an agent's ``<Dial><Queue>`` connects
-exactly them. ``<Enqueue>`` creates a queue on demand and Twilio keeps it: "queues persist; delete inactive ones"
+Each Twilio caller waits in a queue of their own (``hotline-<CallSid>``) until their call is moved into their agent's
+conference. ``<Enqueue>`` creates a queue on demand and Twilio keeps it: "queues persist; delete inactive ones"
 (https://www.twilio.com/docs/voice/api/queue-resource#delete-a-queue-resource). Each is deleted when its call
 ends, and a sweep deletes the stragglers (a job lost, a delete that failed).
 """

@@ -47,8 +47,11 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog, c
             control.monitor(view, agent.endpoint, phone, mode)
         except ControlRefused as exc:
             return json_error(409 if str(exc).startswith("Asterisk") else 400, str(exc))
+        return _started(call_id, agent.id, mode, phone)
+
+    def _started(call_id: str, agent_id: str, mode: str, phone: str) -> tuple[Response, int]:
         who = current()
-        audit.write(who.name, who.role, "call_monitored", call_id, mode=mode, agent=agent.id, endpoint=phone)
-        return jsonify({"call_id": call_id, "agent": agent.id, "mode": mode, "ringing": phone}), 202
+        audit.write(who.name, who.role, "call_monitored", call_id, mode=mode, agent=agent_id, endpoint=phone)
+        return jsonify({"call_id": call_id, "agent": agent_id, "mode": mode, "ringing": phone}), 202
 
     return api

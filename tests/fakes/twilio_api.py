@@ -1,48 +1,273 @@
-"""Twilio's REST API on loopback, for the calls the hotline places to agents."""
+"""Twilio's REST API on loopback, for the calls the hotline places to agents and the calls it controls.
+
+It keeps the state Twilio's documentation describes, and refuses what the documentation says Twilio refuses:
+calls (created, redirected, completed), queues, conferences and their participants. The callers of a test
+(``tests.fakes.twilio_caller.TwilioCaller`` given this API) register their calls, join and leave conferences as
+their TwiML says, and follow the REST redirects Twilio would make them follow.
+"""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qs
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 
 HOTLINE_NUMBER = "+861095555"
+FINAL = frozenset({"completed", "canceled", "busy", "failed", "no-answer"})
+
+
+@dataclass
+class FakeCall:
+    sid: str
+    to: str = ""
+    from_: str = ""
+    status: str = "queued"
+    url: str = ""
+    """The Url it was created with (its first TwiML)."""
+    redirects: list[str] = field(default_factory=list)
+    """Urls (or inline TwiML) of REST updates, in order, for the call's stand-in to follow."""
+
+
+@dataclass
+class Participant:
+    call_sid: str
+    muted: bool = False
+    hold: bool = False
+    hold_url: str = ""
+    coaching: bool = False
+    call_sid_to_coach: str = ""
+    end_conference_on_exit: bool = False
+    beep: str = "true"
+    label: str = ""
+    status: str = "connected"
+
+
+@dataclass
+class Conference:
+    sid: str
+    friendly_name: str
+    status: str = "in-progress"
+    participants: dict[str, Participant] = field(default_factory=dict)
+    ended_by: str = ""
 
 
 class TwilioApi:
-    """Twilio's REST API on loopback: answers calls.create with a new call sid, lists and deletes queues
-    (https://www.twilio.com/docs/voice/api/queue-resource), keeps every request."""
+    """Twilio's REST API on loopback. Keeps every request; ``queues`` are set up by a test."""
 
     def __init__(self) -> None:
         self.server = LocalHttpServer(self._answer)
         self._legs = 0
+        self._lock = threading.RLock()
+        self._sids = itertools.count(1)
         self.queues: dict[str, dict[str, object]] = {}
         self.recordings: Callable[[SeenRequest], Reply] | None = None
         """Who answers ``.../Recordings/...`` on this API (``MediaServer._answer``): one base URL, as at Twilio."""
         """Queue sid -> its resource (friendly_name, current_size, date_updated), as a test sets them up."""
+        self.calls: dict[str, FakeCall] = {}
+        self.conferences: dict[str, Conference] = {}
+        self.leg_sids: list[str] = []
+        """The sid of each call the hotline created, in order."""
+
+    # -- what the calls' stand-ins tell it ---------------------------------------------------------
+
+    def register(self, call_sid: str, caller: str = "", called: str = "") -> None:
+        """An inbound call Twilio is handling: it exists for the REST API from now on, in progress."""
+        with self._lock:
+            self.calls.setdefault(call_sid, FakeCall(call_sid, called, caller))
+            self.calls[call_sid].status = "in-progress"
+
+    def answered(self, call_sid: str) -> None:
+        """A call the hotline placed was picked up."""
+        with self._lock:
+            self.calls[call_sid].status = "in-progress"
+
+    def join(self, call_sid: str, name: str, attrs: dict[str, str]) -> Conference:
+        """``<Dial><Conference>``: joins the conference of that name in progress, or creates one
+        (https://www.twilio.com/docs/voice/twiml/conference: "the first caller to dial a conference name creates
+        it"; a name is reused once the conference before it has ended)."""
+        with self._lock:
+            conference = self.conference(name) or self._new_conference(name)
+            conference.participants[call_sid] = Participant(
+                call_sid, muted=attrs.get("muted") == "true",
+                end_conference_on_exit=attrs.get("endConferenceOnExit") == "true", beep=attrs.get("beep", "true"),
+                label=attrs.get("participantLabel", ""))
+            return conference
+
+    def leave(self, call_sid: str) -> None:
+        """The call left its conference (hung up, redirected, removed). A participant with
+        ``endConferenceOnExit`` ends it for everyone (https://www.twilio.com/docs/voice/twiml/conference#attributes-
+        endconferenceonexit); a conference with nobody left ends too."""
+        with self._lock:
+            for conference in self.conferences.values():
+                if conference.status != "in-progress" or call_sid not in conference.participants:
+                    continue
+                gone = conference.participants.pop(call_sid)
+                if gone.end_conference_on_exit or not conference.participants:
+                    conference.status, conference.ended_by = "completed", call_sid
+                    conference.participants.clear()
+
+    def conference(self, name: str) -> Conference | None:
+        """The conference of that friendly name in progress, if any."""
+        with self._lock:
+            return next((c for c in self.conferences.values()
+                         if c.friendly_name == name and c.status == "in-progress"), None)
+
+    def legs_to(self, to: str) -> list[FakeCall]:
+        """The calls the hotline placed to ``to``, oldest first."""
+        with self._lock:
+            return [self.calls[sid] for sid in self.leg_sids if self.calls[sid].to == to]
+
+    def next_redirect(self, call_sid: str) -> str | None:
+        with self._lock:
+            call = self.calls.get(call_sid)
+            return call.redirects.pop(0) if call and call.redirects else None
+
+    # -- the wire --------------------------------------------------------------------------------
 
     def _answer(self, request: SeenRequest) -> Reply:
         if self.recordings is not None and "/Recordings/" in request.path:
             return self.recordings(request)
-        if request.path.endswith("/Queues.json") and request.method == "GET":
-            # One page, with the paging block the 2010 API sends.
-            return Reply.json(200, {"queues": list(self.queues.values()),
-                                    "meta": {"key": "queues", "next_page_url": None, "page": 0}})
-        if "/Queues/" in request.path and request.method == "DELETE":
-            sid = request.path.rsplit("/", 1)[1].removesuffix(".json")
-            queue = self.queues.get(sid)
-            if queue is None:
-                return Reply.json(404, {"code": 20404, "message": "not found", "status": 404})
-            if queue.get("current_size"):  # a queue with callers in it cannot go
-                return Reply.json(400, {"code": 20001, "message": "queue is not empty", "status": 400})
-            del self.queues[sid]
-            return Reply(204)
-        if request.method == "DELETE":
-            return Reply(204)
+        parts = urlsplit(request.path)
+        path, query = parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        with self._lock:
+            if path.endswith("/Queues.json") and request.method == "GET":
+                # One page, with the paging block the 2010 API sends.
+                return Reply.json(200, {"queues": list(self.queues.values()),
+                                        "meta": {"key": "queues", "next_page_url": None, "page": 0}})
+            if "/Queues/" in path and request.method == "DELETE":
+                return self._delete_queue(path)
+            if "/Conferences" in path:
+                return self._conferences(request.method, path, query, form)
+            if path.endswith("/Calls.json") and request.method == "POST":
+                return self._create_call(form)
+            if "/Calls/" in path and request.method == "POST":
+                return self._update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form)
+            if request.method == "DELETE":
+                return Reply(204)
+        return _error(404, 20404, "not found")
+
+    def _delete_queue(self, path: str) -> Reply:
+        sid = path.rsplit("/", 1)[1].removesuffix(".json")
+        queue = self.queues.get(sid)
+        if queue is None:
+            return _error(404, 20404, "not found")
+        if queue.get("current_size"):  # a queue with callers in it cannot go
+            return _error(400, 20001, "queue is not empty")
+        del self.queues[sid]
+        return Reply(204)
+
+    def _create_call(self, form: dict[str, str]) -> Reply:
         self._legs += 1
-        return Reply.json(201, {"sid": f"CAagentleg{self._legs:022d}", "status": "queued"})
+        sid = f"CAagentleg{self._legs:022d}"
+        self.calls[sid] = FakeCall(sid, form.get("To", ""), form.get("From", ""), url=form.get("Url", ""))
+        self.leg_sids.append(sid)
+        return Reply.json(201, {"sid": sid, "status": "queued"})
+
+    def _update_call(self, sid: str, form: dict[str, str]) -> Reply:
+        """https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource"""
+        call = self.calls.get(sid)
+        if call is None:
+            return _error(404, 20404, f"The requested resource /Calls/{sid}.json was not found")
+        status = form.get("Status")
+        if status == "canceled":
+            # "canceled" ends a queued or ringing call only; an answered one goes on.
+            if call.status in ("queued", "ringing"):
+                call.status = "canceled"
+        elif status == "completed":
+            # "completed" hangs up an answered call (and cancels a queued or ringing one).
+            if call.status not in FINAL:
+                call.status = "completed"
+                self.leave(sid)
+        elif "Url" in form or "Twiml" in form:
+            # Redirecting: only a call in progress; "Call is not in-progress. Cannot redirect." (error 21220).
+            if call.status != "in-progress":
+                return _error(400, 21220, "Call is not in-progress. Cannot redirect.")
+            call.redirects.append(form.get("Url") or form["Twiml"])
+        return Reply.json(200, {"sid": sid, "status": call.status, "to": call.to, "from": call.from_})
+
+    def _conferences(self, method: str, path: str, query: dict[str, str], form: dict[str, str]) -> Reply:
+        """https://www.twilio.com/docs/voice/api/conference-resource ·
+        https://www.twilio.com/docs/voice/api/conference-participant-resource"""
+        tail = path.split("/Conferences", 1)[1]
+        if tail == ".json" and method == "GET":
+            # Read with filters FriendlyName and Status (https://www.twilio.com/docs/voice/api/conference-resource
+            # #read-multiple-conference-resources).
+            found = [_conference_json(c) for c in self.conferences.values()
+                     if query.get("FriendlyName", c.friendly_name) == c.friendly_name
+                     and query.get("Status", c.status) == c.status]
+            return Reply.json(200, {"conferences": found, "meta": {"key": "conferences", "next_page_url": None,
+                                                                  "page": 0}})
+        pieces = tail.strip("/").removesuffix(".json").split("/")
+        conference = self.conferences.get(pieces[0])
+        if conference is None:
+            return _error(404, 20404, "conference not found")
+        if len(pieces) == 2 and pieces[1] == "Participants" and method == "POST":
+            return self._add_participant(conference, form)
+        if len(pieces) == 3 and pieces[1] == "Participants":
+            return self._participant(conference, pieces[2], method, form)
+        return _error(404, 20404, "not found")
+
+    def _add_participant(self, conference: Conference, form: dict[str, str]) -> Reply:
+        """Create a participant: Twilio dials ``To`` from ``From`` (both required) and adds them when they answer.
+        ``Coaching=true`` needs ``CallSidToCoach``, the CallSid of a participant of this conference; that one alone
+        hears the coach. A conference that has ended takes nobody.
+        https://www.twilio.com/docs/voice/api/conference-participant-resource#create-a-participant (From, To,
+        Muted, Beep, EndConferenceOnExit, Coaching, CallSidToCoach, Label)"""
+        if conference.status != "in-progress":
+            return _error(400, 20001, "conference is not in progress")
+        if not form.get("From") or not form.get("To"):
+            return _error(400, 21604, "From and To are required")
+        coaching = form.get("Coaching") == "true"
+        coached = form.get("CallSidToCoach", "")
+        if coaching and coached not in conference.participants:
+            return _error(400, 20001, "CallSidToCoach must be a participant of the conference")
+        self._legs += 1
+        sid = f"CAparticipant{self._legs:019d}"
+        self.calls[sid] = FakeCall(sid, form["To"], form["From"], "in-progress")  # the supervisor answered
+        participant = Participant(
+            sid, muted=form.get("Muted") == "true", coaching=coaching, call_sid_to_coach=coached,
+            end_conference_on_exit=form.get("EndConferenceOnExit") == "true", beep=form.get("Beep", "true"),
+            label=form.get("Label", ""))
+        conference.participants[sid] = participant
+        return Reply.json(201, _participant_json(conference, participant))
+
+    def _participant(self, conference: Conference, call_sid: str, method: str, form: dict[str, str]) -> Reply:
+        """Update (Muted, Hold + HoldUrl, Coaching + CallSidToCoach, EndConferenceOnExit) or delete (remove from the
+        conference) a participant, named by its CallSid or its label
+        (https://www.twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource,
+        #delete-a-participant-resource)."""
+        participant = conference.participants.get(call_sid) or next(
+            (p for p in conference.participants.values() if p.label and p.label == call_sid), None)
+        if participant is None:
+            return _error(404, 20404, "participant not found")
+        if method == "DELETE":  # removed from the conference (kicked): their call leaves it
+            self.leave(participant.call_sid)
+            return Reply(204)
+        if method == "POST":
+            for name, attr in (("Muted", "muted"), ("Hold", "hold"), ("Coaching", "coaching"),
+                               ("EndConferenceOnExit", "end_conference_on_exit")):
+                if name in form:
+                    setattr(participant, attr, form[name] == "true")
+            if "HoldUrl" in form:
+                participant.hold_url = form["HoldUrl"]
+            if "CallSidToCoach" in form:
+                participant.call_sid_to_coach = form["CallSidToCoach"]
+            if participant.coaching and participant.call_sid_to_coach not in conference.participants:
+                return _error(400, 20001, "CallSidToCoach must be a participant of the conference")
+        return Reply.json(200, _participant_json(conference, participant))
+
+    def _new_conference(self, name: str) -> Conference:
+        sid = f"CF{next(self._sids):032x}"
+        self.conferences[sid] = Conference(sid, name)
+        return self.conferences[sid]
+
+    # -- reading what the hotline asked ------------------------------------------------------------
 
     def deletes(self) -> list[str]:
         return [r.path for r in self.server.requests if r.method == "DELETE"]
@@ -58,5 +283,23 @@ class TwilioApi:
         raise AssertionError(f"expected {count} agent calls, Twilio got {self.server.requests}")
 
     def updates(self) -> list[tuple[str, dict[str, str]]]:
+        """Every call update (``POST .../Calls/<sid>.json``), in order."""
         return [(r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
-                for r in self.server.requests if not r.path.endswith("/Calls.json")]
+                for r in self.server.requests
+                if r.method == "POST" and "/Calls/" in r.path and "/Conferences/" not in r.path]
+
+
+def _error(status: int, code: int, message: str) -> Reply:
+    return Reply.json(status, {"code": code, "message": message, "status": status,
+                               "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+
+def _conference_json(conference: Conference) -> dict[str, object]:
+    return {"sid": conference.sid, "friendly_name": conference.friendly_name, "status": conference.status,
+            "account_sid": "ACtest"}
+
+
+def _participant_json(conference: Conference, p: Participant) -> dict[str, object]:
+    return {"call_sid": p.call_sid, "conference_sid": conference.sid, "muted": p.muted, "hold": p.hold,
+            "coaching": p.coaching, "call_sid_to_coach": p.call_sid_to_coach or None,
+            "end_conference_on_exit": p.end_conference_on_exit, "label": p.label or None, "status": p.status}

@@ -24,10 +24,19 @@ class TwilioCaller:
     """One phone call. ``dial`` starts it; ``press``, ``wait``, ``record`` answer the last TwiML."""
 
     def __init__(self, client: Any, auth_token: str, public_url: str,
-                 caller: str = "+8613812345678", called: str = "+861095555") -> None:
+                 caller: str = "+8613812345678", called: str = "+861095555", api: Any = None,
+                 call_sid: str | None = None) -> None:
+        """``api``: the REST API fake (``tests.fakes.twilio_api.TwilioApi``) that knows this call, so the hotline
+        can redirect it and it can join conferences; ``call_sid``: the sid of a call the hotline created there."""
         self.client, self.public_url = client, public_url.rstrip("/")
         self.validator = RequestValidator(auth_token)
-        self.call_sid = f"CA{next(_sids):032x}"
+        self.call_sid = call_sid or f"CA{next(_sids):032x}"
+        self.api = api
+        if api is not None:
+            if self.call_sid in api.calls:
+                api.answered(self.call_sid)  # a leg the hotline placed, picked up
+            else:
+                api.register(self.call_sid, caller, called)
         self.caller, self.called = caller, called
         self.twiml: ET.Element | None = None
         self.transcript: list[str] = []
@@ -88,7 +97,9 @@ class TwilioCaller:
 
     def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
         """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
-        <Pause> is asked for again. <Dial><Queue> reaches only a queue the caller is in: <Enqueue> creates it
+        <Pause> is asked for again. A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
+        redirect, is in the same conference (with the REST API fake); <Dial><Queue> reaches only a queue the caller
+        is in: <Enqueue> creates it
         when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
         a <Dial> that cannot connect ends and its action gets ``DialCallStatus=failed``
         (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus-values). Returns how the leg went."""
@@ -100,6 +111,13 @@ class TwilioCaller:
                     time.sleep(float(pause.get("length", "1")))
                 url = redirect.text or ""
                 continue
+            conference = dial.find("Conference") if dial is not None else None
+            if conference is not None and self.api is not None:
+                # The hotline moved the caller's call by REST: Twilio makes it follow.
+                caller.follow()
+                room = self.api.conference(conference.text or "")
+                both = room is not None and {self.call_sid, caller.call_sid} <= set(room.participants)
+                return "bridged" if both else "alone"
             queue = dial.find("Queue") if dial is not None else None
             if dial is None or queue is None:
                 return "hung up" if dial is None else "dialled"
@@ -109,11 +127,45 @@ class TwilioCaller:
             return "failed"
         raise AssertionError("the agent's leg never got past its redirects")
 
+    def follow(self) -> ET.Element | None:
+        """Twilio moves this call to the TwiML of the REST update the hotline made (None: there is none).
+        A call in <Enqueue> leaves its queue and the Enqueue action is requested "right away"
+        (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action); a call in a <Dial> leaves it, and
+        this stand-in also requests the Dial action (nothing documented says it is not). Neither answer is played:
+        the call executes the new Url (https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource)."""
+        assert self.api is not None, "only a call the REST API fake knows can be redirected"
+        target = self.api.next_redirect(self.call_sid)
+        if target is None:
+            return None
+        verbs = self.verbs() if self.twiml is not None else []
+        if "Enqueue" in verbs and self._enqueue_action:
+            assert self.post_raw(self._enqueue_action, QueueResult="redirected", QueueTime="5").status_code == 200
+        elif "Dial" in verbs and self.verb("Dial").find("Conference") is not None:
+            self.api.leave(self.call_sid)
+            assert self.post_raw(self.verb("Dial").attrib["action"], DialCallStatus="completed").status_code == 200
+        self.held = False
+        if target.lstrip().startswith("<"):
+            self.twiml = ET.fromstring(target)
+            return self.twiml
+        return self.post(target)
+
+    def leave_conference(self) -> ET.Element:
+        """The conference ended (the other side left, ending it on exit) or this call left it: Twilio requests
+        the <Dial> action with the call's next document (https://www.twilio.com/docs/voice/twiml/dial#action)."""
+        dial = self.verb("Dial")
+        assert dial.find("Conference") is not None
+        if self.api is not None:
+            self.api.leave(self.call_sid)
+        return self.post(dial.attrib["action"], DialCallStatus="completed", DialCallDuration="42")
+
     def leave_queue(self, result: str) -> ET.Element:
         return self.post(self._enqueue_action or self._action("Enqueue"), QueueResult=result)
 
     def hang_up(self, status: str = "completed") -> int:
-        return self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code
+        if self.api is not None:
+            self.api.leave(self.call_sid)
+            self.api.calls[self.call_sid].status = status
+        return int(self.post_raw("/twilio/status", CallStatus=status, CallDuration="42").status_code)
 
     # -- hanging up in the middle of a verb ------------------------------------------------------
     # At a hang-up Twilio sends the verb's action, the recording's status callback and the call's final status
@@ -178,6 +230,9 @@ class TwilioCaller:
         assert reply.status_code == 200, reply.data
         assert reply.mimetype == "text/xml"
         self.twiml = ET.fromstring(reply.data)
+        conference = self.twiml.find("Dial/Conference")
+        if conference is not None and self.api is not None:
+            self.api.join(self.call_sid, conference.text or "", dict(conference.attrib))
         enqueue = self.twiml.find("Enqueue")
         if enqueue is not None and "action" in enqueue.attrib:
             self._enqueue_action = enqueue.attrib["action"]  # owed when the caller leaves the queue

@@ -1,0 +1,38 @@
+"""The conference a Twilio caller and their agent talk in: its name and the ``<Conference>`` noun each side dials.
+
+One conference per call, named for the caller's CallSid: the router pins a caller to one agent, that agent's leg
+and the caller's call dial the same name, and nobody else's does (a supervisor is added by the REST API,
+``workers.twilio_control``). https://www.twilio.com/docs/voice/twiml/conference
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from twilio.twiml.voice_response import Dial
+
+CONFERENCE_PREFIX = "hotline-"
+
+
+def conference_name(call_id: str) -> str:
+    """The conference of the caller ``call_id`` (a CallSid: 34 characters, so the name stays short)."""
+    return f"{CONFERENCE_PREFIX}{call_id}"
+
+
+def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"]) -> None:
+    """Add the ``<Conference>`` noun for the caller or their agent (``role``: the same noun today) to ``dial``.
+
+    - ``startConferenceOnEnter``: the conference starts when either arrives: the caller is moved in the moment
+      the agent answers, so neither waits for the other with music (``waitUrl=""``: silence, no Twilio playlist).
+    - ``endConferenceOnExit``: either one leaving ends it, so the other is not left alone in an empty room (the
+      agent's leg is updated to ``false`` before it leaves on a completed warm transfer).
+    - ``beep="false"``: no tone when someone joins; a supervisor joining muted must not be announced.
+    https://www.twilio.com/docs/voice/twiml/conference#attributes
+    """
+    # The agent conversation's recording stays on the agent leg's <Dial> (record-from-answer-dual, caller and agent
+    # apart, paused through the leg's Recordings/Twilio.CURRENT); to verify against Twilio: its docs describe
+    # recording a conference through this noun's own `record` (one mixed channel). See docs/twilio.md.
+    dial.conference(
+        conference_name(call_id), start_conference_on_enter=True, end_conference_on_exit=True, beep="false",
+        wait_url="",
+    )

@@ -1,0 +1,227 @@
+"""Controlling a connected Twilio call from the web, through Twilio's REST API (``calls.control.CallControl``).
+
+A Twilio caller talks to their agent in a conference named for the call (``webhooks.conference``): the caller's
+call and the agent's leg are its two participants, addressed by their CallSids. So:
+
+- monitor: the supervisor's phone is rung and added as a third participant: ``listen`` muted, ``whisper``
+  coaching the agent's leg (heard by the agent only), ``barge`` unmuted;
+- hold: the caller's participant ``Hold=true`` with the hotline's hold music, ``false`` to take them back;
+- hangup: the caller's call is completed (the conference ends with it: the caller ends it on exit);
+- transfer, cold, to a queue: the call is put in line again for the other skill under the same call id, and the
+  caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue answers;
+- transfer, warm, to an agent or supervisor: the caller's participant on hold, the target's phone added as a
+  participant labelled ``consult`` (the agent talks to them); complete: the target ends the conference on exit,
+  the caller is taken off hold and the agent's participant (no longer ending it) is removed; cancel: the
+  ``consult`` participant is removed and the caller taken off hold.
+
+https://www.twilio.com/docs/voice/api/conference-resource ·
+https://www.twilio.com/docs/voice/api/conference-participant-resource ·
+https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from calls.connector import OfferConnector
+from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
+from calls.keys import held_key
+from routing.agents import AgentRegistry
+from routing.endpoints import twilio_target
+from routing.router import CallRequest, CallView, Router
+
+log = logging.getLogger(__name__)
+
+CONFERENCE_PREFIX = "hotline-"
+"""The conference of a call is ``hotline-<CallSid>`` (``webhooks.conference.conference_name``)."""
+CONSULT = "consult"
+"""The label of a warm transfer's target in the conference: Twilio addresses a participant by its label too."""
+HOLD_LEASE_S = 600
+"""A caller transferred back on hold is renewed by the wait URL from then on (``webhooks.hold``)."""
+
+
+@dataclass(frozen=True)
+class TwilioControlConfig:
+    public_url: str
+    account_sid: str
+    auth_token: str
+    api_base: str
+    caller_id: str
+    """The hotline's Twilio number: the caller ID a supervisor's phone shows."""
+    hold_music_url: str
+    """What a caller on hold hears (``HOTLINE_TWILIO_HOLD_MUSIC`` or the hotline's own slice)."""
+    ring_timeout_s: int = 20
+    sip_domains: tuple[str, ...] = ()
+    request_timeout_s: float = 10.0
+
+
+class TwilioCallControl:
+    """``CallControl`` for ``channel == "twilio"``; each method returns once Twilio accepted the request."""
+
+    channel = "twilio"
+
+    def __init__(self, config: TwilioControlConfig, router: Router, connector: OfferConnector,
+                 agents: AgentRegistry) -> None:
+        self.config, self.router, self.connector, self.agents = config, router, connector, agents
+        self.client = Client(config.account_sid, config.auth_token,
+                             http_client=TwilioHttpClient(timeout=config.request_timeout_s))
+        self.client.api.base_url = config.api_base.rstrip("/")
+
+    # -- moving the caller's call ----------------------------------------------------------------
+
+    def redirect(self, call_sid: str, url: str) -> bool:
+        """Move a call to the TwiML at ``url``; False when Twilio refused (the call is over: 404, or not in
+        progress: 400 with code 21220) or could not be asked."""
+        try:
+            self.client.calls(call_sid).update(url=url, method="POST")
+        except (TwilioException, OSError) as exc:
+            log.info("call %s not moved to %s: %s", call_sid, url.split("?", 1)[0], _reason(exc))
+            return False
+        return True
+
+    # -- CallControl -------------------------------------------------------------------------------
+
+    def hangup(self, call: CallView) -> None:
+        self._rest(lambda: self.client.calls(call.call_id).update(status="completed"), "hang up the caller")
+
+    def hold(self, call: CallView, on: bool) -> None:
+        conference = self._conference(call)
+        participant = self.client.conferences(conference).participants(call.call_id)
+        if on:
+            self._rest(lambda: participant.update(hold=True, hold_url=self.config.hold_music_url, hold_method="GET"),
+                       "hold the caller")
+        else:
+            self._rest(lambda: participant.update(hold=False), "take the caller back")
+
+    def transfer(self, call: CallView, target: TransferTarget, mode: TransferMode) -> None:
+        if mode == "cold" and target.kind == "queue":
+            self._to_queue(call, target.value)
+        elif mode == "warm" and target.kind in ("agent", "supervisor"):
+            self._consult(call, target.value)
+        elif mode == "warm":
+            raise ControlRefused("a warm transfer goes to a person: an agent or a supervisor")
+        else:
+            raise ControlRefused("Twilio calls are sent cold to a queue only for now (not to a named person)")
+
+    def complete_transfer(self, call: CallView) -> None:
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        agent_leg = call.fields.get("agent_leg", "")
+        if not agent_leg:
+            raise ControlRefused("the agent's leg of this call is not known")
+        # The target now ends the conference on leaving (the caller is not left alone); the agent no longer does,
+        # so removing them leaves the caller with the target.
+        self._rest(lambda: room.participants(CONSULT).update(end_conference_on_exit=True),
+                   "hand the caller to the consulted party (are they still on the line?)")
+        self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
+        self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+        self._rest(lambda: room.participants(agent_leg).delete(), "remove the agent from the call")
+        if call.agent:  # the agent is free (wrap-up) as after any call; their leg's Dial action changes nothing
+            self.connector.settle(self.router.end_call(call.call_id, "transferred", agent=call.agent))
+
+    def cancel_transfer(self, call: CallView) -> None:
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        self._rest(lambda: room.participants(CONSULT).delete(), "drop the consulted party (have they left?)")
+        self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+
+    def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
+        to = twilio_target(supervisor_endpoint, self.config.sip_domains)
+        if to is None:
+            raise ControlRefused(f"Twilio cannot ring {supervisor_endpoint[:64]!r}: use client:<name>, a +number "
+                                 "or a sip: address of an allowed domain")
+        agent_leg = call.fields.get("agent_leg", "")
+        if mode == "whisper" and not agent_leg:
+            raise ControlRefused("the agent's leg of this call is not known: it cannot be coached")
+        conference = self._conference(call)
+        extra: dict[str, object] = {"muted": mode == "listen"}
+        if mode == "whisper":
+            # Coaching: heard by the participant named in CallSidToCoach only (the agent), not by the caller.
+            extra.update(coaching=True, call_sid_to_coach=agent_leg)
+        self._rest(lambda: self.client.conferences(conference).participants.create(
+            from_=self.config.caller_id, to=to, beep="false", end_conference_on_exit=False,
+            early_media=False, timeout=self.config.ring_timeout_s, label=f"supervisor-{mode}", **extra,
+        ), f"ring the supervisor ({mode})")
+        log.info("%s on Twilio call %s: ringing %s", mode, call.call_id, supervisor_endpoint)
+
+    # -- the parts ---------------------------------------------------------------------------------
+
+    def _to_queue(self, call: CallView, skill: str) -> None:
+        """Cold transfer to a queue: in line again for ``skill`` under the same call id (its record and the
+        caller's session keep it), the agent freed to wrap up, the caller back on hold."""
+        if skill not in self.router.queues:
+            raise ControlRefused(f"no queue {skill[:32]!r}")
+        if call.state != "busy" or not call.agent:
+            raise ControlRefused("the call is not connected to an agent")
+        fields = call.fields
+        # No agent of the new queue may take the caller before they are back on hold (the wait URL sets it).
+        self.router.redis.delete(held_key(call.call_id))
+        ended = self.router.end_call(call.call_id, "transferred", agent=call.agent)
+        if ended.state != "busy":
+            raise ControlRefused("the call ended or moved on meanwhile")
+        self.connector.settle(ended)
+        request = CallRequest(
+            call_id=call.call_id, skill=skill, language=fields.get("language", "zh-CN"),
+            priority=call.priority, channel="twilio", caller=fields.get("caller", ""),
+            intent=fields.get("intent", ""), extra={"transferred_from": call.agent},
+        )
+        self.connector.connect(self.router.enqueue(request, HOLD_LEASE_S))
+        if not self.redirect(call.call_id, self._url("/twilio/caller/resume", call=call.call_id)):
+            self.connector.settle(self.router.end_call(call.call_id, "caller_hangup"))
+            raise ControlRefused("Twilio did not move the caller: the call has ended")
+
+    def _consult(self, call: CallView, target_id: str) -> None:
+        """Warm transfer, first part: the caller on hold, the target rung into the conference to talk with the
+        agent (a participant labelled ``consult``; the caller hears the hold music, not them)."""
+        target = self.agents.get(target_id)
+        if target is None or target_id == call.agent:
+            raise ControlRefused(f"no other agent or supervisor {target_id[:64]!r} to transfer to")
+        to = twilio_target(target.endpoint, self.config.sip_domains)
+        if to is None:
+            raise ControlRefused(f"Twilio cannot ring {target_id[:64]!r} at their endpoint")
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
+        self._rest(lambda: room.participants(call.call_id).update(
+            hold=True, hold_url=self.config.hold_music_url, hold_method="GET"), "hold the caller")
+        try:
+            self._rest(lambda: room.participants.create(
+                from_=self.config.caller_id, to=to, label=CONSULT, beep="false", end_conference_on_exit=False,
+                early_media=False, timeout=self.config.ring_timeout_s,
+            ), f"ring {target_id[:64]}")
+        except ControlRefused:
+            self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+            raise
+        log.info("warm transfer of Twilio call %s: ringing %s", call.call_id, target_id)
+
+    def _conference(self, call: CallView) -> str:
+        """The sid of the call's conference in progress (Twilio addresses participants under it)."""
+        name = f"{CONFERENCE_PREFIX}{call.call_id}"
+        try:
+            found = self.client.conferences.list(friendly_name=name, status="in-progress", limit=1)
+        except (TwilioException, OSError) as exc:
+            raise ControlRefused(f"Twilio could not be asked for the call's conference: {_reason(exc)}") from None
+        if not found or not found[0].sid:
+            raise ControlRefused("the call is not in a conference (not connected yet, or over)")
+        return str(found[0].sid)
+
+    def _rest(self, request: Callable[[], object], what: str) -> None:
+        try:
+            request()
+        except (TwilioException, OSError) as exc:
+            raise ControlRefused(f"Twilio did not {what}: {_reason(exc)}") from None
+
+    def _url(self, path: str, **query: str) -> str:
+        return f"{self.config.public_url.rstrip('/')}{path}?{urlencode(query)}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, TwilioRestException):
+        return f"HTTP {exc.status} ({exc.msg})"[:200]
+    return type(exc).__name__
