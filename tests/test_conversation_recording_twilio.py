@@ -46,8 +46,8 @@ def app(hotline: Hotline) -> Any:
 
 
 @pytest.fixture
-def caller(app: Any) -> TwilioCaller:
-    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678")
+def caller(app: Any, twilio_api: TwilioApi) -> TwilioCaller:
+    return TwilioCaller(app.test_client(), AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678", api=twilio_api)
 
 
 @pytest.fixture
@@ -59,15 +59,17 @@ def ann(hotline: Hotline, app: Any) -> Iterator[SessionClient]:
 
 
 def connect(caller: TwilioCaller, twilio_api: TwilioApi, key: str = "0") -> TwilioCaller:
-    """The caller asks for an agent; ann's phone is rung and she picks up: her leg's TwiML is fetched."""
+    """The caller asks for an agent; ann's phone is rung and she picks up: her leg's TwiML is fetched (its
+    <Dial> joins the call's conference, where the hotline moves the caller)."""
     caller.dial()
     if key != "0":
         caller.press(key)  # a menu whose queue is another skill
     caller.press("0")
     (create,) = twilio_api.created(1)
     caller.hold()
-    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER)
-    leg.post(create["Url"])
+    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=twilio_api,
+                       call_sid=twilio_api.leg_sids[0])
+    assert leg.answer_agent_leg(create["Url"], caller) == "bridged"
     return leg
 
 

@@ -174,7 +174,7 @@ def test_a_supervisor_cannot_join_a_call_not_yet_connected_nor_ring_an_endpoint_
     leg, url = leg_of(waiting, twilio_api, "ann")
     assert leg.answer_agent_leg(url, waiting) == "bridged"
     bad = sue("POST", f"/api/calls/{waiting.call_sid}/monitor", {"mode": "listen", "endpoint": "sue"})
-    assert bad.status_code == 409 and "client:" in bad.json["error"]
+    assert bad.status_code == 400 and "client:" in bad.json["error"]
     room = twilio_api.conference(f"hotline-{waiting.call_sid}")
     assert room is not None and len(room.participants) == 2  # nobody rung
     assert hotline.audit.entries(action="call_monitored") == []

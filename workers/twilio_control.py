@@ -135,8 +135,8 @@ class TwilioCallControl:
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
         to = twilio_target(supervisor_endpoint, self.config.sip_domains)
         if to is None:
-            raise ControlRefused(f"Twilio cannot ring {supervisor_endpoint[:64]!r}: use client:<name>, a +number "
-                                 "or a sip: address of an allowed domain")
+            raise ControlRefused(f"{supervisor_endpoint[:64]!r} cannot be rung through Twilio: use client:<name>, "
+                                 "a +number or a sip: address of an allowed domain")
         agent_leg = call.fields.get("agent_leg", "")
         if mode == "whisper" and not agent_leg:
             raise ControlRefused("the agent's leg of this call is not known: it cannot be coached")

@@ -34,6 +34,8 @@ def control_for(controls: Controls, view: CallView) -> CallControl | Reply:
     if control is None:
         if view.channel == "asterisk":
             return json_error(409, _("no Asterisk manager (AMI) is configured: set HOTLINE_AMI_SECRET"))
+        if view.channel == "twilio":
+            return json_error(409, _("no Twilio account is configured: set TWILIO_ACCOUNT_SID"))
         return json_error(409, _("calls on %(channel)s cannot be controlled from here yet",
                                  channel=(view.channel or "?")[:16]))
     return control

@@ -46,7 +46,8 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog, c
         try:
             control.monitor(view, agent.endpoint, phone, mode)
         except ControlRefused as exc:
-            return json_error(409 if str(exc).startswith("Asterisk") else 400, str(exc))
+            # the PBX or Twilio saying no is a conflict; an endpoint that cannot be rung is the request's fault
+            return json_error(409 if str(exc).startswith(("Asterisk", "Twilio")) else 400, str(exc))
         return _started(call_id, agent.id, mode, phone)
 
     def _started(call_id: str, agent_id: str, mode: str, phone: str) -> tuple[Response, int]:
