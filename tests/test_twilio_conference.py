@@ -297,6 +297,7 @@ def test_a_warm_transfer_consults_the_target_with_the_caller_on_hold_then_hands_
 
     staff(hotline, "ann")
     hotline.agents.put(Agent("sue", "Sue", "client:sue", {"general": 5}, ["zh-CN"]))  # a supervisor's phone
+    hotline.router.set_agent_state("sue", "available")  # free to take the call (reserved while consulted)
     caller, ann = connected(app, hotline, twilio_api)
     room = twilio_api.conference(f"hotline-{caller.call_sid}")
     assert room is not None

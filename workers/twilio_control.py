@@ -9,10 +9,15 @@ call and the agent's leg are its two participants, addressed by their CallSids. 
 - hangup: the caller's call is completed (the conference ends with it: the caller ends it on exit);
 - transfer, cold, to a queue: the call is put in line again for the other skill under the same call id, and the
   caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue answers;
-- transfer, warm, to an agent or supervisor: the caller's participant on hold, the target's phone added as a
-  participant labelled ``consult`` (the agent talks to them); complete: the target ends the conference on exit,
-  the caller is taken off hold and the agent's participant (no longer ending it) is removed; cancel: the
-  ``consult`` participant is removed and the caller taken off hold.
+- transfer, cold, to an agent or supervisor: ``Router.transfer`` offers the call (same id) to them alone (refused
+  at once when they are not available), the caller is moved back on hold and the agent dialer rings the target's
+  phone for that offer like any other (back to its own queue if they do not pick up);
+- transfer, warm, to an agent or supervisor: the target is reserved (not ready, ``consult <call>``: the router
+  offers them nothing else), the caller's participant on hold, the target's phone added as a participant labelled
+  ``consult`` (the agent talks to them); complete: ``Router.transfer`` makes the target the call's agent (the
+  first goes to wrap-up), the target ends the conference on exit, the caller is taken off hold and the agent's
+  participant (no longer ending it) is removed; cancel: the ``consult`` participant is removed, the caller taken
+  off hold and the target released.
 
 https://www.twilio.com/docs/voice/api/conference-resource ·
 https://www.twilio.com/docs/voice/api/conference-participant-resource ·
@@ -29,13 +34,15 @@ from urllib.parse import urlencode
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from twilio.rest.api.v2010.account.conference import ConferenceContext
 
 from calls.connector import OfferConnector
 from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
 from calls.keys import held_key
 from routing.agents import AgentRegistry
 from routing.endpoints import twilio_target
-from routing.router import CallRequest, CallView, Router
+from routing.exceptions import RouterError
+from routing.router import CallRequest, CallView, Offer, Router
 
 log = logging.getLogger(__name__)
 
@@ -103,34 +110,57 @@ class TwilioCallControl:
     def transfer(self, call: CallView, target: TransferTarget, mode: TransferMode) -> None:
         if mode == "cold" and target.kind == "queue":
             self._to_queue(call, target.value)
-        elif mode == "warm" and target.kind in ("agent", "supervisor"):
-            self._consult(call, target.value)
-        elif mode == "warm":
-            raise ControlRefused("a warm transfer goes to a person: an agent or a supervisor")
+        elif mode == "cold":
+            self._to_person(call, target)
+        elif target.kind in ("agent", "supervisor"):
+            self._consult(call, target)
         else:
-            raise ControlRefused("Twilio calls are sent cold to a queue only for now (not to a named person)")
+            raise ControlRefused("a warm transfer goes to a person: an agent or a supervisor")
 
     def complete_transfer(self, call: CallView) -> None:
-        conference = self._conference(call)
-        room = self.client.conferences(conference)
+        agent_id = _connected(call)
+        target = call.fields.get("consult_agent", "")
+        if not target:
+            raise ControlRefused("no warm transfer is in progress on this call")
         agent_leg = call.fields.get("agent_leg", "")
         if not agent_leg:
             raise ControlRefused("the agent's leg of this call is not known")
+        conference = self._conference(call)
+        room = self.client.conferences(conference)
         # The target now ends the conference on leaving (the caller is not left alone); the agent no longer does,
-        # so removing them leaves the caller with the target.
+        # so removing them leaves the caller with the target. First, as it fails when the target has left.
         self._rest(lambda: room.participants(CONSULT).update(end_conference_on_exit=True),
                    "hand the caller to the consulted party (are they still on the line?)")
+        try:  # the target is the call's agent from now on (the same call, one in the reports); the agent wraps up
+            self.router.transfer(call.call_id, agent_id, "joined", to_agent=target, mode="warm",
+                                 kind=call.fields.get("consult_kind", "agent"))
+        except RouterError as exc:
+            raise ControlRefused(str(exc)) from None
+        consult_leg = call.fields.get("consult_leg", "")
+        if consult_leg:  # the target's call, for a supervisor who coaches them (whisper) and the recordings
+            self.router.note_agent_leg(call.call_id, consult_leg)
+        self._forget_consult(call.call_id)
+        # The router has moved on: what is left is Twilio's side, and the agent's Dial action changes nothing now.
         self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
         self._rest(lambda: room.participants(agent_leg).delete(), "remove the agent from the call")
-        if call.agent:  # the agent is free (wrap-up) as after any call; their leg's Dial action changes nothing
-            self.connector.settle(self.router.end_call(call.call_id, "transferred", agent=call.agent))
+        log.info("warm transfer of Twilio call %s from %s to %s completed", call.call_id, agent_id, target)
 
     def cancel_transfer(self, call: CallView) -> None:
+        _connected(call)
+        target = call.fields.get("consult_agent", "")
+        if not target:
+            raise ControlRefused("no warm transfer is in progress on this call")
         conference = self._conference(call)
         room = self.client.conferences(conference)
-        self._rest(lambda: room.participants(CONSULT).delete(), "drop the consulted party (have they left?)")
+        try:  # the target may have hung up or never answered: they are released all the same
+            room.participants(CONSULT).delete()
+        except (TwilioException, OSError) as exc:
+            log.info("call %s: the consulted party was not removed (%s): gone already", call.call_id, _reason(exc))
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+        self._free_target(target, call.call_id)
+        self._forget_consult(call.call_id)
+        log.info("warm transfer of Twilio call %s to %s cancelled", call.call_id, target)
 
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
         to = twilio_target(supervisor_endpoint, self.config.sip_domains)
@@ -177,28 +207,84 @@ class TwilioCallControl:
             self.connector.settle(self.router.end_call(call.call_id, "caller_hangup"))
             raise ControlRefused("Twilio did not move the caller: the call has ended")
 
-    def _consult(self, call: CallView, target_id: str) -> None:
-        """Warm transfer, first part: the caller on hold, the target rung into the conference to talk with the
-        agent (a participant labelled ``consult``; the caller hears the hold music, not them)."""
+    def _to_person(self, call: CallView, target: TransferTarget) -> None:
+        """Cold transfer to a named agent or supervisor: the router offers the call (same id) to them alone, the
+        agent is freed to wrap up, and the caller goes back on hold, where the target's ring reaches them as any
+        offer's does (``webhooks.hold.TwilioHold.agent_connect`` waits for the caller to be on hold)."""
+        agent_id = _connected(call)
+        to = self.agents.get(target.value)
+        if to is None or to.id == agent_id:
+            raise ControlRefused(f"no other agent {target.value[:64]!r} to transfer to")
+        try:
+            offers = self.router.transfer(call.call_id, agent_id, "pinned", to_agent=to.id, kind=target.kind)
+        except RouterError as exc:
+            raise ControlRefused(str(exc)) from None
+        # Not taken by the target before the caller is back on hold (the wait URL sets it again).
+        self.router.redis.delete(held_key(call.call_id))
+        self._ring_after_move(call.call_id, offers)
+        log.info("Twilio call %s: %s moved it to %s %s (cold)", call.call_id, agent_id, target.kind, to.id)
+
+    def _ring_after_move(self, call_id: str, offers: list[Offer]) -> None:
+        """Ring the agents the router offered the moved call to, and move the caller out of the conference back
+        on hold (``/twilio/caller/resume``); a caller who is gone ends the call."""
+        self.connector.connect(offers)
+        if not self.redirect(call_id, self._url("/twilio/caller/resume", call=call_id)):
+            self.connector.settle(self.router.end_call(call_id, "caller_hangup"))
+            raise ControlRefused("Twilio did not move the caller: the call has ended")
+
+    def _consult(self, call: CallView, transfer_to: TransferTarget) -> None:
+        """Warm transfer, first part: the target reserved for it in the router (not ready, ``consult <call>``),
+        the caller on hold, the target rung into the conference to talk with the agent (a participant labelled
+        ``consult``; the caller hears the hold music, not them)."""
+        agent_id = _connected(call)
+        target_id = transfer_to.value
+        if call.fields.get("consult_agent"):
+            raise ControlRefused("a warm transfer is already in progress on this call")
         target = self.agents.get(target_id)
-        if target is None or target_id == call.agent:
+        if target is None or target_id == agent_id:
             raise ControlRefused(f"no other agent or supervisor {target_id[:64]!r} to transfer to")
         to = twilio_target(target.endpoint, self.config.sip_domains)
         if to is None:
             raise ControlRefused(f"Twilio cannot ring {target_id[:64]!r} at their endpoint")
+        if target.state != "available":
+            raise ControlRefused(f"agent {target.id} is not available (now {target.state})")
         conference = self._conference(call)
         room = self.client.conferences(conference)
-        self._rest(lambda: room.participants(call.call_id).update(
-            hold=True, hold_url=self.config.hold_music_url, hold_method="GET"), "hold the caller")
+        try:  # reserved for the consultation: the router offers them nothing else meanwhile
+            self.router.set_agent_state(target.id, "not_ready", f"consult {call.call_id}")
+        except RouterError as exc:
+            raise ControlRefused(str(exc)) from None
+        self.router.redis.hset(self.router.key(f"call:{call.call_id}"),
+                               mapping={"consult_agent": target.id, "consult_kind": transfer_to.kind})
         try:
-            self._rest(lambda: room.participants.create(
-                from_=self.config.caller_id, to=to, label=CONSULT, beep="false", end_conference_on_exit=False,
-                early_media=False, timeout=self.config.ring_timeout_s,
-            ), f"ring {target_id[:64]}")
+            self._rest(lambda: room.participants(call.call_id).update(
+                hold=True, hold_url=self.config.hold_music_url, hold_method="GET"), "hold the caller")
+            try:
+                self._rest(lambda: self._ring_consult(room, call.call_id, to), f"ring {target_id[:64]}")
+            except ControlRefused:
+                self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+                raise
         except ControlRefused:
-            self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
+            self._free_target(target.id, call.call_id)
+            self._forget_consult(call.call_id)
             raise
-        log.info("warm transfer of Twilio call %s: ringing %s", call.call_id, target_id)
+        log.info("warm transfer of Twilio call %s: %s consults %s", call.call_id, agent_id, target_id)
+
+    def _ring_consult(self, room: ConferenceContext, call_id: str, to: str) -> None:
+        participant = room.participants.create(
+            from_=self.config.caller_id, to=to, label=CONSULT, beep="false", end_conference_on_exit=False,
+            early_media=False, timeout=self.config.ring_timeout_s,
+        )
+        if participant.call_sid:  # the target's call: their agent leg once the transfer completes
+            self.router.redis.hset(self.router.key(f"call:{call_id}"), "consult_leg", participant.call_sid)
+
+    def _free_target(self, agent_id: str, call_id: str) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.state == "not_ready" and agent.reason == f"consult {call_id}":
+            self.router.set_agent_state(agent_id, "available")
+
+    def _forget_consult(self, call_id: str) -> None:
+        self.router.redis.hdel(self.router.key(f"call:{call_id}"), "consult_agent", "consult_kind", "consult_leg")
 
     def _conference(self, call: CallView) -> str:
         """The sid of the call's conference in progress (Twilio addresses participants under it)."""
@@ -219,6 +305,13 @@ class TwilioCallControl:
 
     def _url(self, path: str, **query: str) -> str:
         return f"{self.config.public_url.rstrip('/')}{path}?{urlencode(query)}"
+
+
+def _connected(call: CallView) -> str:
+    """The agent the call is connected to; refused when it is not (ringing, waiting, over)."""
+    if call.state != "busy" or not call.agent:
+        raise ControlRefused("the call is not connected to an agent")
+    return call.agent
 
 
 def _reason(exc: Exception) -> str:

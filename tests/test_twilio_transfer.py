@@ -1,0 +1,148 @@
+"""Transfers of a Twilio call that the router follows (issue 18, "Transfer"): cold to a named agent or supervisor
+(offered to them alone, same call id), and warm with the target reserved, made the call's agent on completion and
+released on cancel; against Twilio's REST fake and the signed webhooks, as ``tests.test_twilio_conference``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from calls.control import ControlRefused, TransferTarget
+from hotline.app import Hotline
+from reports.queries import build_report
+from routing.keys import EVENTS_STREAM
+from store.models import CallRecord
+from tests import test_twilio_conference as conference
+from tests.fakes.twilio_api import TwilioApi
+from tests.test_twilio_conference import connected, leg_of, outcomes, staff, view
+from tests.web import SessionClient, add_user
+from workers.records import RecordWriter
+from workers.twilio_control import TwilioCallControl
+
+hotline, app, control = conference.hotline, conference.app, conference.control
+"""The same fixtures: a hotline with Twilio's REST fake, its web app, its Twilio call control."""
+
+
+def state(hotline: Hotline, agent: str) -> str:
+    found = hotline.agents.get(agent)
+    assert found is not None
+    return found.state
+
+
+def test_a_cold_transfer_to_a_named_agent_rings_that_agent_only_and_keeps_the_call(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    caller, ann = connected(app, hotline, twilio_api)
+    staff(hotline, "bob")  # idle the longest: the queue would offer the call to bob
+    staff(hotline, "cat")
+    add_user(hotline, "ann", "agent")
+    ann_console = SessionClient(app.test_client(), "ann")
+
+    moved = ann_console("POST", f"/api/calls/{caller.call_sid}/transfer",
+                        {"mode": "cold", "to": {"kind": "agent", "value": "cat"}})
+
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+    assert state(hotline, "ann") == "wrap_up"
+    pinned = view(hotline, caller.call_sid)  # the same call, offered to cat alone
+    assert (pinned.state, pinned.agent) == ("offered", "cat")
+    caller.follow()  # out of the conference, back on hold
+    assert caller.verb("Enqueue").text == f"hotline-{caller.call_sid}"
+    ann.leave_conference()  # ann's Dial ends with the conference: nothing changes for the moved call
+    caller.hold()
+    cat, url = leg_of(caller, twilio_api, "cat")
+    assert cat.answer_agent_leg(url, caller) == "bridged"
+    assert view(hotline, caller.call_sid).agent == "cat" and state(hotline, "cat") == "busy"
+    assert twilio_api.legs_to("client:bob") == [] and state(hotline, "bob") == "available"
+    room = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None and set(room.participants) == {caller.call_sid, cat.call_sid}
+
+
+def test_a_cold_transfer_to_an_agent_who_is_not_available_is_409_and_changes_nothing(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, _ = connected(app, hotline, twilio_api)
+    hotline.router.set_agent_state("bob", "not_ready", "lunch")
+    add_user(hotline, "ann", "agent")
+
+    refused = SessionClient(app.test_client(), "ann")(
+        "POST", f"/api/calls/{caller.call_sid}/transfer", {"mode": "cold", "to": {"kind": "agent", "value": "bob"}})
+
+    assert refused.status_code == 409 and "bob" in refused.json["error"]
+    assert view(hotline, caller.call_sid).agent == "ann" and state(hotline, "ann") == "busy"
+    assert twilio_api.next_redirect(caller.call_sid) is None and twilio_api.legs_to("client:bob") == []
+
+
+def test_a_completed_warm_transfer_makes_the_target_the_calls_agent_one_call_two_legs(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann = connected(app, hotline, twilio_api)
+    room = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None
+
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    bob_agent = hotline.agents.get("bob")
+    assert bob_agent is not None and (bob_agent.state, bob_agent.reason) == ("not_ready", f"consult {caller.call_sid}")
+    (consult,) = [p for p in room.participants.values() if p.label == "consult"]
+
+    control.complete_transfer(view(hotline, caller.call_sid))
+
+    moved = view(hotline, caller.call_sid)  # still in the router, busy with bob
+    assert (moved.state, moved.agent) == ("busy", "bob")
+    assert moved.fields.get("agent_leg") == consult.call_sid and "consult_agent" not in moved.fields
+    assert state(hotline, "bob") == "busy" and state(hotline, "ann") == "wrap_up"
+    assert set(room.participants) == {caller.call_sid, consult.call_sid}
+    ann.leave_conference()  # ann's Dial action and final status: the call stays bob's
+    ann.hang_up()
+    assert view(hotline, caller.call_sid).agent == "bob"
+    twilio_api.leave(consult.call_sid)  # bob hangs up: the conference ends, so does the call
+    assert caller.leave_conference() is not None and caller.hang_up() == 204
+    assert hotline.router.call(caller.call_sid) is None and state(hotline, "bob") == "wrap_up"
+    assert outcomes(hotline, caller.call_sid) == ["routed"]
+
+    stream = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in hotline.redis.xrange(EVENTS_STREAM)]
+    RecordWriter(hotline.sql).write(stream)
+    with hotline.sql() as db:
+        (row,) = db.scalars(select(CallRecord).where(CallRecord.call_id == caller.call_sid)).all()
+    legs = [step for step in row.ivr_path if step["node"] == "agent_leg"]
+    assert [leg["agent"] for leg in legs] == ["ann", "bob"]
+    assert (legs[0]["to_kind"], legs[0]["to"], legs[0]["mode"]) == ("agent", "bob", "warm")
+    assert row.agent_id == "bob"
+    today = dt.datetime.fromtimestamp(time.time(), dt.UTC).date()
+    figures = build_report(hotline.sql, today, today, "UTC").queue
+    assert (figures.inbound_calls, figures.answered) == (1, 1)
+
+
+def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_to_the_first_agent(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann = connected(app, hotline, twilio_api)
+    room = twilio_api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None
+    hotline.router.set_agent_state("bob", "not_ready", "lunch")
+    with pytest.raises(ControlRefused, match="not available"):
+        control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    assert len(room.participants) == 2 and not room.participants[caller.call_sid].hold
+    hotline.router.set_agent_state("bob", "available")
+
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    control.cancel_transfer(view(hotline, caller.call_sid))
+
+    back = view(hotline, caller.call_sid)
+    assert (back.state, back.agent) == ("busy", "ann") and "consult_agent" not in back.fields
+    assert state(hotline, "bob") == "available" and state(hotline, "ann") == "busy"
+    assert set(room.participants) == {caller.call_sid, ann.call_sid} and not room.participants[caller.call_sid].hold
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
