@@ -18,6 +18,7 @@ from routing.keys import EVENTS_STREAM
 from store.models import CallRecord
 from tests import test_twilio_conference as conference
 from tests.fakes.twilio_api import TwilioApi
+from tests.fakes.twilio_caller import TwilioCaller
 from tests.test_twilio_conference import connected, leg_of, outcomes, staff, view
 from tests.web import SessionClient, add_user
 from workers.records import RecordWriter
@@ -25,6 +26,21 @@ from workers.twilio_control import TwilioCallControl
 
 hotline, app, control = conference.hotline, conference.app, conference.control
 """The same fixtures: a hotline with Twilio's REST fake, its web app, its Twilio call control."""
+
+
+def record_of(hotline: Hotline, call_id: str) -> tuple[CallRecord, list[dict[str, Any]]]:
+    """The call's record once the events so far are written, and its ``agent_leg`` steps."""
+    stream = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in hotline.redis.xrange(EVENTS_STREAM)]
+    RecordWriter(hotline.sql).write(stream)
+    with hotline.sql() as db:
+        (row,) = db.scalars(select(CallRecord).where(CallRecord.call_id == call_id)).all()
+    return row, [step for step in row.ivr_path if step["node"] == "agent_leg"]
+
+
+def hang_up(caller: TwilioCaller, agent: TwilioCaller) -> None:
+    """The agent leaves the conference (it ends), then the caller's call ends."""
+    agent.leave_conference()
+    assert caller.leave_conference() is not None and caller.hang_up() == 204
 
 
 def state(hotline: Hotline, agent: str) -> str:
@@ -60,6 +76,34 @@ def test_a_cold_transfer_to_a_named_agent_rings_that_agent_only_and_keeps_the_ca
     assert twilio_api.legs_to("client:bob") == [] and state(hotline, "bob") == "available"
     room = twilio_api.conference(f"hotline-{caller.call_sid}")
     assert room is not None and set(room.participants) == {caller.call_sid, cat.call_sid}
+
+    hang_up(caller, cat)
+    assert hotline.router.call(caller.call_sid) is None and outcomes(hotline, caller.call_sid) == ["routed"]
+    row, legs = record_of(hotline, caller.call_sid)  # one call, each agent's leg in its record
+    assert [(leg["agent"], leg.get("to_kind"), leg.get("to"), leg.get("mode")) for leg in legs] == [
+        ("ann", "agent", "cat", "cold"), ("cat", None, None, None)]
+    assert row.agent_id == "cat"
+
+
+def test_a_cold_transfer_to_a_queue_keeps_one_call_with_each_agents_leg_in_its_record(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    staff(hotline, "ann")
+    caller, ann = connected(app, hotline, twilio_api)
+    staff(hotline, "bob", {"inquiry": 5})
+
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("queue", "inquiry"), "cold")
+
+    caller.follow()
+    ann.leave_conference()
+    caller.hold()
+    bob, url = leg_of(caller, twilio_api, "bob")
+    assert bob.answer_agent_leg(url, caller) == "bridged"
+    hang_up(caller, bob)
+    assert outcomes(hotline, caller.call_sid) == ["routed"]
+    row, legs = record_of(hotline, caller.call_sid)
+    assert [(leg["agent"], leg.get("to")) for leg in legs] == [("ann", "inquiry"), ("bob", None)]
+    assert (row.agent_id, row.outcome) == ("bob", "routed")
 
 
 def test_a_cold_transfer_to_an_agent_who_is_not_available_is_409_and_changes_nothing(
@@ -108,11 +152,7 @@ def test_a_completed_warm_transfer_makes_the_target_the_calls_agent_one_call_two
     assert hotline.router.call(caller.call_sid) is None and state(hotline, "bob") == "wrap_up"
     assert outcomes(hotline, caller.call_sid) == ["routed"]
 
-    stream = [{_text(k): _text(v) for k, v in fields.items()} for _, fields in hotline.redis.xrange(EVENTS_STREAM)]
-    RecordWriter(hotline.sql).write(stream)
-    with hotline.sql() as db:
-        (row,) = db.scalars(select(CallRecord).where(CallRecord.call_id == caller.call_sid)).all()
-    legs = [step for step in row.ivr_path if step["node"] == "agent_leg"]
+    row, legs = record_of(hotline, caller.call_sid)
     assert [leg["agent"] for leg in legs] == ["ann", "bob"]
     assert (legs[0]["to_kind"], legs[0]["to"], legs[0]["mode"]) == ("agent", "bob", "warm")
     assert row.agent_id == "bob"

@@ -7,8 +7,9 @@ call and the agent's leg are its two participants, addressed by their CallSids. 
   coaching the agent's leg (heard by the agent only), ``barge`` unmuted;
 - hold: the caller's participant ``Hold=true`` with the hotline's hold music, ``false`` to take them back;
 - hangup: the caller's call is completed (the conference ends with it: the caller ends it on exit);
-- transfer, cold, to a queue: the call is put in line again for the other skill under the same call id, and the
-  caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue answers;
+- transfer, cold, to a queue: ``Router.transfer`` puts the call in line again for the other skill under the same
+  call id, and the caller's call is moved back on hold (``/twilio/caller/resume``) until an agent of that queue
+  answers;
 - transfer, cold, to an agent or supervisor: ``Router.transfer`` offers the call (same id) to them alone (refused
   at once when they are not available), the caller is moved back on hold and the agent dialer rings the target's
   phone for that offer like any other (back to its own queue if they do not pick up);
@@ -42,7 +43,7 @@ from calls.keys import held_key
 from routing.agents import AgentRegistry
 from routing.endpoints import twilio_target
 from routing.exceptions import RouterError
-from routing.router import CallRequest, CallView, Offer, Router
+from routing.router import CallView, Offer, Router
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ CONFERENCE_PREFIX = "hotline-"
 """The conference of a call is ``hotline-<CallSid>`` (``webhooks.conference.conference_name``)."""
 CONSULT = "consult"
 """The label of a warm transfer's target in the conference: Twilio addresses a participant by its label too."""
-HOLD_LEASE_S = 600
-"""A caller transferred back on hold is renewed by the wait URL from then on (``webhooks.hold``)."""
 
 
 @dataclass(frozen=True)
@@ -184,28 +183,20 @@ class TwilioCallControl:
     # -- the parts ---------------------------------------------------------------------------------
 
     def _to_queue(self, call: CallView, skill: str) -> None:
-        """Cold transfer to a queue: in line again for ``skill`` under the same call id (its record and the
-        caller's session keep it), the agent freed to wrap up, the caller back on hold."""
+        """Cold transfer to a queue: ``Router.transfer`` puts the call in line again for ``skill`` under the same
+        call id (its record keeps each agent's leg, the reports count it once), the agent wraps up, and the
+        caller goes back on hold."""
+        agent_id = _connected(call)
         if skill not in self.router.queues:
             raise ControlRefused(f"no queue {skill[:32]!r}")
-        if call.state != "busy" or not call.agent:
-            raise ControlRefused("the call is not connected to an agent")
-        fields = call.fields
+        try:
+            offers = self.router.transfer(call.call_id, agent_id, "queue", skill=skill, kind="queue")
+        except RouterError as exc:
+            raise ControlRefused(str(exc)) from None
         # No agent of the new queue may take the caller before they are back on hold (the wait URL sets it).
         self.router.redis.delete(held_key(call.call_id))
-        ended = self.router.end_call(call.call_id, "transferred", agent=call.agent)
-        if ended.state != "busy":
-            raise ControlRefused("the call ended or moved on meanwhile")
-        self.connector.settle(ended)
-        request = CallRequest(
-            call_id=call.call_id, skill=skill, language=fields.get("language", "zh-CN"),
-            priority=call.priority, channel="twilio", caller=fields.get("caller", ""),
-            intent=fields.get("intent", ""), extra={"transferred_from": call.agent},
-        )
-        self.connector.connect(self.router.enqueue(request, HOLD_LEASE_S))
-        if not self.redirect(call.call_id, self._url("/twilio/caller/resume", call=call.call_id)):
-            self.connector.settle(self.router.end_call(call.call_id, "caller_hangup"))
-            raise ControlRefused("Twilio did not move the caller: the call has ended")
+        self._ring_after_move(call.call_id, offers)
+        log.info("Twilio call %s: %s moved it to queue %s (cold)", call.call_id, agent_id, skill[:32])
 
     def _to_person(self, call: CallView, target: TransferTarget) -> None:
         """Cold transfer to a named agent or supervisor: the router offers the call (same id) to them alone, the
