@@ -285,6 +285,10 @@ class Router:
         """The channel's id of the call ringing the agent, so it can be cancelled."""
         self._note_call(keys=[self.key(f"call:{call_id}")], args=["agent_leg", leg])
 
+    def note_hold(self, call_id: str, on: bool) -> None:
+        """The caller was put on hold (or taken back): kept on the call so a console reloaded shows it."""
+        self._note_call(keys=[self.key(f"call:{call_id}")], args=["on_hold", "1" if on else "0"])
+
     def call(self, call_id: str) -> CallView | None:
         """Where a call stands: state, queue, position, expected wait, agent."""
         data = {_text(k): _text(v) for k, v in self.redis.hgetall(self.key(f"call:{call_id}")).items()}

@@ -37,3 +37,27 @@ def test_the_agent_on_a_call_sees_hang_up_hold_and_transfer_with_the_free_target
     hotline.router.end_call("c-1", "completed")
     page.reload()
     expect(page.locator("#call-controls")).to_be_hidden()
+
+
+def test_a_reloaded_console_shows_the_caller_on_hold_and_a_warm_transfer_under_way(
+    hotline: Hotline, site: str, page: Any,
+) -> None:
+    for agent_id in ("ann", "bob"):
+        hotline.agents.put(Agent(agent_id, agent_id.title(), f"PJSIP/{agent_id}", {"general": 5}, ["zh-CN"]))
+        hotline.router.set_agent_state(agent_id, "available")
+    hotline.router.enqueue(CallRequest("c-1", "general", "zh-CN", 5, "asterisk", caller="138****5678"))
+    hotline.router.answer("c-1", "ann")
+    add_user(hotline, "ann", "agent")
+    hotline.router.note_hold("c-1", True)  # as POST /api/calls/c-1/hold does once the channel held the caller
+    browser_login(page, site, "ann", "/agent")
+    controls = page.locator("#call-controls")
+    expect(controls.locator("#hold")).to_have_text("Resume")
+    expect(controls.locator(".tag")).to_have_text("on hold")
+    expect(controls.locator("#transfer-complete")).to_have_count(0)
+
+    # A warm transfer under way (what the channel's control keeps on the call while the target is consulted).
+    hotline.redis.hset(hotline.router.key("call:c-1"), mapping={"consult_agent": "bob", "consult_kind": "agent"})
+    page.reload()
+    expect(controls.locator("#transfer-complete")).to_have_text("Complete transfer")
+    expect(controls.locator("#transfer-cancel")).to_have_text("Cancel transfer")
+    expect(controls.locator("#hold")).to_be_disabled()

@@ -186,3 +186,28 @@ def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_t
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def test_the_console_view_keeps_the_hold_and_the_warm_transfer_for_a_page_reloaded(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, _ = connected(app, hotline, twilio_api)
+    add_user(hotline, "ann", "agent")
+    ann = SessionClient(app.test_client(), "ann")
+    calls = f"/api/calls/{caller.call_sid}"
+
+    def on_call() -> Any:
+        return ann("GET", "/api/agent/console").json["on_call"]
+
+    assert on_call() == {"on_hold": False, "transfer_to": ""}
+    assert ann("POST", f"{calls}/hold", {"on": True}).status_code == 200
+    assert on_call() == {"on_hold": True, "transfer_to": ""}
+    assert ann("POST", f"{calls}/hold", {"on": False}).status_code == 200
+    assert on_call() == {"on_hold": False, "transfer_to": ""}
+    warm = {"mode": "warm", "to": {"kind": "agent", "value": "bob"}}
+    assert ann("POST", f"{calls}/transfer", warm).status_code == 200
+    assert on_call()["transfer_to"] == "bob"
+    assert ann("POST", f"{calls}/transfer/cancel").status_code == 200
+    assert on_call() == {"on_hold": False, "transfer_to": ""}

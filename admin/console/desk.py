@@ -66,6 +66,14 @@ class CallCard(BaseModel):
     """Accepted on screen: the agent's phone is ringing for them to pick up."""
 
 
+class OnCall(BaseModel):
+    """Where the agent's connected call stands, for the call controls after a page reload."""
+
+    on_hold: bool
+    transfer_to: str
+    """The agent or supervisor consulted in a warm transfer under way ('' when none)."""
+
+
 class AgentStatus(BaseModel):
     id: str
     name: str
@@ -93,6 +101,8 @@ class ConsoleView(BaseModel):
     wrap_up: CallCard | None
     """The last call, waiting for its disposition."""
     wrap_draft: WrapDraft | None = None
+    on_call: OnCall | None = None
+    """Hold and warm transfer of the connected call (with ``call``)."""
     dispositions: list[str]
     not_ready_reasons: list[str]
     now: float = 0
@@ -154,8 +164,15 @@ class Console:
                               calls_today=agent.calls_today),
             offer=live if agent.state == "offered" else None, call=live if agent.state == "busy" else None,
             wrap_up=card if waiting else None, wrap_draft=draft, dispositions=list(DISPOSITIONS),
+            on_call=self._on_call(agent_id, agent.call) if agent.state == "busy" and agent.call else None,
             not_ready_reasons=list(NOT_READY_REASONS), now=self.deps.router.clock(),
         )
+
+    def _on_call(self, agent_id: str, call_id: str) -> OnCall | None:
+        view = self.deps.router.call(call_id)
+        if view is None or view.agent != agent_id:
+            return None
+        return OnCall(on_hold=view.fields.get("on_hold") == "1", transfer_to=view.fields.get("consult_agent", ""))
 
     def set_state(self, agent_id: str, state: str, reason: str) -> None:
         """available / not_ready (with a reason) / offline (logged out)."""

@@ -84,6 +84,9 @@ def create_call_control_api(router: Router, agents: AgentRegistry, accounts: Acc
             act(control, view)
         except ControlRefused as exc:
             return json_error(409, str(exc))
+        if action in ("hold", "resume") or action.startswith("transfer"):
+            # what the console shows after a reload; any transfer step ends with the caller off hold
+            router.note_hold(call_id, action == "hold")
         who = current()
         audit.write(who.name, who.role, f"call_{action}", call_id, agent=view.agent or "", **detail)
         return jsonify({"call_id": call_id, "action": action}), 200

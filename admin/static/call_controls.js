@@ -81,16 +81,20 @@
     const panel = $("on-call");
     const showing = panel && !panel.hidden;
     let id = null;
+    let onCall = null;
     if (showing) {
       try {
         const view = await hotline.api("GET", "/api/agent/console");
         id = view.call ? view.call.call_id : null;
+        onCall = view.on_call;
       } catch (error) {
         return;
       }
     }
     if (id !== call.id) {
-      Object.assign(call, { id, held: false, warm: false });
+      // The server keeps the hold and a warm transfer under way: a reloaded page shows them as they are.
+      const warm = Boolean(onCall && onCall.transfer_to);
+      Object.assign(call, { id, held: Boolean(onCall && onCall.on_hold) || warm, warm });
       render();
     }
   }
