@@ -170,3 +170,50 @@ def test_another_agent_cannot_pause_and_a_queue_set_to_none_records_nothing(
     assert bob("POST", f"/api/calls/{caller.call_sid}/recording", {"paused": True}).status_code == 403
     nothing = ann("POST", f"/api/calls/{caller.call_sid}/recording", {"paused": True})
     assert nothing.status_code == 409 and "not being recorded" in nothing.json["error"]
+
+
+def test_twilio_refuses_to_record_a_leg_not_in_progress_and_the_hotline_tries_again(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    caller.hold()
+    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=twilio_api,
+                       call_sid=twilio_api.leg_sids[0])
+    twilio_api.calls[leg.call_sid].status = "ringing"  # as Twilio sees it for a moment: not in progress yet
+    with caplog.at_level("WARNING"):
+        assert leg.answer_agent_leg(create["Url"], caller) == "bridged"
+        deadline = time.monotonic() + 3
+        while "Twilio refused to start the conversation recording" not in caplog.text:
+            assert time.monotonic() < deadline, "the refusal was not logged"
+            time.sleep(0.02)
+    assert not media.created  # Twilio refused it: "Call is not in-progress"
+    twilio_api.calls[leg.call_sid].status = "in-progress"
+    rec = wait_for_recording(media, leg.call_sid)  # tried again a second later, and recorded
+    assert media.created[rec]["RecordingChannels"] == "dual"
+
+
+def test_a_leg_twilio_never_records_is_logged_as_not_recorded(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("webhooks.hold.RECORDING_START_RETRY_S", 0.05)
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    caller.hold()
+    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=twilio_api,
+                       call_sid=twilio_api.leg_sids[0])
+    twilio_api.calls[leg.call_sid].status = "completed"  # the agent hung up at once: nothing left to record
+    with caplog.at_level("WARNING"):
+        leg.answer_agent_leg(create["Url"], caller)
+        deadline = time.monotonic() + 3
+        while "it is not recorded" not in caplog.text:
+            assert time.monotonic() < deadline, "the lost recording was not logged"
+            time.sleep(0.02)
+    assert caplog.text.count("Twilio refused to start the conversation recording") == 3
+    assert f"call {caller.call_sid}: Twilio refused to record the conversation on agent leg {leg.call_sid}" in (
+        caplog.text)
+    assert not media.created
