@@ -9,7 +9,11 @@ which no page promises for a ``<Conference>`` noun. So the agent's leg is record
 (``recording_params``: ``POST Calls/<leg>/Recordings.json`` with ``RecordingChannels=dual``,
 https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource): "dual records each party of a 2-party
 call into separate channels", the inbound track (what Twilio receives from the leg: the agent) and the outbound one
-(what Twilio plays to it: the conference, i.e. the caller), https://www.twilio.com/docs/voice/tutorials/how-record-single-side-call.
+(what Twilio plays to it: the conference, i.e. the caller),
+https://www.twilio.com/docs/voice/tutorials/how-record-single-side-call,
+the recorded leg's party on the first channel and the rest of the conference on the second
+(https://www.twilio.com/docs/flex/developer/insights/enable-dual-channel-recordings, which records a customer's
+leg this way).
 Pausing goes to that leg's ``Recordings/Twilio.CURRENT`` (``workers.recording_switch``).
 
 A callback's ``<Dial><Number>`` (the agent calling the customer back) is a two-party ``<Dial>``: it keeps
