@@ -312,6 +312,9 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         callback_lifetime_s=s.callback_lifetime_s,
     ), hotline.router, hotline.connector, queue_deleter(hotline.jobs), conversations_of(hotline),
         **({"redirect": twilio_control.redirect} if twilio_control else {}))
+    if s.twilio_account_sid and s.twilio_auth_token:  # the agent leg's conversation is recorded by REST
+        hold.start_recording = TwilioRecordingSwitch(
+            s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base).start
     calls = TwilioCalls(
         ChannelConfig(s.public_url, s.menu_name, s.survey_menu, s.visit_machine_message, s.visit_unknown_answer),
         hotline.engine, hotline.menus, hotline.sessions, hotline.events, hold, Tombstones(hotline.redis),

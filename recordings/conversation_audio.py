@@ -3,10 +3,15 @@
 ``MixMonitor(<file>.raw,D)`` on the agent's channel interleaves the audio *from* the channel (the agent) and the
 audio *to* it (the caller) as 16-bit signed linear, 8 kHz, two channels, headerless (app_mixmonitor.c: sample
 ``2i`` is the read side, ``2i+1`` the write side; the ``D`` option's doc asks for the ``.raw`` extension). The
-samples are swapped so the caller is on the left. Twilio's dual-channel recording of the agent leg's ``<Dial>``
-puts the parent call (the agent leg) on the first channel and the dialled party (the caller) on the second
-(https://www.twilio.com/docs/voice/twiml/dial#record): ``caller_left`` swaps those too, so a reviewer always
-finds the caller on the left and the agent on the right, whichever channel the call came in on.
+samples are swapped so the caller is on the left. Twilio's dual-channel recording of the agent's leg (started by
+REST while it is in the call's conference) has the leg's inbound track, the agent, on the first channel and its
+outbound track, what it hears from the conference (the caller), on the second (Twilio's Flex guide, recording the
+customer's leg in a conference so: "1. The Customer channel [...] 2. The Agent channel [...] for the rest of the
+conversation participants",
+https://www.twilio.com/docs/flex/developer/insights/enable-dual-channel-recordings); a callback's
+``<Dial record="record-from-answer-dual">`` likewise puts the parent call (the agent leg) first
+(https://www.twilio.com/docs/voice/twiml/dial#record): ``caller_left`` swaps those too, so a reviewer
+always finds the caller on the left and the agent on the right, whichever channel the call came in on.
 """
 
 from __future__ import annotations

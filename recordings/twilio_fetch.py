@@ -51,7 +51,7 @@ class PendingFetch:
     stored: bool = False
     """The audio is kept here; only deleting Twilio's copy is left."""
     conversation: str = ""
-    """A conversation recording (an agent leg's dual-channel ``<Dial record>``): the caller's call it belongs to;
+    """A conversation recording (the agent leg's dual-channel recording): the caller's call it belongs to;
     ``call_id`` is then the agent leg Twilio recorded. Empty: a complaint message."""
     agent_id: str = ""
     pauses: list[list[float]] = field(default_factory=list)

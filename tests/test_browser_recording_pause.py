@@ -3,6 +3,7 @@ then resumes it; Twilio's Recording resource follows, and the audit has both."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -14,8 +15,6 @@ from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer
 from tests.test_console import agent_leg, app, caller, hotline  # noqa: F401
 from tests.web import add_user, browser_login
-
-REC = "RE" + "d" * 32
 
 
 def test_agent_pauses_and_resumes_the_recording_from_the_console(
@@ -35,9 +34,13 @@ def test_agent_pauses_and_resumes_the_recording_from_the_console(
     (create,) = twilio_api.created(1)
     caller.hold()
     leg = agent_leg(caller)
-    leg.post(create["Url"])  # she picks up: the leg's <Dial> records both parties
-    assert leg.verb("Dial").attrib["record"] == "record-from-answer-dual"
-    media.start(REC, leg.call_sid)
+    leg.post(create["Url"])  # she picks up: the hotline records her leg by REST, both parties apart
+    deadline = time.monotonic() + 5
+    while leg.call_sid not in media.running:
+        assert time.monotonic() < deadline, "the agent's leg was never recorded"
+        time.sleep(0.02)
+    rec = media.running[leg.call_sid]
+    assert media.created[rec]["RecordingChannels"] == "dual"
     expect(page.locator("#state")).to_have_text("busy")
 
     button = page.locator("#recording-pause")
@@ -45,9 +48,9 @@ def test_agent_pauses_and_resumes_the_recording_from_the_console(
     button.click()
     expect(button).to_have_text("Resume recording")
     expect(button).to_have_attribute("aria-pressed", "true")
-    assert media.status[REC] == "paused"
+    assert media.status[rec] == "paused"
     button.click()
     expect(button).to_have_text("Pause recording")
-    assert media.status[REC] == "in-progress"
+    assert media.status[rec] == "in-progress"
     actions = [e["action"] for e in hotline.audit.entries(actor="ann", target=caller.call_sid)]
     assert actions == ["recording_resumed", "recording_paused"]  # newest first

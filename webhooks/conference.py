@@ -29,9 +29,8 @@ def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"]) 
     - ``beep="false"``: no tone when someone joins; a supervisor joining muted must not be announced.
     https://www.twilio.com/docs/voice/twiml/conference#attributes
     """
-    # The agent conversation's recording stays on the agent leg's <Dial> (record-from-answer-dual, caller and agent
-    # apart, paused through the leg's Recordings/Twilio.CURRENT); to verify against Twilio: its docs describe
-    # recording a conference through this noun's own `record` (one mixed channel). See docs/twilio.md.
+    # No `record` here: a conference records one mixed channel. The agent conversation is recorded by REST on
+    # the agent's leg, caller and agent apart (webhooks.conversation_recording). See docs/twilio.md.
     dial.conference(
         conference_name(call_id), start_conference_on_enter=True, end_conference_on_exit=True, beep="false",
         wait_url="",

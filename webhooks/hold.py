@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, CallView, Router
 from webhooks.conference import join_conference
-from webhooks.conversation_recording import recording_attributes
+from webhooks.conversation_recording import StartRecording, recording_attributes, recording_params
 from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
 
@@ -28,6 +29,10 @@ FINAL_AGENT_STATUSES = frozenset({"no-answer", "busy", "failed", "canceled"})
 TWILIO_MAX_CALL_S = 4 * 3600
 """Twilio ends any call after four hours: the longest a connected call's lease needs to be."""
 CALLBACK_ATTEMPTS = 3
+RECORDING_START_TRIES = 3
+RECORDING_START_RETRY_S = 1.0
+"""Twilio records only a call in progress: the agent's leg is (its TwiML is asked for once it is answered), but a
+refusal is tried again a couple of times before the conversation is given up as unrecorded."""
 HELD_WAITS = 10
 """Seconds an agent who picked up waits for the caller to reach their queue (the caller may still hear the
 <Say> before <Enqueue>): only a caller on hold is moved into the agent's conference, never one mid-menu."""
@@ -56,6 +61,11 @@ def _nowhere(call_sid: str, url: str) -> bool:
     return False
 
 
+def _unrecordable(leg: str, params: Mapping[str, str]) -> bool:
+    log.error("call leg %s: no Twilio account to record the conversation on (TWILIO_ACCOUNT_SID)", leg)
+    return False
+
+
 class TwilioHold:
     def __init__(self, config: HoldConfig, router: Router, connector: OfferConnector,
                  forget_queue: Callable[[str], None] = lambda sid: None,
@@ -63,6 +73,8 @@ class TwilioHold:
         self.config, self.router, self.connector = config, router, connector
         self._forget_queue = forget_queue
         self.conversations = conversations
+        self.start_recording: StartRecording = _unrecordable
+        """Starts the REST recording of an agent's leg (the Twilio account's, set by the app)."""
         """Agent conversations being recorded (None: none are)."""
         self._redirect = redirect
 
@@ -143,8 +155,10 @@ class TwilioHold:
             response.hangup()
             return str(response)
         done = self._url("/twilio/agent/done", call=call_id, agent=agent_id)
-        record = self._record(view, call_id, agent_id, leg)
+        recorded = self._record(view, call_id, agent_id, leg)
         if answered.callback_number:
+            # A two-party <Dial><Number>: its own record attribute records both parties apart.
+            record = recording_attributes(self.config.public_url, call_id, agent_id) if recorded else {}
             speak(response, act.Say(say.text(say.CALLBACK_WHISPER, language), language))
             dial = response.dial(action=done, method="POST", caller_id=self.config.caller_id or None, **record)
             dial.number(answered.callback_number)
@@ -161,20 +175,38 @@ class TwilioHold:
             whisper = say.text(say.AGENT_WHISPER, language, intent=say.intent_name(intent, language),
                                seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
-            dial = response.dial(action=done, method="POST", **record)
+            dial = response.dial(action=done, method="POST")
             join_conference(dial, call_id, role="agent")
+            if recorded:
+                # A <Conference> noun is recorded mixed or not at all: the agent's leg is recorded by REST
+                # instead, agent and caller apart (webhooks.conversation_recording). Off this request: Twilio
+                # waits for this TwiML.
+                threading.Thread(target=self._record_leg, args=(call_id, agent_id, leg),
+                                 name=f"record-{leg}", daemon=True).start()
         return str(response)
 
-    def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str) -> dict[str, str]:
-        """The ``<Dial>``'s recording attributes when the call's queue records it (its ``record`` setting)."""
+    def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str) -> bool:
+        """Whether the call's queue records it (its ``record`` setting); if so, the conversation is noted."""
         if self.conversations is None or not leg:
-            return {}
+            return False
         skill = (view.fields.get("offered_skill") or view.fields.get("skill", "")) if view else ""
         policy = self.router.queues[skill].record if skill in self.router.queues else "all"
         if not self.conversations.wanted(policy, call_id):
-            return {}
+            return False
         self.conversations.start(Conversation(call_id, "twilio", agent_id, leg, time.time()))
-        return recording_attributes(self.config.public_url, call_id, agent_id)
+        return True
+
+    def _record_leg(self, call_id: str, agent_id: str, leg: str) -> None:
+        """Start the REST recording of the agent's leg, trying again briefly when Twilio refuses."""
+        params = recording_params(self.config.public_url, call_id, agent_id)
+        for attempt in range(RECORDING_START_TRIES):
+            if attempt:
+                time.sleep(RECORDING_START_RETRY_S)
+            if self.start_recording(leg, params):
+                log.info("call %s: recording the conversation on agent leg %s", call_id, leg)
+                return
+        log.error("call %s: Twilio refused to record the conversation on agent leg %s %d times: it is not recorded",
+                  call_id, leg, RECORDING_START_TRIES)
 
     def _wait_for_caller(self, view: CallView | None, call_id: str, agent_id: str, waited: int) -> str | None:
         """Pause and ask again while the caller is not in their queue yet (None: they are, or it is no use)."""

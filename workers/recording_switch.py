@@ -5,12 +5,15 @@
   and the pause is a silent gap; card digits said meanwhile are not in it.
 - Twilio: the Recording resource of the agent leg, ``Status=paused`` / ``in-progress`` with
   ``PauseBehavior=silence`` (https://www.twilio.com/docs/voice/api/recording#update-a-recording-resource);
-  ``Twilio.CURRENT`` names the recording running on that call.
+  ``Twilio.CURRENT`` names the recording running on that call. The same client starts that recording
+  (``start``: ``POST Calls/<leg>/Recordings.json``, https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Mapping
 
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -19,6 +22,8 @@ from twilio.rest import Client
 from calls.conversations import Conversation
 from workers.ami import AmiClient, AmiError
 from workers.dialers import AmiConfig
+
+log = logging.getLogger(__name__)
 
 
 class SwitchRefused(RuntimeError):
@@ -61,3 +66,19 @@ class TwilioRecordingSwitch:
                 recording.update(status="in-progress")
         except (TwilioException, OSError) as exc:
             raise SwitchRefused(f"Twilio refused: {exc}") from None
+
+    def start(self, leg: str, params: Mapping[str, str]) -> bool:
+        """Start recording the call ``leg`` with the Recording resource's parameters (``RecordingChannels``,
+        ``RecordingStatusCallback``...: ``webhooks.conversation_recording.recording_params``). False, logged, when
+        Twilio refused (a call not in progress: not answered yet, or already over)."""
+        try:
+            self.client.calls(leg).recordings.create(
+                recording_channels=params["RecordingChannels"],
+                recording_status_callback=params["RecordingStatusCallback"],
+                recording_status_callback_method=params["RecordingStatusCallbackMethod"],
+                recording_status_callback_event=params["RecordingStatusCallbackEvent"].split(),
+            )
+        except (TwilioException, OSError) as exc:
+            log.warning("call leg %s: Twilio refused to start the conversation recording: %s", leg, exc)
+            return False
+        return True

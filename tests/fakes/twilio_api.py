@@ -134,6 +134,8 @@ class TwilioApi:
             return self.recordings(request)
         parts = urlsplit(request.path)
         path, query = parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if "/Calls/" in path and path.endswith("/Recordings.json") and request.method == "POST":
+            return self._create_recording(path.rsplit("/", 2)[1], request)
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
         with self._lock:
             if path.endswith("/Queues.json") and request.method == "GET":
@@ -151,6 +153,23 @@ class TwilioApi:
             if request.method == "DELETE":
                 return Reply(204)
         return _error(404, 20404, "not found")
+
+    def _create_recording(self, call_sid: str, request: SeenRequest) -> Reply:
+        """``POST .../Calls/<CallSid>/Recordings.json`` starts recording a live call
+        (https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource). Refused as Twilio does: an
+        unknown call is 404 (20404); a call not in progress cannot be recorded ("Begin recording an in-progress
+        call", https://support.twilio.com/hc/en-us/articles/360010199074-Getting-Started-with-Call-Recording-Controls:
+        a queued, ringing or ended call is 400, 21220 "Call is not in-progress"). The recording itself (its sid,
+        its callback, its media) is the media server's (``MediaServer.create``)."""
+        with self._lock:
+            call = self.calls.get(call_sid)
+            if call is None:
+                return _error(404, 20404, f"The requested resource /Calls/{call_sid}/Recordings.json was not found")
+            if call.status != "in-progress":
+                return _error(400, 21220, "Call is not in-progress. Cannot create recording.")
+        if self.recordings is None:
+            return _error(404, 20404, "not found")
+        return self.recordings(request)
 
     def _delete_queue(self, path: str) -> Reply:
         sid = path.rsplit("/", 1)[1].removesuffix(".json")

@@ -4,7 +4,11 @@ the account SID and token (https://www.twilio.com/docs/voice/api/recording#fetch
 https://www.twilio.com/docs/voice/api/recording#fetch-a-recording-resource), and
 ``DELETE .../Recordings/<sid>.json`` (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource),
 and the update of a call's running recording, ``POST .../Calls/<CallSid>/Recordings/<sid or Twilio.CURRENT>.json``
-with ``Status=paused|in-progress`` (https://www.twilio.com/docs/voice/api/recording#update-a-recording-resource).
+with ``Status=paused|in-progress`` (https://www.twilio.com/docs/voice/api/recording#update-a-recording-resource),
+and the start of a call's recording, ``POST .../Calls/<CallSid>/Recordings.json``
+(https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource; ``TwilioApi`` refuses a call that is
+not in progress before it gets here): ``complete`` ends it as the call ends and gives the status callback Twilio
+posts then.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import parse_qs
 
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 
+CALL_RECORDINGS_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<call>[^/]+)/Recordings\.json")
 CALL_RECORDING_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>[^/]+)/Calls/(?P<call>[^/]+)/Recordings/(?P<sid>[^/.]+(?:\.CURRENT)?)\.json")
 MEDIA_PATH = re.compile(r"/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings/(?P<sid>[^/.]+)\.(?P<ext>wav|json)")
@@ -50,6 +55,8 @@ class MediaServer:
         self.status: dict[str, str] = {}
         self.status_updates: list[tuple[str, str, dict[str, str]]] = []
         """(CallSid, RecordingSid, the form) of every update of a running recording."""
+        self.created: dict[str, dict[str, str]] = {}
+        """RecordingSid -> the form of the request that started it by REST (its RecordingChannels, its callback)."""
         self.failure: int | None = None
         self.redirect_to: str | None = None
         self.http = LocalHttpServer(self._answer).start()
@@ -97,6 +104,9 @@ class MediaServer:
             return Reply(401, b"authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
         if self.failure:
             return Reply(self.failure, b"media not available")
+        create = CALL_RECORDINGS_PATH.fullmatch(request.path)
+        if create and request.method == "POST" and create["account"] == self.account_sid:
+            return self._create(create["call"], request)
         running = CALL_RECORDING_PATH.fullmatch(request.path)
         if running and request.method == "POST" and running["account"] == self.account_sid:
             return self._update(running["call"], running["sid"], request)
@@ -114,6 +124,36 @@ class MediaServer:
         if self.redirect_to:
             return Reply(302, headers={"Location": f"{self.redirect_to}/{match['sid']}.wav"})
         return Reply(200, self.audio[match["sid"]], {"Content-Type": "audio/x-wav"})
+
+    def _create(self, call_sid: str, request: SeenRequest) -> Reply:
+        """A recording of the call starts now (201 and the Recording resource, ``status`` in-progress);
+        ``RecordingChannels`` is ``mono`` (the default) or ``dual``, anything else is refused (the page above)."""
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        channels = form.get("RecordingChannels", "mono")
+        if channels not in ("mono", "dual"):
+            return Reply.json(400, {"code": 21220, "message": "Invalid RecordingChannels", "status": 400})
+        sid = f"RE{len(self.created) + 1:032d}"
+        self.created[sid] = form
+        self.start(sid, call_sid)
+        self.channels[sid] = 2 if channels == "dual" else 1
+        return Reply.json(201, {**self.resource(sid), "source": "StartCallRecordingAPI"})
+
+    def complete(self, call_sid: str, audio: bytes | None = None, api_base: str = "") -> tuple[str, dict[str, str]]:
+        """The call ended: its REST-started recording is completed (dual: a two-channel file) and Twilio posts
+        the recording status callback it was created with (``RecordingStatusCallbackEvent=completed``, the
+        parameters of https://www.twilio.com/docs/voice/api/recording#recordingstatuscallback). Returns the URL
+        and form of that callback, for the call's stand-in to post as Twilio would; ``api_base``: the API these
+        recordings are served behind (``TwilioApi.recordings``), where ``RecordingUrl`` points."""
+        sid = self.running[call_sid]
+        form = self.created[sid]
+        assert "completed" in form.get("RecordingStatusCallbackEvent", "completed").split()
+        channels = self.channels[sid]
+        self.add(sid, call_sid, audio if audio is not None else wav_bytes(1.0, channels=channels), channels)
+        return form["RecordingStatusCallback"], {
+            "AccountSid": self.account_sid, "CallSid": call_sid, "RecordingSid": sid,
+            "RecordingUrl": self.recording_url(sid).replace(self.base, api_base or self.base, 1), "RecordingStatus": "completed", "RecordingDuration": "1",
+            "RecordingChannels": str(channels), "RecordingSource": "StartCallRecordingAPI",
+        }
 
     def _update(self, call_sid: str, sid: str, request: SeenRequest) -> Reply:
         """Pause or resume: ``Twilio.CURRENT`` is the call's running recording; a call recording nothing, or a
