@@ -34,7 +34,9 @@ def test_agent_pauses_and_resumes_the_recording_from_the_console(
     (create,) = twilio_api.created(1)
     caller.hold()
     leg = agent_leg(caller)
-    leg.post(create["Url"])  # she picks up: the hotline records her leg by REST, both parties apart
+    # she picks up (following the hotline's documents as Twilio does, a pause while the caller reaches the queue
+    # included): the hotline records her leg by REST, both parties apart
+    assert leg.answer_agent_leg(create["Url"], caller) == "bridged"
     deadline = time.monotonic() + 5
     while leg.call_sid not in media.running:
         assert time.monotonic() < deadline, "the agent's leg was never recorded"
