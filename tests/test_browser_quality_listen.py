@@ -12,6 +12,7 @@ from complaints.recording_links import record_recording
 from hotline.app import Hotline
 from recordings.store import CONVERSATIONS
 from tests.quality_floor import floor
+from tests.test_browser_axe import violations
 from tests.web import browser_login
 
 GAINS = """(() => { const g = document.getElementById('listening').audio.gains;
@@ -40,6 +41,8 @@ def test_the_reviewer_hears_one_party_alone_and_sees_the_recordings_pauses(
     page.locator("#review-queue tr[data-call='CA-ann'] a.score").click()
     page.wait_for_selector("#channel-choice:not([hidden])")
     assert page.get_attribute("#listening", "data-channel") == "both"
+    page.wait_for_selector("#timeline tr[data-kind=recording_paused]")
+    assert violations(page) == []  # the control and the pause row (the axe walk does not reach this page)
 
     page.get_by_label("Caller only").check()
     assert page.get_attribute("#listening", "data-channel") == "caller"
