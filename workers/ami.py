@@ -9,9 +9,11 @@ the opposite: one session, every failure reported at once, nothing left running 
 from __future__ import annotations
 
 import itertools
+import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 Message = dict[str, str]
@@ -155,3 +157,24 @@ class AmiClient:
             self._buffer += chunk
         head, _, self._buffer = self._buffer.partition(end)
         return head
+
+
+@contextmanager
+def session(host: str, port: int, username: str, secret: str, connect_timeout_s: float = 5.0,
+            events: str = "off") -> Iterator[AmiClient]:
+    """One AMI session for a few actions: connected, logged in, logged off at the end (failures: ``AmiError``)."""
+    with AmiClient(host, port, connect_timeout_s) as ami:
+        ami.connect()
+        ami.login(username, secret, events=events)
+        try:
+            yield ami
+        finally:
+            ami.logoff()
+
+
+def one_action(host: str, port: int, username: str, secret: str, action: str,
+               headers: Iterable[tuple[str, object]], *, timeout_s: float, id_prefix: str) -> Message:
+    """One action in a session of its own, its response returned as Asterisk gave it (``response`` tells
+    success); the session could not be had or answered: ``AmiError``."""
+    with session(host, port, username, secret, timeout_s) as ami:
+        return ami.request(action, headers, action_id=f"{id_prefix}-{secrets.token_hex(4)}", timeout_s=timeout_s)

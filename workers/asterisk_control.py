@@ -32,7 +32,7 @@ from routing.agents import AgentRegistry
 from routing.endpoints import asterisk_target
 from routing.exceptions import RouterError
 from routing.router import CallView, Router
-from workers.ami import AmiClient, AmiError, Message
+from workers.ami import AmiClient, AmiError, Message, session
 from workers.dialers import AmiConfig
 from workers.monitor import AmiMonitor, MonitorRefused
 
@@ -210,13 +210,8 @@ class AsteriskCallControl:
     def _ami(self) -> Iterator[AmiClient]:
         cfg = self.config
         try:
-            with AmiClient(cfg.host, cfg.port, cfg.connect_timeout_s) as ami:
-                ami.connect()
-                ami.login(cfg.username, cfg.secret, events="off")
-                try:
-                    yield ami
-                finally:
-                    ami.logoff()
+            with session(cfg.host, cfg.port, cfg.username, cfg.secret, cfg.connect_timeout_s) as ami:
+                yield ami
         except AmiError as exc:
             raise ControlRefused(f"Asterisk could not be asked: {exc}") from None
 

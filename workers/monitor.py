@@ -15,10 +15,9 @@ same checks as any endpoint the hotline dials (``routing.endpoints``): nothing e
 from __future__ import annotations
 
 import logging
-import secrets
 
 from routing.endpoints import asterisk_target
-from workers.ami import AmiClient, AmiError
+from workers.ami import AmiError, one_action
 from workers.dialers import AmiConfig
 
 log = logging.getLogger(__name__)
@@ -41,14 +40,8 @@ class AmiMonitor:
         headers = originate_headers(agent_endpoint, supervisor_endpoint, mode, self.config.ring_timeout_s)
         cfg = self.config
         try:
-            with AmiClient(cfg.host, cfg.port, cfg.connect_timeout_s) as ami:
-                ami.connect()
-                ami.login(cfg.username, cfg.secret)
-                try:
-                    ack = ami.request("Originate", headers, action_id=f"hotline-spy-{secrets.token_hex(4)}",
-                                      timeout_s=cfg.connect_timeout_s)
-                finally:
-                    ami.logoff()
+            ack = one_action(cfg.host, cfg.port, cfg.username, cfg.secret, "Originate", headers,
+                             timeout_s=cfg.connect_timeout_s, id_prefix="hotline-spy")
         except AmiError as exc:
             raise MonitorRefused(f"Asterisk could not be asked: {exc}") from None
         if ack.get("response", "").lower() != "success":

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Mapping
 
 from twilio.base.exceptions import TwilioException
@@ -20,7 +19,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from calls.conversations import Conversation
-from workers.ami import AmiClient, AmiError
+from workers.ami import AmiError, one_action
 from workers.dialers import AmiConfig
 
 log = logging.getLogger(__name__)
@@ -38,14 +37,8 @@ class AmiRecordingSwitch:
         cfg = self.config
         headers = [("Channel", conversation.leg), ("Direction", "both"), ("State", "1" if paused else "0")]
         try:
-            with AmiClient(cfg.host, cfg.port, cfg.connect_timeout_s) as ami:
-                ami.connect()
-                ami.login(cfg.username, cfg.secret)
-                try:
-                    reply = ami.request("MixMonitorMute", headers, action_id=f"hotline-mute-{secrets.token_hex(4)}",
-                                        timeout_s=cfg.connect_timeout_s)
-                finally:
-                    ami.logoff()
+            reply = one_action(cfg.host, cfg.port, cfg.username, cfg.secret, "MixMonitorMute", headers,
+                               timeout_s=cfg.connect_timeout_s, id_prefix="hotline-mute")
         except (AmiError, ValueError) as exc:
             raise SwitchRefused(f"Asterisk could not be asked: {exc}") from None
         if reply.get("response", "").lower() != "success":
