@@ -15,7 +15,7 @@ from routing.agents import Agent
 from routing.config import QueueConfig
 from routing.router import CallView
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.fakes.twilio_api import HOTLINE_NUMBER, TwilioApi
+from tests.fakes.twilio_api import HOTLINE_NUMBER, Conference, TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import SessionClient, add_user
 from workers.twilio_control import TwilioCallControl
@@ -75,6 +75,14 @@ def connected(app: Any, hotline: Hotline, api: TwilioApi, agent: str = "ann") ->
     leg, url = leg_of(caller, api, agent)
     assert leg.answer_agent_leg(url, caller) == "bridged"
     return caller, leg
+
+
+def in_conference(app: Any, hotline: Hotline, api: TwilioApi) -> tuple[TwilioCaller, TwilioCaller, Conference]:
+    """``connected`` (to ann), with the call's conference."""
+    caller, leg = connected(app, hotline, api)
+    room = api.conference(f"hotline-{caller.call_sid}")
+    assert room is not None
+    return caller, leg, room
 
 
 def view(hotline: Hotline, call_id: str) -> CallView:
@@ -184,9 +192,7 @@ def test_the_agent_holds_and_takes_back_the_caller(
     app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
 ) -> None:
     staff(hotline, "ann")
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
 
     control.hold(view(hotline, caller.call_sid), True)
     held = room.participants[caller.call_sid]
@@ -202,9 +208,7 @@ def test_hanging_up_from_the_console_ends_the_callers_call_and_the_conference(
     app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
 ) -> None:
     staff(hotline, "ann")
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
 
     control.hangup(view(hotline, caller.call_sid))
 
@@ -298,9 +302,7 @@ def test_a_warm_transfer_consults_the_target_with_the_caller_on_hold_then_hands_
     staff(hotline, "ann")
     hotline.agents.put(Agent("sue", "Sue", "client:sue", {"general": 5}, ["zh-CN"]))  # a supervisor's phone
     hotline.router.set_agent_state("sue", "available")  # free to take the call (reserved while consulted)
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
 
     control.transfer(view(hotline, caller.call_sid), TransferTarget("supervisor", "sue"), "warm")
 
@@ -330,9 +332,7 @@ def test_a_cancelled_warm_transfer_drops_the_target_and_gives_the_agent_the_call
 
     staff(hotline, "ann")
     staff(hotline, "bob")
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
     with pytest.raises(ControlRefused):
         control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "nobody"), "warm")
     assert not room.participants[caller.call_sid].hold and len(room.participants) == 2  # refused: nothing done

@@ -19,7 +19,7 @@ from store.models import CallRecord
 from tests import test_twilio_conference as conference
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
-from tests.test_twilio_conference import connected, leg_of, outcomes, staff, view
+from tests.test_twilio_conference import connected, in_conference, leg_of, outcomes, staff, view
 from tests.web import SessionClient, add_user
 from workers.records import RecordWriter
 from workers.twilio_control import TwilioCallControl
@@ -128,9 +128,7 @@ def test_a_completed_warm_transfer_makes_the_target_the_calls_agent_one_call_two
 ) -> None:
     staff(hotline, "ann")
     staff(hotline, "bob")
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
 
     control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
     bob_agent = hotline.agents.get("bob")
@@ -166,9 +164,7 @@ def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_t
 ) -> None:
     staff(hotline, "ann")
     staff(hotline, "bob")
-    caller, ann = connected(app, hotline, twilio_api)
-    room = twilio_api.conference(f"hotline-{caller.call_sid}")
-    assert room is not None
+    caller, ann, room = in_conference(app, hotline, twilio_api)
     hotline.router.set_agent_state("bob", "not_ready", "lunch")
     with pytest.raises(ControlRefused, match="not available"):
         control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
