@@ -1,20 +1,25 @@
-"""In Chromium: the on-call panel's controls (issue 18) under the call the agent is on. (What they do on a
+"""In Chromium, in zh-CN and en-US: the on-call panel's controls (issue 18) under the call the agent is on. (What they do on a
 PBX: tests/test_real_asterisk_transfer.py; here no AMI is configured, so the channel's refusal shows.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from hotline.app import Hotline
 from routing.agents import Agent
 from routing.router import CallRequest
+from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
 from tests.web import add_user, browser_login
 
+BUTTONS = {"en-US": ("Hang up", "Hold"), "zh-CN": ("挂断", "保持")}
 
+
+@pytest.mark.parametrize("language", ["zh-CN", "en-US"])
 def test_the_agent_on_a_call_sees_hang_up_hold_and_transfer_with_the_free_targets(
-    hotline: Hotline, site: str, page: Any,
+    hotline: Hotline, site: str, page: Any, language: str,
 ) -> None:
     for agent_id in ("ann", "bob"):
         hotline.agents.put(Agent(agent_id, agent_id.title(), f"PJSIP/{agent_id}", {"general": 5}, ["zh-CN"]))
@@ -24,10 +29,13 @@ def test_the_agent_on_a_call_sees_hang_up_hold_and_transfer_with_the_free_target
     hotline.router.answer("c-1", "ann")
     add_user(hotline, "ann", "agent")
     browser_login(page, site, "ann", "/agent")
+    choose(page, language)
     controls = page.locator("#call-controls")
     expect(controls).to_be_visible()
-    expect(controls.locator("#hang-up")).to_have_text("Hang up")
-    expect(controls.locator("#hold")).to_have_text("Hold")
+    hang_up, hold = BUTTONS[language]
+    expect(controls.locator("#hang-up")).to_have_text(hang_up)
+    expect(controls.locator("#hold")).to_have_text(hold)
+    assert untranslated(language, page.evaluate(VISIBLE_TEXT)) == []
     expect(page.locator("#transfer-target option")).to_have_count(len(hotline.router.queues) + 1)
     expect(page.locator("#transfer-target option[value='agent:bob']")).to_have_text("Bob (bob)")
     page.select_option("#transfer-target", "queue:loss")

@@ -16,6 +16,7 @@ from routing.agents import Agent
 from routing.router import CallRequest
 from tests.fakes.ami_server import FakeAmiServer
 from tests.test_browser_axe import violations
+from tests.test_i18n import VISIBLE_TEXT, choose, untranslated
 from tests.web import add_user, browser_login
 
 AMI_SECRET = "monitor-test-secret"
@@ -86,3 +87,27 @@ def test_a_supervisor_monitors_a_connected_call_from_the_agents_row(hotline: Hot
     expect(page.locator("#monitor-error")).to_contain_text("is not an Asterisk channel")
     expect(page.locator("#monitor-dialog")).to_be_visible()
     assert len(ami.named("Originate")) == 2
+
+
+def test_the_monitor_dialog_speaks_the_supervisors_language(hotline: Hotline, ami: FakeAmiServer, site: str,
+                                                            page: Any) -> None:
+    """The same action in zh-CN, the pages' default: the button, the dialog and the answer in Chinese."""
+    hotline.agents.put(Agent(id="a1", name="Ann", endpoint="PJSIP/a1", skills={"loss": 5}, languages=["zh-CN"]))
+    hotline.router.set_agent_state("a1", "available")
+    add_user(hotline, "sue", "supervisor")
+    browser_login(page, site, "sue", "/admin/dashboard")
+    choose(page, "zh-CN")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    hotline.router.enqueue(CallRequest("c1", "loss", "zh-CN", 0, "asterisk", caller="138****5678"))
+    hotline.router.answer("c1", "a1")
+    row = page.locator('#agent-rows tr[data-agent="a1"]')
+    expect(row.locator("button.monitor")).to_be_visible()
+    expect(row.locator("button.monitor")).to_have_text("监控…")
+    row.locator("button.monitor").click()
+    expect(page.locator("#monitor-dialog")).to_be_visible()
+    assert untranslated("zh-CN", page.evaluate(VISIBLE_TEXT)) == []
+    page.fill("#monitor-endpoint", "PJSIP/1003")
+    page.click("#monitor-listen")
+    expect(page.locator("#message")).to_contain_text("PJSIP/1003")
+    assert untranslated("zh-CN", [page.locator("#message").inner_text()]) == []
+    assert len(ami.named("Originate")) == 1

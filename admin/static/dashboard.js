@@ -198,7 +198,13 @@
     if (!row || !row.data.call) return;
     monitoring = { agent: row.data.name || agentId, call: row.data.call.id };
     $("monitor-agent").textContent = monitoring.agent;
-    $("monitor-call").textContent = _("{queue}, caller {caller}", { queue: row.data.call.queue, caller: row.data.call.caller });
+    // the queue's id is a name, not a word of the page's language: its own element, marked translate="no"
+    const text = _("{queue}, caller {caller}", { queue: "\u0001", caller: row.data.call.caller });
+    const [before, after] = text.split("\u0001");
+    const queue = document.createElement("span");
+    queue.setAttribute("translate", "no");
+    queue.textContent = row.data.call.queue;
+    $("monitor-call").replaceChildren(before, queue, after ?? "");
     $("monitor-endpoint").value = localStorage.getItem(PHONE_KEY) || "";
     $("monitor-error").hidden = true;
     $("monitor-dialog").showModal();
