@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hotline.app import Hotline, prepare
+from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
 from routing.agents import Agent
 from routing.config import QueueConfig
@@ -23,7 +23,6 @@ from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_api import HOTLINE_NUMBER, TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer, wav_bytes
-from tests.test_console import app  # noqa: F401  (the web app over this file's hotline)
 from tests.web import SessionClient, add_user
 
 
@@ -36,6 +35,13 @@ def hotline(settings: Settings, twilio_api: TwilioApi, media: MediaServer) -> Ho
         "queues": {"general": fast, "inquiry": fast.model_copy(update={"record": "none"})},
         "recording_pause_max_s": 1.0,
     }))
+
+
+@pytest.fixture
+def app(hotline: Hotline) -> Any:
+    app = create_app(hotline=hotline)
+    app.testing = True
+    return app
 
 
 @pytest.fixture
