@@ -139,6 +139,9 @@ class Console:
         if agent is None:
             raise NoAgent(_("agent %(agent_id)s is not set up in the router: ask an admin to add it",
                             agent_id=agent_id))
+        # stamped before anything is read: the page drops a view older than the one it shows (a POST's answer
+        # may arrive after the stream's newer event)
+        now = self.deps.router.clock()
         self.deps.router.mark_console_agent(agent_id)  # their wrap-ups now wait for this page's form
         kept = self._kept(agent_id)
         card = _card(kept)
@@ -165,7 +168,7 @@ class Console:
             offer=live if agent.state == "offered" else None, call=live if agent.state == "busy" else None,
             wrap_up=card if waiting else None, wrap_draft=draft, dispositions=list(DISPOSITIONS),
             on_call=self._on_call(agent_id, agent.call) if agent.state == "busy" and agent.call else None,
-            not_ready_reasons=list(NOT_READY_REASONS), now=self.deps.router.clock(),
+            not_ready_reasons=list(NOT_READY_REASONS), now=now,
         )
 
     def _on_call(self, agent_id: str, call_id: str) -> OnCall | None:

@@ -82,6 +82,9 @@
   }
 
   function render(next) {
+    // Views come from POST answers and from the stream: one read before a change may arrive after the change's
+    // event. The server stamps each view before its reads; an older one than shown is stale.
+    if (view && next.now < view.now) return;
     const previous = view;
     view = next;
     if (next.now) skew = next.now - Date.now() / 1000;
