@@ -5,6 +5,7 @@ then ``Dial`` to the agent it reserved. The agent's pick-up reaches the router t
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 ANSWER_GOSUB = "hotline-agent-answer"
 """asterisk_conf/extensions.conf: runs ``agent-answered`` on the agent's channel when they pick up."""
+RECORD_HANDLER = "hotline-agent-record"
+"""asterisk_conf/extensions.conf: the pre-dial handler that starts MixMonitor on the agent's channel."""
+_DIALPLAN_SAFE = re.compile(r"[A-Za-z0-9_./-]+")
 LONGEST_CALL_S = 4 * 3600
 
 
@@ -124,15 +128,19 @@ class AgiHold:
                       call_id, agent_id, agent.endpoint[:80])
             self.deps.connector.connect(router.reject(call_id, agent_id, "failed"))
             return False
-        target = f"{channel},{timeout},U({ANSWER_GOSUB}^{call_id}^{agent_id})"
+        record = self._recording(call_id, agent_id, skill)
+        target = f"{channel},{timeout},{record}U({ANSWER_GOSUB}^{call_id}^{agent_id})"
+        dial_status, after = None, None
         try:
             self.agi.command("EXEC", "Dial", quote(target), timeout_s=LONGEST_CALL_S)
+            status = self.agi.command("GET VARIABLE", "DIALSTATUS")
+            dial_status = status.data.upper() if status.result == "1" else ""
+            after = router.call(call_id)
         finally:
-            if self.deps.recorded is not None:  # the agent's channel is gone: MixMonitor is closing the file
-                self.deps.recorded.keep_later(call_id)
-        status = self.agi.command("GET VARIABLE", "DIALSTATUS")
-        dial_status = status.data.upper() if status.result == "1" else ""
-        after = router.call(call_id)
+            if record and self.deps.recorded is not None:  # the agent's channel is gone: MixMonitor closes the file
+                leg = after.fields.get("answered_leg", "") if after is not None else ""
+                self.deps.recorded.keep_later(call_id, answered=None if dial_status is None else
+                                              dial_status == "ANSWER", leg=leg)
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
             return True
@@ -143,6 +151,24 @@ class AgiHold:
         reason = (dial_status or "noanswer").lower()
         self.deps.connector.connect(router.reject(call_id, agent_id, reason))
         return False
+
+    def _recording(self, call_id: str, agent_id: str, skill: str) -> str:
+        """The Dial option that records this leg when its queue records the call: a pre-dial handler on the
+        agent's channel (``b()``, asterisk_conf/extensions.conf ``hotline-agent-record``) starts MixMonitor while
+        it rings, so the pick-up runs the same script, recorded or not. MixMonitor writes nothing before the
+        bridge brings audio, so the file starts at the answer (``ConversationKeeper`` corrects the offsets)."""
+        keeper, queues = self.deps.recorded, self.deps.router.queues
+        policy = queues[skill].record if skill in queues else "all"
+        if keeper is None or not keeper.conversations.wanted(policy, call_id):
+            return ""
+        started = time.time()
+        path = keeper.spool_path(call_id, agent_id, started)
+        if not _DIALPLAN_SAFE.fullmatch(path):
+            log.error("call %s not recorded: the spool path %r has characters a Dial option cannot carry",
+                      call_id, path)
+            return ""
+        keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, "", started, path))
+        return f"b({RECORD_HANDLER}^s^1({path}))"
 
     def _after_transfer(self, call_id: str, after: CallView) -> bool:
         """The agent handed the call on while it was bridged (``AsteriskCallControl``). Cold: the call waits
@@ -175,34 +201,17 @@ class AgiHold:
         self.agi.command("SET MUSIC", "on" if on else "off", self.deps.music_class)
 
 
-def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float,
-                   keeper: ConversationKeeper | None = None) -> None:
+def agent_answered(agi: HotlineAGI, router: Router, query: dict[str, list[str]], lease_s: float) -> None:
     """The ``agent-answered`` script, run by the Dial ``U()`` gosub on the agent's channel at pick-up.
     When the offer is gone (timed out, caller left), the agent's leg is hung up and the caller's goes on.
-    When the queue records this call, ``HOTLINE_RECORD`` tells the gosub where MixMonitor writes."""
+    The router notes the agent's channel with the answer (pausing a recording mutes MixMonitor there); the
+    recording itself was decided when the hold loop dialled, so recorded or not this is the same work."""
     call_id, agent_id = (query.get("call") or [""])[0], (query.get("agent") or [""])[0]
     try:
-        router.answer(call_id, agent_id, lease_s)
+        router.answer(call_id, agent_id, lease_s, leg=agi.env.get("agi_channel", ""))
     except NotOffered:
         log.info("agent %s picked up call %s after the offer ended", agent_id, call_id)
         agi.command("SET VARIABLE", "GOSUB_RESULT", "CONTINUE")
-        return
-    if keeper is not None:
-        _start_recording(agi, router, keeper, call_id, agent_id)
-
-
-def _start_recording(agi: HotlineAGI, router: Router, keeper: ConversationKeeper, call_id: str,
-                     agent_id: str) -> None:
-    view = router.call(call_id)
-    skill = (view.fields.get("offered_skill") or view.fields.get("skill", "")) if view else ""
-    policy = router.queues[skill].record if skill in router.queues else "all"
-    if not keeper.conversations.wanted(policy, call_id):
-        return
-    started = time.time()
-    path = keeper.spool_path(call_id, agent_id, started)
-    keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, agi.env.get("agi_channel", ""),
-                                            started, path))
-    agi.command("SET VARIABLE", "HOTLINE_RECORD", quote(path))
 
 
 def _text(raw: bytes | str) -> str:

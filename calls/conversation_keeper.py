@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from calls.conversations import Conversation, Conversations
@@ -44,18 +44,30 @@ class ConversationKeeper:
         self.spool.mkdir(parents=True, exist_ok=True)
         return str((self.spool / conversation_ref(call_id, agent_id, started_at)).resolve())
 
-    def keep_later(self, call_id: str) -> None:
-        """Keep it off the caller's thread: the caller's channel goes on (or hangs up) without waiting."""
+    def keep_later(self, call_id: str, answered: bool | None = None, leg: str = "") -> None:
+        """Keep it off the caller's thread: the caller's channel goes on (or hangs up) without waiting.
+        ``answered``: whether the agent picked up (None: unknown, the caller hung up during the Dial);
+        ``leg``: the agent's channel, when known."""
         ended_at = time.time()
-        threading.Thread(target=self.keep, args=(call_id, ended_at), name=f"keep-{call_id[:24]}",
+        if answered is False:  # rang, never picked up: MixMonitor saw no audio, there is nothing to keep
+            self.discard(call_id)
+            return
+        threading.Thread(target=self.keep, args=(call_id, ended_at, leg), name=f"keep-{call_id[:24]}",
                          daemon=True).start()
 
-    def keep(self, call_id: str, ended_at: float | None = None) -> StoredAudio | None:
+    def discard(self, call_id: str) -> None:
+        conversation = self.conversations.end(call_id)
+        if conversation is not None and conversation.channel == "asterisk":
+            Path(conversation.path + ".raw").unlink(missing_ok=True)
+
+    def keep(self, call_id: str, ended_at: float | None = None, leg: str = "") -> StoredAudio | None:
         """``ended_at``: when ``Dial`` returned (the agent's channel hung up, MixMonitor stopped): the audio's end,
-        from which its start is known better than from the answer script's clock (see ``_offsets``)."""
+        from which its start is known better than from the time the leg was dialled (see ``_offsets``)."""
         conversation = self.conversations.end(call_id)
         if conversation is None or conversation.channel != "asterisk":
             return None
+        if leg and not conversation.leg:
+            conversation = replace(conversation, leg=leg)
         try:
             return self._keep(conversation, ended_at)
         except Exception:  # noqa: BLE001 - disk or SQL: the file stays in the spool, said once, loudly
@@ -83,9 +95,9 @@ class ConversationKeeper:
 
 
 def _offsets(conversation: Conversation, seconds: float, ended_at: float | None) -> tuple[tuple[float, float], ...]:
-    """The pauses as offsets into the audio. They were noted against the time the answer script ran, but
-    MixMonitor starts a little later (the script's reply, the gosub, the bridge; more on a loaded PBX): when the
-    audio, ending at ``ended_at``, is shorter than the time since then, its start was later by the difference."""
+    """The pauses as offsets into the audio. They were noted against the time the leg was dialled, but the audio
+    starts when the agent picks up (MixMonitor writes nothing while the phone rings): the audio, ending at
+    ``ended_at``, is shorter than the time since the dial by the difference, which every offset loses."""
     late = max(0.0, (ended_at - seconds) - conversation.started_at) if ended_at is not None else 0.0
     return tuple((round(max(0.0, a - late), 3), round(min(seconds, max(0.0, b - late)), 3))
                  for a, b in conversation.pauses)

@@ -1,7 +1,8 @@
 """Agent conversations being recorded, on either channel: who, which leg, since when, and the pauses.
 
-The channel that connects the agent starts a conversation here (Asterisk: the ``agent-answered`` script, which
-then has the dialplan run ``MixMonitor``; Twilio: the agent leg's connect webhook, whose ``<Dial>`` records).
+The channel that connects the agent starts a conversation here (Asterisk: the hold loop as it dials the agent,
+whose channel starts ``MixMonitor`` while it rings; the agent's channel and the answer time are learnt from the
+router when first needed; Twilio: the agent leg's connect webhook, which starts the leg's recording).
 The console pauses and resumes it (``admin.recordings.pause``), and whoever keeps the audio at the end
 (Asterisk: the caller's hold loop; Twilio: the recording callback) takes the pauses with it, as offsets into
 the audio, so a player shows the gap. One JSON value per call in Redis, under the router's prefix.
@@ -73,6 +74,13 @@ class Conversations:
     def get(self, call_id: str) -> Conversation | None:
         raw = self._redis.get(self.key(call_id))
         return _load(raw) if raw else None
+
+    def answered(self, call_id: str, leg: str, answered_at: float) -> None:
+        """The agent's channel and pick-up time, for a conversation started as its leg was dialled (the audio
+        starts at the answer: offsets count from there). Nothing when they are known already."""
+        def learnt(c: Conversation, now: float) -> Conversation:
+            return c if c.leg else replace(c, leg=leg, started_at=answered_at)
+        self._change(call_id, learnt)
 
     def pause(self, call_id: str, at: float | None = None) -> Conversation:
         """Note the pause (the channel has muted the recording already), as of ``at`` (the clock's time when the

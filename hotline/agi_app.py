@@ -55,13 +55,12 @@ def hold_deps(hotline: Hotline) -> HoldDeps:
 def build_routes(hotline: Hotline) -> Routes:
     """``agi://host:port/<menu>`` runs that menu: any published one, also those published after start."""
     deps = ivr_deps(hotline)
-    keeper = deps.hold.recorded if deps.hold is not None else None
 
     def ivr(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         run_ivr_call(agi, deps, script)
 
     def answered(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
-        agent_answered(agi, hotline.router, query, hotline.router.lease_s, keeper)
+        agent_answered(agi, hotline.router, query, hotline.router.lease_s)
 
     def login(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         agent_login(agi, hotline.agents, hotline.router, query)

@@ -187,9 +187,11 @@ class Router:
         """available / not_ready / offline. Raises NoSuchAgent, AgentOnCall, BadState."""
         return _offers(self.scripts.run("agent_state", agent_id, state, reason))
 
-    def answer(self, call_id: str, agent_id: str, lease_s: float | None = None) -> Answered:
-        """The agent picked up. Raises NotOffered when the offer is gone (the agent must be hung up)."""
-        wait, predicted, channel, number = self.scripts.run("answer", call_id, agent_id, lease_s or self.lease_s)
+    def answer(self, call_id: str, agent_id: str, lease_s: float | None = None, leg: str = "") -> Answered:
+        """The agent picked up (on ``leg``, their channel, kept as ``answered_leg`` for the call's controls).
+        Raises NotOffered when the offer is gone (the agent must be hung up)."""
+        wait, predicted, channel, number = self.scripts.run("answer", call_id, agent_id, lease_s or self.lease_s,
+                                                            leg)
         return Answered(float(wait), float(predicted) if predicted else None, _text(channel), _text(number) or None)
 
     def accept(self, call_id: str, agent_id: str, ring_s: float) -> None:

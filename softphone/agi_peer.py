@@ -250,7 +250,7 @@ class AsteriskPeer:
         gosub = re.search(r"U\(([^)]*)\)", " ".join(words[2:]))
         if self.dial_status == "ANSWER" and gosub and getattr(self, "_server", None):
             _, call_id, agent_id = gosub.group(1).split("^")
-            agent = AsteriskPeer([], caller=words[2].strip('"').split(",")[0], secret=self.secret,
+            agent = AsteriskPeer([], caller=endpoint, channel=f"{endpoint}-0000002a", secret=self.secret,
                                  script=f"agent-answered?call={call_id}&agent={agent_id}")
             call.agent_legs.append(agent.dial(*self._server))
         if self.dial_gate is not None:

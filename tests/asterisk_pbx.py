@@ -65,8 +65,9 @@ exten => _talk.,1,Answer()
  same => n,Hangup()
 exten => ring,1,Ringing()
  same => n,Wait(3600)
-; an agent who talks all along (a steady 1500 Hz tone: their voice) and hangs up after ${EXTEN:5} s
-exten => _voice.,1,Answer()
+; an agent who talks all along (a steady 1500 Hz tone: their voice) and hangs up after ${EXTEN:5} s;
+; voice from the answer on, as a phone's RTP (Answer's 'i': no 500 ms wait for media a Local channel never sends)
+exten => _voice.,1,Answer(,i)
  same => n,Set(TIMEOUT(absolute)=${EXTEN:5})
  same => n,Playback(hotline-test/agent-voice)
  same => n,Wait(3600)

@@ -36,6 +36,7 @@ def test_caller_pressing_0_is_put_through_to_the_agent(
     agi_server: tuple[str, int], hotline: Hotline, redis_url: str,
 ) -> None:
     staff(hotline, ("ann", "1001"), ("bob", "1002"))
+    hotline.router.queues["general"] = hotline.router.queues["general"].model_copy(update={"record": "none"})
     peer = AsteriskPeer(["0"], patience_s=30, talk_s=0.2)
     call = peer.dial(*agi_server)
     dial = f'EXEC Dial "PJSIP/1001,20,U(hotline-agent-answer^{peer.uniqueid}^ann)"'

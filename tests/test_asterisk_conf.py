@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from agi_scripts.hold import ANSWER_GOSUB, HoldDeps
+from agi_scripts.hold import ANSWER_GOSUB, RECORD_HANDLER, HoldDeps
 from agi_scripts.ivr_call import ASTERISK_LANGUAGES
 from complaints.visit_calls import VisitCall
 from hotline.settings import Settings
@@ -395,13 +395,17 @@ def test_every_menu_skill_can_be_transferred_to_through_the_router(dialplan: Dia
     assert not dialplan.calls("Queue"), "app_queue is not used: the router holds callers"
 
 
-def test_the_answer_gosub_reports_the_pick_up_records_when_told_and_returns(dialplan: Dialplan) -> None:
+def test_the_answer_gosub_reports_the_pick_up_and_returns(dialplan: Dialplan) -> None:
     steps = dialplan.in_context(ANSWER_GOSUB)
-    assert [step.app for step in steps] == ["Set", "AGI", "GotoIf", "MixMonitor", "Return"]
-    assert steps[0].args == ("HOTLINE_RECORD=",)  # a value left on the channel by anything else never records
-    assert steps[1].args[0] == fastagi("agent-answered?call=${ARG1}&agent=${ARG2}")
-    # One stereo file (D: interleaved, hence .raw), only when the script named one.
-    assert steps[3].args == ("${HOTLINE_RECORD}.raw", "D")
+    assert [step.app for step in steps] == ["AGI", "Return"]
+    assert steps[0].args[0] == fastagi("agent-answered?call=${ARG1}&agent=${ARG2}")
+
+
+def test_the_record_handler_starts_one_stereo_mixmonitor_and_returns(dialplan: Dialplan) -> None:
+    steps = dialplan.in_context(RECORD_HANDLER)
+    assert [step.app for step in steps] == ["MixMonitor", "Return"]
+    # One stereo file (D: interleaved, hence .raw), at the path the hold loop put in the Dial's b() option.
+    assert steps[0].args == ("${ARG1}.raw", "D")
 
 
 def test_hold_music_class_exists() -> None:

@@ -4,6 +4,8 @@ Asterisk's MixMonitor audio, the pauses kept as offsets into the audio."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 import wave
 from array import array
 
@@ -17,7 +19,6 @@ from recordings.conversation_audio import stereo_wav
 from recordings.sampling import records
 from routing.agents import Agent
 from routing.config import QueueConfig
-from routing.router import CallRequest
 from softphone.agi_peer import AsteriskPeer
 
 
@@ -75,31 +76,62 @@ def test_pauses_are_kept_as_offsets_and_a_running_pause_ends_with_the_call(redis
         talks.pause("c1")
 
 
-def _offered(hotline: Hotline, call_id: str, skill: str = "general") -> None:
-    hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {skill: 5}, ["zh-CN"]))
+def _staffed(hotline: Hotline, record: str) -> Conversations:
+    hotline.router.queues["general"] = hotline.router.queues["general"].model_copy(update={"record": record})
+    hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {"general": 5}, ["zh-CN"]))
     hotline.router.set_agent_state("ann", "available")
-    offers = hotline.router.enqueue(CallRequest(call_id, skill, "zh-CN", 5, "asterisk"))
-    assert [o.agent_id for o in offers] == ["ann"]
+    return Conversations(hotline.redis, hotline.router.key(""))
 
 
-def test_the_answer_script_names_the_file_mixmonitor_writes_when_the_queue_records(
+def _dial(call: AsteriskPeer | object) -> str:
+    (dial,) = [c for c in call.commands if c.startswith("EXEC Dial")]  # type: ignore[attr-defined]
+    return dial
+
+
+def test_a_recorded_queue_s_dial_starts_mixmonitor_on_the_agent_s_channel_and_the_pick_up_does_no_more(
     agi_server: tuple[str, int], hotline: Hotline,
 ) -> None:
-    _offered(hotline, "1712345678.1")
-    answered = AsteriskPeer([], caller="1001", script="agent-answered?call=1712345678.1&agent=ann").dial(*agi_server)
-    (command,) = answered.commands
-    spool = (hotline.settings.recordings_dir / "spool").resolve()
-    assert command.startswith(f'SET VARIABLE HOTLINE_RECORD "{spool}/conv-1712345678.1-ann-')
-    conversation = Conversations(hotline.redis, hotline.router.key("")).get("1712345678.1")
-    assert conversation is not None and (conversation.channel, conversation.agent_id) == ("asterisk", "ann")
-    assert command.endswith(f'{conversation.path}"')
+    talks = _staffed(hotline, "all")
+    talking = threading.Event()
+    peer = AsteriskPeer(["0"], patience_s=30, talk_s=0, dial_gate=talking)
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(peer.dial(*agi_server)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (view := hotline.router.call(peer.uniqueid)) is None or view.state != "busy":
+            assert time.monotonic() < deadline, "the agent never answered"
+            time.sleep(0.02)
+        conversation = talks.get(peer.uniqueid)
+        spool = (hotline.settings.recordings_dir / "spool").resolve()
+        assert conversation is not None and (conversation.channel, conversation.agent_id) == ("asterisk", "ann")
+        assert conversation.path.startswith(f"{spool}/conv-{peer.uniqueid}-ann-")
+        # the agent's channel, for pausing MixMonitor there, is what the answer script noted with the answer
+        assert view.fields["answered_leg"] == "PJSIP/1001-0000002a"
+    finally:
+        talking.set()
+        thread.join(15)
+    (call,) = done
+    assert _dial(call) == (f'EXEC Dial "PJSIP/1001,20,b(hotline-agent-record^s^1({conversation.path}))'
+                           f'U(hotline-agent-answer^{peer.uniqueid}^ann)"')
+    (agent_leg,) = call.agent_legs  # type: ignore[attr-defined]
+    assert agent_leg.commands == []  # recorded or not, the pick-up is the router's answer and nothing else
 
 
-def test_the_answer_script_records_nothing_for_a_queue_set_to_none(
-    agi_server: tuple[str, int], hotline: Hotline,
+def test_a_queue_set_to_none_dials_without_recording(agi_server: tuple[str, int], hotline: Hotline) -> None:
+    talks = _staffed(hotline, "none")
+    peer = AsteriskPeer(["0"], patience_s=30, talk_s=0.1)
+    call = peer.dial(*agi_server)
+    assert _dial(call) == f'EXEC Dial "PJSIP/1001,20,U(hotline-agent-answer^{peer.uniqueid}^ann)"'
+    assert call.agent_legs[0].commands == [] and talks.get(peer.uniqueid) is None
+
+
+def test_a_recorded_leg_nobody_picked_up_leaves_nothing_to_keep(
+    agi_server: tuple[str, int], hotline: Hotline, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    hotline.router.queues["general"] = hotline.router.queues["general"].model_copy(update={"record": "none"})
-    _offered(hotline, "1712345678.2")
-    answered = AsteriskPeer([], caller="1001", script="agent-answered?call=1712345678.2&agent=ann").dial(*agi_server)
-    assert answered.commands == []
-    assert Conversations(hotline.redis, hotline.router.key("")).get("1712345678.2") is None
+    talks = _staffed(hotline, "all")
+    peer = AsteriskPeer(["0"], patience_s=1.5, dial_status="NOANSWER")
+    call = peer.dial(*agi_server)
+    assert "b(hotline-agent-record^s^1(" in _dial(call)
+    assert talks.get(peer.uniqueid) is None  # dropped as the Dial returned, not waited for
+    assert "no recording at" not in caplog.text

@@ -290,7 +290,9 @@ def test_caller_pressing_0_talks_to_the_agent_who_answers(
     call.wait_prompt("main")
     call.press("0")
     dial = call.wait_command("EXEC Dial")
-    assert "Local/talk3@test-agents,4,U(hotline-agent-answer^" + call.ivr_id + "^ann)" in dial["command"]
+    # recorded (the queue's setting is "all"): MixMonitor starts on the agent's channel as it is dialled
+    assert dial["command"].startswith('EXEC Dial "Local/talk3@test-agents,4,b(hotline-agent-record^s^1(')
+    assert dial["command"].endswith("))U(hotline-agent-answer^" + call.ivr_id + '^ann)"')
     assert pbx.ami is not None
     bridged = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("uniqueid") == call.ivr_id,
                                after=call.mark)

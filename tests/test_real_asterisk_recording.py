@@ -1,5 +1,5 @@
-"""Agent conversations recorded on a real Asterisk 22 (issue 19 section 1): MixMonitor started by the
-agent-answer gosub, one stereo file (caller left, agent right) from answer to hang-up, kept as the call's
+"""Agent conversations recorded on a real Asterisk 22 (issue 19 section 1): MixMonitor started on the agent's
+channel as the hold loop dials it (a pre-dial handler), one stereo file (caller left, agent right) from answer to hang-up, kept as the call's
 conversation; a pause from the console is a silent gap of its length, audited.
 
 The agent is a Local channel that talks all along (a 1500 Hz tone) and hangs up after a few seconds; the caller
@@ -143,8 +143,8 @@ def test_a_pause_from_the_console_is_a_silent_gap_of_its_length_and_audited(
     assert abs(gap_s - pause_s) <= 0.3, (gap_s, pause_s)
     assert abs(quiet[0] * WINDOW_S - start) <= 0.3, (quiet[0] * WINDOW_S, start)  # where the offsets say
     actions = {e["action"]: e for e in floor.audit.entries(target=call.ivr_id)}
-    # The audit notes the offsets as the console saw them (from the agent's answer); the recording's own are
-    # moved to where the audio has the gap (MixMonitor starts a moment after the answer script).
+    # The audit notes the offsets as the console saw them (from the agent's answer, as the router noted it); the
+    # recording's own are moved to where the audio has the gap (its first frame comes a moment later).
     paused_entry, resumed_entry = actions["recording_paused"], actions["recording_resumed"]
     assert paused_entry["actor"] == "pia" and paused_entry["detail"]["at_s"] == resumed_entry["detail"]["from_s"]
     assert abs((resumed_entry["detail"]["to_s"] - resumed_entry["detail"]["from_s"]) - (end - start)) < 0.01

@@ -348,7 +348,9 @@ def test_a_fastagi_caller_reaches_the_agent_and_the_dashboard_stream_sees_it(clu
     with serve_agi(cluster_hotline) as address:
         peer = AsteriskPeer(["0"], patience_s=30, talk_s=0.2)
         agi_call = peer.dial(*address)
-    assert f'EXEC Dial "PJSIP/1001,20,U(hotline-agent-answer^{peer.uniqueid}^ann)"' in agi_call.commands
+    (dial,) = [c for c in agi_call.commands if c.startswith("EXEC Dial")]  # recorded: the queue says "all"
+    assert dial.startswith('EXEC Dial "PJSIP/1001,20,b(hotline-agent-record^s^1(')
+    assert dial.endswith(f'))U(hotline-agent-answer^{peer.uniqueid}^ann)"')
     seen = next(batch for batch in tail.follow(start, block_s=1) if batch)
     assert seen[0]["type"] == "agent_state"
     _write_records(cluster_hotline)

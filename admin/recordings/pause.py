@@ -21,7 +21,7 @@ from admin.audit import AuditLog
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
 from calls.conversations import AlreadySo, Conversation, Conversations, NotRecording
-from routing.router import Router
+from routing.router import CallView, Router
 from workers.recording_switch import SwitchRefused
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,16 @@ class PauseDesk:
                  pause_max_s: float) -> None:
         self.conversations, self.switches, self.audit, self.pause_max_s = conversations, switches, audit, pause_max_s
 
-    def set_paused(self, call_id: str, paused: bool, actor: str, role: str) -> Conversation:
-        """Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
+    def set_paused(self, call_id: str, paused: bool, actor: str, role: str,
+                   answered: tuple[str, float] | None = None) -> Conversation:
+        """``answered``: the agent's channel and the pick-up time, as the router knows them (an Asterisk leg's
+        conversation learns them here). Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
         found = self.conversations.get(call_id)
         if found is None:
             raise NotRecording(call_id)
+        if not found.leg and answered is not None and answered[0]:
+            self.conversations.answered(call_id, *answered)
+            found = self.conversations.get(call_id) or found
         if (found.paused_at is not None) == paused:
             raise AlreadySo("paused" if paused else "recording")
         switch = self.switches.get(found.channel)
@@ -84,6 +89,11 @@ class PauseDesk:
                          to_s=end, automatic=True)
 
 
+def _answered(view: CallView) -> tuple[str, float] | None:
+    leg, at = view.fields.get("answered_leg", ""), view.fields.get("answered_at", "")
+    return (leg, float(at)) if leg and at else None
+
+
 def create_recording_pause_api(router: Router, desk: PauseDesk) -> Blueprint:
     api = Blueprint("recording_pause", __name__, url_prefix="/api")
 
@@ -103,7 +113,7 @@ def create_recording_pause_api(router: Router, desk: PauseDesk) -> Blueprint:
         if who.role == "agent" and who.agent_id != view.agent:
             return json_error(403, _("only the agent on the call can pause its recording"))
         try:
-            now = desk.set_paused(call_id, paused, who.name, who.role)
+            now = desk.set_paused(call_id, paused, who.name, who.role, _answered(view))
         except NotRecording:
             return json_error(409, _("this call is not being recorded"))
         except AlreadySo:

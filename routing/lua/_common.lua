@@ -232,7 +232,7 @@ local function requeue(id)
   local call = hgetall(key)
   if call.state ~= 'offered' then return nil end
   redis.call('ZREM', P .. 'offers', id)
-  redis.call('HDEL', key, 'agent', 'offer_until', 'offered_skill', 'offered_at', 'agent_leg', 'accepted_at')
+  redis.call('HDEL', key, 'agent', 'offer_until', 'offered_skill', 'offered_at', 'agent_leg', 'accepted_at', 'answered_leg')
   call.state = call.callback_number and 'callback' or 'waiting'
   redis.call('HSET', key, 'state', call.state)
   for _, q in ipairs(queues_of(call)) do redis.call('ZADD', P .. 'queue:' .. q, call.score, id) end

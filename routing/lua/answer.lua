@@ -1,5 +1,5 @@
 -- The agent picked up an offered call: both become busy, the call's lease starts.
--- ARGV[4] = call id, ARGV[5] = agent id, ARGV[6] = lease seconds.
+-- ARGV[4] = call id, ARGV[5] = agent id, ARGV[6] = lease seconds, ARGV[7] = the agent's channel (or '').
 -- Error NOT_OFFERED when the call is no longer offered to this agent (withdrawn, timed out, ended).
 -- Returns {wait_s, predicted_wait_s, channel, callback_number}.
 local id, agent_id = ARGV[4], ARGV[5]
@@ -9,7 +9,7 @@ if call.state ~= 'offered' or call.agent ~= agent_id then
   return redis.error_reply('NOT_OFFERED call ' .. id .. ' is not offered to agent ' .. agent_id)
 end
 redis.call('ZREM', P .. 'offers', id)
-redis.call('HSET', key, 'state', 'busy', 'answered_at', NOW)
+redis.call('HSET', key, 'state', 'busy', 'answered_at', NOW, 'answered_leg', ARGV[7] or '')
 redis.call('ZADD', P .. 'leases', NOW + tonumber(ARGV[6]), id)
 local agent = hgetall(agent_key(agent_id))
 redis.call('HSET', agent_key(agent_id), 'calls_today', calls_today(agent) + 1, 'day', TODAY)

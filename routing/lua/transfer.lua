@@ -33,7 +33,7 @@ local aht = P .. 'aht:' .. leg_skill
 redis.call('LPUSH', aht, string.format('%.3f', talk + conf.wrap_up))
 redis.call('LTRIM', aht, 0, 49)
 wrap_up_after(from, id, conf, touched)
-redis.call('HDEL', key, 'agent', 'answered_at', 'offered_skill', 'offer_until', 'offered_at', 'agent_leg', 'accepted_at')
+redis.call('HDEL', key, 'agent', 'answered_at', 'offered_skill', 'offer_until', 'offered_at', 'agent_leg', 'accepted_at', 'answered_leg')
 redis.call('HSET', key, 'transferred_from', from, 'transfers', tonumber(call.transfers or 0) + 1)
 if how == 'joined' then
   redis.call('HSET', key, 'agent', to, 'offered_skill', leg_skill, 'answered_at', NOW, 'offered_at', NOW)
