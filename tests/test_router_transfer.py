@@ -96,6 +96,23 @@ def test_warm_transfer_joined_makes_the_target_the_agent_at_once(router: Router,
     assert [e["agent"] for e in events(router, "call_completed")] == ["bob"]
 
 
+def test_a_caller_hanging_up_during_a_warm_consult_frees_the_agent_reserved_for_it(
+    router: Router, clock: Clock,
+) -> None:
+    staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"inquiry": 5}), ("sue", {"loss": 5}))
+    assert offered_to(router, call("c1")) == "ann"
+    router.answer("c1", "ann")
+    # as the channels' call controls reserve the target of a warm transfer (workers/*_control.py)
+    router.set_agent_state("bob", "not_ready", "consult c1")
+    router.redis.hset(router.key("call:c1"), mapping={"consult_agent": "bob", "consult_kind": "agent"})
+    router.set_agent_state("sue", "not_ready", "consult c9")  # reserved for another call: left alone
+    clock.advance(20)
+    router.end_call("c1", "caller_hangup", agent="ann")
+    assert router.redis.hget(router.key("agent:bob"), "state") == b"available"
+    assert router.redis.hget(router.key("agent:sue"), "state") == b"not_ready"
+    assert offered_to(router, call("c2")) == "bob"  # and takes the next caller (ann is in wrap-up)
+
+
 def test_only_the_agent_on_the_call_can_hand_it_on(router: Router, clock: Clock) -> None:
     staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"loss": 5}))
     assert offered_to(router, call("c1")) == "ann"

@@ -296,6 +296,16 @@ local function end_call(id, reason, touched)
       end
     end
   end
+  -- an agent reserved to consult on this call (a warm transfer under way) is free again: the channel's
+  -- consultation leg ends with the call (ChanSpy's E, the conference's end), the reservation must too
+  local consult = call.consult_agent
+  if consult and consult ~= '' then
+    local target = hgetall(agent_key(consult))
+    if target.state == 'not_ready' and target.reason == 'consult ' .. id then
+      make_available(consult, target, 'consult ended', true)
+      for _, q in ipairs(agent_queues(target)) do touched[#touched + 1] = q end
+    end
+  end
   forget_call(id, call)
   return freed
 end
