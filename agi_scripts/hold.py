@@ -139,7 +139,7 @@ class AgiHold:
         finally:
             if record and self.deps.recorded is not None:  # the agent's channel is gone: MixMonitor closes the file
                 leg = after.fields.get("answered_leg", "") if after is not None else ""
-                self.deps.recorded.keep_later(call_id, answered=None if dial_status is None else
+                self.deps.recorded.keep_later(call_id, agent_id, answered=None if dial_status is None else
                                               dial_status == "ANSWER", leg=leg)
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))

@@ -44,34 +44,30 @@ class ConversationKeeper:
         self.spool.mkdir(parents=True, exist_ok=True)
         return str((self.spool / conversation_ref(call_id, agent_id, started_at)).resolve())
 
-    def keep_later(self, call_id: str, answered: bool | None = None, leg: str = "") -> None:
-        """Keep it off the caller's thread: the caller's channel goes on (or hangs up) without waiting.
+    def keep_later(self, call_id: str, agent_id: str, answered: bool | None = None, leg: str = "") -> None:
+        """Take the conversation of ``agent_id``'s leg now (the call's next leg may be recorded already) and keep
+        its audio off the caller's thread: the caller's channel goes on (or hangs up) without waiting.
         ``answered``: whether the agent picked up (None: unknown, the caller hung up during the Dial);
         ``leg``: the agent's channel, when known."""
         ended_at = time.time()
-        if answered is False:  # rang, never picked up: MixMonitor saw no audio, there is nothing to keep
-            self.discard(call_id)
-            return
-        threading.Thread(target=self.keep, args=(call_id, ended_at, leg), name=f"keep-{call_id[:24]}",
-                         daemon=True).start()
-
-    def discard(self, call_id: str) -> None:
-        conversation = self.conversations.end(call_id)
-        if conversation is not None and conversation.channel == "asterisk":
-            Path(conversation.path + ".raw").unlink(missing_ok=True)
-
-    def keep(self, call_id: str, ended_at: float | None = None, leg: str = "") -> StoredAudio | None:
-        """``ended_at``: when ``Dial`` returned (the agent's channel hung up, MixMonitor stopped): the audio's end,
-        from which its start is known better than from the time the leg was dialled (see ``_offsets``)."""
-        conversation = self.conversations.end(call_id)
+        conversation = self.conversations.end(call_id, agent_id)
         if conversation is None or conversation.channel != "asterisk":
-            return None
+            return
+        if answered is False:  # rang, never picked up: MixMonitor saw no audio, there is nothing to keep
+            Path(conversation.path + ".raw").unlink(missing_ok=True)
+            return
         if leg and not conversation.leg:
             conversation = replace(conversation, leg=leg)
+        threading.Thread(target=self.keep, args=(conversation, ended_at), name=f"keep-{call_id[:24]}",
+                         daemon=True).start()
+
+    def keep(self, conversation: Conversation, ended_at: float | None = None) -> StoredAudio | None:
+        """``ended_at``: when ``Dial`` returned (the agent's channel hung up, MixMonitor stopped): the audio's end,
+        from which its start is known better than from the time the leg was dialled (see ``_offsets``)."""
         try:
             return self._keep(conversation, ended_at)
         except Exception:  # noqa: BLE001 - disk or SQL: the file stays in the spool, said once, loudly
-            log.exception("conversation of call %s (agent %s) not stored: left at %s.raw", call_id,
+            log.exception("conversation of call %s (agent %s) not stored: left at %s.raw", conversation.call_id,
                           conversation.agent_id, conversation.path)
             return None
 

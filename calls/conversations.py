@@ -5,7 +5,9 @@ whose channel starts ``MixMonitor`` while it rings; the agent's channel and the 
 router when first needed; Twilio: the agent leg's connect webhook, which starts the leg's recording).
 The console pauses and resumes it (``admin.recordings.pause``), and whoever keeps the audio at the end
 (Asterisk: the caller's hold loop; Twilio: the recording callback) takes the pauses with it, as offsets into
-the audio, so a player shows the gap. One JSON value per call in Redis, under the router's prefix.
+the audio, so a player shows the gap. One JSON value per call and agent in Redis, under the router's prefix: a
+transferred call has one conversation per leg, the first kept while the next is already recorded; the call's
+newest leg is the one a caller that names no agent means (the console's pause names the agent on the call).
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class Conversations:
     def __init__(self, client: redis.Redis, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self._redis, self._prefix, self.clock = client, prefix, clock
 
-    def key(self, call_id: str) -> str:
-        return f"{self._prefix}recording:{call_id}"
+    def key(self, call_id: str, agent_id: str | None = None) -> str:
+        """The conversation of ``agent_id`` on the call; without one, the call's pointer to its newest leg."""
+        return f"{self._prefix}recording:{call_id}" + (f":{agent_id}" if agent_id is not None else "")
 
     @staticmethod
     def wanted(policy: str, call_id: str) -> bool:
@@ -69,48 +72,60 @@ class Conversations:
         return records(policy, call_id)
 
     def start(self, conversation: Conversation) -> None:
-        self._redis.set(self.key(conversation.call_id), _dump(conversation), ex=LONGEST_S)
+        pipe = self._redis.pipeline(transaction=False)  # two keys: no MULTI, so Redis Cluster takes it too
+        pipe.set(self.key(conversation.call_id, conversation.agent_id), _dump(conversation), ex=LONGEST_S)
+        pipe.set(self.key(conversation.call_id), conversation.agent_id, ex=LONGEST_S)
+        pipe.execute()
 
-    def get(self, call_id: str) -> Conversation | None:
-        raw = self._redis.get(self.key(call_id))
+    def get(self, call_id: str, agent_id: str | None = None) -> Conversation | None:
+        raw = self._redis.get(self._leg(call_id, agent_id))
         return _load(raw) if raw else None
 
-    def answered(self, call_id: str, leg: str, answered_at: float) -> None:
+    def answered(self, call_id: str, leg: str, answered_at: float, agent_id: str | None = None) -> None:
         """The agent's channel and pick-up time, for a conversation started as its leg was dialled (the audio
         starts at the answer: offsets count from there). Nothing when they are known already."""
         def learnt(c: Conversation, now: float) -> Conversation:
             return c if c.leg else replace(c, leg=leg, started_at=answered_at)
-        self._change(call_id, learnt)
+        self._change(call_id, agent_id, learnt)
 
-    def pause(self, call_id: str, at: float | None = None) -> Conversation:
+    def pause(self, call_id: str, agent_id: str | None = None, at: float | None = None) -> Conversation:
         """Note the pause (the channel has muted the recording already), as of ``at`` (the clock's time when the
         channel was asked: the mark covers the whole gap); raises NotRecording, AlreadySo."""
-        return self._change(call_id, lambda c, now: replace(c, paused_at=c.offset(now)) if c.paused_at is None
-                            else _already("paused"), at)
+        return self._change(call_id, agent_id, lambda c, now: replace(c, paused_at=c.offset(now))
+                            if c.paused_at is None else _already("paused"), at)
 
-    def resume(self, call_id: str, paused_at: float | None = None) -> Conversation:
+    def resume(self, call_id: str, agent_id: str | None = None, paused_at: float | None = None) -> Conversation:
         """End the running pause (as of now: after the channel unmuted); with ``paused_at``, only that pause (the
         automatic resume of a pause the agent already ended and started again must not cut the new one short)."""
         def ended(c: Conversation, now: float) -> Conversation:
             if c.paused_at is None or (paused_at is not None and c.paused_at != paused_at):
                 return _already("recording")
             return replace(c, pauses=(*c.pauses, (c.paused_at, c.offset(now))), paused_at=None)
-        return self._change(call_id, ended)
+        return self._change(call_id, agent_id, ended)
 
-    def end(self, call_id: str) -> Conversation | None:
+    def end(self, call_id: str, agent_id: str | None = None) -> Conversation | None:
         """Take the conversation (its audio is being kept), with a running pause ended now."""
+        key = self._leg(call_id, agent_id)
         pipe = self._redis.pipeline()
-        pipe.get(self.key(call_id))
-        pipe.delete(self.key(call_id))
+        pipe.get(key)
+        pipe.delete(key)
         raw, _ = pipe.execute()
         if not raw:
             return None
         found = _load(raw)
         return replace(found, pauses=found.closed(self.clock()), paused_at=None)
 
-    def _change(self, call_id: str, change: Callable[[Conversation, float], Conversation],
+    def _leg(self, call_id: str, agent_id: str | None) -> str:
+        if agent_id is None:
+            newest = self._redis.get(self.key(call_id))
+            agent_id = newest.decode() if isinstance(newest, bytes) else newest
+            if not agent_id:
+                return self.key(call_id, "")  # no leg recorded: a key nothing is stored under
+        return self.key(call_id, agent_id)
+
+    def _change(self, call_id: str, agent_id: str | None, change: Callable[[Conversation, float], Conversation],
                 at: float | None = None) -> Conversation:
-        key = self.key(call_id)
+        key = self._leg(call_id, agent_id)
         out: list[Conversation] = []
 
         def apply(pipe: redis.client.Pipeline) -> None:

@@ -225,14 +225,14 @@ def _recording_fetcher(settings: Settings, client: redis.Redis, sql: sessionmake
         on_saved=lambda meta: record_recording(sql, meta, desk.pending),
         pending=PendingFetches(client), retry_later=recording_enqueuer(jobs),
         work_order_for_call=lambda call_id: work_order_of_call(sql, call_id),
-        conversation_pauses=lambda call_id: _conversation_pauses(
-            Conversations(client, router_prefix(settings.hotline_name)), call_id),
+        conversation_pauses=lambda call_id, agent_id: _conversation_pauses(
+            Conversations(client, router_prefix(settings.hotline_name)), call_id, agent_id),
     )
 
 
-def _conversation_pauses(conversations: Conversations, call_id: str) -> list[list[float]]:
+def _conversation_pauses(conversations: Conversations, call_id: str, agent_id: str) -> list[list[float]]:
     """The pauses of a conversation whose recording Twilio has finished (its state is over with it)."""
-    ended = conversations.end(call_id)
+    ended = conversations.end(call_id, agent_id or None)
     return [list(p) for p in ended.pauses] if ended else []
 
 

@@ -87,7 +87,7 @@ class RecordingFetcher:
         known: Callable[[str], bool], work_order_for: Callable[[str], str | None],
         on_saved: Callable[[StoredAudio], None], pending: PendingFetches, retry_later: Callable[[str], None],
         timeout_s: float = 10.0, work_order_for_call: Callable[[str], str | None] = lambda call_id: None,
-        conversation_pauses: Callable[[str], list[list[float]]] = lambda call_id: [],
+        conversation_pauses: Callable[[str, str], list[list[float]]] = lambda call_id, agent_id: [],
     ) -> None:
         self._store, self._known, self._on_saved = store, known, on_saved
         self._work_order_for, self.pending, self.retry_later = work_order_for, pending, retry_later
@@ -110,7 +110,7 @@ class RecordingFetcher:
             # Only ever send our credentials to the Twilio API we are configured for.
             raise ValueError("RecordingUrl is not on the configured Twilio API")
         conversation, agent = (query or {}).get("conversation", "")[:64], (query or {}).get("agent", "")[:64]
-        pauses = self._conversation_pauses(conversation) if conversation else []
+        pauses = self._conversation_pauses(conversation, agent) if conversation else []
         self.pending.keep(PendingFetch(ref, call_id[:64], _seconds(form.get("RecordingDuration")), time.time(),
                                        conversation=conversation, agent_id=agent, pauses=pauses))
         try:

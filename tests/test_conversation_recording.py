@@ -76,6 +76,27 @@ def test_pauses_are_kept_as_offsets_and_a_running_pause_ends_with_the_call(redis
         talks.pause("c1")
 
 
+def test_a_transferred_call_keeps_one_conversation_per_leg_each_with_its_own_pauses(redis_url: str) -> None:
+    now = [1000.0]
+    talks = Conversations(redis.Redis.from_url(redis_url), "t:", clock=lambda: now[0])
+    talks.start(Conversation("c1", "twilio", "ann", "CAann", 1000.0))
+    now[0] = 1002.0
+    talks.pause("c1", "ann")
+    now[0] = 1003.0
+    talks.resume("c1", "ann")
+    # handed on to bob: his leg is recorded before Twilio's callback for ann's recording arrives
+    now[0] = 1010.0
+    talks.start(Conversation("c1", "twilio", "bob", "CAbob", 1010.0))
+    now[0] = 1011.0
+    assert talks.pause("c1").agent_id == "bob"  # naming no agent: the call's newest leg
+    ann = talks.end("c1", "ann")
+    assert ann is not None and ann.pauses == ((2.0, 3.0),) and ann.leg == "CAann"
+    now[0] = 1012.5
+    bob = talks.end("c1", "bob")
+    assert bob is not None and bob.pauses == ((1.0, 2.5),)
+    assert talks.get("c1") is None and talks.get("c1", "ann") is None
+
+
 def _staffed(hotline: Hotline, record: str) -> Conversations:
     hotline.router.queues["general"] = hotline.router.queues["general"].model_copy(update={"record": record})
     hotline.agents.put(Agent("ann", "Ann", "PJSIP/1001", {"general": 5}, ["zh-CN"]))

@@ -38,16 +38,18 @@ class PauseDesk:
                  pause_max_s: float) -> None:
         self.conversations, self.switches, self.audit, self.pause_max_s = conversations, switches, audit, pause_max_s
 
-    def set_paused(self, call_id: str, paused: bool, actor: str, role: str,
+    def set_paused(self, call_id: str, agent_id: str, paused: bool, actor: str, role: str,
                    answered: tuple[str, float] | None = None) -> Conversation:
-        """``answered``: the agent's channel and the pick-up time, as the router knows them (an Asterisk leg's
-        conversation learns them here). Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
-        found = self.conversations.get(call_id)
+        """The conversation of ``agent_id`` (the agent on the call now) on ``call_id``. ``answered``: the agent's
+        channel and the pick-up time, as the router knows them (an Asterisk leg's conversation learns them here).
+        Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
+        talks = self.conversations
+        found = talks.get(call_id, agent_id)
         if found is None:
             raise NotRecording(call_id)
         if not found.leg and answered is not None and answered[0]:
-            self.conversations.answered(call_id, *answered)
-            found = self.conversations.get(call_id) or found
+            talks.answered(call_id, *answered, agent_id=agent_id)
+            found = talks.get(call_id, agent_id) or found
         if (found.paused_at is not None) == paused:
             raise AlreadySo("paused" if paused else "recording")
         switch = self.switches.get(found.channel)
@@ -56,31 +58,31 @@ class PauseDesk:
         asked = self.conversations.clock()
         switch.set_paused(found, paused)
         if paused:
-            now = self.conversations.pause(call_id, at=asked)
+            now = talks.pause(call_id, agent_id, at=asked)
             self.audit.write(actor, role, "recording_paused", call_id, agent=now.agent_id, at_s=now.paused_at)
-            self._resume_later(call_id, now.paused_at)
+            self._resume_later(call_id, agent_id, now.paused_at)
         else:
-            now = self.conversations.resume(call_id)
+            now = talks.resume(call_id, agent_id)
             start, end = now.pauses[-1]
             self.audit.write(actor, role, "recording_resumed", call_id, agent=now.agent_id, from_s=start, to_s=end,
                              automatic=False)
         return now
 
-    def _resume_later(self, call_id: str, paused_at: float | None) -> None:
-        timer = threading.Timer(self.pause_max_s, self.resume_overdue, args=(call_id, paused_at))
+    def _resume_later(self, call_id: str, agent_id: str, paused_at: float | None) -> None:
+        timer = threading.Timer(self.pause_max_s, self.resume_overdue, args=(call_id, agent_id, paused_at))
         timer.daemon = True
         timer.start()
 
-    def resume_overdue(self, call_id: str, paused_at: float | None) -> None:
+    def resume_overdue(self, call_id: str, agent_id: str, paused_at: float | None) -> None:
         """The automatic resume: only the pause it was armed for, if the agent has not ended it."""
-        found = self.conversations.get(call_id)
+        found = self.conversations.get(call_id, agent_id)
         if found is None or found.paused_at is None or found.paused_at != paused_at:
             return
         switch = self.switches.get(found.channel)
         try:
             if switch is not None:
                 switch.set_paused(found, False)
-            now = self.conversations.resume(call_id, paused_at)
+            now = self.conversations.resume(call_id, agent_id, paused_at)
         except (SwitchRefused, NotRecording, AlreadySo) as exc:  # the call ended meanwhile: nothing to resume
             log.info("call %s: recording not resumed by itself (%s)", call_id, exc)
             return
@@ -113,7 +115,7 @@ def create_recording_pause_api(router: Router, desk: PauseDesk) -> Blueprint:
         if who.role == "agent" and who.agent_id != view.agent:
             return json_error(403, _("only the agent on the call can pause its recording"))
         try:
-            now = desk.set_paused(call_id, paused, who.name, who.role, _answered(view))
+            now = desk.set_paused(call_id, view.agent, paused, who.name, who.role, _answered(view))
         except NotRecording:
             return json_error(409, _("this call is not being recorded"))
         except AlreadySo:
