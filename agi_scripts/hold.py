@@ -138,9 +138,11 @@ class AgiHold:
             after = router.call(call_id)
         finally:
             if record and self.deps.recorded is not None:  # the agent's channel is gone: MixMonitor closes the file
-                leg = after.fields.get("answered_leg", "") if after is not None else ""
+                # the agent's channel as the router noted it at the answer; handed on since: the phone dialled
+                leg = (after.fields.get("answered_leg", "") if after is not None else "") or channel
                 self.deps.recorded.keep_later(call_id, agent_id, answered=None if dial_status is None else
                                               dial_status == "ANSWER", leg=leg)
+                self._keep_joined(call_id, agent_id)
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
             return True
@@ -169,6 +171,18 @@ class AgiHold:
             return ""
         keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, "", started, path))
         return f"b({RECORD_HANDLER}^s^1({path}))"
+
+    def _keep_joined(self, call_id: str, agent_id: str) -> None:
+        """A warm transfer completed during this Dial: the call's newest leg, the target's talk with the caller
+        (recorded by ``AsteriskCallControl``), ended with the bridge this Dial waited for."""
+        keeper = self.deps.recorded
+        assert keeper is not None
+        try:
+            joined = keeper.conversations.get(call_id)
+        except redis.RedisError:
+            return
+        if joined is not None and joined.agent_id != agent_id:
+            keeper.keep_later(call_id, joined.agent_id, answered=True)
 
     def _after_transfer(self, call_id: str, after: CallView) -> bool:
         """The agent handed the call on while it was bridged (``AsteriskCallControl``). Cold: the call waits

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import redis
+
 from calls.conversations import Conversation, Conversations
 from recordings.conversation_audio import stereo_wav, wait_until_written
 from recordings.store import CONVERSATIONS, RecordingStore, StoredAudio
@@ -50,7 +52,12 @@ class ConversationKeeper:
         ``answered``: whether the agent picked up (None: unknown, the caller hung up during the Dial);
         ``leg``: the agent's channel, when known."""
         ended_at = time.time()
-        conversation = self.conversations.end(call_id, agent_id)
+        try:
+            conversation = self.conversations.end(call_id, agent_id)
+        except redis.RedisError as exc:  # the caller's channel goes on; the file stays in the spool
+            log.warning("conversation of call %s (agent %s) not kept: redis %s", call_id, agent_id,
+                        type(exc).__name__)
+            return
         if conversation is None or conversation.channel != "asterisk":
             return
         if answered is False:  # rang, never picked up: MixMonitor saw no audio, there is nothing to keep

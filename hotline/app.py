@@ -83,6 +83,7 @@ from store.secret_files import installation_secret
 from webhooks import TwilioConfig, create_blueprint
 from webhooks.agent_legs import AgentLegConfig, TwilioAgentDialer
 from webhooks.calls import ChannelConfig, TwilioCalls
+from webhooks.conversation_recording import recording_params
 from webhooks.fallbacks import FallbackConfig
 from webhooks.hold import HoldConfig, TwilioHold
 from workers.asterisk_control import AsteriskCallControl
@@ -358,7 +359,7 @@ def call_controls(hotline: Hotline) -> dict[str, CallControl]:
     if s.ami_secret:
         controls["asterisk"] = AsteriskCallControl(
             AmiConfig(s.ami_host, s.ami_port, s.ami_username, s.ami_secret, ring_timeout_s=s.ring_timeout_s),
-            hotline.router, hotline.agents)
+            hotline.router, hotline.agents, recorded=conversation_keeper(hotline))
     return controls
 
 
@@ -378,10 +379,13 @@ def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl |
     s = hotline.settings
     if not (s.twilio_account_sid and s.twilio_auth_token):
         return None
+    recorder = TwilioRecordingSwitch(s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base)
     return TwilioCallControl(TwilioControlConfig(
         s.public_url, s.twilio_account_sid, s.twilio_auth_token, s.twilio_api_base, s.twilio_number,
         music_url, s.ring_timeout_s, tuple(s.agent_sip_domains),
-    ), hotline.router, hotline.connector, hotline.agents)
+    ), hotline.router, hotline.connector, hotline.agents, conversations=conversations_of(hotline),
+        start_recording=lambda leg, call_id, agent_id: recorder.start(
+            leg, recording_params(s.public_url, call_id, agent_id)))
 
 
 def readiness_of(hotline: Hotline) -> Readiness:

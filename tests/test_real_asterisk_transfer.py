@@ -50,6 +50,16 @@ def connected(pbx: RealAsterisk, settings: Settings, agent_id: str) -> Caller:
     return call
 
 
+def conversations(settings: Settings, call: Caller, legs: int, timeout_s: float = 20) -> list[Any]:
+    """The call's conversation recordings, once ``legs`` of them are kept, in the order they began."""
+    deadline = time.monotonic() + timeout_s
+    while len(rows := rt.sql(settings, "SELECT agent_id, leg, duration_s FROM recordings WHERE kind = 'conversation'"
+                             " AND call_id = :c ORDER BY path", c=call.ivr_id)) < legs:
+        assert time.monotonic() < deadline, f"{len(rows)} conversation(s) of {call.ivr_id} kept, not {legs}"
+        time.sleep(0.2)
+    return rows
+
+
 def answered(settings: Settings, call: Caller, agent_id: str, timeout_s: float = 30) -> dict[str, str]:
     deadline = time.monotonic() + timeout_s
     while not (found := [e for e in rt.events(settings, "call_answered", call.ivr_id) if e["agent"] == agent_id]):
@@ -91,6 +101,10 @@ def test_cold_transfer_to_a_queue_reaches_the_next_agent_one_call_two_legs(
     assert figures.queued == figures.answered == 1
     entry = floor.audit.entries(action="call_transfer", target=call.ivr_id)[0]
     assert (entry["actor"], entry["detail"]["to"], entry["detail"]["mode"]) == ("ann", "loss", "cold")
+    # one conversation per leg, both under the call (the queues record "all")
+    kept = conversations(rt_settings, call, 2)
+    assert [(r.agent_id, r.leg.split("-")[0]) for r in kept] == [("ann", "Local/talk30@test"), ("bob", "Local/talk3@test")]
+    assert kept[0].duration_s > 0 and kept[1].duration_s > 2.5, kept  # ann until she handed it on; bob's 3 s
 
 
 def test_hold_plays_music_to_the_caller_resume_and_hang_up_from_the_console(
@@ -145,6 +159,11 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target(
     completed = rt._event(rt_settings, "call_completed", call.ivr_id)  # eve's phone hangs up after 8 s
     assert completed["agent"] == "eve"
     assert rt.ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
+    # dee's talk and eve's, each its own conversation: eve's from the completed transfer to her hang-up (8 s of
+    # her phone's life, the consultation before it not in it)
+    by_agent = {r.agent_id: r for r in conversations(rt_settings, call, 2)}
+    assert set(by_agent) == {"dee", "eve"} and by_agent["eve"].leg == f"consult-{call.ivr_id}"
+    assert 1.0 < by_agent["eve"].duration_s < 8.5 and by_agent["dee"].duration_s > 0, by_agent
 
 
 def test_warm_transfer_cancelled_gives_the_caller_back_to_the_agent(

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from calls.control import ControlRefused, TransferTarget
+from calls.conversations import Conversations
 from hotline.app import Hotline
 from reports.queries import build_report
 from routing.keys import EVENTS_STREAM
@@ -19,6 +20,7 @@ from store.models import CallRecord
 from tests import test_twilio_conference as conference
 from tests.fakes.twilio_api import TwilioApi
 from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_media import MediaServer
 from tests.test_twilio_conference import connected, in_conference, leg_of, outcomes, staff, view
 from tests.web import SessionClient, add_user
 from workers.records import RecordWriter
@@ -157,6 +159,29 @@ def test_a_completed_warm_transfer_makes_the_target_the_calls_agent_one_call_two
     today = dt.datetime.fromtimestamp(time.time(), dt.UTC).date()
     figures = build_report(hotline.sql, today, today, "UTC").queue
     assert (figures.inbound_calls, figures.answered) == (1, 1)
+
+
+def test_a_completed_warm_transfer_records_the_target_s_talk_as_a_leg_of_its_own(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl, media: MediaServer,
+) -> None:
+    twilio_api.recordings = media._answer  # the Recording resources live on the same Twilio API
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann, room = in_conference(app, hotline, twilio_api)
+    talks = Conversations(hotline.redis, hotline.router.key(""))
+    assert talks.get(caller.call_sid, "ann") is not None  # the queue records "all": ann's leg is recorded
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    (consult,) = [p for p in room.participants.values() if p.label == "consult"]
+    assert consult.call_sid not in media.running  # the consultation itself is not the customer's conversation
+
+    control.complete_transfer(view(hotline, caller.call_sid))
+
+    rec = media.running[consult.call_sid]  # bob's call, from the hand-over on, both parties apart
+    assert media.created[rec]["RecordingChannels"] == "dual"
+    assert "conversation=" + caller.call_sid in media.created[rec]["RecordingStatusCallback"]
+    assert "agent=bob" in media.created[rec]["RecordingStatusCallback"]
+    bob, still_ann = talks.get(caller.call_sid, "bob"), talks.get(caller.call_sid, "ann")
+    assert bob is not None and bob.leg == consult.call_sid and still_ann is not None  # two legs, apart
 
 
 def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_to_the_first_agent(

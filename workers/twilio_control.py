@@ -28,6 +28,7 @@ https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -39,6 +40,7 @@ from twilio.rest.api.v2010.account.conference import ConferenceContext
 
 from calls.connector import OfferConnector
 from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
+from calls.conversations import Conversation, Conversations
 from calls.keys import held_key
 from routing.agents import AgentRegistry
 from routing.endpoints import twilio_target
@@ -74,8 +76,12 @@ class TwilioCallControl:
     channel = "twilio"
 
     def __init__(self, config: TwilioControlConfig, router: Router, connector: OfferConnector,
-                 agents: AgentRegistry) -> None:
+                 agents: AgentRegistry, conversations: Conversations | None = None,
+                 start_recording: Callable[[str, str, str], bool] | None = None) -> None:
         self.config, self.router, self.connector, self.agents = config, router, connector, agents
+        self.conversations, self.start_recording = conversations, start_recording
+        """Conversation recording: ``start_recording(leg, call_id, agent_id)`` records a completed warm transfer's
+        new leg as the first one was (``hotline.app`` builds it on the Recording resource)."""
         self.client = Client(config.account_sid, config.auth_token,
                              http_client=TwilioHttpClient(timeout=config.request_timeout_s))
         self.client.api.base_url = config.api_base.rstrip("/")
@@ -138,12 +144,24 @@ class TwilioCallControl:
         consult_leg = call.fields.get("consult_leg", "")
         if consult_leg:  # the target's call, for a supervisor who coaches them (whisper) and the recordings
             self.router.note_agent_leg(call.call_id, consult_leg)
+            self._record_joined(call.call_id, agent_id, target, consult_leg)
         self._forget_consult(call.call_id)
         # The router has moved on: what is left is Twilio's side, and the agent's Dial action changes nothing now.
         self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
         self._rest(lambda: room.participants(agent_leg).delete(), "remove the agent from the call")
         log.info("warm transfer of Twilio call %s from %s to %s completed", call.call_id, agent_id, target)
+
+    def _record_joined(self, call_id: str, agent_id: str, target: str, leg: str) -> None:
+        """The target's talk with the caller is a leg of its own, recorded when the first one was (the same call,
+        the same queue's setting), dual-channel on the target's call by REST, fetched by the recording callback."""
+        talks, start = self.conversations, self.start_recording
+        if talks is None or start is None or talks.get(call_id, agent_id) is None:
+            return
+        talks.start(Conversation(call_id, "twilio", target, leg, time.time()))
+        if not start(leg, call_id, target):
+            talks.end(call_id, target)
+            log.error("call %s: the conversation with %s after the transfer is not recorded", call_id, target)
 
     def cancel_transfer(self, call: CallView) -> None:
         _connected(call)
