@@ -138,6 +138,63 @@ REFUSALS: tuple[tuple[re.Pattern[str], Any], ...] = tuple((re.compile(pattern), 
      _l("sensitive input must lead straight to an action that uses '%(store)s'")),
     (r"unreachable from start node '(?P<start>.*)'", _l("unreachable from start node '%(start)s'")),
     (r"loop without caller input: (?P<cycle>.*)", _l("loop without caller input: %(cycle)s")),
+    # the call controls' refusals (calls.control.ControlRefused, from workers.asterisk_control,
+    # workers.twilio_control and workers.monitor), shown on the console and the floor; the router's own first
+    (r"call (?P<call_id>\S+) is not connected to agent (?P<agent>\S+)",
+     _l("call %(call_id)s is not connected to agent %(agent)s")),
+    (r"call (?P<call_id>\S+) is not connected to an agent", _l("call %(call_id)s is not connected to an agent")),
+    (r"the call is not connected to an agent", _l("the call is not connected to an agent")),
+    (r"agent (?P<id>\S+) is not available \(now (?P<status>\S+)\)",
+     _l("agent %(id)s is not available (now %(status)s)")),
+    (r"agent (?P<id>\S+) is (?P<status>[a-z_]+)", _l("agent %(id)s is %(status)s")),  # the router: not free
+    (r"no other agent (?P<agent>'.*') to transfer to", _l("no other agent %(agent)s to transfer to")),
+    (r"no other agent or supervisor (?P<agent>'.*') to transfer to",
+     _l("no other agent or supervisor %(agent)s to transfer to")),
+    (r"no queue (?P<queue>'.*')", _l("no queue %(queue)s")),
+    (r"the caller is not bridged to the agent on Asterisk", _l("the caller is not bridged to the agent on Asterisk")),
+    (r"no warm transfer is in progress on this call", _l("no warm transfer is in progress on this call")),
+    (r"a warm transfer is already in progress on this call", _l("a warm transfer is already in progress on this call")),
+    (r"the transfer target is no longer on the line", _l("the transfer target is no longer on the line")),
+    (r"a warm transfer goes to an agent or a supervisor; send a queue the call cold",
+     _l("a warm transfer goes to an agent or a supervisor; send a queue the call cold")),
+    (r"a warm transfer goes to a person: an agent or a supervisor",
+     _l("a warm transfer goes to a person: an agent or a supervisor")),
+    (r"agent (?P<agent>'.*') has no Asterisk phone to ring", _l("agent %(agent)s has no Asterisk phone to ring")),
+    (r"Asterisk could not be asked: (?P<error>.*)", _l("Asterisk could not be asked: %(error)s")),
+    (r"Asterisk refused (?P<command>\w+): (?P<message>.*)", _l("Asterisk refused %(command)s: %(message)s")),
+    (r"Asterisk refused: (?P<message>.*)", _l("Asterisk refused: %(message)s")),
+    (r"mode (?P<mode>'.*') is not one of (?P<modes>.*)", _l("mode %(mode)s is not one of %(modes)s")),
+    (r"the agent's endpoint (?P<endpoint>'.*') is not an Asterisk channel",
+     _l("the agent's endpoint %(endpoint)s is not an Asterisk channel")),
+    (r"the supervisor's phone (?P<endpoint>'.*') is not an Asterisk channel: use PJSIP/<extension> or an extension",
+     _l("the supervisor's phone %(endpoint)s is not an Asterisk channel: use PJSIP/<extension> or an extension")),
+    (r"the agent's leg of this call is not known", _l("the agent's leg of this call is not known")),
+    (r"the agent's leg of this call is not known: it cannot be coached",
+     _l("the agent's leg of this call is not known: it cannot be coached")),
+    (r"(?P<endpoint>'.*') cannot be rung through Twilio: use client:<name>, a \+number or a sip: address of an "
+     r"allowed domain",
+     _l("%(endpoint)s cannot be rung through Twilio: use client:<name>, a +number or a sip: address of an allowed "
+        "domain")),
+    (r"Twilio cannot ring (?P<agent>'.*') at their endpoint", _l("Twilio cannot ring %(agent)s at their endpoint")),
+    (r"Twilio could not be asked for the call's conference: (?P<error>.*)",
+     _l("Twilio could not be asked for the call's conference: %(error)s")),
+    (r"the call is not in a conference \(not connected yet, or over\)",
+     _l("the call is not in a conference (not connected yet, or over)")),
+    (r"Twilio did not move the caller: the call has ended", _l("Twilio did not move the caller: the call has ended")),
+    (r"Twilio did not (?P<step>[^:]+): (?P<error>.*)", _l("Twilio did not %(step)s: %(error)s")),
+    # ... the steps Twilio may refuse (workers.twilio_control's _rest), inside the sentence above
+    (r"hang up the caller", _l("hang up the caller")),
+    (r"hold the caller", _l("hold the caller")),
+    (r"take the caller back", _l("take the caller back")),
+    (r"take the caller off hold", _l("take the caller off hold")),
+    (r"hand the caller to the consulted party \(are they still on the line\?\)",
+     _l("hand the caller to the consulted party (are they still on the line?)")),
+    (r"let the agent go", _l("let the agent go")),
+    (r"remove the agent from the call", _l("remove the agent from the call")),
+    (r"ring the supervisor \(listen\)", _l("ring the supervisor (listen)")),
+    (r"ring the supervisor \(whisper\)", _l("ring the supervisor (whisper)")),
+    (r"ring the supervisor \(barge\)", _l("ring the supervisor (barge)")),
+    (r"ring (?P<agent>\S+)", _l("ring %(agent)s")),
 ))
 """Refusals and problems worded by the rooms below the web (routing, complaints, the menu validator), which know
 nothing of languages: the web translates them on their way to a person (each English pattern and its message are
@@ -153,8 +210,9 @@ def refusal(text: str) -> str:
             for name in ("status", "action"):
                 if name in values:
                     values[name] = label(values[name])
-            if "reason" in values:  # a problem inside a problem
-                values["reason"] = refusal(values["reason"])
+            for name in ("reason", "step"):  # a problem (a channel's step) inside a problem
+                if name in values:
+                    values[name] = refusal(values[name])
             return str(message) % values
     return text
 

@@ -2,7 +2,9 @@
 
 The pages and the API (``admin``) may not import the channels; they are handed one ``CallControl`` per channel
 (``"asterisk"``: AMI, ``"twilio"``: the REST API) built in ``hotline.app``. Each method returns once the channel
-has accepted the request, or raises ``ControlRefused`` with a reason for people (the API answers it 409).
+has accepted the request, or raises ``ControlRefused`` with a reason for people (the API answers it 409). The
+reason is English, as the logs keep it; the web translates it on its way to a person (``admin.i18n.REFUSALS``:
+a new text needs its pattern there, tests/test_call_control_refusals.py finds one missing).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from admin.access import allow, current
 from admin.api_models import CallControlDone, HoldBody, TransferBody, TransferTargets
 from admin.audit import AuditLog
+from admin.i18n import refusal
 from admin.json_replies import json_body, json_error
 from admin.openapi import ErrorBody, doc
 from admin.users.accounts import Accounts
@@ -83,7 +84,7 @@ def create_call_control_api(router: Router, agents: AgentRegistry, accounts: Acc
         try:
             act(control, view)
         except ControlRefused as exc:
-            return json_error(409, str(exc))
+            return json_error(409, refusal(str(exc)))  # worded by the channel in English: translated here
         if action in ("hold", "resume") or action.startswith("transfer"):
             # what the console shows after a reload; any transfer step ends with the caller off hold
             router.note_hold(call_id, action == "hold")

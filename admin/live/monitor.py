@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from admin.access import allow, current
 from admin.api_models import MonitorBody, MonitorStarted
 from admin.audit import AuditLog
+from admin.i18n import refusal
 from admin.json_replies import json_body, json_error
 from admin.live.call_control import Controls, control_for
 from admin.openapi import ErrorBody, doc
@@ -47,7 +48,7 @@ def create_monitor_api(router: Router, agents: AgentRegistry, audit: AuditLog, c
             control.monitor(view, agent.endpoint, phone, mode)
         except ControlRefused as exc:
             # the PBX or Twilio saying no is a conflict; an endpoint that cannot be rung is the request's fault
-            return json_error(409 if str(exc).startswith(("Asterisk", "Twilio")) else 400, str(exc))
+            return json_error(409 if str(exc).startswith(("Asterisk", "Twilio")) else 400, refusal(str(exc)))
         return _started(call_id, agent.id, mode, phone)
 
     def _started(call_id: str, agent_id: str, mode: str, phone: str) -> tuple[Response, int]:

@@ -84,16 +84,21 @@
   const DATA_CELLS = ["name", "queue", "caller"]; // names and numbers: not words of the page's language
   const PROTO = hotline.el("tr", {}, CELLS.map((name) => hotline.el("td", { class: CELL_CLASS[name] || name,
                                                                         translate: DATA_CELLS.includes(name) ? "no" : null })));
+  // the call's actions (monitor, transfer, hang up) show only while the agent is on a connected call
+  const CALL_ACTIONS = { monitor: _("Monitor…"), transfer: _("Transfer…"), hangup: _("Hang up") };
   PROTO.lastChild.append(hotline.el("button", { type: "button", class: "secondary change" }, _("Change…")),
-                         hotline.el("button", { type: "button", class: "secondary monitor", hidden: true }, _("Monitor…")));
+                         ...Object.entries(CALL_ACTIONS).map(([name, text]) => hotline.el("button", {
+                           type: "button", class: name === "hangup" ? `secondary danger ${name}` : `secondary ${name}`,
+                           hidden: true }, text)));
 
   function newRow(agent) {
     const tr = PROTO.cloneNode(true);
     tr.dataset.agent = agent.id;
     const cells = Object.fromEntries(CELLS.map((name, i) => [name, tr.cells[i]]));
-    cells.action.firstChild.dataset.agent = agent.id;
-    cells.action.lastChild.dataset.agent = agent.id;
-    return { tr, cells, data: null, key: "", inStateBase: null, talkBase: null };
+    const buttons = Object.fromEntries(["change", ...Object.keys(CALL_ACTIONS)].map((name) =>
+      [name, cells.action.querySelector(`button.${name}`)]));
+    for (const button of cells.action.children) button.dataset.agent = agent.id;
+    return { tr, cells, buttons, data: null, key: "", inStateBase: null, talkBase: null };
   }
 
   function fillRow(row, agent) {
@@ -109,11 +114,15 @@
     row.tr.dataset.state = agent.state;
     c.name.textContent = agent.name || agent.id;
     c.name.title = agent.id;
-    c.action.firstChild.setAttribute("aria-label", _("Change state of {name}", { name: agent.name || agent.id }));
-    // only a connected call can be joined: not while it rings the agent
-    const monitor = c.action.lastChild;
-    monitor.hidden = !(agent.call && agent.call.id && agent.call.state === "busy");
-    monitor.setAttribute("aria-label", _("Monitor the call of {name}", { name: agent.name || agent.id }));
+    const name = agent.name || agent.id;
+    const b = row.buttons;
+    b.change.setAttribute("aria-label", _("Change state of {name}", { name }));
+    // only a connected call can be joined, moved or ended: not while it rings the agent
+    const onCall = Boolean(agent.call && agent.call.id && agent.call.state === "busy");
+    for (const button of [b.monitor, b.transfer, b.hangup]) button.hidden = !onCall;
+    b.monitor.setAttribute("aria-label", _("Monitor the call of {name}", { name }));
+    b.transfer.setAttribute("aria-label", _("Transfer the call of {name}", { name }));
+    b.hangup.setAttribute("aria-label", _("Hang up the call of {name}", { name }));
     c.state.replaceChildren(hotline.el("span", { class: `tag state-${agent.state}` }, label(agent.state)));
     c.reason.textContent = agent.reason ? label(agent.reason) : "";
     c.queue.textContent = agent.call ? agent.call.queue : "";
@@ -193,18 +202,30 @@
   const PHONE_KEY = "hotline.monitorEndpoint"; // asked once, kept in this browser
   let monitoring = null; // { agent, call } the dialog is open for
 
-  function openMonitor(agentId) {
-    const row = rows.get(agentId);
-    if (!row || !row.data.call) return;
-    monitoring = { agent: row.data.name || agentId, call: row.data.call.id };
-    $("monitor-agent").textContent = monitoring.agent;
-    // the queue's id is a name, not a word of the page's language: its own element, marked translate="no"
-    const text = _("{queue}, caller {caller}", { queue: "\u0001", caller: row.data.call.caller });
+  // "<queue>, caller <caller>" for a dialog: the queue's id is a name, not a word of the page's language,
+  // so it has its own element, marked translate="no"
+  function describeCall(target, call) {
+    const text = _("{queue}, caller {caller}", { queue: "\u0001", caller: call.caller });
     const [before, after] = text.split("\u0001");
     const queue = document.createElement("span");
     queue.setAttribute("translate", "no");
-    queue.textContent = row.data.call.queue;
-    $("monitor-call").replaceChildren(before, queue, after ?? "");
+    queue.textContent = call.queue;
+    target.replaceChildren(before, queue, after ?? "");
+  }
+
+  // The call a dialog was opened for, kept apart from the row: the row may change while the dialog is open,
+  // and the action must go to the call the supervisor saw.
+  function callOf(agentId) {
+    const row = rows.get(agentId);
+    if (!row || !row.data.call || !row.data.call.id) return null;
+    return { agent: row.data.name || agentId, call: row.data.call.id, details: row.data.call };
+  }
+
+  function openMonitor(agentId) {
+    monitoring = callOf(agentId);
+    if (!monitoring) return;
+    $("monitor-agent").textContent = monitoring.agent;
+    describeCall($("monitor-call"), monitoring.details);
     $("monitor-endpoint").value = localStorage.getItem(PHONE_KEY) || "";
     $("monitor-error").hidden = true;
     $("monitor-dialog").showModal();
@@ -230,6 +251,88 @@
     } catch (error) {
       $("monitor-error").textContent = error.message;
       $("monitor-error").hidden = false;
+    }
+  }
+
+  // -- transfer (cold, to a queue or an available agent) and hang up: POST /api/calls/<id>/... ----------
+
+  let moving = null;  // { agent, call } the transfer dialog is open for
+  let ending = null;  // { agent, call } the hang-up dialog is open for
+
+  function fail(id, error) {
+    $(id).textContent = error.message;
+    $(id).hidden = false;
+  }
+
+  async function openTransfer(agentId) {
+    moving = callOf(agentId);
+    if (!moving) return;
+    $("transfer-agent").textContent = moving.agent;
+    describeCall($("transfer-call"), moving.details);
+    $("transfer-error").hidden = true;
+    const select = $("transfer-target");
+    select.replaceChildren();
+    $("transfer-send").disabled = true;  // until the targets are there
+    $("transfer-dialog").showModal();
+    select.focus();
+    try {
+      // warm transfers (talking to the target first) are the agent's, from the console: cold only here
+      const targets = await hotline.api("GET", "/api/calls/transfer-targets");
+      const option = (value, text, translate) => hotline.el("option", { value, translate }, text);
+      select.replaceChildren(
+        hotline.el("optgroup", { label: _("Queues") }, targets.queues.map((q) => option(`queue:${q}`, label(q)))),
+        hotline.el("optgroup", { label: _("Available agents") },
+          targets.agents.map((a) => option(`agent:${a.id}`, `${a.name} (${a.id})`, "no"))));
+      if (!targets.agents.length) {
+        select.lastChild.append(hotline.el("option", { disabled: true, value: "" }, _("nobody available now")));
+      }
+      $("transfer-send").disabled = false;
+    } catch (error) {
+      fail("transfer-error", error);
+    }
+  }
+
+  async function transferCall() {
+    const chosen = $("transfer-target").selectedOptions[0];
+    if (!chosen || !chosen.value) {
+      fail("transfer-error", new Error(_("Choose where to send the caller.")));
+      return;
+    }
+    const [kind, ...rest] = chosen.value.split(":");
+    const send = $("transfer-send");
+    send.disabled = true;  // one click, one transfer
+    try {
+      await hotline.api("POST", `/api/calls/${encodeURIComponent(moving.call)}/transfer`,
+                        { mode: "cold", to: { kind, value: rest.join(":") } });
+      $("transfer-dialog").close();
+      hotline.show(_("{agent}'s call sent to {target}.", { agent: moving.agent, target: chosen.textContent }), "ok");
+    } catch (error) {
+      fail("transfer-error", error);
+    } finally {
+      send.disabled = false;
+    }
+  }
+
+  function openHangup(agentId) {
+    ending = callOf(agentId);
+    if (!ending) return;
+    $("hangup-agent").textContent = ending.agent;
+    describeCall($("hangup-call"), ending.details);
+    $("hangup-error").hidden = true;
+    $("hangup-dialog").showModal();  // focus on Cancel (autofocus): Enter alone does not end the call
+  }
+
+  async function hangupCall() {
+    const confirm = $("hangup-confirm");
+    confirm.disabled = true;
+    try {
+      await hotline.api("POST", `/api/calls/${encodeURIComponent(ending.call)}/hangup`);
+      $("hangup-dialog").close();
+      hotline.show(_("Hung up {agent}'s call.", { agent: ending.agent }), "ok");
+    } catch (error) {
+      fail("hangup-error", error);
+    } finally {
+      confirm.disabled = false;
     }
   }
 
@@ -305,6 +408,10 @@
     if (button) openChange(button.dataset.agent);
     const monitor = event.target.closest("button.monitor");
     if (monitor) openMonitor(monitor.dataset.agent);
+    const transfer = event.target.closest("button.transfer");
+    if (transfer) openTransfer(transfer.dataset.agent);
+    const hangup = event.target.closest("button.hangup");
+    if (hangup) openHangup(hangup.dataset.agent);
   });
   for (const button of document.querySelectorAll("#state-dialog button[data-state]")) {
     button.addEventListener("click", () => change(button.dataset.state));
@@ -314,6 +421,10 @@
     button.addEventListener("click", () => monitorCall(button.dataset.mode));
   }
   $("monitor-cancel").addEventListener("click", () => $("monitor-dialog").close());
+  $("transfer-send").addEventListener("click", transferCall);
+  $("transfer-cancel").addEventListener("click", () => $("transfer-dialog").close());
+  $("hangup-confirm").addEventListener("click", hangupCall);
+  $("hangup-cancel").addEventListener("click", () => $("hangup-dialog").close());
 
   // The browser retries a dropped stream by itself; a refused one (503: the server's live streams are all
   // open, or the session ended) is tried again here, every 5 s.

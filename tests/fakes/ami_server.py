@@ -60,6 +60,9 @@ class FakeAmiServer:
     """Send the OriginateResponse before the acknowledgement: Asterisk sends them from two threads."""
     refuse_originate: str = ""
     """Answer every Originate with ``Response: Error`` and this message (say, ``Permission denied``)."""
+    channels: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Channels up on the PBX (by name or uniqueid) and their variables, for the call controls: ``Getvar``
+    reads them, ``Hangup`` ends one; an unknown channel gets Asterisk's ``No such channel``."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -167,8 +170,23 @@ class FakeAmiServer:
             return ""
         if name == "originate":
             return self._originate(conn, action, head)
+        if name in ("getvar", "hangup"):
+            conn.sendall(self._channel_action(name, action, head))
+            return ""
         conn.sendall(message(("Response", "Error"), *head, ("Message", "Invalid/unknown command")))
         return ""
+
+    def _channel_action(self, name: str, action: Action, head: list[tuple[str, object]]) -> bytes:
+        channel, variable = str(action.get("Channel", "")), str(action.get("Variable", ""))
+        with self._lock:
+            found = self.channels.get(channel)
+            if found is not None and name == "hangup":
+                del self.channels[channel]
+        if found is None or (name == "getvar" and variable not in found):
+            return message(("Response", "Error"), *head, ("Message", "No such channel"))
+        if name == "hangup":
+            return message(("Response", "Success"), *head, ("Message", "Channel Hungup"))
+        return message(("Response", "Success"), *head, ("Variable", variable), ("Value", found[variable]))
 
     def _originate(self, conn: socket.socket, action: Action, head: list[tuple[str, object]]) -> str:
         if self.refuse_originate:
