@@ -43,7 +43,7 @@ class PauseDesk:
         """``answered``: the agent's channel and the pick-up time, as the router knows them (an Asterisk leg's
         conversation learns them here). Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
         found = self.conversations.get(call_id)
-        if found is None:
+        if found is None or not found.started:  # a Twilio agent still hearing the whisper: nothing records yet
             raise NotRecording(call_id)
         if not found.leg and answered is not None and answered[0]:
             self.conversations.answered(call_id, *answered)
