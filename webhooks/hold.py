@@ -84,6 +84,8 @@ class TwilioHold:
         self.start_recording: StartRecording = _unrecordable
         """Starts the REST recording of an agent's leg (the Twilio account's, set by the app)."""
         self._redirect = redirect
+        self._overdue: dict[str, threading.Timer] = {}
+        """Agent leg -> its fallback start (``_join_overdue``), cancelled when this process hears its join."""
 
     def queue_name(self, call_id: str) -> str:
         """One Twilio queue per caller: its hold, until the agent who answered takes them into a conference."""
@@ -191,6 +193,7 @@ class TwilioHold:
                 # (participant_joined): the whisper above plays first and is not conversation.
                 timer = threading.Timer(JOIN_WAIT_S, self._join_overdue, args=(call_id, agent_id, leg))
                 timer.name, timer.daemon = f"record-{leg}", True
+                self._overdue[leg] = timer
                 timer.start()
         return str(response)
 
@@ -205,12 +208,15 @@ class TwilioHold:
         conversation = self.conversations.begin(call_id, leg) if leg else None
         if conversation is None:
             return
+        if (timer := self._overdue.pop(leg, None)) is not None:
+            timer.cancel()
         threading.Thread(target=self._record_leg, args=(call_id, conversation.agent_id, leg),
                          name=f"record-{leg}", daemon=True).start()
 
     def _join_overdue(self, call_id: str, agent_id: str, leg: str) -> None:
         """``JOIN_WAIT_S`` after the connect: a leg still connected whose join was never heard of is recorded
         from now (its callback was lost, or is very late: either way it starts nothing then)."""
+        self._overdue.pop(leg, None)
         view = self.router.call(call_id)
         if self.conversations is None or view is None or view.agent != agent_id:
             return  # the call ended (or moved on) before the leg joined: nothing to record
