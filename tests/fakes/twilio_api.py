@@ -170,7 +170,7 @@ class TwilioApi:
 
     def _joined(self, conference: Conference, participant: Participant, start_conference_on_enter: bool) -> None:
         """Owe the ``participant-join`` callback, with the parameters of
-        https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback-parameters (the joining
+        https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback (the joining
         participant's ``CallSid``; ``Timestamp`` in RFC 2822)."""
         if not conference.status_callback or "join" not in conference.status_callback_events:
             return

@@ -103,9 +103,9 @@ class TwilioCaller:
                          during_whisper: Callable[[], None] | None = None) -> str:
         """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
         <Pause> is asked for again. Twilio executes a document's verbs in order: a <Say> before the
-        <Dial><Conference> (the whisper) is spoken before the leg joins (https://www.twilio.com/docs/voice/twiml
-        #twilio-executes-twiml-verbs-in-order); ``during_whisper`` runs while it is (the stand-in speaks in no
-        time otherwise). A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
+        <Dial><Conference> (the whisper) is spoken before the leg joins (verbs run one after the other, top to
+        bottom: https://www.twilio.com/docs/voice/twiml); ``during_whisper`` runs while it is (the stand-in speaks
+        in no time otherwise). A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
         redirect, is in the same conference (with the REST API fake); <Dial><Queue> reaches only a queue the caller
         is in: <Enqueue> creates it
         when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
