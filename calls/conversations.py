@@ -2,7 +2,8 @@
 
 The channel that connects the agent starts a conversation here (Asterisk: the hold loop as it dials the agent,
 whose channel starts ``MixMonitor`` while it rings; the agent's channel and the answer time are learnt from the
-router when first needed; Twilio: the agent leg's connect webhook, which starts the leg's recording).
+router when first needed; Twilio: the agent leg's connect webhook, noted ``started=False`` until the leg joins the
+call's conference after its whisper, when its recording is started: ``begin``).
 The console pauses and resumes it (``admin.recordings.pause``), and whoever keeps the audio at the end
 (Asterisk: the caller's hold loop; Twilio: the recording callback) takes the pauses with it, as offsets into
 the audio, so a player shows the gap. One JSON value per call and agent in Redis, under the router's prefix: a
@@ -47,6 +48,8 @@ class Conversation:
     pauses: tuple[tuple[float, float], ...] = ()
     paused_at: float | None = None
     """Seconds into the audio when the running pause began; None while recording."""
+    started: bool = True
+    """False while a Twilio agent leg hears its whisper: its recording is not started yet (``begin``)."""
 
     def offset(self, now: float) -> float:
         return round(max(0.0, now - self.started_at), 3)
@@ -87,6 +90,28 @@ class Conversations:
         def learnt(c: Conversation, now: float) -> Conversation:
             return c if c.leg else replace(c, leg=leg, started_at=answered_at)
         self._change(call_id, agent_id, learnt)
+
+    def begin(self, call_id: str, leg: str, agent_id: str | None = None) -> Conversation | None:
+        """Claim the start of a conversation noted ``started=False`` on ``leg`` (the join callback and the fallback
+        timer may both try, in any process): the claimant gets it, anyone later None, as does another leg."""
+        def claimed(c: Conversation, now: float) -> Conversation:
+            if c.started or c.leg != leg:
+                raise AlreadySo("started already, or another leg's")
+            return replace(c, started=True, started_at=now)
+        try:
+            return self._change(call_id, agent_id, claimed)
+        except (NotRecording, AlreadySo):
+            return None
+
+    def recording_since(self, call_id: str, leg: str, at: float, agent_id: str | None = None) -> None:
+        """The audio of ``leg`` starts at ``at`` (when the start Twilio accepted was asked): offsets count from
+        there. Nothing when the conversation is over, is another leg's by now, or has pauses (their offsets stand)."""
+        def since(c: Conversation, now: float) -> Conversation:
+            return replace(c, started_at=at) if c.leg == leg and c.paused_at is None and not c.pauses else c
+        try:
+            self._change(call_id, agent_id, since)
+        except NotRecording:
+            pass
 
     def pause(self, call_id: str, agent_id: str | None = None, at: float | None = None) -> Conversation:
         """Note the pause (the channel has muted the recording already), as of ``at`` (the clock's time when the

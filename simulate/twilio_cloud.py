@@ -393,6 +393,12 @@ class TwilioCloud:
                 if not waiting.gone and waiting.redirected:
                     waiting.bridged.set()
                     bridged = True
+        if bridged and room is not None and "join" in room.get("statusCallbackEvent", "").split():
+            # The conference's participant-join event for this leg (https://www.twilio.com/docs/voice/twiml/
+            # conference#attributes-statuscallback): the hotline starts recording the conversation then.
+            self.status(http, sid, HOTLINE_NUMBER, to, "in-progress", room.get("statusCallback", ""), "outbound-api",
+                        StatusCallbackEvent="participant-join", FriendlyName=room.text or "",
+                        ConferenceSid=f"CF{sid[2:]}")
         if bridged and waiting is not None:
             self.clock.sleep(waiting.talk_s)
         self.post(http, dial.attrib["action"], sid, {

@@ -217,3 +217,148 @@ def test_a_leg_twilio_never_records_is_logged_as_not_recorded(
     assert f"call {caller.call_sid}: Twilio refused to record the conversation on agent leg {leg.call_sid}" in (
         caplog.text)
     assert not media.created
+
+
+def test_the_recording_starts_when_the_agent_joins_after_the_whisper_and_pauses_count_from_there(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient,
+) -> None:
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    caller.hold()
+    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=twilio_api,
+                       call_sid=twilio_api.leg_sids[0])
+    whisper: dict[str, float] = {}
+
+    def hearing_the_whisper() -> None:
+        # Ann hears "a call about ..., waited N s" before her <Dial><Conference>: nothing records her leg yet,
+        # and the console cannot pause what does not run.
+        assert leg.verbs() == ["Say", "Dial"] and leg.said()
+        whisper["from"] = time.time()
+        time.sleep(0.8)
+        assert not media.created and leg.call_sid not in media.running
+        early = ann("POST", f"/api/calls/{caller.call_sid}/recording", {"paused": True})
+        assert early.status_code == 409 and "not being recorded" in early.json["error"]
+        whisper["to"] = time.time()
+
+    assert leg.answer_agent_leg(create["Url"], caller, during_whisper=hearing_the_whisper) == "bridged"
+    rec = wait_for_recording(media, leg.call_sid)  # her join's callback started it
+    assert media.began[rec] >= whisper["to"]
+    # Both <Conference> nouns ask for the participant-join events, at the same signed URL: whichever side
+    # joins first sets the conference's (https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback).
+    events = f"{PUBLIC_URL}/twilio/conference/status?call={caller.call_sid}"
+    for side in (leg, caller):
+        noun = side.verb("Dial").find("Conference")
+        assert noun is not None
+        assert (noun.get("statusCallback"), noun.get("statusCallbackEvent"), noun.get("statusCallbackMethod")) == (
+            events, "join", "POST")
+    joins = [(form["CallSid"], status) for url, form, status in twilio_api.delivered
+             if form["StatusCallbackEvent"] == "participant-join"]
+    assert joins == [(caller.call_sid, 204), (leg.call_sid, 204)]  # the caller, moved in at once, joined first
+
+    time.sleep(0.4)
+    asked = time.time()
+    assert ann("POST", f"/api/calls/{caller.call_sid}/recording", {"paused": True}).status_code == 200
+    time.sleep(0.2)
+    resumed = ann("POST", f"/api/calls/{caller.call_sid}/recording", {"paused": False})
+    (start, end), = resumed.json["pauses"]
+    # The gap sits where it is in Twilio's audio, which began at the join: not 0.8 s (the whisper) later.
+    assert abs(start - (asked - media.began[rec])) < 0.25
+    assert 0.35 <= start <= asked - whisper["from"] - 0.6 and 0.15 <= end - start < 1.0
+    url, form = media.complete(leg.call_sid, wav_bytes(2.0, channels=2), twilio_api.server.url)
+    assert leg.post_raw(url, **form).status_code == 204
+    with hotline.sql() as db:
+        assert db.scalars(select(Recording).where(Recording.ref == rec)).one().pauses == [[start, end]]
+
+
+@pytest.mark.parametrize("mode", ["listen", "whisper", "barge"])
+def test_a_supervisor_joining_the_conference_starts_no_recording(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient, app: Any,
+    mode: str,
+) -> None:
+    leg = connect(caller, twilio_api)
+    rec = wait_for_recording(media, leg.call_sid)
+    add_user(hotline, "sue", "supervisor")
+    sue = SessionClient(app.test_client(), "sue")
+    assert sue("POST", f"/api/calls/{caller.call_sid}/monitor",
+               {"mode": mode, "endpoint": "client:sue"}).status_code == 202
+    joined = [form for _, form, status in twilio_api.delivered if status == 204]
+    (supervisor,) = [f for f in joined if f["CallSid"] not in (caller.call_sid, leg.call_sid)]
+    assert supervisor["StatusCallbackEvent"] == "participant-join"
+    assert supervisor["Coaching"] == ("true" if mode == "whisper" else "false")
+    time.sleep(0.3)
+    assert list(media.created) == [rec]  # still ann's one recording, on her leg
+    assert set(media.running) == {leg.call_sid}
+
+
+def test_late_and_repeated_join_callbacks_start_the_agents_recording_once_and_nobody_elses(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient, app: Any,
+) -> None:
+    twilio_api.late_callbacks = True  # Twilio posts the joins whenever it does: after everything else here
+    leg = connect(caller, twilio_api)
+    add_user(hotline, "sue", "supervisor")
+    sue = SessionClient(app.test_client(), "sue")
+    assert sue("POST", f"/api/calls/{caller.call_sid}/monitor",
+               {"mode": "listen", "endpoint": "client:sue"}).status_code == 202
+    time.sleep(0.3)
+    assert not media.created  # joined, but the hotline has not heard of it
+    owed = list(twilio_api.owed)
+    assert [form["CallSid"] for _, form in owed][:2] == [leg.call_sid, caller.call_sid] and len(owed) == 3
+
+    # A forged join (not signed by the account) is refused and starts nothing.
+    url, form = owed[0]
+    forged = caller.client.post(url.removeprefix(PUBLIC_URL), data=form, headers={"X-Twilio-Signature": "bm9wZQ=="})
+    assert forged.status_code == 403
+
+    # Newest first: the supervisor's join, then the caller's: nothing; then ann's: her leg is recorded.
+    assert twilio_api.deliver_owed(count=2, newest_first=True) == [204, 204]
+    time.sleep(0.3)
+    assert not media.created
+    assert twilio_api.deliver_owed() == [204]
+    rec = wait_for_recording(media, leg.call_sid)
+    # A status callback may come twice (https://www.twilio.com/docs/usage/webhooks/webhooks-overview).
+    assert twilio_api.webhook is not None and twilio_api.webhook(url, form) == 204
+    time.sleep(0.3)
+    assert list(media.created) == [rec]
+
+
+def test_a_join_never_heard_of_is_recorded_from_the_fallback_with_a_warning(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("webhooks.hold.JOIN_WAIT_S", 0.5)
+    twilio_api.late_callbacks = True  # and never delivered: Twilio retries no status callback
+    with caplog.at_level("WARNING"):
+        connected_at = time.time()
+        leg = connect(caller, twilio_api)
+        rec = wait_for_recording(media, leg.call_sid)
+    assert media.began[rec] - connected_at >= 0.5
+    assert f"no participant-join callback for agent leg {leg.call_sid}" in caplog.text
+    # The join arriving after all starts nothing more.
+    assert twilio_api.deliver_owed() == [204, 204]
+    time.sleep(0.3)
+    assert list(media.created) == [rec]
+
+
+def test_a_call_that_ends_before_the_agent_joins_is_not_recorded_by_the_fallback(
+    caller: TwilioCaller, twilio_api: TwilioApi, media: MediaServer, hotline: Hotline, ann: SessionClient,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("webhooks.hold.JOIN_WAIT_S", 0.3)
+    twilio_api.late_callbacks = True
+    caller.dial()
+    caller.press("0")
+    (create,) = twilio_api.created(1)
+    caller.hold()
+    leg = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller=HOTLINE_NUMBER, api=twilio_api,
+                       call_sid=twilio_api.leg_sids[0])
+
+    def caller_hangs_up() -> None:
+        assert caller.hang_up() == 204
+
+    with caplog.at_level("WARNING"):
+        # The caller hangs up while ann hears the whisper: the call is over before her leg joins.
+        leg.answer_agent_leg(create["Url"], caller, during_whisper=caller_hangs_up)
+        time.sleep(0.8)
+    assert not media.created
+    assert "no participant-join callback" not in caplog.text

@@ -206,6 +206,7 @@ def plausible_query(fuzz: Fuzz, path: str) -> st.SearchStrategy[dict[str, str]]:
         "/twilio/visit/status": st.fixed_dictionaries({"visit": or_fuzz(NUMBERS), "attempt": or_fuzz(NUMBERS)}),
         "/twilio/queue/wait": st.fixed_dictionaries({"call": call}),
         "/twilio/queue/choice": st.fixed_dictionaries({"call": call}),
+        "/twilio/conference/status": st.fixed_dictionaries({"call": call}),
     }.get(path, st.fixed_dictionaries({"call": call, "agent": agent}) if "/agent/" in path else st.just({}))
     return st.tuples(wanted, st.dictionaries(st.sampled_from(QUERY) | st.text(max_size=8), VALUES, max_size=2)).map(
         lambda parts: {**parts[1], **parts[0]})
@@ -223,6 +224,8 @@ def plausible_form(fuzz: Fuzz) -> st.SearchStrategy[dict[str, str]]:
         "RecordingStatus": or_fuzz(st.sampled_from(["completed", "in-progress", "absent", "failed"])),
         "From": or_fuzz(st.just("+8613812345678")), "To": or_fuzz(st.just(HOTLINE_NUMBER)),
         "Direction": or_fuzz(st.sampled_from(["inbound", "outbound-api"])),
+        "StatusCallbackEvent": or_fuzz(st.sampled_from(["participant-join", "participant-leave"])),
+        "FriendlyName": or_fuzz(st.sampled_from([f"hotline-{sid}" for sid in fuzz.call_sids])),
     })
     return st.tuples(wanted, st.dictionaries(KEYS, VALUES, max_size=3)).map(lambda parts: {**parts[1], **parts[0]})
 

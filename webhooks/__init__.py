@@ -159,6 +159,14 @@ def create_blueprint(
         calls.hold.agent_status(_arg("call"), _arg("agent"), request.form)
         return Response(status=204)
 
+    @bp.post("/conference/status")
+    @twilio_signed
+    def conference_status() -> Response:
+        """The statusCallback of the call's conference (``?call=``): a participant joined; the agent leg's recording
+        starts then. Always 204: Twilio ignores the answer and retries nothing."""
+        calls.hold.participant_joined(_arg("call"), request.form)
+        return Response(status=204)
+
     @bp.post("/recording")
     @twilio_signed
     def recording() -> Response:

@@ -139,7 +139,7 @@ class TwilioCalls:
             return str(response)
         self.router.redis.set(talked_key(call_id), "1", ex=TWILIO_MAX_CALL_S)
         dial = response.dial(action=f"{urls.step}&joined=1", method="POST")
-        join_conference(dial, call_id, role="caller")
+        join_conference(dial, call_id, role="caller", public_url=self.config.public_url)
         return str(response)
 
     def failed(self, form: Mapping[str, str]) -> None:

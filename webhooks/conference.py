@@ -8,10 +8,14 @@ and the caller's call dial the same name, and nobody else's does (a supervisor i
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial
 
 CONFERENCE_PREFIX = "hotline-"
+JOIN_EVENT = "participant-join"
+"""``StatusCallbackEvent`` of a participant joining (https://www.twilio.com/docs/voice/twiml/conference
+#attributes-statuscallbackevent)."""
 
 
 def conference_name(call_id: str) -> str:
@@ -19,7 +23,12 @@ def conference_name(call_id: str) -> str:
     return f"{CONFERENCE_PREFIX}{call_id}"
 
 
-def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"]) -> None:
+def events_url(public_url: str, call_id: str) -> str:
+    """Where Twilio posts the conference's participant-join events (``/twilio/conference/status``)."""
+    return f"{public_url.rstrip('/')}/twilio/conference/status?{urlencode({'call': call_id})}"
+
+
+def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"], public_url: str) -> None:
     """Add the ``<Conference>`` noun for the caller or their agent (``role``: the same noun today) to ``dial``.
 
     - ``startConferenceOnEnter``: the conference starts when either arrives: the caller is moved in the moment
@@ -27,11 +36,17 @@ def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"]) 
     - ``endConferenceOnExit``: either one leaving ends it, so the other is not left alone in an empty room (the
       agent's leg is updated to ``false`` before it leaves on a completed warm transfer).
     - ``beep="false"``: no tone when someone joins; a supervisor joining muted must not be announced.
+    - ``statusCallback`` with ``statusCallbackEvent="join"``: Twilio posts ``participant-join`` (with the joining
+      ``CallSid``) as each participant joins, supervisors added by REST included; the agent leg's recording starts
+      then, after its whisper (``TwilioHold.participant_joined``). On both nouns alike: the first participant's
+      settings may be the ones the conference keeps, and either side may join first.
+      https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback
     https://www.twilio.com/docs/voice/twiml/conference#attributes
     """
     # No `record` here: a conference records one mixed channel. The agent conversation is recorded by REST on
     # the agent's leg, caller and agent apart (webhooks.conversation_recording). See docs/twilio.md.
     dial.conference(
         conference_name(call_id), start_conference_on_enter=True, end_conference_on_exit=True, beep="false",
-        wait_url="",
+        wait_url="", status_callback=events_url(public_url, call_id), status_callback_event="join",
+        status_callback_method="POST",
     )

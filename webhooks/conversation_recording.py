@@ -5,8 +5,9 @@ the noun's own ``record`` attribute, one mixed channel (https://www.twilio.com/d
 "Voice recordings where dual-channel is not supported, such as TwiML <conference> noun [...] all audio will be mixed
 in a single channel file", https://www.twilio.com/en-us/changelog/dual-channel-voice-recordings-by-default), and
 ``<Dial record>`` records the parties a ``<Dial>`` connects (https://www.twilio.com/docs/voice/twiml/dial#record),
-which no page promises for a ``<Conference>`` noun. So the agent's leg is recorded by REST once it is answered
-(``recording_params``: ``POST Calls/<leg>/Recordings.json`` with ``RecordingChannels=dual``,
+which no page promises for a ``<Conference>`` noun. So the agent's leg is recorded by REST once it has joined the
+conference, after the whisper it hears first (its participant-join callback: ``TwilioHold.participant_joined``;
+``recording_params``: ``POST Calls/<leg>/Recordings.json`` with ``RecordingChannels=dual``,
 https://www.twilio.com/docs/voice/api/recording#create-a-recording-resource): "dual records each party of a 2-party
 call into separate channels", the inbound track (what Twilio receives from the leg: the agent) and the outbound one
 (what Twilio plays to it: the conference, i.e. the caller),

@@ -18,7 +18,7 @@ from calls.keys import held_key
 from ivr import actions as act
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, CallView, Router
-from webhooks.conference import join_conference
+from webhooks.conference import JOIN_EVENT, conference_name, join_conference
 from webhooks.conversation_recording import StartRecording, recording_attributes, recording_params
 from webhooks.hold_music import SLICE_S, loops_until
 from webhooks.twiml import speak
@@ -33,6 +33,13 @@ RECORDING_START_TRIES = 3
 RECORDING_START_RETRY_S = 1.0
 """Twilio records only a call in progress: the agent's leg is (its TwiML is asked for once it is answered), but a
 refusal is tried again a couple of times before the conversation is given up as unrecorded."""
+JOIN_WAIT_S = 15.0
+"""How long after the connect an agent leg's recording waits for its participant-join callback before it is started
+anyway (logged as a warning). Twilio documents no retry of a status callback, so one lost (or refused by a hotline
+restarting) must not leave the conversation unrecorded; but starting early records the end of the whisper, what
+the join exists to leave out. The whisper is one sentence (a few seconds of speech) and the callback follows the
+join within a second or so: 15 s is well past both, and a lost callback then costs the conversation's first
+seconds at most, not the conversation."""
 HELD_WAITS = 10
 """Seconds an agent who picked up waits for the caller to reach their queue (the caller may still hear the
 <Say> before <Enqueue>): only a caller on hold is moved into the agent's conference, never one mid-menu."""
@@ -73,10 +80,12 @@ class TwilioHold:
         self.config, self.router, self.connector = config, router, connector
         self._forget_queue = forget_queue
         self.conversations = conversations
+        """Agent conversations being recorded (None: none are)."""
         self.start_recording: StartRecording = _unrecordable
         """Starts the REST recording of an agent's leg (the Twilio account's, set by the app)."""
-        """Agent conversations being recorded (None: none are)."""
         self._redirect = redirect
+        self._overdue: dict[str, threading.Timer] = {}
+        """Agent leg -> its fallback start (``_join_overdue``), cancelled when this process hears its join."""
 
     def queue_name(self, call_id: str) -> str:
         """One Twilio queue per caller: its hold, until the agent who answered takes them into a conference."""
@@ -155,7 +164,8 @@ class TwilioHold:
             response.hangup()
             return str(response)
         done = self._url("/twilio/agent/done", call=call_id, agent=agent_id)
-        recorded = self._record(view, call_id, agent_id, leg)
+        # A callback's <Dial record> starts with the customer's answer; a conference leg's waits for its join.
+        recorded = self._record(view, call_id, agent_id, leg, started=bool(answered.callback_number))
         if answered.callback_number:
             # A two-party <Dial><Number>: its own record attribute records both parties apart.
             record = recording_attributes(self.config.public_url, call_id, agent_id) if recorded else {}
@@ -176,33 +186,71 @@ class TwilioHold:
                                seconds=round(answered.wait_s))
             speak(response, act.Say(whisper, language))
             dial = response.dial(action=done, method="POST")
-            join_conference(dial, call_id, role="agent")
+            join_conference(dial, call_id, role="agent", public_url=self.config.public_url)
             if recorded:
                 # A <Conference> noun is recorded mixed or not at all: the agent's leg is recorded by REST
-                # instead, agent and caller apart (webhooks.conversation_recording). Off this request: Twilio
-                # waits for this TwiML.
-                threading.Thread(target=self._record_leg, args=(call_id, agent_id, leg),
-                                 name=f"record-{leg}", daemon=True).start()
+                # instead, agent and caller apart (webhooks.conversation_recording), from its participant-join
+                # (participant_joined): the whisper above plays first and is not conversation.
+                timer = threading.Timer(JOIN_WAIT_S, self._join_overdue, args=(call_id, agent_id, leg))
+                timer.name, timer.daemon = f"record-{leg}", True
+                self._overdue[leg] = timer
+                timer.start()
         return str(response)
 
-    def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str) -> bool:
-        """Whether the call's queue records it (its ``record`` setting); if so, the conversation is noted."""
+    def participant_joined(self, call_id: str, form: Mapping[str, str]) -> None:
+        """A participant joined the call's conference (its ``statusCallback``): the agent leg of a conversation
+        waiting for it starts being recorded, off this request. The caller, a supervisor (monitor, coach,
+        barge), a consulted agent, or a leg recorded already (the fallback came first) start nothing."""
+        if (self.conversations is None or form.get("StatusCallbackEvent") != JOIN_EVENT
+                or form.get("FriendlyName") != conference_name(call_id)):
+            return
+        leg = form.get("CallSid", "")[:64]
+        conversation = self.conversations.begin(call_id, leg) if leg else None
+        if conversation is None:
+            return
+        if (timer := self._overdue.pop(leg, None)) is not None:
+            timer.cancel()
+        threading.Thread(target=self._record_leg, args=(call_id, conversation.agent_id, leg),
+                         name=f"record-{leg}", daemon=True).start()
+
+    def _join_overdue(self, call_id: str, agent_id: str, leg: str) -> None:
+        """``JOIN_WAIT_S`` after the connect: a leg still connected whose join was never heard of is recorded
+        from now (its callback was lost, or is very late: either way it starts nothing then)."""
+        self._overdue.pop(leg, None)
+        view = self.router.call(call_id)
+        if self.conversations is None or view is None or view.agent != agent_id:
+            return  # the call ended (or moved on) before the leg joined: nothing to record
+        if self.conversations.begin(call_id, leg) is None:
+            return  # the join came: recorded from it
+        log.warning("call %s: no participant-join callback for agent leg %s within %.0f s of its connect: "
+                    "recording the conversation from now", call_id, leg, JOIN_WAIT_S)
+        self._record_leg(call_id, agent_id, leg)
+
+    def _record(self, view: CallView | None, call_id: str, agent_id: str, leg: str, started: bool) -> bool:
+        """Whether the call's queue records it (its ``record`` setting); if so, the conversation is noted
+        (``started=False``: its recording waits for the leg to join the conference)."""
         if self.conversations is None or not leg:
             return False
         skill = (view.fields.get("offered_skill") or view.fields.get("skill", "")) if view else ""
         policy = self.router.queues[skill].record if skill in self.router.queues else "all"
         if not self.conversations.wanted(policy, call_id):
             return False
-        self.conversations.start(Conversation(call_id, "twilio", agent_id, leg, time.time()))
+        self.conversations.start(Conversation(call_id, "twilio", agent_id, leg, self.conversations.clock(),
+                                              started=started))
         return True
 
     def _record_leg(self, call_id: str, agent_id: str, leg: str) -> None:
-        """Start the REST recording of the agent's leg, trying again briefly when Twilio refuses."""
+        """Start the REST recording of the agent's leg, trying again briefly when Twilio refuses. The audio starts
+        when Twilio accepts: pause offsets count from when the accepted start was asked."""
+        if self.conversations is None:
+            return
         params = recording_params(self.config.public_url, call_id, agent_id)
         for attempt in range(RECORDING_START_TRIES):
             if attempt:
                 time.sleep(RECORDING_START_RETRY_S)
+            asked = self.conversations.clock()
             if self.start_recording(leg, params):
+                self.conversations.recording_since(call_id, leg, asked)
                 log.info("call %s: recording the conversation on agent leg %s", call_id, leg)
                 return
         log.error("call %s: Twilio refused to record the conversation on agent leg %s %d times: it is not recorded",

@@ -45,7 +45,7 @@ class PauseDesk:
         Raises NotRecording, AlreadySo, SwitchRefused (nothing noted then)."""
         talks = self.conversations
         found = talks.get(call_id, agent_id)
-        if found is None:
+        if found is None or not found.started:  # a Twilio agent still hearing the whisper: nothing records yet
             raise NotRecording(call_id)
         if not found.leg and answered is not None and answered[0]:
             talks.answered(call_id, *answered, agent_id=agent_id)

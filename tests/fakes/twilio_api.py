@@ -4,6 +4,15 @@ It keeps the state Twilio's documentation describes, and refuses what the docume
 calls (created, redirected, completed), queues, conferences and their participants. The callers of a test
 (``tests.fakes.twilio_caller.TwilioCaller`` given this API) register their calls, join and leave conferences as
 their TwiML says, and follow the REST redirects Twilio would make them follow.
+
+Conference events: a conference keeps the ``statusCallback`` and ``statusCallbackEvent`` of the ``<Conference>``
+noun that created it (its first participant's; https://www.twilio.com/docs/voice/twiml/conference
+#attributes-statuscallback), and posts ``participant-join`` there, signed, for every participant that joins,
+by TwiML or by the Participants API ("Tracking updates to all conference participants [...] by using the
+Conference's statusCallback webhook", https://www.twilio.com/docs/voice/api/conference-participant-resource).
+Twilio promises no order between these callbacks and a call's TwiML requests, and no retry of a status
+callback (https://www.twilio.com/docs/usage/webhooks/webhooks-overview): with ``late_callbacks`` they are kept
+in ``owed`` until a test delivers them (``deliver_owed``), in whatever order it chooses, or never.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
@@ -54,6 +64,15 @@ class Conference:
     status: str = "in-progress"
     participants: dict[str, Participant] = field(default_factory=dict)
     ended_by: str = ""
+    status_callback: str = ""
+    status_callback_events: frozenset[str] = frozenset()
+    """``statusCallbackEvent`` of the noun that created it (``start end join leave mute hold ...``)."""
+    sequence: int = 0
+    """``SequenceNumber`` of its last event: Twilio numbers a conference's events (they may arrive out of order)."""
+
+
+Webhook = Callable[[str, dict[str, str]], int]
+"""Post a signed form to the hotline as Twilio would (``TwilioCaller.post_callback``); the HTTP status."""
 
 
 class TwilioApi:
@@ -72,6 +91,14 @@ class TwilioApi:
         self.conferences: dict[str, Conference] = {}
         self.leg_sids: list[str] = []
         """The sid of each call the hotline created, in order."""
+        self.webhook: Webhook | None = None
+        """How this account posts its status callbacks to the hotline (set by the first call's stand-in)."""
+        self.late_callbacks = False
+        """Keep conference status callbacks in ``owed`` instead of posting them as they happen."""
+        self.owed: list[tuple[str, dict[str, str]]] = []
+        """(URL, form) of the conference status callbacks not posted yet."""
+        self.delivered: list[tuple[str, dict[str, str], int]] = []
+        """(URL, form, the hotline's HTTP status) of each conference status callback posted."""
 
     # -- what the calls' stand-ins tell it ---------------------------------------------------------
 
@@ -89,14 +116,23 @@ class TwilioApi:
     def join(self, call_sid: str, name: str, attrs: dict[str, str]) -> Conference:
         """``<Dial><Conference>``: joins the conference of that name in progress, or creates one
         (https://www.twilio.com/docs/voice/twiml/conference: "the first caller to dial a conference name creates
-        it"; a name is reused once the conference before it has ended)."""
+        it"; a name is reused once the conference before it has ended). The creating noun's ``statusCallback``
+        and ``statusCallbackEvent`` are the conference's; a later participant's are ignored. Then the
+        participant-join callback, if the conference asked for ``join`` events."""
         with self._lock:
-            conference = self.conference(name) or self._new_conference(name)
-            conference.participants[call_sid] = Participant(
+            conference = self.conference(name)
+            if conference is None:
+                conference = self._new_conference(name)
+                conference.status_callback = attrs.get("statusCallback", "")
+                conference.status_callback_events = frozenset(attrs.get("statusCallbackEvent", "").split())
+            participant = conference.participants[call_sid] = Participant(
                 call_sid, muted=attrs.get("muted") == "true",
                 end_conference_on_exit=attrs.get("endConferenceOnExit") == "true", beep=attrs.get("beep", "true"),
                 label=attrs.get("participantLabel", ""))
-            return conference
+            self._joined(conference, participant, start_conference_on_enter=attrs.get(
+                "startConferenceOnEnter", "true") == "true")
+        self._post_owed()
+        return conference
 
     def leave(self, call_sid: str) -> None:
         """The call left its conference (hung up, redirected, removed). A participant with
@@ -122,6 +158,52 @@ class TwilioApi:
         with self._lock:
             return [self.calls[sid] for sid in self.leg_sids if self.calls[sid].to == to]
 
+    def deliver_owed(self, count: int | None = None, newest_first: bool = False) -> list[int]:
+        """Post ``count`` (all: None) of the conference callbacks kept back by ``late_callbacks``, oldest first
+        unless ``newest_first``; returns the hotline's HTTP statuses."""
+        with self._lock:
+            order = list(reversed(self.owed)) if newest_first else list(self.owed)
+            chosen = order[:len(order) if count is None else count]
+            for item in chosen:
+                self.owed.remove(item)
+        return [self._post(url, form) for url, form in chosen]
+
+    def _joined(self, conference: Conference, participant: Participant, start_conference_on_enter: bool) -> None:
+        """Owe the ``participant-join`` callback, with the parameters of
+        https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback (the joining
+        participant's ``CallSid``; ``Timestamp`` in RFC 2822)."""
+        if not conference.status_callback or "join" not in conference.status_callback_events:
+            return
+        conference.sequence += 1
+        form = {
+            "AccountSid": "ACtest", "ConferenceSid": conference.sid, "FriendlyName": conference.friendly_name,
+            "StatusCallbackEvent": "participant-join", "CallSid": participant.call_sid,
+            "SequenceNumber": str(conference.sequence),
+            "Timestamp": formatdate(usegmt=True).replace("GMT", "+0000"),
+            "Muted": _bool(participant.muted), "Hold": _bool(participant.hold),
+            "Coaching": _bool(participant.coaching),
+            "EndConferenceOnExit": _bool(participant.end_conference_on_exit),
+            "StartConferenceOnEnter": _bool(start_conference_on_enter),
+        }
+        if participant.call_sid_to_coach:
+            form["CallSidToCoach"] = participant.call_sid_to_coach
+        if participant.label:
+            form["ParticipantLabel"] = participant.label
+        self.owed.append((conference.status_callback, form))
+
+    def _post_owed(self) -> None:
+        """Post what is owed now (outside the lock: the hotline may call this API while it answers), unless
+        ``late_callbacks`` keeps it back."""
+        if not self.late_callbacks:
+            self.deliver_owed()
+
+    def _post(self, url: str, form: dict[str, str]) -> int:
+        assert self.webhook is not None, "no call's stand-in gave this API a way to post to the hotline"
+        status = self.webhook(url, form)
+        with self._lock:
+            self.delivered.append((url, form, status))
+        return status
+
     def next_redirect(self, call_sid: str) -> str | None:
         with self._lock:
             call = self.calls.get(call_sid)
@@ -130,6 +212,11 @@ class TwilioApi:
     # -- the wire --------------------------------------------------------------------------------
 
     def _answer(self, request: SeenRequest) -> Reply:
+        reply = self._reply(request)
+        self._post_owed()  # a participant added by REST has joined
+        return reply
+
+    def _reply(self, request: SeenRequest) -> Reply:
         if self.recordings is not None and "/Recordings/" in request.path:
             return self.recordings(request)
         parts = urlsplit(request.path)
@@ -254,6 +341,8 @@ class TwilioApi:
             end_conference_on_exit=form.get("EndConferenceOnExit") == "true", beep=form.get("Beep", "true"),
             label=form.get("Label", ""))
         conference.participants[sid] = participant
+        self._joined(conference, participant, start_conference_on_enter=form.get("StartConferenceOnEnter",
+                                                                                 "true") == "true")
         return Reply.json(201, _participant_json(conference, participant))
 
     def _participant(self, conference: Conference, call_sid: str, method: str, form: dict[str, str]) -> Reply:
@@ -306,6 +395,10 @@ class TwilioApi:
         return [(r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
                 for r in self.server.requests
                 if r.method == "POST" and "/Calls/" in r.path and "/Conferences/" not in r.path]
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _error(status: int, code: int, message: str) -> Reply:

@@ -33,6 +33,8 @@ class TwilioCaller:
         self.call_sid = call_sid or f"CA{next(_sids):032x}"
         self.api = api
         if api is not None:
+            if api.webhook is None:
+                api.webhook = self.post_callback  # the account's own callbacks (conference events) go the same way
             if self.call_sid in api.calls:
                 api.answered(self.call_sid)  # a leg the hotline placed, picked up
             else:
@@ -45,6 +47,8 @@ class TwilioCaller:
         self.shared_key: tuple[str, str] | None = None
         """(key id, secret) when the account signs webhooks with a SharedKey instead of the auth token."""
         self.queue_sid = f"QU{self.call_sid[2:]}"
+        self._whisper: Callable[[], None] | None = None
+        """The <Conference> join a document owes once its <Say> before the <Dial> is spoken (``whispered``)."""
 
     # -- the phone -------------------------------------------------------------------------
 
@@ -95,16 +99,20 @@ class TwilioCaller:
                     clock.advance(float(verb.get("length", "1")))
         return heard
 
-    def answer_agent_leg(self, url: str, caller: TwilioCaller) -> str:
+    def answer_agent_leg(self, url: str, caller: TwilioCaller,
+                         during_whisper: Callable[[], None] | None = None) -> str:
         """This is the agent's leg, picking up: follow its documents as Twilio does. A <Redirect> after the
-        <Pause> is asked for again. A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
+        <Pause> is asked for again. Twilio executes a document's verbs in order: a <Say> before the
+        <Dial><Conference> (the whisper) is spoken before the leg joins (verbs run one after the other, top to
+        bottom: https://www.twilio.com/docs/voice/twiml); ``during_whisper`` runs while it is (the stand-in speaks
+        in no time otherwise). A <Dial><Conference> is "bridged" when the caller, following the hotline's REST
         redirect, is in the same conference (with the REST API fake); <Dial><Queue> reaches only a queue the caller
         is in: <Enqueue> creates it
         when the caller gets there (https://www.twilio.com/docs/voice/twiml/enqueue), after any <Say> before it;
         a <Dial> that cannot connect ends and its action gets ``DialCallStatus=failed``
         (https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus-values). Returns how the leg went."""
         for _ in range(30):
-            self.post(url)
+            self.post(url, speaking=during_whisper is not None)
             dial, redirect = self.twiml.find("Dial"), self.twiml.find("Redirect")  # type: ignore[union-attr]
             if dial is None and redirect is not None:
                 for pause in self.twiml.iter("Pause"):  # type: ignore[union-attr]
@@ -115,6 +123,9 @@ class TwilioCaller:
             if conference is not None and self.api is not None:
                 # The hotline moved the caller's call by REST: Twilio makes it follow.
                 caller.follow()
+                if during_whisper is not None:
+                    during_whisper()
+                    self.whispered()
                 room = self.api.conference(conference.text or "")
                 both = room is not None and {self.call_sid, caller.call_sid} <= set(room.participants)
                 return "bridged" if both else "alone"
@@ -126,6 +137,12 @@ class TwilioCaller:
             self.post(dial.attrib["action"], DialCallStatus="failed", DialCallDuration="0")
             return "failed"
         raise AssertionError("the agent's leg never got past its redirects")
+
+    def whispered(self) -> None:
+        """The <Say> before this leg's <Dial><Conference> has been spoken: the leg joins the conference now."""
+        join, self._whisper = self._whisper, None
+        assert join is not None, "no <Say> before a <Dial><Conference> is being spoken"
+        join()
 
     def follow(self) -> ET.Element | None:
         """Twilio moves this call to the TwiML of the REST update the hotline made (None: there is none).
@@ -225,20 +242,37 @@ class TwilioCaller:
 
     # -- the wire ----------------------------------------------------------------------------
 
-    def post(self, url: str, **fields: str) -> ET.Element:
+    def post(self, url: str, speaking: bool = False, **fields: str) -> ET.Element:
+        """The document at ``url``; its <Dial><Conference> joins at once, or with ``speaking`` after a <Say>
+        before it only when the test says it has been spoken (``whispered``)."""
         reply = self.post_raw(url, **fields)
         assert reply.status_code == 200, reply.data
         assert reply.mimetype == "text/xml"
         self.twiml = ET.fromstring(reply.data)
         conference = self.twiml.find("Dial/Conference")
         if conference is not None and self.api is not None:
-            self.api.join(self.call_sid, conference.text or "", dict(conference.attrib))
+            api, name, attrs = self.api, conference.text or "", dict(conference.attrib)
+
+            def join() -> None:
+                api.join(self.call_sid, name, attrs)
+            self._whisper = join
+            verbs = self.verbs()
+            if not (speaking and "Say" in verbs[:verbs.index("Dial")]):
+                self.whispered()
         enqueue = self.twiml.find("Enqueue")
         if enqueue is not None and "action" in enqueue.attrib:
             self._enqueue_action = enqueue.attrib["action"]  # owed when the caller leaves the queue
             self._wait_url = enqueue.attrib.get("waitUrl", "")
         self.transcript.extend(self.said())
         return self.twiml
+
+    def post_callback(self, url: str, form: dict[str, str]) -> int:
+        """A request Twilio makes of its own (a conference's status callback): exactly ``form``, signed as every
+        webhook is (https://www.twilio.com/docs/usage/security#validating-requests); the HTTP status."""
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        signature = self.validator.compute_signature(url, form)
+        return int(self.client.post(path, data=form, headers={"X-Twilio-Signature": signature}).status_code)
 
     def post_raw(self, url: str, signature: str | None = None, **fields: str) -> Any:
         form = {"CallSid": self.call_sid, "AccountSid": "ACtest", "From": self.caller, "To": self.called,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 import wave
 from email.utils import formatdate
 from urllib.parse import parse_qs
@@ -57,6 +58,8 @@ class MediaServer:
         """(CallSid, RecordingSid, the form) of every update of a running recording."""
         self.created: dict[str, dict[str, str]] = {}
         """RecordingSid -> the form of the request that started it by REST (its RecordingChannels, its callback)."""
+        self.began: dict[str, float] = {}
+        """RecordingSid -> when (``time.time()``) a REST-started recording began: its audio's second 0."""
         self.failure: int | None = None
         self.redirect_to: str | None = None
         self.http = LocalHttpServer(self._answer).start()
@@ -134,6 +137,7 @@ class MediaServer:
             return Reply.json(400, {"code": 21220, "message": "Invalid RecordingChannels", "status": 400})
         sid = f"RE{len(self.created) + 1:032d}"
         self.created[sid] = form
+        self.began[sid] = time.time()
         self.start(sid, call_sid)
         self.channels[sid] = 2 if channels == "dual" else 1
         return Reply.json(201, {**self.resource(sid), "source": "StartCallRecordingAPI"})
