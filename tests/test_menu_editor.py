@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import redis
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from calls.menus import DEFAULT_MENU_FILE
@@ -23,6 +22,7 @@ from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.web import SessionClient, add_user
 from workers import jobs
+from workers.runner import JobWorker
 
 DEFAULT = DEFAULT_MENU_FILE.read_text(encoding="utf-8")
 OLD_MAIN = "查询余额和卡片状态请按1，挂失请按2，投诉请按3，人工服务请按0。"
@@ -297,7 +297,7 @@ def test_publishing_re_renders_only_the_changed_prompt(admin: SessionClient, hot
 
     published = admin("POST", "/api/menus/hotline/publish", {"source": CHANGED}).get_json()
     monkeypatch.setattr(jobs, "_context", hotline)  # what `hotline worker` installs
-    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    JobWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
 
     job = hotline.jobs.fetch_job(published["prompt_job"])
     static = sum(not is_dynamic(text) for texts in live.prompts().values() for text in texts.values())

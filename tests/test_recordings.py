@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
@@ -25,6 +24,7 @@ from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from tests.fakes.twilio_caller import TwilioCaller
 from tests.fakes.twilio_media import MediaServer, wav_bytes
 from workers import jobs
+from workers.runner import JobWorker
 
 SID = "RE0123456789abcdef0123456789abcdef"
 OTHER_SID, OTHER_CALL = "RE" + "e" * 32, "CA" + "e" * 32
@@ -166,7 +166,7 @@ def run_jobs(hotline: Hotline, monkeypatch: pytest.MonkeyPatch) -> None:
         job = hotline.jobs.fetch_job(job_id)
         assert job is not None
         hotline.jobs.enqueue_job(job)
-    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    JobWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
 
 
 @pytest.mark.parametrize("failure", [404, 500])

@@ -18,7 +18,6 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import pytest
-from rq import SimpleWorker
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
@@ -38,6 +37,7 @@ from tests.fakes.clock import Now
 from tests.fakes.http_server import LocalHttpServer, Reply, SeenRequest
 from workers import jobs
 from workers.dialers import AmiConfig, AmiVisitDialer, TwilioVisitConfig, TwilioVisitDialer
+from workers.runner import JobWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -458,7 +458,7 @@ def test_resolving_enqueues_the_dial_job_at_the_due_time_and_the_job_calls_twili
     assert twilio_api.requests == [], "nothing is dialled before the due time"
 
     hotline.visits.clock.at = local(2, 11)  # the due time (long past for the real clock: RQ runs it now)
-    worker = SimpleWorker([hotline.jobs], connection=hotline.jobs.connection)
+    worker = JobWorker([hotline.jobs], connection=hotline.jobs.connection)
     assert worker.work(burst=True, with_scheduler=True)
     assert Job.fetch(job_id, connection=hotline.jobs.connection).return_value() == "attempt 1: pending"
 
@@ -475,7 +475,7 @@ def test_resolving_enqueues_the_dial_job_at_the_due_time_and_the_job_calls_twili
 
     # The same job again (a worker that died after dialling, RQ's retry): no second call.
     hotline.jobs.enqueue(jobs.dial_visit, visit.id, 1)
-    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    JobWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
     assert len(twilio_api.requests) == 1
     with hotline.sql() as db:
         assert len(db.scalars(select(VisitAttempt)).all()) == 1

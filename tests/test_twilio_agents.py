@@ -238,9 +238,8 @@ def test_position_is_announced_every_period_not_once_per_music_track(
 def test_a_callers_twilio_queue_is_deleted_when_the_call_ends_and_the_sweep_takes_stragglers(
     caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rq import SimpleWorker
-
     from workers import jobs
+    from workers.runner import JobWorker
 
     caller.dial()
     caller.press("0")
@@ -249,7 +248,7 @@ def test_a_callers_twilio_queue_is_deleted_when_the_call_ends_and_the_sweep_take
                                            "current_size": 0, "date_updated": "Sun, 06 Dec 2026 10:00:00 +0000"}
     caller.hang_up_holding(["action", "status"])
     monkeypatch.setattr(jobs, "_context", hotline)
-    SimpleWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
+    JobWorker([hotline.jobs], connection=hotline.jobs.connection).work(burst=True)
     assert twilio_api.deletes() == [f"/2010-04-01/Accounts/{hotline.settings.twilio_account_sid}"
                                     f"/Queues/{caller.queue_sid}.json"]
 

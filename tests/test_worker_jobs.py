@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import redis
+from rq import Queue
 from sqlalchemy import select
 
 from complaints.work_orders import WorkOrderDesk
@@ -20,6 +22,7 @@ from routing.keys import EVENTS_STREAM
 from store.models import CallRecord, Recording, WorkOrder
 from workers.records import RecordWriter
 from workers.retention import Retention
+from workers.runner import JobWorker
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2027, 3, 2, 6, 0, tzinfo=dt.UTC)
@@ -135,3 +138,17 @@ def test_conversation_recordings_go_at_their_own_age_keeping_the_record_and_a_wo
     with hotline.sql() as db:
         assert set(db.scalars(select(Recording.ref))) == {"conv-new", "conv-evidence", "msg-old"}
     assert not paths["conv-old"].exists() and paths["conv-new"].exists()
+
+
+def test_a_stopping_worker_lets_go_of_its_command_channel_at_once(redis_url: str) -> None:
+    """RQ reads its command channel in 60 s waits and redis-py 8 makes the shutdown wait for the reader: a worker
+    told to stop (SIGTERM, the end of a burst) hung for a minute whenever the reader was between two waits."""
+    connection = redis.Redis.from_url(redis_url)
+    worker = JobWorker([Queue("hotline-test", connection=connection)], connection=connection)
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    time.sleep(0.5)  # the reader has taken the confirmation and waits for the next message, unsubscribed
+    stopping = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopping.start()
+    stopping.join(10)
+    assert not stopping.is_alive(), "the worker is still waiting for its command reader"
