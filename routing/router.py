@@ -287,6 +287,21 @@ class Router:
         """The channel's id of the call ringing the agent, so it can be cancelled."""
         self._note_call(keys=[self.key(f"call:{call_id}")], args=["agent_leg", leg])
 
+    def release_consult(self, call_id: str, leg: str | None = None) -> str | None:
+        """A warm transfer's consultation is over without a hand-over to wait for (cancelled, failed, completed,
+        or the target's call ended): the call forgets it and the target, if still reserved for it (not ready,
+        ``consult <call>``), is available again. With ``leg``: only when that is the consultation's call.
+        Returns the target (None: no consultation on the call, or ``leg`` is not its call)."""
+        key = self.key(f"call:{call_id}")
+        target, consult_leg = (_text(v or b"") for v in self.redis.hmget(key, "consult_agent", "consult_leg"))
+        if not target or (leg is not None and leg != consult_leg):
+            return None
+        self.redis.hdel(key, "consult_agent", "consult_kind", "consult_leg")
+        state, reason = (_text(v or b"") for v in self.redis.hmget(self.key(f"agent:{target}"), "state", "reason"))
+        if state == "not_ready" and reason == f"consult {call_id}":
+            self.set_agent_state(target, "available")
+        return target
+
     def note_hold(self, call_id: str, on: bool) -> None:
         """The caller was put on hold (or taken back): kept on the call so a console reloaded shows it."""
         self._note_call(keys=[self.key(f"call:{call_id}")], args=["on_hold", "1" if on else "0"])

@@ -251,7 +251,7 @@ def test_the_recording_starts_when_the_agent_joins_after_the_whisper_and_pauses_
         noun = side.verb("Dial").find("Conference")
         assert noun is not None
         assert (noun.get("statusCallback"), noun.get("statusCallbackEvent"), noun.get("statusCallbackMethod")) == (
-            events, "join", "POST")
+            events, "join leave", "POST")
     joins = [(form["CallSid"], status) for url, form, status in twilio_api.delivered
              if form["StatusCallbackEvent"] == "participant-join"]
     assert joins == [(caller.call_sid, 204), (leg.call_sid, 204)]  # the caller, moved in at once, joined first

@@ -184,6 +184,26 @@ def test_a_completed_warm_transfer_records_the_target_s_talk_as_a_leg_of_its_own
     assert bob is not None and bob.leg == consult.call_sid and still_ann is not None  # two legs, apart
 
 
+def test_a_target_who_hangs_up_before_the_hand_over_is_released_at_once(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann, room = in_conference(app, hotline, twilio_api)
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    (consult,) = [p for p in room.participants.values() if p.label == "consult"]
+    assert state(hotline, "bob") == "not_ready"
+
+    twilio_api.leave(consult.call_sid)  # bob hangs up while ann explains: Twilio posts his participant-leave
+
+    assert state(hotline, "bob") == "available"  # free for the next caller, not stuck reserved
+    still = view(hotline, caller.call_sid)
+    assert (still.state, still.agent) == ("busy", "ann") and "consult_agent" not in still.fields
+    with pytest.raises(ControlRefused):  # nothing to hand over any more: ann takes her caller off hold
+        control.complete_transfer(still)
+    hang_up(caller, ann)
+
+
 def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_to_the_first_agent(
     app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
 ) -> None:

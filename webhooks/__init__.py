@@ -15,6 +15,7 @@ from ivr.masking import redact
 from metrics import MENU_ERRORS
 from recordings.twilio_fetch import RecordingFetcher
 from webhooks.calls import FINAL_STATUSES, BadRequest, OutboundStart, TwilioCalls
+from webhooks.conference import LEAVE_EVENT
 from webhooks.dispositions import twilio_disposition
 from webhooks.fallbacks import FallbackConfig, for_caller, for_endpoint
 from webhooks.hold_music import slice_wav
@@ -162,9 +163,13 @@ def create_blueprint(
     @bp.post("/conference/status")
     @twilio_signed
     def conference_status() -> Response:
-        """The statusCallback of the call's conference (``?call=``): a participant joined; the agent leg's recording
-        starts then. Always 204: Twilio ignores the answer and retries nothing."""
-        calls.hold.participant_joined(_arg("call"), request.form)
+        """The statusCallback of the call's conference (``?call=``): a participant joined (the agent leg's recording
+        starts then) or left (a consulted target before the hand-over is released). Always 204: Twilio ignores
+        the answer and retries nothing."""
+        if request.form.get("StatusCallbackEvent") == LEAVE_EVENT:
+            calls.hold.participant_left(_arg("call"), request.form)
+        else:
+            calls.hold.participant_joined(_arg("call"), request.form)
         return Response(status=204)
 
     @bp.post("/recording")

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Dial
 
 CONFERENCE_PREFIX = "hotline-"
-JOIN_EVENT = "participant-join"
-"""``StatusCallbackEvent`` of a participant joining (https://www.twilio.com/docs/voice/twiml/conference
+JOIN_EVENT, LEAVE_EVENT = "participant-join", "participant-leave"
+"""``StatusCallbackEvent`` of a participant joining, leaving (https://www.twilio.com/docs/voice/twiml/conference
 #attributes-statuscallbackevent)."""
 
 
@@ -24,7 +24,7 @@ def conference_name(call_id: str) -> str:
 
 
 def events_url(public_url: str, call_id: str) -> str:
-    """Where Twilio posts the conference's participant-join events (``/twilio/conference/status``)."""
+    """Where Twilio posts the conference's participant-join and -leave events (``/twilio/conference/status``)."""
     return f"{public_url.rstrip('/')}/twilio/conference/status?{urlencode({'call': call_id})}"
 
 
@@ -38,7 +38,9 @@ def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"], 
     - ``beep="false"``: no tone when someone joins; a supervisor joining muted must not be announced.
     - ``statusCallback`` with ``statusCallbackEvent="join"``: Twilio posts ``participant-join`` (with the joining
       ``CallSid``) as each participant joins, supervisors added by REST included; the agent leg's recording starts
-      then, after its whisper (``TwilioHold.participant_joined``). On both nouns alike: the first participant's
+      then, after its whisper (``TwilioHold.participant_joined``); and ``leave``: a warm transfer's target who
+      hangs up before the hand-over is released at once (``TwilioHold.participant_left``). On both nouns alike:
+      the first participant's
       settings may be the ones the conference keeps, and either side may join first.
       https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback
     https://www.twilio.com/docs/voice/twiml/conference#attributes
@@ -47,6 +49,6 @@ def join_conference(dial: Dial, call_id: str, role: Literal["agent", "caller"], 
     # the agent's leg, caller and agent apart (webhooks.conversation_recording). See docs/twilio.md.
     dial.conference(
         conference_name(call_id), start_conference_on_enter=True, end_conference_on_exit=True, beep="false",
-        wait_url="", status_callback=events_url(public_url, call_id), status_callback_event="join",
+        wait_url="", status_callback=events_url(public_url, call_id), status_callback_event="join leave",
         status_callback_method="POST",
     )

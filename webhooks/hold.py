@@ -213,6 +213,17 @@ class TwilioHold:
         threading.Thread(target=self._record_leg, args=(call_id, conversation.agent_id, leg),
                          name=f"record-{leg}", daemon=True).start()
 
+    def participant_left(self, call_id: str, form: Mapping[str, str]) -> None:
+        """A participant left the call's conference: when it is the call of a warm transfer's target before the
+        hand-over (they hung up, or never answered), the consultation is over: the target is released and the
+        agent's console shows the caller back on hold with them (complete would only be refused now)."""
+        if form.get("FriendlyName") != conference_name(call_id):
+            return
+        leg = form.get("CallSid", "")[:64]
+        released = self.router.release_consult(call_id, leg=leg) if leg else None
+        if released is not None:
+            log.info("call %s: %s left the consultation before the hand-over: released", call_id, released)
+
     def _join_overdue(self, call_id: str, agent_id: str, leg: str) -> None:
         """``JOIN_WAIT_S`` after the connect: a leg still connected whose join was never heard of is recorded
         from now (its callback was lost, or is very late: either way it starts nothing then)."""

@@ -131,7 +131,7 @@ class AsteriskCallControl:
                                       ("Tone", "no")])
             self._end_music(ami, call.call_id)
             self._record_joined(ami, call.call_id, agent_id, target)
-        self._forget_consult(call.call_id)
+        self.router.release_consult(call.call_id)
         log.info("call %s: warm transfer from %s to %s completed", call.call_id, agent_id, target)
 
     def cancel_transfer(self, call: CallView) -> None:
@@ -142,8 +142,7 @@ class AsteriskCallControl:
         with self._ami() as ami:
             self._quiet_hangup(ami, consult_channel_id(call.call_id))
             self._hold_off(ami, call.call_id)
-        self._free_target(target, call.call_id)
-        self._forget_consult(call.call_id)
+        self.router.release_consult(call.call_id)
         log.info("call %s: warm transfer to %s cancelled", call.call_id, target)
 
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
@@ -203,8 +202,7 @@ class AsteriskCallControl:
                     ("Timeout", self.config.ring_timeout_s * 1000), ("Async", "true"),
                 ])
         except ControlRefused:
-            self._free_target(to.id, call.call_id)
-            self._forget_consult(call.call_id)
+            self.router.release_consult(call.call_id)
             raise
         log.info("call %s: %s consults %s before a transfer (warm)", call.call_id, agent_id, to.id)
 
@@ -233,14 +231,6 @@ class AsteriskCallControl:
             log.error("call %s: the conversation with %s after the transfer is not recorded: %s", call_id, target, exc)
             return
         talks.conversations.start(Conversation(call_id, "asterisk", target, leg, started, path))
-
-    def _free_target(self, agent_id: str, call_id: str) -> None:
-        agent = self.agents.get(agent_id)
-        if agent is not None and agent.state == "not_ready" and agent.reason == f"consult {call_id}":
-            self.router.set_agent_state(agent_id, "available")
-
-    def _forget_consult(self, call_id: str) -> None:
-        self.router.redis.hdel(self.router.key(f"call:{call_id}"), "consult_agent", "consult_kind")
 
     # -- AMI ---------------------------------------------------------------------------------------------
     @contextmanager

@@ -145,7 +145,7 @@ class TwilioCallControl:
         if consult_leg:  # the target's call, for a supervisor who coaches them (whisper) and the recordings
             self.router.note_agent_leg(call.call_id, consult_leg)
             self._record_joined(call.call_id, agent_id, target, consult_leg)
-        self._forget_consult(call.call_id)
+        self.router.release_consult(call.call_id)
         # The router has moved on: what is left is Twilio's side, and the agent's Dial action changes nothing now.
         self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
@@ -175,8 +175,7 @@ class TwilioCallControl:
         except (TwilioException, OSError) as exc:
             log.info("call %s: the consulted party was not removed (%s): gone already", call.call_id, _reason(exc))
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
-        self._free_target(target, call.call_id)
-        self._forget_consult(call.call_id)
+        self.router.release_consult(call.call_id)
         log.info("warm transfer of Twilio call %s to %s cancelled", call.call_id, target)
 
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
@@ -274,8 +273,7 @@ class TwilioCallControl:
                 self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
                 raise
         except ControlRefused:
-            self._free_target(target.id, call.call_id)
-            self._forget_consult(call.call_id)
+            self.router.release_consult(call.call_id)
             raise
         log.info("warm transfer of Twilio call %s: %s consults %s", call.call_id, agent_id, target_id)
 
@@ -286,14 +284,6 @@ class TwilioCallControl:
         )
         if participant.call_sid:  # the target's call: their agent leg once the transfer completes
             self.router.redis.hset(self.router.key(f"call:{call_id}"), "consult_leg", participant.call_sid)
-
-    def _free_target(self, agent_id: str, call_id: str) -> None:
-        agent = self.agents.get(agent_id)
-        if agent is not None and agent.state == "not_ready" and agent.reason == f"consult {call_id}":
-            self.router.set_agent_state(agent_id, "available")
-
-    def _forget_consult(self, call_id: str) -> None:
-        self.router.redis.hdel(self.router.key(f"call:{call_id}"), "consult_agent", "consult_kind", "consult_leg")
 
     def _conference(self, call: CallView) -> str:
         """The sid of the call's conference in progress (Twilio addresses participants under it)."""

@@ -137,15 +137,21 @@ class TwilioApi:
     def leave(self, call_sid: str) -> None:
         """The call left its conference (hung up, redirected, removed). A participant with
         ``endConferenceOnExit`` ends it for everyone (https://www.twilio.com/docs/voice/twiml/conference#attributes-
-        endconferenceonexit); a conference with nobody left ends too."""
+        endconferenceonexit); a conference with nobody left ends too. Each participant gone owes its
+        ``participant-leave`` callback when the conference asked for ``leave`` events (the docs promise no order
+        against the call's other requests: here it comes before the REST request that removed it is answered)."""
         with self._lock:
             for conference in self.conferences.values():
                 if conference.status != "in-progress" or call_sid not in conference.participants:
                     continue
                 gone = conference.participants.pop(call_sid)
+                self._owe_event(conference, gone, "leave")
                 if gone.end_conference_on_exit or not conference.participants:
                     conference.status, conference.ended_by = "completed", call_sid
+                    for rest in list(conference.participants.values()):
+                        self._owe_event(conference, rest, "leave")
                     conference.participants.clear()
+        self._post_owed()
 
     def conference(self, name: str) -> Conference | None:
         """The conference of that friendly name in progress, if any."""
@@ -172,12 +178,17 @@ class TwilioApi:
         """Owe the ``participant-join`` callback, with the parameters of
         https://www.twilio.com/docs/voice/twiml/conference#attributes-statuscallback (the joining
         participant's ``CallSid``; ``Timestamp`` in RFC 2822)."""
-        if not conference.status_callback or "join" not in conference.status_callback_events:
+        self._owe_event(conference, participant, "join", start_conference_on_enter)
+
+    def _owe_event(self, conference: Conference, participant: Participant, event: str,
+                   start_conference_on_enter: bool = True) -> None:
+        """Owe the ``participant-<event>`` callback (``join``, ``leave``) if the conference asked for it."""
+        if not conference.status_callback or event not in conference.status_callback_events:
             return
         conference.sequence += 1
         form = {
             "AccountSid": "ACtest", "ConferenceSid": conference.sid, "FriendlyName": conference.friendly_name,
-            "StatusCallbackEvent": "participant-join", "CallSid": participant.call_sid,
+            "StatusCallbackEvent": f"participant-{event}", "CallSid": participant.call_sid,
             "SequenceNumber": str(conference.sequence),
             "Timestamp": formatdate(usegmt=True).replace("GMT", "+0000"),
             "Muted": _bool(participant.muted), "Hold": _bool(participant.hold),
