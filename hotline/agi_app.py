@@ -22,10 +22,12 @@ from recordings.spool import RecordingSpool
 from routing.leases import LeaseKeeper
 from store.db import UNAVAILABLE
 from store.secret_files import made_installation_secret
+from workers.asterisk_control import consult_channel_id
 
 log = logging.getLogger(__name__)
 
 ANSWERED_SCRIPT, LOGIN_SCRIPT, SURVEY_SCRIPT = "agent-answered", "agent-login", "survey"
+CONSULT_ENDED_SCRIPT = "consult-ended"
 """Script names the dialplan (asterisk_conf/) and the AMI dialers call."""
 
 
@@ -68,6 +70,19 @@ def build_routes(hotline: Hotline) -> Routes:
     def queue(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         transfer_to_queue(agi, deps, hotline.menus.live(hotline.settings.menu_name), query)
 
+    def consult_ended(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
+        # The h extension of hotline-consult: a warm transfer's target hung up before the hand-over. Only from
+        # the consultation's own channel (its uniqueid is the call's consult id).
+        call_id = (query.get("call") or [""])[0][:64]
+        if not call_id or agi.env.get("agi_uniqueid") != consult_channel_id(call_id):
+            log.warning("consult-ended refused: channel %r is not the consultation of call %r",
+                        agi.env.get("agi_uniqueid", "?")[:64], call_id)
+            return
+        released = hotline.router.release_consult(call_id)
+        if released is not None:
+            hotline.router.note_hold(call_id, True)  # the caller still hears the music: the console shows Resume
+            log.info("call %s: %s hung up during the consultation: released", call_id, released)
+
     def survey(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         # AMI Originate of a return visit, answered: hotline-outbound runs
         # survey?visit=<id>&attempt=<n>&token=<the dial's one-time token>.
@@ -108,6 +123,7 @@ def build_routes(hotline: Hotline) -> Routes:
     routes.register(LOGIN_SCRIPT, login)
     routes.register("queue", queue)
     routes.register(SURVEY_SCRIPT, survey)
+    routes.register(CONSULT_ENDED_SCRIPT, consult_ended)
     return routes
 
 
@@ -123,7 +139,7 @@ def _row_id(query: dict[str, list[str]], name: str) -> int | None:
     return int(value)
 
 
-AGENT_LEG_SCRIPTS = frozenset({ANSWERED_SCRIPT, LOGIN_SCRIPT})
+AGENT_LEG_SCRIPTS = frozenset({ANSWERED_SCRIPT, LOGIN_SCRIPT, CONSULT_ENDED_SCRIPT})
 """Scripts run on an agent's own channel: not a customer's call, so no call record of their own."""
 
 

@@ -16,6 +16,7 @@ import redis
 from hotline.app import Hotline
 from routing.agents import Agent
 from routing.keys import EVENTS_STREAM
+from routing.router import CallRequest
 from softphone.agi_peer import AsteriskPeer
 from tests.conftest import free_port
 
@@ -176,3 +177,21 @@ def test_a_call_in_the_menus_of_a_killed_fastagi_process_gets_its_record_closed(
     finally:
         server.kill()
         server.wait(5)
+
+
+def test_consult_ended_releases_the_target_only_from_the_consultation_s_own_channel(
+    agi_server: tuple[str, int], hotline: Hotline,
+) -> None:
+    staff(hotline, ("ann", "1001"), ("bob", "1002"))
+    (offer,) = hotline.router.enqueue(CallRequest("c-77", "general", "zh-CN", 5, "asterisk"))
+    hotline.router.answer("c-77", offer.agent_id)
+    # ann consults bob (as AsteriskCallControl reserves him)
+    hotline.router.set_agent_state("bob", "not_ready", "consult c-77")
+    hotline.router.redis.hset(hotline.router.key("call:c-77"), mapping={"consult_agent": "bob", "consult_kind": "agent"})
+    AsteriskPeer([], caller="1003", uniqueid="1712345678.9", script="consult-ended?call=c-77").dial(*agi_server)
+    assert hotline.agents.get("bob").state == "not_ready"  # type: ignore[union-attr]  # another channel: refused
+    AsteriskPeer([], caller="1002", uniqueid="consult-c-77", script="consult-ended?call=c-77").dial(*agi_server)
+    assert hotline.agents.get("bob").state == "available"  # type: ignore[union-attr]  # bob hung up: released
+    view = hotline.router.call("c-77")
+    assert view is not None and view.agent == "ann" and "consult_agent" not in view.fields
+    assert view.fields.get("on_hold") == "1"  # the caller still hears the music: ann's console shows Resume

@@ -189,6 +189,30 @@ def test_warm_transfer_cancelled_gives_the_caller_back_to_the_agent(
     assert rt.ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
 
 
+def test_a_target_who_hangs_up_during_the_consultation_is_released_and_the_caller_shown_on_hold(
+    pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
+) -> None:
+    rt.staff(floor, "max", "Local/talk30@test-agents")
+    rt.staff(floor, "ned", "Local/talk2@test-agents")  # picks up, says a word, hangs up after 2 s
+    call = connected(pbx, rt_settings, "max")
+    mx = console(floor, "max")
+    assert pbx.ami is not None
+    mark = len(pbx.ami.events)
+    ok(mx("POST", f"/api/calls/{call.ivr_id}/transfer", {"mode": "warm", "to": {"kind": "agent", "value": "ned"}}))
+    pbx.ami.wait_for(lambda e: e.get("event") == "ChanSpyStart"
+                     and e.get("spyeruniqueid") == f"consult-{call.ivr_id}", after=mark)
+    rt._state(floor, "ned", "available", timeout_s=10)  # released by his hang-up, not left reserved
+    view = floor.router.call(call.ivr_id)
+    assert view is not None and view.agent == "max" and "consult_agent" not in view.fields
+    on_call = mx("GET", "/api/agent/console").json["on_call"]
+    assert on_call == {"on_hold": True, "transfer_to": ""}  # the console offers Resume, not Complete
+    assert mx("POST", f"/api/calls/{call.ivr_id}/transfer/complete").status_code == 409
+    ok(mx("POST", f"/api/calls/{call.ivr_id}/hold", {"on": False}))  # the caller back with max
+    pbx.ami.wait_for(lambda e: e.get("event") == "Hangup", uniqueid=f"hold-{call.ivr_id}")
+    ok(mx("POST", f"/api/calls/{call.ivr_id}/hangup"))
+    assert rt.ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
+
+
 def test_another_agent_cannot_touch_the_call(pbx: RealAsterisk, rt_settings: Settings, floor: Hotline) -> None:
     rt.staff(floor, "hal", "Local/talk8@test-agents")
     rt.staff(floor, "ivy", "Local/talk8@test-agents", state="not_ready")

@@ -222,6 +222,7 @@ class TwilioHold:
         leg = form.get("CallSid", "")[:64]
         released = self.router.release_consult(call_id, leg=leg) if leg else None
         if released is not None:
+            self.router.note_hold(call_id, True)  # the caller is still held: the console shows Resume
             log.info("call %s: %s left the consultation before the hand-over: released", call_id, released)
 
     def _join_overdue(self, call_id: str, agent_id: str, leg: str) -> None:

@@ -12,9 +12,10 @@ caller out of that Dial; each action works beside it:
 - cold transfer: the router takes the call from the agent (``Router.transfer``: queued again for a skill, or
   offered to one agent only), then the agent's leg is hung up: the Dial returns to the hold loop, which plays
   music and dials whoever the router offers it to next. Same call id, one call in the reports.
-- warm transfer (to an agent or a supervisor): the caller is held as above; the target's phone is rung with
-  ``ChanSpy(<agent>,qwE)``: agent and target talk (the target also hears the caller's side; the caller hears
-  only music). Complete: AMI ``Bridge`` of the caller and the target's channel (the caller leaves the agent's
+- warm transfer (to an agent or a supervisor): the caller is held as above; the target's phone is rung into
+  ``hotline-consult``, ``ChanSpy(<agent>,qwE)``: agent and target talk (the target also hears the caller's side;
+  the caller hears only music); the target hanging up first runs ``consult-ended``, which releases them.
+  Complete: AMI ``Bridge`` of the caller and the target's channel (the caller leaves the agent's
   bridge, which ends the agent's leg; the hold loop's Dial lasts until the new bridge ends) and the router
   makes the target the call's agent. Cancel: the target's channel is hung up, the caller taken off hold.
 - monitor: ChanSpy dialled to the supervisor's phone (``workers.monitor``).
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 HOLD_CONTEXT = "hotline-hold"
 """asterisk_conf/extensions.conf: answers and plays music on hold."""
+CONSULT_CONTEXT = "hotline-consult"
+"""asterisk_conf/extensions.conf: a warm transfer's target talks with the agent (ChanSpy); their hang-up before the
+hand-over runs the ``consult-ended`` script."""
 SILENT = -32768
 """``VOLUME(RX)`` that silences what the agent says: func_volume divides each sample by it. (AMI ``MuteAudio``
 would say it plainer but needs res_mutestream, which not every Asterisk build has; func_volume is in all.)
@@ -197,7 +201,8 @@ class AsteriskCallControl:
                     raise ControlRefused("the caller is not bridged to the agent on Asterisk")
                 self._hold_on(ami, call.call_id)
                 self._act(ami, "Originate", [
-                    ("Channel", phone), ("Application", "ChanSpy"), ("Data", f"{agent_leg},qwE"),
+                    ("Channel", phone), ("Context", CONSULT_CONTEXT), ("Exten", "s"), ("Priority", 1),
+                    ("Variable", f"HOTLINE_SPY={agent_leg}"), ("Variable", f"HOTLINE_CALL={call.call_id}"),
                     ("ChannelId", consult_channel_id(call.call_id)), ("CallerID", f'"transfer" <{agent_id}>'),
                     ("Timeout", self.config.ring_timeout_s * 1000), ("Async", "true"),
                 ])
