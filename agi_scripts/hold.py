@@ -169,7 +169,11 @@ class AgiHold:
             log.error("call %s not recorded: the spool path %r has characters a Dial option cannot carry",
                       call_id, path)
             return ""
-        keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, "", started, path))
+        try:
+            keeper.conversations.start(Conversation(call_id, "asterisk", agent_id, "", started, path))
+        except redis.RedisError as exc:  # the caller still reaches the agent; only the recording is lost
+            log.warning("call %s not recorded: redis %s", call_id, type(exc).__name__)
+            return ""
         return f"b({RECORD_HANDLER}^s^1({path}))"
 
     def _keep_joined(self, call_id: str, agent_id: str) -> None:
