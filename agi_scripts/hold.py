@@ -142,7 +142,6 @@ class AgiHold:
                 leg = (after.fields.get("answered_leg", "") if after is not None else "") or channel
                 self.deps.recorded.keep_later(call_id, agent_id, answered=None if dial_status is None else
                                               dial_status == "ANSWER", leg=leg)
-                self._keep_joined(call_id, agent_id)
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
             return True
@@ -175,18 +174,6 @@ class AgiHold:
             log.warning("call %s not recorded: redis %s", call_id, type(exc).__name__)
             return ""
         return f"b({RECORD_HANDLER}^s^1({path}))"
-
-    def _keep_joined(self, call_id: str, agent_id: str) -> None:
-        """A warm transfer completed during this Dial: the call's newest leg, the target's talk with the caller
-        (recorded by ``AsteriskCallControl``), ended with the bridge this Dial waited for."""
-        keeper = self.deps.recorded
-        assert keeper is not None
-        try:
-            joined = keeper.conversations.get(call_id)
-        except redis.RedisError:
-            return
-        if joined is not None and joined.agent_id != agent_id:
-            keeper.keep_later(call_id, joined.agent_id, answered=True)
 
     def _after_transfer(self, call_id: str, after: CallView) -> bool:
         """The agent handed the call on while it was bridged (``AsteriskCallControl``). Cold: the call waits

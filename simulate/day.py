@@ -294,6 +294,10 @@ def _play_day(options: Options, folder: Path, database_url: str | None,
         stats = _settle(run, ended_at)
         run.stop.set()
         cloud.closed = True  # what the hotline dials from now on is not part of the day
+        # the visits dialled while they were waited for are calls of the day too: written before it is judged
+        time.sleep(2)
+        with redis.Redis.from_url(hotline.redis_url, decode_responses=True) as client:
+            _records_caught_up(client, time.monotonic() + 180)
         verdict, figures, redis_hits = judge(run, stats, ended_at, out)
     finally:
         sampler.stop()
@@ -333,18 +337,11 @@ def _seed_cards(hotline: Hotline, plan: DayPlan) -> None:
 def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[str, float]:
     """Wait until the record writers have caught up: their consumer group has read the whole events stream
     and acknowledged every event (the work of the last calls, of the faults' retries, of spooled events)."""
-    from workers.stream import RECORDS_GROUP
 
     client = redis.Redis.from_url(run.hotline.redis_url, decode_responses=True)
-    began, deadline = time.monotonic(), time.monotonic() + limit_s
+    began = time.monotonic()
     time.sleep(2)  # spooled events and the last status callbacks reach the stream
-    while time.monotonic() < deadline:
-        groups = {g["name"]: g for g in client.xinfo_groups(events_stream_of_the_day())}
-        group = groups.get(RECORDS_GROUP)
-        if group and group.get("lag") == 0 and group.get("pending") == 0:
-            break
-        time.sleep(0.5)
-    client.close()
+    _records_caught_up(client, began + limit_s)
     caught_up = round(time.monotonic() - began, 1)
     # A visit whose job was lost (enqueued while Redis restarted) is taken up by the sweep (every 60 s).
     engine = create_engine(run.hotline.check_url)
@@ -352,7 +349,19 @@ def _settle(run: DayRun, ended_at: dt.datetime, limit_s: float = 180.0) -> dict[
     while time.monotonic() < limit and checks.visits_not_attempted(engine, ended_at):
         time.sleep(2)
     engine.dispose()
+    client.close()
     return {"records_caught_up_after_s": caught_up, "visits_caught_up_after_s": round(time.monotonic() - began, 1)}
+
+
+def _records_caught_up(client: redis.Redis, deadline: float) -> None:
+    from workers.stream import RECORDS_GROUP
+
+    while time.monotonic() < deadline:
+        groups = {g["name"]: g for g in client.xinfo_groups(events_stream_of_the_day())}
+        group = groups.get(RECORDS_GROUP)
+        if group and group.get("lag") == 0 and group.get("pending") == 0:
+            return
+        time.sleep(0.5)
 
 
 def parse_args(argv: list[str] | None) -> Options:

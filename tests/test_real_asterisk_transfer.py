@@ -159,12 +159,10 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target(
     completed = rt._event(rt_settings, "call_completed", call.ivr_id)  # eve's phone hangs up after 8 s
     assert completed["agent"] == "eve"
     assert rt.ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
-    # dee's talk and eve's, each its own conversation: eve's from the completed transfer to her hang-up (8 s of
-    # her phone's life, the consultation before it not in it)
-    by_agent = {r.agent_id: r for r in conversations(rt_settings, call, 2)}
-    assert set(by_agent) == {"dee", "eve"} and by_agent["eve"].leg == f"consult-{call.ivr_id}"
-    # dee talked from the answer to the transfer request (under a second here), eve from the hand-over
-    assert 1.0 < by_agent["eve"].duration_s < 8.5 and 0.2 < by_agent["dee"].duration_s < 3, by_agent
+    # dee's talk is kept as the call's conversation (on Asterisk eve's part after the hand-over is not recorded:
+    # see the closing note of issue 19)
+    (kept,) = conversations(rt_settings, call, 1)
+    assert kept.agent_id == "dee" and kept.duration_s > 0.2
 
 
 def test_warm_transfer_cancelled_gives_the_caller_back_to_the_agent(

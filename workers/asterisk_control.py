@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
-from calls.conversation_keeper import ConversationKeeper
-from calls.conversations import Conversation
 from routing.agents import AgentRegistry
 from routing.endpoints import asterisk_target
 from routing.exceptions import RouterError
@@ -53,10 +50,6 @@ would say it plainer but needs res_mutestream, which not every Asterisk build ha
 A manipulate audiohook runs after ChanSpy's, so a warm transfer's target still hears the agent."""
 
 
-BRIDGE_WAIT_S = 2.0
-"""How long a completed warm transfer waits to see the target in the caller's bridge before recording them."""
-
-
 def hold_channel_id(call_id: str) -> str:
     """The uniqueid given to the call's hold-music channel (so resume finds it without a lookup)."""
     return f"hold-{call_id}"
@@ -70,11 +63,8 @@ def consult_channel_id(call_id: str) -> str:
 class AsteriskCallControl:
     channel = "asterisk"
 
-    def __init__(self, config: AmiConfig, router: Router, agents: AgentRegistry, music_class: str = "default",
-                 recorded: ConversationKeeper | None = None) -> None:
+    def __init__(self, config: AmiConfig, router: Router, agents: AgentRegistry, music_class: str = "default") -> None:
         self.config, self.router, self.agents, self.music_class = config, router, agents, music_class
-        self.recorded = recorded
-        """Conversation recording: a completed warm transfer's new leg is recorded as the first one was."""
         self._monitor = AmiMonitor(config)
 
     # -- CallControl ----------------------------------------------------------------------------------
@@ -134,7 +124,6 @@ class AsteriskCallControl:
             self._act(ami, "Bridge", [("Channel1", call.call_id), ("Channel2", consult_channel_id(call.call_id)),
                                       ("Tone", "no")])
             self._end_music(ami, call.call_id)
-            self._record_joined(ami, call.call_id, agent_id, target)
         self.router.release_consult(call.call_id)
         log.info("call %s: warm transfer from %s to %s completed", call.call_id, agent_id, target)
 
@@ -210,32 +199,6 @@ class AsteriskCallControl:
             self.router.release_consult(call.call_id)
             raise
         log.info("call %s: %s consults %s before a transfer (warm)", call.call_id, agent_id, to.id)
-
-    def _record_joined(self, ami: AmiClient, call_id: str, agent_id: str, target: str) -> None:
-        """The target's talk with the caller is a leg of its own, recorded when the first one was (the same
-        call, the same queue's setting): MixMonitor on the target's channel, kept by the hold loop at the end."""
-        talks = self.recorded
-        if talks is None or talks.conversations.get(call_id, agent_id) is None:
-            return
-        leg = consult_channel_id(call_id)
-        # Bridge returns before the move is done: the target's channel leaves ChanSpy for the bridge by a
-        # masquerade, and a MixMonitor attached before it would record the channel that is thrown away.
-        caller = self._variable(ami, call_id, "CHANNEL")  # BRIDGEPEER names channels, not uniqueids
-        deadline = time.monotonic() + BRIDGE_WAIT_S
-        while not caller or self._variable(ami, leg, "BRIDGEPEER") != caller:
-            if time.monotonic() > deadline:
-                log.error("call %s: %s not seen in the caller's bridge: the talk after the transfer is not "
-                          "recorded", call_id, target)
-                return
-            time.sleep(0.02)
-        started = time.time()
-        path = talks.spool_path(call_id, target, started)
-        try:
-            self._act(ami, "MixMonitor", [("Channel", leg), ("File", f"{path}.raw"), ("Options", "D")])
-        except ControlRefused as exc:  # the transfer stands; only this leg goes unrecorded, said loudly
-            log.error("call %s: the conversation with %s after the transfer is not recorded: %s", call_id, target, exc)
-            return
-        talks.conversations.start(Conversation(call_id, "asterisk", target, leg, started, path))
 
     # -- AMI ---------------------------------------------------------------------------------------------
     @contextmanager
