@@ -287,6 +287,13 @@ class Router:
         """The channel's id of the call ringing the agent, so it can be cancelled."""
         self._note_call(keys=[self.key(f"call:{call_id}")], args=["agent_leg", leg])
 
+    def reserve_consult(self, call_id: str, agent_id: str, kind: str) -> None:
+        """A warm transfer's target (``kind``: agent or supervisor) is reserved for the consultation on ``call_id``:
+        not ready (``consult <call>``), so the router offers them nothing else meanwhile, and noted on the call.
+        Raises NoSuchAgent, AgentOnCall, BadState (nothing noted then)."""
+        self.set_agent_state(agent_id, "not_ready", f"consult {call_id}")
+        self.redis.hset(self.key(f"call:{call_id}"), mapping={"consult_agent": agent_id, "consult_kind": kind})
+
     def release_consult(self, call_id: str, leg: str | None = None) -> str | None:
         """A warm transfer's consultation is over without a hand-over to wait for (cancelled, failed, completed,
         or the target's call ended): the call forgets it and the target, if still reserved for it (not ready,

@@ -102,9 +102,7 @@ def test_a_caller_hanging_up_during_a_warm_consult_frees_the_agent_reserved_for_
     staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"inquiry": 5}), ("sue", {"loss": 5}))
     assert offered_to(router, call("c1")) == "ann"
     router.answer("c1", "ann")
-    # as the channels' call controls reserve the target of a warm transfer (workers/*_control.py)
-    router.set_agent_state("bob", "not_ready", "consult c1")
-    router.redis.hset(router.key("call:c1"), mapping={"consult_agent": "bob", "consult_kind": "agent"})
+    router.reserve_consult("c1", "bob", "agent")  # the target of ann's warm transfer
     router.set_agent_state("sue", "not_ready", "consult c9")  # reserved for another call: left alone
     clock.advance(20)
     router.end_call("c1", "caller_hangup", agent="ann")

@@ -177,12 +177,10 @@ class AsteriskCallControl:
             raise ControlRefused(f"agent {target.value[:64]!r} has no Asterisk phone to ring")
         if to.state != "available":
             raise ControlRefused(f"agent {to.id} is not available (now {to.state})")
-        try:  # reserved for the consultation: the router offers them nothing else meanwhile
-            self.router.set_agent_state(to.id, "not_ready", f"consult {call.call_id}")
+        try:
+            self.router.reserve_consult(call.call_id, to.id, target.kind)
         except RouterError as exc:
             raise ControlRefused(str(exc)) from None
-        self.router.redis.hset(self.router.key(f"call:{call.call_id}"),
-                               mapping={"consult_agent": to.id, "consult_kind": target.kind})
         try:
             with self._ami() as ami:
                 agent_leg = self._variable(ami, call.call_id, "BRIDGEPEER")

@@ -258,12 +258,10 @@ class TwilioCallControl:
             raise ControlRefused(f"agent {target.id} is not available (now {target.state})")
         conference = self._conference(call)
         room = self.client.conferences(conference)
-        try:  # reserved for the consultation: the router offers them nothing else meanwhile
-            self.router.set_agent_state(target.id, "not_ready", f"consult {call.call_id}")
+        try:
+            self.router.reserve_consult(call.call_id, target.id, transfer_to.kind)
         except RouterError as exc:
             raise ControlRefused(str(exc)) from None
-        self.router.redis.hset(self.router.key(f"call:{call.call_id}"),
-                               mapping={"consult_agent": target.id, "consult_kind": transfer_to.kind})
         try:
             self._rest(lambda: room.participants(call.call_id).update(
                 hold=True, hold_url=self.config.hold_music_url, hold_method="GET"), "hold the caller")
