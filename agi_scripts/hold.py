@@ -142,6 +142,7 @@ class AgiHold:
                 leg = (after.fields.get("answered_leg", "") if after is not None else "") or channel
                 self.deps.recorded.keep_later(call_id, agent_id, answered=None if dial_status is None else
                                               dial_status == "ANSWER", leg=leg)
+            self._keep_handed_over(call_id, agent_id, caller_there=dial_status is not None)
         if after is not None and after.state == "busy" and after.agent == agent_id:
             self.deps.connector.settle(router.end_call(call_id, "completed", agent=agent_id))
             return True
@@ -158,9 +159,8 @@ class AgiHold:
         agent's channel (``b()``, asterisk_conf/extensions.conf ``hotline-agent-record``) starts MixMonitor while
         it rings, so the pick-up runs the same script, recorded or not. MixMonitor writes nothing before the
         bridge brings audio, so the file starts at the answer (``ConversationKeeper`` corrects the offsets)."""
-        keeper, queues = self.deps.recorded, self.deps.router.queues
-        policy = queues[skill].record if skill in queues else "all"
-        if keeper is None or not keeper.conversations.wanted(policy, call_id):
+        keeper = self.deps.recorded
+        if keeper is None or not keeper.wanted(self.deps.router.queues, skill, call_id):
             return ""
         started = time.time()
         path = keeper.spool_path(call_id, agent_id, started)
@@ -174,6 +174,26 @@ class AgiHold:
             log.warning("call %s not recorded: redis %s", call_id, type(exc).__name__)
             return ""
         return f"b({RECORD_HANDLER}^s^1({path}))"
+
+    def _keep_handed_over(self, call_id: str, agent_id: str, caller_there: bool) -> None:
+        """A warm transfer's target is recorded on the caller's channel from the hand-over on
+        (``AsteriskCallControl``); the Dial returning means the caller's bridge with them is over: stop that
+        MixMonitor (when the caller is still there; a hung-up channel closes the file itself) and keep it."""
+        keeper = self.deps.recorded
+        if keeper is None:
+            return
+        try:
+            newest = keeper.conversations.get(call_id)
+        except redis.RedisError:
+            return  # the file stays in the spool, as when the agent's own recording could not be kept
+        if newest is None or not newest.on_caller or newest.agent_id == agent_id:
+            return
+        if caller_there:
+            try:
+                self.agi.command("EXEC", "StopMixMonitor")
+            except (AgiHangup, AgiTimeout):
+                pass  # the caller hung up meanwhile: the channel's end closes the file
+        keeper.keep_later(call_id, newest.agent_id, answered=True)
 
     def _after_transfer(self, call_id: str, after: CallView) -> bool:
         """The agent handed the call on while it was bridged (``AsteriskCallControl``). Cold: the call waits

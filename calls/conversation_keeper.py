@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import redis
 from calls.conversations import Conversation, Conversations
 from recordings.conversation_audio import stereo_wav, wait_until_written
 from recordings.store import CONVERSATIONS, RecordingStore, StoredAudio
+from routing.config import QueueConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ class ConversationKeeper:
     on_saved: Callable[[StoredAudio], None]
     work_order_for_call: Callable[[str], str | None]
     file_wait_s: float = 3.0
+
+    def wanted(self, queues: Mapping[str, QueueConfig], skill: str, call_id: str) -> bool:
+        """Whether the call's queue records it (its ``record`` setting; a queue since deleted: recorded)."""
+        return self.conversations.wanted(queues[skill].record if skill in queues else "all", call_id)
 
     def spool_path(self, call_id: str, agent_id: str, started_at: float) -> str:
         """The absolute path (no extension) MixMonitor is given; the ``.raw`` is added by the dialplan."""
@@ -84,7 +89,7 @@ class ConversationKeeper:
             # Asterisk on another host without the shared spool, or MixMonitor refused the path.
             log.warning("conversation of call %s: no recording at %s", conversation.call_id, raw_path)
             return None
-        audio, seconds = stereo_wav(raw_path.read_bytes())
+        audio, seconds = stereo_wav(raw_path.read_bytes(), swap=not conversation.on_caller)
         meta = self.store.save(
             Path(conversation.path).name, conversation.call_id, audio, seconds, kind=CONVERSATIONS,
             work_order=self.work_order_for_call(conversation.call_id), agent_id=conversation.agent_id,

@@ -50,6 +50,10 @@ class Conversation:
     """Seconds into the audio when the running pause began; None while recording."""
     started: bool = True
     """False while a Twilio agent leg hears its whisper: its recording is not started yet (``begin``)."""
+    on_caller: bool = False
+    """Asterisk: MixMonitor runs on the caller's channel, not the agent's (a warm transfer's target, recorded from
+    the hand-over: their own channel is swapped for a copy as it joins the caller's bridge, the caller's is only
+    moved), so the audio read from the channel is the caller's."""
 
     def offset(self, now: float) -> float:
         return round(max(0.0, now - self.started_at), 3)

@@ -359,7 +359,7 @@ def call_controls(hotline: Hotline) -> dict[str, CallControl]:
     if s.ami_secret:
         controls["asterisk"] = AsteriskCallControl(
             AmiConfig(s.ami_host, s.ami_port, s.ami_username, s.ami_secret, ring_timeout_s=s.ring_timeout_s),
-            hotline.router, hotline.agents)
+            hotline.router, hotline.agents, recorded=conversation_keeper(hotline))
     return controls
 
 

@@ -73,7 +73,7 @@ def _conversation(settings: Settings, call_id: str, timeout_s: float = 20) -> sq
     return row
 
 
-def _loudness(audio: bytes) -> tuple[list[float], list[float]]:
+def loudness(audio: bytes) -> tuple[list[float], list[float]]:
     """RMS per 100 ms window of the left and the right channel."""
     with wave.open(io.BytesIO(audio)) as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth()) == (2, 8000, 2)
@@ -106,7 +106,7 @@ def test_a_conversation_is_recorded_from_answer_to_hang_up_caller_left_agent_rig
     assert channels.strip() == "2"
     assert abs(seconds - bridge_s) <= 0.5, (seconds, bridge_s)  # from answer to hang-up
     assert abs(row.duration_s - seconds) < 0.01
-    left, right = _loudness(audio)
+    left, right = loudness(audio)
     # The agent talks from the start to the end: the right channel; the caller only once they speak: the left.
     assert min(right[2:-2]) > LOUD, right
     assert max(left[:5]) < QUIET, left[:12]  # the caller listened first: nothing on the left
@@ -135,7 +135,7 @@ def test_a_pause_from_the_console_is_a_silent_gap_of_its_length_and_audited(
     row = _conversation(rt_settings, call.ivr_id)
     (start, end), = json.loads(row.pauses)  # raw SQL: the JSON column's text
     assert abs((end - start) - pause_s) < 0.3
-    _, right = _loudness((rt_settings.recordings_dir / row.path).read_bytes())
+    _, right = loudness((rt_settings.recordings_dir / row.path).read_bytes())
     quiet = [i for i, v in enumerate(right) if v < QUIET]
     assert quiet, right
     gap_s = (quiet[-1] - quiet[0] + 1) * WINDOW_S

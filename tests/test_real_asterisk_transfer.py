@@ -21,6 +21,7 @@ from routing.keys import EVENTS_STREAM
 from store.models import CallRecord
 from tests.asterisk_pbx import Caller, RealAsterisk
 from tests.asterisk_stack import AgiProcess
+from tests.test_real_asterisk_recording import LOUD, QUIET, WINDOW_S, loudness
 from tests.web import SessionClient, add_user
 from workers.records import RecordWriter
 
@@ -133,12 +134,13 @@ def test_hold_plays_music_to_the_caller_resume_and_hang_up_from_the_console(
     rt._state(floor, "cy", "available")
 
 
-def test_warm_transfer_completed_joins_the_caller_and_the_target(
+def test_warm_transfer_completed_joins_the_caller_and_the_target_each_leg_recorded(
     pbx: RealAsterisk, rt_settings: Settings, floor: Hotline,
 ) -> None:
     rt.staff(floor, "dee", "Local/talk30@test-agents")
-    rt.staff(floor, "eve", "Local/talk8@test-agents")
+    rt.staff(floor, "eve", "Local/voice12@test-agents")  # eve talks all along (a steady tone), hangs up after 12 s
     call = connected(pbx, rt_settings, "dee")
+    spoke = time.monotonic()  # the caller's first words to dee: 3 s
     dee = console(floor, "dee")
     assert pbx.ami is not None
     mark = len(pbx.ami.events)
@@ -147,22 +149,37 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target(
                                and e.get("spyeruniqueid") == f"consult-{call.ivr_id}", after=mark)
     assert consult["spyeechannel"].startswith("Local/talk30@test-agents")  # eve talks with dee
     rt._state(floor, "eve", "not_ready")  # reserved while they talk
+    time.sleep(max(0.0, spoke + 3.3 - time.monotonic()))  # the caller has finished speaking to dee
     mark = len(pbx.ami.events)
     ok(dee("POST", f"/api/calls/{call.ivr_id}/transfer/complete"))
     joined = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("uniqueid") == call.ivr_id,
                               after=mark)
     pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("bridgeuniqueid") == joined["bridgeuniqueid"]
-                     and e.get("channel", "").startswith("Local/talk8@test-agents"), after=mark)  # caller + eve
+                     and e.get("channel", "").startswith("Local/voice12@test-agents"), after=mark)  # caller + eve
     view = floor.router.call(call.ivr_id)
     assert view is not None and view.state == "busy" and view.agent == "eve"
     rt._state(floor, "dee", "wrap_up", timeout_s=5)
-    completed = rt._event(rt_settings, "call_completed", call.ivr_id)  # eve's phone hangs up after 8 s
+    time.sleep(1.0)
+    call.speak()  # the caller talks to eve for 3 s
+    left = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeLeave" and e.get("uniqueid") == call.ivr_id
+                            and e.get("bridgeuniqueid") == joined["bridgeuniqueid"], timeout_s=20, after=mark)
+    completed = rt._event(rt_settings, "call_completed", call.ivr_id)  # eve's phone hangs up
     assert completed["agent"] == "eve"
     assert rt.ended(rt_settings, call, timeout_s=20)["outcome"] == "routed"
-    # dee's talk is kept as the call's conversation (on Asterisk eve's part after the hand-over is not recorded:
-    # see the closing note of issue 19)
-    (kept,) = conversations(rt_settings, call, 1)
-    assert kept.agent_id == "dee" and kept.duration_s > 0.2
+    # One conversation per leg: dee's on dee's channel, eve's from the hand-over on the caller's channel
+    kept_dee, kept_eve = conversations(rt_settings, call, 2)
+    assert (kept_dee.agent_id, kept_eve.agent_id) == ("dee", "eve") and kept_dee.duration_s > 0.2
+    (row,) = rt.sql(rt_settings, "SELECT path, sha256 FROM recordings WHERE kind = 'conversation' AND call_id = :c"
+                    " AND agent_id = 'eve'", c=call.ivr_id)
+    audio = (rt_settings.recordings_dir / row.path).read_bytes()
+    bridged_s = float(left["timestamp"]) - float(joined["timestamp"])
+    assert abs(kept_eve.duration_s - bridged_s) <= 0.5, (kept_eve.duration_s, bridged_s)  # hand-over to hang-up
+    caller_side, agent_side = loudness(audio)  # caller left, agent right, as on every conversation
+    assert min(agent_side[2:-2]) > LOUD, agent_side  # eve's voice all along
+    speaking = [i for i, v in enumerate(caller_side) if v > LOUD]
+    assert speaking and 2.5 <= len(speaking) * WINDOW_S <= 3.3, caller_side  # the caller's 3 s, on the left
+    assert max(caller_side[:5]) < QUIET, caller_side[:12]  # before they spoke to eve: nothing on the left
+    assert max(caller_side[speaking[-1] + 3:]) < QUIET, caller_side  # nor after
 
 
 def test_warm_transfer_cancelled_gives_the_caller_back_to_the_agent(

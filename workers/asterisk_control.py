@@ -17,7 +17,8 @@ caller out of that Dial; each action works beside it:
   the caller hears only music); the target hanging up first runs ``consult-ended``, which releases them.
   Complete: AMI ``Bridge`` of the caller and the target's channel (the caller leaves the agent's
   bridge, which ends the agent's leg; the hold loop's Dial lasts until the new bridge ends) and the router
-  makes the target the call's agent. Cancel: the target's channel is hung up, the caller taken off hold.
+  makes the target the call's agent; when the call's queue records, MixMonitor on the caller's channel records the
+  target's part from there on. Cancel: the target's channel is hung up, the caller taken off hold.
 - monitor: ChanSpy dialled to the supervisor's phone (``workers.monitor``).
 """
 
@@ -25,10 +26,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+
+import redis
 
 from calls.control import ControlRefused, MonitorMode, TransferMode, TransferTarget
+from calls.conversation_keeper import ConversationKeeper
+from calls.conversations import Conversation
 from routing.agents import AgentRegistry
 from routing.endpoints import asterisk_target
 from routing.exceptions import RouterError
@@ -63,8 +69,11 @@ def consult_channel_id(call_id: str) -> str:
 class AsteriskCallControl:
     channel = "asterisk"
 
-    def __init__(self, config: AmiConfig, router: Router, agents: AgentRegistry, music_class: str = "default") -> None:
+    def __init__(self, config: AmiConfig, router: Router, agents: AgentRegistry, music_class: str = "default",
+                 recorded: ConversationKeeper | None = None) -> None:
+        """``recorded``: where a warm transfer's target is recorded from the hand-over (None: not recorded)."""
         self.config, self.router, self.agents, self.music_class = config, router, agents, music_class
+        self.recorded = recorded
         self._monitor = AmiMonitor(config)
 
     # -- CallControl ----------------------------------------------------------------------------------
@@ -114,16 +123,23 @@ class AsteriskCallControl:
         if not target:
             raise ControlRefused("no warm transfer is in progress on this call")
         with self._ami() as ami:
-            if not self._variable(ami, consult_channel_id(call.call_id), "CHANNEL"):
+            # Bridge finds its channels by *prefix* (features.c: ast_channel_get_by_name_prefix, names then
+            # uniqueids): an id is the prefix of others (a Local target's other side is '<id>;2', a caller
+            # '1733.12' of '1733.123'), so it is given the channels' full names, looked up exactly here.
+            target_leg = self._variable(ami, consult_channel_id(call.call_id), "CHANNEL")
+            caller = self._variable(ami, call.call_id, "CHANNEL")
+            if not target_leg:
                 raise ControlRefused("the transfer target is no longer on the line")
+            if not caller:
+                raise ControlRefused("the caller is no longer on the line")
             try:
                 self.router.transfer(call.call_id, agent_id, "joined", to_agent=target, mode="warm",
                                      kind=call.fields.get("consult_kind", "agent"))
             except RouterError as exc:
                 raise ControlRefused(str(exc)) from None
-            self._act(ami, "Bridge", [("Channel1", call.call_id), ("Channel2", consult_channel_id(call.call_id)),
-                                      ("Tone", "no")])
+            self._act(ami, "Bridge", [("Channel1", caller), ("Channel2", target_leg), ("Tone", "no")])
             self._end_music(ami, call.call_id)
+            self._record_hand_over(ami, call, target, caller)
         self.router.release_consult(call.call_id)
         log.info("call %s: warm transfer from %s to %s completed", call.call_id, agent_id, target)
 
@@ -197,6 +213,26 @@ class AsteriskCallControl:
             self.router.release_consult(call.call_id)
             raise
         log.info("call %s: %s consults %s before a transfer (warm)", call.call_id, agent_id, to.id)
+
+    def _record_hand_over(self, ami: AmiClient, call: CallView, target: str, caller: str) -> None:
+        """Record the target's talk with the caller, when the call's queue records: MixMonitor on the *caller's*
+        channel, which ``Bridge`` only moved from one bridge to the other, and which lasts as long as the talk. (The
+        target's channel was running ChanSpy, so ``Bridge`` swapped it for a copy, ast_channel_yank.) The hold loop
+        stops and keeps the recording when its Dial returns (``HoldLoop._keep_handed_over``)."""
+        keeper = self.recorded
+        skill = call.fields.get("offered_skill") or call.fields.get("skill", "")
+        if keeper is None or not keeper.wanted(self.router.queues, skill, call.call_id):
+            return
+        started = time.time()
+        path = keeper.spool_path(call.call_id, target, started)
+        try:
+            keeper.conversations.start(Conversation(call.call_id, "asterisk", target, caller, started, path,
+                                                    on_caller=True))
+            self._act(ami, "MixMonitor", [("Channel", call.call_id), ("File", f"{path}.raw"), ("Options", "D")])
+        except (redis.RedisError, ControlRefused) as exc:  # the transfer is done; only its recording is lost
+            log.warning("call %s: %s's part after the hand-over not recorded: %s", call.call_id, target, exc)
+            with suppress(redis.RedisError):
+                keeper.conversations.end(call.call_id, target)
 
     # -- AMI ---------------------------------------------------------------------------------------------
     @contextmanager
