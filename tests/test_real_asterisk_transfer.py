@@ -6,6 +6,7 @@ Skipped (with the reason) where no Asterisk is built; required with CI=true."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,14 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target_each_leg_record
     view = floor.router.call(call.ivr_id)
     assert view is not None and view.state == "busy" and view.agent == "eve"
     rt._state(floor, "dee", "wrap_up", timeout_s=5)
+    eve = console(floor, "eve")
+    time.sleep(0.5)
+    ok(eve("POST", f"/api/calls/{call.ivr_id}/recording", {"paused": True}))  # a sensitive moment in eve's part
+    paused = time.monotonic()
     time.sleep(1.0)
+    ok(eve("POST", f"/api/calls/{call.ivr_id}/recording", {"paused": False}))
+    pause_s = time.monotonic() - paused
+    time.sleep(0.5)
     call.speak()  # the caller talks to eve for 3 s
     left = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeLeave" and e.get("uniqueid") == call.ivr_id
                             and e.get("bridgeuniqueid") == joined["bridgeuniqueid"], timeout_s=20, after=mark)
@@ -169,13 +177,20 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target_each_leg_record
     # One conversation per leg: dee's on dee's channel, eve's from the hand-over on the caller's channel
     kept_dee, kept_eve = conversations(rt_settings, call, 2)
     assert (kept_dee.agent_id, kept_eve.agent_id) == ("dee", "eve") and kept_dee.duration_s > 0.2
-    (row,) = rt.sql(rt_settings, "SELECT path, sha256 FROM recordings WHERE kind = 'conversation' AND call_id = :c"
+    (row,) = rt.sql(rt_settings, "SELECT path, pauses FROM recordings WHERE kind = 'conversation' AND call_id = :c"
                     " AND agent_id = 'eve'", c=call.ivr_id)
     audio = (rt_settings.recordings_dir / row.path).read_bytes()
     bridged_s = float(left["timestamp"]) - float(joined["timestamp"])
     assert abs(kept_eve.duration_s - bridged_s) <= 0.5, (kept_eve.duration_s, bridged_s)  # hand-over to hang-up
     caller_side, agent_side = loudness(audio)  # caller left, agent right, as on every conversation
-    assert min(agent_side[2:-2]) > LOUD, agent_side  # eve's voice all along
+    # eve's voice all along but for the pause: one silent gap of its length, where the stored offsets say
+    quiet = [i for i, v in enumerate(agent_side[:-2]) if v < QUIET]
+    assert quiet and len(quiet) == quiet[-1] - quiet[0] + 1, agent_side
+    assert min(v for i, v in enumerate(agent_side[2:-2], 2) if i not in quiet) > LOUD, agent_side
+    (start, end), = json.loads(row.pauses)  # from the mute asked to the unmute done: the whole gap, a little more
+    assert abs((end - start) - pause_s) < 0.3 and pause_s - 0.5 <= len(quiet) * WINDOW_S <= end - start + 0.2
+    assert start - 0.2 <= quiet[0] * WINDOW_S and (quiet[-1] + 1) * WINDOW_S <= end + 0.2, (quiet, start, end)
+    assert [e["actor"] for e in floor.audit.entries(target=call.ivr_id) if e["action"] == "recording_paused"] == ["eve"]
     speaking = [i for i, v in enumerate(caller_side) if v > LOUD]
     assert speaking and 2.5 <= len(speaking) * WINDOW_S <= 3.3, caller_side  # the caller's 3 s, on the left
     assert max(caller_side[:5]) < QUIET, caller_side[:12]  # before they spoke to eve: nothing on the left
