@@ -45,6 +45,7 @@ exten => type,1,SendDTMF(${KEYS},${GAP_MS},${TONE_MS})
  same => n,UserEvent(Typed)
  same => n,Wait(3600)
 exten => speak,1,Playback(hotline-test/speech)
+ same => n,UserEvent(Spoke)
  same => n,Playback(hotline-test/silence)
  same => n,Wait(3600)
 
@@ -390,6 +391,11 @@ class Caller:
     def speak(self) -> None:
         """The caller starts talking (3 s), then falls silent."""
         self._redirect("speak")
+
+    def wait_spoken(self, timeout_s: float = 10) -> None:
+        """Until the caller's first words (``speak``) have ended."""
+        self.ami.wait_for(lambda e: e.get("event") == "UserEvent" and e.get("userevent") == "Spoke", timeout_s,
+                          uniqueid=self.own_id)
 
     def hang_up(self) -> None:
         self.ami.action("Hangup", Channel=self.ivr_id)

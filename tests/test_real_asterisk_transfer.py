@@ -140,8 +140,7 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target_each_leg_record
 ) -> None:
     rt.staff(floor, "dee", "Local/talk30@test-agents")
     rt.staff(floor, "eve", "Local/voice12@test-agents")  # eve talks all along (a steady tone), hangs up after 12 s
-    call = connected(pbx, rt_settings, "dee")
-    spoke = time.monotonic()  # the caller's first words to dee: 3 s
+    call = connected(pbx, rt_settings, "dee")  # the caller's first words to dee: 3 s
     dee = console(floor, "dee")
     assert pbx.ami is not None
     mark = len(pbx.ami.events)
@@ -150,7 +149,7 @@ def test_warm_transfer_completed_joins_the_caller_and_the_target_each_leg_record
                                and e.get("spyeruniqueid") == f"consult-{call.ivr_id}", after=mark)
     assert consult["spyeechannel"].startswith("Local/talk30@test-agents")  # eve talks with dee
     rt._state(floor, "eve", "not_ready")  # reserved while they talk
-    time.sleep(max(0.0, spoke + 3.3 - time.monotonic()))  # the caller has finished speaking to dee
+    call.wait_spoken()  # the caller has finished speaking to dee
     mark = len(pbx.ami.events)
     ok(dee("POST", f"/api/calls/{call.ivr_id}/transfer/complete"))
     joined = pbx.ami.wait_for(lambda e: e.get("event") == "BridgeEnter" and e.get("uniqueid") == call.ivr_id,
