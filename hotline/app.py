@@ -22,6 +22,7 @@ from admin.console.web import create_console_web
 from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
 from admin.live.call_control import create_call_control_api
+from admin.live.fanout import EventFanout
 from admin.live.monitor import create_monitor_api
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
@@ -399,7 +400,7 @@ def readiness_of(hotline: Hotline) -> Readiness:
 def _pages(hotline: Hotline) -> list[Blueprint]:
     """The admin and agent pages, each handed only what it uses."""
     h, s = hotline, hotline.settings
-    events = event_tail(h.redis_clients, h.events.stream)
+    events = EventFanout(event_tail(h.redis_clients, h.events.stream))  # one reader of the stream for all pages
     return [
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
                          Simulator(h.redis, dry_run_services(h.sql, h.hours, h.visits, card_secret_of(s)))),

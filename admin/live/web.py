@@ -11,8 +11,9 @@ from flask import Blueprint, Response, jsonify, render_template
 from admin.access import allow
 from admin.console.desk import NOT_READY_REASONS
 from admin.live.board import LiveBoard
+from admin.live.fanout import EventFanout, Interest, snapshots
 from admin.live.models import LiveSnapshot
-from admin.live.sse import EventTail, snapshots, sse_response
+from admin.live.sse import sse_response
 from admin.openapi import ErrorBody, doc
 
 Frame = tuple[str, Any] | None
@@ -20,7 +21,7 @@ LIVE_EVENTS = ("call", "agent")
 """Event types (by prefix) that change the picture: calls starting, queuing, ending; agents changing state."""
 
 
-def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float,
+def create_live_web(board: LiveBoard, events: EventFanout, service_level_s: float,
                     thresholds: Mapping[str, Mapping[str, float]] | None = None,
                     not_ready_reasons: Sequence[str] = NOT_READY_REASONS) -> Blueprint:
     """``thresholds``: warn and alert levels of ``wait_s``, ``service_level`` and ``abandonment``
@@ -55,7 +56,7 @@ def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float,
         def snapshot() -> dict[str, Any]:
             return board.snapshot(time.monotonic())
 
-        return sse_response(with_late_records(snapshots(tail, snapshot, _wanted), snapshot))
+        return sse_response(with_late_records(snapshots(events, snapshot, Interest(types=LIVE_EVENTS)), snapshot))
 
     return web
 
@@ -76,7 +77,3 @@ def with_late_records(frames: Iterator[Frame], snapshot: Callable[[], dict[str, 
 
 def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in snapshot["today"].items() if k != "as_of"}
-
-
-def _wanted(event: dict[str, str]) -> bool:
-    return event.get("type", "").startswith(LIVE_EVENTS)
