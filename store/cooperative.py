@@ -1,10 +1,14 @@
-"""SQLite that lets the other calls run: under gevent (the FastAGI process), its statements run in gevent's
-pool of native threads.
+"""SQLite that lets the other calls run: under gevent (the FastAGI process, the gevent web worker), its statements
+run in gevent's pool of native threads.
 
 sqlite3 is C code that reads the disk and, while another process holds the write lock, sleeps in its busy
 handler for up to the database timeout, all without yielding: in a process of greenlets one call's statement
 would stall every call. psycopg 3 needs nothing of this: it waits on its socket in gevent's way by itself
-once the process is patched. Without gevent (the web, the workers, the tests) this module is not used."""
+once the process is patched. Without gevent (the threaded web, the workers, the tests) this module is not used.
+
+The FastAGI process keeps reads on the hub (a call's reads are point lookups, cheaper than a trip to a thread);
+a web worker also serves the reports and the dashboard's figures of the day, aggregates of tens of milliseconds
+that would hold every webhook meanwhile: ``move_reads_off_hub`` sends its reads to the threads too."""
 
 from __future__ import annotations
 
@@ -16,6 +20,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_reads_off_hub = False
+
+
+def move_reads_off_hub() -> None:
+    """From now on this process's cooperative SQLite runs reads (statements and fetches) in the thread pool too:
+    sqlite3 lets go of the GIL while it steps, so a long read runs beside the requests instead of in front of
+    them. Called by the gevent web worker before it opens its database."""
+    global _reads_off_hub
+    _reads_off_hub = True
 
 
 def gevent_patched() -> bool:
@@ -40,6 +54,7 @@ def off_hub(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def cooperative_sqlite3() -> types.ModuleType:
     """A stand-in for the ``sqlite3`` module (SQLAlchemy's ``module=``) whose connections run off the hub and
     write one at a time in this process."""
+    reads_off_hub = _reads_off_hub
     module = types.ModuleType("sqlite3_off_hub")
     module.__dict__.update(sqlite3.__dict__)
     writing = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
@@ -47,7 +62,8 @@ def cooperative_sqlite3() -> types.ModuleType:
     def connect(*args: Any, **kwargs: Any) -> _Connection:
         # Each statement may run in another of the pool's threads (one at a time: a pooled connection has one user).
         kwargs["check_same_thread"] = False
-        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writing, float(kwargs.get("timeout", 5.0)))
+        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writing, float(kwargs.get("timeout", 5.0)),
+                           reads_off_hub)
 
     module.connect = connect  # type: ignore[attr-defined]
     return module
@@ -70,9 +86,11 @@ class _Connection:
     "database is locked" after the timeout), a convoy. Waiting for ``writing`` instead wakes the next writer as
     soon as the last one commits. Other processes still meet SQLite's own lock."""
 
-    __slots__ = ("_conn", "_writing", "_holds", "_timeout_s")
+    __slots__ = ("_conn", "_writing", "_holds", "_timeout_s", "reads_off_hub")
 
-    def __init__(self, conn: sqlite3.Connection, writing: threading.Lock, timeout_s: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, writing: threading.Lock, timeout_s: float,
+                 reads_off_hub: bool = False) -> None:
+        object.__setattr__(self, "reads_off_hub", reads_off_hub)
         object.__setattr__(self, "_conn", conn)
         object.__setattr__(self, "_writing", writing)
         object.__setattr__(self, "_holds", False)
@@ -84,8 +102,9 @@ class _Connection:
         statement goes on without it and meets SQLite's own lock, as it would without this one."""
         if not _starts_write(statement):
             # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
-            # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back.
-            return fn(statement, *args)
+            # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back,
+            # unless this process also runs long reads (the web).
+            return off_hub(fn, statement, *args) if self.reads_off_hub else fn(statement, *args)
         if not self._holds:
             object.__setattr__(self, "_holds", self._writing.acquire(timeout=self._timeout_s))
         try:
@@ -167,7 +186,11 @@ class _Cursor:
         return self._cursor.fetchone()
 
     def fetchmany(self, *args: Any) -> Any:
+        if self._owner.reads_off_hub:
+            return off_hub(self._cursor.fetchmany, *args)
         return self._cursor.fetchmany(*args)
 
     def fetchall(self) -> Any:
+        if self._owner.reads_off_hub:  # the rows of a long read are stepped through here
+            return off_hub(self._cursor.fetchall)
         return self._cursor.fetchall()
