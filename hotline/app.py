@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,6 +77,7 @@ from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream, router_prefix
 from routing.router import Router
+from store.cooperative import reads_on_hub
 from store.db import connect
 from store.redis_clients import RedisClients
 from store.redis_server import ensure_local_redis
@@ -342,6 +343,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         *_pages(hotline),
     ):
         app.register_blueprint(blueprint)
+    _webhooks_read_on_hub(app)
     # Liveness: the process answers (no Redis, no SQL). Readiness: it can take calls (hotline.health).
     app.get("/healthz")(public(lambda: {"status": "ok"}))
     app.get("/readyz")(public(readyz(readiness_of(hotline))))
@@ -387,6 +389,19 @@ def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl |
     ), hotline.router, hotline.connector, hotline.agents, conversations=conversations_of(hotline),
         start_recording=lambda leg, call_id, agent_id: recorder.start(
             leg, recording_params(s.public_url, call_id, agent_id)))
+
+
+def _webhooks_read_on_hub(app: Flask) -> None:
+    """In a gevent web worker, Twilio's webhooks keep their SQLite point lookups on the hub; every other request's
+    reads (reports, the dashboard's figures) run in threads, beside the webhooks (``store.cooperative``)."""
+
+    @app.before_request
+    def _on_hub() -> None:
+        reads_on_hub(request.blueprint == "twilio")
+
+    @app.teardown_request
+    def _off_hub(_: BaseException | None) -> None:
+        reads_on_hub(False)
 
 
 def readiness_of(hotline: Hotline) -> Readiness:

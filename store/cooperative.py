@@ -8,7 +8,8 @@ once the process is patched. Without gevent (the threaded web, the workers, the 
 
 The FastAGI process keeps reads on the hub (a call's reads are point lookups, cheaper than a trip to a thread);
 a web worker also serves the reports and the dashboard's figures of the day, aggregates of tens of milliseconds
-that would hold every webhook meanwhile: ``move_reads_off_hub`` sends its reads to the threads too."""
+that would hold every webhook meanwhile: ``move_reads_off_hub`` sends its reads to the threads too, all but
+Twilio's webhooks' (``reads_on_hub``)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,29 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _reads_off_hub = False
+_request: threading.local | None = None
 
 
 def move_reads_off_hub() -> None:
-    """From now on this process's cooperative SQLite runs reads (statements and fetches) in the thread pool too:
-    sqlite3 lets go of the GIL while it steps, so a long read runs beside the requests instead of in front of
-    them. Called by the gevent web worker before it opens its database."""
-    global _reads_off_hub
+    """From now on this process's cooperative SQLite runs reads (statements and fetches) in the thread pool too,
+    but for requests that ask for ``reads_on_hub``: sqlite3 lets go of the GIL while it steps, so a long read
+    (a report, the dashboard's figures of the day) runs beside the requests instead of in front of them. A trip to a
+    thread costs a read ~60 us of CPU instead of ~10 on the hub (docs/performance.md). Called by the gevent web
+    worker once it is patched, before it opens its database."""
+    global _reads_off_hub, _request
     _reads_off_hub = True
+    _request = threading.local()  # patched by now: one per greenlet
+
+
+def reads_on_hub(on: bool) -> None:
+    """The reads of the current request (greenlet) stay on the hub (``True``) or follow ``move_reads_off_hub``:
+    Twilio's webhooks make a few point lookups each, where the trip to a thread would cost more than the read."""
+    if _request is not None:
+        _request.on_hub = on
+
+
+def _read_off_hub() -> bool:
+    return _reads_off_hub and not getattr(_request, "on_hub", False)
 
 
 def gevent_patched() -> bool:
@@ -54,7 +70,6 @@ def off_hub(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def cooperative_sqlite3() -> types.ModuleType:
     """A stand-in for the ``sqlite3`` module (SQLAlchemy's ``module=``) whose connections run off the hub and
     write one at a time in this process."""
-    reads_off_hub = _reads_off_hub
     module = types.ModuleType("sqlite3_off_hub")
     module.__dict__.update(sqlite3.__dict__)
     writing = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
@@ -62,8 +77,7 @@ def cooperative_sqlite3() -> types.ModuleType:
     def connect(*args: Any, **kwargs: Any) -> _Connection:
         # Each statement may run in another of the pool's threads (one at a time: a pooled connection has one user).
         kwargs["check_same_thread"] = False
-        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writing, float(kwargs.get("timeout", 5.0)),
-                           reads_off_hub)
+        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writing, float(kwargs.get("timeout", 5.0)))
 
     module.connect = connect  # type: ignore[attr-defined]
     return module
@@ -86,11 +100,9 @@ class _Connection:
     "database is locked" after the timeout), a convoy. Waiting for ``writing`` instead wakes the next writer as
     soon as the last one commits. Other processes still meet SQLite's own lock."""
 
-    __slots__ = ("_conn", "_writing", "_holds", "_timeout_s", "reads_off_hub")
+    __slots__ = ("_conn", "_writing", "_holds", "_timeout_s")
 
-    def __init__(self, conn: sqlite3.Connection, writing: threading.Lock, timeout_s: float,
-                 reads_off_hub: bool = False) -> None:
-        object.__setattr__(self, "reads_off_hub", reads_off_hub)
+    def __init__(self, conn: sqlite3.Connection, writing: threading.Lock, timeout_s: float) -> None:
         object.__setattr__(self, "_conn", conn)
         object.__setattr__(self, "_writing", writing)
         object.__setattr__(self, "_holds", False)
@@ -104,7 +116,7 @@ class _Connection:
             # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
             # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back,
             # unless this process also runs long reads (the web).
-            return off_hub(fn, statement, *args) if self.reads_off_hub else fn(statement, *args)
+            return off_hub(fn, statement, *args) if _read_off_hub() else fn(statement, *args)
         if not self._holds:
             object.__setattr__(self, "_holds", self._writing.acquire(timeout=self._timeout_s))
         try:
@@ -186,11 +198,11 @@ class _Cursor:
         return self._cursor.fetchone()
 
     def fetchmany(self, *args: Any) -> Any:
-        if self._owner.reads_off_hub:
+        if _read_off_hub():
             return off_hub(self._cursor.fetchmany, *args)
         return self._cursor.fetchmany(*args)
 
     def fetchall(self) -> Any:
-        if self._owner.reads_off_hub:  # the rows of a long read are stepped through here
+        if _read_off_hub():  # the rows of a long read are stepped through here
             return off_hub(self._cursor.fetchall)
         return self._cursor.fetchall()

@@ -138,7 +138,7 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
                     yield ": heartbeat\n\n"
                     continue
                 name, data = frame
-                yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+                yield f"event: {name}\ndata: {_json(data)}\n\n"
         finally:  # the page closed (the server closes the generator) or the stream ended
             close = getattr(frames, "close", None)
             if close is not None:
@@ -148,6 +148,20 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
 
     return Response(stream_with_context(encode()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+_last_encoded: tuple[Any, str] = (None, "null")
+
+
+def _json(data: Any) -> str:
+    """``data`` as JSON, encoded once for all the pages it is sent to: pages sharing a snapshot (the dashboard's,
+    ``LiveBoard.snapshot``) are sent the same object, one after another."""
+    global _last_encoded
+    last, text = _last_encoded
+    if last is not data:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        _last_encoded = (data, text)
+    return text
 
 
 def _refused(status: int, message: str) -> Response:
