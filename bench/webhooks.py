@@ -1,14 +1,20 @@
 """Twilio webhooks against a real gunicorn on loopback, a bare Flask baseline, and pure engine steps/s.
 
-    .venv/bin/python bench/webhooks.py [--concurrency 50] [--duration 20] [--workers 2] [--help]
+    .venv/bin/python bench/webhooks.py [--concurrency 50] [--duration 20] [--workers 2] [--streams 2000] [--help]
 
 Starts its own redis-server (no persistence) and a SQLite store in a temporary folder, runs
-``prepare()`` once and times pure engine steps; then serves one gunicorn (the production gthread workers) with the
+``prepare()`` once and times pure engine steps; then serves one gunicorn (the production gevent workers) with the
 hotline's routes plus ``POST /bench/bare``, a Flask view answering TwiML built once. Client processes
 with threads drive full signed calls (welcome -> 1 -> card -> PIN, answered with the balance ->
 status callback) back to back and, with the same machinery, bodies and concurrency, the bare view,
 alternating in rounds; last, the same calls paced, each caller pausing between steps. Prints the
 figures and pass/fail against the targets; exits 0 whatever they are.
+
+``--streams N`` then holds N live pages open (agent consoles, and dashboards for ``--dashboards``; one process of
+raw sockets, ``bench/streams.py``) and runs the saturated and the paced calls again beside them, then the paced
+calls once more after they closed: the webhooks' p99 with the pages open against the mean of before and after.
+``--light-kdf`` seeds the demo cards' PINs with the cheapest scrypt the demo bank accepts (the PIN step's ~30 ms
+of scrypt otherwise dominates the call flow's CPU).
 """
 
 # ruff: noqa: E402  (the sys.path fix below has to run before the project's imports)
@@ -51,6 +57,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from admin.access import Access
 from bench.harness import child_pids, free_port, percentile, run_until_done, stop, wait_until
+from bench.streams import Streams, Tally, log_in
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
 from hotline.wsgi_server import serve as serve_web
@@ -108,11 +115,10 @@ def check_bare(target: Target) -> None:
 
 def serve(port: int, workers: int, worker_class: str) -> None:
     """The ``--serve`` mode: the process the benchmark starts as its server (settings from the environment)."""
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    # gevent: gunicorn's worker patches itself after the fork (a comparison only: production serves gthread)
-    extra = {"worker_class": "gevent", "worker_connections": 2000} if worker_class == "gevent" else {}
+    # gevent: the production worker (hotline.web_gevent), patched after the fork; gthread: HOTLINE_WEB_RUNTIME=threads
+    settings = Settings(_env_file=None, web_runtime="gevent" if worker_class == "gevent" else "threads")  # type: ignore[call-arg]
     serve_web(settings, bench_app, bind=f"127.0.0.1:{port}", workers=workers, graceful_timeout=3,
-              accesslog=None, errorlog="-", loglevel="warning", **extra)
+              accesslog=None, errorlog="-", loglevel="warning")
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------
@@ -586,8 +592,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paced-duration", type=float, default=15, help="seconds of the paced phase (default 15)")
     p.add_argument("--calls", type=int, help="a fixed number of calls per phase instead of --duration")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
-                   help="gunicorn's worker class (default gthread, as production; gevent for comparison)")
+    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gevent",
+                   help="gunicorn's worker class (default gevent, as production; gthread: HOTLINE_WEB_RUNTIME=threads)")
+    p.add_argument("--streams", type=int, default=0,
+                   help="then hold this many live pages open and run the calls again beside them (e.g. 2000)")
+    p.add_argument("--dashboards", type=float, default=0.05,
+                   help="the share of --streams that are dashboards (the rest agent consoles; default 0.05)")
+    p.add_argument("--agents", type=int, default=100, help="agents whose consoles --streams opens (default 100)")
+    p.add_argument("--light-kdf", action="store_true",
+                   help="seed the PINs with the cheapest scrypt the demo bank accepts (~0.6 ms a check, not ~30 ms)")
     p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help="the paced phase offers this fraction of the measured call-flow throughput "
@@ -614,8 +627,12 @@ CALLS_TITLE = "call flow, saturated: signed calls back to back (welcome, 1, card
 PACED_TITLE = "call flow, paced: the same calls, each caller pausing between steps"
 
 
-def start_servers(stack: ExitStack) -> tuple[Hotline, Servers, Path]:
+def start_servers(stack: ExitStack, light_kdf: bool = False) -> tuple[Hotline, Servers, Path]:
     """redis-server, the SQLite store and ``prepare()``; gunicorn (pid 0 until then) by ``serve_http``."""
+    if light_kdf:  # the stored hash carries its parameters: the server's checks then cost as little
+        import bank.card_hashes
+
+        bank.card_hashes.SCRYPT_LOG2_N, bank.card_hashes.SCRYPT_R = 10, 1
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-")))
     (tmp / "redis").mkdir()
     redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis"))
@@ -634,8 +651,10 @@ def serve_http(args: argparse.Namespace, stack: ExitStack, hotline: Hotline, ser
     hotline.redis.close()  # the workers build their own clients; this process needs none any more
     hotline.sql.kw["bind"].dispose()
     port = servers.target.port
-    proc = stack.enter_context(gunicorn_server(server_env(hotline.settings), port, args.workers,
-                                               tmp / "gunicorn.log", args.worker_class))
+    env = server_env(hotline.settings)
+    if args.streams:  # every agent's consoles (and the supervisors' dashboards) in one session each
+        env["HOTLINE_LIVE_STREAMS_PER_PERSON"] = str(args.streams)
+    proc = stack.enter_context(gunicorn_server(env, port, args.workers, tmp / "gunicorn.log", args.worker_class))
     check_bare(servers.target)
     built = "all built and signed before the start" if args.calls else \
         "a call's five built and signed just before it starts, outside the timings"
@@ -707,8 +726,11 @@ def _p99s(table: list[Row]) -> str:
 def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"hotline webhook benchmark: {os.cpu_count()} CPUs shared by gunicorn, redis-server and the client; "
           f"python {sys.version.split()[0]}")
-    hotline, servers, tmp = start_servers(stack)
+    print("PIN checks: " + ("the cheapest scrypt the demo bank accepts, 2^10 r=1 (--light-kdf)" if args.light_kdf
+                            else "the demo bank's production scrypt (2^13 r=8, ~30 ms of CPU each)"))
+    hotline, servers, tmp = start_servers(stack, args.light_kdf)
     engine_rate = bench_engine(hotline, args.engine_seconds)
+    people = staff_for_streams(hotline, args) if args.streams else []
     servers = serve_http(args, stack, hotline, servers, tmp)
     bare, calls = compare(args, servers)
     bare_rows = print_phase(bare, per_step=False)
@@ -716,6 +738,101 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     slow = paced(args, servers, calls)
     paced_rows = (slow, print_phase(slow, per_step=True)) if slow is not None else None
     print_targets(engine_rate, bare_rows, call_rows, paced_rows, args.concurrency)
+    if args.streams:
+        with_streams(args, servers, people, calls, slow)
+
+
+# -- live pages open beside the webhooks (--streams) ----------------------------------------------
+
+STREAMS_PASSWORD = "bench-streams-password-0123"
+TARGET_STREAM_MOVE = 0.20
+
+
+def staff_for_streams(hotline: Hotline, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``--agents`` agents (not ready: the bench's calls never queue) with a login each, and two supervisors;
+    the (path, person) of every page ``--streams`` opens."""
+    from routing.agents import Agent
+
+    dashboards = round(args.streams * args.dashboards)
+    for i in range(args.agents):
+        agent_id = f"bench{i:04d}"
+        hotline.agents.put(Agent(id=agent_id, name=agent_id, endpoint=f"PJSIP/{agent_id}", skills={"general": 5},
+                                 languages=["zh-CN"]))
+        hotline.router.set_agent_state(agent_id, "not_ready")
+        hotline.accounts.add(agent_id, "agent", STREAMS_PASSWORD, agent_id)
+    for name in ("benchsup0", "benchsup1"):
+        hotline.accounts.add(name, "supervisor", STREAMS_PASSWORD)
+    pages = [("/api/live/stream", f"benchsup{i % 2}") for i in range(dashboards)]
+    pages += [("/api/agent/stream", f"bench{i % args.agents:04d}") for i in range(args.streams - dashboards)]
+    return pages
+
+
+def rss_kb(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def with_streams(args: argparse.Namespace, servers: Servers, people: list[tuple[str, str]], calls: Phase,
+                 paced_before: Phase | None) -> None:
+    target = servers.target
+    base = f"http://{target.host}:{target.port}"
+    cookies = {name: log_in(base, name, STREAMS_PASSWORD) for name in sorted({name for _, name in people})}
+    workers = child_pids(servers.gunicorn_pid)
+    rss_before = rss_kb(workers)
+    threads_before = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers)
+    began = time.monotonic()
+    streams = Streams(target.host, target.port, [(path, cookies[name]) for path, name in people])
+    opened = streams.wait_open(120)
+    took = time.monotonic() - began
+    time.sleep(2)  # the first snapshots sent, the workers' heaps settled
+    rss_after = rss_kb(workers)
+    threads_after = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers)
+    dashboards = sum(path == "/api/live/stream" for path, _ in people)
+    print(f"\n{args.streams} live pages ({dashboards} dashboards, {args.streams - dashboards} agent consoles of "
+          f"{args.agents} agents) on {len(workers)} {args.worker_class} workers: {opened.open} open in {took:.1f} s "
+          f"(refused on the way: {opened.refused_503} x 503, {opened.refused_429} x 429, retried)")
+    per_page = (rss_after - rss_before) / max(opened.open, 1)
+    print(f"  workers' memory {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB: {per_page:.0f} KB per open page; "
+          f"threads {threads_before} -> {threads_after}")
+    n, procs = args.concurrency, args.client_procs
+    load = Load(bare=False, duration_s=args.duration / max(1, args.rounds), calls=None)
+    beside = run_phase(CALLS_TITLE + f", beside {opened.open} open pages", servers, load, n, procs)
+    beside_rows = print_phase(beside, per_step=True)
+    paced_beside = paced_after = None
+    if paced_before is not None:
+        paced_load = Load(bare=False, duration_s=args.paced_duration, calls=None, think_s=paced_before.load.think_s)
+        paced_beside = run_phase(PACED_TITLE + f", beside {opened.open} open pages", servers, paced_load, n, procs)
+        print_phase(paced_beside, per_step=True)
+    during = streams.stop()
+    print(f"  the pages got {during.frames} frames (snapshots and heartbeats); {during.dropped} streams ended early")
+    if paced_before is not None:
+        paced_load = Load(bare=False, duration_s=args.paced_duration, calls=None, think_s=paced_before.load.think_s)
+        paced_after = run_phase(PACED_TITLE + ", after the pages closed", servers, paced_load, n, procs)
+        print_phase(paced_after, per_step=True)
+    print_stream_targets(calls, beside, beside_rows, paced_before, paced_beside, paced_after, opened)
+
+
+def _all_p99(phase: Phase) -> float:
+    return rows(phase, per_step=False)[-1].p99_ms
+
+
+def print_stream_targets(calls: Phase, beside: Phase, beside_rows: list[Row], paced_before: Phase | None,
+                         paced_beside: Phase | None, paced_after: Phase | None, opened: Tally) -> None:
+    print("\ntargets with live pages open")
+    rate_without = len(calls.samples.latencies) / calls.window_s
+    rate_with = len(beside.samples.latencies) / beside.window_s
+    print(f"  call flow back to back: {rate_with:.0f} req/s beside the pages against {rate_without:.0f} without "
+          f"({rate_with / rate_without:.2f}x); p99 {beside_rows[-1].p99_ms:.1f} against {_all_p99(calls):.1f} ms")
+    if paced_before is not None and paced_beside is not None and paced_after is not None:
+        without = (_all_p99(paced_before) + _all_p99(paced_after)) / 2
+        moved = _all_p99(paced_beside) / without - 1
+        _target(f"paced p99 beside {opened.open} pages", f"{_all_p99(paced_beside):.1f} ms against {without:.1f} ms "
+                f"(before {_all_p99(paced_before):.1f}, after {_all_p99(paced_after):.1f}): {moved:+.0%}",
+                f"< +{TARGET_STREAM_MOVE:.0%}", moved < TARGET_STREAM_MOVE)
 
 
 def main(argv: list[str] | None = None) -> int:
