@@ -64,6 +64,7 @@ class Holder:
         self.pages = [Page(path, cookie) for path, cookie in pages]
         self.sel = selectors.DefaultSelector()
         self.tally = Tally()
+        self.closed, self.next_due = len(self.pages), 0.0
 
     def _connect(self, page: Page) -> None:
         sock = socket.create_connection(self.address, timeout=10)
@@ -79,12 +80,16 @@ class Holder:
             page.sock.close()
             page.sock = None
         page.retry_at = time.monotonic() + RETRY_S if retry else float("inf")
+        self.closed += 1
 
     def step(self, timeout: float, opening: int = 50) -> None:
         now = time.monotonic()
-        due = [p for p in self.pages if p.sock is None and p.retry_at <= now][:opening]
-        for page in due:
-            self._connect(page)
+        if self.closed and now >= self.next_due:  # pages to (re)open: scanned only then, the list is long
+            due = [p for p in self.pages if p.sock is None and p.retry_at <= now][:opening]
+            for page in due:
+                self._connect(page)
+            self.closed = sum(p.sock is None for p in self.pages)
+            self.next_due = now if len(due) == opening else now + 0.2
         for key, _ in self.sel.select(timeout=timeout):
             page = key.data
             try:

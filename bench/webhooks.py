@@ -798,6 +798,13 @@ def with_streams(args: argparse.Namespace, servers: Servers, people: list[tuple[
     per_page = (rss_after - rss_before) / max(opened.open, 1)
     print(f"  workers' memory {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB: {per_page:.0f} KB per open page; "
           f"threads {threads_before} -> {threads_after}")
+    cpu0, holder0, t0 = cpu_seconds(servers.gunicorn_pid, True), cpu_seconds(streams.proc.pid or 0), time.monotonic()
+    time.sleep(5)
+    idle = time.monotonic() - t0
+    server_share = (cpu_seconds(servers.gunicorn_pid, True) - cpu0) / idle
+    print(f"  the pages open, no calls, {idle:.0f} s: gunicorn {server_share:.1%} of a core, the pages' holder (the "
+          f"browsers) {(cpu_seconds(streams.proc.pid or 0) - holder0) / idle:.1%}")
+    holder0, t0 = cpu_seconds(streams.proc.pid or 0), time.monotonic()
     n, procs = args.concurrency, args.client_procs
     load = Load(bare=False, duration_s=args.duration / max(1, args.rounds), calls=None)
     beside = run_phase(CALLS_TITLE + f", beside {opened.open} open pages", servers, load, n, procs)
@@ -807,8 +814,10 @@ def with_streams(args: argparse.Namespace, servers: Servers, people: list[tuple[
         paced_load = Load(bare=False, duration_s=args.paced_duration, calls=None, think_s=paced_before.load.think_s)
         paced_beside = run_phase(PACED_TITLE + f", beside {opened.open} open pages", servers, paced_load, n, procs)
         print_phase(paced_beside, per_step=True)
+    holder_share = (cpu_seconds(streams.proc.pid or 0) - holder0) / (time.monotonic() - t0)
     during = streams.stop()
-    print(f"  the pages got {during.frames} frames (snapshots and heartbeats); {during.dropped} streams ended early")
+    print(f"  the pages got {during.frames} frames (snapshots and heartbeats); {during.dropped} streams ended early; "
+          f"their holder (the browsers, on this machine) used {holder_share:.0%} of a core meanwhile")
     if paced_before is not None:
         paced_load = Load(bare=False, duration_s=args.paced_duration, calls=None, think_s=paced_before.load.think_s)
         paced_after = run_phase(PACED_TITLE + ", after the pages closed", servers, paced_load, n, procs)

@@ -69,7 +69,7 @@ def create_console_web(console_deps: ConsoleDeps, events: EventFanout, audit: Au
         """Server-sent ``console`` events: the console view now, and again after each event about this agent."""
         me = _me()
         console.view(me)  # an agent missing from the router is a 404 now, not a broken stream
-        return sse_response(snapshots(events, lambda: console.view(me).model_dump(mode="json"),
+        return sse_response(snapshots(events, lambda _: console.view(me).model_dump(mode="json"),
                                       Interest(agent=me), name="console"))
 
     @bp.post("/api/agent/state")

@@ -44,17 +44,19 @@ class Subscription:
     def __init__(self, fanout: EventFanout, interest: Interest) -> None:
         self.fanout, self.interest = fanout, interest
         self.wake = threading.Event()  # patched by gevent: a waiting page is a parked greenlet
+        self.read_at = 0.0
         self.ended = False
 
-    def wait(self, block_s: float = HEARTBEAT_S) -> Iterator[bool]:
-        """``True`` after events of interest, ``False`` when ``block_s`` passed without any (a heartbeat is due);
-        ends when the stream cannot be read (Redis away: the page reconnects by itself)."""
+    def wait(self, block_s: float = HEARTBEAT_S) -> Iterator[float | None]:
+        """After events of interest, when they were read (``time.monotonic()``: a snapshot begun since shows them);
+        ``None`` when ``block_s`` passed without any (a heartbeat is due). Ends when the stream cannot be read (Redis
+        away: the page reconnects by itself)."""
         while True:
             woke = self.wake.wait(block_s)
             if self.ended:
                 return
             self.wake.clear()  # before the caller's snapshot: what happens after it wakes the page again
-            yield woke
+            yield self.read_at if woke else None
 
     def close(self) -> None:
         self.fanout.leave(self)
@@ -119,6 +121,7 @@ class EventFanout:
                 time.sleep(self.pace_s)  # what arrives meanwhile is read as one batch: one wake-up per page
 
     def _wake(self, events: list[dict[str, str]]) -> None:
+        read_at = time.monotonic()
         agents = {e["agent"] for e in events if "agent" in e}
         types = {e.get("type", "") for e in events}
         with self._lock:
@@ -126,6 +129,7 @@ class EventFanout:
                      if (interest.agent in agents if interest.agent is not None
                          else any(t.startswith(interest.types) for t in types)) for sub in subs]
         for sub in woken:
+            sub.read_at = read_at
             sub.wake.set()
 
     def _end_all(self) -> None:
@@ -138,14 +142,16 @@ class EventFanout:
             sub.wake.set()
 
 
-def snapshots(fanout: EventFanout, snapshot: Callable[[], Any], interest: Interest,
+def snapshots(fanout: EventFanout, snapshot: Callable[[float], Any], interest: Interest,
               name: str = "snapshot") -> Iterator[tuple[str, Any] | None]:
     """A snapshot at once, then a fresh one after events of ``interest`` (a burst of events gives one snapshot,
-    not one per event); ``None`` (a heartbeat) after ``HEARTBEAT_S`` without any."""
+    not one per event); ``None`` (a heartbeat) after ``HEARTBEAT_S`` without any. ``snapshot(not_before)``: any
+    snapshot begun at or after ``not_before`` (``time.monotonic()``) will do, so the pages woken by one batch of
+    events may share one."""
     sub = fanout.subscribe(interest)  # before the snapshot: an event landing while it is built shows in the next one
     try:
-        yield name, snapshot()
-        for woke in sub.wait():
-            yield (name, snapshot()) if woke else None
+        yield name, snapshot(time.monotonic())
+        for read_at in sub.wait():
+            yield (name, snapshot(read_at)) if read_at is not None else None
     finally:
         sub.close()
