@@ -26,7 +26,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
             super().patch()
         rebound = rebind_early_imports()
         if rebound:
-            self.log.info("gevent: rebound names imported before patching: %s", ", ".join(sorted(rebound)))
+            self.log.debug("gevent: rebound names imported before patching: %s", ", ".join(sorted(rebound)))
         move_reads_off_hub()  # before the app is loaded and opens its database
 
 
