@@ -22,7 +22,7 @@ from admin.console.web import create_console_web
 from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
 from admin.live.call_control import create_call_control_api
-from admin.live.fanout import EventFanout
+from admin.live.fanout import EVENT_FANOUT, EventFanout
 from admin.live.monitor import create_monitor_api
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
@@ -340,7 +340,7 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
-        *_pages(hotline),
+        *_pages(hotline, app),
     ):
         app.register_blueprint(blueprint)
     _webhooks_read_on_hub(app)
@@ -412,10 +412,11 @@ def readiness_of(hotline: Hotline) -> Readiness:
                      s.db_timeout_s, s.ready_records_lag_s)
 
 
-def _pages(hotline: Hotline) -> list[Blueprint]:
+def _pages(hotline: Hotline, app: Flask) -> list[Blueprint]:
     """The admin and agent pages, each handed only what it uses."""
     h, s = hotline, hotline.settings
     events = EventFanout(event_tail(h.redis_clients, h.events.stream))  # one reader of the stream for all pages
+    app.extensions[EVENT_FANOUT] = events  # a stopping web worker ends its pages' streams (hotline.web_gevent)
     return [
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
                          Simulator(h.redis, dry_run_services(h.sql, h.hours, h.visits, card_secret_of(s)))),

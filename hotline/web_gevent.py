@@ -5,7 +5,8 @@ gunicorn's worker monkey-patches the standard library after the fork, but the ma
 ``threading`` or ``time`` with ``from ... import`` still holds the blocking original (gevent warns about ssl:
 urllib3, which the Twilio REST calls use, builds its TLS contexts from its own copy of ``ssl.SSLContext``, and a
 blocking TLS read would hold every greenlet of the worker). After patching, this worker points such names at
-gevent's versions. It also sends the worker's SQLite reads to gevent's thread pool (``store.cooperative``)."""
+gevent's versions. It also sends the worker's SQLite reads to gevent's thread pool (``store.cooperative``), and ends
+its live pages' streams when it stops."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn ships no type hint
         if rebound:
             self.log.debug("gevent: rebound names imported before patching: %s", ", ".join(sorted(rebound)))
         move_reads_off_hub()  # before the app is loaded and opens its database
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        """Stopping: the open live pages' streams end now, so their browsers reconnect to a worker that stays, and
+        this one is done as soon as its requests are (a stream would otherwise keep it for the graceful timeout)."""
+        import gevent
+
+        from admin.live.fanout import EVENT_FANOUT
+
+        super().handle_exit(sig, frame)
+        fanout = getattr(self.wsgi, "extensions", {}).get(EVENT_FANOUT)
+        if fanout is not None:
+            gevent.spawn(fanout.close)  # out of the signal handler, which runs in the hub and must not block
 
 
 def rebind_early_imports() -> set[str]:

@@ -65,8 +65,9 @@ class _Reply:
 
 
 @contextmanager
-def web_process(hotline: Hotline, redis_url: str, log: Path) -> Iterator[tuple[str, int]]:
-    """``hotline web`` with one gevent worker; yields its base URL and the worker's pid once it answers."""
+def web_process(hotline: Hotline, redis_url: str, log: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
+    """``hotline web`` with one gevent worker; yields its base URL, the worker's pid and gunicorn's master once it
+    answers."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))},
@@ -90,7 +91,7 @@ def web_process(hotline: Hotline, redis_url: str, log: Path) -> Iterator[tuple[s
                 assert time.monotonic() < deadline, "hotline web did not answer"
                 time.sleep(0.1)
         (worker,) = psutil.Process(server.pid).children()
-        yield base, worker.pid
+        yield base, worker.pid, server
     finally:
         server.terminate()
         try:
@@ -154,6 +155,21 @@ class Pages:
                         sel.unregister(sock)
         return len(self.socks) - len(pending)
 
+    def ended_by(self, deadline: float) -> int:
+        """Reads every page until the server closes it, or ``deadline``; returns how many it closed."""
+        ended = 0
+        with selectors.DefaultSelector() as sel:
+            for sock in self.socks:
+                sel.register(sock, selectors.EVENT_READ)
+            while ended < len(self.socks) and time.monotonic() < deadline:
+                for key, _ in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    if not sock.recv(65536):
+                        ended += 1
+                        sel.unregister(sock)
+        return ended
+
     def close(self) -> None:
         for sock in self.socks:
             sock.close()
@@ -165,7 +181,7 @@ def test_hundreds_of_open_pages_and_a_request_waiting_on_sqlite_do_not_hold_up_t
     if not hotline.settings.sql_url.startswith("sqlite:///"):
         pytest.skip("SQLite's write lock is the waiting statement here")
     add_user(hotline, "sue", "supervisor")
-    with web_process(hotline, redis_url, tmp_path / "web.log") as (base, worker):
+    with web_process(hotline, redis_url, tmp_path / "web.log") as (base, worker, server):
         assert "gevent" in Path(f"/proc/{worker}/maps").read_text(), "the web worker is not running on gevent"
         pages = Pages(base, session_cookie(base, "sue"))
         try:
@@ -216,5 +232,11 @@ def test_hundreds_of_open_pages_and_a_request_waiting_on_sqlite_do_not_hold_up_t
                 first.join(DB_WAIT_S + 10)
             # Once the lock went, the wrong PIN was counted and the caller asked again.
             assert heard and "卡号或密码不正确。" in heard[0], heard
+
+            # Stopping, the worker ends every open page's stream at once (the browsers reconnect to a worker that
+            # stays), rather than keeping them until its graceful timeout (30 s) and being killed.
+            server.terminate()
+            assert pages.ended_by(time.monotonic() + STALL_S) == PAGES
+            assert server.wait(STALL_S) == 0
         finally:
             pages.close()

@@ -27,6 +27,8 @@ PACE_S = 0.2
 """The least time between two wake-ups of the pages: a burst of events becomes one snapshot per page."""
 BATCH = 1000
 """Events read at most per ``XREAD``."""
+EVENT_FANOUT = "event_fanout"
+"""The app's ``extensions`` key of its ``EventFanout``."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,11 @@ class EventFanout:
         for sub in woken:
             sub.read_at = read_at
             sub.wake.set()
+
+    def close(self) -> None:
+        """Ends every open page's stream now (a stopping worker: the pages reconnect to another); the reader stops at
+        its next turn."""
+        self._end_all()
 
     def _end_all(self) -> None:
         with self._lock:
