@@ -77,6 +77,10 @@ TARGET_RATIO = 0.5
 TARGET_P99_MS = 15.0
 TARGET_ENGINE_STEPS = 50_000
 
+CARDS: list[str] = []
+"""--distinct-cards: a card per client thread (the client processes are forks and see it); else every call types
+``CARD``."""
+
 SETTINGS_ENV = ("REDIS_URL", "DATABASE_URL", "HOTLINE_DATA_DIR", "TWILIO_AUTH_TOKEN",
                 "TWILIO_ACCOUNT_SID", "HOTLINE_PUBLIC_URL")
 
@@ -230,14 +234,15 @@ def _raw_post(target: Target, path: str, form: dict[str, str], signature: str) -
     return head.encode() + body
 
 
-def call_requests(target: Target, validator: RequestValidator, call_sid: str, bare: bool) -> list[Request]:
+def call_requests(target: Target, validator: RequestValidator, call_sid: str, bare: bool,
+                  card: str = CARD) -> list[Request]:
     """The five signed posts of one call, or the same bodies posted to the bare route."""
     base = {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": "+8613812345678", "To": "+861095555",
             "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
     steps = (
         ("/twilio/voice", {}, b"200", b"<Gather"),
         ("/twilio/voice?seq=0", {"Digits": "1"}, b"200", b"<Gather"),
-        ("/twilio/voice?seq=1", {"Digits": CARD + "#"}, b"200", b"<Gather"),
+        ("/twilio/voice?seq=1", {"Digits": card + "#"}, b"200", b"<Gather"),
         ("/twilio/voice?seq=2", {"Digits": PIN}, b"200", BALANCE),
         ("/twilio/status", {"CallStatus": "completed", "CallDuration": "42"}, b"204", b""),
     )
@@ -326,7 +331,8 @@ def client_process(job: ClientJob, ready: Any, go: Any, start_at: Any, results: 
 def _calls_of_thread(job: ClientJob, validator: RequestValidator, thread: int) -> Iterator[list[Request]]:
     """The thread's calls: prebuilt now with --calls, else built one by one (outside the timings)."""
     sids = (f"CA{job.sid_prefix}{thread:04x}{n:024x}" for n in itertools.count())
-    build = (call_requests(job.target, validator, sid, job.load.bare) for sid in sids)
+    card = CARDS[(job.first_thread + thread) % len(CARDS)] if CARDS else CARD
+    build = (call_requests(job.target, validator, sid, job.load.bare, card) for sid in sids)
     if job.load.calls is None:
         return build
     return iter(list(itertools.islice(build, job.calls_per_thread[thread])))
@@ -601,6 +607,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--agents", type=int, default=100, help="agents whose consoles --streams opens (default 100)")
     p.add_argument("--stream-cycles", type=int, default=2,
                    help="--streams: open, paced calls, close, paced calls; this many times (default 2)")
+    p.add_argument("--distinct-cards", action="store_true",
+                   help="a card per caller: PIN checks of one card wait for each other (5 at a time), not for others'")
     p.add_argument("--light-kdf", action="store_true",
                    help="seed the PINs with the cheapest scrypt the demo bank accepts (~0.6 ms a check, not ~30 ms)")
     p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
@@ -629,7 +637,7 @@ CALLS_TITLE = "call flow, saturated: signed calls back to back (welcome, 1, card
 PACED_TITLE = "call flow, paced: the same calls, each caller pausing between steps"
 
 
-def start_servers(stack: ExitStack, light_kdf: bool = False) -> tuple[Hotline, Servers, Path]:
+def start_servers(stack: ExitStack, light_kdf: bool = False, cards: int = 0) -> tuple[Hotline, Servers, Path]:
     """redis-server, the SQLite store and ``prepare()``; gunicorn (pid 0 until then) by ``serve_http``."""
     if light_kdf:  # the stored hash carries its parameters: the server's checks then cost as little
         import bank.card_hashes
@@ -645,6 +653,15 @@ def start_servers(stack: ExitStack, light_kdf: bool = False) -> tuple[Hotline, S
         public_url=f"http://127.0.0.1:{port}",
     )
     hotline = prepare(settings)
+    if cards:  # one per client thread, the demo card's balance: a card's PIN checks never wait for each other
+        from decimal import Decimal
+
+        from bank.core_banking import DemoBank, DemoCardSeed
+        from bench.fastagi import card_numbers
+
+        assert isinstance(hotline.bank, DemoBank)
+        CARDS[:] = card_numbers(cards)
+        hotline.bank.seed(tuple(DemoCardSeed(number, PIN, "000000", Decimal(BALANCE.decode())) for number in CARDS))
     servers = Servers(Target("127.0.0.1", port, settings.public_url, AUTH_TOKEN), 0, redis_proc.pid)
     return hotline, servers, tmp
 
@@ -730,7 +747,9 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
           f"python {sys.version.split()[0]}")
     print("PIN checks: " + ("the cheapest scrypt the demo bank accepts, 2^10 r=1 (--light-kdf)" if args.light_kdf
                             else "the demo bank's production scrypt (2^13 r=8, ~30 ms of CPU each)"))
-    hotline, servers, tmp = start_servers(stack, args.light_kdf)
+    hotline, servers, tmp = start_servers(stack, args.light_kdf, args.concurrency if args.distinct_cards else 0)
+    print("cards: " + (f"one per caller ({args.concurrency}, --distinct-cards)" if args.distinct_cards else
+                       "every caller types the one demo card (its PIN checks pass its gate 5 at a time)"))
     engine_rate = bench_engine(hotline, args.engine_seconds)
     people = staff_for_streams(hotline, args) if args.streams else []
     servers = serve_http(args, stack, hotline, servers, tmp)
