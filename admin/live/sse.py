@@ -65,8 +65,9 @@ def event_tail(clients: RedisClients, stream: str) -> EventTail:
 
 
 STREAM_KB = 100
-"""What one open live page costs a gevent web worker (its greenlet, socket, request and subscription), measured
-with 1,000 pages open (docs/performance.md): ``HOTLINE_LIVE_STREAM_MEMORY_MB`` is divided by it."""
+"""What one open live page may cost a gevent web worker (its greenlet, socket, request and subscription):
+``HOTLINE_LIVE_STREAM_MEMORY_MB`` is divided by it. Measured 36-53 KB a page with 2,000 open (docs/performance.md);
+the rest leaves room for a dashboard's frames (148 KiB at 1,000 agents) waiting in a slow browser's socket."""
 THREAD_RESERVE = 8
 """Threaded workers only: threads no live page may hold, so webhooks always find one."""
 
