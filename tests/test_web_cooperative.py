@@ -240,3 +240,14 @@ def test_hundreds_of_open_pages_and_a_request_waiting_on_sqlite_do_not_hold_up_t
             assert server.wait(STALL_S) == 0
         finally:
             pages.close()
+
+
+def test_the_runtime_setting_chooses_the_worker_and_its_live_page_cap() -> None:
+    from hotline.settings import Settings
+    from hotline.wsgi_server import WEBHOOK_CONNECTIONS, runtime_options
+
+    gevent = runtime_options(Settings(_env_file=None, live_stream_memory_mb=128))  # type: ignore[call-arg]
+    # 128 MB at 100 KB a page: 1,310 pages, and 1,000 connections more that pages never hold
+    assert gevent == {"worker_class": "hotline.web_gevent.Worker", "worker_connections": 1310 + WEBHOOK_CONNECTIONS}
+    threads = runtime_options(Settings(_env_file=None, web_runtime="threads", web_threads=32))  # type: ignore[call-arg]
+    assert threads == {"worker_class": "gthread", "threads": 32}
