@@ -63,3 +63,23 @@ def test_redis_going_away_ends_every_stream(own_redis: RedisProcess) -> None:
     assert all(list(itertools.islice(page.wait(30), 5)) == [] for page in pages)
     assert all(page.ended for page in pages)
     assert fanout.pages() == 0
+
+
+def test_closing_ends_the_pages_and_a_page_opened_after_is_served_by_one_reader(redis_url: str) -> None:
+    import time
+
+    fanout, client = fanout_on(redis_url)
+    before = fanout.subscribe(Interest(agent="ann"))
+    fanout.close()  # a stopping web worker
+    assert list(itertools.islice(before.wait(5), 1)) == [] and fanout.pages() == 0
+    after = fanout.subscribe(Interest(agent="ann"))
+    try:
+        client.xadd(STREAM, {"type": "agent_state", "agent": "ann"})
+        assert next(after.wait(5)) is not None
+        deadline = time.monotonic() + 5
+        while fanout.readers() > 1:  # the first reader, woken by the event, sees it was replaced and stops
+            assert time.monotonic() < deadline, "two readers of the stream"
+            time.sleep(0.05)
+        assert fanout.readers() == 1
+    finally:
+        after.close()

@@ -73,17 +73,21 @@ class EventFanout:
         self._lock = threading.Lock()
         self._subs: dict[Interest, set[Subscription]] = {}
         self._reading = False
+        self._generation = 0  # a reader of an older one (the pages it served were ended) stops at its next turn
+        self._readers = 0
 
     def subscribe(self, interest: Interest) -> Subscription:
         """A subscription woken by every event of ``interest`` from now on. Raises ``redis.RedisError`` when
-        the stream cannot be read (the page is answered 503 and retries)."""
+        the stream cannot be read (the page's stream ends and it reconnects)."""
         sub = Subscription(self, interest)
         with self._lock:
             start = None if self._reading else self.tail.position()  # before the page's snapshot
             self._subs.setdefault(interest, set()).add(sub)
             if start is not None:
                 self._reading = True
-                threading.Thread(target=self._read, args=(start,), name="event-fanout", daemon=True).start()
+                self._readers += 1
+                threading.Thread(target=self._read, args=(start, self._generation), name="event-fanout",
+                                 daemon=True).start()
         return sub
 
     def leave(self, sub: Subscription) -> None:
@@ -99,10 +103,24 @@ class EventFanout:
         with self._lock:
             return sum(map(len, self._subs.values()))
 
-    def _read(self, start: str) -> None:
+    def readers(self) -> int:
+        """Readers of the stream running (one while pages are open; an ended one until its read returns)."""
+        with self._lock:
+            return self._readers
+
+    def _read(self, start: str, generation: int) -> None:
+        try:
+            self._follow(start, generation)
+        finally:
+            with self._lock:
+                self._readers -= 1
+
+    def _follow(self, start: str, generation: int) -> None:
         last, client, stream = start, self.tail.client, self.tail.stream
         while True:
             with self._lock:  # the last page gone: stop (a new page starts another reader, from its own position)
+                if generation != self._generation:
+                    return
                 if not self._subs:
                     self._reading = False
                     return
@@ -110,7 +128,7 @@ class EventFanout:
                 reply = client.xread({stream: last}, block=int(HEARTBEAT_S * 1000), count=BATCH)
             except redis.RedisError as exc:
                 log.info("event streams closed: redis unavailable (%s)", type(exc).__name__)
-                self._end_all()
+                self._end_all(generation)
                 return
             assert isinstance(reply, list), "a RESP2 connection answers [[stream, entries], ...]"
             events: list[dict[str, str]] = []
@@ -139,11 +157,14 @@ class EventFanout:
         its next turn."""
         self._end_all()
 
-    def _end_all(self) -> None:
+    def _end_all(self, generation: int | None = None) -> None:
         with self._lock:
+            if generation is not None and generation != self._generation:
+                return  # a reader already replaced: its pages were ended then
             subs = [s for group in self._subs.values() for s in group]
             self._subs.clear()
             self._reading = False
+            self._generation += 1
         for sub in subs:
             sub.ended = True
             sub.wake.set()
