@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from admin.access import Access, public
 from admin.errors import answer_outages
 from admin.i18n import create_language_switch, init_i18n
-from admin.live.sse import StreamSlots
+from admin.live.sse import StreamSlots, stream_limit
 from admin.openapi import register_openapi
 from store.secret_files import installation_secret
 
@@ -34,7 +34,6 @@ NAV = (
     (_l("Console"), "/agent", ("agent",)),
     (_l("My evaluations"), "/agent/evaluations", ("agent",)),
 )
-STREAM_RESERVE = 8
 EXEMPT_BLUEPRINTS = ("twilio", "metrics")
 """Twilio's webhooks check Twilio's signature instead of a login; ``/metrics`` its own scrape token."""
 
@@ -48,8 +47,10 @@ def init_web(app: Flask, hotline: Hotline) -> Access:
         REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=s.secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=s.session_hours),
     )
-    # Live pages may hold all threads but STREAM_RESERVE of each web worker: those always serve webhooks.
-    app.extensions["stream_slots"] = StreamSlots(max(1, s.web_threads - STREAM_RESERVE), s.live_streams_per_person)
+    # gevent: as many live pages as HOTLINE_LIVE_STREAM_MEMORY_MB holds; threads: all threads but a reserve that
+    # always serves webhooks.
+    app.extensions["stream_slots"] = StreamSlots(stream_limit(s.web_runtime, s.live_stream_memory_mb, s.web_threads),
+                                                 s.live_streams_per_person)
     access = Access(hotline.accounts, s.api_token, EXEMPT_BLUEPRINTS)
     access.init_app(app)
     app.extensions["access"] = access

@@ -1,14 +1,20 @@
 """Twilio webhooks against a real gunicorn on loopback, a bare Flask baseline, and pure engine steps/s.
 
-    .venv/bin/python bench/webhooks.py [--concurrency 50] [--duration 20] [--workers 2] [--help]
+    .venv/bin/python bench/webhooks.py [--concurrency 50] [--duration 20] [--workers 2] [--streams 2000] [--help]
 
 Starts its own redis-server (no persistence) and a SQLite store in a temporary folder, runs
-``prepare()`` once and times pure engine steps; then serves one gunicorn (the production gthread workers) with the
+``prepare()`` once and times pure engine steps; then serves one gunicorn (the production gevent workers) with the
 hotline's routes plus ``POST /bench/bare``, a Flask view answering TwiML built once. Client processes
 with threads drive full signed calls (welcome -> 1 -> card -> PIN, answered with the balance ->
 status callback) back to back and, with the same machinery, bodies and concurrency, the bare view,
 alternating in rounds; last, the same calls paced, each caller pausing between steps. Prints the
 figures and pass/fail against the targets; exits 0 whatever they are.
+
+``--streams N`` then holds N live pages open (agent consoles, and dashboards for ``--dashboards``; one process of
+raw sockets, ``bench/streams.py``) and runs the saturated and the paced calls again beside them, then the paced
+calls once more after they closed: the webhooks' p99 with the pages open against the mean of before and after.
+``--light-kdf`` seeds the demo cards' PINs with the cheapest scrypt the demo bank accepts (the PIN step's ~30 ms
+of scrypt otherwise dominates the call flow's CPU).
 """
 
 # ruff: noqa: E402  (the sys.path fix below has to run before the project's imports)
@@ -51,6 +57,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from admin.access import Access
 from bench.harness import child_pids, free_port, percentile, run_until_done, stop, wait_until
+from bench.streams import Streams, Tally, log_in
 from hotline.app import Hotline, create_app, prepare
 from hotline.settings import Settings
 from hotline.wsgi_server import serve as serve_web
@@ -69,6 +76,10 @@ BARE_BLUEPRINT = "bench"
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 15.0
 TARGET_ENGINE_STEPS = 50_000
+
+CARDS: list[str] = []
+"""--distinct-cards: a card per client thread (the client processes are forks and see it); else every call types
+``CARD``."""
 
 SETTINGS_ENV = ("REDIS_URL", "DATABASE_URL", "HOTLINE_DATA_DIR", "TWILIO_AUTH_TOKEN",
                 "TWILIO_ACCOUNT_SID", "HOTLINE_PUBLIC_URL")
@@ -108,11 +119,10 @@ def check_bare(target: Target) -> None:
 
 def serve(port: int, workers: int, worker_class: str) -> None:
     """The ``--serve`` mode: the process the benchmark starts as its server (settings from the environment)."""
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    # gevent: gunicorn's worker patches itself after the fork (a comparison only: production serves gthread)
-    extra = {"worker_class": "gevent", "worker_connections": 2000} if worker_class == "gevent" else {}
+    # gevent: the production worker (hotline.web_gevent), patched after the fork; gthread: HOTLINE_WEB_RUNTIME=threads
+    settings = Settings(_env_file=None, web_runtime="gevent" if worker_class == "gevent" else "threads")  # type: ignore[call-arg]
     serve_web(settings, bench_app, bind=f"127.0.0.1:{port}", workers=workers, graceful_timeout=3,
-              accesslog=None, errorlog="-", loglevel="warning", **extra)
+              accesslog=None, errorlog="-", loglevel="warning")
 
 
 # -- processes the benchmark owns ---------------------------------------------------------------
@@ -224,14 +234,15 @@ def _raw_post(target: Target, path: str, form: dict[str, str], signature: str) -
     return head.encode() + body
 
 
-def call_requests(target: Target, validator: RequestValidator, call_sid: str, bare: bool) -> list[Request]:
+def call_requests(target: Target, validator: RequestValidator, call_sid: str, bare: bool,
+                  card: str = CARD) -> list[Request]:
     """The five signed posts of one call, or the same bodies posted to the bare route."""
     base = {"CallSid": call_sid, "AccountSid": ACCOUNT_SID, "From": "+8613812345678", "To": "+861095555",
             "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
     steps = (
         ("/twilio/voice", {}, b"200", b"<Gather"),
         ("/twilio/voice?seq=0", {"Digits": "1"}, b"200", b"<Gather"),
-        ("/twilio/voice?seq=1", {"Digits": CARD + "#"}, b"200", b"<Gather"),
+        ("/twilio/voice?seq=1", {"Digits": card + "#"}, b"200", b"<Gather"),
         ("/twilio/voice?seq=2", {"Digits": PIN}, b"200", BALANCE),
         ("/twilio/status", {"CallStatus": "completed", "CallDuration": "42"}, b"204", b""),
     )
@@ -320,7 +331,8 @@ def client_process(job: ClientJob, ready: Any, go: Any, start_at: Any, results: 
 def _calls_of_thread(job: ClientJob, validator: RequestValidator, thread: int) -> Iterator[list[Request]]:
     """The thread's calls: prebuilt now with --calls, else built one by one (outside the timings)."""
     sids = (f"CA{job.sid_prefix}{thread:04x}{n:024x}" for n in itertools.count())
-    build = (call_requests(job.target, validator, sid, job.load.bare) for sid in sids)
+    card = CARDS[(job.first_thread + thread) % len(CARDS)] if CARDS else CARD
+    build = (call_requests(job.target, validator, sid, job.load.bare, card) for sid in sids)
     if job.load.calls is None:
         return build
     return iter(list(itertools.islice(build, job.calls_per_thread[thread])))
@@ -586,8 +598,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paced-duration", type=float, default=15, help="seconds of the paced phase (default 15)")
     p.add_argument("--calls", type=int, help="a fixed number of calls per phase instead of --duration")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
-    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gthread",
-                   help="gunicorn's worker class (default gthread, as production; gevent for comparison)")
+    p.add_argument("--worker-class", choices=("gthread", "gevent"), default="gevent",
+                   help="gunicorn's worker class (default gevent, as production; gthread: HOTLINE_WEB_RUNTIME=threads)")
+    p.add_argument("--streams", type=int, default=0,
+                   help="then hold this many live pages open and run the calls again beside them (e.g. 2000)")
+    p.add_argument("--dashboards", type=float, default=0.05,
+                   help="the share of --streams that are dashboards (the rest agent consoles; default 0.05)")
+    p.add_argument("--agents", type=int, default=100, help="agents whose consoles --streams opens (default 100)")
+    p.add_argument("--stream-cycles", type=int, default=2,
+                   help="--streams: open, paced calls, close, paced calls; this many times (default 2)")
+    p.add_argument("--distinct-cards", action="store_true",
+                   help="a card per caller: PIN checks of one card wait for each other (5 at a time), not for others'")
+    p.add_argument("--light-kdf", action="store_true",
+                   help="seed the PINs with the cheapest scrypt the demo bank accepts (~0.6 ms a check, not ~30 ms)")
     p.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help="the paced phase offers this fraction of the measured call-flow throughput "
@@ -614,8 +637,12 @@ CALLS_TITLE = "call flow, saturated: signed calls back to back (welcome, 1, card
 PACED_TITLE = "call flow, paced: the same calls, each caller pausing between steps"
 
 
-def start_servers(stack: ExitStack) -> tuple[Hotline, Servers, Path]:
+def start_servers(stack: ExitStack, light_kdf: bool = False, cards: int = 0) -> tuple[Hotline, Servers, Path]:
     """redis-server, the SQLite store and ``prepare()``; gunicorn (pid 0 until then) by ``serve_http``."""
+    if light_kdf:  # the stored hash carries its parameters: the server's checks then cost as little
+        import bank.card_hashes
+
+        bank.card_hashes.SCRYPT_LOG2_N, bank.card_hashes.SCRYPT_R = 10, 1
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotline-bench-")))
     (tmp / "redis").mkdir()
     redis_url, redis_proc = stack.enter_context(scratch_redis(tmp / "redis"))
@@ -626,6 +653,15 @@ def start_servers(stack: ExitStack) -> tuple[Hotline, Servers, Path]:
         public_url=f"http://127.0.0.1:{port}",
     )
     hotline = prepare(settings)
+    if cards:  # one per client thread, the demo card's balance: a card's PIN checks never wait for each other
+        from decimal import Decimal
+
+        from bank.core_banking import DemoBank, DemoCardSeed
+        from bench.fastagi import card_numbers
+
+        assert isinstance(hotline.bank, DemoBank)
+        CARDS[:] = card_numbers(cards)
+        hotline.bank.seed(tuple(DemoCardSeed(number, PIN, "000000", Decimal(BALANCE.decode())) for number in CARDS))
     servers = Servers(Target("127.0.0.1", port, settings.public_url, AUTH_TOKEN), 0, redis_proc.pid)
     return hotline, servers, tmp
 
@@ -634,8 +670,10 @@ def serve_http(args: argparse.Namespace, stack: ExitStack, hotline: Hotline, ser
     hotline.redis.close()  # the workers build their own clients; this process needs none any more
     hotline.sql.kw["bind"].dispose()
     port = servers.target.port
-    proc = stack.enter_context(gunicorn_server(server_env(hotline.settings), port, args.workers,
-                                               tmp / "gunicorn.log", args.worker_class))
+    env = server_env(hotline.settings)
+    if args.streams:  # every agent's consoles (and the supervisors' dashboards) in one session each
+        env["HOTLINE_LIVE_STREAMS_PER_PERSON"] = str(args.streams)
+    proc = stack.enter_context(gunicorn_server(env, port, args.workers, tmp / "gunicorn.log", args.worker_class))
     check_bare(servers.target)
     built = "all built and signed before the start" if args.calls else \
         "a call's five built and signed just before it starts, outside the timings"
@@ -707,8 +745,13 @@ def _p99s(table: list[Row]) -> str:
 def run(args: argparse.Namespace, stack: ExitStack) -> None:
     print(f"hotline webhook benchmark: {os.cpu_count()} CPUs shared by gunicorn, redis-server and the client; "
           f"python {sys.version.split()[0]}")
-    hotline, servers, tmp = start_servers(stack)
+    print("PIN checks: " + ("the cheapest scrypt the demo bank accepts, 2^10 r=1 (--light-kdf)" if args.light_kdf
+                            else "the demo bank's production scrypt (2^13 r=8, ~30 ms of CPU each)"))
+    hotline, servers, tmp = start_servers(stack, args.light_kdf, args.concurrency if args.distinct_cards else 0)
+    print("cards: " + (f"one per caller ({args.concurrency}, --distinct-cards)" if args.distinct_cards else
+                       "every caller types the one demo card (its PIN checks pass its gate 5 at a time)"))
     engine_rate = bench_engine(hotline, args.engine_seconds)
+    people = staff_for_streams(hotline, args) if args.streams else []
     servers = serve_http(args, stack, hotline, servers, tmp)
     bare, calls = compare(args, servers)
     bare_rows = print_phase(bare, per_step=False)
@@ -716,6 +759,125 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     slow = paced(args, servers, calls)
     paced_rows = (slow, print_phase(slow, per_step=True)) if slow is not None else None
     print_targets(engine_rate, bare_rows, call_rows, paced_rows, args.concurrency)
+    if args.streams:
+        with_streams(args, servers, people, calls, slow)
+
+
+# -- live pages open beside the webhooks (--streams) ----------------------------------------------
+
+STREAMS_PASSWORD = "bench-streams-password-0123"
+TARGET_STREAM_MOVE = 0.20
+
+
+def staff_for_streams(hotline: Hotline, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``--agents`` agents (not ready: the bench's calls never queue) with a login each, and two supervisors;
+    the (path, person) of every page ``--streams`` opens."""
+    from routing.agents import Agent
+
+    dashboards = round(args.streams * args.dashboards)
+    for i in range(args.agents):
+        agent_id = f"bench{i:04d}"
+        hotline.agents.put(Agent(id=agent_id, name=agent_id, endpoint=f"PJSIP/{agent_id}", skills={"general": 5},
+                                 languages=["zh-CN"]))
+        hotline.router.set_agent_state(agent_id, "not_ready")
+        hotline.accounts.add(agent_id, "agent", STREAMS_PASSWORD, agent_id)
+    for name in ("benchsup0", "benchsup1"):
+        hotline.accounts.add(name, "supervisor", STREAMS_PASSWORD)
+    pages = [("/api/live/stream", f"benchsup{i % 2}") for i in range(dashboards)]
+    pages += [("/api/agent/stream", f"bench{i % args.agents:04d}") for i in range(args.streams - dashboards)]
+    return pages
+
+
+def rss_kb(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def with_streams(args: argparse.Namespace, servers: Servers, people: list[tuple[str, str]], calls: Phase,
+                 paced_before: Phase | None) -> None:
+    """``--stream-cycles`` times: open the pages, run the paced calls beside them, close them, run the paced calls
+    again; the first time also the saturated calls beside them. The p99 beside the pages is compared with the p99
+    of the phases without them (before the first cycle and after each), pooled, so that drift hits both alike."""
+    target = servers.target
+    base = f"http://{target.host}:{target.port}"
+    cookies = {name: log_in(base, name, STREAMS_PASSWORD) for name in sorted({name for _, name in people})}
+    pages = [(path, cookies[name]) for path, name in people]
+    workers = child_pids(servers.gunicorn_pid)
+    n, procs = args.concurrency, args.client_procs
+    think = paced_before.load.think_s if paced_before is not None else paced_think_s(calls, n, args)
+    paced_load = Load(bare=False, duration_s=args.paced_duration, calls=None, think_s=think)
+    without = [paced_before] if paced_before is not None else []
+    beside: list[Phase] = []
+    saturated: tuple[Phase, list[Row]] | None = None
+    for cycle in range(max(1, args.stream_cycles)):
+        rss_before = rss_kb(workers)
+        threads_before = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers)
+        began = time.monotonic()
+        streams = Streams(target.host, target.port, pages)
+        opened = streams.wait_open(120)
+        took = time.monotonic() - began
+        time.sleep(2)  # the first snapshots sent, the workers' heaps settled
+        if cycle == 0:
+            _describe_pages(args, people, workers, opened, took, rss_before, threads_before)
+            cpu0, holder0, t0 = cpu_seconds(servers.gunicorn_pid, True), cpu_seconds(streams.proc.pid or 0), \
+                time.monotonic()
+            time.sleep(5)
+            idle = time.monotonic() - t0
+            server_share = (cpu_seconds(servers.gunicorn_pid, True) - cpu0) / idle
+            print(f"  the pages open, no calls, {idle:.0f} s: gunicorn {server_share:.1%} of a core, the pages' holder "
+                  f"(the browsers) {(cpu_seconds(streams.proc.pid or 0) - holder0) / idle:.1%}")
+            load = Load(bare=False, duration_s=args.duration / max(1, args.rounds), calls=None)
+            phase = run_phase(CALLS_TITLE + f", beside {opened.open} open pages", servers, load, n, procs)
+            saturated = (phase, print_phase(phase, per_step=True))
+        holder0, t0 = cpu_seconds(streams.proc.pid or 0), time.monotonic()
+        beside.append(run_phase(PACED_TITLE + f", beside {opened.open} open pages", servers, paced_load, n, procs))
+        holder_share = (cpu_seconds(streams.proc.pid or 0) - holder0) / (time.monotonic() - t0)
+        during = streams.stop()
+        without.append(run_phase(PACED_TITLE + ", without pages", servers, paced_load, n, procs))
+        print(f"  cycle {cycle + 1}: {opened.open} pages open; paced p99 beside them {_all_p99(beside[-1]):.1f} ms, "
+              f"after they closed {_all_p99(without[-1]):.1f} ms; the pages got {during.frames} frames, "
+              f"{during.dropped} streams ended early; their holder used {holder_share:.0%} of a core")
+    assert saturated is not None
+    pooled_beside, pooled_without = merge_phases(beside), merge_phases(without)
+    pooled_beside.name = PACED_TITLE + f", beside {args.streams} open pages ({len(beside)} phases pooled)"
+    pooled_without.name = PACED_TITLE + f", without pages ({len(without)} phases pooled)"
+    print_phase(pooled_without, per_step=True)
+    print_phase(pooled_beside, per_step=True)
+    print_stream_targets(calls, saturated, pooled_without, pooled_beside, args.streams)
+
+
+def _describe_pages(args: argparse.Namespace, people: list[tuple[str, str]], workers: list[int], opened: Tally,
+                    took: float, rss_before: int, threads_before: int) -> None:
+    rss_after = rss_kb(workers)
+    threads_after = sum(len(os.listdir(f"/proc/{pid}/task")) for pid in workers)
+    dashboards = sum(path == "/api/live/stream" for path, _ in people)
+    print(f"\n{args.streams} live pages ({dashboards} dashboards, {args.streams - dashboards} agent consoles of "
+          f"{args.agents} agents) on {len(workers)} {args.worker_class} workers: {opened.open} open in {took:.1f} s "
+          f"(refused on the way: {opened.refused_503} x 503, {opened.refused_429} x 429, retried)")
+    per_page = (rss_after - rss_before) / max(opened.open, 1)
+    print(f"  workers' memory {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB: {per_page:.0f} KB per open page; "
+          f"threads {threads_before} -> {threads_after}")
+
+
+def _all_p99(phase: Phase) -> float:
+    return rows(phase, per_step=False)[-1].p99_ms
+
+
+def print_stream_targets(calls: Phase, saturated: tuple[Phase, list[Row]], without: Phase, beside: Phase,
+                         streams: int) -> None:
+    print("\ntargets with live pages open")
+    phase, table = saturated
+    rate_without = len(calls.samples.latencies) / calls.window_s
+    rate_with = len(phase.samples.latencies) / phase.window_s
+    print(f"  call flow back to back: {rate_with:.0f} req/s beside the pages against {rate_without:.0f} without "
+          f"({rate_with / rate_without:.2f}x); p99 {table[-1].p99_ms:.1f} against {_all_p99(calls):.1f} ms")
+    moved = _all_p99(beside) / _all_p99(without) - 1
+    _target(f"paced p99 beside {streams} pages", f"{_all_p99(beside):.1f} ms against {_all_p99(without):.1f} ms "
+            f"without: {moved:+.0%}", f"< +{TARGET_STREAM_MOVE:.0%}", moved < TARGET_STREAM_MOVE)
 
 
 def main(argv: list[str] | None = None) -> int:

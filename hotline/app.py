@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from admin.console.web import create_console_web
 from admin.hours.web import create_hours_web
 from admin.live.board import LiveBoard
 from admin.live.call_control import create_call_control_api
+from admin.live.fanout import EVENT_FANOUT, EventFanout
 from admin.live.monitor import create_monitor_api
 from admin.live.sse import event_tail
 from admin.live.web import create_live_web
@@ -76,6 +77,7 @@ from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream, router_prefix
 from routing.router import Router
+from store.cooperative import reads_on_hub
 from store.db import connect
 from store.redis_clients import RedisClients
 from store.redis_server import ensure_local_redis
@@ -338,9 +340,10 @@ def create_app(settings: Settings | None = None, hotline: Hotline | None = None)
         create_complaints_api(hotline.desk, hotline.audit, hotline.accounts),
         create_records_api(hotline.sql),
         create_reports_api(hotline.sql, s.timezone, s.service_level_s),
-        *_pages(hotline),
+        *_pages(hotline, app),
     ):
         app.register_blueprint(blueprint)
+    _webhooks_read_on_hub(app)
     # Liveness: the process answers (no Redis, no SQL). Readiness: it can take calls (hotline.health).
     app.get("/healthz")(public(lambda: {"status": "ok"}))
     app.get("/readyz")(public(readyz(readiness_of(hotline))))
@@ -388,6 +391,19 @@ def twilio_call_control(hotline: Hotline, music_url: str) -> TwilioCallControl |
             leg, recording_params(s.public_url, call_id, agent_id)))
 
 
+def _webhooks_read_on_hub(app: Flask) -> None:
+    """In a gevent web worker, Twilio's webhooks keep their SQLite point lookups on the hub; every other request's
+    reads (reports, the dashboard's figures) run in threads, beside the webhooks (``store.cooperative``)."""
+
+    @app.before_request
+    def _on_hub() -> None:
+        reads_on_hub(request.blueprint == "twilio")
+
+    @app.teardown_request
+    def _off_hub(_: BaseException | None) -> None:
+        reads_on_hub(False)
+
+
 def readiness_of(hotline: Hotline) -> Readiness:
     """The readiness checks of this hotline, over a Redis client without the shared one's retries."""
     s = hotline.settings
@@ -396,10 +412,11 @@ def readiness_of(hotline: Hotline) -> Readiness:
                      s.db_timeout_s, s.ready_records_lag_s)
 
 
-def _pages(hotline: Hotline) -> list[Blueprint]:
+def _pages(hotline: Hotline, app: Flask) -> list[Blueprint]:
     """The admin and agent pages, each handed only what it uses."""
     h, s = hotline, hotline.settings
-    events = event_tail(h.redis_clients, h.events.stream)
+    events = EventFanout(event_tail(h.redis_clients, h.events.stream))  # one reader of the stream for all pages
+    app.extensions[EVENT_FANOUT] = events  # a stopping web worker ends its pages' streams (hotline.web_gevent)
     return [
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
                          Simulator(h.redis, dry_run_services(h.sql, h.hours, h.visits, card_secret_of(s)))),

@@ -8,7 +8,8 @@ the PIN's scrypt runs there too. Figures (threads, gevent, the asyncio echo floo
 
 Patching replaces the standard library's blocking primitives, so it must happen first in the process, before
 anything imports ``socket``, ``ssl`` or ``threading`` (``hotline/cli.py`` calls ``patch_process`` at its top
-when the command is ``agi``), and only there: the web, the workers and pytest itself stay unpatched.
+when the command is ``agi``), and only there: the workers and pytest itself stay unpatched. The web's gevent
+workers are patched by gunicorn after the fork (``hotline/web_gevent.py``, ``HOTLINE_WEB_RUNTIME``).
 """
 
 from __future__ import annotations

@@ -240,9 +240,18 @@ class Settings(BaseSettings):
     this machine: that group may read the prompts and write the spool, nothing else (``hotline.files``)."""
     recording_link_s: int = Field(default=300, alias="HOTLINE_RECORDING_LINK_SECONDS")
     """How long a signed recording link plays."""
+    web_runtime: Literal["gevent", "threads"] = Field(default="gevent", alias="HOTLINE_WEB_RUNTIME")
+    """``gevent`` (gunicorn's gevent worker: every request and every open dashboard or agent console is a greenlet)
+    or ``threads`` (gunicorn's gthread worker, as before issue 20: each open page holds one of
+    ``HOTLINE_WEB_THREADS``)."""
     web_threads: int = Field(default=64, alias="HOTLINE_WEB_THREADS")
-    """Threads per web worker. Each open dashboard or agent console holds one (its event stream); all but
-    8 of them may, the rest always serve webhooks. Open pages at once: workers x (threads - 8)."""
+    """``HOTLINE_WEB_RUNTIME=threads`` only: threads per web worker. Each open dashboard or agent console holds one
+    (its event stream); all but 8 of them may, the rest always serve webhooks. Open pages at once: workers x
+    (threads - 8)."""
+    live_stream_memory_mb: int = Field(default=128, ge=1, alias="HOTLINE_LIVE_STREAM_MEMORY_MB")
+    """``HOTLINE_WEB_RUNTIME=gevent``: the memory one web worker may spend on open live pages (dashboards, agent
+    consoles). Each costs about ``admin.live.sse.STREAM_KB``; beyond the number that fits, new pages get 503 and
+    retry. 128 MB: 1,310 pages per worker."""
 
     # -- PIN guessing and card hashes (issue 17) ---------------------------------------------------
     pin_max_failures: int = Field(default=5, ge=1, alias="HOTLINE_PIN_MAX_FAILURES")

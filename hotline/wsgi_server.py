@@ -1,4 +1,10 @@
-"""Serving the web app with gunicorn (threaded workers; each builds its own clients after fork)."""
+"""Serving the web app with gunicorn: gevent workers (a greenlet per request and per open live page) or, with
+``HOTLINE_WEB_RUNTIME=threads``, threaded ones; each worker builds its own clients after the fork.
+
+gunicorn's gevent worker (``hotline.web_gevent``) monkey-patches the standard library in the worker, after the fork
+and before the app is loaded, so everything the app opens (Redis, SQL, sockets, locks) is gevent's. SQLite and the
+password and PIN hashes do not yield by themselves: ``store.cooperative`` runs them in gevent's native thread
+pool."""
 
 from __future__ import annotations
 
@@ -47,9 +53,7 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
     options = {
         "bind": f"{settings.web_host}:{settings.web_port}",
         "workers": settings.web_workers,
-        # Threads, not sync workers: a live dashboard or agent console holds an event stream open.
-        "worker_class": "gthread",
-        "threads": settings.web_threads,
+        **runtime_options(settings),
         "timeout": 30,
         "accesslog": "-",
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.
@@ -64,3 +68,19 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         **overrides,
     }
     _Gunicorn(lambda: app_factory(settings), options).run()
+
+
+WEBHOOK_CONNECTIONS = 1000
+"""gevent: connections a worker serves at once beyond its live pages' cap. A worker takes no new connection while
+it serves ``worker_connections``: this many are never held by pages, so a webhook is accepted whatever they do."""
+
+
+def runtime_options(settings: Settings) -> dict[str, Any]:
+    """gunicorn's worker class and its size for ``HOTLINE_WEB_RUNTIME``."""
+    if settings.web_runtime == "threads":
+        # Threads, not sync workers: a live dashboard or agent console holds an event stream open.
+        return {"worker_class": "gthread", "threads": settings.web_threads}
+    from admin.live.sse import stream_limit
+
+    pages = stream_limit(settings.web_runtime, settings.live_stream_memory_mb, settings.web_threads)
+    return {"worker_class": "hotline.web_gevent.Worker", "worker_connections": pages + WEBHOOK_CONNECTIONS}

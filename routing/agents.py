@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from routing.endpoints import endpoint_problem
 from routing.router import Ended, Offer, Router, _offers, _text
@@ -100,11 +100,14 @@ class AgentRegistry:
 
     def all(self) -> list[Agent]:
         ids = sorted(_text(i) for i in self.router.redis.smembers(self.router.key("agents")))
-        pipe = self.router.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hgetall(self.router.key(f"agent:{agent_id}"))
-        rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
-        return [_agent(row, self.router.scripts) for row in rows if row]
+        agents: list[Agent] = []
+        for chunk in _chunks(ids):
+            pipe = self.router.redis.pipeline(transaction=False)
+            for agent_id in chunk:
+                pipe.hgetall(self.router.key(f"agent:{agent_id}"))
+            rows = [{_text(k): _text(v) for k, v in row.items()} for row in pipe.execute()]
+            agents += [_agent(row, self.router.scripts) for row in rows if row]
+        return agents
 
     def on_floor(self) -> list[tuple[Agent, AgentCall | None]]:
         """Every agent (as ``all()``) with the call they are offered or on: one more pipeline, of the calls.
@@ -112,17 +115,19 @@ class AgentRegistry:
         for ~9 ms per read at 1,000 agents where the pipelines cost it ~1.7 ms and let other clients in between."""
         agents = self.all()
         on_call = [a for a in agents if a.call and a.state in ("offered", "busy")]
-        pipe = self.router.redis.pipeline(transaction=False)
-        for agent in on_call:
-            pipe.hmget(self.router.key(f"call:{agent.call}"),
-                       ["skill", "offered_skill", "language", "caller", "answered_at", "state", "agent"])
         calls: dict[str, AgentCall] = {}
-        for agent, values in zip(on_call, pipe.execute() if on_call else [], strict=True):
-            skill, offered_skill, language, caller, answered_at, state, holder = (
-                None if v is None else _text(v) for v in values)
-            if state in ("offered", "busy") and holder == agent.id:  # not a call that moved on meanwhile
-                calls[agent.id] = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "",
-                                            state=state, answered_at=_float(answered_at) if state == "busy" else None)
+        for chunk in _chunks(on_call):
+            pipe = self.router.redis.pipeline(transaction=False)
+            for agent in chunk:
+                pipe.hmget(self.router.key(f"call:{agent.call}"),
+                           ["skill", "offered_skill", "language", "caller", "answered_at", "state", "agent"])
+            for agent, values in zip(chunk, pipe.execute(), strict=True):
+                skill, offered_skill, language, caller, answered_at, state, holder = (
+                    None if v is None else _text(v) for v in values)
+                if state in ("offered", "busy") and holder == agent.id:  # not a call that moved on meanwhile
+                    calls[agent.id] = AgentCall(queue=f"{offered_skill or skill}:{language}", caller=caller or "",
+                                                state=state,
+                                                answered_at=_float(answered_at) if state == "busy" else None)
         return [(agent, calls.get(agent.id)) for agent in agents]
 
     def remove(self, agent_id: str) -> Ended:
@@ -130,6 +135,19 @@ class AgentRegistry:
         in line; ``agent_leg`` is that ring, for the channel to cancel."""
         offers, leg = self.router.scripts.run("agent_remove", agent_id)
         return Ended(_offers(offers), agent_id, _text(leg) or None)
+
+
+PIPELINE_CHUNK = 100
+"""Agents read per pipeline. The reads of a 1,000-agent floor (the dashboard's every snapshot) as one pipeline were
+~40 ms of packing and parsing with no wait in between: in a gevent web worker, 40 ms in which no webhook ran. In
+chunks, each round trip lets the others in (~4 ms at most), for ~1 ms more in all."""
+
+T = TypeVar("T")
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(items), PIPELINE_CHUNK):
+        yield items[start:start + PIPELINE_CHUNK]
 
 
 def _agent(data: dict[str, str], scripts: RouterScripts) -> Agent:

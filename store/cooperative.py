@@ -1,10 +1,15 @@
-"""SQLite that lets the other calls run: under gevent (the FastAGI process), its statements run in gevent's
-pool of native threads.
+"""SQLite that lets the other calls run: under gevent (the FastAGI process, the gevent web worker), its statements
+run in gevent's pool of native threads.
 
 sqlite3 is C code that reads the disk and, while another process holds the write lock, sleeps in its busy
 handler for up to the database timeout, all without yielding: in a process of greenlets one call's statement
 would stall every call. psycopg 3 needs nothing of this: it waits on its socket in gevent's way by itself
-once the process is patched. Without gevent (the web, the workers, the tests) this module is not used."""
+once the process is patched. Without gevent (the threaded web, the workers, the tests) this module is not used.
+
+The FastAGI process keeps reads on the hub (a call's reads are point lookups, cheaper than a trip to a thread);
+a web worker also serves the reports and the dashboard's figures of the day, aggregates of tens of milliseconds
+that would hold every webhook meanwhile: ``move_reads_off_hub`` sends its reads to the threads too, all but
+Twilio's webhooks' (``reads_on_hub``)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,31 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+_reads_off_hub = False
+_request: threading.local | None = None
+
+
+def move_reads_off_hub() -> None:
+    """From now on this process's cooperative SQLite runs reads (statements and fetches) in the thread pool too,
+    but for requests that ask for ``reads_on_hub``: sqlite3 lets go of the GIL while it steps, so a long read
+    (a report, the dashboard's figures of the day) runs beside the requests instead of in front of them. A trip to a
+    thread costs a read ~60 us of CPU instead of ~10 on the hub (docs/performance.md). Called by the gevent web
+    worker once it is patched, before it opens its database."""
+    global _reads_off_hub, _request
+    _reads_off_hub = True
+    _request = threading.local()  # patched by now: one per greenlet
+
+
+def reads_on_hub(on: bool) -> None:
+    """The reads of the current request (greenlet) stay on the hub (``True``) or follow ``move_reads_off_hub``:
+    Twilio's webhooks make a few point lookups each, where the trip to a thread would cost more than the read."""
+    if _request is not None:
+        _request.on_hub = on
+
+
+def _read_off_hub() -> bool:
+    return _reads_off_hub and not getattr(_request, "on_hub", False)
 
 
 def gevent_patched() -> bool:
@@ -84,8 +114,9 @@ class _Connection:
         statement goes on without it and meets SQLite's own lock, as it would without this one."""
         if not _starts_write(statement):
             # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
-            # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back.
-            return fn(statement, *args)
+            # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back,
+            # unless this process also runs long reads (the web).
+            return off_hub(fn, statement, *args) if _read_off_hub() else fn(statement, *args)
         if not self._holds:
             object.__setattr__(self, "_holds", self._writing.acquire(timeout=self._timeout_s))
         try:
@@ -167,7 +198,11 @@ class _Cursor:
         return self._cursor.fetchone()
 
     def fetchmany(self, *args: Any) -> Any:
+        if _read_off_hub():
+            return off_hub(self._cursor.fetchmany, *args)
         return self._cursor.fetchmany(*args)
 
     def fetchall(self) -> Any:
+        if _read_off_hub():  # the rows of a long read are stepped through here
+            return off_hub(self._cursor.fetchall)
         return self._cursor.fetchall()

@@ -18,7 +18,8 @@ from admin.audit import AuditLog
 from admin.console.desk import Console, ConsoleDeps, ConsoleView, NoAgent
 from admin.errors import answer_errors_as_json
 from admin.json_replies import json_body
-from admin.live.sse import EventTail, snapshots, sse_response
+from admin.live.fanout import EventFanout, Interest, snapshots
+from admin.live.sse import sse_response
 from admin.openapi import ErrorBody, doc
 
 TAGS = ("agent console",)
@@ -46,7 +47,7 @@ class ExtendBody(BaseModel):
     seconds: float = 60
 
 
-def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditLog) -> Blueprint:
+def create_console_web(console_deps: ConsoleDeps, events: EventFanout, audit: AuditLog) -> Blueprint:
     bp = Blueprint("console_web", __name__)
     console = Console(console_deps)
 
@@ -68,8 +69,8 @@ def create_console_web(console_deps: ConsoleDeps, tail: EventTail, audit: AuditL
         """Server-sent ``console`` events: the console view now, and again after each event about this agent."""
         me = _me()
         console.view(me)  # an agent missing from the router is a 404 now, not a broken stream
-        return sse_response(snapshots(tail, lambda: console.view(me).model_dump(mode="json"),
-                                      lambda event: event.get("agent") == me, name="console"))
+        return sse_response(snapshots(events, lambda _: console.view(me).model_dump(mode="json"),
+                                      Interest(agent=me), name="console"))
 
     @bp.post("/api/agent/state")
     @allow("agent")

@@ -1,7 +1,7 @@
 """Server-sent events from the call-event stream, for the live dashboard and the agent console.
 
-Each open page holds one blocking ``XREAD`` on its own connection (from a client with a pool kept apart
-from the process's shared client, which a blocking read would hold up for every other request).
+The stream is read by one blocking ``XREAD`` per web process (``admin.live.fanout``), on a client with a pool
+kept apart from the process's shared client, which a blocking read would hold up for every other request.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -64,10 +64,27 @@ def event_tail(clients: RedisClients, stream: str) -> EventTail:
     return EventTail(clients.blocking(SOCKET_TIMEOUT_S, decode_responses=True), stream)
 
 
+STREAM_KB = 100
+"""What one open live page may cost a gevent web worker (its greenlet, socket, request and subscription):
+``HOTLINE_LIVE_STREAM_MEMORY_MB`` is divided by it. Measured 36-53 KB a page with 2,000 open (docs/performance.md);
+the rest leaves room for a dashboard's frames (148 KiB at 1,000 agents) waiting in a slow browser's socket."""
+THREAD_RESERVE = 8
+"""Threaded workers only: threads no live page may hold, so webhooks always find one."""
+
+
+def stream_limit(runtime: str, memory_mb: int, threads: int) -> int:
+    """Live pages one web worker keeps open at once. gevent: a page costs a greenlet, so memory is the bound; a
+    thread per page (``HOTLINE_WEB_RUNTIME=threads``): all threads but ``THREAD_RESERVE``."""
+    if runtime == "gevent":
+        return max(1, memory_mb * 1024 // STREAM_KB)
+    return max(1, threads - THREAD_RESERVE)
+
+
 class StreamSlots:
-    """How many event streams this process keeps open at once. Each holds a web thread for as long as
-    the page is open, so the cap leaves threads free for Twilio's webhooks whatever the number of pages;
-    ``per_person`` keeps one person (or one stolen session) from taking every slot."""
+    """How many event streams this process keeps open at once (``stream_limit``): in a threaded worker each
+    holds a thread, and the cap leaves threads free for Twilio's webhooks whatever the number of pages; in a
+    gevent worker each holds a greenlet and its memory. ``per_person`` keeps one person (or one stolen session)
+    from taking every slot."""
 
     def __init__(self, limit: int, per_person: int | None = None) -> None:
         self.limit, self.per_person = limit, per_person or limit
@@ -122,8 +139,11 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
                     yield ": heartbeat\n\n"
                     continue
                 name, data = frame
-                yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+                yield f"event: {name}\ndata: {_json(data)}\n\n"
         finally:  # the page closed (the server closes the generator) or the stream ended
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # its subscription now, not when the collector finds it
             if slots is not None:
                 slots.give_back(person)
 
@@ -131,19 +151,20 @@ def sse_response(frames: Iterator[tuple[str, Any] | None], slots: StreamSlots | 
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+_last_encoded: tuple[Any, str] = (None, "null")
+
+
+def _json(data: Any) -> str:
+    """``data`` as JSON, encoded once for all the pages it is sent to: pages sharing a snapshot (the dashboard's,
+    ``LiveBoard.snapshot``) are sent the same object, one after another."""
+    global _last_encoded
+    last, text = _last_encoded
+    if last is not data:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        _last_encoded = (data, text)
+    return text
+
+
 def _refused(status: int, message: str) -> Response:
     return Response(json.dumps({"error": message}), status=status, mimetype="application/json",
                     headers={"Retry-After": "5"})
-
-
-def snapshots(tail: EventTail, snapshot: Callable[[], Any], wanted: Callable[[dict[str, str]], bool],
-              name: str = "snapshot") -> Iterator[tuple[str, Any] | None]:
-    """A snapshot at once, then a fresh one after each batch of wanted events (a burst of events
-    gives one snapshot, not one per event); heartbeats in between."""
-    start = tail.position()  # before the snapshot: an event landing while it is built shows in the next one
-    yield name, snapshot()
-    for batch in tail.follow(start):
-        if not batch:
-            yield None
-        elif any(wanted(event) for event in batch):
-            yield name, snapshot()

@@ -11,8 +11,9 @@ from flask import Blueprint, Response, jsonify, render_template
 from admin.access import allow
 from admin.console.desk import NOT_READY_REASONS
 from admin.live.board import LiveBoard
+from admin.live.fanout import EventFanout, Interest, snapshots
 from admin.live.models import LiveSnapshot
-from admin.live.sse import EventTail, snapshots, sse_response
+from admin.live.sse import sse_response
 from admin.openapi import ErrorBody, doc
 
 Frame = tuple[str, Any] | None
@@ -20,7 +21,7 @@ LIVE_EVENTS = ("call", "agent")
 """Event types (by prefix) that change the picture: calls starting, queuing, ending; agents changing state."""
 
 
-def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float,
+def create_live_web(board: LiveBoard, events: EventFanout, service_level_s: float,
                     thresholds: Mapping[str, Mapping[str, float]] | None = None,
                     not_ready_reasons: Sequence[str] = NOT_READY_REASONS) -> Blueprint:
     """``thresholds``: warn and alert levels of ``wait_s``, ``service_level`` and ``abandonment``
@@ -52,10 +53,10 @@ def create_live_web(board: LiveBoard, tail: EventTail, service_level_s: float,
         """Server-sent events: a ``snapshot`` event (the body of ``/api/live``) at once, then one after each
         batch of call or agent events; a comment line every 15 s keeps the connection open."""
 
-        def snapshot() -> dict[str, Any]:
-            return board.snapshot(time.monotonic())
-
-        return sse_response(with_late_records(snapshots(tail, snapshot, _wanted), snapshot))
+        # The pages of this process woken by one batch of events share the snapshot begun after it was read; on a
+        # heartbeat, one begun in the last second will do (the figures of the day in it are cached for 5 s anyway).
+        return sse_response(with_late_records(snapshots(events, board.snapshot, Interest(types=LIVE_EVENTS)),
+                                              lambda: board.snapshot(time.monotonic() - 1.0)))
 
     return web
 
@@ -76,7 +77,3 @@ def with_late_records(frames: Iterator[Frame], snapshot: Callable[[], dict[str, 
 
 def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in snapshot["today"].items() if k != "as_of"}
-
-
-def _wanted(event: dict[str, str]) -> bool:
-    return event.get("type", "").startswith(LIVE_EVENTS)

@@ -15,9 +15,10 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug import security
 
 from admin.users.throttle import LoginThrottle
+from store.cooperative import in_thread_if_gevent
 from store.models import User, utcnow
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,19 @@ REFUSED = "wrong name or password, or too many tries: wait a little"
 COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
 """The 20,000 most common passwords (Django's list, BSD licence: common-passwords.LICENSE)."""
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def generate_password_hash(password: str) -> str:
+    """werkzeug's scrypt (~50-100 ms of CPU), off the hub in a gevent web worker: the other requests go on."""
+    return in_thread_if_gevent(security.generate_password_hash, password)
+
+
+def check_password_hash(stored: str, password: str) -> bool:
+    return in_thread_if_gevent(security.check_password_hash, stored, password)
+
+
 # Checked against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+_DUMMY_HASH = security.generate_password_hash("not-a-real-password")
 
 
 class AccountError(ValueError):
