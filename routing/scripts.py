@@ -50,11 +50,13 @@ class RouterScripts:
     """Runs router operations atomically in Redis, with the prefix, clock and date every one needs."""
 
     def __init__(self, client: redis.Redis, prefix: str, events_stream: str, clock: Clock = time.time,
-                 utc_offset_s: int = 0) -> None:
+                 utc_offset_s: int = 0, lua_dir: Path = _LUA) -> None:
+        """``lua_dir``: where the scripts are read from (bench/router.py --before runs an older version's)."""
         self._redis, self.prefix, self.events = client, prefix, events_stream
         self.clock, self._offset = clock, utc_offset_s
-        common = (_LUA / "_common.lua").read_text() + "\n"
-        self._scripts: dict[str, Script] = {op: register_lua(client, _LUA / f"{op}.lua", common) for op in OPERATIONS}
+        common = (lua_dir / "_common.lua").read_text() + "\n"
+        self._scripts: dict[str, Script] = {
+            op: register_lua(client, lua_dir / f"{op}.lua", common) for op in OPERATIONS}
 
     def run(self, operation: str, *args: object, now: float | None = None) -> Any:
         """Run ``operation`` with ``args`` (ARGV[4] on).
@@ -68,7 +70,6 @@ class RouterScripts:
             return self._scripts[operation](keys=[self.events], args=argv)
         except redis.ResponseError as exc:
             raise _router_error(str(exc)) from None
-
 
     def today(self, at: float | None = None) -> str:
         """The hotline's date (its time zone's offset), for agents' calls-taken-today."""

@@ -114,6 +114,59 @@ local function pool_score(skill, id, level, agent)
   return idle
 end
 
+-- Agents this script made available, not yet written to their pools: {id = {pool key = entry}}, an entry
+-- {skill, level, agent, score}; the score is worked out when first needed (pending_score): none for the
+-- common case of an agent offered a call at once with nobody else free.
+-- Dispatch treats them as pool members (pending_best), so an agent offered the next call by the script
+-- that freed them (end_call with callers waiting) is never added to 3-6 pools and removed again;
+-- dispatch_queues writes the others (flush_pending) before it returns. Every script that makes an agent
+-- available ends with dispatch_queues.
+local pending, pending_order = {}, {}
+
+-- Whether member `a` with `sa` sorts before `b` with `sb` in a sorted set: by score, then bytewise
+-- (Lua's < on strings follows the server's locale, a sorted set's order does not).
+local function zbefore(sa, a, sb, b)
+  if sa ~= sb then return sa < sb end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- What the pool's score would have been when the agent was made available: nothing it depends on (idle
+-- since, calls today, the round-robin turn) changes while the agent stays available.
+local function pending_score(pid, entry)
+  if entry.score == nil then entry.score = pool_score(entry.skill, pid, entry.level, entry.agent) end
+  return entry.score
+end
+
+-- The first of `id` (with `score`, from the pool itself; nil: nobody) and the pending agents of `pool` with
+-- at least `need` in the skill (need <= 1: any level, as find_agent). Returns the id and its score (nil for
+-- a pending agent compared with nobody).
+local function pending_best(pool, need, id, score)
+  for _, pid in ipairs(pending_order) do
+    local entry = pending[pid] and pending[pid][pool]
+    if entry and (need <= 1 or entry.level >= need) then
+      if id == nil then
+        id, score = pid, nil
+      else
+        if score == nil then score = pending_score(id, pending[id][pool]) end
+        local mine = pending_score(pid, entry)
+        if zbefore(mine, pid, score, id) then id, score = pid, mine end
+      end
+    end
+  end
+  return id, score
+end
+
+local function flush_pending()
+  for _, pid in ipairs(pending_order) do
+    for pool, entry in pairs(pending[pid] or {}) do redis.call('ZADD', pool, pending_score(pid, entry), pid) end
+  end
+  pending, pending_order = {}, {}
+end
+
 -- Moves the agent to `state`, keeping the available pools and staffed sets in step. Only the
 -- indexes whose membership changes are written: most transitions (offered -> busy) touch none.
 -- `extra`: more agent fields as name, value pairs, written by the same HSET (one command, not two).
@@ -121,13 +174,15 @@ local function set_agent_state(id, agent, state, reason, extra)
   local old = agent.state or 'offline'
   local pools = (state == 'available') ~= (old == 'available')
   local staffing = (WORKING[state] or false) ~= (WORKING[old] or false)
+  local filing = nil
+  if pools and state == 'available' then filing = {} end
   if pools or staffing then
     for _, sl in ipairs(skills_of(agent)) do
       for _, lang in ipairs(languages_of(agent)) do
         if pools then
           local pool = P .. 'pool:' .. sl[1] .. ':' .. lang
-          if state == 'available' then redis.call('ZADD', pool, pool_score(sl[1], id, sl[2], agent), id)
-          else redis.call('ZREM', pool, id) end
+          if filing then filing[pool] = {skill = sl[1], level = sl[2], agent = agent}
+          elseif not pending[id] then redis.call('ZREM', pool, id) end  -- pending: never written
         end
         if staffing then
           local staffed = P .. 'staffed:' .. sl[1] .. ':' .. lang
@@ -135,6 +190,12 @@ local function set_agent_state(id, agent, state, reason, extra)
         end
       end
     end
+  end
+  if filing then
+    if pending[id] == nil then pending_order[#pending_order + 1] = id end
+    pending[id] = filing
+  elseif pools then
+    pending[id] = nil
   end
   agent.state = state
   -- the reason stays with the state it was given for (a not-ready agent's break, lunch, ...)
@@ -193,18 +254,23 @@ local function min_level(call, skill)
 end
 
 local SCAN = 64
--- The first agent in the pool's strategy order with at least `need` in the skill. With a floor
--- above 1 the pool is read in batches, levels fetched with one HMGET per batch.
-local function find_agent(skill, lang, need)
-  local pool = P .. 'pool:' .. skill .. ':' .. lang
-  if need <= 1 then return redis.call('ZRANGE', pool, 0, 0)[1] end
+-- The first agent (and their score) in the pool's strategy order with at least `need` in the skill,
+-- pending agents included. With a floor above 1 the pool is read in batches, levels fetched with one
+-- HMGET per batch.
+local function find_agent(skill, pool, need)
+  if need <= 1 then
+    local first = redis.call('ZRANGE', pool, 0, 0, 'WITHSCORES')
+    return pending_best(pool, need, first[1], tonumber(first[2]))
+  end
   local start = 0
   while true do
-    local ids = redis.call('ZRANGE', pool, start, start + SCAN - 1)
-    if #ids == 0 then return nil end
+    local batch = redis.call('ZRANGE', pool, start, start + SCAN - 1, 'WITHSCORES')
+    if #batch == 0 then return pending_best(pool, need, nil, nil) end
+    local ids = {}
+    for i = 1, #batch, 2 do ids[#ids + 1] = batch[i] end
     local levels = redis.call('HMGET', P .. 'level:' .. skill, unpack(ids))
     for i, id in ipairs(ids) do
-      if tonumber(levels[i] or 0) >= need then return id end
+      if tonumber(levels[i] or 0) >= need then return pending_best(pool, need, id, tonumber(batch[2 * i])) end
     end
     start = start + SCAN
   end
@@ -233,40 +299,53 @@ local function offer(id, call, agent_id, skill, offers)
 end
 
 -- Offers the head of one queue to the best agent, while both exist.
-local function dispatch_queue(q, offers)
-  local skill, lang = string.match(q, '^(.-):(.*)$')
+-- `head`: the head of the line when the caller has just read it (nil: read it here).
+local function dispatch_queue(q, offers, head)
+  local skill = string.match(q, '^(.-):')
   local key, pool = P .. 'queue:' .. q, P .. 'pool:' .. q
   for _ = 1, 64 do
     -- nobody free for the queue: its head need not be read (most dispatches while callers wait)
-    local first = redis.call('ZRANGE', pool, 0, 0)[1]
+    local first = find_agent(skill, pool, 1)
     if not first then return end
-    local head = redis.call('ZRANGE', key, 0, 0)[1]
+    head = head or redis.call('ZRANGE', key, 0, 0)[1]
     if not head then return end
     local call = hmget(call_key(head), OFFER_FIELDS)
     if call.state == nil then
       redis.call('ZREM', key, head)  -- a call that ended without leaving the line
     else
       local need, agent_id = min_level(call, skill), first
-      if need > 1 then agent_id = find_agent(skill, lang, need) end
+      if need > 1 then agent_id = find_agent(skill, pool, need) end
       if not agent_id then return end
       offer(head, call, agent_id, skill, offers)
     end
+    head = nil
   end
 end
 
 -- Dispatches several queues, the one whose head waits with the best claim (priority, then age) first,
 -- so an agent serving many queues takes the call that should go first.
+-- Every script that makes an agent available ends here: the agents still pending go to their pools.
 local function dispatch_queues(queues, offers)
-  local seen, heads = {}, {}
+  local seen, distinct = {}, {}
   for _, q in ipairs(queues) do
     if not seen[q] then
       seen[q] = true
-      local head = redis.call('ZRANGE', P .. 'queue:' .. q, 0, 0, 'WITHSCORES')
-      if head[1] then heads[#heads + 1] = {q, tonumber(head[2])} end
+      distinct[#distinct + 1] = q
     end
   end
-  table.sort(heads, function(a, b) return a[2] < b[2] end)
-  for _, h in ipairs(heads) do dispatch_queue(h[1], offers) end
+  if #distinct == 1 then
+    dispatch_queue(distinct[1], offers)  -- nothing to order
+  else
+    local heads = {}
+    for _, q in ipairs(distinct) do
+      local head = redis.call('ZRANGE', P .. 'queue:' .. q, 0, 0, 'WITHSCORES')
+      if head[1] then heads[#heads + 1] = {q, tonumber(head[2]), head[1]} end
+    end
+    table.sort(heads, function(a, b) return a[2] < b[2] end)
+    -- the first line's head is as just read; a dispatch may change the others' (a call in two lines)
+    for i, h in ipairs(heads) do dispatch_queue(h[1], offers, i == 1 and h[3] or nil) end
+  end
+  flush_pending()
 end
 
 -- An offered call goes back to its place in line (same score). Returns the call, or nil if not offered.
