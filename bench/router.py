@@ -1,18 +1,22 @@
 """The Redis skill router (``routing/``): assignments/s, assignment latency, cost against the backlog.
 
-    .venv/bin/python bench/router.py [--agents 1000] [--calls 10000] [--quick] [--help]
+    .venv/bin/python bench/router.py [--agents 1000] [--calls 10000] [--before main] [--quick] [--help]
 
 Own redis-server (no persistence) on a free loopback port; every call runs sequentially over one redis-py
 connection (``single_connection_client=True``, hiredis, as the hotline app). An op is one router script call
-(EVALSHA; ``Router.enqueue`` sends a pipeline of four reads for the wait estimate first). An assignment is an
-offer made by the Lua scripts, its latency that of the router call that returned it. Ceiling: EVALSHA of
-``return 0`` (register_script, same keys and leading arguments), timed once after each scenario router call.
+(one EVALSHA, one round trip). An assignment is an offer made by the Lua scripts, its latency that of the
+router call that returned it. Ceiling: EVALSHA of ``return 0`` (register_script, same keys and leading
+arguments), timed once after each scenario router call.
 Scenario: agents (3 of 20 skills, levels 1-10; 1-2 of 2 languages) log in over the first simulated minute
 while calls arrive (Poisson); offers are answered at once, talk is exponential, wrap-up 0 (end_call frees the
 agent and offers it the next waiting call), waiting callers may hang up; the router runs on a simulated clock.
 Backlog: N calls wait over the 40 queues; ``--active-agents`` log in (set_agent_state -> offer), then cycle
 answer -> end_call (-> next offer); each call offered is replaced in its queue (untimed), so N stays. Each N
 has its own hotline (key prefix) in the same Redis and the sizes take turns, in rounds.
+``--before REF``: the same runs with the router's Lua scripts as git has them at REF too (only the scripts:
+the Python is this tree's), in the same redis-server, the two versions taking turns, each against its own
+ceiling; the figures are printed for both, then side by side. Redis commands per assignment: what the
+scripts ran (INFO commandstats over the scenario, the EVALSHAs themselves not counted).
 """
 
 # ruff: noqa: E402  (the sys.path fix below has to run before the project's imports)
@@ -30,11 +34,13 @@ import heapq
 import itertools
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -45,6 +51,7 @@ from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Ended, Offer, Router
+from routing.scripts import RouterScripts
 from store.redis_server import scratch_redis
 
 SKILLS = tuple(f"skill_{chr(ord('a') + i)}" for i in range(20))
@@ -109,9 +116,12 @@ def make_agents(rng: random.Random, count: int) -> list[Agent]:
                   languages=rng.choices(spoken, weights=(5, 2, 3))[0]) for i in range(count)]
 
 
-def new_router(client: redis.Redis, hotline: str, agents: list[Agent], clock: SimClock, min_level: int) -> Router:
+def new_router(client: redis.Redis, hotline: str, agents: list[Agent], clock: SimClock, min_level: int,
+               lua: Path | None = None) -> Router:
     queue = QueueConfig(min_level=min_level, wrap_up=0, lower_level_after=0, overflow_after=0, callback_after=0)
     router = Router(client, hotline=hotline, queues={skill: queue for skill in SKILLS}, clock=clock)
+    if lua is not None:  # --before: another version's scripts
+        router.scripts = RouterScripts(client, router.prefix, router.events_stream, clock, lua_dir=lua)
     router.configure()
     registry = AgentRegistry(router, SKILLS)
     for agent in agents:
@@ -127,10 +137,10 @@ def call_request(rng: random.Random, n: int, skill: str | None = None, language:
         intent="inquiry", vip=rng.random() < 0.02)
 
 
-def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace) -> Meter:
+def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace, lua: Path | None = None) -> Meter:
     """Discrete-event run on a simulated clock."""
     rng, clock = random.Random(args.seed), SimClock()
-    router = new_router(client, "bench", agents, clock, args.min_level)
+    router = new_router(client, "bench", agents, clock, args.min_level, lua)
     noop, argv = client.register_script("return 0"), [router.prefix, repr(clock.now), router.scripts.today()]
     meter, seq = Meter(lambda: noop(keys=[EVENTS_STREAM], args=argv)), itertools.count()
     events, at = [(clock.now + rng.uniform(0, 60), next(seq), "login", a.id) for a in agents], clock.now
@@ -166,11 +176,11 @@ def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace)
     return meter
 
 
-def backlog(client: redis.Redis, agents: list[Agent], size: int, meter: Meter, args: argparse.Namespace
-            ) -> Iterator[int]:
+def backlog(client: redis.Redis, agents: list[Agent], size: int, meter: Meter, args: argparse.Namespace,
+            lua: Path | None = None, hotline: str = "") -> Iterator[int]:
     """Keeps ``size`` calls waiting in its own hotline; yields the number waiting after each round."""
     rng, clock = random.Random(args.seed + size), SimClock()
-    router = new_router(client, f"backlog{size}", agents, clock, args.min_level)
+    router = new_router(client, hotline or f"backlog{size}", agents, clock, args.min_level, lua)
     queues = [(skill, lang) for skill in SKILLS for lang in LANGUAGES]
     where: dict[str, tuple[str, str]] = {}
     counter, pending = itertools.count(), deque[Offer]()
@@ -229,6 +239,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backlog-assignments", type=int, default=5000, help="timed per backlog (default 5000)")
     p.add_argument("--active-agents", type=int, default=50, help="agents logged in per backlog (default 50)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--before", metavar="REF", help="also run the router scripts of git REF (e.g. main), for comparison")
     p.add_argument("--quick", action="store_true", help="smoke run: 200 agents, 1000 calls, small backlogs")
     args = p.parse_args(argv)
     if args.quick:
@@ -236,29 +247,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    agents = make_agents(random.Random(args.seed), args.agents)
-    with redis_server() as client:
-        print(f"router benchmark: redis-server {client.info('server')['redis_version']} on loopback, one redis-py "
-              f"connection (single_connection_client, hiredis {'on' if HIREDIS_AVAILABLE else 'off'}), "
-              f"python {sys.version.split()[0]}")
-        client.flushall()
-        meter = scenario(client, agents, args)
-        client.flushall()
-        backlogs = {int(n): Meter() for n in args.backlogs.split(",")}
-        runs = {size: backlog(client, agents, size, m, args) for size, m in backlogs.items()}
-        for _ in range(ROUNDS):  # the sizes take turns, so that a slower minute of the machine hits all alike
-            for size, run in runs.items():
-                waiting = next(run)
-                assert waiting == size, (waiting, size)
+def export_lua(ref: str, folder: Path) -> Path:
+    """The router's Lua scripts as git has them at ``ref``, written to ``folder``."""
+    repo = HERE.parent
+    names = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:routing/lua"], cwd=repo, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        text = subprocess.run(["git", "show", f"{ref}:routing/lua/{name}"], cwd=repo, check=True,
+                              capture_output=True, text=True).stdout
+        (folder / name).write_text(text)
+    return folder
+
+
+def script_commands(client: redis.Redis) -> int:
+    """Commands run since the last CONFIG RESETSTAT, but for the EVALSHAs themselves and the bench's own."""
+    own = {"cmdstat_evalsha", "cmdstat_config|resetstat", "cmdstat_info", "cmdstat_script|load"}
+    return sum(int(v["calls"]) for k, v in client.info("commandstats").items() if k not in own)
+
+
+@dataclass
+class Figures:
+    ratio: float
+    assigning_ratio: float
+    p50_ms: float
+    p99_ms: float
+    per_assignment: float
+    commands: float
+    us_per_assignment: float
+    flat: float
+
+
+def report(meter: Meter, commands: int, backlogs: dict[int, Meter], args: argparse.Namespace) -> Figures:
     ops, busy, lat = sum(map(len, meter.calls.values())), meter.busy_s(), meter.latencies()
     ceiling, rate, assigning_rate = ops / meter.noop_s, meter.offers / busy, meter.offers / meter.assigning_s
     print(f"\nscenario: {args.agents} agents, {len(SKILLS)} skills x {len(LANGUAGES)} languages, {args.calls:,} calls, "
           f"load {args.load}, talk {args.talk:g} s, patience {args.patience:g} s (simulated clock)")
     print_calls(meter)
     print(f"  {meter.offers:,} assignments; {ops:,} router ops ({ops / meter.offers:.2f} per assignment) took "
-          f"{busy:.2f} s: {ops / busy:,.0f} ops/s")
+          f"{busy:.2f} s: {ops / busy:,.0f} ops/s; {commands / meter.offers:.1f} redis commands per assignment "
+          "inside the scripts")
     print(f"  no-op EVALSHA ceiling: {ceiling:,.0f} ops/s ({ops:,} calls, one after each router call)")
     print(f"  assignments/s: {rate:,.0f} over all router calls; {assigning_rate:,.0f} over the calls that made "
           "them (enqueue, set_agent_state, end_call)")
@@ -283,6 +310,62 @@ def main(argv: list[str] | None = None) -> int:
     target(f"µs per assignment, {min(means):,} -> {max(means):,} waiting",
            " / ".join(us(v) for v in means.values()) + f", max/min {flat:.2f}", f"<= {TARGET_FLAT:g}x",
            flat <= TARGET_FLAT)
+    return Figures(rate / ceiling, assigning_rate / ceiling, percentile(lat, 50) * 1e3, p99, ops / meter.offers,
+                   commands / meter.offers, busy / meter.offers * 1e6, flat)
+
+
+def compare(before: Figures, after: Figures) -> None:
+    print("\nbefore -> after (same run)")
+    rows = [
+        ("assignments/s over all router calls / ceiling", "ratio", "{:.2f}"),
+        ("assignments/s over the assigning calls / ceiling", "assigning_ratio", "{:.2f}"),
+        ("router calls per assignment", "per_assignment", "{:.2f}"),
+        ("redis commands per assignment (in the scripts)", "commands", "{:.1f}"),
+        ("µs of router calls per assignment (scenario)", "us_per_assignment", "{:,.0f}"),
+        ("assignment latency p50, ms", "p50_ms", "{:.2f}"),
+        ("assignment latency p99, ms", "p99_ms", "{:.2f}"),
+        ("backlog µs per assignment, max/min over the sizes", "flat", "{:.2f}"),
+    ]
+    for label, name, fmt in rows:
+        print(f"  {label:<50} {fmt.format(getattr(before, name)):>8} -> {fmt.format(getattr(after, name)):>8}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    agents = make_agents(random.Random(args.seed), args.agents)
+    sizes = [int(n) for n in args.backlogs.split(",")]
+    with ExitStack() as stack:
+        versions: dict[str, Path | None] = {"": None}
+        if args.before:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-router-lua-")))
+            versions = {f"before: the scripts of {args.before}": export_lua(args.before, folder),
+                        "after: this tree's scripts": None}
+        client = stack.enter_context(redis_server())
+        print(f"router benchmark: redis-server {client.info('server')['redis_version']} on loopback, one redis-py "
+              f"connection (single_connection_client, hiredis {'on' if HIREDIS_AVAILABLE else 'off'}), "
+              f"python {sys.version.split()[0]}")
+        scenarios: dict[str, tuple[Meter, int]] = {}
+        for label, lua in versions.items():
+            client.flushall()
+            client.config_resetstat()
+            meter = scenario(client, agents, args, lua)
+            scenarios[label] = meter, script_commands(client)
+        client.flushall()
+        backlogs = {(label, size): Meter() for label in versions for size in sizes}
+        runs = {(label, size): backlog(client, agents, size, backlogs[label, size], args, versions[label],
+                                       f"backlog{size}v{i}") for i, label in enumerate(versions) for size in sizes}
+        for _ in range(ROUNDS):  # sizes and versions take turns, so that a slower minute of the machine hits all alike
+            for (_, size), run in runs.items():
+                waiting = next(run)
+                assert waiting == size, (waiting, size)
+    figures = {}
+    for label in versions:
+        if label:
+            print(f"\n===== {label} =====")
+        meter, commands = scenarios[label]
+        figures[label] = report(meter, commands, {size: backlogs[label, size] for size in sizes}, args)
+    if len(figures) == 2:
+        compare(*figures.values())
     return 0
 
 
