@@ -14,9 +14,9 @@ Backlog: N calls wait over the 40 queues; ``--active-agents`` log in (set_agent_
 answer -> end_call (-> next offer); each call offered is replaced in its queue (untimed), so N stays. Each N
 has its own hotline (key prefix) in the same Redis and the sizes take turns, in rounds.
 ``--before REF``: the same runs with the router's Lua scripts as git has them at REF too (only the scripts:
-the Python is this tree's), each version on a redis-server of its own, the two taking turns event by event
-(the scenario) and round by round (the backlogs), so that the machine's slower moments hit both alike; each
-is measured against its own no-op ceiling; the figures are printed for both, then side by side.
+the Python is this tree's), in the same redis-server under hotlines of their own, the two taking turns event
+by event (the scenario) and round by round (the backlogs), so that the machine's slower moments hit both
+alike; each is measured against its own no-op ceiling; the figures are printed for both, then side by side.
 Redis commands per assignment: what the scripts ran over the scenario (INFO commandstats; the EVALSHAs
 themselves and the setup not counted).
 """
@@ -140,11 +140,11 @@ def call_request(rng: random.Random, n: int, skill: str | None = None, language:
 
 
 def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace, meter: Meter,
-             lua: Path | None = None) -> Iterator[None]:
+             lua: Path | None = None, hotline: str = "bench") -> Iterator[None]:
     """Discrete-event run on a simulated clock, timed into ``meter``; yields once set up, then after each event
     (so that two versions can take turns)."""
     rng, clock = random.Random(args.seed), SimClock()
-    router = new_router(client, "bench", agents, clock, args.min_level, lua)
+    router = new_router(client, hotline, agents, clock, args.min_level, lua)
     noop, argv = client.register_script("return 0"), [router.prefix, repr(clock.now), router.scripts.today()]
     meter.noop, seq = lambda: noop(keys=[EVENTS_STREAM], args=argv), itertools.count()
     events, at = [(clock.now + rng.uniform(0, 60), next(seq), "login", a.id) for a in agents], clock.now
@@ -182,10 +182,10 @@ def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace,
 
 
 def backlog(client: redis.Redis, agents: list[Agent], size: int, meter: Meter, args: argparse.Namespace,
-            lua: Path | None = None) -> Iterator[int]:
+            lua: Path | None = None, hotline: str = "") -> Iterator[int]:
     """Keeps ``size`` calls waiting in its own hotline; yields the number waiting after each round."""
     rng, clock = random.Random(args.seed + size), SimClock()
-    router = new_router(client, f"backlog{size}", agents, clock, args.min_level, lua)
+    router = new_router(client, hotline or f"backlog{size}", agents, clock, args.min_level, lua)
     queues = [(skill, lang) for skill in SKILLS for lang in LANGUAGES]
     where: dict[str, tuple[str, str]] = {}
     counter, pending = itertools.count(), deque[Offer]()
@@ -261,6 +261,9 @@ def export_lua(ref: str, folder: Path) -> Path:
         text = subprocess.run(["git", "show", f"{ref}:routing/lua/{name}"], cwd=repo, check=True,
                               capture_output=True, text=True).stdout
         (folder / name).write_text(text)
+    for newer in (HERE.parent / "routing" / "lua").glob("*.lua"):  # operations REF did not have: never run here,
+        if not (folder / newer.name).exists():                   # but RouterScripts registers every one
+            (folder / newer.name).write_text(newer.read_text())
     return folder
 
 
@@ -335,13 +338,18 @@ def compare(before: Figures, after: Figures) -> None:
         print(f"  {label:<50} {fmt.format(getattr(before, name)):>8} -> {fmt.format(getattr(after, name)):>8}")
 
 
-def take_turns(runs: list[Iterator[None]]) -> None:
-    """Steps each run in turn until all are done."""
-    active = list(runs)
+def take_turns(client: redis.Redis, runs: list[Iterator[None]]) -> list[int]:
+    """Steps each run in turn until all are done; returns the commands each run's scripts ran (INFO around
+    every step: untimed)."""
+    commands, active = [0] * len(runs), list(range(len(runs)))
+    before = script_commands(client)
     while active:
-        for run in list(active):
-            if next(run, StopIteration) is StopIteration:
-                active.remove(run)
+        for i in list(active):
+            if next(runs[i], StopIteration) is StopIteration:
+                active.remove(i)
+            after = script_commands(client)
+            commands[i], before = commands[i] + after - before, after
+    return commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,25 +362,21 @@ def main(argv: list[str] | None = None) -> int:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-router-lua-")))
             versions = {f"before: the scripts of {args.before}": export_lua(args.before, folder),
                         "after: this tree's scripts": None}
-        clients = {label: stack.enter_context(redis_server()) for label in versions}  # one server each
-        first = next(iter(clients.values()))
-        print(f"router benchmark: redis-server {first.info('server')['redis_version']} on loopback, one redis-py "
+        client = stack.enter_context(redis_server())
+        print(f"router benchmark: redis-server {client.info('server')['redis_version']} on loopback, one redis-py "
               f"connection (single_connection_client, hiredis {'on' if HIREDIS_AVAILABLE else 'off'}), "
               f"python {sys.version.split()[0]}" + (", the two versions taking turns event by event" if args.before
                                                     else ""))
         meters = {label: Meter() for label in versions}
-        runs = [scenario(clients[label], agents, args, meters[label], versions[label]) for label in versions]
+        runs = [scenario(client, agents, args, meters[label], versions[label], f"bench{i}")
+                for i, label in enumerate(versions)]
         for run in runs:
             next(run)  # set up: agents and queues stored (not counted)
-        for client in clients.values():
-            client.config_resetstat()
-        take_turns(runs)
-        commands = {label: script_commands(client) for label, client in clients.items()}
-        for client in clients.values():
-            client.flushall()
+        commands = dict(zip(versions, take_turns(client, runs), strict=True))
+        client.flushall()
         backlogs = {(label, size): Meter() for label in versions for size in sizes}
-        rounds = {(label, size): backlog(clients[label], agents, size, backlogs[label, size], args, versions[label])
-                  for label in versions for size in sizes}
+        rounds = {(label, size): backlog(client, agents, size, backlogs[label, size], args, versions[label],
+                                         f"backlog{size}v{i}") for i, label in enumerate(versions) for size in sizes}
         for _ in range(ROUNDS):  # sizes and versions take turns, so that a slower minute of the machine hits all alike
             for (_, size), sized in rounds.items():
                 waiting = next(sized)
