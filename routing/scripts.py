@@ -24,7 +24,7 @@ from routing.exceptions import (
 _LUA = Path(__file__).parent / "lua"
 OPERATIONS = (
     "enqueue", "agent_state", "agent_put", "agent_remove", "accept", "answer", "reject", "end_call", "tick", "callback",
-    "wrap_extend", "console_seen", "transfer",
+    "wrap_extend", "console_seen", "transfer", "release_consult",
 )
 _ERRORS: dict[str, type[RouterError]] = {
     "NO_AGENT": NoSuchAgent, "ON_CALL": AgentOnCall, "BAD_STATE": BadState,
