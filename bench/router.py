@@ -17,8 +17,8 @@ has its own hotline (key prefix) in the same Redis and the sizes take turns, in 
 the Python is this tree's), in the same redis-server under hotlines of their own, the two taking turns event
 by event (the scenario) and round by round (the backlogs), so that the machine's slower moments hit both
 alike; each is measured against its own no-op ceiling; the figures are printed for both, then side by side.
-Redis commands per assignment: what the scripts ran over the scenario (INFO commandstats; the EVALSHAs
-themselves and the setup not counted).
+Inside Redis, per assignment: the commands the scripts ran over the scenario and the µs Redis spent in
+EVALSHA (INFO commandstats, the setup not counted; the no-ops' few µs included alike in both versions).
 """
 
 # ruff: noqa: E402  (the sys.path fix below has to run before the project's imports)
@@ -267,10 +267,26 @@ def export_lua(ref: str, folder: Path) -> Path:
     return folder
 
 
-def script_commands(client: redis.Redis) -> int:
-    """Commands run since the last CONFIG RESETSTAT, but for the EVALSHAs themselves and the bench's own."""
+@dataclass
+class ServerWork:
+    """What Redis counted (INFO commandstats): commands the scripts ran (not the EVALSHAs themselves, nor the
+    bench's own), and µs spent in EVALSHA (the scripts, the no-ops too)."""
+
+    commands: int = 0
+    evalsha_us: int = 0
+
+    def __sub__(self, other: ServerWork) -> ServerWork:
+        return ServerWork(self.commands - other.commands, self.evalsha_us - other.evalsha_us)
+
+    def __add__(self, other: ServerWork) -> ServerWork:
+        return ServerWork(self.commands + other.commands, self.evalsha_us + other.evalsha_us)
+
+
+def server_work(client: redis.Redis) -> ServerWork:
     own = {"cmdstat_evalsha", "cmdstat_config|resetstat", "cmdstat_info", "cmdstat_script|load"}
-    return sum(int(v["calls"]) for k, v in client.info("commandstats").items() if k not in own)
+    stats = client.info("commandstats")
+    return ServerWork(sum(int(v["calls"]) for k, v in stats.items() if k not in own),
+                      int(stats.get("cmdstat_evalsha", {}).get("usec", 0)))
 
 
 @dataclass
@@ -282,18 +298,20 @@ class Figures:
     per_assignment: float
     commands: float
     us_per_assignment: float
+    redis_us_per_assignment: float
     flat: float
 
 
-def report(meter: Meter, commands: int, backlogs: dict[int, Meter], args: argparse.Namespace) -> Figures:
+def report(meter: Meter, work: ServerWork, backlogs: dict[int, Meter], args: argparse.Namespace) -> Figures:
     ops, busy, lat = sum(map(len, meter.calls.values())), meter.busy_s(), meter.latencies()
     ceiling, rate, assigning_rate = ops / meter.noop_s, meter.offers / busy, meter.offers / meter.assigning_s
     print(f"\nscenario: {args.agents} agents, {len(SKILLS)} skills x {len(LANGUAGES)} languages, {args.calls:,} calls, "
           f"load {args.load}, talk {args.talk:g} s, patience {args.patience:g} s (simulated clock)")
     print_calls(meter)
     print(f"  {meter.offers:,} assignments; {ops:,} router ops ({ops / meter.offers:.2f} per assignment) took "
-          f"{busy:.2f} s: {ops / busy:,.0f} ops/s; {commands / meter.offers:.1f} redis commands per assignment "
-          "inside the scripts")
+          f"{busy:.2f} s: {ops / busy:,.0f} ops/s")
+    print(f"  inside Redis, per assignment: {work.commands / meter.offers:.1f} commands run by the scripts, "
+          f"{work.evalsha_us / meter.offers:,.0f} µs in EVALSHA ({ops / meter.offers:.2f} scripts and as many no-ops)")
     print(f"  no-op EVALSHA ceiling: {ceiling:,.0f} ops/s ({ops:,} calls, one after each router call)")
     print(f"  assignments/s: {rate:,.0f} over all router calls; {assigning_rate:,.0f} over the calls that made "
           "them (enqueue, set_agent_state, end_call)")
@@ -319,7 +337,7 @@ def report(meter: Meter, commands: int, backlogs: dict[int, Meter], args: argpar
            " / ".join(us(v) for v in means.values()) + f", max/min {flat:.2f}", f"<= {TARGET_FLAT:g}x",
            flat <= TARGET_FLAT)
     return Figures(rate / ceiling, assigning_rate / ceiling, percentile(lat, 50) * 1e3, p99, ops / meter.offers,
-                   commands / meter.offers, busy / meter.offers * 1e6, flat)
+                   work.commands / meter.offers, busy / meter.offers * 1e6, work.evalsha_us / meter.offers, flat)
 
 
 def compare(before: Figures, after: Figures) -> None:
@@ -330,6 +348,7 @@ def compare(before: Figures, after: Figures) -> None:
         ("router calls per assignment", "per_assignment", "{:.2f}"),
         ("redis commands per assignment (in the scripts)", "commands", "{:.1f}"),
         ("µs of router calls per assignment (scenario)", "us_per_assignment", "{:,.0f}"),
+        ("  of which in Redis (EVALSHA, with the no-ops)", "redis_us_per_assignment", "{:,.0f}"),
         ("assignment latency p50, ms", "p50_ms", "{:.2f}"),
         ("assignment latency p99, ms", "p99_ms", "{:.2f}"),
         ("backlog µs per assignment, max/min over the sizes", "flat", "{:.2f}"),
@@ -338,18 +357,18 @@ def compare(before: Figures, after: Figures) -> None:
         print(f"  {label:<50} {fmt.format(getattr(before, name)):>8} -> {fmt.format(getattr(after, name)):>8}")
 
 
-def take_turns(client: redis.Redis, runs: list[Iterator[None]]) -> list[int]:
-    """Steps each run in turn until all are done; returns the commands each run's scripts ran (INFO around
-    every step: untimed)."""
-    commands, active = [0] * len(runs), list(range(len(runs)))
-    before = script_commands(client)
+def take_turns(client: redis.Redis, runs: list[Iterator[None]]) -> list[ServerWork]:
+    """Steps each run in turn until all are done; returns what Redis did for each run (INFO around every step:
+    untimed)."""
+    work, active = [ServerWork() for _ in runs], list(range(len(runs)))
+    before = server_work(client)
     while active:
         for i in list(active):
             if next(runs[i], StopIteration) is StopIteration:
                 active.remove(i)
-            after = script_commands(client)
-            commands[i], before = commands[i] + after - before, after
-    return commands
+            after = server_work(client)
+            work[i], before = work[i] + (after - before), after
+    return work
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                 for i, label in enumerate(versions)]
         for run in runs:
             next(run)  # set up: agents and queues stored (not counted)
-        commands = dict(zip(versions, take_turns(client, runs), strict=True))
+        work = dict(zip(versions, take_turns(client, runs), strict=True))
         client.flushall()
         backlogs = {(label, size): Meter() for label in versions for size in sizes}
         rounds = {(label, size): backlog(client, agents, size, backlogs[label, size], args, versions[label],
@@ -385,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     for label in versions:
         if label:
             print(f"\n===== {label} =====")
-        figures[label] = report(meters[label], commands[label], {size: backlogs[label, size] for size in sizes}, args)
+        figures[label] = report(meters[label], work[label], {size: backlogs[label, size] for size in sizes}, args)
     if len(figures) == 2:
         compare(*figures.values())
     return 0
