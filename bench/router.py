@@ -123,7 +123,7 @@ def new_router(client: redis.Redis, hotline: str, agents: list[Agent], clock: Si
     queue = QueueConfig(min_level=min_level, wrap_up=0, lower_level_after=0, overflow_after=0, callback_after=0)
     router = Router(client, hotline=hotline, queues={skill: queue for skill in SKILLS}, clock=clock)
     if lua is not None:  # --before: another version's scripts
-        router.scripts = RouterScripts(client, router.prefix, router.events_stream, clock, lua_dir=lua)
+        router.scripts = RouterScripts(client, router.prefix, router.events_stream, clock, lua_dir=lua, prune=False)
     router.configure()
     registry = AgentRegistry(router, SKILLS)
     for agent in agents:
