@@ -1,18 +1,24 @@
 """The Redis skill router (``routing/``): assignments/s, assignment latency, cost against the backlog.
 
-    .venv/bin/python bench/router.py [--agents 1000] [--calls 10000] [--quick] [--help]
+    .venv/bin/python bench/router.py [--agents 1000] [--calls 10000] [--before main] [--quick] [--help]
 
 Own redis-server (no persistence) on a free loopback port; every call runs sequentially over one redis-py
 connection (``single_connection_client=True``, hiredis, as the hotline app). An op is one router script call
-(EVALSHA; ``Router.enqueue`` sends a pipeline of four reads for the wait estimate first). An assignment is an
-offer made by the Lua scripts, its latency that of the router call that returned it. Ceiling: EVALSHA of
-``return 0`` (register_script, same keys and leading arguments), timed once after each scenario router call.
+(one EVALSHA, one round trip). An assignment is an offer made by the Lua scripts, its latency that of the
+router call that returned it. Ceiling: EVALSHA of ``return 0`` (register_script, same keys and leading
+arguments), timed once after each scenario router call.
 Scenario: agents (3 of 20 skills, levels 1-10; 1-2 of 2 languages) log in over the first simulated minute
 while calls arrive (Poisson); offers are answered at once, talk is exponential, wrap-up 0 (end_call frees the
 agent and offers it the next waiting call), waiting callers may hang up; the router runs on a simulated clock.
 Backlog: N calls wait over the 40 queues; ``--active-agents`` log in (set_agent_state -> offer), then cycle
 answer -> end_call (-> next offer); each call offered is replaced in its queue (untimed), so N stays. Each N
 has its own hotline (key prefix) in the same Redis and the sizes take turns, in rounds.
+``--before REF``: the same runs with the router's Lua scripts as git has them at REF too (only the scripts:
+the Python is this tree's), in the same redis-server under hotlines of their own, the two taking turns event
+by event (the scenario) and round by round (the backlogs), so that the machine's slower moments hit both
+alike; each is measured against its own no-op ceiling; the figures are printed for both, then side by side.
+Inside Redis, per assignment: the commands the scripts ran over the scenario and the µs Redis spent in
+EVALSHA (INFO commandstats, the setup not counted; the no-ops' few µs included alike in both versions).
 """
 
 # ruff: noqa: E402  (the sys.path fix below has to run before the project's imports)
@@ -30,11 +36,13 @@ import heapq
 import itertools
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -45,6 +53,7 @@ from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.keys import EVENTS_STREAM
 from routing.router import CallRequest, Ended, Offer, Router
+from routing.scripts import RouterScripts
 from store.redis_server import scratch_redis
 
 SKILLS = tuple(f"skill_{chr(ord('a') + i)}" for i in range(20))
@@ -109,9 +118,12 @@ def make_agents(rng: random.Random, count: int) -> list[Agent]:
                   languages=rng.choices(spoken, weights=(5, 2, 3))[0]) for i in range(count)]
 
 
-def new_router(client: redis.Redis, hotline: str, agents: list[Agent], clock: SimClock, min_level: int) -> Router:
+def new_router(client: redis.Redis, hotline: str, agents: list[Agent], clock: SimClock, min_level: int,
+               lua: Path | None = None) -> Router:
     queue = QueueConfig(min_level=min_level, wrap_up=0, lower_level_after=0, overflow_after=0, callback_after=0)
     router = Router(client, hotline=hotline, queues={skill: queue for skill in SKILLS}, clock=clock)
+    if lua is not None:  # --before: another version's scripts
+        router.scripts = RouterScripts(client, router.prefix, router.events_stream, clock, lua_dir=lua, prune=False)
     router.configure()
     registry = AgentRegistry(router, SKILLS)
     for agent in agents:
@@ -127,18 +139,21 @@ def call_request(rng: random.Random, n: int, skill: str | None = None, language:
         intent="inquiry", vip=rng.random() < 0.02)
 
 
-def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace) -> Meter:
-    """Discrete-event run on a simulated clock."""
+def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace, meter: Meter,
+             lua: Path | None = None, hotline: str = "bench") -> Iterator[None]:
+    """Discrete-event run on a simulated clock, timed into ``meter``; yields once set up, then after each event
+    (so that two versions can take turns)."""
     rng, clock = random.Random(args.seed), SimClock()
-    router = new_router(client, "bench", agents, clock, args.min_level)
+    router = new_router(client, hotline, agents, clock, args.min_level, lua)
     noop, argv = client.register_script("return 0"), [router.prefix, repr(clock.now), router.scripts.today()]
-    meter, seq = Meter(lambda: noop(keys=[EVENTS_STREAM], args=argv)), itertools.count()
+    meter.noop, seq = lambda: noop(keys=[EVENTS_STREAM], args=argv), itertools.count()
     events, at = [(clock.now + rng.uniform(0, 60), next(seq), "login", a.id) for a in agents], clock.now
     for n in range(args.calls):
         at += rng.expovariate(args.load * len(agents) / args.talk)
         events.append((at, next(seq), "arrive", str(n)))
     heapq.heapify(events)
     waiting: set[str] = set()
+    yield
 
     def later(delay: float, kind: str, ref: str) -> None:
         heapq.heappush(events, (clock.now + delay, next(seq), kind, ref))
@@ -163,14 +178,14 @@ def scenario(client: redis.Redis, agents: list[Agent], args: argparse.Namespace)
         elif kind == "abandon" and ref in waiting:
             waiting.discard(ref)
             meter.run(router.end_call, ref, "abandoned")
-    return meter
+        yield
 
 
-def backlog(client: redis.Redis, agents: list[Agent], size: int, meter: Meter, args: argparse.Namespace
-            ) -> Iterator[int]:
+def backlog(client: redis.Redis, agents: list[Agent], size: int, meter: Meter, args: argparse.Namespace,
+            lua: Path | None = None, hotline: str = "") -> Iterator[int]:
     """Keeps ``size`` calls waiting in its own hotline; yields the number waiting after each round."""
     rng, clock = random.Random(args.seed + size), SimClock()
-    router = new_router(client, f"backlog{size}", agents, clock, args.min_level)
+    router = new_router(client, hotline or f"backlog{size}", agents, clock, args.min_level, lua)
     queues = [(skill, lang) for skill in SKILLS for lang in LANGUAGES]
     where: dict[str, tuple[str, str]] = {}
     counter, pending = itertools.count(), deque[Offer]()
@@ -229,6 +244,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backlog-assignments", type=int, default=5000, help="timed per backlog (default 5000)")
     p.add_argument("--active-agents", type=int, default=50, help="agents logged in per backlog (default 50)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--before", metavar="REF", help="also run the router scripts of git REF (e.g. main), for comparison")
     p.add_argument("--quick", action="store_true", help="smoke run: 200 agents, 1000 calls, small backlogs")
     args = p.parse_args(argv)
     if args.quick:
@@ -236,22 +252,57 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    agents = make_agents(random.Random(args.seed), args.agents)
-    with redis_server() as client:
-        print(f"router benchmark: redis-server {client.info('server')['redis_version']} on loopback, one redis-py "
-              f"connection (single_connection_client, hiredis {'on' if HIREDIS_AVAILABLE else 'off'}), "
-              f"python {sys.version.split()[0]}")
-        client.flushall()
-        meter = scenario(client, agents, args)
-        client.flushall()
-        backlogs = {int(n): Meter() for n in args.backlogs.split(",")}
-        runs = {size: backlog(client, agents, size, m, args) for size, m in backlogs.items()}
-        for _ in range(ROUNDS):  # the sizes take turns, so that a slower minute of the machine hits all alike
-            for size, run in runs.items():
-                waiting = next(run)
-                assert waiting == size, (waiting, size)
+def export_lua(ref: str, folder: Path) -> Path:
+    """The router's Lua scripts as git has them at ``ref``, written to ``folder``."""
+    repo = HERE.parent
+    names = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:routing/lua"], cwd=repo, check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        text = subprocess.run(["git", "show", f"{ref}:routing/lua/{name}"], cwd=repo, check=True,
+                              capture_output=True, text=True).stdout
+        (folder / name).write_text(text)
+    for newer in (HERE.parent / "routing" / "lua").glob("*.lua"):  # operations REF did not have: never run here,
+        if not (folder / newer.name).exists():                   # but RouterScripts registers every one
+            (folder / newer.name).write_text(newer.read_text())
+    return folder
+
+
+@dataclass
+class ServerWork:
+    """What Redis counted (INFO commandstats): commands the scripts ran (not the EVALSHAs themselves, nor the
+    bench's own), and µs spent in EVALSHA (the scripts, the no-ops too)."""
+
+    commands: int = 0
+    evalsha_us: int = 0
+
+    def __sub__(self, other: ServerWork) -> ServerWork:
+        return ServerWork(self.commands - other.commands, self.evalsha_us - other.evalsha_us)
+
+    def __add__(self, other: ServerWork) -> ServerWork:
+        return ServerWork(self.commands + other.commands, self.evalsha_us + other.evalsha_us)
+
+
+def server_work(client: redis.Redis) -> ServerWork:
+    own = {"cmdstat_evalsha", "cmdstat_config|resetstat", "cmdstat_info", "cmdstat_script|load"}
+    stats = client.info("commandstats")
+    return ServerWork(sum(int(v["calls"]) for k, v in stats.items() if k not in own),
+                      int(stats.get("cmdstat_evalsha", {}).get("usec", 0)))
+
+
+@dataclass
+class Figures:
+    ratio: float
+    assigning_ratio: float
+    p50_ms: float
+    p99_ms: float
+    per_assignment: float
+    commands: float
+    us_per_assignment: float
+    redis_us_per_assignment: float
+    flat: float
+
+
+def report(meter: Meter, work: ServerWork, backlogs: dict[int, Meter], args: argparse.Namespace) -> Figures:
     ops, busy, lat = sum(map(len, meter.calls.values())), meter.busy_s(), meter.latencies()
     ceiling, rate, assigning_rate = ops / meter.noop_s, meter.offers / busy, meter.offers / meter.assigning_s
     print(f"\nscenario: {args.agents} agents, {len(SKILLS)} skills x {len(LANGUAGES)} languages, {args.calls:,} calls, "
@@ -259,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     print_calls(meter)
     print(f"  {meter.offers:,} assignments; {ops:,} router ops ({ops / meter.offers:.2f} per assignment) took "
           f"{busy:.2f} s: {ops / busy:,.0f} ops/s")
+    print(f"  inside Redis, per assignment: {work.commands / meter.offers:.1f} commands run by the scripts, "
+          f"{work.evalsha_us / meter.offers:,.0f} µs in EVALSHA ({ops / meter.offers:.2f} scripts and as many no-ops)")
     print(f"  no-op EVALSHA ceiling: {ceiling:,.0f} ops/s ({ops:,} calls, one after each router call)")
     print(f"  assignments/s: {rate:,.0f} over all router calls; {assigning_rate:,.0f} over the calls that made "
           "them (enqueue, set_agent_state, end_call)")
@@ -283,6 +336,77 @@ def main(argv: list[str] | None = None) -> int:
     target(f"µs per assignment, {min(means):,} -> {max(means):,} waiting",
            " / ".join(us(v) for v in means.values()) + f", max/min {flat:.2f}", f"<= {TARGET_FLAT:g}x",
            flat <= TARGET_FLAT)
+    return Figures(rate / ceiling, assigning_rate / ceiling, percentile(lat, 50) * 1e3, p99, ops / meter.offers,
+                   work.commands / meter.offers, busy / meter.offers * 1e6, work.evalsha_us / meter.offers, flat)
+
+
+def compare(before: Figures, after: Figures) -> None:
+    print("\nbefore -> after (same run)")
+    rows = [
+        ("assignments/s over all router calls / ceiling", "ratio", "{:.2f}"),
+        ("assignments/s over the assigning calls / ceiling", "assigning_ratio", "{:.2f}"),
+        ("router calls per assignment", "per_assignment", "{:.2f}"),
+        ("redis commands per assignment (in the scripts)", "commands", "{:.1f}"),
+        ("µs of router calls per assignment (scenario)", "us_per_assignment", "{:,.0f}"),
+        ("  of which in Redis (EVALSHA, with the no-ops)", "redis_us_per_assignment", "{:,.0f}"),
+        ("assignment latency p50, ms", "p50_ms", "{:.2f}"),
+        ("assignment latency p99, ms", "p99_ms", "{:.2f}"),
+        ("backlog µs per assignment, max/min over the sizes", "flat", "{:.2f}"),
+    ]
+    for label, name, fmt in rows:
+        print(f"  {label:<50} {fmt.format(getattr(before, name)):>8} -> {fmt.format(getattr(after, name)):>8}")
+
+
+def take_turns(client: redis.Redis, runs: list[Iterator[None]]) -> list[ServerWork]:
+    """Steps each run in turn until all are done; returns what Redis did for each run (INFO around every step:
+    untimed)."""
+    work, active = [ServerWork() for _ in runs], list(range(len(runs)))
+    before = server_work(client)
+    while active:
+        for i in list(active):
+            if next(runs[i], StopIteration) is StopIteration:
+                active.remove(i)
+            after = server_work(client)
+            work[i], before = work[i] + (after - before), after
+    return work
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    agents = make_agents(random.Random(args.seed), args.agents)
+    sizes = [int(n) for n in args.backlogs.split(",")]
+    with ExitStack() as stack:
+        versions: dict[str, Path | None] = {"": None}
+        if args.before:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-router-lua-")))
+            versions = {f"before: the scripts of {args.before}": export_lua(args.before, folder),
+                        "after: this tree's scripts": None}
+        client = stack.enter_context(redis_server())
+        print(f"router benchmark: redis-server {client.info('server')['redis_version']} on loopback, one redis-py "
+              f"connection (single_connection_client, hiredis {'on' if HIREDIS_AVAILABLE else 'off'}), "
+              f"python {sys.version.split()[0]}" + (", the two versions taking turns event by event" if args.before
+                                                    else ""))
+        meters = {label: Meter() for label in versions}
+        runs = [scenario(client, agents, args, meters[label], versions[label], f"bench{i}")
+                for i, label in enumerate(versions)]
+        for run in runs:
+            next(run)  # set up: agents and queues stored (not counted)
+        work = dict(zip(versions, take_turns(client, runs), strict=True))
+        client.flushall()
+        backlogs = {(label, size): Meter() for label in versions for size in sizes}
+        rounds = {(label, size): backlog(client, agents, size, backlogs[label, size], args, versions[label],
+                                         f"backlog{size}v{i}") for i, label in enumerate(versions) for size in sizes}
+        for _ in range(ROUNDS):  # sizes and versions take turns, so that a slower minute of the machine hits all alike
+            for (_, size), sized in rounds.items():
+                waiting = next(sized)
+                assert waiting == size, (waiting, size)
+    figures = {}
+    for label in versions:
+        if label:
+            print(f"\n===== {label} =====")
+        figures[label] = report(meters[label], work[label], {size: backlogs[label, size] for size in sizes}, args)
+    if len(figures) == 2:
+        compare(*figures.values())
     return 0
 
 

@@ -81,7 +81,8 @@ def build_routes(hotline: Hotline) -> Routes:
         released = hotline.router.release_consult(call_id)
         if released is not None:
             hotline.router.note_hold(call_id, True)  # the caller still hears the music: the console shows Resume
-            log.info("call %s: %s hung up during the consultation: released", call_id, released)
+            log.info("call %s: %s hung up during the consultation: released", call_id, released.agent_id)
+            hotline.connector.connect(released.offers)  # a Twilio caller waiting for them (Asterisk's dial themselves)
 
     def survey(agi: HotlineAGI, script: str, query: dict[str, list[str]]) -> None:
         # AMI Originate of a return visit, answered: hotline-outbound runs

@@ -68,6 +68,14 @@ class Ended:
 
 
 @dataclass(frozen=True)
+class Released:
+    """A warm transfer's target freed from the consultation, and the offers that made (the channel rings them)."""
+
+    agent_id: str
+    offers: list[Offer]
+
+
+@dataclass(frozen=True)
 class Answered:
     wait_s: float
     predicted_wait_s: float | None
@@ -294,20 +302,14 @@ class Router:
         self.set_agent_state(agent_id, "not_ready", f"consult {call_id}")
         self.redis.hset(self.key(f"call:{call_id}"), mapping={"consult_agent": agent_id, "consult_kind": kind})
 
-    def release_consult(self, call_id: str, leg: str | None = None) -> str | None:
+    def release_consult(self, call_id: str, leg: str | None = None) -> Released | None:
         """A warm transfer's consultation is over without a hand-over to wait for (cancelled, failed, completed,
         or the target's call ended): the call forgets it and the target, if still reserved for it (not ready,
         ``consult <call>``), is available again. With ``leg``: only when that is the consultation's call.
-        Returns the target (None: no consultation on the call, or ``leg`` is not its call)."""
-        key = self.key(f"call:{call_id}")
-        target, consult_leg = (_text(v or b"") for v in self.redis.hmget(key, "consult_agent", "consult_leg"))
-        if not target or (leg is not None and leg != consult_leg):
-            return None
-        self.redis.hdel(key, "consult_agent", "consult_kind", "consult_leg")
-        state, reason = (_text(v or b"") for v in self.redis.hmget(self.key(f"agent:{target}"), "state", "reason"))
-        if state == "not_ready" and reason == f"consult {call_id}":
-            self.set_agent_state(target, "available")
-        return target
+        Returns the target with the offers their release made, for the channel to ring (None: no consultation
+        on the call, or ``leg`` is not its call). One script: atomic, one round trip."""
+        target, offers = self.scripts.run("release_consult", call_id, "" if leg is None else "1", leg or "")
+        return Released(_text(target), _offers(offers)) if _text(target) else None
 
     def note_hold(self, call_id: str, on: bool) -> None:
         """The caller was put on hold (or taken back): kept on the call so a console reloaded shows it."""

@@ -165,6 +165,55 @@ def test_skill_level_floor_then_lowered_after_the_wait(redis_url: str, clock: Cl
     assert [(o.call_id, o.agent_id) for o in offers] == [("c1", "junior")]
 
 
+# -- an agent freed by the call that ends (end_call offers them the next caller in the same script) --------
+
+def test_an_agent_freed_by_their_call_ending_takes_the_caller_a_less_skilled_agent_idle_longer_may_not(
+        redis_url: str, clock: Clock) -> None:
+    router = make_router(redis_url, clock, loss=QueueConfig(min_level=5, lower_level_after=0, overflow_after=0,
+                                                            callback_after=0, wrap_up=0))
+    registry = staff(router, clock, ("junior", {"loss": 3}), ("senior", {"loss": 8}))
+    assert offered_to(router, call("c1", skill="loss")) == "senior"
+    router.enqueue(call("c2", skill="loss"))  # only senior may take it
+    offers = talk(router, clock, "c1", "senior")
+    assert [(o.call_id, o.agent_id) for o in offers] == [("c2", "senior")]
+    assert registry.get("junior").state == "available"  # type: ignore[union-attr]
+    assert offered_to(router, call("c3", skill="loss")) is None  # senior rings for c2: nobody for c3
+
+
+def test_once_the_floor_is_lowered_the_agent_idle_longest_takes_the_call_whoever_came_free(
+        redis_url: str, clock: Clock) -> None:
+    router = make_router(redis_url, clock, loss=QueueConfig(min_level=5, lower_level_after=20, overflow_after=0,
+                                                            callback_after=0, wrap_up=0))
+    registry = staff(router, clock, ("junior", {"loss": 3}), ("senior", {"loss": 8}))
+    assert offered_to(router, call("c1", skill="loss")) == "senior"
+    router.answer("c1", "senior")
+    assert offered_to(router, call("c2", skill="loss")) is None
+    clock.advance(25)  # c2 may go to any level now; the reconciler has not run yet
+    ended = router.end_call("c1", "completed")
+    assert [(o.call_id, o.agent_id) for o in ended.offers] == [("c2", "junior")]
+    assert registry.get("senior").state == "available"  # type: ignore[union-attr]
+    assert offered_to(router, call("c3", skill="loss")) == "senior"  # in the pool, as if they had waited there
+
+
+def test_wrap_ups_ending_together_offer_the_callers_waiting_in_the_pools_order(redis_url: str, clock: Clock) -> None:
+    router = make_router(redis_url, clock, inquiry=QueueConfig(lower_level_after=0, overflow_after=0,
+                                                               callback_after=0, wrap_up=10))
+    staff(router, clock, ("amy", {"inquiry": 5}), ("Zed", {"inquiry": 5}))
+    for call_id in ("c1", "c2"):
+        offered = offered_to(router, call(call_id))
+        assert offered is not None
+        router.answer(call_id, offered)
+    for call_id in ("c1", "c2"):
+        router.end_call(call_id, "completed")  # both in wrap-up until the same moment
+    router.enqueue(call("c3"))
+    clock.advance(1)
+    router.enqueue(call("c4"))
+    clock.advance(9)
+    offers = router.tick().offers
+    # both come free with the same idle time: ties go in the sorted set's (bytewise) order, "Z" before "a"
+    assert [(o.call_id, o.agent_id) for o in offers] == [("c3", "Zed"), ("c4", "amy")]
+
+
 def test_overflow_to_general_after_the_wait(redis_url: str, clock: Clock) -> None:
     router = make_router(redis_url, clock, complaint=QueueConfig(lower_level_after=0, overflow_after=60,
                                                                  callback_after=0))

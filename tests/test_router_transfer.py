@@ -111,6 +111,21 @@ def test_a_caller_hanging_up_during_a_warm_consult_frees_the_agent_reserved_for_
     assert offered_to(router, call("c2")) == "bob"  # and takes the next caller (ann is in wrap-up)
 
 
+def test_a_released_consultation_offers_its_target_the_caller_waiting_for_them(router: Router, clock: Clock) -> None:
+    staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"inquiry": 5}))
+    assert offered_to(router, call("c1")) == "ann"
+    router.answer("c1", "ann")
+    router.reserve_consult("c1", "bob", "agent")
+    assert offered_to(router, call("c2")) is None  # ann talks, bob is reserved: c2 waits
+    assert router.release_consult("c1", leg="someone-else") is None  # not the consultation's leg: nothing
+    released = router.release_consult("c1")
+    assert released is not None and released.agent_id == "bob"
+    assert [(o.call_id, o.agent_id) for o in released.offers] == [("c2", "bob")]  # for the channel to ring
+    assert router.release_consult("c1") is None  # over already
+    view = router.call("c1")
+    assert view is not None and "consult_agent" not in view.fields and view.agent == "ann"
+
+
 def test_only_the_agent_on_the_call_can_hand_it_on(router: Router, clock: Clock) -> None:
     staff(router, clock, ("ann", {"inquiry": 5}), ("bob", {"loss": 5}))
     assert offered_to(router, call("c1")) == "ann"

@@ -225,6 +225,28 @@ def test_a_cancelled_warm_transfer_releases_the_target_and_gives_the_call_back_t
     assert set(room.participants) == {caller.call_sid, ann.call_sid} and not room.participants[caller.call_sid].hold
 
 
+def test_a_cancelled_warm_transfer_rings_its_target_for_a_caller_waiting_meanwhile(
+    app: Any, hotline: Hotline, twilio_api: TwilioApi, control: TwilioCallControl,
+) -> None:
+    staff(hotline, "ann")
+    staff(hotline, "bob")
+    caller, ann, _ = in_conference(app, hotline, twilio_api)
+    control.transfer(view(hotline, caller.call_sid), TransferTarget("agent", "bob"), "warm")
+    later = conference.new_caller(app, twilio_api, number="+8613900001111")
+    later.dial()
+    later.press("0")
+    later.hold()  # ann talks, bob is reserved for the consultation: nobody to ring
+    assert view(hotline, later.call_sid).state == "waiting"
+    rung = len(twilio_api.legs_to("client:bob"))
+
+    control.cancel_transfer(view(hotline, caller.call_sid))
+
+    assert view(hotline, later.call_sid).agent == "bob"  # offered to bob as he came free
+    assert len(twilio_api.legs_to("client:bob")) == rung + 1  # and bob's phone rings for it at once
+    bob, url = leg_of(later, twilio_api, "bob")
+    assert bob.answer_agent_leg(url, later) == "bridged"
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

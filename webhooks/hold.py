@@ -223,7 +223,8 @@ class TwilioHold:
         released = self.router.release_consult(call_id, leg=leg) if leg else None
         if released is not None:
             self.router.note_hold(call_id, True)  # the caller is still held: the console shows Resume
-            log.info("call %s: %s left the consultation before the hand-over: released", call_id, released)
+            log.info("call %s: %s left the consultation before the hand-over: released", call_id, released.agent_id)
+            self.connector.connect(released.offers)  # free again: a caller waiting for them rings them now
 
     def _join_overdue(self, call_id: str, agent_id: str, leg: str) -> None:
         """``JOIN_WAIT_S`` after the connect: a leg still connected whose join was never heard of is recorded

@@ -145,7 +145,7 @@ class TwilioCallControl:
         if consult_leg:  # the target's call, for a supervisor who coaches them (whisper) and the recordings
             self.router.note_agent_leg(call.call_id, consult_leg)
             self._record_joined(call.call_id, agent_id, target, consult_leg)
-        self.router.release_consult(call.call_id)
+        self._release_consult(call.call_id)
         # The router has moved on: what is left is Twilio's side, and the agent's Dial action changes nothing now.
         self._rest(lambda: room.participants(agent_leg).update(end_conference_on_exit=False), "let the agent go")
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
@@ -175,7 +175,7 @@ class TwilioCallControl:
         except (TwilioException, OSError) as exc:
             log.info("call %s: the consulted party was not removed (%s): gone already", call.call_id, _reason(exc))
         self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
-        self.router.release_consult(call.call_id)
+        self._release_consult(call.call_id)
         log.info("warm transfer of Twilio call %s to %s cancelled", call.call_id, target)
 
     def monitor(self, call: CallView, agent_endpoint: str, supervisor_endpoint: str, mode: MonitorMode) -> None:
@@ -232,6 +232,12 @@ class TwilioCallControl:
         self._ring_after_move(call.call_id, offers)
         log.info("Twilio call %s: %s moved it to %s %s (cold)", call.call_id, agent_id, target.kind, to.id)
 
+    def _release_consult(self, call_id: str) -> None:
+        """The consultation is over: its target, free again, is rung for a caller waiting for them."""
+        released = self.router.release_consult(call_id)
+        if released is not None:
+            self.connector.connect(released.offers)
+
     def _ring_after_move(self, call_id: str, offers: list[Offer]) -> None:
         """Ring the agents the router offered the moved call to, and move the caller out of the conference back
         on hold (``/twilio/caller/resume``); a caller who is gone ends the call."""
@@ -271,7 +277,7 @@ class TwilioCallControl:
                 self._rest(lambda: room.participants(call.call_id).update(hold=False), "take the caller off hold")
                 raise
         except ControlRefused:
-            self.router.release_consult(call.call_id)
+            self._release_consult(call.call_id)
             raise
         log.info("warm transfer of Twilio call %s: %s consults %s", call.call_id, agent_id, target_id)
 

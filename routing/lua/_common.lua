@@ -24,7 +24,26 @@ local function hgetall(key)
   return t
 end
 
+-- HMGET of `fields` as a table (absent fields stay nil). The hot paths read only the fields they use:
+-- a call's hash carries 20-odd (its IVR path, the caller, the channels' notes) and HGETALL's reply, turned
+-- into a Lua table, was the largest single cost of an assignment.
+local function hmget(key, fields)
+  local values, t = redis.call('HMGET', key, unpack(fields)), {}
+  for i = 1, #fields do
+    if values[i] then t[fields[i]] = values[i] end
+  end
+  return t
+end
+
 local function call_key(id) return P .. 'call:' .. id end
+
+-- What offering a waiting call reads of it (dispatch_queue, offer).
+local OFFER_FIELDS = {'state', 'enqueued_at', 'queues', 'channel', 'callback_number'}
+-- What putting an offered call back in line reads (requeue, schedule_escalation, its callers).
+local REQUEUE_FIELDS = {'state', 'skill', 'enqueued_at', 'queues', 'score', 'callback_number'}
+-- What ending a call reads (end_call, forget_call).
+local END_FIELDS = {'state', 'agent', 'skill', 'offered_skill', 'enqueued_at', 'answered_at', 'queues',
+  'callback_key', 'agent_leg', 'consult_agent'}
 
 -- Router-wide settings (Router.configure): the most a wrap-up may last with extensions, and whether
 -- the reconciler then makes the agent available (off: the agent stays in wrap-up until they submit).
@@ -38,11 +57,19 @@ end
 
 local function agent_key(id) return P .. 'agent:' .. id end
 
+-- Every agent field a router script reads (not name, max_calls, wrap_until: one script reads each itself).
+-- 'call' must be among them: set_agent_state deletes it only when the table says it is there.
+local AGENT_FIELDS = {'state', 'call', 'reason', 'since', 'skills', 'languages', 'idle_since', 'calls_today',
+  'day', 'endpoint', 'console'}
+local function agent_of(id) return hmget(agent_key(id), AGENT_FIELDS) end
+
+local QCONF_FIELDS = {}
+for k in pairs(QUEUE_DEFAULTS) do QCONF_FIELDS[#QCONF_FIELDS + 1] = k end
 local conf_cache = {}
 local function qconf(skill)
   local c = conf_cache[skill]
   if c then return c end
-  c = hgetall(P .. 'qconf:' .. skill)
+  c = hmget(P .. 'qconf:' .. skill, QCONF_FIELDS)
   for k, v in pairs(QUEUE_DEFAULTS) do
     if c[k] == nil then c[k] = v elseif type(v) == 'number' then c[k] = tonumber(c[k]) end
   end
@@ -87,19 +114,75 @@ local function pool_score(skill, id, level, agent)
   return idle
 end
 
+-- Agents this script made available, not yet written to their pools: {id = {pool key = entry}}, an entry
+-- {skill, level, agent, score}; the score is worked out when first needed (pending_score): none for the
+-- common case of an agent offered a call at once with nobody else free.
+-- Dispatch treats them as pool members (pending_best), so an agent offered the next call by the script
+-- that freed them (end_call with callers waiting) is never added to 3-6 pools and removed again;
+-- dispatch_queues writes the others (flush_pending) before it returns. Every script that makes an agent
+-- available ends with dispatch_queues.
+local pending, pending_order = {}, {}
+
+-- Whether member `a` with `sa` sorts before `b` with `sb` in a sorted set: by score, then bytewise
+-- (Lua's < on strings follows the server's locale, a sorted set's order does not).
+local function zbefore(sa, a, sb, b)
+  if sa ~= sb then return sa < sb end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+-- What the pool's score would have been when the agent was made available: nothing it depends on (idle
+-- since, calls today, the round-robin turn) changes while the agent stays available.
+local function pending_score(pid, entry)
+  if entry.score == nil then entry.score = pool_score(entry.skill, pid, entry.level, entry.agent) end
+  return entry.score
+end
+
+-- The first of `id` (with `score`, from the pool itself; nil: nobody) and the pending agents of `pool` with
+-- at least `need` in the skill (need <= 1: any level, as find_agent). Returns the id and its score (nil for
+-- a pending agent compared with nobody).
+local function pending_best(pool, need, id, score)
+  for _, pid in ipairs(pending_order) do
+    local entry = pending[pid] and pending[pid][pool]
+    if entry and (need <= 1 or entry.level >= need) then
+      if id == nil then
+        id, score = pid, nil
+      else
+        if score == nil then score = pending_score(id, pending[id][pool]) end
+        local mine = pending_score(pid, entry)
+        if zbefore(mine, pid, score, id) then id, score = pid, mine end
+      end
+    end
+  end
+  return id, score
+end
+
+local function flush_pending()
+  for _, pid in ipairs(pending_order) do
+    for pool, entry in pairs(pending[pid] or {}) do redis.call('ZADD', pool, pending_score(pid, entry), pid) end
+  end
+  pending, pending_order = {}, {}
+end
+
 -- Moves the agent to `state`, keeping the available pools and staffed sets in step. Only the
 -- indexes whose membership changes are written: most transitions (offered -> busy) touch none.
-local function set_agent_state(id, agent, state, reason)
+-- `extra`: more agent fields as name, value pairs, written by the same HSET (one command, not two).
+local function set_agent_state(id, agent, state, reason, extra)
   local old = agent.state or 'offline'
   local pools = (state == 'available') ~= (old == 'available')
   local staffing = (WORKING[state] or false) ~= (WORKING[old] or false)
+  local filing = nil
+  if pools and state == 'available' then filing = {} end
   if pools or staffing then
     for _, sl in ipairs(skills_of(agent)) do
       for _, lang in ipairs(languages_of(agent)) do
         if pools then
           local pool = P .. 'pool:' .. sl[1] .. ':' .. lang
-          if state == 'available' then redis.call('ZADD', pool, pool_score(sl[1], id, sl[2], agent), id)
-          else redis.call('ZREM', pool, id) end
+          if filing then filing[pool] = {skill = sl[1], level = sl[2], agent = agent}
+          elseif not pending[id] then redis.call('ZREM', pool, id) end  -- pending: never written
         end
         if staffing then
           local staffed = P .. 'staffed:' .. sl[1] .. ':' .. lang
@@ -108,20 +191,37 @@ local function set_agent_state(id, agent, state, reason)
       end
     end
   end
+  if filing then
+    if pending[id] == nil then pending_order[#pending_order + 1] = id end
+    pending[id] = filing
+  elseif pools then
+    pending[id] = nil
+  end
   agent.state = state
   -- the reason stays with the state it was given for (a not-ready agent's break, lunch, ...)
-  redis.call('HSET', agent_key(id), 'state', state, 'since', NOW, 'reason', reason or '')
-  if state ~= 'offered' and state ~= 'busy' then redis.call('HDEL', agent_key(id), 'call') end
+  local fields = {'HSET', agent_key(id), 'state', state, 'since', NOW, 'reason', reason or ''}
+  if extra then
+    for i = 1, #extra do fields[#fields + 1] = extra[i] end
+  end
+  redis.call(unpack(fields))
+  -- the tables come from agent_of or hgetall, which read 'call': no HDEL when the agent holds none
+  if state ~= 'offered' and state ~= 'busy' and agent.call then
+    redis.call('HDEL', agent_key(id), 'call')
+    agent.call = nil
+  end
   if old ~= state then emit('agent_state', {'agent', id, 'state', state, 'previous', old, 'reason', reason or ''}) end
 end
 
 local function make_available(id, agent, reason, keep_idle_since)
+  local extra = nil
   if not keep_idle_since or not agent.idle_since then
     agent.idle_since = NOW
-    redis.call('HSET', agent_key(id), 'idle_since', NOW)
+    extra = {'idle_since', NOW}
   end
-  redis.call('ZREM', P .. 'wrapups', id)
-  set_agent_state(id, agent, 'available', reason)
+  -- only an agent in wrap-up is in the wrap-up index (agent_state and the reconciler take them out first,
+  -- the reconciler drops any left behind)
+  if agent.state == 'wrap_up' then redis.call('ZREM', P .. 'wrapups', id) end
+  set_agent_state(id, agent, 'available', reason, extra)
 end
 
 local function queues_of(call)
@@ -154,25 +254,30 @@ local function min_level(call, skill)
 end
 
 local SCAN = 64
--- The first agent in the pool's strategy order with at least `need` in the skill. With a floor
--- above 1 the pool is read in batches, levels fetched with one HMGET per batch.
-local function find_agent(skill, lang, need)
-  local pool = P .. 'pool:' .. skill .. ':' .. lang
-  if need <= 1 then return redis.call('ZRANGE', pool, 0, 0)[1] end
+-- The first agent (and their score) in the pool's strategy order with at least `need` in the skill,
+-- pending agents included. With a floor above 1 the pool is read in batches, levels fetched with one
+-- HMGET per batch.
+local function find_agent(skill, pool, need)
+  if need <= 1 then
+    local first = redis.call('ZRANGE', pool, 0, 0, 'WITHSCORES')
+    return pending_best(pool, need, first[1], tonumber(first[2]))
+  end
   local start = 0
   while true do
-    local ids = redis.call('ZRANGE', pool, start, start + SCAN - 1)
-    if #ids == 0 then return nil end
+    local batch = redis.call('ZRANGE', pool, start, start + SCAN - 1, 'WITHSCORES')
+    if #batch == 0 then return pending_best(pool, need, nil, nil) end
+    local ids = {}
+    for i = 1, #batch, 2 do ids[#ids + 1] = batch[i] end
     local levels = redis.call('HMGET', P .. 'level:' .. skill, unpack(ids))
     for i, id in ipairs(ids) do
-      if tonumber(levels[i] or 0) >= need then return id end
+      if tonumber(levels[i] or 0) >= need then return pending_best(pool, need, id, tonumber(batch[2 * i])) end
     end
     start = start + SCAN
   end
 end
 
 local function offer(id, call, agent_id, skill, offers)
-  local agent = hgetall(agent_key(agent_id))
+  local agent = agent_of(agent_id)
   local conf = qconf(skill)
   for _, q in ipairs(queues_of(call)) do redis.call('ZREM', P .. 'queue:' .. q, id) end
   redis.call('ZREM', P .. 'escalate', id)
@@ -180,8 +285,8 @@ local function offer(id, call, agent_id, skill, offers)
   redis.call('HSET', call_key(id), 'state', 'offered', 'agent', agent_id, 'offered_skill', skill,
     'offer_until', deadline, 'offered_at', NOW)
   redis.call('ZADD', P .. 'offers', deadline, id)
-  redis.call('HSET', agent_key(agent_id), 'call', id)
-  set_agent_state(agent_id, agent, 'offered', 'call ' .. id)
+  agent.call = id
+  set_agent_state(agent_id, agent, 'offered', 'call ' .. id, {'call', id})
   if conf.strategy == 'round_robin' then
     redis.call('HSET', P .. 'rr:' .. skill, agent_id, redis.call('INCR', P .. 'rrseq:' .. skill))
   end
@@ -194,42 +299,59 @@ local function offer(id, call, agent_id, skill, offers)
 end
 
 -- Offers the head of one queue to the best agent, while both exist.
-local function dispatch_queue(q, offers)
-  local skill, lang = string.match(q, '^(.-):(.*)$')
-  local key = P .. 'queue:' .. q
+-- `head`: the head of the line when the caller has just read it (nil: read it here).
+local function dispatch_queue(q, offers, head)
+  local skill = string.match(q, '^(.-):')
+  local key, pool = P .. 'queue:' .. q, P .. 'pool:' .. q
   for _ = 1, 64 do
-    local head = redis.call('ZRANGE', key, 0, 0)[1]
+    -- nobody free for the queue: its head need not be read (most dispatches while callers wait)
+    local first = find_agent(skill, pool, 1)
+    if not first then return end
+    head = head or redis.call('ZRANGE', key, 0, 0)[1]
     if not head then return end
-    local call = hgetall(call_key(head))
+    local call = hmget(call_key(head), OFFER_FIELDS)
     if call.state == nil then
       redis.call('ZREM', key, head)  -- a call that ended without leaving the line
     else
-      local agent_id = find_agent(skill, lang, min_level(call, skill))
+      local need, agent_id = min_level(call, skill), first
+      if need > 1 then agent_id = find_agent(skill, pool, need) end
       if not agent_id then return end
       offer(head, call, agent_id, skill, offers)
     end
+    head = nil
   end
 end
 
 -- Dispatches several queues, the one whose head waits with the best claim (priority, then age) first,
 -- so an agent serving many queues takes the call that should go first.
+-- Every script that makes an agent available ends here: the agents still pending go to their pools.
 local function dispatch_queues(queues, offers)
-  local seen, heads = {}, {}
+  local seen, distinct = {}, {}
   for _, q in ipairs(queues) do
     if not seen[q] then
       seen[q] = true
-      local head = redis.call('ZRANGE', P .. 'queue:' .. q, 0, 0, 'WITHSCORES')
-      if head[1] then heads[#heads + 1] = {q, tonumber(head[2])} end
+      distinct[#distinct + 1] = q
     end
   end
-  table.sort(heads, function(a, b) return a[2] < b[2] end)
-  for _, h in ipairs(heads) do dispatch_queue(h[1], offers) end
+  if #distinct == 1 then
+    dispatch_queue(distinct[1], offers)  -- nothing to order
+  else
+    local heads = {}
+    for _, q in ipairs(distinct) do
+      local head = redis.call('ZRANGE', P .. 'queue:' .. q, 0, 0, 'WITHSCORES')
+      if head[1] then heads[#heads + 1] = {q, tonumber(head[2]), head[1]} end
+    end
+    table.sort(heads, function(a, b) return a[2] < b[2] end)
+    -- the first line's head is as just read; a dispatch may change the others' (a call in two lines)
+    for i, h in ipairs(heads) do dispatch_queue(h[1], offers, i == 1 and h[3] or nil) end
+  end
+  flush_pending()
 end
 
 -- An offered call goes back to its place in line (same score). Returns the call, or nil if not offered.
 local function requeue(id)
   local key = call_key(id)
-  local call = hgetall(key)
+  local call = hmget(key, REQUEUE_FIELDS)
   if call.state ~= 'offered' then return nil end
   redis.call('ZREM', P .. 'offers', id)
   redis.call('HDEL', key, 'agent', 'offer_until', 'offered_skill', 'offered_at', 'agent_leg', 'accepted_at', 'answered_leg')
@@ -241,9 +363,18 @@ local function requeue(id)
   return call
 end
 
+-- `call` has at least state, queues and callback_key.
 local function forget_call(id, call)
-  for _, q in ipairs(queues_of(call)) do redis.call('ZREM', P .. 'queue:' .. q, id) end
-  for _, index in ipairs({'offers', 'leases', 'escalate'}) do redis.call('ZREM', P .. index, id) end
+  -- Only a waiting call (or a callback request) is in a line and may have an escalation due, only an
+  -- offered one is in the offer index (offer, answer and requeue move it between them); an entry left
+  -- behind all the same is dropped by dispatch_queue or the reconciler.
+  if call.state == 'offered' then
+    redis.call('ZREM', P .. 'offers', id)
+  elseif call.state ~= 'busy' then
+    for _, q in ipairs(queues_of(call)) do redis.call('ZREM', P .. 'queue:' .. q, id) end
+    redis.call('ZREM', P .. 'escalate', id)
+  end
+  redis.call('ZREM', P .. 'leases', id)
   if call.callback_key then redis.call('DEL', P .. 'callback_by:' .. call.callback_key) end
   redis.call('DEL', call_key(id), P .. 'notify:' .. id)
 end
@@ -251,7 +382,7 @@ end
 -- The agent's talk on call `id` is over (ended, or handed on by a transfer): wrap-up, or available at
 -- once when the queue has none (`touched` gets their queues then).
 local function wrap_up_after(agent_id, id, conf, touched)
-  local agent = hgetall(agent_key(agent_id))
+  local agent = agent_of(agent_id)
   if agent.state ~= 'busy' or agent.call ~= id then return end
   if conf.wrap_up > 0 then
     -- A console agent's wrap-up lasts until they submit it: wrap_until is the countdown shown, not an
@@ -259,10 +390,9 @@ local function wrap_up_after(agent_id, id, conf, touched)
     -- phone-only agent (console_seen.lua) has no form to submit: theirs ends at wrap_until.
     local rc = router_conf()
     local wrap_until = NOW + math.min(conf.wrap_up, rc.wrapup_max)
-    redis.call('HSET', agent_key(agent_id), 'wrap_until', wrap_until)
     if agent.console ~= '1' then redis.call('ZADD', P .. 'wrapups', wrap_until, agent_id)
     elseif rc.wrapup_release then redis.call('ZADD', P .. 'wrapups', NOW + rc.wrapup_max, agent_id) end
-    set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id)
+    set_agent_state(agent_id, agent, 'wrap_up', 'call ' .. id, {'wrap_until', wrap_until})
   else
     make_available(agent_id, agent, 'call ' .. id)
     for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
@@ -271,8 +401,9 @@ end
 
 -- Ends a call in any state. Returns the agent it was offered to (now free again) and that agent's
 -- call leg, so the channel can cancel the ringing; `touched` gets the queues that may dispatch now.
-local function end_call(id, reason, touched)
-  local call = hgetall(call_key(id))
+-- `call`: the call's END_FIELDS when the caller read them already.
+local function end_call(id, reason, touched, call)
+  call = call or hmget(call_key(id), END_FIELDS)
   if not call.state then return nil end
   local agent_id, freed = call.agent, nil
   if call.state == 'busy' and agent_id then
@@ -288,7 +419,7 @@ local function end_call(id, reason, touched)
     emit('call_abandoned', {'call_id', id, 'state', call.state, 'reason', reason,
       'wait_s', string.format('%.3f', NOW - tonumber(call.enqueued_at))})
     if call.state == 'offered' and agent_id then
-      local agent = hgetall(agent_key(agent_id))
+      local agent = agent_of(agent_id)
       if agent.state == 'offered' and agent.call == id then
         make_available(agent_id, agent, 'offer withdrawn', true)
         for _, q in ipairs(agent_queues(agent)) do touched[#touched + 1] = q end
@@ -300,7 +431,7 @@ local function end_call(id, reason, touched)
   -- consultation leg ends with the call (ChanSpy's E, the conference's end), the reservation must too
   local consult = call.consult_agent
   if consult and consult ~= '' then
-    local target = hgetall(agent_key(consult))
+    local target = agent_of(consult)
     if target.state == 'not_ready' and target.reason == 'consult ' .. id then
       make_available(consult, target, 'consult ended', true)
       for _, q in ipairs(agent_queues(target)) do touched[#touched + 1] = q end

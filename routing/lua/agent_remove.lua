@@ -1,7 +1,7 @@
 -- Removes an agent. Refused while they are on a call; a ringing offer goes back to its place in line.
 -- ARGV[4] = agent id. Errors: NO_AGENT, ON_CALL. Returns {offers, the ringing call's agent leg or ''}.
 local id = ARGV[4]
-local agent = hgetall(agent_key(id))
+local agent = agent_of(id)
 if not agent.state then return redis.error_reply('NO_AGENT agent ' .. id .. ' does not exist') end
 if agent.state == 'busy' then return redis.error_reply('ON_CALL agent ' .. id .. ' is on a call') end
 local offers = {}

@@ -3,7 +3,7 @@
 -- Leaving mid-offer puts the call back at its place in line. Errors: NO_AGENT, ON_CALL, BAD_STATE.
 -- Returns the offers made.
 local id, want = ARGV[4], ARGV[5]
-local agent = hgetall(agent_key(id))
+local agent = agent_of(id)
 if not agent.state then return redis.error_reply('NO_AGENT agent ' .. id .. ' does not exist') end
 if want ~= 'available' and want ~= 'not_ready' and want ~= 'offline' then
   return redis.error_reply('BAD_STATE an agent can set available, not_ready or offline, not ' .. want)

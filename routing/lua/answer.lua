@@ -4,16 +4,16 @@
 -- Returns {wait_s, predicted_wait_s, channel, callback_number}.
 local id, agent_id = ARGV[4], ARGV[5]
 local key = call_key(id)
-local call = hgetall(key)
+local call = hmget(key, {'state', 'agent', 'enqueued_at', 'offered_skill', 'predicted_wait_s', 'channel',
+  'callback_number'})
 if call.state ~= 'offered' or call.agent ~= agent_id then
   return redis.error_reply('NOT_OFFERED call ' .. id .. ' is not offered to agent ' .. agent_id)
 end
 redis.call('ZREM', P .. 'offers', id)
 redis.call('HSET', key, 'state', 'busy', 'answered_at', NOW, 'answered_leg', ARGV[7] or '')
 redis.call('ZADD', P .. 'leases', NOW + tonumber(ARGV[6]), id)
-local agent = hgetall(agent_key(agent_id))
-redis.call('HSET', agent_key(agent_id), 'calls_today', calls_today(agent) + 1, 'day', TODAY)
-set_agent_state(agent_id, agent, 'busy', 'call ' .. id)
+local agent = agent_of(agent_id)
+set_agent_state(agent_id, agent, 'busy', 'call ' .. id, {'calls_today', calls_today(agent) + 1, 'day', TODAY})
 local wait = string.format('%.3f', NOW - tonumber(call.enqueued_at))
 emit('call_answered', {'call_id', id, 'agent', agent_id, 'skill', call.offered_skill, 'wait_s', wait,
   'predicted_wait_s', call.predicted_wait_s or ''})

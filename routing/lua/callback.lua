@@ -5,7 +5,7 @@
 -- Error NOT_WAITING when the call is not waiting (already ringing an agent, or gone).
 local id = ARGV[4]
 local key = call_key(id)
-local call = hgetall(key)
+local call = hmget(key, {'state', 'attempts', 'enqueued_at'})
 if call.state ~= 'waiting' then return redis.error_reply('NOT_WAITING call ' .. id .. ' is not waiting') end
 local lifetime = tonumber(ARGV[7])
 redis.call('HSET', key, 'state', 'callback', 'callback_number', ARGV[5], 'callback_key', ARGV[6],

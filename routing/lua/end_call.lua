@@ -7,11 +7,11 @@
 -- Returns {offers, freed agent or '', that agent's call leg or '', the state the call ended in or ''}.
 local id, reason, only_agent = ARGV[4], ARGV[5], ARGV[7]
 local offers, touched = {}, {}
-local current = redis.call('HMGET', call_key(id), 'state', 'agent')
-local state = current[1]
+local call = hmget(call_key(id), END_FIELDS)
+local state = call.state
 if not state or (state == 'callback' and ARGV[6] ~= '1') then return {offers, '', '', ''} end
-if only_agent ~= '' and current[2] ~= only_agent then return {offers, '', '', ''} end
-local freed = end_call(id, reason, touched)
+if only_agent ~= '' and call.agent ~= only_agent then return {offers, '', '', ''} end
+local freed = end_call(id, reason, touched, call)
 dispatch_queues(touched, offers)
 if freed then return {offers, freed[1], freed[2], state} end
 return {offers, '', '', state}

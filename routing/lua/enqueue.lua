@@ -14,22 +14,25 @@ local q = skill .. ':' .. lang
 -- routing/estimates.py, which serves callers already in line).
 local position = redis.call('ZCOUNT', P .. 'queue:' .. q, '-inf', score) + 1
 local free = redis.call('ZCARD', P .. 'pool:' .. q)
-local staffed = redis.call('SCARD', P .. 'staffed:' .. q)
-local samples = redis.call('LRANGE', P .. 'aht:' .. skill, 0, -1)
 local predicted = ''
 if position <= free then
   predicted = '0.0'
-elseif staffed > 0 and #samples > 0 then
-  local sum = 0
-  for _, v in ipairs(samples) do sum = sum + tonumber(v) end
-  predicted = string.format('%.1f', (position - free) * (sum / #samples) / staffed)
+else  -- staffing and handle times only matter for a caller who will wait
+  local staffed = redis.call('SCARD', P .. 'staffed:' .. q)
+  local samples = staffed > 0 and redis.call('LRANGE', P .. 'aht:' .. skill, 0, -1) or {}
+  if #samples > 0 then
+    local sum = 0
+    for _, v in ipairs(samples) do sum = sum + tonumber(v) end
+    predicted = string.format('%.1f', (position - free) * (sum / #samples) / staffed)
+  end
 end
 local state = 'waiting'
 for i = 11, #ARGV, 2 do
   if ARGV[i] == 'callback_number' then state = 'callback' end
 end
+local enqueued_at = string.format('%.3f', at)
 local fields = {'predicted_wait_s', predicted, 'state', state, 'skill', skill, 'language', lang,
-  'priority', prio, 'channel', channel, 'enqueued_at', string.format('%.3f', at), 'score', string.format('%.0f', score), 'queues', q}
+  'priority', prio, 'channel', channel, 'enqueued_at', enqueued_at, 'score', string.format('%.0f', score), 'queues', q}
 for i = 11, #ARGV, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
@@ -41,10 +44,12 @@ redis.call('HSET', key, unpack(fields))
 redis.call('ZADD', P .. 'queue:' .. q, score, id)
 redis.call('SADD', P .. 'queues', q)
 redis.call('ZADD', P .. 'leases', NOW + tonumber(ARGV[10]), id)
-local call = hgetall(key)
-schedule_escalation(id, call)
+-- a new call has no escalation scheduled yet (the line above was its first write): only a due one is written
+local due = next_escalation({skill = skill, enqueued_at = enqueued_at})
+if due then redis.call('ZADD', P .. 'escalate', due, id) end
 emit('call_queued', {'call_id', id, 'skill', skill, 'language', lang, 'priority', prio, 'channel', channel,
-  'enqueued_at', call.enqueued_at, 'predicted_wait_s', call.predicted_wait_s or ''})
+  'enqueued_at', enqueued_at, 'predicted_wait_s', predicted})
 local offers = {}
-dispatch_queues({q}, offers)
+-- with nobody free in its queue no offer can follow (the pools only fill as agents come free)
+if free > 0 then dispatch_queues({q}, offers) end
 return offers

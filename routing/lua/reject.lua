@@ -8,7 +8,7 @@ local current = redis.call('HMGET', call_key(id), 'state', 'agent')
 if current[1] ~= 'offered' or current[2] ~= agent_id then return offers end
 local call = requeue(id)
 emit('call_offer_failed', {'call_id', id, 'agent', agent_id, 'reason', ARGV[6]})
-local agent = hgetall(agent_key(agent_id))
+local agent = agent_of(agent_id)
 if agent.state == 'offered' then set_agent_state(agent_id, agent, 'not_ready', ARGV[6]) end
 dispatch_queues(queues_of(call), offers)
 return offers

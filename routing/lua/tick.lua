@@ -13,7 +13,7 @@ for _, id in ipairs(due('offers')) do
   local call = requeue(id)
   if call then
     emit('call_offer_failed', {'call_id', id, 'agent', agent_id or '', 'reason', 'offer_timeout'})
-    local agent = hgetall(agent_key(agent_id))
+    local agent = agent_of(agent_id)
     if agent.state == 'offered' and agent.call == id then set_agent_state(agent_id, agent, 'not_ready', 'offer_timeout') end
     for _, q in ipairs(queues_of(call)) do touched[#touched + 1] = q end
   else
@@ -26,7 +26,7 @@ end
 -- agent's ends at its countdown, the queue's wrap_up time.
 for _, agent_id in ipairs(due('wrapups')) do
   redis.call('ZREM', P .. 'wrapups', agent_id)
-  local agent = hgetall(agent_key(agent_id))
+  local agent = agent_of(agent_id)
   local held = agent.console == '1'
   if agent.state == 'wrap_up' and (not held or router_conf().wrapup_release) then
     local ends = held and tonumber(agent.since or NOW) + router_conf().wrapup_max or NOW
