@@ -30,7 +30,8 @@ from typing import Any
 
 import redis
 
-from bench.router import SimClock, export_lua, redis_server
+from bench.router import SimClock, redis_server
+from bench.router_versions import export_lua
 from routing.agents import Agent, AgentRegistry
 from routing.config import QueueConfig
 from routing.exceptions import RouterError

@@ -44,7 +44,7 @@ redis.call('HSET', key, unpack(fields))
 redis.call('ZADD', P .. 'queue:' .. q, score, id)
 redis.call('SADD', P .. 'queues', q)
 redis.call('ZADD', P .. 'leases', NOW + tonumber(ARGV[10]), id)
--- a new call has no escalation scheduled yet (the line above was its first write): only a due one is written
+-- a new call (its hash did not exist) has no escalation scheduled yet: only one that is due is written
 local due = next_escalation({skill = skill, enqueued_at = enqueued_at})
 if due then redis.call('ZADD', P .. 'escalate', due, id) end
 emit('call_queued', {'call_id', id, 'skill', skill, 'language', lang, 'priority', prio, 'channel', channel,
