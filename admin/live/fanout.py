@@ -116,7 +116,7 @@ class EventFanout:
                 self._readers -= 1
 
     def _follow(self, start: str, generation: int) -> None:
-        last, client, stream = start, self.tail.client, self.tail.stream
+        last = start
         while True:
             with self._lock:  # the last page gone: stop (a new page starts another reader, from its own position)
                 if generation != self._generation:
@@ -125,17 +125,11 @@ class EventFanout:
                     self._reading = False
                     return
             try:
-                reply = client.xread({stream: last}, block=int(HEARTBEAT_S * 1000), count=BATCH)
+                last, events = self.tail.read(last, HEARTBEAT_S, BATCH)
             except redis.RedisError as exc:
                 log.info("event streams closed: redis unavailable (%s)", type(exc).__name__)
                 self._end_all(generation)
                 return
-            assert isinstance(reply, list), "a RESP2 connection answers [[stream, entries], ...]"
-            events: list[dict[str, str]] = []
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    events.append(fields)
             if events:
                 self._wake(events)
                 time.sleep(self.pace_s)  # what arrives meanwhile is read as one batch: one wake-up per page

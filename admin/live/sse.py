@@ -42,21 +42,25 @@ class EventTail:
 
     def follow(self, start: str = "$", block_s: float = HEARTBEAT_S) -> Iterator[list[dict[str, str]]]:
         """Batches of events after ``start``; an empty batch when ``block_s`` passed with none."""
-        client = self.client
         last = start
         while True:
             try:
-                reply = client.xread({self.stream: last}, block=int(block_s * 1000), count=500)
+                last, batch = self.read(last, block_s)
             except redis.RedisError as exc:  # the stream ends; the page's EventSource reconnects in 2 s
                 log.info("event stream closed: redis unavailable (%s)", type(exc).__name__)
                 return
-            assert isinstance(reply, list), "a RESP2 connection answers [[stream, entries], ...]"
-            batch: list[dict[str, str]] = []
-            for _, entries in reply:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    batch.append(fields)
             yield batch
+
+    def read(self, last: str, block_s: float, count: int = 500) -> tuple[str, list[dict[str, str]]]:
+        """One read: the events after ``last`` (waiting up to ``block_s`` for some), and the id to read on from."""
+        reply = self.client.xread({self.stream: last}, block=int(block_s * 1000), count=count)
+        assert isinstance(reply, list), "a RESP2 connection answers [[stream, entries], ...]"
+        batch: list[dict[str, str]] = []
+        for _, entries in reply:
+            for entry_id, fields in entries:
+                last = entry_id
+                batch.append(fields)
+        return last, batch
 
 
 def event_tail(clients: RedisClients, stream: str) -> EventTail:
