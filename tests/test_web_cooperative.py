@@ -175,11 +175,10 @@ class Pages:
             sock.close()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's write lock is what one caller waits on
 def test_hundreds_of_open_pages_and_a_request_waiting_on_sqlite_do_not_hold_up_twilio(
     hotline: Hotline, redis_url: str, tmp_path: Path,
 ) -> None:
-    if not hotline.settings.sql_url.startswith("sqlite:///"):
-        pytest.skip("SQLite's write lock is the waiting statement here")
     add_user(hotline, "sue", "supervisor")
     with web_process(hotline, redis_url, tmp_path / "web.log") as (base, worker, server):
         assert "gevent" in Path(f"/proc/{worker}/maps").read_text(), "the web worker is not running on gevent"
