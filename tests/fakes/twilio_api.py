@@ -18,6 +18,7 @@ in ``owed`` until a test delivers them (``deliver_owed``), in whatever order it 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -405,7 +406,7 @@ class TwilioApi:
         """Every call update (``POST .../Calls/<sid>.json``), in order."""
         return [(r.path, {k: v[0] for k, v in parse_qs(r.body.decode()).items()})
                 for r in self.server.requests
-                if r.method == "POST" and "/Calls/" in r.path and "/Conferences/" not in r.path]
+                if r.method == "POST" and re.search(r"/Calls/[^/]+\.json$", urlsplit(r.path).path)]
 
 
 def _bool(value: bool) -> str:
