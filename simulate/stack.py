@@ -112,10 +112,12 @@ class Hotline:
             return
         db = sqlite3.connect(self.data_dir / "hotline.db", timeout=30, isolation_level=None)
         try:
-            db.execute("BEGIN EXCLUSIVE")
-            yield
+            db.execute("BEGIN EXCLUSIVE")  # "database is locked" when the hotline kept writing for 30 s
+            try:
+                yield
+            finally:
+                db.execute("ROLLBACK")
         finally:
-            db.execute("ROLLBACK")
             db.close()
 
     def stop(self) -> str:

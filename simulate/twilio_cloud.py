@@ -98,6 +98,10 @@ class TwilioCloud:
         self._waiting: dict[str, Waiting] = {}
         self._cancelled: set[str] = set()
         self._orders: dict[tuple[str, ...], Iterator[tuple[str, ...]]] = {}
+        self.recordings: dict[str, str] = {}
+        """Recording sid -> the call it is of (``GET Recordings/<sid>.json`` answers it)."""
+        self._recording_callbacks: dict[str, list[tuple[str, str, float]]] = {}
+        """Call sid -> (recording sid, status callback URL, day time started) of each recording made by REST."""
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), rest_handler(self))
         self.server.daemon_threads = True
@@ -274,6 +278,8 @@ class TwilioCloud:
         (the action with Digits=hangup, https://www.twilio.com/docs/voice/twiml/record#action, the recording
         callback and the call's status callback, in any order)."""
         rec = self.new_sid("RE")
+        with self._lock:
+            self.recordings[rec] = sid
         fields = {"RecordingSid": rec, "RecordingDuration": seconds,
                   "RecordingUrl": f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}"}
         recording = ("/twilio/recording", {**fields, "RecordingStatus": "completed"})
@@ -335,6 +341,36 @@ class TwilioCloud:
             self.visits_dialled += 1
         threading.Thread(target=self._guarded, args=(target, sid, form), daemon=True).start()
         return {"sid": sid, "status": "queued", "to": form.get("To", ""), "from": form.get("From", "")}
+
+    def start_recording(self, call_sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]:
+        """``POST Calls/<sid>/Recordings.json`` (https://www.twilio.com/docs/voice/api/recording#create-a-recording-
+        resource): the recording runs until the call ends, then its ``RecordingStatusCallback`` is posted."""
+        rec = self.new_sid("RE")
+        with self._lock:
+            self.recordings[rec] = call_sid
+            callback = form.get("RecordingStatusCallback")
+            if callback:
+                self._recording_callbacks.setdefault(call_sid, []).append((rec, callback, self.clock.now()))
+        return 201, {"sid": rec, "call_sid": call_sid, "status": "in-progress",
+                     "channels": "2" if form.get("RecordingChannels") == "dual" else "1"}
+
+    def recording(self, rec: str) -> dict[str, str] | None:
+        """The recording resource's JSON (``GET Recordings/<sid>.json``): its call, as the hotline checks."""
+        with self._lock:
+            call_sid = self.recordings.get(rec)
+        return None if call_sid is None else {"sid": rec, "call_sid": call_sid, "status": "completed"}
+
+    def _recordings_completed(self, http: requests.Session, sid: str, called: str) -> None:
+        """The call ended: each recording made on it by REST is completed, its status callback posted
+        (https://www.twilio.com/docs/voice/api/recording#recordingstatuscallback)."""
+        with self._lock:
+            made = self._recording_callbacks.pop(sid, [])
+        for rec, url, began in made:
+            seconds = max(1, round(self.clock.now() - began))
+            self._post_quietly(http, sid, HOTLINE_NUMBER, called, "outbound-api", url, {
+                "RecordingSid": rec, "RecordingStatus": "completed", "RecordingDuration": str(seconds),
+                "RecordingChannels": "2", "RecordingSource": "StartCallRecordingAPI",
+                "RecordingUrl": f"{self.api_base}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{rec}"})
 
     def update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]:
         if "Url" in form:
@@ -408,6 +444,7 @@ class TwilioCloud:
         if waiting is not None:
             waiting.done.set()
         self.status(http, sid, HOTLINE_NUMBER, to, "completed", status_url, "outbound-api")
+        self._recordings_completed(http, sid, to)
 
     def _return_visit(self, sid: str, form: dict[str, str]) -> None:
         """A customer's phone rings for the satisfaction survey: answered (and rated) or not."""

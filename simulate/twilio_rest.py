@@ -1,6 +1,7 @@
-"""Twilio's REST API as the day simulator serves it on loopback: ``Calls.json`` (create, update), the recording
-media (``<RecordingSid>.wav``), and the deletes of recordings and queues the hotline makes once it is done with
-them (https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource,
+"""Twilio's REST API as the day simulator serves it on loopback: ``Calls.json`` (create, update), recordings
+started on a live call, the recording resource (its call) and media (``<RecordingSid>.wav``), and the deletes of
+recordings and queues the hotline makes once it is done with them
+(https://www.twilio.com/docs/voice/api/recording#delete-a-recording-resource,
 https://www.twilio.com/docs/voice/api/queue-resource#delete-a-queue-resource)."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 class RestSide(Protocol):
     def create_call(self, form: dict[str, str]) -> dict[str, str] | None: ...
     def update_call(self, sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]: ...
+    def start_recording(self, call_sid: str, form: dict[str, str]) -> tuple[int, dict[str, str]]: ...
+    def recording(self, rec: str) -> dict[str, str] | None: ...
 
 
 def rest_handler(cloud: RestSide) -> type[BaseHTTPRequestHandler]:
@@ -33,6 +36,8 @@ def rest_handler(cloud: RestSide) -> type[BaseHTTPRequestHandler]:
             if path.endswith("/Calls.json"):
                 created = cloud.create_call(form)
                 self._json(201, created) if created else self._json(503, {"message": "the day is over"})
+            elif "/Calls/" in path and path.endswith("/Recordings.json"):
+                self._json(*cloud.start_recording(path.rsplit("/", 2)[1], form))
             elif "/Calls/" in path:
                 self._json(*cloud.update_call(path.rsplit("/", 1)[1].removesuffix(".json"), form))
             else:
@@ -47,7 +52,11 @@ def rest_handler(cloud: RestSide) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"message": "not found"})
 
         def do_GET(self) -> None:  # noqa: N802
-            if "/Recordings/" in self.path:
+            path = urlsplit(self.path).path
+            if "/Recordings/" in path and path.endswith(".json"):  # the resource: which call it is of
+                found = cloud.recording(path.rsplit("/", 1)[1].removesuffix(".json"))
+                self._json(200, found) if found else self._json(404, {"code": "20404", "message": "not found"})
+            elif "/Recordings/" in path:
                 self._send(200, "audio/wav", _SILENCE)
             else:
                 self._json(404, {"message": "not found"})

@@ -1,10 +1,14 @@
-"""SQLite that lets the other calls run: under gevent (the FastAGI process, the gevent web worker), its statements
-run in gevent's pool of native threads.
+"""SQLite that lets the other calls run: under gevent (the FastAGI process, the gevent web worker), what may wait
+runs in native threads.
 
 sqlite3 is C code that reads the disk and, while another process holds the write lock, sleeps in its busy
 handler for up to the database timeout, all without yielding: in a process of greenlets one call's statement
 would stall every call. psycopg 3 needs nothing of this: it waits on its socket in gevent's way by itself
 once the process is patched. Without gevent (the threaded web, the workers, the tests) this module is not used.
+
+A write transaction is the opposite case: while it holds SQLite's write lock every writer of every process
+waits, so it must not wait for the hub between its statements. Its writes are tried at once on the hub and only
+wait in a thread when another process has the lock (``_Connection._write``).
 
 The FastAGI process keeps reads on the hub (a call's reads are point lookups, cheaper than a trip to a thread);
 a web worker also serves the reports and the dashboard's figures of the day, aggregates of tens of milliseconds
@@ -13,14 +17,17 @@ Twilio's webhooks' (``reads_on_hub``)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _reads_off_hub = False
 _request: threading.local | None = None
@@ -67,17 +74,37 @@ def off_hub(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return gevent.get_hub().threadpool.apply(fn, args, kwargs)  # type: ignore[no-any-return]
 
 
+class _Writer:
+    """The process's one writer: the lock its write transactions take in turn, and the native thread where a
+    write waits while another process holds SQLite's write lock. That thread is its own, not one of gevent's
+    shared pool: once the wait is over the transaction holds the lock, for every process, until its commit, and
+    must not first queue behind PIN KDFs, reports' reads or other processes' writers asleep in the busy handler
+    (the day run measured single-statement transactions holding the lock 1-3 s that way)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
+        self._thread: Any = None
+
+    def apply(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the writer's thread; the calling greenlet waits, the others run."""
+        if self._thread is None:
+            from gevent.threadpool import ThreadPool
+
+            self._thread = ThreadPool(1)
+        return self._thread.apply(fn, args)  # type: ignore[no-any-return]
+
+
 def cooperative_sqlite3() -> types.ModuleType:
     """A stand-in for the ``sqlite3`` module (SQLAlchemy's ``module=``) whose connections run off the hub and
     write one at a time in this process."""
     module = types.ModuleType("sqlite3_off_hub")
     module.__dict__.update(sqlite3.__dict__)
-    writing = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
+    writer = _Writer()
 
     def connect(*args: Any, **kwargs: Any) -> _Connection:
         # Each statement may run in another of the pool's threads (one at a time: a pooled connection has one user).
         kwargs["check_same_thread"] = False
-        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writing, float(kwargs.get("timeout", 5.0)))
+        return _Connection(off_hub(sqlite3.connect, *args, **kwargs), writer, float(kwargs.get("timeout", 5.0)))
 
     module.connect = connect  # type: ignore[attr-defined]
     return module
@@ -91,43 +118,74 @@ def _starts_write(statement: object) -> bool:
 
 
 class _Connection:
-    """A sqlite3 connection whose writes (they may wait for SQLite's write lock) and commits run off the hub;
-    reads and the rest are passed on.
+    """A sqlite3 connection whose writes take the process's writer (``_Writer``) and keep it to their
+    transaction's end; reads and the rest are passed on.
 
-    Its write transactions take the process's ``writing`` lock first and keep it to their end. Between two
-    statements of a transaction its greenlet waits its turn on the hub, holding SQLite's write lock all that
-    while: other connections of the process would meanwhile sleep in SQLite's busy handler (1 to 100 ms naps,
-    "database is locked" after the timeout), a convoy. Waiting for ``writing`` instead wakes the next writer as
-    soon as the last one commits. Other processes still meet SQLite's own lock."""
+    The writer's lock makes the process's writers wait for each other on the hub, as greenlets: otherwise the
+    second would sleep in SQLite's busy handler (1 to 100 ms naps, "database is locked" after the timeout) while
+    the first commits, a convoy. Other processes still meet SQLite's own lock."""
 
-    __slots__ = ("_conn", "_writing", "_holds", "_timeout_s")
+    __slots__ = ("_conn", "_writer", "_holds", "_timeout_s")
 
-    def __init__(self, conn: sqlite3.Connection, writing: threading.Lock, timeout_s: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, writer: _Writer, timeout_s: float) -> None:
         object.__setattr__(self, "_conn", conn)
-        object.__setattr__(self, "_writing", writing)
+        object.__setattr__(self, "_writer", writer)
         object.__setattr__(self, "_holds", False)
         object.__setattr__(self, "_timeout_s", timeout_s)
 
     def run(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
-        """``fn(statement, *args)`` off the hub, under ``writing`` when it may start a write transaction. Not
-        had within the database timeout (a greenlet writing on two connections at once waits for itself), the
-        statement goes on without it and meets SQLite's own lock, as it would without this one."""
+        """``fn(statement, *args)``: a write under the writer (``_write``); a read on the hub, or off it in a
+        process that runs long reads (the web) unless it belongs to a write transaction. Not had within the
+        database timeout (a greenlet writing on two connections at once waits for itself), the writer is gone
+        without: the statement meets SQLite's own lock, as it would without this one."""
         if not _starts_write(statement):
             # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
             # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back,
-            # unless this process also runs long reads (the web).
-            return off_hub(fn, statement, *args) if _read_off_hub() else fn(statement, *args)
+            # unless this process also runs long reads (the web) and it is not part of a write transaction.
+            if _read_off_hub() and not self.writing():
+                return off_hub(fn, statement, *args)
+            return fn(statement, *args)
         if not self._holds:
-            object.__setattr__(self, "_holds", self._writing.acquire(timeout=self._timeout_s))
+            asked = time.monotonic()
+            object.__setattr__(self, "_holds", self._writer.lock.acquire(timeout=self._timeout_s))
+            waited = time.monotonic() - asked
+            if waited > 1.0:
+                log.warning("SQLite write waited %.1f s for this process's other writer (%s)", waited,
+                            "had it" if self._holds else "went on without it")
         try:
-            return off_hub(fn, statement, *args)
+            return self._write(fn, statement, *args)
         finally:
             self._release_if_done()
+
+    def writing(self) -> bool:
+        """Whether this connection is in a write transaction of this process's writer."""
+        return bool(self._holds and self._conn.in_transaction)
+
+    def _write(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
+        """A write runs on the hub when it need not wait: SQLite's write lock is free, or already this
+        transaction's (tried with no busy wait). Only when another process holds it does the statement wait, in
+        the writer's thread. Once a transaction has the lock, every writer of every process waits for its
+        commit: a trip to a thread and back to the hub per statement would keep them all waiting for as long as
+        the hub takes to come back to this greenlet (tens of milliseconds with a thousand calls)."""
+        if self._holds:
+            try:
+                return self._without_waiting(fn, statement, *args)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+        return self._writer.apply(fn, statement, *args) if self._holds else off_hub(fn, statement, *args)
+
+    def _without_waiting(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return fn(statement, *args)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout_s * 1000)}")
 
     def _release_if_done(self) -> None:
         if self._holds and not self._conn.in_transaction:
             object.__setattr__(self, "_holds", False)
-            self._writing.release()
+            self._writer.lock.release()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -142,18 +200,19 @@ class _Connection:
         return _Cursor(self.run(self._conn.execute, statement, *args), self)
 
     def commit(self) -> None:
-        if not self._conn.in_transaction:
-            return
-        try:
-            off_hub(self._conn.commit)  # may checkpoint the WAL: disk writes
-        finally:
-            self._release_if_done()
+        self._end(self._conn.commit)
 
     def rollback(self) -> None:
+        self._end(self._conn.rollback)
+
+    def _end(self, end: Callable[[], None]) -> None:
+        """Commit or roll back: at once on the hub for the writer's transaction (it holds the write lock, so it
+        waits for nothing but the disk: in WAL mode a commit only appends, but for a checkpoint every thousand
+        pages); off the hub otherwise (a write that went on without the writer may still wait for the lock)."""
         if not self._conn.in_transaction:
             return
         try:
-            off_hub(self._conn.rollback)
+            end() if self._holds else off_hub(end)
         finally:
             self._release_if_done()
 
@@ -163,7 +222,7 @@ class _Connection:
         finally:
             if self._holds:
                 object.__setattr__(self, "_holds", False)
-                self._writing.release()
+                self._writer.lock.release()
 
 
 class _Cursor:
@@ -198,11 +257,11 @@ class _Cursor:
         return self._cursor.fetchone()
 
     def fetchmany(self, *args: Any) -> Any:
-        if _read_off_hub():
+        if _read_off_hub() and not self._owner.writing():
             return off_hub(self._cursor.fetchmany, *args)
         return self._cursor.fetchmany(*args)
 
     def fetchall(self) -> Any:
-        if _read_off_hub():  # the rows of a long read are stepped through here
+        if _read_off_hub() and not self._owner.writing():  # the rows of a long read are stepped through here
             return off_hub(self._cursor.fetchall)
         return self._cursor.fetchall()

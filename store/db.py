@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from metrics import DB_ERRORS
 from store.cooperative import cooperative_sqlite3, gevent_patched
 from store.schema import ensure_current
+from store.write_holds import watch_write_holds
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def _new_engine(url: str, timeout_s: float) -> Engine:
     engine = create_engine(url, connect_args={"timeout": timeout_s}, **cooperative)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
+    watch_write_holds(engine)
     return engine
 
 
