@@ -43,6 +43,9 @@ def guard(handler: logging.Handler, log_format: LogFormat) -> logging.Handler:
 def configure_logging(level: int = logging.INFO, log_format: LogFormat = "text") -> None:
     """The process's root handler (on stderr)."""
     logging.basicConfig(level=level, handlers=[guard(logging.StreamHandler(), log_format)], force=True)
+    # The twilio library logs each REST request's method, URL and every header at INFO: ten lines a request,
+    # half of a busy day's log (and its CPU). The hotline logs the outcomes it acts on itself.
+    logging.getLogger("twilio.http_client").setLevel(max(level, logging.WARNING))
 
 
 def gunicorn_logger(log_format: LogFormat) -> type[Any]:
