@@ -126,6 +126,10 @@ class _Connection:
     the first commits, a convoy. Other processes still meet SQLite's own lock."""
 
     __slots__ = ("_conn", "_writer", "_holds", "_timeout_s")
+    _conn: sqlite3.Connection
+    _writer: _Writer
+    _holds: bool
+    _timeout_s: float
 
     def __init__(self, conn: sqlite3.Connection, writer: _Writer, timeout_s: float) -> None:
         object.__setattr__(self, "_conn", conn)
@@ -135,9 +139,8 @@ class _Connection:
 
     def run(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
         """``fn(statement, *args)``: a write under the writer (``_write``); a read on the hub, or off it in a
-        process that runs long reads (the web) unless it belongs to a write transaction. Not had within the
-        database timeout (a greenlet writing on two connections at once waits for itself), the writer is gone
-        without: the statement meets SQLite's own lock, as it would without this one."""
+        process that runs long reads (the web) unless it belongs to a write transaction. A writer not had within
+        the database timeout fails the write as SQLite's lock would ("database is locked")."""
         if not _starts_write(statement):
             # A read never waits for a lock in WAL mode (nor does a statement of the transaction that holds the
             # write lock): microseconds from the page cache, cheaper on the hub than a trip to a thread and back,
@@ -147,11 +150,18 @@ class _Connection:
             return fn(statement, *args)
         if not self._holds:
             asked = time.monotonic()
-            object.__setattr__(self, "_holds", self._writer.lock.acquire(timeout=self._timeout_s))
+            if not self._writer.lock.acquire(timeout=self._timeout_s):
+                # As SQLite itself answers a writer that waited its timeout: the caller's outage path takes over
+                # (the write is kept for later). Going on without the writer instead would meet the writer's own
+                # transaction at SQLite's lock: after a database outage every write then waited out two timeouts,
+                # and the backlog never drained (the day run stayed at 10 s webhooks until night).
+                log.warning("SQLite write gave up after %.1f s waiting for this process's other writers",
+                            time.monotonic() - asked)
+                raise sqlite3.OperationalError("database is locked")
+            object.__setattr__(self, "_holds", True)
             waited = time.monotonic() - asked
             if waited > 1.0:
-                log.warning("SQLite write waited %.1f s for this process's other writer (%s)", waited,
-                            "had it" if self._holds else "went on without it")
+                log.warning("SQLite write waited %.1f s for this process's other writers", waited)
         try:
             return self._write(fn, statement, *args)
         finally:
@@ -167,13 +177,12 @@ class _Connection:
         the writer's thread. Once a transaction has the lock, every writer of every process waits for its
         commit: a trip to a thread and back to the hub per statement would keep them all waiting for as long as
         the hub takes to come back to this greenlet (tens of milliseconds with a thousand calls)."""
-        if self._holds:
-            try:
-                return self._without_waiting(fn, statement, *args)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-        return self._writer.apply(fn, statement, *args) if self._holds else off_hub(fn, statement, *args)
+        try:
+            return self._without_waiting(fn, statement, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        return self._writer.apply(fn, statement, *args)
 
     def _without_waiting(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
         self._conn.execute("PRAGMA busy_timeout = 0")
@@ -208,7 +217,7 @@ class _Connection:
     def _end(self, end: Callable[[], None]) -> None:
         """Commit or roll back: at once on the hub for the writer's transaction (it holds the write lock, so it
         waits for nothing but the disk: in WAL mode a commit only appends, but for a checkpoint every thousand
-        pages); off the hub otherwise (a write that went on without the writer may still wait for the lock)."""
+        pages); off the hub otherwise, as anything that might wait."""
         if not self._conn.in_transaction:
             return
         try:
