@@ -25,6 +25,8 @@ class SimAsterisk(AsteriskPeer):
         self.talk_day_s, self.hangup_after_steps = talk_day_s, hangup_after_steps
         self.waits = 0
         self.answered = False
+        self.commands_read = 0
+        """Commands the server sent: one or more, and the hotline has the call (even if it then broke off)."""
 
     def dial(self, host: str, port: int) -> PeerCall:
         self._server = (host, port)
@@ -68,6 +70,8 @@ class _TimedReader:
 
     def readline(self) -> str:
         line = self.inner.readline()
+        if line:
+            self.peer.commands_read += 1
         # A step: the server's answer to what the caller did (not the next key of the same input, read
         # by the command after Read, nor the pauses it makes on purpose while the caller is on hold or talking).
         if (self.sent_at is not None and line and not self.last.startswith(HOLD_COMMANDS)

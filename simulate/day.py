@@ -110,9 +110,10 @@ def _asterisk_call(run: DayRun, call: CallPlan) -> CallResult:
     try:
         result = peer.dial("127.0.0.1", run.hotline.agi_port)
     except OSError as exc:
-        run.measured.count("agi_refused")
+        started = peer.commands_read > 0  # the hotline had the call when it broke off (a step past the timeout)
+        run.measured.count("agi_broken_off" if started else "agi_refused")
         run.measured.problem(f"AGI call {peer.uniqueid}: {type(exc).__name__}: {exc}")
-        return CallResult(call, peer.uniqueid, started=False, failed=True)
+        return CallResult(call, peer.uniqueid, started=started, failed=True)
     queued = any(c.startswith("SET MUSIC on") for c in result.commands)
     cut = result.closed_by_server and not result.hung_up and not _ended_by_server(result.commands)
     # The work order number is spoken from a per-call file: a complaint counts once the caller spoke it.
