@@ -50,6 +50,11 @@ SAY_S = 4.0
 class WebhookFailed(Exception):
     """The hotline did not answer a webhook with TwiML: Twilio would play its error message and hang up."""
 
+    def __init__(self, message: str, delivered: bool = True) -> None:
+        super().__init__(message)
+        self.delivered = delivered
+        """The hotline got the request (it answered late or wrongly): it has the call."""
+
 
 @dataclass
 class Waiting:
@@ -134,7 +139,9 @@ class TwilioCloud:
             reply = http.post(full, data=form, headers=headers, timeout=15)  # Twilio's own webhook timeout
         except requests.RequestException as exc:
             self.measured.count("webhook_errors")
-            raise WebhookFailed(f"{urlsplit(full).path}: {type(exc).__name__}") from None
+            # A read timeout: the request went out and the hotline is at work on it; no connection: it never got it.
+            raise WebhookFailed(f"{urlsplit(full).path}: {type(exc).__name__}",
+                                delivered=isinstance(exc, requests.ReadTimeout)) from None
         self.measured.latency("webhook", self.clock.hour(), time.monotonic() - began)
         if reply.status_code == 204:
             return ET.Element("Response")
@@ -206,6 +213,7 @@ class TwilioCloud:
                         break
         except WebhookFailed as exc:
             outcome.failed = True
+            outcome.started = outcome.started or exc.delivered  # Twilio then ends the call: its status follows
             self.measured.problem(f"call {sid}: {exc}")
         finally:
             if outcome.started and not outcome.status_sent:
