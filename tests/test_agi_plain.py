@@ -19,8 +19,11 @@ CARD, PIN = "6222021234567894", "123456"
 
 
 def script_env(settings: Settings) -> dict[str, str]:
+    # The fixture's opening hours (the whole day) too: else the script plays the closed notice at night.
     return {**os.environ, "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
-            "HOTLINE_DATA_DIR": str(settings.data_dir)}
+            "HOTLINE_DATA_DIR": str(settings.data_dir),
+            "HOTLINE_BUSINESS_OPENS": settings.business_opens.isoformat(),
+            "HOTLINE_BUSINESS_CLOSES": settings.business_closes.isoformat()}
 
 
 def test_plain_agi_runs_the_same_inquiry_as_fastagi(settings: Settings, prompts: Path, redis_url: str) -> None:
