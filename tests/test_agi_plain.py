@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import redis
 from hotline.settings import Settings
 from routing.keys import EVENTS_STREAM
 from softphone.agi_peer import AsteriskPeer
+from tests.asterisk_stack import agi_environment
 
 SCRIPT = Path(__file__).resolve().parent.parent / "hotline" / "plain_agi.py"
 """Run as a file, the way an admin may (the launcher of `hotline agi-script install` runs `-m hotline.plain_agi`)."""
@@ -19,11 +19,7 @@ CARD, PIN = "6222021234567894", "123456"
 
 
 def script_env(settings: Settings) -> dict[str, str]:
-    # The fixture's opening hours (the whole day) too: else the script plays the closed notice at night.
-    return {**os.environ, "REDIS_URL": settings.redis_url or "", "DATABASE_URL": settings.sql_url,
-            "HOTLINE_DATA_DIR": str(settings.data_dir),
-            "HOTLINE_BUSINESS_OPENS": settings.business_opens.isoformat(),
-            "HOTLINE_BUSINESS_CLOSES": settings.business_closes.isoformat()}
+    return agi_environment(settings)  # the fixture's stores and its opening hours (the whole day)
 
 
 def test_plain_agi_runs_the_same_inquiry_as_fastagi(settings: Settings, prompts: Path, redis_url: str) -> None:
