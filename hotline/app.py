@@ -421,7 +421,7 @@ def _pages(hotline: Hotline, app: Flask) -> list[Blueprint]:
         create_menus_web(MenuEditor(h.menus, MenuDrafts(h.sql), h.audit, h.jobs),
                          Simulator(h.redis, dry_run_services(h.sql, h.hours, h.visits, card_secret_of(s)))),
         create_live_web(LiveBoard(h.router, h.agents, h.sessions, h.sql, s.timezone, s.service_level_s), events,
-                        s.service_level_s, s.dashboard_thresholds),
+                        s.service_level_s, s.dashboard_thresholds, refresh_s=s.dashboard_refresh_s),
         create_agents_web(h.agents, h.connector, h.sql, h.audit),
         create_reports_web(s.timezone, s.service_level_s),
         create_work_orders_web(h.desk, h.audit, h.accounts, Console(

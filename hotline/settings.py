@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     abandonment_warn: float = Field(default=0.05, ge=0, le=1, alias="HOTLINE_ABANDONMENT_WARN")
     """Today's abandonment rate (a fraction) above this is a warning."""
     abandonment_alert: float = Field(default=0.10, ge=0, le=1, alias="HOTLINE_ABANDONMENT_ALERT")
+    dashboard_refresh_s: float = Field(default=1.0, ge=0, le=10, alias="HOTLINE_DASHBOARD_REFRESH_SECONDS")
+    """An open dashboard gets a fresh picture at most this often (the events in between fold into it); its
+    snapshots are the live pages' main cost to the webhooks on the same web worker (docs/performance.md)."""
     quality_share_percent: float = Field(default=5.0, ge=0, le=100, alias="HOTLINE_QA_SHARE_PERCENT")
     """Quality sampling: the share of each agent's calls per week queued for review (``quality.sampling``)."""
     quality_long_call_s: float | None = Field(default=600.0, gt=0, alias="HOTLINE_QA_LONG_CALL_SECONDS")

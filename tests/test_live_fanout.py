@@ -83,3 +83,28 @@ def test_closing_ends_the_pages_and_a_page_opened_after_is_served_by_one_reader(
         assert fanout.readers() == 1
     finally:
         after.close()
+
+
+def test_a_dashboard_wakes_at_most_once_per_gap_and_the_later_wake_up_covers_every_event_between(
+        redis_url: str) -> None:
+    import time
+
+    fanout, client = fanout_on(redis_url)
+    board = fanout.subscribe(Interest(types=("call",)))
+    try:
+        wakes = board.wait(5, gap_s=0.6)
+        begun = time.monotonic()
+        client.xadd(STREAM, {"type": "call_started", "call_id": "c1"})
+        first = next(wakes)
+        assert first is not None and time.monotonic() - begun >= 0.6  # the gap counts from the page's snapshot
+        shown = time.monotonic()
+        for n in range(5):  # a burst in the next gap, read by the fanout in several batches (its pace: 10 ms)
+            client.xadd(STREAM, {"type": "call_queued", "call_id": f"c{n}"})
+            time.sleep(0.05)
+        last_read = board.read_at
+        second = next(wakes)
+        assert second is not None and second >= last_read  # a snapshot begun after it shows the whole burst
+        assert time.monotonic() - shown >= 0.6  # one wake-up for the burst, not one per batch
+        assert next(board.wait(0.5, gap_s=0.6)) is None  # nothing folded in is left over to wake it again
+    finally:
+        board.close()

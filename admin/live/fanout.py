@@ -49,15 +49,23 @@ class Subscription:
         self.read_at = 0.0
         self.ended = False
 
-    def wait(self, block_s: float = HEARTBEAT_S) -> Iterator[float | None]:
+    def wait(self, block_s: float = HEARTBEAT_S, gap_s: float = 0.0) -> Iterator[float | None]:
         """After events of interest, when they were read (``time.monotonic()``: a snapshot begun since shows them);
-        ``None`` when ``block_s`` passed without any (a heartbeat is due). Ends when the stream cannot be read (Redis
-        away: the page reconnects by itself)."""
+        ``None`` when ``block_s`` passed without any (a heartbeat is due). At least ``gap_s`` between two wake-ups
+        (counted from the call): events in between fold into the later one. Ends when the stream cannot be read
+        (Redis away: the page reconnects by itself)."""
+        last = time.monotonic()
         while True:
             woke = self.wake.wait(block_s)
+            if woke and gap_s > 0:
+                rest = last + gap_s - time.monotonic()
+                if rest > 0:
+                    time.sleep(rest)  # a parked greenlet; the pages of one batch wake together and share a snapshot
             if self.ended:
                 return
             self.wake.clear()  # before the caller's snapshot: what happens after it wakes the page again
+            if woke:
+                last = time.monotonic()
             yield self.read_at if woke else None
 
     def close(self) -> None:
@@ -165,15 +173,15 @@ class EventFanout:
 
 
 def snapshots(fanout: EventFanout, snapshot: Callable[[float], Any], interest: Interest,
-              name: str = "snapshot") -> Iterator[tuple[str, Any] | None]:
+              name: str = "snapshot", gap_s: float = 0.0) -> Iterator[tuple[str, Any] | None]:
     """A snapshot at once, then a fresh one after events of ``interest`` (a burst of events gives one snapshot,
-    not one per event); ``None`` (a heartbeat) after ``HEARTBEAT_S`` without any. ``snapshot(not_before)``: any
-    snapshot begun at or after ``not_before`` (``time.monotonic()``) will do, so the pages woken by one batch of
-    events may share one."""
+    not one per event), at most one per ``gap_s``; ``None`` (a heartbeat) after ``HEARTBEAT_S`` without any.
+    ``snapshot(not_before)``: any snapshot begun at or after ``not_before`` (``time.monotonic()``) will do, so the
+    pages woken by one batch of events may share one."""
     sub = fanout.subscribe(interest)  # before the snapshot: an event landing while it is built shows in the next one
     try:
         yield name, snapshot(time.monotonic())
-        for read_at in sub.wait():
+        for read_at in sub.wait(gap_s=gap_s):
             yield (name, snapshot(read_at)) if read_at is not None else None
     finally:
         sub.close()

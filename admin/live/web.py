@@ -23,9 +23,10 @@ LIVE_EVENTS = ("call", "agent")
 
 def create_live_web(board: LiveBoard, events: EventFanout, service_level_s: float,
                     thresholds: Mapping[str, Mapping[str, float]] | None = None,
-                    not_ready_reasons: Sequence[str] = NOT_READY_REASONS) -> Blueprint:
+                    not_ready_reasons: Sequence[str] = NOT_READY_REASONS, refresh_s: float = 0.0) -> Blueprint:
     """``thresholds``: warn and alert levels of ``wait_s``, ``service_level`` and ``abandonment``
-    (``Settings.dashboard_thresholds``). Supervisors and admins set agents' states from the page through
+    (``Settings.dashboard_thresholds``); ``refresh_s``: the least time between two snapshots of one open dashboard
+    (``Settings.dashboard_refresh_s``). Supervisors and admins set agents' states from the page through
     ``POST /api/agents/<id>/state`` (admin.agents.api), which audits each change."""
     web = Blueprint("live_web", __name__)
     levels = dict(thresholds or {"wait_s": {"warn": service_level_s, "alert": 3 * service_level_s},
@@ -51,11 +52,13 @@ def create_live_web(board: LiveBoard, events: EventFanout, service_level_s: floa
     @doc({200: None, 429: ErrorBody, 503: ErrorBody}, tags=("live",))
     def live_stream() -> Response:
         """Server-sent events: a ``snapshot`` event (the body of ``/api/live``) at once, then one after each
-        batch of call or agent events; a comment line every 15 s keeps the connection open."""
+        batch of call or agent events (at most one per ``HOTLINE_DASHBOARD_REFRESH_SECONDS``, 1 s by default); a
+        comment line every 15 s keeps the connection open."""
 
         # The pages of this process woken by one batch of events share the snapshot begun after it was read; on a
         # heartbeat, one begun in the last second will do (the figures of the day in it are cached for 5 s anyway).
-        return sse_response(with_late_records(snapshots(events, board.snapshot, Interest(types=LIVE_EVENTS)),
+        return sse_response(with_late_records(snapshots(events, board.snapshot, Interest(types=LIVE_EVENTS),
+                                                        gap_s=refresh_s),
                                               lambda: board.snapshot(time.monotonic() - 1.0)))
 
     return web
