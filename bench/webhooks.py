@@ -605,6 +605,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dashboards", type=float, default=0.05,
                    help="the share of --streams that are dashboards (the rest agent consoles; default 0.05)")
     p.add_argument("--agents", type=int, default=100, help="agents whose consoles --streams opens (default 100)")
+    p.add_argument("--dashboard-refresh", type=float, default=None,
+                   help="HOTLINE_DASHBOARD_REFRESH_SECONDS of the server (default: the hotline's, 1 s; 0.2: as "
+                        "before 2026-12-07)")
     p.add_argument("--stream-cycles", type=int, default=2,
                    help="--streams: open, paced calls, close, paced calls; this many times (default 2)")
     p.add_argument("--distinct-cards", action="store_true",
@@ -673,6 +676,8 @@ def serve_http(args: argparse.Namespace, stack: ExitStack, hotline: Hotline, ser
     env = server_env(hotline.settings)
     if args.streams:  # every agent's consoles (and the supervisors' dashboards) in one session each
         env["HOTLINE_LIVE_STREAMS_PER_PERSON"] = str(args.streams)
+    if args.dashboard_refresh is not None:
+        env["HOTLINE_DASHBOARD_REFRESH_SECONDS"] = str(args.dashboard_refresh)
     proc = stack.enter_context(gunicorn_server(env, port, args.workers, tmp / "gunicorn.log", args.worker_class))
     check_bare(servers.target)
     built = "all built and signed before the start" if args.calls else \
