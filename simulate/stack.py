@@ -269,7 +269,9 @@ class RssSampler:
 
 
 class TcpProxy:
-    """A loopback TCP proxy in front of the database, whose connections can be cut and refused for a while."""
+    """A loopback TCP proxy in front of the database (or Redis: any URL with a host and port), whose connections
+    can be cut and refused for a while, or slowed: ``hold_replies`` holds back the server's replies on the
+    connections open at that moment until ``release_replies`` (connections opened later pass at once)."""
 
     def __init__(self, database_url: str) -> None:
         from sqlalchemy.engine import make_url
@@ -278,6 +280,7 @@ class TcpProxy:
         self.target = (url.host or "127.0.0.1", url.port or 5432)
         self._down = threading.Event()
         self._conns: list[socket.socket] = []
+        self._gates: list[threading.Event] = []
         self._lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = url.set(host="127.0.0.1", port=self.listener.getsockname()[1]).render_as_string(
@@ -300,7 +303,18 @@ class TcpProxy:
         finally:
             self._down.clear()
 
+    def hold_replies(self) -> None:
+        with self._lock:
+            for gate in self._gates:
+                gate.clear()
+
+    def release_replies(self) -> None:
+        with self._lock:
+            for gate in self._gates:
+                gate.set()
+
     def close(self) -> None:
+        self.release_replies()
         _close(self.listener)
 
     def _accept(self) -> None:
@@ -317,15 +331,20 @@ class TcpProxy:
             except OSError:
                 _close(client)
                 continue
+            replies = threading.Event()
+            replies.set()
             with self._lock:
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+                self._gates.append(replies)
+            threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pipe, args=(upstream, client, replies), daemon=True).start()
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def _pipe(source: socket.socket, sink: socket.socket, gate: threading.Event | None = None) -> None:
     try:
         while data := source.recv(65536):
+            if gate is not None:
+                gate.wait()
             sink.sendall(data)
     except OSError:
         pass
