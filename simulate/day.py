@@ -20,10 +20,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,27 +151,44 @@ def back_office(run: DayRun, seed: int) -> None:
     with contextlib.suppress(Exception):  # 409 when a run already made them
         run.hotline.api("POST", "/api/users", {"name": "team-a", "role": "supervisor",
                                                "password": secrets.token_urlsafe(18)})
-    while not run.stop.wait(min(2.0, run.clock.real(600))):
+
+    def attempt(what: Callable[[], Any]) -> tuple[bool, Any]:
+        """One request of the back office's, and its answer: a failure is counted and the round goes on with the
+        next order (one stuck order stopped every later resolution of the day)."""
         try:
-            orders = run.hotline.api("GET", "/api/complaints?status=open&limit=1000")
-            for order in orders if isinstance(orders, list) else []:
-                number = order["number"]
-                if number not in due:
-                    due[number] = run.clock.now() + rng.uniform(*run.plan.resolve_after_s)
-                    run.hotline.api("POST", f"/api/complaints/{number}/assign", {"by": "backoffice", "to": "team-a"})
-            for number, at in list(due.items()):
-                if at <= run.clock.now():
-                    run.hotline.api("POST", f"/api/complaints/{number}/resolve", {
-                        "by": "backoffice", "note": "refund made"})
-                    del due[number]
-            agents: Any = run.hotline.api("GET", "/api/agents") or []
-            for agent in agents:
-                if agent.get("state") == "not_ready":
-                    run.hotline.api("POST", f"/api/agents/{agent['id']}/state", {"state": "available"})
+            return True, what()
         except Exception as exc:  # noqa: BLE001 - the back office carries on after a hiccup (DB down...)
             run.measured.count("back_office_errors")
             if "HTTP Error 5" not in str(exc) and "timed out" not in str(exc):
                 run.measured.problem(f"back office: {type(exc).__name__}: {exc}")
+            return False, None
+
+    def assign(number: str) -> object:
+        return run.hotline.api("POST", f"/api/complaints/{number}/assign", {"by": "backoffice", "to": "team-a"})
+
+    def resolve(number: str) -> object:
+        try:
+            return run.hotline.api("POST", f"/api/complaints/{number}/resolve", {"by": "backoffice",
+                                                                                  "note": "refund made"})
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
+            return None  # resolved already: an earlier try that timed out at the peak had gone through
+
+    while not run.stop.wait(min(2.0, run.clock.real(600))):
+        listed, orders = attempt(lambda: run.hotline.api("GET", "/api/complaints?status=open&limit=1000"))
+        for order in orders if listed and isinstance(orders, list) else []:
+            number = order["number"]
+            if number not in due:
+                due[number] = run.clock.now() + rng.uniform(*run.plan.resolve_after_s)  # even if the assign fails
+                attempt(partial(assign, number))
+        for number, at in list(due.items()):
+            if at <= run.clock.now() and attempt(partial(resolve, number))[0]:
+                del due[number]
+        _, agents = attempt(lambda: run.hotline.api("GET", "/api/agents"))
+        for agent in agents or []:
+            if agent.get("state") == "not_ready":
+                attempt(partial(run.hotline.api, "POST", f"/api/agents/{agent['id']}/state", {"state": "available"}))
 
 
 def faults(run: DayRun, db_outage_s: float) -> None:

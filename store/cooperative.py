@@ -7,8 +7,8 @@ would stall every call. psycopg 3 needs nothing of this: it waits on its socket 
 once the process is patched. Without gevent (the threaded web, the workers, the tests) this module is not used.
 
 A write transaction is the opposite case: while it holds SQLite's write lock every writer of every process
-waits, so it must not wait for the hub between its statements. Its writes are tried at once on the hub and only
-wait in a thread when another process has the lock (``_Connection._write``).
+waits, so it must not wait for the hub between its statements. Its writes are tried at once on the hub and,
+while another process has the lock, tried again there after short sleeps (``_Connection._write``).
 
 The FastAGI process keeps reads on the hub (a call's reads are point lookups, cheaper than a trip to a thread);
 a web worker also serves the reports and the dashboard's figures of the day, aggregates of tens of milliseconds
@@ -74,32 +74,12 @@ def off_hub(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return gevent.get_hub().threadpool.apply(fn, args, kwargs)  # type: ignore[no-any-return]
 
 
-class _Writer:
-    """The process's one writer: the lock its write transactions take in turn, and the native thread where a
-    write waits while another process holds SQLite's write lock. That thread is its own, not one of gevent's
-    shared pool: once the wait is over the transaction holds the lock, for every process, until its commit, and
-    must not first queue behind PIN KDFs, reports' reads or other processes' writers asleep in the busy handler
-    (the day run measured single-statement transactions holding the lock 1-3 s that way)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
-        self._thread: Any = None
-
-    def apply(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in the writer's thread; the calling greenlet waits, the others run."""
-        if self._thread is None:
-            from gevent.threadpool import ThreadPool
-
-            self._thread = ThreadPool(1)
-        return self._thread.apply(fn, args)  # type: ignore[no-any-return]
-
-
 def cooperative_sqlite3() -> types.ModuleType:
     """A stand-in for the ``sqlite3`` module (SQLAlchemy's ``module=``) whose connections run off the hub and
     write one at a time in this process."""
     module = types.ModuleType("sqlite3_off_hub")
     module.__dict__.update(sqlite3.__dict__)
-    writer = _Writer()
+    writer = threading.Lock()  # patched by gevent: a greenlet waiting for it lets the others run
 
     def connect(*args: Any, **kwargs: Any) -> _Connection:
         # Each statement may run in another of the pool's threads (one at a time: a pooled connection has one user).
@@ -110,6 +90,10 @@ def cooperative_sqlite3() -> types.ModuleType:
     return module
 
 
+_FIRST_PAUSE_S, _LAST_PAUSE_S = 0.001, 0.02
+"""How long a write sleeps before trying SQLite's lock again: from 1 ms, doubling to 20 ms (SQLite's own busy
+handler naps 1 ms to 100 ms)."""
+
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "CREATE", "DROP", "ALTER", "UPSERT", "WITH")
 
 
@@ -118,7 +102,7 @@ def _starts_write(statement: object) -> bool:
 
 
 class _Connection:
-    """A sqlite3 connection whose writes take the process's writer (``_Writer``) and keep it to their
+    """A sqlite3 connection whose writes take the process's writer lock and keep it to their
     transaction's end; reads and the rest are passed on.
 
     The writer's lock makes the process's writers wait for each other on the hub, as greenlets: otherwise the
@@ -127,11 +111,11 @@ class _Connection:
 
     __slots__ = ("_conn", "_writer", "_holds", "_timeout_s")
     _conn: sqlite3.Connection
-    _writer: _Writer
+    _writer: threading.Lock
     _holds: bool
     _timeout_s: float
 
-    def __init__(self, conn: sqlite3.Connection, writer: _Writer, timeout_s: float) -> None:
+    def __init__(self, conn: sqlite3.Connection, writer: threading.Lock, timeout_s: float) -> None:
         object.__setattr__(self, "_conn", conn)
         object.__setattr__(self, "_writer", writer)
         object.__setattr__(self, "_holds", False)
@@ -150,7 +134,7 @@ class _Connection:
             return fn(statement, *args)
         if not self._holds:
             asked = time.monotonic()
-            if not self._writer.lock.acquire(timeout=self._timeout_s):
+            if not self._writer.acquire(timeout=self._timeout_s):
                 # As SQLite itself answers a writer that waited its timeout: the caller's outage path takes over
                 # (the write is kept for later). Going on without the writer instead would meet the writer's own
                 # transaction at SQLite's lock: after a database outage every write then waited out two timeouts,
@@ -172,17 +156,27 @@ class _Connection:
         return bool(self._holds and self._conn.in_transaction)
 
     def _write(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
-        """A write runs on the hub when it need not wait: SQLite's write lock is free, or already this
-        transaction's (tried with no busy wait). Only when another process holds it does the statement wait, in
-        the writer's thread. Once a transaction has the lock, every writer of every process waits for its
-        commit: a trip to a thread and back to the hub per statement would keep them all waiting for as long as
-        the hub takes to come back to this greenlet (tens of milliseconds with a thousand calls)."""
-        try:
-            return self._without_waiting(fn, statement, *args)
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        return self._writer.apply(fn, statement, *args)
+        """A write runs on the hub with no busy wait. While another process holds SQLite's write lock it is
+        tried again after a short sleep on the hub (the other calls run meanwhile), up to the database timeout.
+
+        It never waits for SQLite's lock in a native thread: the thread that gets the lock has it, for every
+        writer of every process, until the hub comes back to this greenlet to go on with the transaction, one
+        turn of a saturated hub (hundreds of milliseconds at the day's peak). Taken on the hub, the lock is
+        held for the transaction's own statements."""
+        import gevent
+
+        deadline = time.monotonic() + self._timeout_s
+        pause = _FIRST_PAUSE_S
+        while True:
+            try:
+                return self._without_waiting(fn, statement, *args)
+            except sqlite3.OperationalError as exc:
+                # SQLITE_BUSY only: another process's lock, which ends. Not SQLITE_BUSY_SNAPSHOT (a read
+                # transaction that cannot become a write: trying again never helps) nor any other error.
+                if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            gevent.sleep(pause)
+            pause = min(pause * 2, _LAST_PAUSE_S)
 
     def _without_waiting(self, fn: Callable[..., T], statement: object, *args: Any) -> T:
         self._conn.execute("PRAGMA busy_timeout = 0")
@@ -194,7 +188,7 @@ class _Connection:
     def _release_if_done(self) -> None:
         if self._holds and not self._conn.in_transaction:
             object.__setattr__(self, "_holds", False)
-            self._writer.lock.release()
+            self._writer.release()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -231,7 +225,7 @@ class _Connection:
         finally:
             if self._holds:
                 object.__setattr__(self, "_holds", False)
-                self._writer.lock.release()
+                self._writer.release()
 
 
 class _Cursor:
