@@ -190,8 +190,10 @@ def agi() -> None:
     from hotline.agi_app import create_agi_server
     from hotline.app import prepare
     from hotline.cooperative import on_signal
+    from hotline.heap import settle_heap
 
     server = create_agi_server(prepare(settings))
+    settle_heap()  # a greenlet per call: a full collection holds every call of the process
     # SIGTERM (a restart, or `hotline up` stopping) lets the calls in progress finish first.
     on_signal(signal.SIGTERM, server.shutdown)
     try:

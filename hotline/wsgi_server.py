@@ -8,13 +8,13 @@ pool."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from hotline.heap import settle_heap
 from hotline.logs import gunicorn_logger
 from hotline.settings import Settings
 
@@ -32,10 +32,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn ships no typ
         return self._load_app()
 
 
-def _freeze_heap(worker: Any) -> None:
-    # The app's long-lived objects move out of the collector's sight: no 50 ms full-GC pauses later.
-    gc.collect()
-    gc.freeze()
+def _settle_heap(worker: Any) -> None:
+    settle_heap()
 
 
 def _worker_gone(server: Any, worker: Any) -> None:
@@ -58,7 +56,7 @@ def serve(settings: Settings, app_factory: Callable[[Settings], Flask] | None = 
         "accesslog": "-",
         # Query strings only (seq, timeout): Twilio posts card digits in the body, never logged.
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
-        "post_worker_init": _freeze_heap,
+        "post_worker_init": _settle_heap,
         "logger_class": gunicorn_logger(settings.log_format),
         # gunicorn 25+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl) that lets any
         # process of that user change the workers: two hotlines on one machine would share it, and `hotline up`
