@@ -162,6 +162,10 @@ SERVER_KINDS = ("hotline", "hotline-threads", "echo", "asyncio-echo")
 call, as before issue 20: --with-threads), the threaded echo, the asyncio echo (the floor)."""
 
 
+DEFAULT_GC_VARIABLE = "BENCH_DEFAULT_GC"
+"""Set to 1 in the server's environment by ``--default-gc``."""
+
+
 def serve(kind: str, backlog: int, stack_kb: int) -> None:
     """The ``--serve`` mode: bind port 0, print ``READY <port>``, serve until killed."""
     raise_nofile()
@@ -175,6 +179,7 @@ def serve(kind: str, backlog: int, stack_kb: int) -> None:
         import agi_scripts.server as agi_server
         from hotline.agi_app import create_agi_server
         from hotline.app import prepare
+        from hotline.heap import settle_heap
         from hotline.settings import Settings
 
         # Process-local knobs of the benchmark, read by FastAgiServer when it is built: the thread
@@ -189,6 +194,8 @@ def serve(kind: str, backlog: int, stack_kb: int) -> None:
                             agi_max_connections=100_000, agi_max_per_peer=100_000, agi_max_unauthenticated=100_000,
                             agi_env_timeout_s=BARRIER_REPLY_TIMEOUT_S)
         server = create_agi_server(prepare(settings))
+        if os.environ.get(DEFAULT_GC_VARIABLE) != "1":
+            settle_heap()  # as `hotline agi` does
     else:
         server = EchoServer(("127.0.0.1", 0), backlog, stack_kb * 1024)
     sys.stdout.write(f"READY {server.server_address[1]}\n")
@@ -868,6 +875,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "~30 ms of CPU): the runtime's figures, not the KDF's (a real bank checks PINs remotely)")
     p.add_argument("--with-threads", action="store_true",
                    help="also the hotline unpatched, a thread per call (HOTLINE_AGI_RUNTIME=threads, as before gevent)")
+    p.add_argument("--default-gc", action="store_true",
+                   help="the hotline servers keep Python's collector thresholds (before hotline/heap.py), to compare")
     p.add_argument("--no-baseline", action="store_true", help="skip the echo servers (threaded and asyncio)")
     p.add_argument("--paced-load", type=float, default=0.4,
                    help=f"after the instant run at N={TARGET_P99_AT}, the same calls paced to offer this fraction of "
@@ -921,6 +930,8 @@ def run(args: argparse.Namespace, stack: ExitStack) -> None:
     numbers = card_numbers((sum(counts) + paced_n) * servers) if args.distinct_cards else []
     cards = iter(numbers) if args.distinct_cards else None
     env = server_env(prepare_store(tmp, redis_url, numbers, args.light_kdf, args.one_balance))
+    if args.default_gc:
+        env[DEFAULT_GC_VARIABLE] = "1"
     results: list[Result] = []
     for n in counts:
         backlog = args.backlog or max(production[0], n + 64)
