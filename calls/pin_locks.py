@@ -61,10 +61,12 @@ class PinLocks:
         # Full: the last checks the window allows are being judged right now. A wrong one locks the card,
         # a right one clears the count: wait a moment for them (many callers of one card at once are served).
         deadline = time.monotonic() + FULL_WAIT_S
+        first = True
         while True:
             now = self._now()
             try:
-                answer = self._reserve(card, now)
+                answer = self._reserve(card, now, with_record=first)
+                first = False
             except redis.RedisError as exc:
                 log.warning("PIN check on call %s counted in the database only: redis unavailable (%s)",
                             call.call_id, type(exc).__name__)
@@ -88,23 +90,32 @@ class PinLocks:
 
     # -- one check -------------------------------------------------------------------------
 
-    def _reserve(self, card: PinCard, now: dt.datetime) -> list[str]:
+    def _reserve(self, card: PinCard, now: dt.datetime, with_record: bool = True) -> list[str]:
+        """Reserve a check in Redis. ``with_record`` (a check's first ask): the card's SQL record goes with it, and
+        Redis uses it when it has no counter for the card, as for most first checks (a counter lives from a
+        failure to a right PIN): one round trip instead of a "load" answer and a second one. The asks of a
+        check polling a full card send none, and read the record only if Redis answers "load" (its data lost,
+        or a lock that just ended)."""
         base = [f"{now.timestamp():.3f}", str(self.policy.window_s), str(self.policy.max_failures),
                 str(STALE_CHECK_S)]
-        answer = _texts(self._attempt(keys=[pin_key(card.key)], args=[*base, ""]))
+        keys = [pin_key(card.key)]
+        answer = _texts(self._attempt(keys=keys, args=[*base, *(self._record(card, now) if with_record else [""])]))
         if answer[0] != "load":
             return answer
+        return _texts(self._attempt(keys=keys, args=[*base, *self._record(card, now)]))
+
+    def _record(self, card: PinCard, now: dt.datetime) -> list[str]:
+        """The card's SQL record as ``pin_attempt.lua`` takes it (ARGV[5..8])."""
         state = self._recorded(card, now)
         until = "" if not state.locked else str(state.locked_until.timestamp()) if state.locked_until else "0"
         since = state.locked_at if state.locked_at else state.since
-        return _texts(self._attempt(keys=[pin_key(card.key)],
-                                    args=[*base, "1", str(state.failures), f"{since.timestamp():.3f}", until]))
+        return ["1", str(state.failures), f"{since.timestamp():.3f}", until]
 
     def _recorded(self, card: PinCard, now: dt.datetime) -> CardState:
         try:
             return self.records.state(card.key, now)
         except UNAVAILABLE:
-            log.warning("PIN counter: database unavailable, counting from zero in redis for this card")
+            log.warning("PIN counter: database unavailable: if redis has no count for this card, it counts from zero")
             return CardState(0, now)
 
     def _judge(self, card: PinCard, call: CallInfo, verify: Callable[[], bool], n: int, in_redis: bool) -> str:
