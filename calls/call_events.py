@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from redis.client import Pipeline
+
 from ivr import actions as act
 from ivr.masking import mask_phone, number_key
 from ivr.session import Session
+from routing.batch import Reader
 from routing.events import EventLog
 from routing.router import CallRequest
 
 
 def emit_call_started(events: EventLog, session: Session, direction: str = "inbound") -> None:
-    events.emit(
-        "call_started", call_id=session.call_id, channel=session.channel, caller=mask_phone(session.caller),
-        caller_key=number_key(session.caller),
-        called=session.called, direction=direction, menu=session.menu, menu_version=session.menu_version,
-        language=session.language,
-    )
+    events.emit("call_started", **_started(session, direction))
+
+
+def call_started_in(pipe: Pipeline, events: EventLog, session: Session, direction: str = "inbound") -> Reader[None]:
+    """``emit_call_started`` in a batch (``routing.batch``)."""
+    return events.emit_in(pipe, "call_started", **_started(session, direction))
+
+
+def _started(session: Session, direction: str) -> dict[str, object]:
+    return {"call_id": session.call_id, "channel": session.channel, "caller": mask_phone(session.caller),
+            "caller_key": number_key(session.caller), "called": session.called, "direction": direction,
+            "menu": session.menu, "menu_version": session.menu_version, "language": session.language}
 
 
 def emit_call_ended(events: EventLog, session: Session, status: str, duration_s: str = "") -> None:

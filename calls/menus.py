@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.client import Pipeline
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +16,7 @@ from calls.keys import live_menu_key, menu_source_key
 from ivr.loader import parse_menu
 from ivr.model import Menu
 from ivr.validate import validate_menu
+from routing.batch import Outcome, Reader
 from routing.scripts import register_lua
 from store.db import UNAVAILABLE
 from store.models import MenuVersion
@@ -93,6 +95,17 @@ class MenuRepository:
         """The version new calls start on."""
         return self.version(name, self.live_version(name))
 
+    def live_in(self, pipe: Pipeline, name: str) -> Reader[Menu]:
+        """``live`` in a batch (``routing.batch``)."""
+        pipe.get(live_menu_key(name))
+
+        def read(outcome: Outcome) -> Menu:
+            reply = outcome if isinstance(outcome, redis.RedisError) else outcome[0]
+            raw = None if isinstance(reply, Exception) else reply
+            return self.version(name, self._live_version_of(name, raw))
+
+        return read
+
     def live_version(self, name: str) -> int:
         """The version number new calls start on: Redis's number, else the SQL store's latest, put back
         into Redis; while both are away, the last one this process saw."""
@@ -100,6 +113,10 @@ class MenuRepository:
             raw = self._redis.get(live_menu_key(name))
         except redis.RedisError:
             raw = None  # Redis away: the SQL store still knows the latest version.
+        return self._live_version_of(name, raw)
+
+    def _live_version_of(self, name: str, raw: bytes | str | None) -> int:
+        """``raw``: what Redis holds for the live version, None when it is missing or Redis is away."""
         if raw:
             version = self._seen_live[name] = int(raw)
             return version

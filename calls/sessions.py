@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.client import Pipeline
 
 from calls.keys import IVR_CALLS, session_key
 from ivr.session import Session
+from routing.batch import Outcome, Reader, replies, run_alone
 from routing.scripts import register_lua
 
 _SAVE = Path(__file__).parent / "lua" / "save_session.lua"
@@ -41,6 +43,11 @@ class SessionStore:
     def load(self, call_id: str) -> StoredCall | None:
         return _decode(self._redis.get(session_key(call_id)))
 
+    def load_in(self, pipe: Pipeline, call_id: str) -> Reader[StoredCall | None]:
+        """``load`` in a batch (``routing.batch``)."""
+        pipe.get(session_key(call_id))
+        return _first_decoded
+
     def save(self, session: Session, answer: str) -> bool:
         """Store the step; False when another process already stored this step or a later one
         (the same webhook served twice at once): the caller should answer what is stored."""
@@ -63,10 +70,13 @@ class SessionStore:
 
     def take(self, call_id: str) -> StoredCall | None:
         """Remove and return the session: of racing callers, exactly one gets it."""
-        pipe = self._redis.pipeline(transaction=False)
+        return run_alone(self._redis, self.take_in, call_id)
+
+    def take_in(self, pipe: Pipeline, call_id: str) -> Reader[StoredCall | None]:
+        """``take`` in a batch (``routing.batch``)."""
         pipe.getdel(session_key(call_id))
         pipe.zrem(IVR_CALLS, call_id)
-        return _decode(pipe.execute()[0])
+        return _first_decoded
 
     def note_in_ivr(self, call_id: str, in_menus: bool) -> None:
         """For channels that keep the session themselves (FastAGI): the call is in the menus, or left them.
@@ -86,6 +96,10 @@ class SessionStore:
         pipe.zremrangebyscore(IVR_CALLS, "-inf", f"({oldest}")
         pipe.zcard(IVR_CALLS)
         return int(pipe.execute()[1])
+
+
+def _first_decoded(outcome: Outcome) -> StoredCall | None:
+    return _decode(replies(outcome)[0])
 
 
 def _decode(raw: bytes | str | None) -> StoredCall | None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
+from routing.batch import Outcome, Reader
 from routing.keys import EVENTS_MAXLEN, EVENTS_STREAM
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ class EventLog:
         self._lock = threading.Lock()
 
     def emit(self, kind: str, **fields: Any) -> None:
-        event: dict[Any, Any] = {"type": kind, "ts": f"{time.time():.3f}", **{k: _text(v) for k, v in fields.items()}}
+        event = _event(kind, fields)
         if not self._spool_pending():
             # Nothing waits in the spool (the usual case): no order to keep, so no lock. The lock held every
             # emit of the process through its round trip: under gevent the calls' greenlets queued on it, one
@@ -45,11 +47,32 @@ class EventLog:
                 self._redis.xadd(self.stream, event, maxlen=EVENTS_MAXLEN, approximate=True)
                 return
             except redis.RedisError as exc:
-                with self._lock:
-                    self._spool(kind, event, exc)
+                self._spool_alone(kind, event, exc)
                 return
+        self._emit_in_order(kind, event)
+
+    def emit_in(self, pipe: Pipeline, kind: str, **fields: Any) -> Reader[None]:
+        """``emit`` in a batch (``routing.batch``): an event the batch could not send is spooled when read. While
+        events wait in the spool, this one is sent after them, alone, when read (their order is kept)."""
+        event = _event(kind, fields)
+        if self._spool_pending():
+            return lambda _outcome: self._emit_in_order(kind, event)
+        pipe.xadd(self.stream, event, maxlen=EVENTS_MAXLEN, approximate=True)
+
+        def read(outcome: Outcome) -> None:
+            failure = outcome if isinstance(outcome, redis.RedisError) else outcome[0]
+            if isinstance(failure, redis.RedisError):
+                self._spool_alone(kind, event, failure)
+
+        return read
+
+    def _emit_in_order(self, kind: str, event: dict[Any, Any]) -> None:
         with self._lock:
             self._emit(kind, event)
+
+    def _spool_alone(self, kind: str, event: dict[Any, Any], exc: redis.RedisError) -> None:
+        with self._lock:
+            self._spool(kind, event, exc)
 
     def flush(self) -> int:
         """Send what the machine's processes spooled; how many events went. Raises ``redis.RedisError``
@@ -150,3 +173,7 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event(kind: str, fields: dict[str, Any]) -> dict[Any, Any]:
+    return {"type": kind, "ts": f"{time.time():.3f}", **{k: _text(v) for k, v in fields.items()}}

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
+from routing.batch import Reader, replies, run_alone
 from routing.config import DEFAULT_QUEUES, QueueConfig
 from routing.estimates import WaitEstimate, WaitEstimator
 from routing.exceptions import NotWaiting
@@ -224,9 +226,12 @@ class Router:
     def end_call(self, call_id: str, reason: str, cancel_callback: bool = False, agent: str = "") -> Ended:
         """The call is over (talked, or abandoned). A pending callback stands unless cancelled.
         With ``agent``, only while the call is with that agent (a late report changes nothing)."""
-        offers, freed, leg, state = self.scripts.run(
-            "end_call", call_id, reason, "1" if cancel_callback else "", agent)
-        return Ended(_offers(offers), _text(freed) or None, _text(leg) or None, _text(state))
+        return _ended(self.scripts.run("end_call", call_id, reason, "1" if cancel_callback else "", agent))
+
+    def end_call_in(self, pipe: Pipeline, call_id: str, reason: str) -> Reader[Ended]:
+        """``end_call`` in a batch (``routing.batch``)."""
+        read = self.scripts.queue(pipe, "end_call", call_id, reason, "", "")
+        return lambda outcome: _ended(read(outcome))
 
     def transfer(self, call_id: str, from_agent: str, how: str, *, skill: str = "", to_agent: str = "",
                  mode: str = "cold", kind: str = "queue") -> list[Offer]:
@@ -248,10 +253,16 @@ class Router:
 
     def cancel_callback_of(self, number: str) -> Ended | None:
         """A caller who asked for a callback calls again: the callback is cancelled."""
-        call_id = self.redis.get(self.key(f"callback_by:{caller_key(number)}"))
-        if call_id is None:
-            return None
-        return self.end_call(_text(call_id), "callback_cancelled", cancel_callback=True)
+        return self.cancel_callback(run_alone(self.redis, self.callback_of_in, number))
+
+    def callback_of_in(self, pipe: Pipeline, number: str) -> Reader[str | None]:
+        """In a batch (``routing.batch``): the call whose callback ``number`` asked for, if any."""
+        pipe.get(self.key(f"callback_by:{caller_key(number)}"))
+        return lambda outcome: None if (found := replies(outcome)[0]) is None else _text(found)
+
+    def cancel_callback(self, call_id: str | None) -> Ended | None:
+        """The callback of ``call_id`` (from ``callback_of_in``) is cancelled: its caller called again."""
+        return None if call_id is None else self.end_call(call_id, "callback_cancelled", cancel_callback=True)
 
     def renew(self, call_ids: Iterable[str], lease_s: float | None = None) -> None:
         """The channel still holds these calls: push their leases out (never shortening one)."""
@@ -343,6 +354,11 @@ class Router:
 def caller_key(number: str) -> str:
     """Index key for a caller's number, without keeping the number in the key name."""
     return hashlib.sha256(number.encode()).hexdigest()[:32]
+
+
+def _ended(reply: Any) -> Ended:
+    offers, freed, leg, state = reply
+    return Ended(_offers(offers), _text(freed) or None, _text(leg) or None, _text(state))
 
 
 def _offers(reply: Any) -> list[Offer]:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 
+from routing.batch import Outcome, Reader
 from routing.exceptions import (
     AgentOnCall,
     BadState,
@@ -111,11 +113,33 @@ class RouterScripts:
             RouterError: the subclass named by the script's error code (NO_AGENT, ON_CALL, ...).
         """
         at = self.clock() if now is None else now
-        argv = [self.prefix, repr(at), self.today(at), *(str(a) for a in args)]
         try:
-            return self._scripts[operation](keys=[self.events], args=argv)
+            return self._scripts[operation](keys=[self.events], args=self._argv(at, args))
         except redis.ResponseError as exc:
             raise _router_error(str(exc)) from None
+
+    def queue(self, pipe: Pipeline, operation: str, *args: object, now: float | None = None) -> Reader[Any]:
+        """``run`` in a batch (``routing.batch``): the reader answers what ``run`` would, or raises what it would.
+        A Redis that forgot the script (restarted) did not run it: the reader then runs it alone."""
+        at = self.clock() if now is None else now
+        # EVALSHA as a plain command: a Script queued in a pipeline costs a SCRIPT EXISTS round trip first.
+        pipe.execute_command("EVALSHA", self._scripts[operation].sha, 1, self.events,  # type: ignore[no-untyped-call]
+                             *self._argv(at, args))
+
+        def read(outcome: Outcome) -> Any:
+            reply = outcome if isinstance(outcome, redis.RedisError) else outcome[0]
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                return self.run(operation, *args, now=at)
+            if isinstance(reply, redis.ResponseError):
+                raise _router_error(str(reply)) from None
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+        return read
+
+    def _argv(self, at: float, args: tuple[object, ...]) -> list[str]:
+        return [self.prefix, repr(at), self.today(at), *(str(a) for a in args)]
 
     def today(self, at: float | None = None) -> str:
         """The hotline's date (its time zone's offset), for agents' calls-taken-today."""

@@ -106,8 +106,9 @@ def test_agent_who_does_not_answer_goes_not_ready_and_the_next_agent_is_rung(
     assert hotline.router.call(caller.call_sid).agent == "bob"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("scripts_forgotten", [False, True], ids=["", "after-a-redis-restart"])
 def test_caller_hanging_up_while_an_agent_rings_cancels_the_ring(
-    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+    scripts_forgotten: bool, caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
 ) -> None:
     staff(hotline, "ann")
     caller.dial()
@@ -117,6 +118,8 @@ def test_caller_hanging_up_while_an_agent_rings_cancels_the_ring(
     while not hotline.router.call(caller.call_sid).fields.get("agent_leg"):  # type: ignore[union-attr]
         assert time.monotonic() < deadline
         time.sleep(0.01)
+    if scripts_forgotten:  # as after a Redis restart: the status callback's batch meets NOSCRIPT for the router
+        hotline.redis.script_flush()
     assert caller.hang_up() == 204
     deadline = time.monotonic() + 5
     while not twilio_api.updates():
@@ -153,6 +156,24 @@ def test_waiting_caller_hears_music_then_takes_a_callback_that_keeps_the_place(
     view = hotline.router.call(caller.call_sid)
     assert view is not None and (view.state, view.queue) == ("callback", queue)
     assert view.fields["callback_number"] == "+8613912345678"
+
+
+def test_a_caller_who_took_a_callback_and_calls_again_has_it_cancelled(
+    caller: TwilioCaller, hotline: Hotline, twilio_api: TwilioApi,
+) -> None:
+    hotline.agents.put(Agent("ann", "Ann", "client:ann", {"general": 5}, ["zh-CN"]))  # offline
+    caller.dial()
+    caller.press("0")
+    caller.post(caller.verb("Enqueue").attrib["waitUrl"], QueuePosition="1", QueueTime="0")
+    hotline.router.request_callback(caller.call_sid, "+8613912345678")
+    assert caller.hang_up() == 204
+    assert hotline.router.call(caller.call_sid).state == "callback"  # type: ignore[union-attr]
+
+    again = TwilioCaller(caller.client, AUTH_TOKEN, PUBLIC_URL, caller="+8613912345678", api=twilio_api)
+    again.dial()
+    assert again.verb("Gather") is not None  # served as any new call: the menu
+    assert hotline.router.call(caller.call_sid) is None  # the callback nobody needs now is gone
+    assert hotline.router.call(again.call_sid) is None  # and the new call is in the menu, not queued
 
 
 def test_hold_announces_position_and_expected_wait_when_confident(caller: TwilioCaller, hotline: Hotline) -> None:

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlencode
 
+from redis.client import Pipeline
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
-from calls.call_events import emit_call_ended, emit_call_failed, emit_call_started, queue_request
+from calls.call_events import call_started_in, emit_call_ended, emit_call_failed, queue_request
 from calls.keys import talked_key
 from calls.log_context import at_step
+from calls.menus import MenuRepository
 from calls.sessions import SessionStore
 from calls.tombstones import Finished, Tombstones
 from ivr import actions as act
 from ivr import events as ev
-from ivr.engine import Engine, MenuSource
+from ivr.engine import Engine
 from ivr.model import Menu
 from ivr.session import Session
+from routing.batch import Batch, Reader, replies
 from routing.events import EventLog
 from routing.router import Ended
 from webhooks.conference import join_conference
@@ -67,7 +70,7 @@ class OutboundStart:
 
 class TwilioCalls:
     def __init__(
-        self, config: ChannelConfig, engine: Engine, menus: MenuSource,
+        self, config: ChannelConfig, engine: Engine, menus: MenuRepository,
         sessions: SessionStore, events: EventLog, hold: TwilioHold, tombstones: Tombstones,
         answered_by: AnsweredByNotes,
     ) -> None:
@@ -82,7 +85,16 @@ class TwilioCalls:
         """Answer one voice webhook: the first of a call, or one caller event. ``joined``: the action of the
         caller's ``<Dial><Conference>`` (the conversation with the agent is over, or the caller was moved)."""
         call_id = _required(form, "CallSid")
-        stored = self.sessions.load(call_id)
+        live: Callable[[], Menu] | None = None
+        if seq is None and outbound is None:
+            # A call's first webhook (or Twilio's retry of it): its menu's live version in the same round trip.
+            batch = Batch(self.router.redis)
+            loaded = batch.add(self.sessions.load_in, call_id)
+            live = batch.add(self.menus.live_in, self.config.menu_name)
+            batch.send()
+            stored = loaded()
+        else:
+            stored = self.sessions.load(call_id)
         at_step(stored.session.node if stored else "start")
         if stored is not None and seq != stored.session.seq:
             return stored.last_answer  # a replayed or out-of-date step: answer as before
@@ -106,7 +118,7 @@ class TwilioCalls:
                                                                   self.config.unknown_answer):
             return self._machine(call_id, outbound)
         if stored is None:
-            menu, call = self._start(call_id, form, outbound, language)
+            menu, call = self._start(call_id, form, outbound, language, live)
             session, actions = self.engine.start(menu, call)
         else:
             menu = self.menus.version(stored.session.menu, stored.session.menu_version)
@@ -117,9 +129,7 @@ class TwilioCalls:
             winner = self.sessions.load(call_id)
             return winner.last_answer if winner else twiml
         if stored is None:
-            emit_call_started(self.events, session, form.get("Direction", "inbound"))
-            if session.caller and outbound is None:  # the hotline calling the customer is not them calling again
-                self._settle(self.router.cancel_callback_of(session.caller))
+            self._started(session, form.get("Direction", "inbound"), outbound)
         self._enqueue(session, actions)
         return twiml
 
@@ -142,6 +152,18 @@ class TwilioCalls:
         join_conference(dial, call_id, role="caller", public_url=self.config.public_url)
         return str(response)
 
+    def _started(self, session: Session, direction: str, outbound: OutboundStart | None) -> None:
+        """The call's record starts; a callback the caller asked for earlier is cancelled (they called again; the
+        hotline calling the customer is not them calling again). One round trip for both."""
+        batch = Batch(self.router.redis)
+        started = batch.add(call_started_in, self.events, session, direction)
+        callback = batch.add(self.router.callback_of_in, session.caller) if session.caller and outbound is None \
+            else None
+        batch.send()
+        started()
+        if callback is not None:
+            self._settle(self.router.cancel_callback(callback()))
+
     def failed(self, form: Mapping[str, str]) -> None:
         """A voice webhook the hotline could not serve (the caller hears the apology): the call still gets
         its record. The events are spooled to disk when Redis is what failed, and sent once it is back."""
@@ -156,11 +178,18 @@ class TwilioCalls:
         status = form.get("CallStatus", "")
         if status not in FINAL_STATUSES:
             return
-        ended = self.router.end_call(call_id, "caller_hangup")
+        # What the call leaves in the router, on hold and in the menus goes in one round trip.
+        batch = Batch(self.router.redis)
+        router_ended = batch.add(self.router.end_call_in, call_id, "caller_hangup")
+        queue_dropped = batch.add(self.hold.call_ended_in, call_id)
+        was_talked = batch.add(_deleted_in, talked_key(call_id))
+        taken = batch.add(self.sessions.take_in, call_id)
+        batch.send()
+        ended = router_ended()
         self._settle(ended)
-        self.hold.call_ended(call_id)
-        talked = bool(self.router.redis.delete(talked_key(call_id)))
-        stored = self.sessions.take(call_id)
+        queue_dropped()
+        talked = was_talked()
+        stored = taken()
         if stored is None:
             return
         session = stored.session
@@ -203,9 +232,11 @@ class TwilioCalls:
 
     def _start(
         self, call_id: str, form: Mapping[str, str], outbound: OutboundStart | None, language: str | None = None,
+        live: Callable[[], Menu] | None = None,
     ) -> tuple[Menu, ev.CallStarted]:
+        """``live``: the inbound menu's live version, when it was read with the session."""
         if outbound is None:
-            menu = self.menus.live(self.config.menu_name)
+            menu = live() if live is not None else self.menus.live(self.config.menu_name)
             return menu, ev.CallStarted(call_id, form.get("From", ""), form.get("To", ""), "twilio",
                                         language if language in menu.languages else None)
         if outbound.menu != self.config.survey_menu or not outbound.visit.isdigit():
@@ -233,6 +264,12 @@ class TwilioCalls:
     def _settle(self, ended: Ended | None) -> None:
         if ended is not None:
             self.connector.settle(ended)
+
+
+def _deleted_in(pipe: Pipeline, key: str) -> Reader[bool]:
+    """In a batch (``routing.batch``): ``key`` is deleted; whether it was there."""
+    pipe.delete(key)
+    return lambda outcome: bool(replies(outcome)[0])
 
 
 def _event(form: Mapping[str, str], timed_out: bool) -> ev.Event:

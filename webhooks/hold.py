@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from redis.client import Pipeline
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls import announcements as say
@@ -16,6 +17,7 @@ from calls.connector import OfferConnector
 from calls.conversations import Conversation, Conversations
 from calls.keys import held_key
 from ivr import actions as act
+from routing.batch import Outcome, Reader, replies
 from routing.exceptions import NotOffered, NotWaiting
 from routing.router import CallRequest, CallView, Router
 from webhooks.conference import JOIN_EVENT, conference_name, join_conference
@@ -124,11 +126,17 @@ class TwilioHold:
         response.play(self.config.hold_music_url, loop=loops if loops > 1 else None)
         return str(response)
 
-    def call_ended(self, call_id: str) -> None:
-        """The caller's call is over: their Twilio queue goes (it would stay forever otherwise)."""
-        queue_sid = self.router.redis.getdel(held_key(call_id))
-        if queue_sid and queue_sid not in (b"-", "-"):
-            self._forget_queue(queue_sid.decode() if isinstance(queue_sid, bytes) else str(queue_sid))
+    def call_ended_in(self, pipe: Pipeline, call_id: str) -> Reader[None]:
+        """In a batch (``routing.batch``): the caller's call is over, their Twilio queue goes (it would stay
+        forever otherwise)."""
+        pipe.getdel(held_key(call_id))
+
+        def read(outcome: Outcome) -> None:
+            queue_sid = replies(outcome)[0]
+            if queue_sid and queue_sid not in (b"-", "-"):
+                self._forget_queue(queue_sid.decode() if isinstance(queue_sid, bytes) else str(queue_sid))
+
+        return read
 
     def choice(self, call_id: str, form: Mapping[str, str]) -> str:
         """The caller's key after the callback offer: 1 takes it; anything else keeps waiting."""
