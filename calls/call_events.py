@@ -29,12 +29,20 @@ def _started(session: Session, direction: str) -> dict[str, object]:
 
 def emit_call_ended(events: EventLog, session: Session, status: str, duration_s: str = "") -> None:
     """Once per call, with the IVR path so far (masked like everything in the session)."""
-    events.emit(
-        "call_ended", call_id=session.call_id, channel=session.channel, status=status, duration_s=duration_s,
-        intent=session.intent, outcome=session.outcome or "hangup",
-        verified="yes" if verified(session) else "no",
-        language=session.language, menu_version=session.menu_version, ivr_path=session.path,
-    )
+    events.emit("call_ended", **_ended(session, status, duration_s))
+
+
+def call_ended_in(pipe: Pipeline, events: EventLog, session: Session, status: str,
+                  duration_s: str = "") -> Reader[None]:
+    """``emit_call_ended`` in a batch (``routing.batch``)."""
+    return events.emit_in(pipe, "call_ended", **_ended(session, status, duration_s))
+
+
+def _ended(session: Session, status: str, duration_s: str) -> dict[str, object]:
+    return {"call_id": session.call_id, "channel": session.channel, "status": status, "duration_s": duration_s,
+            "intent": session.intent, "outcome": session.outcome or "hangup",
+            "verified": "yes" if verified(session) else "no", "language": session.language,
+            "menu_version": session.menu_version, "ivr_path": session.path}
 
 
 def emit_call_failed(events: EventLog, call_id: str, channel: str, caller: str, called: str,

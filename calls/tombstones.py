@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from redis.client import Pipeline
 
 from calls.keys import tombstone_key
 from ivr.session import Session
+from routing.batch import Reader, checked
 
 SERVED = "served"
 TOMBSTONE_TTL_S = 900
@@ -34,6 +36,11 @@ class Tombstones:
 
     def bury(self, session: Session) -> None:
         self._redis.set(tombstone_key(session.call_id), session.to_json(), ex=self._ttl)
+
+    def bury_in(self, pipe: Pipeline, session: Session) -> Reader[None]:
+        """``bury`` in a batch (``routing.batch``)."""
+        pipe.set(tombstone_key(session.call_id), session.to_json(), ex=self._ttl)
+        return checked
 
     def claim(self, call_id: str) -> Finished | None:
         """The finished call, if it is one; its session goes to exactly one caller of this (duplicates get

@@ -66,6 +66,11 @@ def replies(outcome: Outcome) -> list[Any]:
     return outcome
 
 
+def checked(outcome: Outcome) -> None:
+    """For commands whose replies say nothing: raises what failed, as ``replies`` does."""
+    replies(outcome)
+
+
 def run_alone(client: redis.Redis, queue: Callable[Concatenate[Pipeline, P], Reader[T]], *args: P.args,
               **kwargs: P.kwargs) -> T:
     """A module's queued commands sent on their own (the same code path as in a batch)."""

@@ -13,7 +13,7 @@ from redis.client import Pipeline
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
-from calls.call_events import call_started_in, emit_call_ended, emit_call_failed, queue_request
+from calls.call_events import call_ended_in, call_started_in, emit_call_ended, emit_call_failed, queue_request
 from calls.keys import talked_key
 from calls.log_context import at_step
 from calls.menus import MenuRepository
@@ -193,6 +193,14 @@ class TwilioCalls:
         if stored is None:
             return
         session = stored.session
+        if session.ended:  # nothing left to do in the menu: the tombstone and the record go in one round trip
+            batch = Batch(self.router.redis)
+            buried = batch.add(self.tombstones.bury_in, session)
+            recorded = batch.add(call_ended_in, self.events, session, status, form.get("CallDuration", ""))
+            batch.send()
+            recorded()  # spooled if the round trip failed, before the tombstone's error is raised
+            buried()
+            return
         self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
         if not session.ended:
             # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
