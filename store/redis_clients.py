@@ -238,6 +238,10 @@ class RedisClients:
             # runs a greenlet per call, and a thousand calls at once may each be in a pipeline.
             wait_s = options.get("socket_timeout") or self.timeout_s
             size = GEVENT_POOL_SIZE if gevent_patched() else POOL_SIZE
+            if gevent_patched():  # gevent's queue, in C, instead of the standard one over patched locks (4 % of CPU)
+                from gevent.queue import LifoQueue
+
+                options["queue_class"] = LifoQueue
             waiting = CheckedOutPool.from_url(target.url, max_connections=size, timeout=wait_s, **options)
             client = redis.Redis(connection_pool=waiting, single_connection_client=single_connection_client)
             client.auto_close_connection_pool = True
