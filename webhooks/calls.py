@@ -202,12 +202,11 @@ class TwilioCalls:
             buried()
             return
         self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
-        if not session.ended:
-            # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
-            # Dial action of their conference may come after this, or not at all.
-            event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
-            menu = self.menus.version(session.menu, session.menu_version)
-            session, _ = self.engine.step(menu, session, event)
+        # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
+        # Dial action of their conference may come after this, or not at all.
+        event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
+        menu = self.menus.version(session.menu, session.menu_version)
+        session, _ = self.engine.step(menu, session, event)
         emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
 
     def _machine(self, call_id: str, outbound: OutboundStart) -> str:
