@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ivr.model import Menu
+from recordings.tools import run_tool
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +138,12 @@ def _temp_wav(target: Path, tag: str) -> Path:
 
 def _run(command: list[str], stdin: str | None, timeout_s: float) -> None:
     try:
-        subprocess.run(command, input=stdin.encode() if stdin is not None else None,
-                       capture_output=True, timeout=timeout_s, check=True)
+        done = run_tool(command, stdin.encode() if stdin is not None else None, timeout_s)
     except subprocess.TimeoutExpired as exc:
         raise RenderError(f"{command[0]} took longer than {timeout_s:g}s") from exc
-    except subprocess.CalledProcessError as exc:
-        detail = exc.stderr.decode(errors="replace").strip() or f"exit status {exc.returncode}"
-        raise RenderError(f"{command[0]} failed: {detail}") from exc
+    if done.returncode:
+        detail = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
+        raise RenderError(f"{command[0]} failed: {detail}")
 
 
 def is_dynamic(text: str) -> bool:
