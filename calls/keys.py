@@ -43,6 +43,12 @@ def tombstone_key(call_id: str) -> str:
     return f"hotline:tombstone:{call_id}"
 
 
+def ending_key(call_id: str) -> str:
+    """Set by a Twilio call's status callback before it takes the session: the call is being ended, and its
+    tombstone is on its way."""
+    return f"hotline:ending:{call_id}"
+
+
 def answered_by_key(call_id: str) -> str:
     """How an outbound call was answered when it was not a person (``voicemail``), kept for its status callback."""
     return f"hotline:answered_by:{call_id}"

@@ -5,13 +5,16 @@ taken on hold is kept; no ghost session is left behind."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from typing import Any
 
 import pytest
 import redis
 from sqlalchemy import select
 
 from calls.keys import session_key
+from calls.tombstones import Tombstones
 from hotline.app import Hotline
 from hotline.settings import Settings
 from routing.agents import Agent
@@ -58,6 +61,55 @@ def test_complaint_left_by_hanging_up_while_recording_opens_its_work_order_in_an
         recordings = list(db.scalars(select(Recording)))
     assert [(o.category, o.recording_ref) for o in orders] == [("fees", SID)]
     assert [(r.ref, r.work_order) for r in recordings] == [(SID, orders[0].number)]
+    no_ghost(hotline, caller)
+
+
+@pytest.mark.parametrize("verb", ["record", "enqueue"])
+def test_a_hang_up_action_arriving_while_the_status_callback_is_mid_way_waits_for_it(
+    verb: str, caller: TwilioCaller, hotline: Hotline, media: MediaServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Twilio sends the hang-up's action and the status callback at about the same time, in no documented order:
+    here the action reaches the hotline after the callback took the session and before it left its tombstone. The
+    action must not start the menu over (a new session, a second call record, the complaint's recording lost)."""
+    media.add(SID, caller.call_sid)
+    caller.dial()
+    caller.press("3" if verb == "record" else "0")
+    if verb == "record":
+        caller.press("2")  # fees: the <Record> of the complaint
+    requests = (caller.recording_hang_up(SID, 25, media.recording_url(SID)) if verb == "record"
+                else caller.holding_hang_up())
+
+    looked = threading.Event()
+    claim, bury_in = Tombstones.claim, Tombstones.bury_in
+
+    def claim_seen(self: Tombstones, call_id: str) -> Any:
+        found = claim(self, call_id)
+        looked.set()
+        return found
+
+    def bury_after_the_action_looked(self: Tombstones, pipe: Any, session: Any) -> Any:
+        assert looked.wait(10), "the action never looked for the finished call"
+        return bury_in(self, pipe, session)
+
+    # The real methods, only held back: the status callback leaves its tombstone once the action has looked for it.
+    monkeypatch.setattr(Tombstones, "claim", claim_seen)
+    monkeypatch.setattr(Tombstones, "bury_in", bury_after_the_action_looked)
+    replies: list[Any] = []
+    status = threading.Thread(target=lambda: replies.append(requests["status"]()))
+    status.start()
+    deadline = time.monotonic() + 10
+    while hotline.redis.get(session_key(caller.call_sid)) is not None and time.monotonic() < deadline:
+        time.sleep(0.005)  # the status callback has taken the session
+    action = requests["action"]()
+    status.join(10)
+
+    assert action.status_code == 200 and b"<Hangup" in action.data  # nothing more for a caller who is gone
+    assert [r.status_code for r in replies] == [204]
+    if verb == "record":
+        requests["recording"]()
+        with hotline.sql() as db:
+            orders = list(db.scalars(select(WorkOrder)))
+        assert [(o.category, o.recording_ref) for o in orders] == [("fees", SID)]
     no_ghost(hotline, caller)
 
 

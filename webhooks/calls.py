@@ -13,7 +13,7 @@ from redis.client import Pipeline
 from twilio.twiml.voice_response import VoiceResponse
 
 from calls.answered_by import AnsweredByNotes, is_machine
-from calls.call_events import call_ended_in, call_started_in, emit_call_ended, emit_call_failed, queue_request
+from calls.call_events import call_ended_in, call_started_in, emit_call_failed, queue_request
 from calls.keys import talked_key
 from calls.log_context import at_step
 from calls.menus import MenuRepository
@@ -110,7 +110,7 @@ class TwilioCalls:
                 and self.router.call(call_id) is not None):
             return self._requeue(stored.session, requeue + 1)
         if stored is None and seq is not None:
-            finished = self.tombstones.claim(call_id)
+            finished = self.tombstones.claim_when_buried(call_id)
             if finished is not None:
                 return self._late(finished, form, timed_out)
             log.warning("call %s: step %s for an unknown session, starting over", call_id, seq)
@@ -183,6 +183,7 @@ class TwilioCalls:
         router_ended = batch.add(self.router.end_call_in, call_id, "caller_hangup")
         queue_dropped = batch.add(self.hold.call_ended_in, call_id)
         was_talked = batch.add(_deleted_in, talked_key(call_id))
+        batch.add(self.tombstones.ending_in, call_id)  # before the take: see ``claim_when_buried``
         taken = batch.add(self.sessions.take_in, call_id)
         batch.send()
         ended = router_ended()
@@ -192,22 +193,20 @@ class TwilioCalls:
         stored = taken()
         if stored is None:
             return
-        session = stored.session
-        if session.ended:  # nothing left to do in the menu: the tombstone and the record go in one round trip
-            batch = Batch(self.router.redis)
-            buried = batch.add(self.tombstones.bury_in, session)
-            recorded = batch.add(call_ended_in, self.events, session, status, form.get("CallDuration", ""))
-            batch.send()
-            recorded()  # spooled if the round trip failed, before the tombstone's error is raised
-            buried()
-            return
-        self.tombstones.bury(session)  # the Record or Enqueue action (or a repeat) may still be on its way
-        # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
-        # Dial action of their conference may come after this, or not at all.
-        event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
-        menu = self.menus.version(session.menu, session.menu_version)
-        session, _ = self.engine.step(menu, session, event)
-        emit_call_ended(self.events, session, status, form.get("CallDuration", ""))
+        session = last = stored.session
+        if not session.ended:
+            # With an agent when the caller hung up (or after: the agent left first, or handed the caller on): the
+            # Dial action of their conference may come after this, or not at all.
+            event = ev.QueueResult("bridged") if ended.state == "busy" or talked else ev.Hangup()
+            last, _ = self.engine.step(self.menus.version(session.menu, session.menu_version), session, event)
+        # The tombstone (the session as the last step left it, for a Record or Enqueue action still on its way:
+        # ``Tombstones.claim_when_buried``) and the call's record go in one round trip.
+        batch = Batch(self.router.redis)
+        buried = batch.add(self.tombstones.bury_in, session)
+        recorded = batch.add(call_ended_in, self.events, last, status, form.get("CallDuration", ""))
+        batch.send()
+        recorded()  # spooled if the round trip failed, before the tombstone's error is raised
+        buried()
 
     def _machine(self, call_id: str, outbound: OutboundStart) -> str:
         """A return visit reached a machine: no survey (it would read the complaint into a mailbox); the

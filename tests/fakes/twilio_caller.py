@@ -194,23 +194,31 @@ class TwilioCaller:
         """Hang up while <Record> runs: the action gets ``Digits=hangup`` and the recording
         (https://www.twilio.com/docs/voice/twiml/record#action), the recordingStatusCallback its own post
         (https://www.twilio.com/docs/voice/twiml/record#recordingstatuscallback)."""
+        self._in_order(order, self.recording_hang_up(sid, seconds, url))
+
+    def recording_hang_up(self, sid: str, seconds: int, url: str) -> dict[str, Callable[[], Any]]:
+        """The requests of a hang-up while <Record> runs, by name, to be sent in any order (or at once)."""
         action = self._action("Record")
         recording = {"RecordingSid": sid, "RecordingDuration": str(seconds), "RecordingUrl": url}
-        self._in_order(order, {
+        return {
             "action": lambda: self.post_raw(action, Digits="hangup", **recording),
             "recording": lambda: self.post_raw("/twilio/recording", RecordingStatus="completed", **recording),
             "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
-        })
+        }
 
     def hang_up_holding(self, order: Sequence[str], result: str = "hangup") -> None:
         """Hang up on hold (``QueueResult=hangup``) or while talking to the agent who dequeued the caller
         (``bridged``): the <Enqueue> action is requested (https://www.twilio.com/docs/voice/twiml/enqueue#action).
         The last document may be the waitUrl's, whose <Hangup/> ended the call; the Enqueue action is still owed."""
+        self._in_order(order, self.holding_hang_up(result))
+
+    def holding_hang_up(self, result: str = "hangup") -> dict[str, Callable[[], Any]]:
+        """The requests of a hang-up on hold (or with the agent), by name, to be sent in any order (or at once)."""
         action = self._enqueue_action
-        self._in_order(order, {
+        return {
             "action": lambda: self.post_raw(action, QueueResult=result, QueueTime="30"),
             "status": lambda: self.post_raw("/twilio/status", CallStatus="completed", CallDuration="42"),
-        })
+        }
 
     def _in_order(self, order: Sequence[str], requests: dict[str, Callable[[], Any]]) -> None:
         for name in order:
