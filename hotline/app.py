@@ -77,7 +77,7 @@ from routing.agents import AgentRegistry
 from routing.events import EventLog
 from routing.keys import events_stream, router_prefix
 from routing.router import Router
-from store.cooperative import reads_on_hub
+from store.cooperative import in_thread_if_gevent, reads_on_hub
 from store.db import connect
 from store.redis_clients import RedisClients
 from store.redis_server import ensure_local_redis
@@ -166,7 +166,7 @@ def build_hotline(settings: Settings) -> Hotline:
     desk = WorkOrderDesk(sql, events, settings.deadlines, pending=PendingWrites(client, events))
     visits = ReturnVisits(sql, desk, visit_policy(settings, hours.holidays), visit_enqueuer(jobs),
                           _visit_dialers(settings))
-    recordings = RecordingStore(settings.recordings_dir)
+    recordings = RecordingStore(settings.recordings_dir, in_thread_if_gevent)  # fsyncs off the hub
     desk.on_recording_linked = recordings.link
     router = Router(
         client, settings.hotline_name, settings.queue_configs, lease_s=settings.router_lease_s,

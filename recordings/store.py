@@ -7,11 +7,13 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,22 @@ CONVERSATIONS = "conversations"
 """The store's folder (``kind``) of agent conversations; complaint messages are in ``complaints``."""
 
 
-class RecordingStore:
-    """``<root>/<kind>/<yyyy>/<mm>/<dd>/<ref>.wav`` plus ``<ref>.json``; written atomically."""
+Blocking = Callable[..., Any]
+"""Runs ``fn(*args)`` where a wait for the disk holds up no one: ``store.cooperative.in_thread_if_gevent`` in the
+app (a thread of gevent's pool in a process of greenlets), or directly (``_directly``)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+
+def _directly(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
+
+
+class RecordingStore:
+    """``<root>/<kind>/<yyyy>/<mm>/<dd>/<ref>.wav`` plus ``<ref>.json``; written atomically and synced to disk,
+    through ``blocking``: in a process of greenlets (``hotline agi``, the gevent web) a write and its ``fsync``
+    waiting for the disk would stall every call of the process."""
+
+    def __init__(self, root: Path, blocking: Blocking = _directly) -> None:
+        self.root, self._blocking = root, blocking
 
     def save(
         self, ref: str, call_id: str, audio: bytes, duration_s: float,
@@ -59,8 +72,7 @@ class RecordingStore:
             pauses=pauses,
         )
         target = self.root / relative
-        _write_atomically(target, audio)
-        _write_atomically(target.with_suffix(".json"), json.dumps(asdict(meta), indent=1).encode())
+        self._blocking(_write_with_sidecar, target, audio, json.dumps(asdict(meta), indent=1).encode())
         return meta
 
     def link(self, relative_path: str, work_order: str) -> None:
@@ -69,7 +81,7 @@ class RecordingStore:
         meta = json.loads(sidecar.read_text())
         if meta.get("work_order") != work_order:
             meta["work_order"] = work_order
-            _write_atomically(sidecar, json.dumps(meta, indent=1).encode())
+            self._blocking(_write_atomically, sidecar, json.dumps(meta, indent=1).encode())
 
     def open(self, meta: StoredAudio) -> bytes:
         """The audio, checked against its checksum."""
@@ -101,6 +113,11 @@ def open_checked(path: Path, ref: str, sha256: str) -> BinaryIO:
         audio.close()
         raise
     return audio
+
+
+def _write_with_sidecar(target: Path, audio: bytes, sidecar: bytes) -> None:
+    _write_atomically(target, audio)
+    _write_atomically(target.with_suffix(".json"), sidecar)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
